@@ -1,0 +1,171 @@
+/**
+ * Typed errors. Every error the project raises is a PeError: a stable `code`
+ * (mapped by the CLI to an exit status), the `host` it concerns, optionally the
+ * `step`, the underlying `cause`, and a message a tired operator can act on.
+ * Messages never contain secrets: callers pass text through a Redactor first.
+ */
+export type PeErrorCode =
+  | 'E_UNREACHABLE'
+  | 'E_AUTH'
+  | 'E_HOSTKEY_UNKNOWN'
+  | 'E_HOSTKEY_CHANGED'
+  | 'E_COMMAND_FAILED'
+  | 'E_TIMEOUT'
+  | 'E_SUDO_PASSWORD'
+  | 'E_SUDO_TTY'
+  | 'E_PERMISSION'
+  | 'E_NOT_FOUND'
+  | 'E_INVALID_INPUT'
+  | 'E_VERIFY'
+  | (string & {});
+
+export interface PeErrorOptions {
+  host?: string | undefined;
+  step?: string | undefined;
+  cause?: unknown;
+  /** What the operator should do next; appended to the message. */
+  hint?: string | undefined;
+}
+
+export class PeError extends Error {
+  readonly code: PeErrorCode;
+  readonly host: string | undefined;
+  readonly step: string | undefined;
+  readonly hint: string | undefined;
+
+  constructor(code: PeErrorCode, message: string, opts: PeErrorOptions = {}) {
+    const where = opts.host ? `${opts.host}: ` : '';
+    super(`${where}${message}${opts.hint ? ` ${opts.hint}` : ''}`, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.host = opts.host;
+    this.step = opts.step;
+    this.hint = opts.hint;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { name: this.name, code: this.code, host: this.host, step: this.step, message: this.message };
+  }
+}
+
+export class HostUnreachableError extends PeError {
+  constructor(host: string, detail: string, cause?: unknown) {
+    super('E_UNREACHABLE', `cannot reach the host over SSH (${detail}).`, {
+      host,
+      cause,
+      hint: 'Check that the host is up, that the address and port in the inventory are right, and that no firewall is in the way.',
+    });
+  }
+}
+
+export class AuthFailedError extends PeError {
+  constructor(host: string, user: string, cause?: unknown) {
+    super('E_AUTH', `SSH authentication as "${user}" was refused.`, {
+      host,
+      cause,
+      hint: "Check the user and private key in the inventory, and that the key is in that user's authorized_keys.",
+    });
+  }
+}
+
+export class HostKeyUnknownError extends PeError {
+  readonly fingerprint: string;
+  constructor(host: string, fingerprint: string) {
+    super('E_HOSTKEY_UNKNOWN', `the host key ${fingerprint} is not known, so the host cannot be trusted.`, {
+      host,
+      hint: 'Verify the fingerprint out of band, then add it to known_hosts or to the inventory (host-key: SHA256:...), or opt in to trust-on-first-use.',
+    });
+    this.fingerprint = fingerprint;
+  }
+}
+
+export class HostKeyChangedError extends PeError {
+  readonly fingerprint: string;
+  constructor(host: string, fingerprint: string, expected: string[]) {
+    super(
+      'E_HOSTKEY_CHANGED',
+      `the host key changed: it is now ${fingerprint}, expected ${expected.join(' or ')}. This may be an attack; nothing was sent.`,
+      { host, hint: 'If the host was rebuilt on purpose, remove its old entry from known_hosts and verify the new key out of band.' },
+    );
+    this.fingerprint = fingerprint;
+  }
+}
+
+export class CommandFailedError extends PeError {
+  readonly argv: readonly string[];
+  readonly exitCode: number | null;
+  readonly signal: string | undefined;
+  readonly stderrTail: string;
+  readonly stdout: string;
+  readonly stderr: string;
+  constructor(host: string, argv: readonly string[], exitCode: number | null, stderr: string, stdout: string, signal?: string) {
+    const tail = tailLines(stderr.trim() || stdout.trim(), 6);
+    const status = exitCode === null ? `was killed by ${signal ?? 'a signal'}` : `exited ${exitCode}`;
+    super('E_COMMAND_FAILED', `\`${argv.join(' ')}\` ${status}${tail ? `: ${tail}` : '.'}`, { host });
+    this.argv = argv;
+    this.exitCode = exitCode;
+    this.signal = signal;
+    this.stderrTail = tail;
+    this.stdout = stdout;
+    this.stderr = stderr;
+  }
+}
+
+export class CommandTimeoutError extends PeError {
+  readonly argv: readonly string[];
+  readonly timeoutMs: number;
+  constructor(host: string, argv: readonly string[], timeoutMs: number) {
+    super('E_TIMEOUT', `\`${argv.join(' ')}\` did not finish within ${timeoutMs} ms and was killed on the host.`, {
+      host,
+      hint: 'Look at the service on the host; rerun with a longer timeout if it is merely slow.',
+    });
+    this.argv = argv;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+export class SudoPasswordError extends PeError {
+  constructor(host: string, detail: 'missing' | 'wrong') {
+    super(
+      'E_SUDO_PASSWORD',
+      detail === 'missing' ? 'sudo asks for a password and none is configured.' : 'sudo refused the configured password.',
+      { host, hint: 'Set the sudo password for this host (run-as password in the inventory) or allow the user NOPASSWD sudo.' },
+    );
+  }
+}
+
+export class SudoTtyError extends PeError {
+  constructor(host: string) {
+    super('E_SUDO_TTY', 'sudo requires a terminal (requiretty) and could not be given one.', {
+      host,
+      hint: 'Allow a pty for this user in sshd, or remove "Defaults requiretty" for it.',
+    });
+  }
+}
+
+export class PermissionDeniedError extends PeError {
+  readonly path: string;
+  constructor(host: string, path: string, cause?: unknown) {
+    super('E_PERMISSION', `permission denied on ${path}.`, { host, cause, hint: 'Run with sudo (run-as: root) or fix the permissions.' });
+    this.path = path;
+  }
+}
+
+export class FileNotFoundError extends PeError {
+  readonly path: string;
+  constructor(host: string, path: string, cause?: unknown) {
+    super('E_NOT_FOUND', `${path} does not exist.`, { host, cause });
+    this.path = path;
+  }
+}
+
+export class InvalidInputError extends PeError {
+  constructor(message: string, opts: PeErrorOptions = {}) {
+    super('E_INVALID_INPUT', message, opts);
+  }
+}
+
+export function tailLines(text: string, n: number): string {
+  const lines = text.split('\n');
+  return lines.slice(-n).join('\n');
+}
