@@ -1,0 +1,581 @@
+import { promises as fs } from 'node:fs';
+import { createServer, connect as netConnect, type AddressInfo, type Socket } from 'node:net';
+import { PassThrough, type Duplex } from 'node:stream';
+import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper, type Stats } from 'ssh2';
+import { atomicWrite, commitStepwise, type CommitPlan, type FilePrimitives, type StepPrimitives } from './atomic.js';
+import { assertRemovable, DEFAULT_TIMEOUT_MS, finish, sudoProblem, type RawResult } from './common.js';
+import {
+  AuthFailedError,
+  CommandTimeoutError,
+  FileNotFoundError,
+  HostKeyChangedError,
+  HostKeyUnknownError,
+  HostUnreachableError,
+  PeError,
+  PermissionDeniedError,
+  SudoPasswordError,
+  SudoTtyError,
+} from './errors.js';
+import type { ExecOptions, ExecResult, FileStat, Forward, Host, ReadOptions, RemoveOptions, StreamingExec, WriteOptions, WriteResult } from './host.js';
+import { appendKnownHost, fingerprint, knownHostsName, readKnownHosts, verifyAgainstKnownHosts } from './knownhosts.js';
+import { Redactor } from './redact.js';
+import { buildRemoteCommand } from './remote.js';
+import { Semaphore } from './semaphore.js';
+import { validateHostname, validateRemotePath } from './validate.js';
+
+export interface SshHostConfig {
+  /** Name used in messages and records (e.g. the FQDN from the inventory). */
+  name: string;
+  /** Address to connect to; default: name. */
+  address?: string;
+  port?: number;
+  user?: string;
+  /** Private key: a file path or the key itself. */
+  privateKey?: string | Buffer;
+  passphrase?: string;
+  /** ssh-agent socket (default $SSH_AUTH_SOCK when no key is given). */
+  agent?: string;
+  /** OpenSSH known_hosts file (hashed entries supported). */
+  knownHosts?: string;
+  /** Pinned host key fingerprints (`SHA256:...`); either this or knownHosts must accept the key. */
+  hostKeys?: string[];
+  /** Explicit opt-in: accept an unknown key once and append it to knownHosts. A changed key is still refused. */
+  trustOnFirstUse?: boolean;
+  /** Password answered at sudo's prompt (on a pty). Treated as a secret. */
+  sudoPassword?: string;
+  /** Force a pty for sudo (requiretty hosts); detected automatically otherwise. */
+  sudoTty?: boolean;
+  connectTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+  /** Commands at once on the connection; sshd's MaxSessions is 10 and SFTP needs one. Default 8. */
+  maxChannels?: number;
+  /** A bastion to reach this host through (ProxyJump). */
+  jump?: SshHostConfig | SshHost;
+  redactor?: Redactor;
+}
+
+/** Statistics a benchmark or a flow can report. */
+export interface SshStats {
+  connects: number;
+  commands: number;
+  peakChannels: number;
+}
+
+/**
+ * A Host over one ssh2 connection: commands are channels on it (at most
+ * maxChannels at once), files go over one SFTP session (or through sudo when
+ * the login user is not root), host keys are pinned.
+ */
+export class SshHost implements Host {
+  readonly name: string;
+  readonly redactor: Redactor;
+  readonly config: Readonly<SshHostConfig>;
+  readonly stats: SshStats = { connects: 0, commands: 0, peakChannels: 0 };
+  private conn: Promise<Client> | undefined;
+  private sftpSession: Promise<SFTPWrapper> | undefined;
+  private readonly channels: Semaphore;
+  private readonly sftpLock = new Semaphore(1);
+  private jumpHost: SshHost | undefined;
+  private needsTty: boolean;
+  private closed = false;
+
+  constructor(config: SshHostConfig) {
+    validateHostname(config.name);
+    if (config.address) validateHostname(config.address);
+    this.config = config;
+    this.name = config.name;
+    this.redactor = config.redactor ?? new Redactor();
+    this.redactor.add(config.sudoPassword).add(config.passphrase);
+    this.channels = new Semaphore(Math.min(Math.max(config.maxChannels ?? 8, 1), 9));
+    this.needsTty = config.sudoTty ?? false;
+  }
+
+  get user(): string {
+    return this.config.user ?? 'root';
+  }
+
+  private get isRoot(): boolean {
+    return this.user === 'root';
+  }
+
+  /** Opens the connection now (it is otherwise opened on first use). */
+  async ready(): Promise<void> {
+    await this.client();
+  }
+
+  private client(): Promise<Client> {
+    if (this.closed) return Promise.reject(new PeError('E_CLOSED', 'the connection was closed by the program.', { host: this.name }));
+    if (!this.conn) {
+      this.conn = this.handshake();
+      this.conn.catch(() => (this.conn = undefined));
+    }
+    return this.conn;
+  }
+
+  private async socket(address: string, port: number, timeoutMs: number): Promise<Duplex> {
+    const jump = this.config.jump;
+    if (jump) {
+      this.jumpHost = jump instanceof SshHost ? jump : new SshHost({ ...jump, redactor: this.redactor });
+      return this.jumpHost.connect(port, address);
+    }
+    return new Promise<Socket>((resolve, reject) => {
+      const s = netConnect({ host: address, port });
+      s.setNoDelay(true);
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new HostUnreachableError(this.name, `no TCP connection to ${address}:${port} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      s.once('connect', () => {
+        clearTimeout(timer);
+        resolve(s);
+      });
+      s.once('error', (e) => {
+        clearTimeout(timer);
+        reject(new HostUnreachableError(this.name, `${(e as NodeJS.ErrnoException).code ?? e.message} at ${address}:${port}`, e));
+      });
+    });
+  }
+
+  private async handshake(): Promise<Client> {
+    const address = this.config.address ?? this.name;
+    const port = this.config.port ?? 22;
+    const timeoutMs = this.config.connectTimeoutMs ?? 15_000;
+    const names = [...new Set([knownHostsName(this.name, port), knownHostsName(address, port)])];
+    const known = this.config.knownHosts ? await readKnownHosts(this.config.knownHosts) : [];
+    let refusal: PeError | undefined;
+    let tofu: Buffer | undefined;
+    const verify = (key: Buffer): boolean => {
+      const fp = fingerprint(key);
+      if (this.config.hostKeys?.includes(fp)) return true;
+      const v = verifyAgainstKnownHosts(known, names, key);
+      if (v.ok) return true;
+      if (v.reason === 'unknown' && !this.config.hostKeys?.length && this.config.trustOnFirstUse && this.config.knownHosts) {
+        tofu = key;
+        return true;
+      }
+      const expected = [...(this.config.hostKeys ?? []), ...v.expected];
+      refusal = v.reason === 'unknown' && expected.length === 0 ? new HostKeyUnknownError(this.name, fp) : new HostKeyChangedError(this.name, fp, expected);
+      return false;
+    };
+    const sock = await this.socket(address, port, timeoutMs);
+    const cfg: ConnectConfig = {
+      sock: sock as ConnectConfig['sock'],
+      username: this.user,
+      readyTimeout: timeoutMs,
+      keepaliveInterval: this.config.keepaliveIntervalMs ?? 15_000,
+      keepaliveCountMax: 3,
+      hostVerifier: verify,
+    };
+    if (this.config.privateKey !== undefined) {
+      const k = this.config.privateKey;
+      cfg.privateKey = Buffer.isBuffer(k) || k.includes('PRIVATE KEY') ? k : await fs.readFile(k);
+      if (this.config.passphrase) cfg.passphrase = this.config.passphrase;
+    } else {
+      const agent = this.config.agent ?? process.env.SSH_AUTH_SOCK;
+      if (agent) cfg.agent = agent;
+    }
+    const client = new Client();
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', () => resolve());
+      client.once('error', (e: Error & { level?: string }) => {
+        sock.destroy();
+        if (refusal) return reject(refusal);
+        if (e.level === 'client-authentication') return reject(new AuthFailedError(this.name, this.user, e));
+        if (/Timed out while waiting for handshake/.test(e.message)) {
+          return reject(new HostUnreachableError(this.name, `no SSH handshake within ${timeoutMs} ms`, e));
+        }
+        reject(new HostUnreachableError(this.name, e.message, e));
+      });
+      client.connect(cfg);
+    });
+    this.stats.connects++;
+    if (tofu && this.config.knownHosts) await appendKnownHost(this.config.knownHosts, knownHostsName(this.name, port), tofu);
+    client.on('error', () => undefined);
+    client.once('close', () => {
+      this.conn = undefined;
+      this.sftpSession = undefined;
+    });
+    return client;
+  }
+
+  private usePty(opts: ExecOptions): boolean {
+    return Boolean(opts.sudo && !this.isRoot && (this.needsTty || this.config.sudoPassword !== undefined));
+  }
+
+  async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const raw = await this.execRaw(argv, opts);
+    return finish(this.name, argv, raw, { ...opts, sudo: opts.sudo && !this.isRoot }, this.redactor);
+  }
+
+  /** Like exec, but stdout/stderr stay Buffers and a non-zero exit is returned, not thrown. */
+  async execRaw(argv: readonly string[], opts: ExecOptions = {}): Promise<RawResult> {
+    const sudo = Boolean(opts.sudo) && !this.isRoot;
+    const raw = await this.runChannel(argv, { ...opts, sudo }, this.usePty({ ...opts, sudo }));
+    if (sudo && !this.needsTty && raw.code !== 0 && sudoProblem(raw.stderr.toString()) === 'tty') {
+      this.needsTty = true; // requiretty: every later sudo goes through a pty
+      return this.runChannel(argv, { ...opts, sudo }, true);
+    }
+    return raw;
+  }
+
+  private async runChannel(argv: readonly string[], opts: ExecOptions, pty: boolean): Promise<RawResult> {
+    const stdin = opts.stdin === undefined ? Buffer.alloc(0) : Buffer.isBuffer(opts.stdin) ? opts.stdin : Buffer.from(opts.stdin);
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const cmd = buildRemoteCommand(argv, { sudo: Boolean(opts.sudo), pty, timeoutMs, env: opts.env, cwd: opts.cwd, stdinLength: stdin.length });
+    const conn = await this.client();
+    return this.channels.run(async () => {
+      this.stats.commands++;
+      this.stats.peakChannels = Math.max(this.stats.peakChannels, this.channels.peak);
+      const t0 = performance.now();
+      const ch = await new Promise<ClientChannel>((resolve, reject) =>
+        conn.exec(cmd.line, pty ? { pty: { term: 'dumb', rows: 24, cols: 200, modes: { ECHO: 0 } } } : {}, (err, c) => (err ? reject(this.channelError(err)) : resolve(c))),
+      );
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let failure: PeError | undefined;
+      let timedOut = false;
+      // The remote `timeout` kills the command; this local timer is the fallback when the host stops answering.
+      const timer = setTimeout(() => {
+        timedOut = true;
+        try {
+          ch.signal('KILL');
+        } catch {
+          /* channel already gone */
+        }
+        ch.close();
+      }, timeoutMs + 3000);
+      if (pty) {
+        let pending = Buffer.alloc(0);
+        let prompts = 0;
+        let ready = false;
+        ch.on('data', (b: Buffer) => {
+          if (ready) return void out.push(b);
+          pending = Buffer.concat([pending, b]);
+          const text = pending.toString('latin1');
+          const r = text.indexOf(`${cmd.ready!}\n`);
+          if (r >= 0) {
+            ready = true;
+            const rest = pending.subarray(r + cmd.ready!.length + 1);
+            if (rest.length) out.push(rest);
+            ch.write(Buffer.concat([cmd.prelude, stdin]));
+            return;
+          }
+          const seen = text.split(cmd.prompt!).length - 1;
+          if (seen > prompts) {
+            prompts = seen;
+            if (this.config.sudoPassword === undefined || prompts > 1) {
+              failure = new SudoPasswordError(this.name, this.config.sudoPassword === undefined ? 'missing' : 'wrong');
+              ch.close();
+            } else {
+              ch.write(`${this.config.sudoPassword}\n`);
+            }
+          }
+        });
+        ch.stderr.on('data', (b: Buffer) => err.push(b));
+      } else {
+        ch.on('data', (b: Buffer) => out.push(b));
+        ch.stderr.on('data', (b: Buffer) => err.push(b));
+        ch.end(Buffer.concat([cmd.prelude, stdin]));
+      }
+      const { code, signal } = await new Promise<{ code: number | null; signal: string | undefined }>((resolve) => {
+        let code: number | null = null;
+        let signal: string | undefined;
+        ch.once('exit', (c: number | null, s?: string) => {
+          code = c;
+          signal = s ?? undefined;
+        });
+        ch.once('close', () => resolve({ code, signal }));
+      });
+      clearTimeout(timer);
+      const ms = performance.now() - t0;
+      if (failure) throw failure;
+      const redacted = this.redactor.with(opts.secrets ?? []).redactArgv(argv);
+      if (timedOut || ((code === 124 || code === 137) && ms >= timeoutMs - 50)) throw new CommandTimeoutError(this.name, redacted, timeoutMs);
+      if (pty && code !== 0 && /sudo: (a terminal is required|sorry, you must have a tty)/.test(Buffer.concat(out).toString())) {
+        throw new SudoTtyError(this.name);
+      }
+      return { code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err), ms, timedOut: false };
+    });
+  }
+
+  private channelError(err: Error): PeError {
+    return new PeError('E_CHANNEL', `could not open an SSH channel (${err.message}).`, {
+      host: this.name,
+      cause: err,
+      hint: 'The server may limit sessions (MaxSessions); lower maxChannels.',
+    });
+  }
+
+  async spawn(argv: readonly string[], opts: Omit<ExecOptions, 'stdin' | 'allowFailure'> = {}): Promise<StreamingExec> {
+    const sudo = Boolean(opts.sudo) && !this.isRoot;
+    if (this.usePty({ ...opts, sudo })) throw new SudoTtyError(this.name);
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const cmd = buildRemoteCommand(argv, { sudo, pty: false, timeoutMs, env: opts.env, cwd: opts.cwd, stdinLength: 0 });
+    const conn = await this.client();
+    const release = await this.channels.acquire();
+    this.stats.commands++;
+    const t0 = performance.now();
+    let ch: ClientChannel;
+    try {
+      ch = await new Promise<ClientChannel>((resolve, reject) => conn.exec(cmd.line, (err, c) => (err ? reject(this.channelError(err)) : resolve(c))));
+    } catch (e) {
+      release();
+      throw e;
+    }
+    if (cmd.prelude.length) ch.write(cmd.prelude);
+    const stderrTail: Buffer[] = [];
+    const stderr = new PassThrough();
+    ch.stderr.on('data', (b: Buffer) => {
+      stderrTail.push(b);
+      if (stderrTail.length > 64) stderrTail.shift();
+    });
+    ch.stderr.pipe(stderr);
+    const done = new Promise<ExecResult>((resolve, reject) => {
+      let code: number | null = null;
+      let signal: string | undefined;
+      ch.once('exit', (c: number | null, s?: string) => {
+        code = c;
+        signal = s ?? undefined;
+      });
+      ch.once('close', () => {
+        release();
+        const raw: RawResult = { code, signal, stdout: Buffer.alloc(0), stderr: Buffer.concat(stderrTail), ms: performance.now() - t0, timedOut: false };
+        try {
+          resolve(finish(this.name, argv, raw, { ...opts, sudo }, this.redactor));
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+    return { stdin: ch, stdout: ch, stderr, done };
+  }
+
+  // ---- files --------------------------------------------------------------
+
+  private fileSudo(opts: { sudo?: boolean } | undefined): boolean {
+    return !this.isRoot && (opts?.sudo ?? true);
+  }
+
+  private sftp(): Promise<SFTPWrapper> {
+    if (!this.sftpSession) {
+      this.sftpSession = this.client().then(
+        (c) => new Promise<SFTPWrapper>((resolve, reject) => c.sftp((err, s) => (err ? reject(this.channelError(err)) : resolve(s)))),
+      );
+      this.sftpSession.catch(() => (this.sftpSession = undefined));
+    }
+    return this.sftpSession;
+  }
+
+  private sftpError(path: string, e: unknown): unknown {
+    const code = (e as { code?: number }).code;
+    if (code === 2) return new FileNotFoundError(this.name, path, e);
+    if (code === 3) return new PermissionDeniedError(this.name, path, e);
+    return e instanceof PeError ? e : new PeError('E_IO', `${path}: ${(e as Error).message}`, { host: this.name, cause: e });
+  }
+
+  private async sftpCall<T>(path: string, fn: (s: SFTPWrapper, cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
+    const s = await this.sftp();
+    return new Promise<T>((resolve, reject) => fn(s, (err, v) => (err ? reject(this.sftpError(path, err)) : resolve(v as T))));
+  }
+
+  async readFile(path: string, opts?: ReadOptions): Promise<Buffer> {
+    validateRemotePath(path);
+    if (this.fileSudo(opts)) {
+      const r = await this.execRaw(['cat', '--', path], { sudo: true, readOnly: true });
+      if (r.code !== 0) throw this.shellFileError(path, r);
+      return r.stdout;
+    }
+    return this.sftpCall<Buffer>(path, (s, cb) => s.readFile(path, (e: Error | null | undefined, b?: Buffer) => cb(e, b)));
+  }
+
+  private shellFileError(path: string, r: RawResult): PeError {
+    const msg = r.stderr.toString();
+    if (/No such file/.test(msg)) return new FileNotFoundError(this.name, path);
+    if (/Permission denied|Operation not permitted/.test(msg)) return new PermissionDeniedError(this.name, path);
+    const problem = sudoProblem(msg);
+    if (problem === 'password') return new SudoPasswordError(this.name, 'missing');
+    if (problem === 'tty') return new SudoTtyError(this.name);
+    return new PeError('E_IO', `${path}: ${this.redactor.redact(msg.trim()) || `exit ${r.code}`}`, { host: this.name });
+  }
+
+  async stat(path: string, opts?: ReadOptions): Promise<FileStat | undefined> {
+    validateRemotePath(path);
+    if (this.fileSudo(opts)) {
+      const r = await this.execRaw(['stat', '-c', '%s %a %u %g %Y %F', '--', path], { sudo: true, readOnly: true });
+      if (r.code !== 0) {
+        if (/No such file/.test(r.stderr.toString())) return undefined;
+        throw this.shellFileError(path, r);
+      }
+      const [size, mode, uid, gid, mtime, ...type] = r.stdout.toString().trim().split(' ');
+      const kind = type.join(' ');
+      return {
+        size: Number(size),
+        mode: parseInt(mode ?? '0', 8),
+        uid: Number(uid),
+        gid: Number(gid),
+        mtimeMs: Number(mtime) * 1000,
+        isFile: kind.startsWith('regular'),
+        isDirectory: kind === 'directory',
+        isSymlink: kind === 'symbolic link',
+      };
+    }
+    try {
+      const st = await this.sftpCall<Stats>(path, (s, cb) => s.lstat(path, cb));
+      return {
+        size: st.size,
+        mode: st.mode & 0o7777,
+        uid: st.uid,
+        gid: st.gid,
+        mtimeMs: st.mtime * 1000,
+        isFile: st.isFile(),
+        isDirectory: st.isDirectory(),
+        isSymlink: st.isSymbolicLink(),
+      };
+    } catch (e) {
+      if (e instanceof FileNotFoundError) return undefined;
+      throw e;
+    }
+  }
+
+  async exists(path: string, opts?: ReadOptions): Promise<boolean> {
+    return (await this.stat(path, opts)) !== undefined;
+  }
+
+  async writeFile(path: string, data: string | Buffer, opts: WriteOptions = {}): Promise<WriteResult> {
+    validateRemotePath(path);
+    return atomicWrite(this.filePrimitives(this.fileSudo(opts)), path, data, opts);
+  }
+
+  private filePrimitives(sudo: boolean): FilePrimitives {
+    const id = async (argv: string[]) => Number((await this.exec(argv, { readOnly: true })).stdout.trim().split(':')[2] ?? NaN);
+    const base = {
+      lstat: (p: string) => this.stat(p, { sudo }),
+      read: (p: string) => this.readFile(p, { sudo }),
+      resolveUser: async (n: string) => Number((await this.exec(['id', '-u', '--', n], { readOnly: true })).stdout.trim()),
+      resolveGroup: (n: string) => id(['getent', 'group', n]),
+    };
+    if (sudo) {
+      return {
+        ...base,
+        realpath: async (p) => (await this.exec(['readlink', '-f', '--', p], { sudo: true, readOnly: true })).stdout.trim(),
+        commit: (plan) => this.commitWithSudo(plan),
+      };
+    }
+    const call = <T>(p: string, fn: (s: SFTPWrapper, cb: (err: Error | null | undefined, v?: T) => void) => void) => this.sftpCall<T>(p, fn);
+    const steps: StepPrimitives = {
+      writeExclusive: (p, data, mode) => this.sftpLock.run(() => this.sftpWriteExclusive(p, data, mode)),
+      chown: (p, uid, gid) => call(p, (s, cb) => s.chown(p, uid, gid, cb)),
+      chmod: (p, mode) => call(p, (s, cb) => s.chmod(p, mode, cb)),
+      link: (a, b) => call(a, (s, cb) => s.ext_openssh_hardlink(a, b, cb)),
+      rename: (a, b) => call(a, (s, cb) => s.ext_openssh_rename(a, b, cb)),
+      unlink: (p) => call(p, (s, cb) => s.unlink(p, cb)),
+    };
+    return {
+      ...base,
+      realpath: (p) => call<string>(p, (s, cb) => s.realpath(p, cb)),
+      commit: (plan) => commitStepwise(steps, plan),
+    };
+  }
+
+  private async sftpWriteExclusive(path: string, data: Buffer, mode: number): Promise<void> {
+    const s = await this.sftp();
+    const wrap = <T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void) =>
+      new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(this.sftpError(path, err)) : resolve(v as T))));
+    const handle = await wrap<Buffer>((cb) => s.open(path, 'wx', { mode }, cb));
+    try {
+      let off = 0;
+      while (off < data.length) {
+        const n = Math.min(32 * 1024, data.length - off);
+        await wrap<void>((cb) => s.write(handle, data, off, n, off, cb));
+        off += n;
+      }
+      await wrap<void>((cb) => s.ext_openssh_fsync(handle, cb));
+    } finally {
+      await wrap<void>((cb) => s.close(handle, cb)).catch(() => undefined);
+    }
+  }
+
+  /** One remote program does the whole commit as root: temp file, fsync, owner, mode, backup link, rename. */
+  private async commitWithSudo(plan: CommitPlan): Promise<void> {
+    const script = [
+      'set -eu',
+      'path=$1; tmp=$2; mode=$3; owner=$4; backup=$5',
+      'umask 077',
+      '( set -C; : > "$tmp" )',
+      'trap \'rm -f -- "$tmp"\' EXIT',
+      'cat > "$tmp"',
+      'sync -- "$tmp"',
+      'if [ -n "$owner" ]; then chown -- "$owner" "$tmp"; fi',
+      'chmod -- "$mode" "$tmp"',
+      'if [ -n "$backup" ]; then ln -- "$path" "$backup"; fi',
+      'mv -f -- "$tmp" "$path"',
+      'sync -- "$(dirname -- "$path")" 2>/dev/null || true',
+    ].join('\n');
+    const owner = plan.uid !== undefined || plan.gid !== undefined ? `${plan.uid ?? ''}:${plan.gid ?? ''}` : '';
+    const r = await this.execRaw(['sh', '-c', script, 'sh', plan.path, plan.tmp, plan.mode.toString(8), owner, plan.backup ?? ''], { sudo: true, stdin: plan.data });
+    if (r.code !== 0) throw this.shellFileError(plan.path, r);
+  }
+
+  async remove(path: string, opts: RemoveOptions = {}): Promise<boolean> {
+    validateRemotePath(path);
+    const st = await this.stat(path, opts);
+    if (!st) return false;
+    if (st.isDirectory) assertRemovable(this.name, path);
+    const argv = st.isDirectory ? (opts.recursive ? ['rm', '-rf', '--', path] : ['rmdir', '--', path]) : ['rm', '-f', '--', path];
+    await this.exec(argv, { sudo: this.fileSudo(opts) });
+    return true;
+  }
+
+  async mkdir(path: string, opts: { mode?: number; sudo?: boolean } = {}): Promise<void> {
+    validateRemotePath(path);
+    await this.exec(['mkdir', '-p', '-m', (opts.mode ?? 0o755).toString(8), '--', path], { sudo: this.fileSudo(opts) });
+  }
+
+  // ---- tunnels --------------------------------------------------------------
+
+  async connect(port: number, host = '127.0.0.1'): Promise<Duplex> {
+    const conn = await this.client();
+    return new Promise<Duplex>((resolve, reject) =>
+      conn.forwardOut('127.0.0.1', 0, host, port, (err, stream) =>
+        err ? reject(new HostUnreachableError(this.name, `cannot open a tunnel to ${host}:${port} (${err.message})`, err)) : resolve(stream),
+      ),
+    );
+  }
+
+  async forward(port: number, host = '127.0.0.1'): Promise<Forward> {
+    await this.client();
+    const server = createServer((sock) => {
+      sock.setNoDelay(true);
+      this.connect(port, host).then(
+        (stream) => {
+          sock.pipe(stream).pipe(sock);
+          stream.on('error', () => sock.destroy());
+          sock.on('error', () => stream.destroy());
+          sock.on('close', () => stream.destroy());
+        },
+        () => sock.destroy(),
+      );
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      localPort: (server.address() as AddressInfo).port,
+      close: () => new Promise<void>((r) => server.close(() => r())),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const c = this.conn;
+    this.conn = undefined;
+    this.sftpSession = undefined;
+    if (c) {
+      const client = await c.catch(() => undefined);
+      if (client) await new Promise<void>((r) => {
+        client.once('close', () => r());
+        client.end();
+        setTimeout(r, 1000).unref();
+      });
+    }
+    if (this.jumpHost && !(this.config.jump instanceof SshHost)) await this.jumpHost.close();
+  }
+}

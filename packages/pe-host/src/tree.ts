@@ -1,0 +1,62 @@
+import { pipeline } from 'node:stream/promises';
+import { PeError } from './errors.js';
+import type { Host } from './host.js';
+import { validateRemotePath } from './validate.js';
+
+/** sha256 of every regular file under dir, keyed by relative path. Hashes only: file contents never leave the host. */
+export async function treeManifest(host: Host, dir: string, opts: { sudo?: boolean } = {}): Promise<Map<string, string>> {
+  validateRemotePath(dir);
+  const script = 'cd -- "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum --';
+  const r = await host.exec(['sh', '-c', script, 'sh', dir], { sudo: opts.sudo ?? false, readOnly: true });
+  const m = new Map<string, string>();
+  for (const line of r.stdout.split('\n')) {
+    const match = /^\\?([0-9a-f]{64}) {2}(.*)$/.exec(line);
+    if (match) m.set(match[2]!.replace(/^\.\//, ''), match[1]!);
+  }
+  return m;
+}
+
+export interface CopyTreeResult {
+  files: number;
+  bytes: number;
+  ms: number;
+  manifest: Map<string, string>;
+}
+
+export function manifestDifferences(a: Map<string, string>, b: Map<string, string>): string[] {
+  const out: string[] = [];
+  for (const [p, h] of a) if (b.get(p) !== h) out.push(b.has(p) ? `${p} differs` : `${p} missing`);
+  for (const p of b.keys()) if (!a.has(p)) out.push(`${p} unexpected`);
+  return out;
+}
+
+/**
+ * Streams a directory tree from one host to another (tar over two channels,
+ * through this process's memory, never staged on disk), then compares sha256
+ * manifests taken on both ends. Owners, modes and times are kept (owners by
+ * name, as tar does for root).
+ */
+export async function copyTree(src: Host, srcDir: string, dst: Host, dstDir: string, opts: { sudo?: boolean; timeoutMs?: number } = {}): Promise<CopyTreeResult> {
+  validateRemotePath(srcDir);
+  validateRemotePath(dstDir);
+  const t0 = performance.now();
+  const sudo = opts.sudo ?? true;
+  await dst.mkdir(dstDir, { sudo });
+  const reader = await src.spawn(['tar', '-C', srcDir, '-cf', '-', '.'], { sudo, readOnly: true, timeoutMs: opts.timeoutMs });
+  const writer = await dst.spawn(['tar', '-C', dstDir, '-xpf', '-', '--same-owner'], { sudo, timeoutMs: opts.timeoutMs });
+  let bytes = 0;
+  reader.stdout.on('data', (b: Buffer) => (bytes += b.length));
+  reader.stderr.resume();
+  writer.stdout.resume();
+  writer.stderr.resume();
+  await Promise.all([pipeline(reader.stdout, writer.stdin), reader.done, writer.done]);
+  const [a, b] = await Promise.all([treeManifest(src, srcDir, { sudo }), treeManifest(dst, dstDir, { sudo })]);
+  const diff = manifestDifferences(a, b);
+  if (diff.length) {
+    throw new PeError('E_VERIFY', `the copy of ${srcDir} from ${src.name} does not match at ${dstDir}: ${diff.slice(0, 5).join(', ')}.`, {
+      host: dst.name,
+      hint: 'Nothing was removed at the source; rerun the copy.',
+    });
+  }
+  return { files: a.size, bytes, ms: performance.now() - t0, manifest: a };
+}
