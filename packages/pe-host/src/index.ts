@@ -11,3 +11,4 @@ export { copyTree, treeManifest, manifestDifferences, type CopyTreeResult } from
 export { fingerprint, knownHostsName, parseKnownHosts, patternsMatch, verifyAgainstKnownHosts, type KnownHostEntry } from './knownhosts.js';
 export { Semaphore } from './semaphore.js';
 export { backupPath } from './common.js';
+export { startTestSshd, freePort, type TestSshd } from './sshd.js';
