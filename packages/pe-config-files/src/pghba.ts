@@ -1,0 +1,185 @@
+import { ConfigEditError, ConfigParseError } from './errors.js';
+import { type Line, splitLines, joinLines, insertLines, removeLines } from './text.js';
+
+/**
+ * pg_hba.conf: one record per line, `type database user [address [mask]]
+ * method [options]`, `#` comments, double-quoted fields. A record is
+ * identified by (type, database, user, address): adding a record that exists
+ * is a no-op, adding one whose method or options differ rewrites that line in
+ * place (never a duplicate). New lines are padded to the columns of the
+ * file's last record so the table stays aligned.
+ */
+export interface HbaRecord {
+  type: 'local' | 'host' | 'hostssl' | 'hostnossl' | 'hostgssenc' | 'hostnogssenc';
+  database: string;
+  user: string;
+  /** CIDR address, host name, `all`, `samehost`, `samenet` (absent for local). */
+  address?: string;
+  method: string;
+  options?: string;
+}
+
+/** Fields a record must have to be removed (all given ones must match). */
+export type HbaMatch = Partial<Omit<HbaRecord, 'options'>>;
+
+export type PgHbaOp = { op: 'add'; record: HbaRecord; position?: 'end' | 'start' } | { op: 'remove'; match: HbaMatch };
+
+const TYPES = new Set(['local', 'host', 'hostssl', 'hostnossl', 'hostgssenc', 'hostnogssenc']);
+
+interface Parsed {
+  index: number;
+  record: HbaRecord;
+  /** Column where each field starts, for alignment. */
+  columns: number[];
+}
+
+function tokenize(t: string, path: string, lineNo: number): { tokens: string[]; columns: number[] } {
+  const tokens: string[] = [];
+  const columns: number[] = [];
+  let i = 0;
+  while (i < t.length) {
+    const c = t[i]!;
+    if (c === ' ' || c === '\t') {
+      i++;
+      continue;
+    }
+    if (c === '#') break;
+    const start = i;
+    let tok = '';
+    while (i < t.length && t[i] !== ' ' && t[i] !== '\t' && t[i] !== '#') {
+      if (t[i] === '"') {
+        const close = t.indexOf('"', i + 1);
+        if (close === -1) throw new ConfigParseError(path, lineNo, 'unterminated double quote');
+        tok += t.slice(i, close + 1);
+        i = close + 1;
+      } else tok += t[i++];
+    }
+    tokens.push(tok);
+    columns.push(start);
+  }
+  return { tokens, columns };
+}
+
+export class PgHbaDocument {
+  readonly path: string;
+  private readonly lines: Line[];
+
+  constructor(text: string, path: string) {
+    this.path = path;
+    this.lines = splitLines(text);
+    this.records();
+  }
+
+  records(): (HbaRecord & { line: number })[] {
+    return this.parsed().map((p) => ({ ...p.record, line: p.index + 1 }));
+  }
+
+  private parsed(): Parsed[] {
+    const out: Parsed[] = [];
+    this.lines.forEach((l, index) => {
+      const { tokens, columns } = tokenize(l.text, this.path, index + 1);
+      if (tokens.length === 0) return;
+      // include / include_if_exists / include_dir directives (PostgreSQL 16+)
+      if (tokens[0]!.startsWith('include')) return;
+      const type = tokens[0]!;
+      if (!TYPES.has(type)) throw new ConfigParseError(this.path, index + 1, `unknown connection type "${type}"`);
+      const local = type === 'local';
+      let rest = tokens.slice(3);
+      let address: string | undefined;
+      if (!local) {
+        address = tokens[3];
+        rest = tokens.slice(4);
+        // address + separate netmask
+        if (address && /^\d+\.\d+\.\d+\.\d+$/.test(address) && rest[0] && /^\d+\.\d+\.\d+\.\d+$/.test(rest[0])) {
+          address = `${address} ${rest[0]}`;
+          rest = rest.slice(1);
+        }
+      }
+      const method = rest[0];
+      if (tokens.length < 3 || method === undefined || (!local && address === undefined)) {
+        throw new ConfigParseError(this.path, index + 1, 'incomplete record');
+      }
+      const options = rest.slice(1).join(' ');
+      const record: HbaRecord = { type: type as HbaRecord['type'], database: tokens[1]!, user: tokens[2]!, method, ...(address ? { address } : {}), ...(options ? { options } : {}) };
+      out.push({ index, record, columns });
+    });
+    return out;
+  }
+
+  /** Add a record, or rewrite the one with the same type/database/user/address. Returns whether the file changed. */
+  add(record: HbaRecord, position: 'end' | 'start' = 'end'): boolean {
+    this.check(record);
+    const all = this.parsed();
+    const same = all.filter((p) => sameKey(p.record, record));
+    const text = this.format(record, all.at(-1)?.columns);
+    if (same.length > 0) {
+      const first = same[0]!;
+      let changed = false;
+      if (first.record.method !== record.method || (first.record.options ?? '') !== (record.options ?? '')) {
+        this.lines[first.index]!.text = this.format(record, first.columns);
+        changed = true;
+      }
+      // a duplicate record later in the file can never match: drop it
+      for (const dup of same.slice(1).reverse()) {
+        removeLines(this.lines, dup.index);
+        changed = true;
+      }
+      return changed;
+    }
+    const at = position === 'start' ? (all[0]?.index ?? this.lines.length) : (all.at(-1)?.index ?? this.lines.length - 1) + 1;
+    insertLines(this.lines, at, [text]);
+    return true;
+  }
+
+  /** Remove every record matching all given fields. */
+  remove(match: HbaMatch): boolean {
+    const hits = this.parsed().filter((p) =>
+      (Object.keys(match) as (keyof typeof match)[]).every((k) => match[k] === undefined || normalize(String(p.record[k] ?? '')) === normalize(String(match[k]))),
+    );
+    for (const h of [...hits].reverse()) removeLines(this.lines, h.index);
+    return hits.length > 0;
+  }
+
+  apply(op: PgHbaOp): boolean {
+    return op.op === 'add' ? this.add(op.record, op.position) : this.remove(op.match);
+  }
+
+  toString(): string {
+    return joinLines(this.lines);
+  }
+
+  private format(r: HbaRecord, columns: number[] | undefined): string {
+    const fields = [r.type, r.database, r.user, ...(r.type === 'local' ? [] : [r.address!]), r.method, ...(r.options ? [r.options] : [])];
+    // columns of a local record lack the address column: line methods up with host records
+    const cols = columns && r.type !== 'local' && columns.length >= 5 ? columns : undefined;
+    let out = '';
+    fields.forEach((f, i) => {
+      if (i > 0) {
+        const want = cols?.[i] ?? 0;
+        out += out.length < want ? ' '.repeat(want - out.length) : out.endsWith(' ') ? '' : ' ';
+      }
+      out += f;
+    });
+    return out;
+  }
+
+  private check(r: HbaRecord): void {
+    if (!TYPES.has(r.type)) throw new ConfigEditError(this.path, `unknown connection type "${r.type}".`);
+    const fields = [r.database, r.user, r.method, ...(r.address ? [r.address] : [])];
+    if (fields.some((f) => !f || /[\s#]/.test(f.replace(/ (?=\d+\.\d+\.\d+\.\d+$)/, '')) || /[\r\n]/.test(f))) throw new ConfigEditError(this.path, 'a pg_hba field is empty or contains blanks.');
+    if (r.type !== 'local' && !r.address) throw new ConfigEditError(this.path, `a ${r.type} record needs an address.`);
+    if (r.options && /[\r\n#]/.test(r.options)) throw new ConfigEditError(this.path, 'invalid pg_hba options.');
+  }
+}
+
+function normalize(s: string): string {
+  return s.toLowerCase();
+}
+
+function sameKey(a: HbaRecord, b: HbaRecord): boolean {
+  return a.type === b.type && a.database === b.database && a.user === b.user && normalize(a.address ?? '') === normalize(b.address ?? '');
+}
+
+export function parsePgHba(text: string, path: string): PgHbaDocument {
+  return new PgHbaDocument(text, path);
+}
