@@ -46,6 +46,8 @@ export default defineConfig({
         test: {
           name: 'lab',
           include: sources.map((s) => `${s}*.lab.test.ts`),
+          // refuses to run outside the controller namespace; takes the lab down at the end
+          globalSetup: ['tools/lab/src/global-setup.ts'],
           exclude: ['**/node_modules/**', '**/dist/**'],
           testTimeout: 600_000,
           hookTimeout: 900_000,

@@ -1,0 +1,48 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
+import type { InventoryFiles, Lab } from './lab.js';
+
+/**
+ * Writes the inventory (Bolt inventory v2 shape: groups of targets with `uri`,
+ * `config.ssh`), the known_hosts that pins every host's key, and points at the
+ * lab's private key. The CLI under test reads these.
+ */
+export function writeInventoryFiles(lab: Lab): InventoryFiles {
+  const s = lab.requireState();
+  const known: string[] = [];
+  const hostKeys = new Map<string, string>();
+  for (const h of s.hosts) {
+    const pub = readFileSync(`${lab.hostDir(h.name)}/fs/etc/ssh/ssh_host_ed25519_key.pub`, 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+    hostKeys.set(h.name, pub);
+    known.push(`${h.fqdn},${h.name},${h.ip} ${pub}`);
+  }
+  writeFileSync(lab.knownHostsFile, `${known.join('\n')}\n`, { mode: 0o644 });
+  const target = (h: (typeof s.hosts)[number]) => ({
+    name: h.fqdn,
+    uri: h.fqdn,
+    alias: [h.name],
+    vars: { role: h.role, address: h.ip, host_key: hostKeys.get(h.name) },
+  });
+  const inv = {
+    config: {
+      transport: 'ssh',
+      ssh: {
+        user: 'root',
+        'private-key': lab.keyFile,
+        'host-key-check': true,
+        'known-hosts': lab.knownHostsFile,
+      },
+    },
+    vars: {
+      lab_profile: s.profile,
+      primary_cname: `master.${lab.config.domain}`,
+      general_cname: `puppet.${lab.config.domain}`,
+    },
+    groups: [
+      { name: 'masters', targets: s.hosts.filter((h) => h.role !== 'agent').map(target) },
+      { name: 'agents', targets: s.hosts.filter((h) => h.role === 'agent').map(target) },
+    ],
+  };
+  writeFileSync(lab.inventoryFile, `# Written by tools/lab (npm run lab -- inventory).\n${stringify(inv)}`);
+  return { inventory: lab.inventoryFile, privateKey: lab.keyFile, knownHosts: lab.knownHostsFile };
+}

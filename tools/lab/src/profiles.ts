@@ -1,0 +1,59 @@
+import type { ProfileName } from './config.js';
+import type { Lab, LabState } from './lab.js';
+import { setupDebian } from './debian.js';
+
+export interface ProfileSpec {
+  name: ProfileName;
+  /** Directories each host gets a private copy of (bind-mounted by its init). */
+  paths: readonly string[];
+  /** Bump when the template's content changes, to rebuild cached templates. */
+  templateVersion: number;
+  defaultHosts: readonly string[];
+  defaultAgents: number;
+  /** The load balancer health-checks masters by a TLS handshake verified against the primary's CA. */
+  lbVerifiesCa: boolean;
+  /** Installs the profile's software state on booted hosts. */
+  setup(lab: Lab, state: LabState, log: (line: string) => void): Promise<void>;
+}
+
+const BASE_PATHS = ['/etc/ssh', '/root', '/tmp', '/var/log', '/var/local'] as const;
+
+export const DEBIAN_PATHS = [
+  ...BASE_PATHS,
+  '/etc/default',
+  '/etc/puppet',
+  '/var/lib/puppet',
+  '/var/cache/puppet',
+  '/var/lib/puppetserver',
+  '/etc/puppetdb',
+  '/var/lib/puppetdb',
+  '/etc/postgresql',
+  '/var/lib/postgresql',
+  '/etc/activemq',
+  '/var/lib/activemq',
+  '/etc/mcollective',
+] as const;
+
+/** Profiles built so far (pe3, the PE 3.x simulator, is not yet). */
+export const PROFILE_SPECS: Partial<Record<ProfileName, ProfileSpec>> = {
+  light: {
+    name: 'light',
+    paths: BASE_PATHS,
+    templateVersion: 1,
+    defaultHosts: ['primary', 'secondary1'],
+    defaultAgents: 0,
+    lbVerifiesCa: false,
+    setup: async () => {
+      // sshd and the systemctl stand-in are all a light host has; init starts them.
+    },
+  },
+  debian: {
+    name: 'debian',
+    paths: DEBIAN_PATHS,
+    templateVersion: 1,
+    defaultHosts: ['primary', 'secondary1'],
+    defaultAgents: 1,
+    lbVerifiesCa: true,
+    setup: setupDebian,
+  },
+};
