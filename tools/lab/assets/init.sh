@@ -9,6 +9,8 @@ fqdn=$1 hostdir=$2 assets=$3
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 hostname "$fqdn"
+# Hold the host directory as our cwd: mounts below may hide its path.
+cd "$hostdir"
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
 # /tmp last: the sources may live under the machine's /tmp (a test's state dir)
@@ -25,8 +27,8 @@ mkdir -p -m 0755 /run/sshd /run/lock
 
 # The host is "booted": sshd first, then every enabled service in order.
 systemctl start ssh
-rm -f "$hostdir/ready"
-echo "$(date +%s)" > "$hostdir/ready"
+echo "$(date +%s)" > ready
+cd /
 (
   for unit in $(ls /var/local/lab/enabled 2>/dev/null | sort); do
     systemctl start "${unit#*-}" || echo "boot: $unit failed to start" >&2

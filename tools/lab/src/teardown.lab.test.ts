@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Lab } from './lab.js';
@@ -30,7 +29,7 @@ async function remains(name: string, net: string, stateDir: string, inodes: numb
 
 describe('teardown', () => {
   it('leaves no namespace, route, mount or process behind, even after a crashed up', async () => {
-    const stateDir = mkdtempSync(`${tmpdir()}/labt-`);
+    const stateDir = mkdtempSync('/var/lib/pe-stack-labt-');
     const env = { ...process.env, PE_STACK_LAB_NAME: 'labt', PE_STACK_LAB_NET: '10.78.0', PE_STACK_LAB_DIR: stateDir };
     const lab = new Lab({ name: 'labt', net: '10.78.0', stateDir });
     try {
