@@ -1,1 +1,31 @@
-export {};
+export * from './errors.js';
+export { Openssl, OpensslError, PASS_ENV, altNameEntry, validateCommonName, type KeySpec, type OpensslOptions, type OpensslRunOptions } from './openssl.js';
+export { parseCsr, parseCrl, pemToDer, normaliseSerial, type ParsedCsr, type ParsedCrl } from './der.js';
+export { inspectCert, parseAltNameText, canonicalPublicKey, type CertInfo } from './x509.js';
+export {
+  checkAltNames,
+  enforceAltNames,
+  validateCertname,
+  type AltNamePolicy,
+  type PolicyVerdict,
+  type CaBackend,
+  type CertEntry,
+  type CertState,
+} from './backend.js';
+export { OpensslCa, CA_FILES, opensslCaConfig, parseIndex, type OpensslCaOptions, type OpensslCaInitOptions } from './ca-openssl.js';
+export {
+  loadTrust,
+  checkCertificate,
+  verifyNode,
+  assertVerified,
+  puppetSslPaths,
+  type Trust,
+  type Check,
+  type CheckId,
+  type CheckLevel,
+  type CertExpectations,
+  type NodeSslPaths,
+  type VerifyNodeOptions,
+  type NodeReport,
+} from './verify.js';
+export { OpensslAgent, PuppetSslAgent, Pe3PuppetAgent, type NodeAgent, type PuppetAgentOptions } from './enroll.js';
