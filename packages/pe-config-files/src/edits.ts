@@ -42,12 +42,19 @@ export type Edit = EditBase &
 
 export type EditKindName = Edit['kind'];
 
-interface Doc<Op> {
+/** What every document offers: apply one operation (returns whether it changed anything) and give the bytes back. */
+export interface ConfigDocument<Op = never> {
+  readonly path: string;
   apply(op: Op): boolean;
   toString(): string;
 }
 
-function open(edit: Edit, text: string): Doc<never> {
+/** Parse a file with the editor of the given kind. */
+export function openDocument(kind: EditKindName, text: string, path: string): ConfigDocument {
+  return open({ kind, path, ops: [] } as Edit, text);
+}
+
+function open(edit: Edit, text: string): ConfigDocument {
   const p = edit.path;
   switch (edit.kind) {
     case 'ini':

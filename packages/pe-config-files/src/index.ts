@@ -27,4 +27,4 @@ export { KeyValueDocument, parseKeyValue, setJavaOption, type KvOp, type KvStyle
 export { SitePpDocument, parseSitePp, type SitePpOp } from './sitepp.js';
 export { ActiveMqDocument, parseActiveMq, type ActiveMqOp, type ConnectorKind, type ConnectorAttrs } from './activemq.js';
 export { HostsDocument, parseHosts, type HostsOp } from './hosts.js';
-export { type Edit, type EditKindName, type ApplyResult, editText, applyEdits } from './edits.js';
+export { type Edit, type EditKindName, type ApplyResult, type ConfigDocument, editText, applyEdits, openDocument } from './edits.js';
