@@ -133,6 +133,15 @@ describe('SshHost against a real OpenSSH server', () => {
     expect(h.stats.peakChannels).toBe(8);
   });
 
+  it('never loses an exit status when a command lives and dies within one TCP read', async () => {
+    // a user with a fast login shell makes commands finish in ~2 ms: the whole
+    // channel life can arrive in one chunk (regression: exit codes came back null)
+    const h = host({ user: NOPW });
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => h.exec(['sh', '-c', `echo ${i}; exit ${i % 3}`], { allowFailure: true })));
+    expect(results.map((r) => r.code)).toEqual(Array.from({ length: 200 }, (_, i) => i % 3));
+    expect(results.map((r) => r.stdout)).toEqual(Array.from({ length: 200 }, (_, i) => `${i}\n`));
+  });
+
   it('writes atomically over SFTP: backup, owner and mode kept, no-op when equal', async () => {
     const h = host();
     const dir = `/tmp/pe-write-${suffix}`;

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { createServer, connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { PassThrough, type Duplex } from 'node:stream';
-import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper, type Stats } from 'ssh2';
+import { Client, type ClientChannel, type ConnectConfig, type ExecOptions as ExecOptions_, type SFTPWrapper, type Stats } from 'ssh2';
 import { atomicWrite, commitStepwise, type CommitPlan, type FilePrimitives, type StepPrimitives } from './atomic.js';
 import { assertRemovable, DEFAULT_TIMEOUT_MS, finish, sudoProblem, type RawResult } from './common.js';
 import {
@@ -52,6 +52,18 @@ export interface SshHostConfig {
   /** A bastion to reach this host through (ProxyJump). */
   jump?: SshHostConfig | SshHost;
   redactor?: Redactor;
+  /** ssh2's protocol trace (packet names, no payloads), for troubleshooting. */
+  debug?: (message: string) => void;
+}
+
+interface ChannelExit {
+  code: number | null;
+  signal: string | undefined;
+}
+
+interface OpenChannel {
+  ch: ClientChannel;
+  exited: Promise<ChannelExit>;
 }
 
 /** Statistics a benchmark or a flow can report. */
@@ -166,6 +178,7 @@ export class SshHost implements Host {
       keepaliveCountMax: 3,
       hostVerifier: verify,
     };
+    if (this.config.debug) cfg.debug = this.config.debug;
     if (this.config.privateKey !== undefined) {
       const k = this.config.privateKey;
       cfg.privateKey = Buffer.isBuffer(k) || k.includes('PRIVATE KEY') ? k : await fs.readFile(k);
@@ -227,9 +240,7 @@ export class SshHost implements Host {
       this.stats.commands++;
       this.stats.peakChannels = Math.max(this.stats.peakChannels, this.channels.peak);
       const t0 = performance.now();
-      const ch = await new Promise<ClientChannel>((resolve, reject) =>
-        conn.exec(cmd.line, pty ? { pty: { term: 'dumb', rows: 24, cols: 200, modes: { ECHO: 0 } } } : {}, (err, c) => (err ? reject(this.channelError(err)) : resolve(c))),
-      );
+      const { ch, exited } = await this.openExec(conn, cmd.line, pty ? { pty: { term: 'dumb', rows: 24, cols: 200, modes: { ECHO: 0 } } } : {});
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let failure: PeError | undefined;
@@ -277,15 +288,7 @@ export class SshHost implements Host {
         ch.stderr.on('data', (b: Buffer) => err.push(b));
         ch.end(Buffer.concat([cmd.prelude, stdin]));
       }
-      const { code, signal } = await new Promise<{ code: number | null; signal: string | undefined }>((resolve) => {
-        let code: number | null = null;
-        let signal: string | undefined;
-        ch.once('exit', (c: number | null, s?: string) => {
-          code = c;
-          signal = s ?? undefined;
-        });
-        ch.once('close', () => resolve({ code, signal }));
-      });
+      const { code, signal } = await exited;
       clearTimeout(timer);
       const ms = performance.now() - t0;
       if (failure) throw failure;
@@ -296,6 +299,40 @@ export class SshHost implements Host {
       }
       return { code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err), ms, timedOut: false };
     });
+  }
+
+  /**
+   * sshd frees a session slot only once it has reaped the session's child,
+   * which can lag behind the channel close we saw; a new channel opened in
+   * that gap is refused ("open failed") although we stay under MaxSessions.
+   * Such refusals are retried with a short backoff.
+   */
+  private async openExec(conn: Client, line: string, options: ExecOptions_): Promise<OpenChannel> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await new Promise<OpenChannel>((resolve, reject) =>
+          conn.exec(line, options, (err, ch) => {
+            if (err) return reject(err);
+            // ssh2 may parse the command's whole life (data, exit-status,
+            // close) from one TCP read before our continuation runs: listen
+            // for the exit right here, synchronously, or it is lost.
+            const exited = new Promise<ChannelExit>((done) => {
+              let code: number | null = null;
+              let signal: string | undefined;
+              ch.once('exit', (c: number | null, sig?: string) => {
+                code = c;
+                signal = sig ?? undefined;
+              });
+              ch.once('close', () => done({ code, signal }));
+            });
+            resolve({ ch, exited });
+          }),
+        );
+      } catch (err) {
+        if (attempt >= 40 || !/open failed/i.test((err as Error).message)) throw this.channelError(err as Error);
+        await new Promise((r) => setTimeout(r, Math.min(5 * (attempt + 1), 100)));
+      }
+    }
   }
 
   private channelError(err: Error): PeError {
@@ -316,8 +353,9 @@ export class SshHost implements Host {
     this.stats.commands++;
     const t0 = performance.now();
     let ch: ClientChannel;
+    let exited: Promise<ChannelExit>;
     try {
-      ch = await new Promise<ClientChannel>((resolve, reject) => conn.exec(cmd.line, (err, c) => (err ? reject(this.channelError(err)) : resolve(c))));
+      ({ ch, exited } = await this.openExec(conn, cmd.line, {}));
     } catch (e) {
       release();
       throw e;
@@ -330,22 +368,10 @@ export class SshHost implements Host {
       if (stderrTail.length > 64) stderrTail.shift();
     });
     ch.stderr.pipe(stderr);
-    const done = new Promise<ExecResult>((resolve, reject) => {
-      let code: number | null = null;
-      let signal: string | undefined;
-      ch.once('exit', (c: number | null, s?: string) => {
-        code = c;
-        signal = s ?? undefined;
-      });
-      ch.once('close', () => {
-        release();
-        const raw: RawResult = { code, signal, stdout: Buffer.alloc(0), stderr: Buffer.concat(stderrTail), ms: performance.now() - t0, timedOut: false };
-        try {
-          resolve(finish(this.name, argv, raw, { ...opts, sudo }, this.redactor));
-        } catch (e) {
-          reject(e);
-        }
-      });
+    const done = exited.then(({ code, signal }) => {
+      release();
+      const raw: RawResult = { code, signal, stdout: Buffer.alloc(0), stderr: Buffer.concat(stderrTail), ms: performance.now() - t0, timedOut: false };
+      return finish(this.name, argv, raw, { ...opts, sudo }, this.redactor);
     });
     return { stdin: ch, stdout: ch, stderr, done };
   }

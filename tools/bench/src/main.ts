@@ -1,1 +1,23 @@
-export {};
+import { benchHost } from './host.bench.js';
+
+/**
+ * `npm run bench`: every package's benchmarks in one run, figures printed as
+ * a table and written to .bench/latest.json. `npm run bench -- host` runs
+ * only the named groups. Needs root for the sshd/PostgreSQL/lab parts.
+ */
+const groups: Record<string, () => Promise<Record<string, number>>> = {
+  host: () => benchHost(),
+};
+
+const wanted = process.argv.slice(2);
+const results: Record<string, number> = {};
+for (const [name, fn] of Object.entries(groups)) {
+  if (wanted.length && !wanted.includes(name)) continue;
+  process.stdout.write(`bench ${name} ...\n`);
+  Object.assign(results, await fn());
+}
+const width = Math.max(...Object.keys(results).map((k) => k.length));
+for (const [k, v] of Object.entries(results)) process.stdout.write(`${k.padEnd(width)}  ${v}\n`);
+const { mkdir, writeFile } = await import('node:fs/promises');
+await mkdir('.bench', { recursive: true });
+await writeFile('.bench/latest.json', `${JSON.stringify({ at: new Date().toISOString(), results }, null, 2)}\n`);
