@@ -22,8 +22,9 @@ interface Setting {
   quoted: boolean;
 }
 
-const SETTING = /^(\s*)([A-Za-z_][A-Za-z0-9_.]*)(\s*=\s*|\s+)('(?:[^'\\]|''|\\.)*'|[^\s#']+)(.*)$/;
-const SETTING_PREFIX = /^(\s*)([A-Za-z_][A-Za-z0-9_.]*)(\s*=\s*|\s+)(.*)$/;
+// name, then `=` with optional blanks around it or just blanks, then a quoted or bare value
+const SETTING = /^(\s*)([A-Za-z_][A-Za-z0-9_.]*)(\s*=\s*|\s+(?![=\s]))('(?:[^'\\]|''|\\.)*'|[^\s#']+)(.*)$/;
+const SETTING_PREFIX = /^(\s*)([A-Za-z_][A-Za-z0-9_.]*)(\s*=\s*|\s+(?![=\s]))(.*)$/;
 
 export class PostgresqlConfDocument {
   readonly path: string;
