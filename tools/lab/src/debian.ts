@@ -1,5 +1,45 @@
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { ASSETS_DIR, generalCname, primaryCname } from './config.js';
+import { LabError } from './errors.js';
 import type { Lab, LabState } from './lab.js';
 
-export async function setupDebian(_lab: Lab, _state: LabState, _log: (line: string) => void): Promise<void> {
-  throw new Error('debian setup: being written');
+/**
+ * The debian profile's install: every master a standalone master of its own
+ * (puppetserver with its own CA, puppetdb, PostgreSQL) as in step 1 of the
+ * seed, so joining one is real work; agents run puppet-agent only and get a
+ * certificate signed by the primary. The load balancer's health check then
+ * trusts the primary's CA.
+ */
+export async function setupDebian(lab: Lab, state: LabState, log: (line: string) => void): Promise<void> {
+  const c = lab.config;
+  const masters = state.hosts.filter((h) => h.role !== 'agent');
+  const agents = state.hosts.filter((h) => h.role === 'agent');
+  const primary = masters[0];
+  const t0 = Date.now();
+  const secs = () => `${((Date.now() - t0) / 1000).toFixed(0)} s`;
+
+  await Promise.all(
+    masters.map(async (h) => {
+      const alt = [h.fqdn, h.name, primaryCname(c), generalCname(c), 'puppet'].join(',');
+      log(`${h.name}: installing a standalone master`);
+      await lab.exec(h.name, [`${ASSETS_DIR}/debian-master.sh`, h.fqdn, alt], { timeoutMs: 900_000 });
+      log(`${h.name}: puppetserver and puppetdb ready (${secs()})`);
+    }),
+  );
+  if (!primary) return;
+  mkdirSync(dirname(lab.lbCaFile), { recursive: true });
+  copyFileSync(`${lab.hostDir(primary.name)}/fs/etc/puppet/puppetserver/ca/ca_crt.pem`, lab.lbCaFile);
+
+  if (agents.length === 0) return;
+  const server = generalCname(c);
+  const caServer = primaryCname(c);
+  await Promise.all(agents.map((h) => lab.exec(h.name, [`${ASSETS_DIR}/debian-agent.sh`, 'request', h.fqdn, server, caServer], { timeoutMs: 300_000 })));
+  await lab.exec(primary.name, ['puppetserver', 'ca', 'sign', '--certname', agents.map((h) => h.fqdn).join(',')], { timeoutMs: 300_000 });
+  await Promise.all(agents.map((h) => lab.exec(h.name, [`${ASSETS_DIR}/debian-agent.sh`, 'fetch', h.fqdn, server, caServer], { timeoutMs: 300_000 })));
+  for (const h of agents) {
+    const r = await lab.exec(h.name, ['test', '-s', `/var/lib/puppet/ssl/certs/${h.fqdn}.pem`], { allowFailure: true });
+    if (r.code !== 0) throw new LabError('E_LAB_BOOT', 'the agent has no signed certificate after bootstrap.', { host: h.name });
+  }
+  log(`agents have certificates signed by ${primary.name} (${secs()})`);
 }

@@ -39,7 +39,7 @@ export function missingPackages(profile: ProfileName, opts: { withMcollective?: 
   const missing = new Set<string>();
   for (const n of needs) {
     try {
-      accessSync(n.path, constants.X_OK | constants.R_OK);
+      accessSync(n.path, /\/s?bin\//.test(n.path) ? constants.X_OK : constants.R_OK);
     } catch {
       missing.add(n.pkg);
     }
