@@ -85,10 +85,12 @@ export class KeyValueDocument {
     let text: string;
     if (anchor && this.style === 'spaced') {
       const m = /^(\s*)([A-Za-z0-9_.:-]+)(\s*)(=[ \t]*)$/.exec(anchor.before)!;
-      const gap = m[3]!;
-      // keep the column of '=' when the neighbour pads its key to one
-      const newGap = gap.length > 1 ? ' '.repeat(Math.max(1, m[2]!.length + gap.length - key.length)) : gap;
-      text = `${m[1]}${key}${newGap}${m[4]}${raw}`;
+      // keep the column of '=' when the neighbours pad their keys to one
+      const eqCol = (e: Entry): number => e.before.indexOf('=');
+      const near = all.filter((e) => Math.abs(e.index - anchor!.index) <= 3);
+      const aligned = near.length > 1 && near.every((e) => eqCol(e) === eqCol(anchor!)) && new Set(near.map((e) => e.key.length)).size > 1;
+      const gap = aligned ? ' '.repeat(Math.max(1, eqCol(anchor) - m[1]!.length - key.length)) : m[3]!;
+      text = `${m[1]}${key}${gap}${m[4]}${raw}`;
     } else text = `${anchor ? indentOf(anchor.before) : ''}${key}${this.style === 'shell' ? '=' : ' = '}${raw}`;
     insertLines(this.lines, anchor && best > 0 ? anchor.index + 1 : this.lines.length, [text]);
     return true;

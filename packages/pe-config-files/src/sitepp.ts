@@ -26,13 +26,14 @@ export class SitePpDocument {
 
   private buckets(): Bucket[] {
     const out: Bucket[] = [];
-    const re = /filebucket\s*\{\s*(['"])((?:(?!\1).)*)\1\s*:/g;
+    // title quoted ('main', "main") or bare (main)
+    const re = /filebucket\s*\{\s*(?:(['"])((?:(?!\1).)*)\1|([A-Za-z0-9_.$:-]+))\s*:/g;
     for (const m of this.text.matchAll(re)) {
       const at = m.index;
       const ls = lineStart(this.text, at);
       if (this.text.slice(ls, at).includes('#')) continue;
       const bodyStart = at + m[0].length;
-      out.push({ title: m[2]!, bodyStart, bodyEnd: this.bodyEnd(bodyStart) });
+      out.push({ title: m[2] ?? m[3]!, bodyStart, bodyEnd: this.bodyEnd(bodyStart) });
     }
     return out;
   }
