@@ -1,0 +1,231 @@
+import { chmodSync, rmSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalHost, MASK } from '@pe-stack/pe-host';
+import {
+  DbAuthError,
+  DbBudgetError,
+  DbConnectError,
+  DbHbaRejectedError,
+  checkBudget,
+  checkFromController,
+  checkFromHost,
+  destroyCluster,
+  grantAccess,
+  hbaFileRules,
+  hostCidr,
+  hbaRecord,
+  initCluster,
+  psql,
+  queryOne,
+  revokeAccess,
+  scramVerifier,
+  startInstance,
+  type PgInstance,
+  type ServiceDbFile,
+} from './index.js';
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+const PDB_PW = 'pdb-Secret-pw-4821';
+const CONSOLE_PW = 'console-Secret-pw-77';
+const host = new LocalHost({ name: 'primary.test' });
+const secondary = new LocalHost({ name: 'secondary1.test' });
+let primary: PgInstance;
+let dir: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'pe-db-access-'));
+  chmodSync(dir, 0o755);
+  primary = await initCluster(host, { dir: `${dir}/primary`, port: await freePort(), settings: { max_connections: 100, superuser_reserved_connections: 3 } });
+  await startInstance(primary);
+  // the primary's service roles, as the puppetdb/console installers create them (password_encryption = scram-sha-256)
+  await psql(primary, `CREATE ROLE pdb LOGIN PASSWORD '${PDB_PW}'; CREATE DATABASE pdb OWNER pdb;\nCREATE ROLE console LOGIN PASSWORD '${CONSOLE_PW}'; CREATE DATABASE console OWNER console;\n`, { secrets: [PDB_PW, CONSOLE_PW] });
+});
+
+afterAll(async () => {
+  if (primary) await destroyCluster(primary);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const target = (over: Partial<{ server: string; port: number; database: string; user: string }> = {}) => ({ server: '127.0.0.1', port: primary.port, database: 'pdb', user: 'pdb', ...over });
+
+describe('primary access rules', () => {
+  it('refuses subnets, host names and keyword rules', () => {
+    expect(() => hostCidr('10.0.0.0/24')).toThrow(/subnet/);
+    expect(() => hostCidr('db.example.com')).toThrow(/single IP/);
+    expect(hostCidr('fd00::5')).toBe('fd00::5/128');
+    expect(() => hbaRecord({ database: 'all', user: 'pdb' }, '10.0.0.5')).toThrow(/keywords/);
+    expect(() => hbaRecord({ database: 'pdb', user: 'all' }, '10.0.0.5')).toThrow(/keywords/);
+    expect(hbaRecord({ database: 'pdb', user: 'pdb' }, '10.0.0.5')).toEqual({ type: 'host', database: 'pdb', user: 'pdb', address: '10.0.0.5/32', method: 'scram-sha-256' });
+  });
+
+  it('before any rule, a connection is rejected by pg_hba with a typed error naming host, database, user and the fix', async () => {
+    const e = await checkFromHost(secondary, target(), PDB_PW).catch((x: unknown) => x as Error);
+    expect(e).toBeInstanceOf(DbHbaRejectedError);
+    const err = e as DbHbaRejectedError;
+    expect(err.code).toBe('E_DB_HBA');
+    expect(err.host).toBe('secondary1.test');
+    expect(err.message).toContain('database "pdb"');
+    expect(err.message).toContain('user "pdb"');
+    expect(err.message).toContain('127.0.0.1');
+    expect(err.message).toMatch(/grantAccess/);
+    expect(err.clientAddress).toBe('127.0.0.1');
+  });
+
+  it('adds one scram-sha-256 record per database/user pair, reloads and confirms them in pg_hba_file_rules', async () => {
+    const r = await grantAccess(primary, '127.0.0.1', [
+      { database: 'pdb', user: 'pdb' },
+      { database: 'console', user: 'console' },
+    ], { listen: '127.0.0.1' });
+    expect(r.hbaChanged).toBe(true);
+    expect(r.confirmedLines).toHaveLength(2);
+    const rules = await hbaFileRules(primary);
+    const ours = rules.filter((x) => x.type === 'host');
+    expect(ours.map((x) => [x.database, x.user_name, x.address, x.netmask, x.auth_method])).toEqual([
+      [['pdb'], ['pdb'], '127.0.0.1', '255.255.255.255', 'scram-sha-256'],
+      [['console'], ['console'], '127.0.0.1', '255.255.255.255', 'scram-sha-256'],
+    ]);
+    expect(rules.every((x) => x.auth_method !== 'trust')).toBe(true);
+    // idempotent
+    const again = await grantAccess(primary, '127.0.0.1', [{ database: 'pdb', user: 'pdb' }], { listen: '127.0.0.1' });
+    expect(again.hbaChanged).toBe(false);
+    expect(readFileSync(primary.hbaFile, 'utf8').match(/127\.0\.0\.1\/32/g)).toHaveLength(2);
+  });
+
+  it('a secondary connects with psql as its service would, the password only in the environment', async () => {
+    const r = await checkFromHost(secondary, target(), PDB_PW);
+    expect(r.method).toBe('psql');
+    expect(r.serverVersionNum).toBeGreaterThanOrEqual(150000);
+    expect(r.serverVersion).toMatch(/^15\./);
+    expect(r.clientAddress).toBe('127.0.0.1');
+    expect(r.connectMs).toBeGreaterThan(0);
+    expect(r.queryMs).toBeGreaterThan(0);
+  });
+
+  it('the controller connects with pg through a tunnel (Host.forward) and reports version and latency', async () => {
+    const r = await checkFromController(host, target({ database: 'console', user: 'console' }), CONSOLE_PW);
+    expect(r.method).toBe('pg-tunnel');
+    expect(r.serverVersion).toMatch(/^15\./);
+    expect(r.connectMs).toBeGreaterThan(0);
+    expect(r.queryMs).toBeGreaterThan(0);
+  });
+
+  it('a wrong password is E_DB_AUTH on both paths, and neither the wrong nor the right password is in the error', async () => {
+    const wrong = 'Wrong-password-xyz1';
+    for (const check of [checkFromHost, checkFromController]) {
+      const via = check === checkFromHost ? secondary : host;
+      const e = (await check(via, target(), wrong).catch((x: unknown) => x)) as DbAuthError;
+      expect(e).toBeInstanceOf(DbAuthError);
+      expect(e.code).toBe('E_DB_AUTH');
+      expect(e.message).toContain('user "pdb"');
+      expect(e.message).toContain('database "pdb"');
+      expect(e.hint).toMatch(/password/);
+      const all = `${e.message} ${JSON.stringify(e)} ${e.stack} ${String((e.cause as Error | undefined)?.message ?? '')}`;
+      expect(all).not.toContain(wrong);
+      expect(all).not.toContain(PDB_PW);
+    }
+    expect(secondary.redactor.redact(`x${PDB_PW}x`)).toBe(`x${MASK}x`);
+  });
+
+  it('an unreachable port is E_DB_CONNECT on both paths', async () => {
+    const closed = await freePort();
+    const a = await checkFromHost(secondary, target({ port: closed }), PDB_PW).catch((x: unknown) => x as Error);
+    expect(a).toBeInstanceOf(DbConnectError);
+    expect(a.message).toContain(`127.0.0.1:${closed}`);
+    expect((a as DbConnectError).hint).toMatch(/listen_addresses/);
+    const b = await checkFromController(host, target({ port: closed }), PDB_PW).catch((x: unknown) => x as Error);
+    expect(b).toBeInstanceOf(DbConnectError);
+  });
+
+  it('listen_addresses: a new address is written and takes effect after the restart it needs', async () => {
+    const r1 = await grantAccess(primary, '127.0.0.1', [{ database: 'pdb', user: 'pdb' }], { listen: '127.0.0.2' });
+    expect(r1.listenChanged).toBe(true);
+    expect(r1.restartRequired).toBe(true);
+    await expect(checkFromHost(secondary, target({ server: '127.0.0.2' }), PDB_PW)).rejects.toBeInstanceOf(DbConnectError);
+    const r2 = await grantAccess(primary, '127.0.0.1', [{ database: 'pdb', user: 'pdb' }], { listen: '127.0.0.2', restart: true });
+    expect(r2.restartRequired).toBe(false);
+    expect((await queryOne<{ v: string }>(primary, `SELECT current_setting('listen_addresses') AS v`)).v).toBe('127.0.0.1,127.0.0.2');
+    const ok = await checkFromHost(secondary, target({ server: '127.0.0.2' }), PDB_PW);
+    expect(ok.serverVersion).toMatch(/^15\./);
+  });
+
+  it('a password set from a SCRAM verifier computed here logs in (the clear password never reaches the server)', async () => {
+    const pw = 'verifier-only-pw-31';
+    await psql(primary, `CREATE ROLE verif LOGIN PASSWORD '${scramVerifier(pw)}';`);
+    await grantAccess(primary, '127.0.0.1', [{ database: 'pdb', user: 'verif' }], { listen: '127.0.0.1' });
+    const r = await checkFromController(host, target({ user: 'verif' }), pw);
+    expect(r.serverVersionNum).toBeGreaterThan(0);
+    await expect(checkFromController(host, target({ user: 'verif' }), `${pw}x`)).rejects.toBeInstanceOf(DbAuthError);
+  });
+
+  it('removing a secondary removes its rules, and its connections are rejected again', async () => {
+    const r = await revokeAccess(primary, '127.0.0.1');
+    expect(r.removed).toBe(3);
+    expect((await hbaFileRules(primary)).filter((x) => x.type !== 'local')).toEqual([]);
+    await expect(checkFromHost(secondary, target(), PDB_PW)).rejects.toBeInstanceOf(DbHbaRejectedError);
+    expect((await revokeAccess(primary, '127.0.0.1')).hbaChanged).toBe(false);
+  });
+});
+
+describe('connection budget', () => {
+  const node = (name: string, ini: string): { host: LocalHost; files: ServiceDbFile[] } => {
+    const p = join(dir, name, 'database.ini');
+    mkdirSync(join(dir, name), { recursive: true });
+    writeFileSync(p, ini);
+    return { host: new LocalHost({ name }), files: [{ service: 'puppetdb', path: p, format: 'ini', section: 'database' }] };
+  };
+  const ini = (server: string) => `[database]\nsubname = //${server}:5432/pdb\nusername = pdb\npassword = ${PDB_PW}\n`;
+
+  it('three puppetdbs with default pools (2 x 25 each) exceed max_connections 100: refused with the numbers and the fix', async () => {
+    const nodes = [node('n1', ini('primary')), node('n2', ini('primary')), node('n3', ini('primary'))];
+    const e = (await checkBudget(primary, nodes).catch((x: unknown) => x)) as DbBudgetError;
+    expect(e).toBeInstanceOf(DbBudgetError);
+    expect(e.code).toBe('E_DB_BUDGET');
+    expect(e.message).toContain('150 connections');
+    expect(e.message).toContain('allows 92');
+    expect(e.hint).toContain('maximum-pool-size = 15');
+  });
+
+  it('fit mode writes maximum-pool-size so the total fits, and PostgreSQL really serves that many connections', async () => {
+    const nodes = [node('f1', ini('primary')), node('f2', ini('primary')), node('f3', `${ini('primary')}\n[read-database]\nsubname = //primary:5432/pdb\nmaximum-pool-size = 40\n`)];
+    const r = await checkBudget(primary, nodes, { mode: 'fit' });
+    expect(r.setPoolSize).toBe(15);
+    expect(r.total).toBe(90);
+    expect(r.fits).toBe(true);
+    expect(readFileSync(nodes[0]!.files[0]!.path, 'utf8')).toContain('maximum-pool-size = 15');
+    expect(readFileSync(nodes[2]!.files[0]!.path, 'utf8').match(/maximum-pool-size = 15/g)).toHaveLength(2);
+    // second run: nothing to do
+    const again = await checkBudget(primary, nodes, { mode: 'fit' });
+    expect(again.setPoolSize).toBeUndefined();
+    expect(again.writes).toEqual([]);
+
+    // the arithmetic is PostgreSQL's: max_connections - superuser_reserved_connections non-superuser sessions, no more
+    await grantAccess(primary, '127.0.0.1', [{ database: 'pdb', user: 'pdb' }], { listen: '127.0.0.1' });
+    const clients: pg.Client[] = [];
+    try {
+      const open = async () => {
+        const c = new pg.Client({ host: '127.0.0.1', port: primary.port, user: 'pdb', database: 'pdb', password: PDB_PW });
+        c.on('error', () => undefined);
+        await c.connect();
+        clients.push(c);
+      };
+      for (let i = 0; i < 10; i++) await Promise.all(Array.from({ length: 9 }, open));
+      expect(clients).toHaveLength(90);
+      for (let i = 0; i < 7; i++) await open();
+      const e = (await open().catch((x: unknown) => x)) as { code?: string; message: string };
+      expect(e.code).toBe('53300');
+    } finally {
+      await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+    }
+  });
+});

@@ -1,0 +1,109 @@
+import type { Host } from '@pe-stack/pe-host';
+import { PeError, validateRemotePath } from '@pe-stack/pe-host';
+import { asDbUser, isRunning, type PgInstance } from './instance.js';
+
+export interface InitClusterOptions {
+  /** An empty or absent directory; it gets data/, conf/, sock/ and server.log. */
+  dir: string;
+  port: number;
+  /** Default: /usr/lib/postgresql/15/bin */
+  binDir?: string;
+  osUser?: string;
+  /** Addresses to listen on; default 127.0.0.1 (loopback only). */
+  listen?: string;
+  /** Extra postgresql.conf lines. */
+  settings?: Record<string, string | number>;
+  /** Page checksums (they let pg_rewind work without wal_log_hints). Default true. */
+  checksums?: boolean;
+}
+
+/**
+ * A new PostgreSQL cluster in a directory, laid out like Debian's (data
+ * directory apart from the configuration): initdb as the OS user, a
+ * postgresql.conf that names the data directory, a pg_hba.conf that allows
+ * only the OS user through the Unix socket (every TCP rule is ours to add).
+ * Used by the tests, the benchmark and the lab; nothing is started.
+ */
+export async function initCluster(host: Host, o: InitClusterOptions): Promise<PgInstance> {
+  const dir = validateRemotePath(o.dir.replace(/\/+$/, ''));
+  const binDir = o.binDir ?? '/usr/lib/postgresql/15/bin';
+  const osUser = o.osUser ?? 'postgres';
+  const data = `${dir}/data`;
+  const conf = `${dir}/conf`;
+  const sock = `${dir}/sock`;
+  for (const d of [dir, conf, sock]) {
+    await host.mkdir(d, { mode: 0o755, sudo: true });
+  }
+  await host.exec(['chown', '-R', `${osUser}:`, dir], { sudo: true });
+  await host.exec(['chmod', '0700', sock], { sudo: true });
+  const reach = await host.exec(asDbUser({ osUser } as PgInstance, ['test', '-w', conf]), { sudo: true, cwd: '/', allowFailure: true, readOnly: true });
+  if (reach.code !== 0) {
+    throw new PeError('E_PERMISSION', `${osUser} cannot reach ${dir}: a parent directory is closed to it.`, { host: host.name, hint: `Make every parent of ${dir} searchable by ${osUser} (chmod o+x).` });
+  }
+  await host.exec(
+    asDbUser({ osUser } as PgInstance, [
+      `${binDir}/initdb`, '-D', data, '-U', 'postgres', '--auth-local=peer', '--auth-host=reject', '-E', 'UTF8', '--locale=C.UTF-8',
+      ...(o.checksums === false ? [] : ['--data-checksums']),
+    ]),
+    { sudo: true, cwd: '/', timeoutMs: 120_000 },
+  );
+  const settings: Record<string, string | number> = {
+    data_directory: `'${data}'`,
+    hba_file: `'${conf}/pg_hba.conf'`,
+    ident_file: `'${data}/pg_ident.conf'`,
+    port: o.port,
+    listen_addresses: `'${o.listen ?? '127.0.0.1'}'`,
+    unix_socket_directories: `'${sock}'`,
+    max_connections: 100,
+    shared_buffers: `'32MB'`,
+    dynamic_shared_memory_type: 'posix',
+    password_encryption: `'scram-sha-256'`,
+    log_line_prefix: `'%m [%p] %q%u@%d '`,
+    ...(o.settings ?? {}),
+  };
+  const confText = Object.entries(settings).map(([k, v]) => `${k} = ${v}\n`).join('');
+  await host.writeFile(`${conf}/postgresql.conf`, confText, { owner: osUser, mode: 0o644, backup: false });
+  await host.writeFile(`${conf}/pg_hba.conf`, `# TYPE  DATABASE  USER  ADDRESS  METHOD\nlocal   all       ${osUser}    peer\n`, { owner: osUser, mode: 0o640, backup: false });
+  const ctl = `${binDir}/pg_ctl`;
+  return {
+    host,
+    binDir,
+    dataDir: data,
+    confFile: `${conf}/postgresql.conf`,
+    hbaFile: `${conf}/pg_hba.conf`,
+    osUser,
+    port: o.port,
+    socketDir: sock,
+    control: {
+      start: asDbUser({ osUser } as PgInstance, [ctl, '-D', conf, '-l', `${dir}/server.log`, '-w', '-t', '60', 'start']),
+      stop: asDbUser({ osUser } as PgInstance, [ctl, '-D', conf, '-m', 'fast', '-w', '-t', '60', 'stop']),
+      promote: asDbUser({ osUser } as PgInstance, [ctl, '-D', conf, '-w', '-t', '60', 'promote']),
+    },
+  };
+}
+
+/**
+ * Stops a cluster made by initCluster (fast shutdown, then SIGKILL of its own
+ * postmaster PID if it does not go) and removes its directory.
+ */
+export async function destroyCluster(inst: PgInstance): Promise<void> {
+  const host = inst.host;
+  const dir = inst.dataDir.replace(/\/data$/, '');
+  if (dir === inst.dataDir) throw new PeError('E_INVALID_INPUT', `${inst.dataDir} was not made by initCluster; refusing to remove it.`, { host: host.name });
+  if (await isRunning(inst)) await host.exec(inst.control.stop, { sudo: true, cwd: '/', allowFailure: true, timeoutMs: 90_000 });
+  const pid = await postmasterPid(inst);
+  if (pid !== undefined) {
+    await host.exec(['kill', '-KILL', String(pid)], { sudo: true, allowFailure: true });
+  }
+  await host.remove(dir, { recursive: true, sudo: true });
+}
+
+/** The postmaster's PID from postmaster.pid, if that process is alive. */
+export async function postmasterPid(inst: PgInstance): Promise<number | undefined> {
+  const f = `${inst.dataDir}/postmaster.pid`;
+  if (!(await inst.host.exists(f, { sudo: true }))) return undefined;
+  const pid = Number((await inst.host.readFile(f, { sudo: true })).toString('utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 1) return undefined;
+  const r = await inst.host.exec(['kill', '-0', String(pid)], { sudo: true, allowFailure: true, readOnly: true });
+  return r.code === 0 ? pid : undefined;
+}

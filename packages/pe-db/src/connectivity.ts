@@ -1,0 +1,126 @@
+import pg from 'pg';
+import type { Host } from '@pe-stack/pe-host';
+import { validateHostname } from '@pe-stack/pe-host';
+import { DbAuthError, DbConnectError, DbHbaRejectedError, DbQueryError, type DbTarget } from './errors.js';
+
+export interface ConnectivityResult {
+  /** The host the connection was made from (the secondary, or the controller through a tunnel). */
+  from: string;
+  method: 'psql' | 'pg-tunnel';
+  target: DbTarget;
+  serverVersion: string;
+  serverVersionNum: number;
+  /** The client address as the server saw it (inet_client_addr). */
+  clientAddress: string | null;
+  /** psql: the whole command (start, connect, auth, queries); pg-tunnel: tunnel + connect + auth. */
+  connectMs: number;
+  /** Median round trip of `SELECT 1` on the open connection. */
+  queryMs: number;
+}
+
+/** Maps a libpq/psql or server message to the typed error an operator can act on. */
+export function classifyFailure(from: string, target: DbTarget, text: string, sqlstate?: string, cause?: unknown): Error {
+  if (sqlstate === '28P01' || /password authentication failed/i.test(text) || /no password supplied/i.test(text)) {
+    return new DbAuthError(from, target, cause);
+  }
+  const hba = /no pg_hba\.conf entry for (?:replication connection from )?host "([^"]+)"/i.exec(text);
+  if (hba || sqlstate === '28000') return new DbHbaRejectedError(from, target, hba?.[1], cause);
+  const m = /(Connection refused|timeout expired|could not translate host name[^\n]*|Network is unreachable|No route to host|Connection terminated[^\n]*|ECONNREFUSED|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|ECONNRESET|server closed the connection unexpectedly)/i.exec(text);
+  if (m) return new DbConnectError(from, target, m[1]!.trim());
+  return new DbQueryError(from, `the check against PostgreSQL at ${target.server}:${target.port} (database "${target.database}", user "${target.user}") failed: ${text.trim().split('\n').slice(-2).join(' ')}`, { target, cause });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.floor(s.length / 2)]!;
+}
+
+function checkTarget(t: DbTarget): void {
+  validateHostname(t.server);
+  if (!Number.isInteger(t.port) || t.port < 1 || t.port > 65535) throw new DbQueryError('', `port ${t.port} is not a TCP port.`);
+}
+
+/**
+ * From a secondary, connect as its service would: psql over TCP to the
+ * primary, the password in PGPASSWORD (carried by Host.exec's environment,
+ * never argv), no ~/.pgpass or psqlrc involved.
+ */
+export async function checkFromHost(client: Host, target: DbTarget, password: string, opts: { psql?: string; timeoutSec?: number; samples?: number } = {}): Promise<ConnectivityResult> {
+  checkTarget(target);
+  client.redactor.add(password);
+  const samples = opts.samples ?? 5;
+  const argv = [
+    opts.psql ?? 'psql', '-X', '-A', '-t', '-F', '|',
+    '-h', target.server, '-p', String(target.port), '-d', target.database, '-U', target.user,
+    '-c', "SELECT current_setting('server_version'), current_setting('server_version_num'), inet_client_addr()",
+    '-c', '\\timing on',
+    ...Array.from({ length: samples }, () => ['-c', 'SELECT 1']).flat(),
+  ];
+  const env = { PGPASSWORD: password, PGCONNECT_TIMEOUT: String(opts.timeoutSec ?? 5), PGPASSFILE: '/dev/null', PGAPPNAME: 'pe-db-check', PGSYSCONFDIR: '/nonexistent' };
+  const r = await client.exec(argv, { env, allowFailure: true, readOnly: true, secrets: [password], timeoutMs: (opts.timeoutSec ?? 5) * 1000 + 20_000, cwd: '/' });
+  if (r.code !== 0) throw classifyFailure(client.name, target, client.redactor.redact(r.stderr || r.stdout));
+  const lines = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  const [version, num, addr] = (lines[0] ?? '').split('|');
+  const times = lines.map((l) => /^Time: ([\d.]+) ms/.exec(l)?.[1]).filter((x): x is string => x !== undefined).map(Number);
+  return {
+    from: client.name,
+    method: 'psql',
+    target,
+    serverVersion: version ?? '',
+    serverVersionNum: Number(num),
+    clientAddress: addr ? addr : null,
+    connectMs: r.ms,
+    queryMs: median(times),
+  };
+}
+
+/**
+ * From the controller: a tunnel through `via` (Host.forward, an SSH
+ * port-forward for SshHost) to the primary's port, then the `pg` client
+ * through it. Measures tunnel + connect + authentication, and query round
+ * trips on the open connection.
+ */
+export async function checkFromController(via: Host, target: DbTarget, password: string, opts: { samples?: number; timeoutMs?: number; ssl?: pg.ClientConfig['ssl'] } = {}): Promise<ConnectivityResult> {
+  checkTarget(target);
+  via.redactor.add(password);
+  const from = `controller via ${via.name}`;
+  const t0 = performance.now();
+  let fwd;
+  try {
+    fwd = await via.forward(target.port, target.server);
+  } catch (e) {
+    throw new DbConnectError(via.name, target, `the tunnel could not be opened (${via.redactor.redact((e as Error).message)})`, e);
+  }
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port: fwd.localPort,
+    database: target.database,
+    user: target.user,
+    password,
+    ssl: opts.ssl ?? false,
+    connectionTimeoutMillis: opts.timeoutMs ?? 10_000,
+    application_name: 'pe-db-check',
+  });
+  client.on('error', () => undefined);
+  try {
+    try {
+      await client.connect();
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      throw classifyFailure(from, target, `${via.redactor.redact(err.message)} ${err.code ?? ''}`, err.code, e);
+    }
+    const connectMs = performance.now() - t0;
+    const v = await client.query<{ v: string; n: string; a: string | null }>("SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n, host(inet_client_addr()) AS a");
+    const times: number[] = [];
+    for (let i = 0; i < (opts.samples ?? 5); i++) {
+      const q0 = performance.now();
+      await client.query('SELECT 1');
+      times.push(performance.now() - q0);
+    }
+    const row = v.rows[0]!;
+    return { from, method: 'pg-tunnel', target, serverVersion: row.v, serverVersionNum: Number(row.n), clientAddress: row.a, connectMs, queryMs: median(times) };
+  } finally {
+    await client.end().catch(() => undefined);
+    await fwd.close();
+  }
+}

@@ -1,0 +1,77 @@
+import { DbFencedError, DbQueryError } from './errors.js';
+import { isRunning, waitFor, type PgInstance } from './instance.js';
+
+/** Name of the fence marker in a data directory. */
+export const FENCE_MARKER = 'pe-db.fenced';
+
+export interface FenceRecord {
+  host: string;
+  dataDir: string;
+  /** ISO time the fence was set. */
+  at: string;
+  /** Who is primary now. */
+  newPrimary: string;
+  /** 'stopped': we stopped it and left the marker; 'unreachable': recorded while we could not reach it. */
+  how: 'stopped' | 'unreachable';
+  reason: string;
+}
+
+export function fenceMarkerPath(inst: PgInstance): string {
+  return `${inst.dataDir}/${FENCE_MARKER}`;
+}
+
+/** The fence marker on the instance's host, if there is one. */
+export async function readFenceMarker(inst: PgInstance): Promise<FenceRecord | undefined> {
+  const p = fenceMarkerPath(inst);
+  if (!(await inst.host.exists(p, { sudo: true }))) return undefined;
+  const text = (await inst.host.readFile(p, { sudo: true })).toString('utf8');
+  try {
+    return JSON.parse(text) as FenceRecord;
+  } catch {
+    return { host: inst.host.name, dataDir: inst.dataDir, at: '', newPrimary: '', how: 'stopped', reason: text.trim() };
+  }
+}
+
+export interface StartOptions {
+  /** Wait this long for the server to accept connections. Default 60 s. */
+  timeoutMs?: number;
+  /** Internal: rejoin starts a rebuilt standby whose marker it has just removed. */
+  allowFenced?: boolean;
+}
+
+/**
+ * Starts PostgreSQL through the instance's own command, and refuses when the
+ * data directory carries a fence marker: an old primary never comes back as
+ * a primary through our tools.
+ */
+export async function startInstance(inst: PgInstance, opts: StartOptions = {}): Promise<{ ms: number }> {
+  const t0 = performance.now();
+  if (!opts.allowFenced) {
+    const fence = await readFenceMarker(inst);
+    if (fence) {
+      throw new DbFencedError(
+        inst.host.name,
+        `PostgreSQL in ${inst.dataDir} was fenced${fence.at ? ` at ${fence.at}` : ''}${fence.newPrimary ? ` when ${fence.newPrimary} became primary` : ''}; it is not started.`,
+      );
+    }
+  }
+  if (await isRunning(inst)) return { ms: performance.now() - t0 };
+  await inst.host.exec(inst.control.start, { sudo: true, cwd: '/', timeoutMs: (opts.timeoutMs ?? 60_000) + 10_000 });
+  const up = await waitFor(() => isRunning(inst), opts.timeoutMs ?? 60_000, 100);
+  if (!up.ok) throw new DbQueryError(inst.host.name, `PostgreSQL on port ${inst.port} did not accept connections within ${opts.timeoutMs ?? 60_000} ms after start.`, { hint: 'Read the server log.' });
+  return { ms: performance.now() - t0 };
+}
+
+export async function stopInstance(inst: PgInstance, opts: { timeoutMs?: number } = {}): Promise<{ ms: number; wasRunning: boolean }> {
+  const t0 = performance.now();
+  if (!(await isRunning(inst))) return { ms: performance.now() - t0, wasRunning: false };
+  await inst.host.exec(inst.control.stop, { sudo: true, cwd: '/', timeoutMs: opts.timeoutMs ?? 90_000 });
+  const down = await waitFor(async () => !(await isRunning(inst)), opts.timeoutMs ?? 90_000, 100);
+  if (!down.ok) throw new DbQueryError(inst.host.name, `PostgreSQL on port ${inst.port} still accepts connections after stop.`);
+  return { ms: performance.now() - t0, wasRunning: true };
+}
+
+export async function restartInstance(inst: PgInstance): Promise<void> {
+  await stopInstance(inst);
+  await startInstance(inst);
+}
