@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
@@ -224,6 +224,30 @@ describe('SshHost against a real OpenSSH server', () => {
     const err = await host({ port: closed }).exec(['true']).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HostUnreachableError);
     expect((err as Error).message).toMatch(/ECONNREFUSED/);
+  });
+
+  it('authenticates through an ssh-agent', async () => {
+    const sock = `${sshd.dir}/agent.sock`;
+    const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 50 && !(await fs.stat(sock).catch(() => undefined)); i++) await new Promise((r) => setTimeout(r, 50));
+      execFileSync('ssh-add', ['-q', sshd.clientKeyPath], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+      const h = host({ privateKey: undefined, agent: sock });
+      expect((await h.exec(['echo', 'agent'])).stdout).toBe('agent\n');
+    } finally {
+      agent.kill();
+    }
+  });
+
+  it('gives up on a silent port after the connect timeout', async () => {
+    // a listener that accepts TCP but never speaks SSH
+    const silent: Server = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const t0 = Date.now();
+    const err = await host({ port: (silent.address() as AddressInfo).port, connectTimeoutMs: 700 }).exec(['true']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HostUnreachableError);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    silent.close();
   });
 
   it('reaches a host through a bastion (ProxyJump)', async () => {

@@ -188,6 +188,9 @@ export class SshHost implements Host {
       if (agent) cfg.agent = agent;
     }
     const client = new Client();
+    // ssh2 may emit more than one error for one failure (a timeout, then the
+    // lost socket): keep a listener for good so none goes unhandled.
+    client.on('error', () => undefined);
     await new Promise<void>((resolve, reject) => {
       client.once('ready', () => resolve());
       client.once('error', (e: Error & { level?: string }) => {
@@ -203,7 +206,6 @@ export class SshHost implements Host {
     });
     this.stats.connects++;
     if (tofu && this.config.knownHosts) await appendKnownHost(this.config.knownHosts, knownHostsName(this.name, port), tofu);
-    client.on('error', () => undefined);
     client.once('close', () => {
       this.conn = undefined;
       this.sftpSession = undefined;
