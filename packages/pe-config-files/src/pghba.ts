@@ -36,25 +36,27 @@ interface Parsed {
 function tokenize(t: string, path: string, lineNo: number): { tokens: string[]; columns: number[] } {
   const tokens: string[] = [];
   const columns: number[] = [];
+  const n = t.length;
   let i = 0;
-  while (i < t.length) {
-    const c = t[i]!;
-    if (c === ' ' || c === '\t') {
+  while (i < n) {
+    const c = t.charCodeAt(i);
+    if (c === 32 || c === 9) {
       i++;
       continue;
     }
-    if (c === '#') break;
+    if (c === 35) break; // '#'
     const start = i;
-    let tok = '';
-    while (i < t.length && t[i] !== ' ' && t[i] !== '\t' && t[i] !== '#') {
-      if (t[i] === '"') {
+    while (i < n) {
+      const d = t.charCodeAt(i);
+      if (d === 32 || d === 9 || d === 35) break;
+      if (d === 34) {
+        // '"': a quoted stretch may hold blanks and '#'
         const close = t.indexOf('"', i + 1);
         if (close === -1) throw new ConfigParseError(path, lineNo, 'unterminated double quote');
-        tok += t.slice(i, close + 1);
         i = close + 1;
-      } else tok += t[i++];
+      } else i++;
     }
-    tokens.push(tok);
+    tokens.push(t.slice(start, i));
     columns.push(start);
   }
   return { tokens, columns };
@@ -64,10 +66,12 @@ export class PgHbaDocument {
   readonly path: string;
   private readonly lines: Line[];
 
+  private cache: Parsed[] | undefined;
+
   constructor(text: string, path: string) {
     this.path = path;
     this.lines = splitLines(text);
-    this.records();
+    this.parsed();
   }
 
   records(): (HbaRecord & { line: number })[] {
@@ -75,6 +79,7 @@ export class PgHbaDocument {
   }
 
   private parsed(): Parsed[] {
+    if (this.cache) return this.cache;
     const out: Parsed[] = [];
     this.lines.forEach((l, index) => {
       const { tokens, columns } = tokenize(l.text, this.path, index + 1);
@@ -99,10 +104,12 @@ export class PgHbaDocument {
       if (tokens.length < 3 || method === undefined || (!local && address === undefined)) {
         throw new ConfigParseError(this.path, index + 1, 'incomplete record');
       }
-      const options = rest.slice(1).join(' ');
-      const record: HbaRecord = { type: type as HbaRecord['type'], database: tokens[1]!, user: tokens[2]!, method, ...(address ? { address } : {}), ...(options ? { options } : {}) };
+      const record: HbaRecord = { type: type as HbaRecord['type'], database: tokens[1]!, user: tokens[2]!, method };
+      if (address) record.address = address;
+      if (rest.length > 1) record.options = rest.slice(1).join(' ');
       out.push({ index, record, columns });
     });
+    this.cache = out;
     return out;
   }
 
@@ -117,17 +124,20 @@ export class PgHbaDocument {
       let changed = false;
       if (first.record.method !== record.method || (first.record.options ?? '') !== (record.options ?? '')) {
         this.lines[first.index]!.text = this.format(record, first.columns);
+        this.cache = undefined;
         changed = true;
       }
       // a duplicate record later in the file can never match: drop it
       for (const dup of same.slice(1).reverse()) {
         removeLines(this.lines, dup.index);
+        this.cache = undefined;
         changed = true;
       }
       return changed;
     }
     const at = position === 'start' ? (all[0]?.index ?? this.lines.length) : (all.at(-1)?.index ?? this.lines.length - 1) + 1;
     insertLines(this.lines, at, [text]);
+    this.cache = undefined;
     return true;
   }
 
@@ -137,6 +147,7 @@ export class PgHbaDocument {
       (Object.keys(match) as (keyof typeof match)[]).every((k) => match[k] === undefined || normalize(String(p.record[k] ?? '')) === normalize(String(match[k]))),
     );
     for (const h of [...hits].reverse()) removeLines(this.lines, h.index);
+    if (hits.length > 0) this.cache = undefined;
     return hits.length > 0;
   }
 
