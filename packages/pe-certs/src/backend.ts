@@ -3,7 +3,8 @@ import { InvalidInputError } from '@pe-stack/pe-host';
 import { CsrRefusedError } from './errors.js';
 import { altNameEntry } from './openssl.js';
 
-export type CertState = 'requested' | 'signed' | 'revoked';
+/** `invalid`: signed but failing the CA's own verification for another reason than revocation (puppet cert's `-`). */
+export type CertState = 'requested' | 'signed' | 'revoked' | 'invalid';
 
 /** One certificate or request as a CA lists it. */
 export interface CertEntry {
@@ -16,6 +17,8 @@ export interface CertEntry {
   /** Normalised uppercase hex, when known. */
   serial?: string;
   notAfter?: Date;
+  /** Why the CA calls it invalid (e.g. "certificate has expired"). */
+  problem?: string;
 }
 
 /** Which alt names a request may carry. The certname itself is always allowed. */

@@ -29,3 +29,12 @@ export {
   type NodeReport,
 } from './verify.js';
 export { OpensslAgent, PuppetSslAgent, Pe3PuppetAgent, type NodeAgent, type PuppetAgentOptions } from './enroll.js';
+export {
+  PuppetserverCa,
+  PuppetCertCa,
+  parsePuppetserverListJson,
+  parsePuppetserverListText,
+  parsePuppetCertList,
+  type PuppetCaOptions,
+} from './ca-puppet.js';
+export { regenerateNodeCert, masterAltNames, type RegenerateOptions, type RegenerateResult } from './regenerate.js';

@@ -35,3 +35,34 @@ export async function failure<E = Error>(p: Promise<unknown>): Promise<E> {
   }
   throw new Error('expected the operation to fail, but it succeeded');
 }
+
+export interface ScriptedReply {
+  code?: number;
+  stdout?: string;
+  stderr?: string;
+}
+
+/**
+ * LocalHost whose exec answers some commands from a script (keyed by the
+ * argv joined with spaces, or by a predicate) and records every argv; other
+ * commands and all file operations are real.
+ */
+export class ScriptedHost extends LocalHost {
+  readonly calls: string[][] = [];
+  private readonly script: { match: (argv: readonly string[]) => boolean; reply: (argv: readonly string[]) => ScriptedReply }[] = [];
+
+  on(match: string | ((argv: readonly string[]) => boolean), reply: ScriptedReply | ((argv: readonly string[]) => ScriptedReply)): this {
+    this.script.unshift({ match: typeof match === 'string' ? (a) => a.join(' ') === match : match, reply: typeof reply === 'function' ? reply : () => reply });
+    return this;
+  }
+
+  override async exec(argv: readonly string[], opts: Parameters<LocalHost['exec']>[1] = {}): ReturnType<LocalHost['exec']> {
+    this.calls.push([...argv]);
+    const s = this.script.find((x) => x.match(argv));
+    if (!s) return super.exec(argv, opts);
+    const r = s.reply(argv);
+    const res = { code: r.code ?? 0, stdout: r.stdout ?? '', stderr: r.stderr ?? '', ms: 1 };
+    if (res.code !== 0 && !opts.allowFailure) throw new Error(`scripted failure of ${argv.join(' ')}`);
+    return res;
+  }
+}

@@ -1,0 +1,131 @@
+import type { Host } from '@pe-stack/pe-host';
+import { backupPath, manifestDifferences, treeManifest, validateHostname } from '@pe-stack/pe-host';
+import { validateCertname, type CaBackend } from './backend.js';
+import type { NodeAgent } from './enroll.js';
+import { CertError, CertVerifyError } from './errors.js';
+import { altNameEntry } from './openssl.js';
+import { assertVerified, loadTrust, puppetSslPaths, verifyNode, type NodeReport } from './verify.js';
+
+export interface RegenerateOptions {
+  node: Host;
+  ca: CaBackend;
+  agent: NodeAgent;
+  certname: string;
+  /** The node's own names besides its certname (short name, other FQDNs). */
+  ownNames?: readonly string[];
+  /** The name that reaches every master (load balancer). */
+  generalCname: string;
+  /** The name of the current primary: carried so that this node can become primary later. */
+  primaryCname: string;
+  /** The CRL file the node's web server uses, to verify as well (optional). */
+  webCrl?: string;
+  sudo?: boolean;
+  now?: Date;
+  log?: (line: string) => void;
+}
+
+export interface RegenerateResult {
+  node: string;
+  certname: string;
+  changed: boolean;
+  /** Why the certificate was (or was not) regenerated. */
+  reason: string;
+  /** The verified copy of the old ssldir on the node, when one was made. */
+  backup?: string;
+  altNames: string[];
+  report: NodeReport;
+}
+
+/** The alt names a master's certificate carries: its own names + general_cname + primary_cname. */
+export function masterAltNames(certname: string, ownNames: readonly string[], generalCname: string, primaryCname: string): string[] {
+  for (const n of [generalCname, primaryCname]) validateHostname(n);
+  return [...new Set([certname, ...ownNames, generalCname, primaryCname].map(altNameEntry))].map((n) => n.replace(/^DNS:/, ''));
+}
+
+/**
+ * Copies a directory on one host with `cp -a` (owners, modes, times kept;
+ * nothing crosses the network) and proves the copy with sha256 manifests
+ * taken on both sides.
+ */
+export async function verifiedLocalCopy(host: Host, src: string, dst: string, sudo: boolean): Promise<number> {
+  if (await host.exists(dst, { sudo })) throw new CertError('E_CA_BACKUP', `${dst} already exists; refusing to copy over it.`, { host: host.name });
+  await host.exec(['cp', '-a', '--', src, dst], { sudo });
+  const [a, b] = await Promise.all([treeManifest(host, src, { sudo }), treeManifest(host, dst, { sudo })]);
+  const diff = manifestDifferences(a, b);
+  if (diff.length) throw new CertError('E_CA_BACKUP', `the copy of ${src} at ${dst} does not match: ${diff.slice(0, 5).join(', ')}.`, { host: host.name });
+  return a.size;
+}
+
+// CRL freshness is CRL sync's business, not a reason to replace a certificate
+const CERT_CHECKS = new Set(['cert-present', 'parse', 'name', 'chain', 'alt-names', 'expiry', 'revoked', 'ca-copy', 'key-match']);
+
+/**
+ * Gives a node a certificate signed by the cluster CA with the shared alt
+ * names. Idempotent: a node whose certificate already chains to this CA, has
+ * the names, is not expired or revoked and matches its key is left alone.
+ * Otherwise: verified backup of the ssldir (on the node: private keys stay
+ * there), clear it, clean the old entry on the CA, submit, sign allowing
+ * exactly those names, fetch, verify. When anything fails after the ssldir
+ * was cleared, the backup is put back so the node keeps its old identity.
+ */
+export async function regenerateNodeCert(o: RegenerateOptions): Promise<RegenerateResult> {
+  const { node, ca, agent } = o;
+  const certname = validateCertname(o.certname);
+  const sudo = o.sudo ?? false;
+  const log = o.log ?? (() => undefined);
+  const altNames = masterAltNames(certname, o.ownNames ?? [], o.generalCname, o.primaryCname);
+  const ssldir = agent.ssldir;
+  const base = puppetSslPaths(ssldir, certname);
+  const paths = { cert: base.cert, key: base.key, caCert: base.caCert, ...(o.webCrl ? { webCrl: o.webCrl } : {}) };
+  const verify = async () =>
+    verifyNode(node, { certname, paths, trust: loadTrust(await ca.caCertificate(), await ca.crl(), ca.host.name), altNames, sudo, ...(o.now ? { now: o.now } : {}) });
+
+  const before = await verify();
+  const certProblems = before.failures.filter((f) => CERT_CHECKS.has(f.id));
+  if (certProblems.length === 0) {
+    log(`${node.name}: ${certname} already carries a valid certificate from the cluster CA`);
+    return { node: node.name, certname, changed: false, reason: 'already valid', altNames, report: assertVerified(before) };
+  }
+  const reason = certProblems.map((f) => `${f.id}: ${f.detail}`).join('; ');
+  log(`${node.name}: regenerating ${certname} (${reason})`);
+
+  let backup: string | undefined;
+  if (await node.exists(ssldir, { sudo })) {
+    backup = backupPath(ssldir, o.now ?? new Date());
+    for (let i = 1; await node.exists(backup, { sudo }); i++) backup = `${backupPath(ssldir, o.now ?? new Date())}-${i}`;
+    const files = await verifiedLocalCopy(node, ssldir, backup, sudo);
+    log(`${node.name}: ssldir backed up to ${backup} (${files} files, manifests equal)`);
+  }
+  const restore = async (cause: unknown): Promise<never> => {
+    if (backup) {
+      await node.remove(ssldir, { sudo, recursive: true });
+      await verifiedLocalCopy(node, backup, ssldir, sudo);
+      log(`${node.name}: restored ${ssldir} from ${backup}`);
+    }
+    if (cause instanceof CertError) throw cause;
+    throw new CertError('E_CERT_VERIFY', `regenerating "${certname}" failed: ${(cause as Error).message}`, {
+      host: node.name,
+      certname,
+      cause,
+      hint: backup ? `The previous ssldir was put back from ${backup}.` : undefined,
+    });
+  };
+
+  try {
+    if (backup) await node.remove(ssldir, { sudo, recursive: true });
+    await node.mkdir(ssldir, { mode: 0o771, sudo });
+    const entry = (await ca.list()).find((e) => e.name === certname);
+    if (entry) {
+      log(`${ca.host.name}: cleaning the CA's ${entry.state} entry for ${certname}`);
+      await ca.clean(certname);
+    }
+    await agent.submit(node, certname, altNames);
+    await ca.sign(certname, { allowed: altNames, requireAll: true });
+    await agent.fetch(node, certname);
+    const after = await verify();
+    if (!after.ok) throw new CertVerifyError(node.name, certname, after.failures);
+    return { node: node.name, certname, changed: true, reason, ...(backup ? { backup } : {}), altNames, report: after };
+  } catch (e) {
+    return restore(e);
+  }
+}
