@@ -139,11 +139,11 @@ describe('primary access rules', () => {
 
   it('an unreachable port is E_DB_CONNECT on both paths', async () => {
     const closed = await freePort();
-    const a = await checkFromHost(secondary, target({ port: closed }), PDB_PW).catch((x: unknown) => x as Error);
+    const a = await checkFromHost(secondary, target({ port: closed }), PDB_PW).then(() => new Error("connected"), (x: unknown) => x as Error);
     expect(a).toBeInstanceOf(DbConnectError);
     expect(a.message).toContain(`127.0.0.1:${closed}`);
     expect((a as DbConnectError).hint).toMatch(/listen_addresses/);
-    const b = await checkFromController(host, target({ port: closed }), PDB_PW).catch((x: unknown) => x as Error);
+    const b = await checkFromController(host, target({ port: closed }), PDB_PW).then(() => new Error("connected"), (x: unknown) => x as Error);
     expect(b).toBeInstanceOf(DbConnectError);
   });
 

@@ -42,8 +42,9 @@ export async function promote(standby: PgInstance, opts: { timeoutMs?: number } 
     await psql(standby, 'SELECT pg_reload_conf();');
     resetSynchronous = true;
   }
-  const tl = await queryOne<{ t: number }>(standby, 'SELECT timeline_id AS t FROM pg_control_checkpoint()');
-  return { ms, alreadyPrimary, timeline: tl.t, resetSynchronous };
+  // the current WAL file's name starts with the timeline (hex); pg_control_checkpoint() lags until the next checkpoint
+  const tl = await queryOne<{ w: string }>(standby, 'SELECT pg_walfile_name(pg_current_wal_lsn()) AS w');
+  return { ms, alreadyPrimary, timeline: parseInt(tl.w.slice(0, 8), 16), resetSynchronous };
 }
 
 /**
