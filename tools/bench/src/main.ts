@@ -1,3 +1,4 @@
+import { benchConfigFiles } from './config-files.bench.js';
 import { benchHost } from './host.bench.js';
 
 /**
@@ -7,6 +8,7 @@ import { benchHost } from './host.bench.js';
  */
 const groups: Record<string, () => Promise<Record<string, number>>> = {
   host: () => benchHost(),
+  'config-files': () => benchConfigFiles(),
 };
 
 const wanted = process.argv.slice(2);
