@@ -19,6 +19,7 @@ while IFS=$'\t' read -r src dst; do
   mount --bind "$src" "$dst"
 done < "$hostdir/mounts"
 mount --bind "$assets/systemctl.sh" /usr/bin/systemctl
+[ ! -e /usr/sbin/service ] || mount --bind "$assets/service.sh" /usr/sbin/service
 tmp_src=$(awk -F'\t' '$2 == "/tmp" { print $1 }' "$hostdir/mounts")
 [ -z "$tmp_src" ] || mount --bind "$tmp_src" /tmp
 mkdir -p /var/local/lab/enabled

@@ -16,7 +16,7 @@ for p in "$@"; do
       # directories and their owners only; no machine logs
       cp -a --attributes-only -r /var/log "$dest/var/log"
       find "$dest/var/log" -type f -delete ;;
-    /root|/tmp|/var/local)
+    /root|/tmp|/var/local|/opt|/var/opt|/etc/puppetlabs)
       mkdir -p "$dest$p" ;;
     /etc/postgresql|/var/lib/postgresql)
       mkdir -p "$dest$p"; chown postgres:postgres "$dest$p"; chmod 0755 "$dest$p" ;;

@@ -10,7 +10,7 @@ import { checkPrerequisites } from './prereq.js';
 import { runInherit } from './sys.js';
 
 const USAGE = `usage: npm run lab -- <verb>
-  up --profile light|debian [--hosts NAME,...] [--agents N] [--with-mcollective]
+  up --profile light|debian|pe3 [--hosts NAME,...] [--agents N] [--with-mcollective]
   down                      take everything down (namespaces, route, mounts, processes)
   status [--json]           hosts, addresses, services, memory
   ssh HOST [CMD...]         ssh into a host (from the controller namespace)

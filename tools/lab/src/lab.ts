@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { validateHostname } from '@pe-stack/pe-host';
 import {
@@ -280,6 +280,7 @@ export class Lab {
     this.saveState(state);
     this.writeAllHostsFiles(state);
 
+    this.ensureMountPoints(spec);
     log(`booting ${hosts.length} ${opts.profile} hosts`);
     await pool(hosts, 8, async (h) => {
       await this.createHost(h, spec);
@@ -296,6 +297,33 @@ export class Lab {
     return state;
   }
 
+  get mountPointsFile(): string {
+    return `${this.config.stateDir}/created-mount-points`;
+  }
+
+  /**
+   * A host's private directories are bind-mounted over the machine's; a path
+   * the machine lacks (/etc/puppetlabs on a Debian box) gets an empty
+   * directory as mount point, recorded so that `down` removes it again.
+   */
+  private ensureMountPoints(spec: ProfileSpec): void {
+    const made = this.createdMountPoints();
+    for (const p of spec.paths) {
+      if (existsSync(p)) continue;
+      mkdirSync(p, { mode: 0o755 });
+      made.push(p);
+    }
+    writeFileSync(this.mountPointsFile, made.length ? `${made.join('\n')}\n` : '');
+  }
+
+  private createdMountPoints(): string[] {
+    try {
+      return readFileSync(this.mountPointsFile, 'utf8').split('\n').filter(Boolean);
+    } catch {
+      return [];
+    }
+  }
+
   private async ensureKey(): Promise<void> {
     if (existsSync(this.keyFile) && existsSync(`${this.keyFile}.pub`)) return;
     mkdirSync(`${this.config.stateDir}/ssh`, { recursive: true, mode: 0o700 });
@@ -304,15 +332,24 @@ export class Lab {
     await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `pe-stack-lab@${this.config.domain}`, '-f', this.keyFile]);
   }
 
+  /** Builds (or reuses) a profile's template, so a timed `up` measures only the bring-up. */
+  async prepare(profile: ProfileName): Promise<void> {
+    const spec = PROFILE_SPECS[profile];
+    if (!spec) throw new LabError('E_LAB_USAGE', `profile "${profile}" is not available.`);
+    await checkPrerequisites(profile);
+    await this.ensureTemplate(profile, spec, () => {});
+  }
+
   private async ensureTemplate(profile: ProfileName, spec: ProfileSpec, log: (l: string) => void): Promise<void> {
     const dir = this.templateDir(profile);
     const marker = `${dir}.complete`;
-    const want = JSON.stringify({ version: spec.templateVersion, paths: spec.paths });
+    const want = JSON.stringify({ version: spec.templateVersion, paths: spec.paths, post: spec.templatePost ?? null });
     if (existsSync(marker) && readFileSync(marker, 'utf8') === want) return;
     log(`making the ${profile} template from this machine's package install`);
     rmSync(marker, { force: true });
     mkdirSync(`${this.config.stateDir}/templates`, { recursive: true });
     await runRoot('unshare', ['--mount', '--propagation', 'private', `${ASSETS_DIR}/make-template.sh`, dir, ...spec.paths], { timeoutMs: 300_000 });
+    if (spec.templatePost) await run(`${ASSETS_DIR}/${spec.templatePost}`, [dir], { timeoutMs: 120_000 });
     writeFileSync(marker, want);
   }
 
@@ -570,6 +607,17 @@ export class Lab {
     return rows.map((r) => r.split(',')).filter((f) => f[1] !== 'BACKEND').map((f) => ({ name: f[1] ?? '', status: f[17] ?? '' }));
   }
 
+  /** Waits until the load balancer reports a master in a state (UP, DOWN). */
+  async waitForBackend(name: string, status: string, timeoutMs: number): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (true) {
+      const b = await this.loadBalancerBackends().catch(() => []);
+      if (b.find((x) => x.name === name)?.status === status) return;
+      if (Date.now() > end) throw new LabError('E_LAB_BOOT', `the load balancer did not see ${name} ${status} within ${timeoutMs / 1000} s (it sees: ${b.map((x) => `${x.name}=${x.status}`).join(' ') || 'nothing'}).`);
+      await sleep(250);
+    }
+  }
+
   // ---- status ------------------------------------------------------------
   async status(): Promise<LabStatus> {
     const s = this.state();
@@ -651,6 +699,14 @@ export class Lab {
     for (const ns of hostNamespaces) await runRoot('ip', ['netns', 'del', ns], { allowFailure: true });
     for (const d of this.netnsEtcDirs()) if (d !== ctl) rmSync(`/etc/netns/${d}`, { recursive: true, force: true });
     rmSync(`${c.stateDir}/hosts`, { recursive: true, force: true });
+    for (const p of this.createdMountPoints()) {
+      try {
+        rmdirSync(p);
+      } catch {
+        // not empty or already gone: leave it
+      }
+    }
+    rmSync(this.mountPointsFile, { force: true });
     rmSync(this.stateFile, { force: true });
     rmSync(`${c.stateDir}/haproxy`, { recursive: true, force: true });
     if (!keepController) {

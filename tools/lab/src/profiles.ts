@@ -1,6 +1,7 @@
 import type { ProfileName } from './config.js';
 import type { Lab, LabState } from './lab.js';
 import { setupDebian } from './debian.js';
+import { setupPe3 } from './pe3.js';
 
 export interface ProfileSpec {
   name: ProfileName;
@@ -12,6 +13,8 @@ export interface ProfileSpec {
   defaultAgents: number;
   /** The load balancer health-checks masters by a TLS handshake verified against the primary's CA. */
   lbVerifiesCa: boolean;
+  /** Asset script run on the fresh template directory (argv: DEST). */
+  templatePost?: string;
   /** Installs the profile's software state on booted hosts. */
   setup(lab: Lab, state: LabState, log: (line: string) => void): Promise<void>;
 }
@@ -34,7 +37,8 @@ export const DEBIAN_PATHS = [
   '/etc/mcollective',
 ] as const;
 
-/** Profiles built so far (pe3, the PE 3.x simulator, is not yet). */
+export const PE3_PATHS = [...BASE_PATHS, '/etc/passwd', '/etc/group', '/etc/puppetlabs', '/opt', '/var/opt'] as const;
+
 export const PROFILE_SPECS: Partial<Record<ProfileName, ProfileSpec>> = {
   light: {
     name: 'light',
@@ -55,5 +59,15 @@ export const PROFILE_SPECS: Partial<Record<ProfileName, ProfileSpec>> = {
     defaultAgents: 1,
     lbVerifiesCa: true,
     setup: setupDebian,
+  },
+  pe3: {
+    name: 'pe3',
+    paths: PE3_PATHS,
+    templateVersion: 1,
+    templatePost: 'pe3/template.sh',
+    defaultHosts: ['primary', 'secondary1'],
+    defaultAgents: 1,
+    lbVerifiesCa: true,
+    setup: setupPe3,
   },
 };
