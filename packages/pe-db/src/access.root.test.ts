@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalHost, MASK } from '@pe-stack/pe-host';
+import { LocalHost, MASK, SshHost, startTestSshd } from '@pe-stack/pe-host';
 import {
   DbAuthError,
   DbBudgetError,
@@ -227,5 +227,38 @@ describe('connection budget', () => {
     } finally {
       await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
     }
+  });
+});
+
+describe('connectivity over SSH (SshHost to a throwaway sshd on 127.0.0.1)', () => {
+  let sshd: Awaited<ReturnType<typeof startTestSshd>>;
+  let ssh: SshHost;
+  beforeAll(async () => {
+    sshd = await startTestSshd();
+    ssh = new SshHost({ name: 'secondary-over-ssh.test', address: '127.0.0.1', port: sshd.port, user: 'root', privateKey: sshd.clientKeyPath, knownHosts: sshd.knownHostsPath });
+    await grantAccess(primary, '127.0.0.1', [{ database: 'pdb', user: 'pdb' }], { listen: '127.0.0.1' });
+  });
+  afterAll(async () => {
+    await ssh?.close();
+    await sshd?.stop();
+  });
+
+  it('psql on the remote host, the password carried in the environment over the channel', async () => {
+    const r = await checkFromHost(ssh, target(), PDB_PW);
+    expect(r.from).toBe('secondary-over-ssh.test');
+    expect(r.serverVersion).toMatch(/^15\./);
+    const e = (await checkFromHost(ssh, target(), 'Wrong-over-ssh-77').catch((x: unknown) => x)) as DbAuthError;
+    expect(e).toBeInstanceOf(DbAuthError);
+    expect(`${e.message} ${JSON.stringify(e)}`).not.toContain('Wrong-over-ssh-77');
+  });
+
+  it('the pg client from the controller through an SSH port forward', async () => {
+    const r = await checkFromController(ssh, target(), PDB_PW);
+    expect(r.method).toBe('pg-tunnel');
+    expect(r.from).toBe('controller via secondary-over-ssh.test');
+    expect(r.clientAddress).toBe('127.0.0.1');
+    const closed = await freePort();
+    await expect(checkFromController(ssh, target({ port: closed }), PDB_PW)).rejects.toBeInstanceOf(DbConnectError);
+    await expect(checkFromController(ssh, target({ user: 'console', database: 'console' }), CONSOLE_PW)).rejects.toBeInstanceOf(DbHbaRejectedError);
   });
 });

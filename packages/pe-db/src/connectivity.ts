@@ -120,7 +120,16 @@ export async function checkFromController(via: Host, target: DbTarget, password:
     const row = v.rows[0]!;
     return { from, method: 'pg-tunnel', target, serverVersion: row.v, serverVersionNum: Number(row.n), clientAddress: row.a, connectMs, queryMs: median(times) };
   } finally {
-    await client.end().catch(() => undefined);
-    await fwd.close();
+    // after a failed start-up pg may leave its socket half-open, and a tunnel
+    // closes only when its connections do: end both within a bound
+    await bounded(client.end().catch(() => undefined), 2000);
+    (client as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
+    await bounded(fwd.close().catch(() => undefined), 1000);
   }
+}
+
+async function bounded(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
 }
