@@ -38,3 +38,9 @@ export {
   type PuppetCaOptions,
 } from './ca-puppet.js';
 export { regenerateNodeCert, masterAltNames, type RegenerateOptions, type RegenerateResult } from './regenerate.js';
+export { backupCa, verifyCaArchive, restoreCa, grantCaAdmin, allowSubjectAltNames, type CaManifest, type CaBackupResult, type RestoreOptions, type RestoreResult } from './backup.js';
+export { syncCrl, type CrlTarget, type CrlSyncResult } from './crl-sync.js';
+export { reinitPuppetdbSsl, puppetdbSslDir, type PuppetdbSslResult } from './puppetdb.js';
+export { ensureConsoleCert, consoleAutosign, consoleCertPaths, type ConsoleCertOptions, type ConsoleCertPaths, type ConsoleCertResult } from './console.js';
+export { TarManifest } from './tar.js';
+export { verifiedLocalCopy } from './regenerate.js';

@@ -1,0 +1,130 @@
+import type { Host } from '@pe-stack/pe-host';
+import { validateHostname } from '@pe-stack/pe-host';
+import { applyEdits, fileOf, type ApplyResult, type Layout } from '@pe-stack/pe-config-files';
+import { CertError } from './errors.js';
+
+/**
+ * pe3's console certificate, `pe-internal-dashboard-<fqdn>`, obtained from
+ * the primary CA the way the pe_secondary module does it: the name in the
+ * primary's autosign.conf, the console's settings.yml and httpd vhost
+ * pointed at the files under the dashboard's certs directory, then the
+ * console's rake tasks `cert:create_key_pair`, `cert:request` and
+ * `cert:retrieve`, each only when the file it creates is missing.
+ */
+export interface ConsoleCertOptions {
+  layout: Layout;
+  /** The console node's FQDN (the certname suffix). */
+  fqdn: string;
+  /** The CA server the console asks (primary_cname). */
+  caServer: string;
+  /** inventory_server in settings.yml (default: the console's own FQDN). */
+  inventoryServer?: string;
+  sudo?: boolean;
+}
+
+export interface ConsoleCertPaths {
+  certname: string;
+  dir: string;
+  caCert: string;
+  crl: string;
+  cert: string;
+  privateKey: string;
+  publicKey: string;
+}
+
+export function consoleCertPaths(layout: Layout, fqdn: string): ConsoleCertPaths {
+  validateHostname(fqdn);
+  if (!layout.console || !layout.dirs.consoleCertsDir) throw new CertError('E_CA_COMMAND', `the ${layout.name} layout has no console.`);
+  const certname = `${layout.console.cnPrefix}-${fqdn}`;
+  const dir = layout.dirs.consoleCertsDir;
+  return {
+    certname,
+    dir,
+    caCert: `${dir}/${certname}.ca_cert.pem`,
+    crl: `${dir}/${certname}.ca_crl.pem`,
+    cert: `${dir}/${certname}.cert.pem`,
+    privateKey: `${dir}/${certname}.private_key.pem`,
+    publicKey: `${dir}/${certname}.public_key.pem`,
+  };
+}
+
+export interface ConsoleCertResult {
+  certname: string;
+  autosign: ApplyResult;
+  settings: ApplyResult;
+  vhost: ApplyResult;
+  /** The rake tasks that ran (those whose output file was missing), by task name. */
+  ran: string[];
+}
+
+/** Autosign entry on the primary (idempotent). */
+export function consoleAutosign(primary: Host, o: ConsoleCertOptions): Promise<ApplyResult> {
+  const p = consoleCertPaths(o.layout, o.fqdn);
+  return applyEdits(primary, [{ kind: 'lines', path: fileOf(o.layout, 'autosignConf').path, create: true, write: { mode: 0o644 }, ops: [{ op: 'add', entry: p.certname }] }], { sudo: o.sudo ?? true }).then((r) => r[0]!);
+}
+
+export async function ensureConsoleCert(primary: Host, consoleHost: Host, o: ConsoleCertOptions): Promise<ConsoleCertResult> {
+  validateHostname(o.caServer);
+  const sudo = o.sudo ?? true;
+  const p = consoleCertPaths(o.layout, o.fqdn);
+  const rel = (abs: string) => `certs/${abs.slice(abs.lastIndexOf('/') + 1)}`;
+  const autosign = await consoleAutosign(primary, o);
+  const [settings] = await applyEdits(
+    consoleHost,
+    [
+      {
+        kind: 'yaml',
+        path: fileOf(o.layout, 'consoleSettingsYml').path,
+        ops: [
+          { op: 'set', path: ['ca_server'], value: o.caServer },
+          { op: 'set', path: ['cn_name'], value: p.certname },
+          { op: 'set', path: ['ca_certificate_path'], value: rel(p.caCert) },
+          { op: 'set', path: ['ca_crl_path'], value: rel(p.crl) },
+          { op: 'set', path: ['certificate_path'], value: rel(p.cert) },
+          { op: 'set', path: ['private_key_path'], value: rel(p.privateKey) },
+          { op: 'set', path: ['public_key_path'], value: rel(p.publicKey) },
+          { op: 'set', path: ['inventory_server'], value: o.inventoryServer ?? o.fqdn },
+        ],
+      },
+    ],
+    { sudo },
+  );
+  const [vhost] = await applyEdits(
+    consoleHost,
+    [
+      {
+        kind: 'apache',
+        path: fileOf(o.layout, 'consoleVhostConf').path,
+        ops: [
+          { op: 'set', directive: 'SSLCACertificateFile', value: p.caCert },
+          { op: 'set', directive: 'SSLCertificateChainFile', value: p.caCert },
+          { op: 'set', directive: 'SSLCARevocationFile', value: p.crl },
+          { op: 'set', directive: 'SSLCertificateFile', value: p.cert },
+          { op: 'set', directive: 'SSLCertificateKeyFile', value: p.privateKey },
+        ],
+      },
+    ],
+    { sudo },
+  );
+  const ran: string[] = [];
+  const steps: [key: 'consoleCreateKeyPair' | 'consoleCertRequest' | 'consoleCertRetrieve', task: string, creates: string][] = [
+    ['consoleCreateKeyPair', 'cert:create_key_pair', p.publicKey],
+    ['consoleCertRequest', 'cert:request', p.caCert],
+    ['consoleCertRetrieve', 'cert:retrieve', p.cert],
+  ];
+  for (const [key, task, creates] of steps) {
+    if (await consoleHost.exists(creates, { sudo })) continue;
+    const argv = o.layout.commands[key];
+    if (!argv.length) throw new CertError('E_CA_COMMAND', `the ${o.layout.name} layout has no ${key} command.`, { host: consoleHost.name });
+    const r = await consoleHost.exec(argv, { sudo, allowFailure: true, timeoutMs: 300_000 });
+    if (r.code !== 0 || !(await consoleHost.exists(creates, { sudo }))) {
+      throw new CertError('E_CA_COMMAND', `\`${argv.join(' ')}\` ${r.code !== 0 ? `exited ${r.code}` : `did not create ${creates}`}: ${consoleHost.redactor.redact(r.stderr.trim().split('\n').slice(-3).join(' '))}`, {
+        host: consoleHost.name,
+        certname: p.certname,
+        hint: key === 'consoleCertRetrieve' ? `Check that ${p.certname} is in the primary's autosign.conf and signed (puppet cert list ${p.certname}).` : undefined,
+      });
+    }
+    ran.push(task);
+  }
+  return { certname: p.certname, autosign: autosign, settings: settings!, vhost: vhost!, ran };
+}

@@ -1,0 +1,123 @@
+import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { LocalHost } from '@pe-stack/pe-host';
+import { parseIni, resolveLayout } from '@pe-stack/pe-config-files';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OpensslCa } from './ca-openssl.js';
+import { consoleCertPaths, ensureConsoleCert } from './console.js';
+import { puppetdbSslDir, reinitPuppetdbSsl } from './puppetdb.js';
+import { enrolNode, failure, tempDir, testCa } from './test-support.js';
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+const host = new LocalHost({ name: 'secondary1.example.com' });
+let t: Awaited<ReturnType<typeof tempDir>>;
+let ca: OpensslCa;
+beforeAll(async () => {
+  t = await tempDir('pdb');
+  ca = await testCa(t.dir);
+});
+afterAll(() => t.cleanup());
+
+describe('reinitPuppetdbSsl (debian)', () => {
+  it('runs ssl-setup only when PuppetDB differs from the agent, and points ssl-ca-cert at the agent CA copy', async () => {
+    const ssldir = join(t.dir, 'agent-ssl');
+    const confd = join(t.dir, 'puppetdb', 'conf.d');
+    await mkdir(confd, { recursive: true });
+    const jetty = join(confd, 'jetty.ini');
+    await copyFile(fixture('debian-jetty.ini'), jetty);
+    await enrolNode(ca, host, ssldir, 'secondary1.example.com', ['secondary1.example.com', 'puppet.example.com']);
+    const dbssl = join(t.dir, 'puppetdb', 'ssl');
+    // a stand-in for Debian's `puppetdb ssl-setup -f`: copies the agent's files, and (like the real one
+    // on a non-CA host) names the CA's own ca_crt.pem as ssl-ca-cert
+    const setup = [
+      'sh',
+      '-c',
+      'mkdir -p "$2" && cp "$1/certs/ca.pem" "$2/ca.pem" && cp "$1/certs/$4.pem" "$2/public.pem" && cp "$1/private_keys/$4.pem" "$2/private.pem" && printf "[jetty]\\nssl-ca-cert = /etc/puppet/puppetserver/ca/ca_crt.pem\\n" >> "$3" && printf x >> "$2/../runs"',
+      'sh',
+      ssldir,
+      dbssl,
+      jetty,
+      'secondary1.example.com',
+    ];
+    const layout = resolveLayout('debian', { dirs: { ssldir, puppetdbConfdir: confd }, files: { puppetdbJettyIni: { path: jetty } }, commands: { puppetdbSslSetup: setup } });
+    expect(puppetdbSslDir(layout)).toBe(dbssl);
+    const r1 = await reinitPuppetdbSsl(host, layout, 'secondary1.example.com', { sudo: false });
+    expect(r1).toMatchObject({ changed: true, reason: 'PuppetDB has no certificates' });
+    expect(parseIni(await readFile(jetty, 'utf8'), jetty).get('jetty', 'ssl-ca-cert')).toBe(join(ssldir, 'certs', 'ca.pem'));
+    expect(await readFile(join(dbssl, 'public.pem'), 'utf8')).toBe(await readFile(join(ssldir, 'certs', 'secondary1.example.com.pem'), 'utf8'));
+    const r2 = await reinitPuppetdbSsl(host, layout, 'secondary1.example.com', { sudo: false });
+    expect(r2.changed).toBe(false);
+    expect(await readFile(join(t.dir, 'puppetdb', 'runs'), 'utf8')).toBe('x');
+    // a new agent certificate (regenerated) makes it run again
+    await ca.clean('secondary1.example.com');
+    await rm(ssldir, { recursive: true });
+    await enrolNode(ca, host, ssldir, 'secondary1.example.com', []);
+    const r3 = await reinitPuppetdbSsl(host, layout, 'secondary1.example.com', { sudo: false });
+    expect(r3).toMatchObject({ changed: true, reason: "PuppetDB's certificate differs from the agent's" });
+    expect(await readFile(join(t.dir, 'puppetdb', 'runs'), 'utf8')).toBe('xx');
+  });
+
+  it('refuses when the agent has no certificate yet', async () => {
+    const layout = resolveLayout('debian', { dirs: { ssldir: join(t.dir, 'nothing') } });
+    await expect(reinitPuppetdbSsl(host, layout, 'x.example.com', { sudo: false })).rejects.toMatchObject({ code: 'E_CERT_NOT_FOUND' });
+  });
+});
+
+describe('ensureConsoleCert (pe3)', () => {
+  async function setup(failRetrieve = false) {
+    const d = join(t.dir, `console${failRetrieve ? '-fail' : ''}`);
+    const certs = join(d, 'certs');
+    await mkdir(certs, { recursive: true });
+    for (const [f, to] of [
+      ['pe3-settings.yml', 'settings.yml'],
+      ['pe3-puppetdashboard.conf', 'puppetdashboard.conf'],
+      ['pe3-autosign.conf', 'autosign.conf'],
+    ] as const)
+      await copyFile(fixture(f), join(d, to));
+    const base = resolveLayout('pe3', { dirs: { consoleCertsDir: certs } });
+    const p = consoleCertPaths(base, 's1.example.com');
+    // stand-ins for the console's rake tasks: each creates the file the real one creates, and logs
+    const task = (name: string, ...files: string[]) => ['sh', '-c', `for f in "$@"; do printf ${name} > "$f"; done; echo ${name} >> "${d}/rake.log"`, 'sh', ...files];
+    const layout = resolveLayout(base, {
+      files: { autosignConf: { path: join(d, 'autosign.conf') }, consoleSettingsYml: { path: join(d, 'settings.yml') }, consoleVhostConf: { path: join(d, 'puppetdashboard.conf') } },
+      commands: {
+        consoleCreateKeyPair: task('cert:create_key_pair', p.privateKey, p.publicKey),
+        consoleCertRequest: task('cert:request', p.caCert),
+        consoleCertRetrieve: failRetrieve ? ['false'] : task('cert:retrieve', p.cert, p.crl),
+      },
+    });
+    return { d, p, layout, opts: { layout, fqdn: 's1.example.com', caServer: 'master.example.com', sudo: false } };
+  }
+
+  it('autosign entry, settings.yml, vhost and the three rake steps, each only when needed', async () => {
+    const { d, p, opts } = await setup();
+    const primary = new LocalHost({ name: 'master1' });
+    const r = await ensureConsoleCert(primary, host, opts);
+    expect(r.certname).toBe('pe-internal-dashboard-s1.example.com');
+    expect(r.ran).toEqual(['cert:create_key_pair', 'cert:request', 'cert:retrieve']);
+    expect([r.autosign.changed, r.settings.changed, r.vhost.changed]).toEqual([true, true, true]);
+    expect((await readFile(join(d, 'autosign.conf'), 'utf8')).split('\n')).toContain('pe-internal-dashboard-s1.example.com');
+    const settings = await readFile(join(d, 'settings.yml'), 'utf8');
+    expect(settings).toMatch(/^cn_name: 'pe-internal-dashboard-s1\.example\.com'$/m);
+    expect(settings).toMatch(/^ca_server: 'master\.example\.com'$/m);
+    expect(settings).toMatch(/^certificate_path: 'certs\/pe-internal-dashboard-s1\.example\.com\.cert\.pem'$/m);
+    expect(settings).toContain('# Hostname of the certificate authority.');
+    const vhost = await readFile(join(d, 'puppetdashboard.conf'), 'utf8');
+    expect(vhost).toContain(`  SSLCARevocationFile ${p.crl}\n`);
+    expect(vhost).toContain(`  SSLCertificateKeyFile ${p.privateKey}\n`);
+    const again = await ensureConsoleCert(primary, host, opts);
+    expect(again.ran).toEqual([]);
+    expect([again.autosign.changed, again.settings.changed, again.vhost.changed]).toEqual([false, false, false]);
+    await rm(p.cert);
+    expect((await ensureConsoleCert(primary, host, opts)).ran).toEqual(['cert:retrieve']);
+    expect(await readFile(join(d, 'rake.log'), 'utf8')).toBe('cert:create_key_pair\ncert:request\ncert:retrieve\ncert:retrieve\n');
+  });
+
+  it('a failing rake step is a typed error naming the console cert', async () => {
+    const { opts } = await setup(true);
+    const err = await failure<{ code: string; certname: string; message: string }>(ensureConsoleCert(new LocalHost({ name: 'master1' }), host, opts));
+    expect(err).toMatchObject({ code: 'E_CA_COMMAND', certname: 'pe-internal-dashboard-s1.example.com' });
+    expect(err.message).toMatch(/autosign/);
+  });
+});
