@@ -1,1 +1,37 @@
-export {};
+export { McoError, McoVerifyError } from './errors.js';
+export {
+  type MasterRef,
+  type BrokerEndpoint,
+  type PoolEntry,
+  type PoolView,
+  type StompCredentials,
+  DEFAULT_STOMP_PORT,
+  DEFAULT_OPENWIRE_PORT,
+  stompEndpoint,
+  openwireEndpoint,
+  checkMasters,
+  commaList,
+  poolFor,
+  readPool,
+  poolBrokers,
+  poolOps,
+} from './brokers.js';
+export { ActiveMqAuthEditor, type AuthUser } from './activemq-auth.js';
+export { rakeArg, rakeTask, variablesArg, splitEscaped, parseRakeTask, parseVariablesArg, parseVariableListing, parseNameListing, rakePrefix, Pe3Console, type RakeCall } from './rake.js';
+export { type SharedFile, type FileFacts, type FileComparison, type CopyReport, sharedFiles, fileFacts, compareSharedFiles, copySharedFiles } from './pki.js';
+export { type Master, type McoCluster, type McoStep, type StepState, type StepOutcome, allMasters, runSteps } from './steps.js';
+export { type Pe3ConsoleNames, type Pe3Options, PE3_CONSOLE_NAMES, pe3JoinSteps, pe3RemoveSteps, verifyPe3 } from './pe3.js';
+export {
+  type McoSecrets,
+  type DebianOptions,
+  type FilePlan,
+  MESH_PREFIX,
+  readSecrets,
+  meshConnector,
+  planMasterFiles,
+  debianSyncSteps,
+  debianRemoveSteps,
+  verifyDebian,
+} from './debian.js';
+export { type PingResult, parsePing, mcoPing } from './mco.js';
+export { type VerifyReport, report, assertVerified } from './verify.js';

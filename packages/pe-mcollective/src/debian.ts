@@ -1,0 +1,359 @@
+import { randomBytes } from 'node:crypto';
+import { buildCommand, editText, fileOf, KeyValueDocument, maskedDiff, parseActiveMq, type ActiveMqOp, type KvOp } from '@pe-stack/pe-config-files';
+import { ActiveMqAuthEditor } from './activemq-auth.js';
+import { checkMasters, openwireEndpoint, poolBrokers, poolFor, poolOps, readPool, stompEndpoint, type MasterRef } from './brokers.js';
+import { McoError } from './errors.js';
+import { mcoPing } from './mco.js';
+import { allMasters, type Master, type McoCluster, type McoStep } from './steps.js';
+import { report, type VerifyReport } from './verify.js';
+
+/** What every master's MCollective shares (debian: psk security provider, one STOMP user). */
+export interface McoSecrets {
+  psk: string;
+  user: string;
+  password: string;
+}
+
+/** Values Debian ships (`plugin.psk = unset`, password `marionette`): never shared as they are. */
+const PLACEHOLDERS = new Set(['unset', 'changeme', 'marionette', 'secret', '']);
+
+function randomSecret(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+function register(cluster: McoCluster, s: McoSecrets): void {
+  for (const m of allMasters(cluster)) m.host.redactor.add(s.psk).add(s.password);
+}
+
+/**
+ * The secrets of the cluster, from the primary's server.cfg: `plugin.psk`
+ * and the STOMP user/password of pool entry 1. Debian's placeholders (or
+ * `rotate`) are replaced by fresh random values, which the steps then write
+ * on every master, the primary included. The values are registered with
+ * every master's Redactor; they are returned to the caller only to pass on.
+ */
+export async function readSecrets(cluster: McoCluster, opts: { rotate?: boolean } = {}): Promise<{ secrets: McoSecrets; generated: ('psk' | 'password')[] }> {
+  const p = cluster.primary;
+  const path = fileOf(p.layout, 'mcollectiveServerCfg').path;
+  const text = (await p.host.readFile(path, { sudo: cluster.sudo ?? true })).toString('utf8');
+  const doc = new KeyValueDocument(text, path, 'spaced');
+  const generated: ('psk' | 'password')[] = [];
+  let psk = doc.get('plugin.psk');
+  if (opts.rotate || psk === undefined || PLACEHOLDERS.has(psk) || psk.length < 8) {
+    psk = randomSecret();
+    generated.push('psk');
+  }
+  let password = doc.get('plugin.activemq.pool.1.password');
+  if (opts.rotate || password === undefined || PLACEHOLDERS.has(password) || password.length < 8) {
+    password = randomSecret();
+    generated.push('password');
+  }
+  const user = doc.get('plugin.activemq.pool.1.user') ?? 'mcollective';
+  const secrets = { psk, user, password };
+  register(cluster, secrets);
+  return { secrets, generated };
+}
+
+export interface DebianOptions {
+  /** Address the broker's connectors bind to (default 0.0.0.0). */
+  bindAddress?: string;
+  /** Restart activemq and mcollective where the configuration changed (default true). */
+  restart?: boolean;
+  /** Groups of the STOMP user in activemq.xml. */
+  userGroups?: string;
+}
+
+export const MESH_PREFIX = 'pe-mesh-';
+
+/** The network connector from one broker to a peer (full mesh: one hop, one direction each). */
+export function meshConnector(peer: MasterRef, s: McoSecrets): { name: string } & Record<string, string> {
+  const e = openwireEndpoint(peer);
+  return {
+    name: `${MESH_PREFIX}${peer.fqdn}`,
+    uri: `static:(tcp://${e.host}:${e.port})`,
+    userName: s.user,
+    password: s.password,
+    duplex: 'false',
+    networkTTL: '1',
+    dynamicOnly: 'true',
+    decreaseNetworkConsumerPriority: 'true',
+  };
+}
+
+export interface FilePlan {
+  path: string;
+  before: string;
+  after: string;
+  changed: boolean;
+  /** Unified diff with every secret masked. */
+  diff: string;
+  owner: string;
+  group: string;
+  mode: number;
+}
+
+async function readOrEmpty(m: Master, path: string, sudo: boolean): Promise<string | undefined> {
+  return (await m.host.exists(path, { sudo })) ? (await m.host.readFile(path, { sudo })).toString('utf8') : undefined;
+}
+
+/**
+ * The new server.cfg, client.cfg and activemq.xml of one master, computed
+ * in memory from the files on the host (pe-config-files editors; the
+ * activemq user and brokerName through the ActiveMqAuthEditor adapter).
+ */
+export async function planMasterFiles(m: Master, cluster: McoCluster, s: McoSecrets, opts: DebianOptions = {}): Promise<FilePlan[]> {
+  const sudo = cluster.sudo ?? true;
+  const masters = checkMasters(allMasters(cluster));
+  const pool = poolFor(m, masters);
+  const out: FilePlan[] = [];
+  const secrets = [s.psk, s.password];
+  for (const key of ['mcollectiveServerCfg', 'mcollectiveClientCfg'] as const) {
+    const spec = fileOf(m.layout, key);
+    const before = await readOrEmpty(m, spec.path, sudo);
+    if (before === undefined) throw new McoError('E_MCO_CONFIG', `${spec.path} does not exist.`, { host: m.host.name, hint: 'Install the mcollective package (server.cfg and client.cfg come with it), then rerun.' });
+    const ops: KvOp[] = [{ op: 'set', key: 'plugin.psk', value: s.psk }, ...poolOps(before, spec.path, pool, s)];
+    if (key === 'mcollectiveServerCfg') ops.push({ op: 'set', key: 'identity', value: m.fqdn });
+    const after = editText({ kind: 'kv', path: spec.path, ops }, before, m.host.redactor).text;
+    out.push({ path: spec.path, before, after, changed: after !== before, diff: maskedDiff(spec.path, before, after, m.host.redactor.with(secrets)), owner: spec.owner, group: spec.group, mode: spec.mode });
+  }
+  const xml = fileOf(m.layout, 'activemqXml');
+  const before = await readOrEmpty(m, xml.path, sudo);
+  if (before === undefined) throw new McoError('E_MCO_CONFIG', `${xml.path} does not exist.`, { host: m.host.name, hint: 'Install the activemq package, then rerun.' });
+  const bind = opts.bindAddress ?? '0.0.0.0';
+  const me = stompEndpoint(m);
+  const ow = openwireEndpoint(m);
+  const ops: ActiveMqOp[] = [
+    { op: 'set-connector', kind: 'transport', attrs: { name: 'openwire', uri: `tcp://${bind}:${ow.port}` } },
+    { op: 'set-connector', kind: 'transport', attrs: { name: 'stomp', uri: `stomp+nio://${bind}:${me.port}` } },
+  ];
+  const peers = masters.filter((x) => x.fqdn.toLowerCase() !== m.fqdn.toLowerCase());
+  const wanted = new Set(peers.map((p) => `${MESH_PREFIX}${p.fqdn}`));
+  for (const c of parseActiveMq(before, xml.path).connectors('network')) {
+    const name = c['name'];
+    if (name?.startsWith(MESH_PREFIX) && !wanted.has(name)) ops.push({ op: 'remove-connector', kind: 'network', name });
+  }
+  for (const p of peers) ops.push({ op: 'set-connector', kind: 'network', attrs: meshConnector(p, s) });
+  const connected = editText({ kind: 'activemq', path: xml.path, ops }, before, m.host.redactor.with(secrets)).text;
+  const auth = new ActiveMqAuthEditor(connected, xml.path);
+  auth.setBrokerAttribute('brokerName', m.fqdn);
+  auth.setUser({ username: s.user, password: s.password, groups: opts.userGroups ?? 'mcollective,everyone' });
+  const after = auth.toString();
+  out.push({ path: xml.path, before, after, changed: after !== before, diff: maskedDiff(xml.path, before, after, m.host.redactor.with(secrets)), owner: xml.owner, group: xml.group, mode: xml.mode });
+  return out;
+}
+
+function instancePaths(m: Master): { available: string; enabled: string } | undefined {
+  const r = /^(.*)\/instances-available\/([^/]+)\/activemq\.xml$/.exec(fileOf(m.layout, 'activemqXml').path);
+  return r ? { available: `${r[1]}/instances-available/${r[2]}`, enabled: `${r[1]}/instances-enabled/${r[2]}` } : undefined;
+}
+
+/**
+ * Steps that give every master the same MCollective (debian): per master,
+ * server.cfg/client.cfg (shared psk, STOMP credentials, a pool naming every
+ * master's broker, own first; `identity` = the FQDN) and activemq.xml
+ * (openwire and stomp connectors, the STOMP user, brokerName = FQDN, a mesh
+ * of network connectors to every other master, stale mesh connectors
+ * removed), the Debian instance enabled, then activemq and mcollective
+ * restarted where something changed.
+ */
+export function debianSyncSteps(cluster: McoCluster, s: McoSecrets, opts: DebianOptions = {}): McoStep[] {
+  const masters = checkMasters(allMasters(cluster));
+  if (cluster.primary.layout.flavour !== 'debian') throw new McoError('E_MCO_INPUT', `the debian MCollective steps need the debian layout, not ${cluster.primary.layout.name}.`);
+  register(cluster, s);
+  const sudo = cluster.sudo ?? true;
+  const changed = new Set<string>();
+  const steps: McoStep[] = [];
+  for (const m of masters) {
+    steps.push({
+      id: `mco-config:${m.fqdn}`,
+      host: m.host.name,
+      title: 'MCollective psk, credentials and broker pool; ActiveMQ connectors, user and network of brokers',
+      check: async () => {
+        const plans = (await planMasterFiles(m, cluster, s, opts)).filter((p) => p.changed);
+        return plans.length === 0 ? { done: true } : { done: false, why: `${plans.map((p) => p.path).join(', ')} to change` };
+      },
+      apply: async () => {
+        for (const p of await planMasterFiles(m, cluster, s, opts)) {
+          if (!p.changed) continue;
+          await m.host.writeFile(p.path, p.after, { sudo, secrets: [s.psk, s.password] });
+          changed.add(m.fqdn);
+        }
+      },
+    });
+    const inst = instancePaths(m);
+    if (inst) {
+      steps.push({
+        id: `activemq-instance:${m.fqdn}`,
+        host: m.host.name,
+        title: `enable the ActiveMQ instance ${inst.available}`,
+        check: async () => ((await m.host.stat(inst.enabled, { sudo }))?.isSymlink ? { done: true } : { done: false, why: `${inst.enabled} is missing` }),
+        apply: async () => {
+          await m.host.exec(['ln', '-sfn', '--', inst.available, inst.enabled], { sudo });
+          changed.add(m.fqdn);
+        },
+      });
+    }
+    if (opts.restart ?? true) {
+      const services = [m.layout.services.activemq, m.layout.services.mcollective];
+      steps.push({
+        id: `mco-restart:${m.fqdn}`,
+        host: m.host.name,
+        title: `restart ${services.join(' and ')} to load the configuration`,
+        check: async () => {
+          if (changed.has(m.fqdn)) return { done: false, why: 'the configuration changed' };
+          for (const svc of services) {
+            const r = await m.host.exec(buildCommand(m.layout, 'serviceStatus', { service: svc }), { sudo, readOnly: true, allowFailure: true });
+            if (r.code !== 0) return { done: false, why: `${svc} is not running` };
+          }
+          return { done: true };
+        },
+        apply: async () => {
+          for (const svc of services) await m.host.exec(buildCommand(m.layout, 'serviceRestart', { service: svc }), { sudo, timeoutMs: 120_000 });
+          changed.delete(m.fqdn);
+        },
+      });
+    }
+  }
+  return steps;
+}
+
+/**
+ * After a master left (cluster = the remaining masters): the same sync over
+ * the remaining masters (their pools and meshes drop the removed broker),
+ * then, when the removed master is still reachable and `stopRemoved` is set,
+ * its mcollective and activemq stopped so no stale broker bridges remain.
+ */
+export function debianRemoveSteps(cluster: McoCluster, removed: MasterRef & { host?: Master['host']; layout?: Master['layout'] }, s: McoSecrets, opts: DebianOptions & { stopRemoved?: boolean } = {}): McoStep[] {
+  if (allMasters(cluster).some((m) => m.fqdn.toLowerCase() === removed.fqdn.toLowerCase())) {
+    throw new McoError('E_MCO_INPUT', `${removed.fqdn} is still listed among the masters; pass the cluster without it.`);
+  }
+  const steps = debianSyncSteps(cluster, s, opts);
+  const { host, layout } = removed;
+  if (opts.stopRemoved && host && layout) {
+    const services = [layout.services.mcollective, layout.services.activemq];
+    steps.push({
+      id: `mco-stop:${removed.fqdn}`,
+      host: host.name,
+      title: `stop ${services.join(' and ')} on the removed master`,
+      check: async () => {
+        for (const svc of services) {
+          const r = await host.exec(buildCommand(layout, 'serviceStatus', { service: svc }), { sudo: cluster.sudo ?? true, readOnly: true, allowFailure: true });
+          if (r.code === 0) return { done: false, why: `${svc} is running` };
+        }
+        return { done: true };
+      },
+      apply: async () => {
+        for (const svc of services) await host.exec(buildCommand(layout, 'serviceStop', { service: svc }), { sudo: cluster.sudo ?? true, timeoutMs: 120_000 });
+      },
+    });
+  }
+  return steps;
+}
+
+/**
+ * debian verification: psk and STOMP credentials identical on every master
+ * (compared in memory, never shown), each pool complete and naming the same
+ * brokers, activemq.xml with the STOMP user and a connector to every peer,
+ * and (with `ping`) `mco ping` from each master answered by every expected
+ * identity exactly once.
+ */
+export async function verifyDebian(cluster: McoCluster, opts: { ping?: boolean; expectNodes?: readonly string[]; pingTimeoutMs?: number; discoveryTimeoutS?: number } = {}): Promise<VerifyReport> {
+  const sudo = cluster.sudo ?? true;
+  const masters = checkMasters(allMasters(cluster));
+  const checks: VerifyReport['checks'] = [];
+  const psks = new Map<string, string | undefined>();
+  const creds = new Map<string, string>();
+  const expectedBrokers = masters.map(stompEndpoint).map((e) => `${e.host}:${e.port}`).sort();
+  for (const m of masters) {
+    for (const key of ['mcollectiveServerCfg', 'mcollectiveClientCfg'] as const) {
+      const path = fileOf(m.layout, key).path;
+      const text = await readOrEmpty(m, path, sudo);
+      if (text === undefined) {
+        checks.push({ name: `${m.fqdn}: ${path}`, ok: false, detail: 'missing' });
+        continue;
+      }
+      const doc = new KeyValueDocument(text, path, 'spaced');
+      psks.set(`${m.fqdn}: ${path}`, doc.get('plugin.psk'));
+      const view = readPool(text, path);
+      const brokers = poolBrokers(view);
+      for (const e of view.entries) if (e.index <= (view.size ?? 0)) creds.set(`${m.fqdn}: ${path} pool ${e.index}`, `${e.user}\0${doc.get(`plugin.activemq.pool.${e.index}.password`) ?? ''}`);
+      const sorted = [...brokers].sort();
+      const missing = expectedBrokers.filter((b) => !sorted.includes(b));
+      const extra = sorted.filter((b) => !expectedBrokers.includes(b));
+      const dup = brokers.length !== new Set(brokers).size;
+      const local = stompEndpoint(m);
+      checks.push({
+        name: `${m.fqdn}: broker pool in ${path}`,
+        ok: missing.length === 0 && extra.length === 0 && !dup && view.size === brokers.length,
+        detail:
+          missing.length === 0 && extra.length === 0 && !dup && view.size === brokers.length
+            ? `names all ${brokers.length} brokers${brokers[0] === `${local.host}:${local.port}` ? ', its own first' : ''}`
+            : [missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `names non-masters ${extra.join(', ')}` : '', dup ? 'a broker twice' : '', view.size !== brokers.length ? `pool.size ${view.size ?? 'unset'} for ${brokers.length} entries` : ''].filter(Boolean).join('; '),
+      });
+    }
+  }
+  const distinct = (m: Map<string, string | undefined>) => new Set(m.values()).size;
+  const pskValues = [...psks.values()];
+  checks.push({
+    name: 'psk',
+    ok: pskValues.length > 0 && distinct(psks) === 1 && pskValues[0] !== undefined && !PLACEHOLDERS.has(pskValues[0]),
+    detail: distinct(psks) === 1 ? (pskValues[0] === undefined || PLACEHOLDERS.has(pskValues[0]) ? 'unset or a placeholder everywhere' : `identical in all ${psks.size} files`) : `differs between files (${groupsOf(psks)})`,
+  });
+  checks.push({ name: 'STOMP credentials', ok: creds.size > 0 && distinct(creds) === 1, detail: distinct(creds) === 1 ? `identical in all ${creds.size} pool entries` : `differ between pool entries (${groupsOf(creds)})` });
+  const stompSecret = [...creds.values()][0]?.split('\0') ?? [];
+  for (const m of masters) {
+    const path = fileOf(m.layout, 'activemqXml').path;
+    const text = await readOrEmpty(m, path, sudo);
+    if (text === undefined) {
+      checks.push({ name: `${m.fqdn}: ${path}`, ok: false, detail: 'missing' });
+      continue;
+    }
+    const auth = new ActiveMqAuthEditor(text, path);
+    const userOk = stompSecret.length === 2 && auth.passwordOf(stompSecret[0]!) === stompSecret[1];
+    checks.push({ name: `${m.fqdn}: ActiveMQ user`, ok: userOk, detail: userOk ? `${stompSecret[0]} with the shared password` : `no user ${stompSecret[0] ?? '?'} with the shared password` });
+    const names = parseActiveMq(text, path).connectors('network').map((c) => c['name'] ?? '');
+    const peers = masters.filter((p) => p !== m).map((p) => `${MESH_PREFIX}${p.fqdn}`);
+    const missing = peers.filter((p) => !names.includes(p));
+    const stale = names.filter((n) => n.startsWith(MESH_PREFIX) && !peers.includes(n));
+    checks.push({
+      name: `${m.fqdn}: network of brokers`,
+      ok: missing.length === 0 && stale.length === 0,
+      detail: missing.length === 0 && stale.length === 0 ? `connected to all ${peers.length} peers` : [missing.length ? `no connector ${missing.join(', ')}` : '', stale.length ? `stale ${stale.join(', ')}` : ''].filter(Boolean).join('; '),
+    });
+  }
+  if (opts.ping) {
+    const expect = [...new Set([...masters.map((m) => m.fqdn), ...(opts.expectNodes ?? [])])].sort();
+    const results = await Promise.all(
+      masters.map(async (m) => {
+        try {
+          return { m, r: await mcoPing(m, { sudo, ...(opts.pingTimeoutMs ? { timeoutMs: opts.pingTimeoutMs } : {}), ...(opts.discoveryTimeoutS ? { discoveryTimeoutS: opts.discoveryTimeoutS } : {}) }) };
+        } catch (e) {
+          return { m, error: e instanceof Error ? m.host.redactor.redact(e.message) : String(e) };
+        }
+      }),
+    );
+    for (const x of results) {
+      if ('error' in x) {
+        checks.push({ name: `${x.m.fqdn}: mco ping`, ok: false, detail: `failed: ${x.error}` });
+        continue;
+      }
+      const got = x.r.responders;
+      const missing = expect.filter((n) => !got.includes(n));
+      const dups = got.filter((n, i) => got.indexOf(n) !== i);
+      const ok = missing.length === 0 && dups.length === 0;
+      checks.push({
+        name: `${x.m.fqdn}: mco ping`,
+        ok,
+        detail: ok ? `answered by all ${expect.length} nodes (${got.length} replies)` : [missing.length ? `no answer from ${missing.join(', ')}` : '', dups.length ? `duplicate answers from ${[...new Set(dups)].join(', ')}` : ''].filter(Boolean).join('; '),
+      });
+    }
+  }
+  return report(checks);
+}
+
+/** Which files agree with which, without values: "A, B | C". */
+function groupsOf(m: Map<string, string | undefined>): string {
+  const groups = new Map<string | undefined, string[]>();
+  for (const [k, v] of m) groups.set(v, [...(groups.get(v) ?? []), k]);
+  return [...groups.values()].map((g) => g.join(', ')).join(' | ');
+}

@@ -1,0 +1,27 @@
+import { fileOf } from '@pe-stack/pe-config-files';
+import type { Master } from './steps.js';
+
+export interface PingResult {
+  /** Identities that answered, in answer order (duplicates kept: a duplicate means a message was delivered twice). */
+  responders: string[];
+  ms: number;
+  stdout: string;
+}
+
+/** `identity   time=12.34 ms` lines of `mco ping`. */
+export function parsePing(stdout: string): string[] {
+  const out: string[] = [];
+  for (const line of stdout.split(/\r?\n/)) {
+    const m = /^(\S+)\s+time=[\d.]+ ?ms\s*$/.exec(line.trim());
+    if (m) out.push(m[1]!);
+  }
+  return out;
+}
+
+/** Run `mco ping` on a master with its client configuration. */
+export async function mcoPing(m: Master, opts: { sudo?: boolean; timeoutMs?: number; discoveryTimeoutS?: number } = {}): Promise<PingResult> {
+  const cfg = fileOf(m.layout, 'mcollectiveClientCfg').path;
+  const argv = ['mco', 'ping', '--config', cfg, '--dt', String(opts.discoveryTimeoutS ?? 3)];
+  const r = await m.host.exec(argv, { sudo: opts.sudo ?? true, readOnly: true, timeoutMs: opts.timeoutMs ?? 60_000 });
+  return { responders: parsePing(r.stdout), ms: r.ms, stdout: m.host.redactor.redact(r.stdout) };
+}

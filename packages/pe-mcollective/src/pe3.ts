@@ -1,0 +1,172 @@
+import { checkMasters, commaList, type MasterRef } from './brokers.js';
+import { McoError } from './errors.js';
+import { compareSharedFiles, copySharedFiles } from './pki.js';
+import { Pe3Console } from './rake.js';
+import { allMasters, type McoCluster, type McoStep } from './steps.js';
+import type { VerifyReport } from './verify.js';
+import { report } from './verify.js';
+
+/** Console groups and variables the pe3 join sets (pe_secondary README, step 9). */
+export interface Pe3ConsoleNames {
+  /** Group every master joins; carries `activemq_brokers`. */
+  masterGroup: string;
+  /** Group every master joins (the console role). */
+  consoleGroup: string;
+  /** Group that carries `fact_stomp_server`. */
+  mcollectiveGroup: string;
+  brokersVariable: string;
+  stompServerVariable: string;
+}
+
+export const PE3_CONSOLE_NAMES: Pe3ConsoleNames = {
+  masterGroup: 'puppet_master',
+  consoleGroup: 'puppet_console',
+  mcollectiveGroup: 'mcollective',
+  brokersVariable: 'activemq_brokers',
+  stompServerVariable: 'fact_stomp_server',
+};
+
+export interface Pe3Options {
+  names?: Partial<Pe3ConsoleNames>;
+  /** Timeout of one rake run (Rails boots each time): default 5 minutes. */
+  rakeTimeoutMs?: number;
+}
+
+function setup(cluster: McoCluster, opts: Pe3Options) {
+  if (cluster.primary.layout.flavour !== 'pe3') throw new McoError('E_MCO_INPUT', `the pe3 MCollective steps need the pe3 layout, not ${cluster.primary.layout.name}.`);
+  checkMasters(allMasters(cluster));
+  const names = { ...PE3_CONSOLE_NAMES, ...opts.names };
+  const sudo = cluster.sudo ?? true;
+  const console = new Pe3Console(cluster.primary.host, cluster.primary.layout, { sudo, ...(opts.rakeTimeoutMs ? { timeoutMs: opts.rakeTimeoutMs } : {}) });
+  return { names, sudo, console };
+}
+
+function variableStep(console: Pe3Console, group: string, variable: string, value: string): McoStep {
+  return {
+    id: `console-var:${group}:${variable}`,
+    host: console.host.name,
+    title: `set ${variable} of the console group ${group} to every master`,
+    check: async () => {
+      const cur = (await console.groupVariables(group)).get(variable);
+      return cur === value ? { done: true } : { done: false, why: cur === undefined ? `${variable} is not set` : `${variable} is "${cur}"` };
+    },
+    apply: () => console.setGroupVariables(group, { [variable]: value }),
+  };
+}
+
+/**
+ * Steps that make every secondary speak to the primary's MCollective (pe3):
+ * the pe_secondary::mcollective files copied primary -> secondary with their
+ * owners and modes; `activemq_brokers` (group puppet_master) and
+ * `fact_stomp_server` (group mcollective) set to all masters' FQDNs through
+ * the console's rake tasks; each secondary added to puppet_master and
+ * puppet_console. Puppet applies the broker lists on the masters' next run.
+ */
+export function pe3JoinSteps(cluster: McoCluster, opts: Pe3Options = {}): McoStep[] {
+  const { names, sudo, console } = setup(cluster, opts);
+  const list = commaList(allMasters(cluster));
+  const steps: McoStep[] = [];
+  for (const s of cluster.secondaries) {
+    steps.push({
+      id: `mco-pki:${s.fqdn}`,
+      host: s.host.name,
+      title: `copy the MCollective PKI files and credentials from ${cluster.primary.fqdn}`,
+      check: async () => {
+        const bad = (await compareSharedFiles(cluster.primary, s, { sudo })).filter((c) => c.status !== 'same');
+        return bad.length === 0 ? { done: true } : { done: false, why: bad.map((c) => `${c.path}: ${c.status}`).join(', ') };
+      },
+      apply: async () => {
+        await copySharedFiles(cluster.primary, s, { sudo });
+      },
+    });
+  }
+  steps.push(variableStep(console, names.masterGroup, names.brokersVariable, list));
+  steps.push(variableStep(console, names.mcollectiveGroup, names.stompServerVariable, list));
+  for (const s of cluster.secondaries) {
+    const want = [names.masterGroup, names.consoleGroup];
+    steps.push({
+      id: `console-groups:${s.fqdn}`,
+      host: console.host.name,
+      title: `add ${s.fqdn} to the console groups ${want.join(', ')}`,
+      check: async () => {
+        const have = await console.nodeGroups(s.fqdn);
+        const missing = want.filter((g) => !have.includes(g));
+        return missing.length === 0 ? { done: true } : { done: false, why: `not in ${missing.join(', ')}` };
+      },
+      apply: async () => {
+        const have = await console.nodeGroups(s.fqdn);
+        await console.addNodeToGroups(s.fqdn, want.filter((g) => !have.includes(g)));
+      },
+    });
+  }
+  return steps;
+}
+
+/**
+ * Steps after a master left (cluster = the masters that remain): the two
+ * broker variables name the remaining masters only, and the removed master
+ * is taken out of puppet_master and puppet_console (its other groups stay).
+ * The remaining masters' files are not touched.
+ */
+export function pe3RemoveSteps(cluster: McoCluster, removed: MasterRef, opts: Pe3Options = {}): McoStep[] {
+  const { names, console } = setup(cluster, opts);
+  if (allMasters(cluster).some((m) => m.fqdn.toLowerCase() === removed.fqdn.toLowerCase())) {
+    throw new McoError('E_MCO_INPUT', `${removed.fqdn} is still listed among the masters; pass the cluster without it.`);
+  }
+  const list = commaList(allMasters(cluster));
+  const drop = [names.masterGroup, names.consoleGroup];
+  return [
+    variableStep(console, names.masterGroup, names.brokersVariable, list),
+    variableStep(console, names.mcollectiveGroup, names.stompServerVariable, list),
+    {
+      id: `console-ungroup:${removed.fqdn}`,
+      host: console.host.name,
+      title: `take ${removed.fqdn} out of the console groups ${drop.join(', ')}`,
+      check: async () => {
+        const still = (await console.nodeGroups(removed.fqdn)).filter((g) => drop.includes(g));
+        return still.length === 0 ? { done: true } : { done: false, why: `still in ${still.join(', ')}` };
+      },
+      apply: async () => {
+        const have = await console.nodeGroups(removed.fqdn);
+        await console.setNodeGroups(removed.fqdn, have.filter((g) => !drop.includes(g)));
+      },
+    },
+  ];
+}
+
+/**
+ * pe3 verification: every shared file identical on every master (sha256
+ * compared, never shown) with the primary's owner and mode; both console
+ * variables name every master; every secondary in the master groups.
+ */
+export async function verifyPe3(cluster: McoCluster, opts: Pe3Options = {}): Promise<VerifyReport> {
+  const { names, sudo, console } = setup(cluster, opts);
+  const checks: VerifyReport['checks'] = [];
+  for (const s of cluster.secondaries) {
+    const cmp = await compareSharedFiles(cluster.primary, s, { sudo });
+    for (const c of cmp) {
+      checks.push({ name: `${s.fqdn}: ${c.id}`, ok: c.status === 'same', detail: c.status === 'same' ? 'identical to the primary' : `${c.path}: ${c.status}${c.detail ? ` (${c.detail})` : ''}` });
+    }
+  }
+  const list = commaList(allMasters(cluster));
+  for (const [group, variable] of [
+    [names.masterGroup, names.brokersVariable],
+    [names.mcollectiveGroup, names.stompServerVariable],
+  ] as const) {
+    const cur = (await console.groupVariables(group)).get(variable);
+    const have = new Set((cur ?? '').split(',').filter(Boolean));
+    const missing = allMasters(cluster).filter((m) => !have.has(m.fqdn));
+    const extra = [...have].filter((h) => !allMasters(cluster).some((m) => m.fqdn === h));
+    checks.push({
+      name: `console ${group}.${variable}`,
+      ok: cur === list,
+      detail: cur === list ? `names all ${allMasters(cluster).length} masters` : `is ${cur === undefined ? 'unset' : `"${cur}"`}${missing.length ? `; missing ${missing.map((m) => m.fqdn).join(', ')}` : ''}${extra.length ? `; names non-masters ${extra.join(', ')}` : ''}`,
+    });
+  }
+  for (const s of cluster.secondaries) {
+    const have = await console.nodeGroups(s.fqdn);
+    const missing = [names.masterGroup, names.consoleGroup].filter((g) => !have.includes(g));
+    checks.push({ name: `console groups of ${s.fqdn}`, ok: missing.length === 0, detail: missing.length === 0 ? 'in the master groups' : `not in ${missing.join(', ')}` });
+  }
+  return report(checks);
+}

@@ -1,0 +1,177 @@
+import { PeError, type Host } from '@pe-stack/pe-host';
+import type { Layout } from '@pe-stack/pe-config-files';
+import { McoError } from './errors.js';
+import type { Master } from './steps.js';
+
+/** One of the files every master must share with the primary (pe3: the pe_secondary::mcollective list). */
+export interface SharedFile {
+  /** Stable id pairing the file across masters whose layouts differ: `pe-internal-broker/privateKey`, `credentials`. */
+  id: string;
+  path: string;
+  kind: 'cert' | 'privateKey' | 'publicKey' | 'credentials';
+  /** Private keys and credentials: never shown, never staged on disk, masked in plans. */
+  secret: boolean;
+}
+
+/**
+ * The MCollective PKI files (certificate, private key, public key of each
+ * pe-internal-* name under the ssldir) and the credentials file of a layout.
+ * Debian's psk setup has none.
+ */
+export function sharedFiles(layout: Layout): SharedFile[] {
+  const out: SharedFile[] = [];
+  for (const [name, e] of Object.entries(layout.mcollective.pki)) {
+    out.push({ id: `${name}/cert`, path: e.cert, kind: 'cert', secret: false });
+    out.push({ id: `${name}/privateKey`, path: e.privateKey, kind: 'privateKey', secret: true });
+    out.push({ id: `${name}/publicKey`, path: e.publicKey, kind: 'publicKey', secret: false });
+  }
+  if (layout.mcollective.credentials) out.push({ id: 'credentials', path: layout.mcollective.credentials, kind: 'credentials', secret: true });
+  return out;
+}
+
+/** What is known about a file on a host without reading it: a sha256 computed there, owner, group, mode. */
+export interface FileFacts {
+  path: string;
+  exists: boolean;
+  /** Kept for comparisons only; reports never print it. */
+  sha256?: string;
+  owner?: string;
+  group?: string;
+  mode?: number;
+}
+
+/** stat and sha256sum on the host (only hashes and attributes travel). Missing files are reported, not thrown. */
+export async function fileFacts(host: Host, paths: readonly string[], opts: { sudo?: boolean } = {}): Promise<Map<string, FileFacts>> {
+  const out = new Map<string, FileFacts>(paths.map((p) => [p, { path: p, exists: false }]));
+  if (paths.length === 0) return out;
+  const sudo = opts.sudo ?? true;
+  const st = await host.exec(['stat', '-L', '-c', '%U:%G:%a:%F:%n', '--', ...paths], { sudo, readOnly: true, allowFailure: true });
+  for (const line of st.stdout.split('\n')) {
+    const m = /^([^:]*):([^:]*):([0-7]+):([^:]*):(.*)$/.exec(line);
+    if (!m || !out.has(m[5]!) || (m[4] !== 'regular file' && m[4] !== 'regular empty file')) continue;
+    out.set(m[5]!, { path: m[5]!, exists: true, owner: m[1]!, group: m[2]!, mode: parseInt(m[3]!, 8) });
+  }
+  const present = paths.filter((p) => out.get(p)!.exists);
+  if (present.length > 0) {
+    const sums = await host.exec(['sha256sum', '--', ...present], { sudo, readOnly: true, allowFailure: true });
+    for (const line of sums.stdout.split('\n')) {
+      const m = /^\\?([0-9a-f]{64}) [ *](.*)$/.exec(line);
+      if (m && out.has(m[2]!)) out.get(m[2]!)!.sha256 = m[1]!;
+    }
+  }
+  return out;
+}
+
+export interface FileComparison {
+  id: string;
+  path: string;
+  /** `same`, or what differs (never the values of hashes or contents). */
+  status: 'same' | 'missing-on-primary' | 'missing' | 'content-differs' | 'attributes-differ';
+  detail?: string;
+}
+
+function modeText(m: number | undefined): string {
+  return m === undefined ? '?' : `0${m.toString(8)}`;
+}
+
+/** Compare each shared file on a master with the primary's: content (by sha256, never shown), owner, group, mode. */
+export async function compareSharedFiles(primary: Master, other: Master, opts: { sudo?: boolean } = {}): Promise<FileComparison[]> {
+  const a = sharedFiles(primary.layout);
+  const b = new Map(sharedFiles(other.layout).map((f) => [f.id, f]));
+  const [fa, fb] = await Promise.all([
+    fileFacts(primary.host, a.map((f) => f.path), opts),
+    fileFacts(other.host, [...b.values()].map((f) => f.path), opts),
+  ]);
+  return a.map((f) => {
+    const theirs = b.get(f.id);
+    const path = theirs?.path ?? f.path;
+    const x = fa.get(f.path)!;
+    const y = theirs ? fb.get(theirs.path)! : { path, exists: false };
+    if (!x.exists) return { id: f.id, path, status: 'missing-on-primary' };
+    if (!y.exists) return { id: f.id, path, status: 'missing' };
+    if (x.sha256 === undefined || x.sha256 !== y.sha256) return { id: f.id, path, status: 'content-differs' };
+    if (x.owner !== y.owner || x.group !== y.group || x.mode !== y.mode) {
+      return { id: f.id, path, status: 'attributes-differ', detail: `${y.owner}:${y.group} ${modeText(y.mode)}, the primary has ${x.owner}:${x.group} ${modeText(x.mode)}` };
+    }
+    return { id: f.id, path, status: 'same' };
+  });
+}
+
+export interface CopyReport {
+  copied: string[];
+  unchanged: string[];
+}
+
+function dirOf(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i <= 0 ? '/' : p.slice(0, i);
+}
+
+/**
+ * Copy the shared files from the primary to a master, host to host: each
+ * file is read into this process's memory from the primary and written on
+ * the master (atomic, with the primary's owner, group and mode), then the
+ * buffer is zeroed. Nothing touches the controller's disk; private keys and
+ * credentials are passed as secrets so a DryRunHost plan masks them (old and
+ * new content). A missing parent directory is created with the primary's
+ * directory owner and mode. Files already identical are left alone.
+ */
+export async function copySharedFiles(primary: Master, target: Master, opts: { sudo?: boolean } = {}): Promise<CopyReport> {
+  const sudo = opts.sudo ?? true;
+  const cmp = await compareSharedFiles(primary, target, opts);
+  const src = new Map(sharedFiles(primary.layout).map((f) => [f.id, f]));
+  const missingAtSource = cmp.filter((c) => c.status === 'missing-on-primary');
+  if (missingAtSource.length > 0) {
+    throw new McoError('E_MCO_COPY', `the primary lacks ${missingAtSource.map((c) => src.get(c.id)!.path).join(', ')}.`, {
+      host: primary.host.name,
+      hint: 'Is this host really the primary (the MCollective CA)? Its puppet agent run creates these files.',
+    });
+  }
+  const srcFacts = await fileFacts(primary.host, [...src.values()].map((f) => f.path), opts);
+  const report: CopyReport = { copied: [], unchanged: [] };
+  for (const c of cmp) {
+    if (c.status === 'same') {
+      report.unchanged.push(c.path);
+      continue;
+    }
+    const s = src.get(c.id)!;
+    const facts = srcFacts.get(s.path)!;
+    await ensureDir(primary.host, dirOf(s.path), target.host, dirOf(c.path), sudo);
+    let data: Buffer | undefined;
+    let old: Buffer | undefined;
+    try {
+      data = await primary.host.readFile(s.path, { sudo });
+      const secrets: string[] = [];
+      if (s.secret) {
+        secrets.push(data.toString('utf8'), data.toString('utf8').trim());
+        if (c.status !== 'missing') {
+          old = await target.host.readFile(c.path, { sudo });
+          secrets.push(old.toString('utf8'), old.toString('utf8').trim());
+        }
+      }
+      await target.host.writeFile(c.path, data, { mode: facts.mode!, owner: facts.owner!, group: facts.group!, sudo, secrets });
+    } catch (e) {
+      // the cause may be a low-level error; the message names the file only
+      throw new McoError('E_MCO_COPY', `copying ${c.id} from ${primary.host.name} to ${target.host.name} failed${e instanceof PeError ? ` (${e.code})` : ''}.`, {
+        host: target.host.name,
+        cause: e instanceof PeError ? e : undefined,
+        hint: 'Nothing else was changed; check permissions and disk space on both hosts, then rerun.',
+      });
+    } finally {
+      data?.fill(0);
+      old?.fill(0);
+    }
+    report.copied.push(c.path);
+  }
+  return report;
+}
+
+async function ensureDir(src: Host, srcDir: string, dst: Host, dstDir: string, sudo: boolean): Promise<void> {
+  if (await dst.exists(dstDir, { sudo })) return;
+  const s = await src.stat(srcDir, { sudo });
+  await dst.mkdir(dstDir, { sudo, mode: s?.mode ?? 0o755 });
+  const owner = await src.exec(['stat', '-c', '%U:%G', '--', srcDir], { sudo, readOnly: true, allowFailure: true });
+  const og = owner.stdout.trim();
+  if (/^[a-z_][a-z0-9_-]*:[a-z_][a-z0-9_-]*$/.test(og)) await dst.exec(['chown', '--', og, dstDir], { sudo });
+  if (s) await dst.exec(['chmod', '--', s.mode.toString(8), dstDir], { sudo });
+}

@@ -1,0 +1,82 @@
+// Helpers for this package's tests: masters whose layouts point into temp
+// directories, driven through LocalHost. Not part of the public surface.
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LocalHost, Redactor, type Host } from '@pe-stack/pe-host';
+import { resolveLayout, type Layout } from '@pe-stack/pe-config-files';
+import type { Master } from './steps.js';
+
+export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
+export const FAKE_RAKE = join(FIXTURES, 'fake-rake.mjs');
+
+export function fixture(rel: string): string {
+  return readFileSync(join(FIXTURES, rel), 'utf8');
+}
+
+export function tempRoot(prefix = 'pe-mco-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function put(path: string, text: string | Buffer, mode = 0o644): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, text);
+  chmodSync(path, mode);
+}
+
+const PE_SSL = '/etc/puppetlabs/puppet/ssl';
+const PKI = ['pe-internal-broker', 'pe-internal-mcollective-servers', 'pe-internal-peadmin-mcollective-client', 'pe-internal-puppet-console-mcollective-client'];
+
+/** The pe3 layout with every MCollective path (and the console rake) moved under root. */
+export function pe3LayoutUnder(root: string, rakeState?: string): Layout {
+  return resolveLayout('pe3', {
+    mcollective: {
+      pki: Object.fromEntries(PKI.map((n) => [n, { cert: `${root}${PE_SSL}/certs/${n}.pem`, privateKey: `${root}${PE_SSL}/private_keys/${n}.pem`, publicKey: `${root}${PE_SSL}/public_keys/${n}.pem` }])),
+      credentials: `${root}/etc/puppetlabs/mcollective/credentials`,
+    },
+    ...(rakeState ? { commands: { consoleCreateKeyPair: [process.execPath, FAKE_RAKE, rakeState, '-f', '/opt/puppet/share/puppet-dashboard/Rakefile', 'RAILS_ENV=production', 'cert:create_key_pair'] } } : {}),
+  });
+}
+
+/** Fake PEM material: distinct per seed, recognisable in a leak check. */
+export function fakeKey(seed: string): string {
+  const body = Buffer.from(`PRIVATE-KEY-MATERIAL-${seed}-`.repeat(12)).toString('base64');
+  return `-----BEGIN RSA PRIVATE KEY-----\n${body.match(/.{1,64}/g)!.join('\n')}\n-----END RSA PRIVATE KEY-----\n`;
+}
+
+/** Write a primary's pe3 MCollective files under root (private keys 0640, certs 0644, credentials 0600). */
+export function seedPe3Primary(layout: Layout, seed = 'primary'): { keys: string[]; credentials: string } {
+  const keys: string[] = [];
+  for (const [n, e] of Object.entries(layout.mcollective.pki)) {
+    const k = fakeKey(`${seed}-${n}`);
+    keys.push(k);
+    put(e.privateKey, k, 0o640);
+    put(e.publicKey, `-----BEGIN PUBLIC KEY-----\n${Buffer.from(`${seed}-${n}-pub`).toString('base64')}\n-----END PUBLIC KEY-----\n`, 0o644);
+    put(e.cert, `-----BEGIN CERTIFICATE-----\n${Buffer.from(`${seed}-${n}-cert`).toString('base64')}\n-----END CERTIFICATE-----\n`, 0o644);
+  }
+  const credentials = `Cr3d-${seed}-Zq8wLx2Vn5Rt\n`;
+  put(layout.mcollective.credentials!, credentials, 0o600);
+  return { keys, credentials };
+}
+
+export function localMaster(fqdn: string, layout: Layout, redactor = new Redactor()): Master {
+  return { fqdn, host: new LocalHost({ name: fqdn, redactor }) as Host, layout };
+}
+
+/** The debian layout with server.cfg, client.cfg and activemq.xml under root, seeded from the installed package files. */
+export function debianLayoutUnder(root: string, overrides: Record<string, unknown> = {}): Layout {
+  const layout = resolveLayout('debian', {
+    files: {
+      mcollectiveServerCfg: { path: `${root}/etc/mcollective/server.cfg` },
+      mcollectiveClientCfg: { path: `${root}/etc/mcollective/client.cfg` },
+      activemqXml: { path: `${root}/etc/activemq/instances-available/main/activemq.xml` },
+    },
+    ...overrides,
+  });
+  put(layout.files.mcollectiveServerCfg!.path, fixture('debian/server.cfg'), 0o600);
+  put(layout.files.mcollectiveClientCfg!.path, fixture('debian/client.cfg'), 0o600);
+  put(layout.files.activemqXml!.path, fixture('debian/activemq.xml'), 0o644);
+  mkdirSync(`${root}/etc/activemq/instances-enabled`, { recursive: true });
+  return layout;
+}
