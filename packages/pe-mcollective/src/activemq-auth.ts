@@ -239,7 +239,7 @@ export class ActiveMqAuthEditor {
     const next = broker.children.find((c) => c.local.localeCompare('plugins') > 0);
     if (next) {
       const indent = indentAt(this.text, next.start);
-      const at = lineStart(this.text, next.start);
+      const at = this.leadingCommentStart(next);
       this.set(splice(this.text, at, at, block.map((l) => indent + l).join(this.eol) + this.eol + this.eol));
       return true;
     }
@@ -259,10 +259,22 @@ export class ActiveMqAuthEditor {
     return true;
   }
 
-  /** Insert lines as the last children of el, indented one step deeper than el. */
+  /** Start of the line where el begins, or of the comment right above it (a comment describes what follows). */
+  private leadingCommentStart(el: El): number {
+    const ls = lineStart(this.text, el.start);
+    const before = this.text.slice(0, ls);
+    const trimmed = before.trimEnd();
+    if (!trimmed.endsWith('-->')) return ls;
+    const open = trimmed.lastIndexOf('<!--');
+    if (open === -1 || this.text.slice(lineStart(this.text, open), open).trim() !== '' || /\n[ \t]*\n/.test(before.slice(trimmed.length))) return ls;
+    return lineStart(this.text, open);
+  }
+
+  /** Insert lines as the last children of el, aligned with its last child (else one step deeper than el). */
   private insertChild(el: El, lines: string[], unit: string): boolean {
     if (el.selfClosing) throw new ConfigEditError(this.path, `<${el.local}/> is empty and self-closing; edit it by hand.`);
-    const indent = indentAt(this.text, el.start) + unit;
+    const last = el.children.at(-1);
+    const indent = last ? indentAt(this.text, last.start) : indentAt(this.text, el.start) + unit;
     const text = lines.map((l) => indent + l).join(this.eol);
     const cs = lineStart(this.text, el.closeStart);
     if (this.text.slice(cs, el.closeStart).trim() === '') this.set(splice(this.text, cs, cs, text + this.eol));

@@ -4,7 +4,7 @@ import { ActiveMqAuthEditor } from './activemq-auth.js';
 import { checkMasters, openwireEndpoint, poolBrokers, poolFor, poolOps, readPool, stompEndpoint, type MasterRef } from './brokers.js';
 import { McoError } from './errors.js';
 import { mcoPing } from './mco.js';
-import { allMasters, type Master, type McoCluster, type McoStep } from './steps.js';
+import { allMasters, bindCluster, bindMaster, type Master, type McoCluster, type McoStep } from './steps.js';
 import { report, type VerifyReport } from './verify.js';
 
 /** What every master's MCollective shares (debian: psk security provider, one STOMP user). */
@@ -168,14 +168,15 @@ export function debianSyncSteps(cluster: McoCluster, s: McoSecrets, opts: Debian
       id: `mco-config:${m.fqdn}`,
       host: m.host.name,
       title: 'MCollective psk, credentials and broker pool; ActiveMQ connectors, user and network of brokers',
-      check: async () => {
-        const plans = (await planMasterFiles(m, cluster, s, opts)).filter((p) => p.changed);
-        return plans.length === 0 ? { done: true } : { done: false, why: `${plans.map((p) => p.path).join(', ')} to change` };
+      check: async (ctx) => {
+        const plans = (await planMasterFiles(bindMaster(m, ctx), bindCluster(cluster, ctx), s, opts)).filter((p) => p.changed);
+        return plans.length === 0 ? { done: true, why: 'configured' } : { done: false, why: `${plans.map((p) => p.path).join(', ')} to change` };
       },
-      apply: async () => {
-        for (const p of await planMasterFiles(m, cluster, s, opts)) {
+      apply: async (ctx) => {
+        const host = bindMaster(m, ctx).host;
+        for (const p of await planMasterFiles(bindMaster(m, ctx), bindCluster(cluster, ctx), s, opts)) {
           if (!p.changed) continue;
-          await m.host.writeFile(p.path, p.after, { sudo, secrets: [s.psk, s.password] });
+          await host.writeFile(p.path, p.after, { sudo, secrets: [s.psk, s.password] });
           changed.add(m.fqdn);
         }
       },
@@ -186,9 +187,9 @@ export function debianSyncSteps(cluster: McoCluster, s: McoSecrets, opts: Debian
         id: `activemq-instance:${m.fqdn}`,
         host: m.host.name,
         title: `enable the ActiveMQ instance ${inst.available}`,
-        check: async () => ((await m.host.stat(inst.enabled, { sudo }))?.isSymlink ? { done: true } : { done: false, why: `${inst.enabled} is missing` }),
-        apply: async () => {
-          await m.host.exec(['ln', '-sfn', '--', inst.available, inst.enabled], { sudo });
+        check: async (ctx) => ((await bindMaster(m, ctx).host.stat(inst.enabled, { sudo }))?.isSymlink ? { done: true, why: 'enabled' } : { done: false, why: `${inst.enabled} is missing` }),
+        apply: async (ctx) => {
+          await bindMaster(m, ctx).host.exec(['ln', '-sfn', '--', inst.available, inst.enabled], { sudo });
           changed.add(m.fqdn);
         },
       });
@@ -199,16 +200,17 @@ export function debianSyncSteps(cluster: McoCluster, s: McoSecrets, opts: Debian
         id: `mco-restart:${m.fqdn}`,
         host: m.host.name,
         title: `restart ${services.join(' and ')} to load the configuration`,
-        check: async () => {
+        check: async (ctx) => {
           if (changed.has(m.fqdn)) return { done: false, why: 'the configuration changed' };
           for (const svc of services) {
-            const r = await m.host.exec(buildCommand(m.layout, 'serviceStatus', { service: svc }), { sudo, readOnly: true, allowFailure: true });
+            const r = await bindMaster(m, ctx).host.exec(buildCommand(m.layout, 'serviceStatus', { service: svc }), { sudo, readOnly: true, allowFailure: true });
             if (r.code !== 0) return { done: false, why: `${svc} is not running` };
           }
-          return { done: true };
+          return { done: true, why: `${services.join(' and ')} running with the current configuration` };
         },
-        apply: async () => {
-          for (const svc of services) await m.host.exec(buildCommand(m.layout, 'serviceRestart', { service: svc }), { sudo, timeoutMs: 120_000 });
+        apply: async (ctx) => {
+          const host = bindMaster(m, ctx).host;
+          for (const svc of services) await host.exec(buildCommand(m.layout, 'serviceRestart', { service: svc }), { sudo, timeoutMs: 120_000 });
           changed.delete(m.fqdn);
         },
       });
@@ -235,15 +237,17 @@ export function debianRemoveSteps(cluster: McoCluster, removed: MasterRef & { ho
       id: `mco-stop:${removed.fqdn}`,
       host: host.name,
       title: `stop ${services.join(' and ')} on the removed master`,
-      check: async () => {
+      check: async (ctx) => {
+        const h = ctx?.hostFor ? ctx.hostFor(host.name) : host;
         for (const svc of services) {
-          const r = await host.exec(buildCommand(layout, 'serviceStatus', { service: svc }), { sudo: cluster.sudo ?? true, readOnly: true, allowFailure: true });
+          const r = await h.exec(buildCommand(layout, 'serviceStatus', { service: svc }), { sudo: cluster.sudo ?? true, readOnly: true, allowFailure: true });
           if (r.code === 0) return { done: false, why: `${svc} is running` };
         }
-        return { done: true };
+        return { done: true, why: `${services.join(' and ')} stopped` };
       },
-      apply: async () => {
-        for (const svc of services) await host.exec(buildCommand(layout, 'serviceStop', { service: svc }), { sudo: cluster.sudo ?? true, timeoutMs: 120_000 });
+      apply: async (ctx) => {
+        const h = ctx?.hostFor ? ctx.hostFor(host.name) : host;
+        for (const svc of services) await h.exec(buildCommand(layout, 'serviceStop', { service: svc }), { sudo: cluster.sudo ?? true, timeoutMs: 120_000 });
       },
     });
   }

@@ -2,7 +2,7 @@ import { checkMasters, commaList, type MasterRef } from './brokers.js';
 import { McoError } from './errors.js';
 import { compareSharedFiles, copySharedFiles } from './pki.js';
 import { Pe3Console } from './rake.js';
-import { allMasters, type McoCluster, type McoStep } from './steps.js';
+import { allMasters, bindMaster, type McoCluster, type McoStep, type StepHosts } from './steps.js';
 import type { VerifyReport } from './verify.js';
 import { report } from './verify.js';
 
@@ -37,20 +37,22 @@ function setup(cluster: McoCluster, opts: Pe3Options) {
   checkMasters(allMasters(cluster));
   const names = { ...PE3_CONSOLE_NAMES, ...opts.names };
   const sudo = cluster.sudo ?? true;
-  const console = new Pe3Console(cluster.primary.host, cluster.primary.layout, { sudo, ...(opts.rakeTimeoutMs ? { timeoutMs: opts.rakeTimeoutMs } : {}) });
-  return { names, sudo, console };
+  /** The console on the primary, through the host the step context gives (audited / dry-run), else the primary's own. */
+  const console = (ctx?: StepHosts): Pe3Console =>
+    new Pe3Console(bindMaster(cluster.primary, ctx).host, cluster.primary.layout, { sudo, ...(opts.rakeTimeoutMs ? { timeoutMs: opts.rakeTimeoutMs } : {}) });
+  return { names, sudo, console, consoleHost: cluster.primary.host.name };
 }
 
-function variableStep(console: Pe3Console, group: string, variable: string, value: string): McoStep {
+function variableStep(console: (ctx?: StepHosts) => Pe3Console, consoleHost: string, group: string, variable: string, value: string): McoStep {
   return {
     id: `console-var:${group}:${variable}`,
-    host: console.host.name,
+    host: consoleHost,
     title: `set ${variable} of the console group ${group} to every master`,
-    check: async () => {
-      const cur = (await console.groupVariables(group)).get(variable);
-      return cur === value ? { done: true } : { done: false, why: cur === undefined ? `${variable} is not set` : `${variable} is "${cur}"` };
+    check: async (ctx) => {
+      const cur = (await console(ctx).groupVariables(group)).get(variable);
+      return cur === value ? { done: true, why: `${variable} names every master` } : { done: false, why: cur === undefined ? `${variable} is not set` : `${variable} is "${cur}"` };
     },
-    apply: () => console.setGroupVariables(group, { [variable]: value }),
+    apply: (ctx) => console(ctx).setGroupVariables(group, { [variable]: value }),
   };
 }
 
@@ -63,7 +65,7 @@ function variableStep(console: Pe3Console, group: string, variable: string, valu
  * puppet_console. Puppet applies the broker lists on the masters' next run.
  */
 export function pe3JoinSteps(cluster: McoCluster, opts: Pe3Options = {}): McoStep[] {
-  const { names, sudo, console } = setup(cluster, opts);
+  const { names, sudo, console, consoleHost } = setup(cluster, opts);
   const list = commaList(allMasters(cluster));
   const steps: McoStep[] = [];
   for (const s of cluster.secondaries) {
@@ -71,31 +73,32 @@ export function pe3JoinSteps(cluster: McoCluster, opts: Pe3Options = {}): McoSte
       id: `mco-pki:${s.fqdn}`,
       host: s.host.name,
       title: `copy the MCollective PKI files and credentials from ${cluster.primary.fqdn}`,
-      check: async () => {
-        const bad = (await compareSharedFiles(cluster.primary, s, { sudo })).filter((c) => c.status !== 'same');
-        return bad.length === 0 ? { done: true } : { done: false, why: bad.map((c) => `${c.path}: ${c.status}`).join(', ') };
+      check: async (ctx) => {
+        const bad = (await compareSharedFiles(bindMaster(cluster.primary, ctx), bindMaster(s, ctx), { sudo })).filter((c) => c.status !== 'same');
+        return bad.length === 0 ? { done: true, why: 'identical to the primary' } : { done: false, why: bad.map((c) => `${c.path}: ${c.status}`).join(', ') };
       },
-      apply: async () => {
-        await copySharedFiles(cluster.primary, s, { sudo });
+      apply: async (ctx) => {
+        await copySharedFiles(bindMaster(cluster.primary, ctx), bindMaster(s, ctx), { sudo });
       },
     });
   }
-  steps.push(variableStep(console, names.masterGroup, names.brokersVariable, list));
-  steps.push(variableStep(console, names.mcollectiveGroup, names.stompServerVariable, list));
+  steps.push(variableStep(console, consoleHost, names.masterGroup, names.brokersVariable, list));
+  steps.push(variableStep(console, consoleHost, names.mcollectiveGroup, names.stompServerVariable, list));
   for (const s of cluster.secondaries) {
     const want = [names.masterGroup, names.consoleGroup];
     steps.push({
       id: `console-groups:${s.fqdn}`,
-      host: console.host.name,
+      host: consoleHost,
       title: `add ${s.fqdn} to the console groups ${want.join(', ')}`,
-      check: async () => {
-        const have = await console.nodeGroups(s.fqdn);
+      check: async (ctx) => {
+        const have = await console(ctx).nodeGroups(s.fqdn);
         const missing = want.filter((g) => !have.includes(g));
-        return missing.length === 0 ? { done: true } : { done: false, why: `not in ${missing.join(', ')}` };
+        return missing.length === 0 ? { done: true, why: `in ${want.join(', ')}` } : { done: false, why: `not in ${missing.join(', ')}` };
       },
-      apply: async () => {
-        const have = await console.nodeGroups(s.fqdn);
-        await console.addNodeToGroups(s.fqdn, want.filter((g) => !have.includes(g)));
+      apply: async (ctx) => {
+        const c = console(ctx);
+        const have = await c.nodeGroups(s.fqdn);
+        await c.addNodeToGroups(s.fqdn, want.filter((g) => !have.includes(g)));
       },
     });
   }
@@ -109,26 +112,27 @@ export function pe3JoinSteps(cluster: McoCluster, opts: Pe3Options = {}): McoSte
  * The remaining masters' files are not touched.
  */
 export function pe3RemoveSteps(cluster: McoCluster, removed: MasterRef, opts: Pe3Options = {}): McoStep[] {
-  const { names, console } = setup(cluster, opts);
+  const { names, console, consoleHost } = setup(cluster, opts);
   if (allMasters(cluster).some((m) => m.fqdn.toLowerCase() === removed.fqdn.toLowerCase())) {
     throw new McoError('E_MCO_INPUT', `${removed.fqdn} is still listed among the masters; pass the cluster without it.`);
   }
   const list = commaList(allMasters(cluster));
   const drop = [names.masterGroup, names.consoleGroup];
   return [
-    variableStep(console, names.masterGroup, names.brokersVariable, list),
-    variableStep(console, names.mcollectiveGroup, names.stompServerVariable, list),
+    variableStep(console, consoleHost, names.masterGroup, names.brokersVariable, list),
+    variableStep(console, consoleHost, names.mcollectiveGroup, names.stompServerVariable, list),
     {
       id: `console-ungroup:${removed.fqdn}`,
-      host: console.host.name,
+      host: consoleHost,
       title: `take ${removed.fqdn} out of the console groups ${drop.join(', ')}`,
-      check: async () => {
-        const still = (await console.nodeGroups(removed.fqdn)).filter((g) => drop.includes(g));
-        return still.length === 0 ? { done: true } : { done: false, why: `still in ${still.join(', ')}` };
+      check: async (ctx) => {
+        const still = (await console(ctx).nodeGroups(removed.fqdn)).filter((g) => drop.includes(g));
+        return still.length === 0 ? { done: true, why: `in none of ${drop.join(', ')}` } : { done: false, why: `still in ${still.join(', ')}` };
       },
-      apply: async () => {
-        const have = await console.nodeGroups(removed.fqdn);
-        await console.setNodeGroups(removed.fqdn, have.filter((g) => !drop.includes(g)));
+      apply: async (ctx) => {
+        const c = console(ctx);
+        const have = await c.nodeGroups(removed.fqdn);
+        await c.setNodeGroups(removed.fqdn, have.filter((g) => !drop.includes(g)));
       },
     },
   ];
@@ -140,7 +144,8 @@ export function pe3RemoveSteps(cluster: McoCluster, removed: MasterRef, opts: Pe
  * variables name every master; every secondary in the master groups.
  */
 export async function verifyPe3(cluster: McoCluster, opts: Pe3Options = {}): Promise<VerifyReport> {
-  const { names, sudo, console } = setup(cluster, opts);
+  const { names, sudo, console: consoleFor } = setup(cluster, opts);
+  const console = consoleFor();
   const checks: VerifyReport['checks'] = [];
   for (const s of cluster.secondaries) {
     const cmp = await compareSharedFiles(cluster.primary, s, { sudo });

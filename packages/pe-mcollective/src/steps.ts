@@ -21,16 +21,43 @@ export function allMasters(c: McoCluster): Master[] {
   return [c.primary, ...c.secondaries];
 }
 
-export type StepState = { done: true; why?: string } | { done: false; why: string };
+/** A step's verdict: done (nothing to do) or to do, and why. */
+export interface StepState {
+  done: boolean;
+  why: string;
+}
 
-/** A unit of work with a check, so a rerun skips what is done and a dry run shows what is not. */
+/**
+ * What a step may be given when it runs: a way to get the host to act on by
+ * name. pe-cluster's engine passes its StepContext (whose hostFor returns
+ * the audited or DryRunHost-wrapped host); without one, the masters' own
+ * hosts are used.
+ */
+export interface StepHosts {
+  hostFor?(name: string): Host;
+}
+
+/**
+ * A unit of work with a check, so a rerun skips what is done and a dry run
+ * shows what is not. Structurally a pe-cluster engine Step.
+ */
 export interface McoStep {
   id: string;
   /** The host the step changes. */
   host: string;
   title: string;
-  check(): Promise<StepState>;
-  apply(): Promise<void>;
+  check(ctx?: StepHosts): Promise<StepState>;
+  apply(ctx?: StepHosts): Promise<void>;
+}
+
+/** A master with its host replaced by the one the context gives for its name. */
+export function bindMaster<M extends Master>(m: M, ctx?: StepHosts): M {
+  return ctx?.hostFor ? { ...m, host: ctx.hostFor(m.host.name) } : m;
+}
+
+/** The cluster with every host replaced by the context's. */
+export function bindCluster(c: McoCluster, ctx?: StepHosts): McoCluster {
+  return ctx?.hostFor ? { ...c, primary: bindMaster(c.primary, ctx), secondaries: c.secondaries.map((s) => bindMaster(s, ctx)) } : c;
 }
 
 export interface StepOutcome {
@@ -47,17 +74,17 @@ export interface StepOutcome {
  * check still fails after apply is an error). With `dryRun` (hosts wrapped in
  * DryRunHost) the second check is skipped and the step is reported planned.
  */
-export async function runSteps(steps: readonly McoStep[], opts: { dryRun?: boolean; log?: (o: StepOutcome) => void } = {}): Promise<StepOutcome[]> {
+export async function runSteps(steps: readonly McoStep[], opts: { dryRun?: boolean; hosts?: StepHosts; log?: (o: StepOutcome) => void } = {}): Promise<StepOutcome[]> {
   const out: StepOutcome[] = [];
   for (const s of steps) {
     const t0 = performance.now();
-    const before = await s.check();
+    const before = await s.check(opts.hosts);
     let o: StepOutcome;
-    if (before.done) o = { id: s.id, host: s.host, title: s.title, status: 'already-done', ms: 0 };
+    if (before.done) o = { id: s.id, host: s.host, title: s.title, status: 'already-done', why: before.why, ms: 0 };
     else {
-      await s.apply();
+      await s.apply(opts.hosts);
       if (!opts.dryRun) {
-        const after = await s.check();
+        const after = await s.check(opts.hosts);
         if (!after.done) throw new McoError('E_MCO_STEP', `step ${s.id} (${s.title}) is still not done after applying it: ${after.why}`, { host: s.host, step: s.id });
       }
       o = { id: s.id, host: s.host, title: s.title, status: opts.dryRun ? 'planned' : 'applied', why: before.why, ms: 0 };

@@ -1,5 +1,6 @@
 // Helpers for this package's tests: masters whose layouts point into temp
 // directories, driven through LocalHost. Not part of the public surface.
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -39,9 +40,9 @@ export function pe3LayoutUnder(root: string, rakeState?: string): Layout {
   });
 }
 
-/** Fake PEM material: distinct per seed, recognisable in a leak check. */
-export function fakeKey(seed: string): string {
-  const body = Buffer.from(`PRIVATE-KEY-MATERIAL-${seed}-`.repeat(12)).toString('base64');
+/** Fake PEM material: random bytes (no line shared with any other file), for leak checks. */
+export function fakeKey(_seed: string): string {
+  const body = randomBytes(600).toString('base64');
   return `-----BEGIN RSA PRIVATE KEY-----\n${body.match(/.{1,64}/g)!.join('\n')}\n-----END RSA PRIVATE KEY-----\n`;
 }
 

@@ -1,0 +1,97 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DryRunHost, LocalHost } from '@pe-stack/pe-host';
+import { resolveLayout } from '@pe-stack/pe-config-files';
+import { McoError } from './errors.js';
+import { Pe3Console, parseNameListing, parseRakeTask, parseVariableListing, parseVariablesArg, rakeArg, rakePrefix, rakeTask, variablesArg } from './rake.js';
+import { pe3LayoutUnder, tempRoot } from './test-support.js';
+
+describe('console rake arguments', () => {
+  it('matches the PE 3 rake API documentation examples (shell quoting removed)', () => {
+    // node:add['switch07.example.com','no mcollective\,network devices']
+    expect(rakeTask('node:add', ['switch07.example.com', 'no mcollective,network devices'])).toBe('node:add[switch07.example.com,no mcollective\\,network devices]');
+    // nodegroup:variables['load balancers','haproxy_application_port=3000\,haproxy_application_servers=web04.example.com\\\,web05.example.com\\\,web06.example.com']
+    const word = rakeTask('nodegroup:variables', ['load balancers', variablesArg({ haproxy_application_port: '3000', haproxy_application_servers: 'web04.example.com,web05.example.com,web06.example.com' })]);
+    expect(word).toBe('nodegroup:variables[load balancers,haproxy_application_port=3000\\,haproxy_application_servers=web04.example.com\\\\\\,web05.example.com\\\\\\,web06.example.com]');
+    const { task, args } = parseRakeTask(word);
+    expect(task).toBe('nodegroup:variables');
+    expect(args[0]).toBe('load balancers');
+    expect(parseVariablesArg(args[1]!)).toEqual({ haproxy_application_port: '3000', haproxy_application_servers: 'web04.example.com,web05.example.com,web06.example.com' });
+  });
+
+  it('round-trips any arguments and variable values through rake-style parsing', () => {
+    const text = fc.string({ minLength: 1, maxLength: 30 }).filter((s) => s === s.trim() && !/[\0\r\n]/.test(s));
+    fc.assert(
+      fc.property(fc.array(text, { minLength: 1, maxLength: 4 }), (args) => {
+        expect(parseRakeTask(rakeTask('node:add', args)).args).toEqual(args);
+      }),
+    );
+    const value = fc.string({ maxLength: 30 }).filter((s) => !/[\\\0\r\n]/.test(s) && s === s.trim());
+    fc.assert(
+      fc.property(fc.dictionary(fc.stringMatching(/^[a-z_][a-z0-9_]{0,10}$/), value, { minKeys: 1, maxKeys: 4 }), (vars) => {
+        const { args } = parseRakeTask(rakeTask('nodegroup:variables', ['g', variablesArg(vars)]));
+        expect(parseVariablesArg(args[1]!)).toEqual(vars);
+      }),
+    );
+  });
+
+  it('refuses what rake would mangle or what could pass as something else', () => {
+    expect(() => rakeArg(' padded')).toThrow(McoError);
+    expect(() => rakeArg('two\nlines')).toThrow(McoError);
+    expect(() => variablesArg({ 'bad-name': 'x' })).toThrow(/not a console variable name/);
+    expect(() => variablesArg({ v: 'back\\slash' })).toThrow(/backslash/);
+    expect(() => variablesArg({})).toThrow(McoError);
+    expect(() => rakeTask('db:drop; rm', [])).toThrow(McoError);
+  });
+
+  it('parses listings tolerantly', () => {
+    expect(parseVariableListing('activemq_brokers = a.example.com,b.example.com\nfoo: "bar"\n\nnoise line\n')).toEqual(
+      new Map([
+        ['activemq_brokers', 'a.example.com,b.example.com'],
+        ['foo', 'bar'],
+      ]),
+    );
+    expect(parseNameListing('(in /opt/puppet/share/puppet-dashboard)\npuppet_master\n\n puppet_console \n')).toEqual(['puppet_master', 'puppet_console']);
+  });
+
+  it('takes the rake prefix from the layout; the debian layout has no console', () => {
+    expect(rakePrefix(resolveLayout('pe3'))).toEqual(['/opt/puppet/bin/rake', '-f', '/opt/puppet/share/puppet-dashboard/Rakefile', 'RAILS_ENV=production']);
+    expect(() => rakePrefix(resolveLayout('debian'))).toThrow(/no PE console rake command/);
+  });
+});
+
+describe('Pe3Console over a rake stand-in (real process, argv only)', () => {
+  it('sets and lists variables with commas, adds and replaces node groups, records every call', async () => {
+    const root = tempRoot();
+    const state = join(root, 'rake.json');
+    const con = new Pe3Console(new LocalHost({ name: 'primary' }), pe3LayoutUnder(root, state), { sudo: false });
+    await con.setGroupVariables('puppet_master', { activemq_brokers: 'm1.example.com,m2.example.com' });
+    expect((await con.groupVariables('puppet_master')).get('activemq_brokers')).toBe('m1.example.com,m2.example.com');
+    await con.addNodeToGroups('m2.example.com', ['puppet_master', 'puppet_console']);
+    expect(await con.nodeGroups('m2.example.com')).toEqual(['puppet_master', 'puppet_console']);
+    await con.setNodeGroups('m2.example.com', ['puppet_console', 'no mcollective']);
+    expect(await con.nodeGroups('m2.example.com')).toEqual(['puppet_console', 'no mcollective']);
+    const recorded = JSON.parse(readFileSync(state, 'utf8')) as { calls: string[][] };
+    expect(recorded.calls[0]).toEqual(['-f', '/opt/puppet/share/puppet-dashboard/Rakefile', 'RAILS_ENV=production', 'nodegroup:variables[puppet_master,activemq_brokers=m1.example.com\\\\\\,m2.example.com]']);
+    expect(recorded.calls[2]).toEqual(['-f', '/opt/puppet/share/puppet-dashboard/Rakefile', 'RAILS_ENV=production', 'node:addgroup[m2.example.com,puppet_master]', 'node:addgroup[m2.example.com,puppet_console]']);
+    expect(con.calls.map((c) => c.readOnly)).toEqual([false, true, false, true, false, true]);
+  });
+
+  it('under DryRunHost, listings run and changes are only recorded', async () => {
+    const root = tempRoot();
+    const state = join(root, 'rake.json');
+    const dry = new DryRunHost(new LocalHost({ name: 'primary' }));
+    const con = new Pe3Console(dry, pe3LayoutUnder(root, state), { sudo: false });
+    await con.setGroupVariables('mcollective', { fact_stomp_server: 'm1.example.com,m2.example.com' });
+    expect((await con.groupVariables('mcollective')).get('fact_stomp_server')).toBeUndefined();
+    expect(dry.mutations).toEqual([{ kind: 'exec', host: 'primary', sudo: false, argv: expect.arrayContaining(['nodegroup:variables[mcollective,fact_stomp_server=m1.example.com\\\\\\,m2.example.com]']) }]);
+  });
+
+  it('a failing rake run is an E_MCO_CONSOLE error naming the task', async () => {
+    const layout = resolveLayout('pe3', { commands: { consoleCreateKeyPair: ['false', 'cert:create_key_pair'] } });
+    const con = new Pe3Console(new LocalHost({ name: 'primary' }), layout, { sudo: false });
+    await expect(con.nodeGroups('m2.example.com')).rejects.toMatchObject({ code: 'E_MCO_CONSOLE', message: expect.stringContaining('node:listgroups') });
+  });
+});
