@@ -151,6 +151,22 @@ describe('OpensslCa', () => {
     expect(JSON.stringify(err)).not.toContain('not-the-passphrase');
   });
 
+  it('signs and revokes in batches: same certificates as one by one, one refused request stops the batch', async () => {
+    const names = ['b1.example.com', 'b2.example.com', 'b3.example.com'];
+    for (const n of names) await ca.submit(n, await csrFor(n, n === 'b3.example.com' ? [n, 'puppet.example.com'] : []));
+    await ca.submit('bad.example.com', await csrFor('bad.example.com', ['bad.example.com', 'evil.example.org']));
+    await expect(ca.signMany([...names, 'bad.example.com'], { allowed: ['puppet.example.com'] })).rejects.toBeInstanceOf(CsrRefusedError);
+    expect(await ca.certificate('b1.example.com')).toBeUndefined();
+    await ca.signMany(names, { allowed: ['puppet.example.com'] });
+    const certs = await Promise.all(names.map(async (n) => inspectCert((await ca.certificate(n))!)));
+    expect(certs.map((c) => c.cn)).toEqual(names);
+    expect(certs[2]!.altNames).toEqual(['DNS:b3.example.com', 'DNS:puppet.example.com']);
+    expect(new Set(certs.map((c) => c.serial)).size).toBe(3);
+    await ca.revokeMany(['b1.example.com', 'b2.example.com']);
+    const crl = parseCrl(await ca.crl());
+    expect([crl.revoked.has(certs[0]!.serial), crl.revoked.has(certs[1]!.serial), crl.revoked.has(certs[2]!.serial)]).toEqual([true, true, false]);
+  });
+
   it('parses index.txt rows (valid, revoked, multiple per name)', () => {
     const rows = parseIndex('V\t311125000000Z\t\t02\tunknown\t/CN=a.example\nR\t311125000000Z\t261125000000Z,keyCompromise\t0A\tunknown\t/CN=b\nbroken line\n');
     expect(rows).toEqual([

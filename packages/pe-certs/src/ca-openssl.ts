@@ -164,7 +164,8 @@ export class OpensslCa implements CaBackend {
    */
   private async runCa(args: readonly string[], o: { san?: string; certname?: string; withKey?: boolean } = {}): Promise<void> {
     const p = o.withKey === false ? { args: [], env: {} } : this.pass();
-    await this.openssl.run([...args, ...p.args], {
+    // right after the subcommand: `-infiles` must stay last
+    await this.openssl.run([args[0]!, ...p.args, ...args.slice(1)], {
       cwd: this.cadir,
       secretEnv: { ...p.env, PE_SAN: o.san || 'DNS:unused' },
       ...(o.certname ? { certname: o.certname } : {}),
@@ -250,6 +251,57 @@ export class OpensslCa implements CaBackend {
     const san = csr.altNames.map(altNameEntry).join(',');
     await this.runCa(['ca', '-config', CA_FILES.config, '-batch', '-notext', '-days', String(this.certDays), '-extensions', san ? 'node_ext_san' : 'node_ext', '-in', reqPath, '-out', `signed/${certname}.pem`], { san, certname });
     await this.host.remove(this.path(reqPath), { sudo: this.sudo });
+  }
+
+  /**
+   * Signs many pending requests with one openssl process per distinct set of
+   * alt names (`openssl ca -infiles`): the same checks as sign() for every
+   * request first, so one refused request stops the batch before anything is
+   * signed. For enrolling fleets and for benchmarks.
+   */
+  async signMany(certnames: readonly string[], policy: AltNamePolicy): Promise<void> {
+    const groups = new Map<string, string[]>();
+    for (const certname of certnames) {
+      validateCertname(certname);
+      const pem = await readOptional(this.host, this.path(`requests/${certname}.pem`), this.sudo);
+      if (pem === undefined) throw new CertNotFoundError(this.host.name, certname, 'a pending certificate request');
+      const csr = parseCsr(pem);
+      if (!csr.signatureValid || csr.cn !== certname) throw new CertError('E_CSR_REFUSED', `the request "${certname}" has an invalid signature or another name.`, { host: this.host.name, certname });
+      enforceAltNames(this.host.name, certname, csr.altNames, policy);
+      const san = csr.altNames.map(altNameEntry).join(',');
+      groups.set(san, [...(groups.get(san) ?? []), certname]);
+    }
+    for (const [san, names] of groups) {
+      for (let i = 0; i < names.length; i += 500) {
+        const chunk = names.slice(i, i + 500);
+        const before = (await this.index()).length;
+        // -out keeps only the last certificate of a batch in OpenSSL 3.0: read each from newcerts/ by the serials openssl recorded
+        await this.runCa(['ca', '-config', CA_FILES.config, '-batch', '-notext', '-days', String(this.certDays), '-extensions', san ? 'node_ext_san' : 'node_ext', '-out', '/dev/null', '-infiles', ...chunk.map((n) => `requests/${n}.pem`)], { san });
+        const rows = (await this.index()).slice(before);
+        if (rows.length !== chunk.length || rows.some((r, j) => r.cn !== chunk[j])) throw new CertError('E_OPENSSL', `openssl ca recorded ${rows.length} of ${chunk.length} requests in an unexpected order.`, { host: this.host.name });
+        for (const [j, name] of chunk.entries()) {
+          const serial = rows[j]!.serial;
+          const text = (await this.host.readFile(this.path(`newcerts/${serial.length % 2 ? `0${serial}` : serial}.pem`), { sudo: this.sudo })).toString('utf8');
+          const pem = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/.exec(text)?.[0];
+          if (!pem) throw new CertError('E_OPENSSL', `newcerts/${serial}.pem holds no certificate.`, { host: this.host.name, certname: name });
+          await this.host.writeFile(this.path(`signed/${name}.pem`), pem, { mode: 0o644, backup: false, sudo: this.sudo });
+          await this.host.remove(this.path(`requests/${name}.pem`), { sudo: this.sudo });
+        }
+      }
+    }
+  }
+
+  /** Revokes many certificates, then writes one new CRL. Already revoked ones are skipped. */
+  async revokeMany(certnames: readonly string[]): Promise<void> {
+    const latest = new Map<string, IndexRow>();
+    for (const row of await this.index()) latest.set(row.cn, row);
+    for (const certname of certnames) {
+      const row = latest.get(validateCertname(certname));
+      if (!row) throw new CertNotFoundError(this.host.name, certname, 'a signed certificate');
+      if (row.status === 'R') continue;
+      await this.runCa(['ca', '-config', CA_FILES.config, '-revoke', `newcerts/${row.serial.length % 2 ? `0${row.serial}` : row.serial}.pem`], { certname });
+    }
+    await this.generateCrl();
   }
 
   private async latestRow(certname: string): Promise<IndexRow | undefined> {
