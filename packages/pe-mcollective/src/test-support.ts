@@ -81,3 +81,11 @@ export function debianLayoutUnder(root: string, overrides: Record<string, unknow
   mkdirSync(`${root}/etc/activemq/instances-enabled`, { recursive: true });
   return layout;
 }
+
+export const FAKE_SERVICE = join(FIXTURES, 'fake-service.mjs');
+
+/** Layout command overrides that drive fake-service.mjs with the given state file. */
+export function fakeServiceCommands(state: string): Record<string, string[]> {
+  const cmd = (action: string) => [process.execPath, FAKE_SERVICE, state, action, '{service}'];
+  return { serviceStart: cmd('start'), serviceStop: cmd('stop'), serviceRestart: cmd('restart'), serviceReload: cmd('restart'), serviceStatus: cmd('is-active') };
+}
