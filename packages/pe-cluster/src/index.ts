@@ -6,3 +6,9 @@ export { Journal, readJournal, findResumable, newRunId, type JournalRecord, type
 export { RecordingHost, type Recorded } from './engine/recording-host.js';
 export { plainRenderer, ndjsonRenderer, TtyProgress, formatPlan, type Output } from './engine/render.js';
 export * from './engine/types.js';
+export { probe, ensureStep, resolveAddress, type EnsureHosts } from './flows/ensure.js';
+export { joinFlow, type JoinContext } from './flows/join.js';
+export { collectStatus, formatStatus, type StatusReport, type MasterStatus, type Health, type StatusContext } from './flows/status.js';
+export { Cluster, FLOWS, type FlowName, type ClusterOptions, type RunFlowOptions } from './cluster.js';
+export { EXIT, exitCodeForCode, exitCodeForError, exitCodeForRun, type ExitCode } from './exit-codes.js';
+export { main, type CliIo } from './main.js';

@@ -84,13 +84,14 @@ function execStep(id: string, host: string, path: () => string): Step {
   };
 }
 
-/** A step whose effect cannot be observed (a restart): done only when it finished earlier in this run. */
+/** A step whose effect cannot be observed (a restart): needed when this run changed the host, unless it finished earlier in this run. */
 function restartStep(host: string, counter: () => string): Step {
   return {
     id: 'restart',
     host,
     title: 'restart the service',
-    check: async (ctx) => (ctx.completedEarlier ? { done: true, why: 'restarted earlier in this run' } : { done: false, why: 'not restarted in this run' }),
+    check: async (ctx) =>
+      !ctx.changedInRun(host) ? { done: true, why: 'nothing changed on the host in this run' } : ctx.completedEarlier ? { done: true, why: 'restarted earlier in this run' } : { done: false, why: 'the host changed in this run' },
     apply: async (ctx) => {
       const n = Number((await text(ctx.host, counter())) ?? '0');
       await ctx.host.writeFile(counter(), String(n + 1));
@@ -169,8 +170,9 @@ describe('runFlow', () => {
 
     const again = await run(dir);
     expect(again.result.status).toBe('ok');
-    // every observable step is done already; the restart is not observable and runs in each new run
-    expect(again.result.steps.filter((s) => s.status !== 'skipped').map((s) => s.key)).toEqual(['restart@a']);
+    // every step is done already; the restart is not needed because nothing changed
+    expect(again.result.steps.filter((s) => s.status !== 'skipped').map((s) => s.key)).toEqual([]);
+    expect(again.result.steps.find((s) => s.key === 'restart@a')?.why).toBe('nothing changed on the host in this run');
     expect(again.result.steps.filter((s) => s.status === 'skipped').every((s) => s.mutations.length === 0)).toBe(true);
   });
 

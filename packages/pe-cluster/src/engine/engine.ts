@@ -78,6 +78,7 @@ export async function runFlow(flow: Flow, opts: RunOptions): Promise<RunResult> 
   let runId = newRunId(now());
   let journal: Journal | undefined;
   let completedEarlier = new Set<string>();
+  const touched = new Set<string>();
   let resumedFrom: string | undefined;
   if (!dryRun && opts.journalDir) {
     const prev = opts.resume ? await findResumable(opts.journalDir, flow.name, target) : undefined;
@@ -85,6 +86,7 @@ export async function runFlow(flow: Flow, opts: RunOptions): Promise<RunResult> 
       runId = prev.runId;
       resumedFrom = prev.stoppedAt ?? '(start)';
       completedEarlier = prev.completed;
+      for (const h of prev.touched) touched.add(h);
       journal = new Journal(prev.path, redactor);
       journal.write({ type: 'resume', t: now().toISOString(), runId, pid: process.pid });
     } else {
@@ -150,6 +152,7 @@ export async function runFlow(flow: Flow, opts: RunOptions): Promise<RunResult> 
       const masked = { ...m, argv: 'argv' in m ? redactor.redactArgv(m.argv) : undefined } as Recorded;
       if (!('argv' in m)) delete (masked as { argv?: unknown }).argv;
       out.mutations.push(masked);
+      touched.add(m.host);
       audit?.(step, masked);
     };
     const wrap = (name: string) => new RecordingHost(baseFor(name), record, claimed);
@@ -162,6 +165,7 @@ export async function runFlow(flow: Flow, opts: RunOptions): Promise<RunResult> 
       redactor,
       signal,
       completedEarlier: completedEarlier.has(key),
+      changedInRun: (h) => touched.has(h),
       state,
     };
     emit({ type: 'step-start', ...stamp(), ...ref(step) });
@@ -187,7 +191,7 @@ export async function runFlow(flow: Flow, opts: RunOptions): Promise<RunResult> 
       out.status = dryRun ? 'planned' : 'done';
       out.ms = Date.now() - started;
       emit({ type: 'step-done', ...stamp(), ...ref(step), ms: out.ms, changes: out.mutations.length });
-      journal?.write({ type: 'step', t: now().toISOString(), key, status: 'done', ms: out.ms, changes: out.mutations.length });
+      journal?.write({ type: 'step', t: now().toISOString(), key, status: 'done', ms: out.ms, changes: out.mutations.length, touched: [...new Set(out.mutations.map((m) => m.host))] });
       return true;
     } catch (e) {
       const info = errorInfo(e, redactor, step);
@@ -196,7 +200,7 @@ export async function runFlow(flow: Flow, opts: RunOptions): Promise<RunResult> 
       out.ms = Date.now() - started;
       failed ??= info;
       emit({ type: 'step-fail', ...stamp(), ...ref(step), ms: out.ms, error: info });
-      journal?.write({ type: 'step', t: now().toISOString(), key, status: 'fail', ms: out.ms, error: info });
+      journal?.write({ type: 'step', t: now().toISOString(), key, status: 'fail', ms: out.ms, touched: [...new Set(out.mutations.map((m) => m.host))], error: info });
       return false;
     } finally {
       running.delete(key);

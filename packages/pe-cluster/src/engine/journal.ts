@@ -11,7 +11,7 @@ import type { ErrorInfo, RunStatus } from './types.js';
 export type JournalRecord =
   | { type: 'run-start'; t: string; runId: string; flow: string; target: string; steps: string[]; pid: number }
   | { type: 'resume'; t: string; runId: string; pid: number }
-  | { type: 'step'; t: string; key: string; status: 'start' | 'done' | 'skip' | 'fail'; why?: string | undefined; ms?: number | undefined; changes?: number | undefined; error?: ErrorInfo | undefined }
+  | { type: 'step'; t: string; key: string; status: 'start' | 'done' | 'skip' | 'fail'; why?: string | undefined; ms?: number | undefined; changes?: number | undefined; touched?: string[] | undefined; error?: ErrorInfo | undefined }
   | { type: 'interrupted'; t: string; running: string[] }
   | { type: 'run-end'; t: string; status: RunStatus; ms: number };
 
@@ -42,6 +42,8 @@ export interface JournalSummary {
   status: RunStatus | undefined;
   /** Steps that finished (done or skipped) in any attempt of the run. */
   completed: Set<string>;
+  /** Hosts on which a step of the run changed something (any attempt). */
+  touched: Set<string>;
   /** The step that was running or failed last, if any. */
   stoppedAt: string | undefined;
 }
@@ -56,6 +58,7 @@ export async function readJournal(path: string): Promise<JournalSummary | undefi
   let start: Extract<JournalRecord, { type: 'run-start' }> | undefined;
   let status: RunStatus | undefined;
   const completed = new Set<string>();
+  const touched = new Set<string>();
   let stoppedAt: string | undefined;
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
@@ -69,13 +72,14 @@ export async function readJournal(path: string): Promise<JournalSummary | undefi
     else if (rec.type === 'resume') status = undefined;
     else if (rec.type === 'run-end') status = rec.status;
     else if (rec.type === 'step') {
+      for (const h of rec.touched ?? []) touched.add(h);
       if (rec.status === 'done' || rec.status === 'skip') completed.add(rec.key);
       if (rec.status === 'start' || rec.status === 'fail') stoppedAt = rec.key;
       if (rec.status === 'done' || rec.status === 'skip') if (stoppedAt === rec.key) stoppedAt = undefined;
     }
   }
   if (!start) return undefined;
-  return { path, runId: start.runId, flow: start.flow, target: start.target, startedAt: start.t, status, completed, stoppedAt };
+  return { path, runId: start.runId, flow: start.flow, target: start.target, startedAt: start.t, status, completed, touched, stoppedAt };
 }
 
 /** The newest run of `flow` on `target` that did not end ok, if the newest run of it did not end ok. */

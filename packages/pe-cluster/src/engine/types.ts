@@ -20,6 +20,8 @@ export interface StepContext {
   readonly signal: AbortSignal;
   /** The step finished (done or skipped) in an earlier attempt of this run (--resume). For steps whose effect cannot be observed (restarts). */
   readonly completedEarlier: boolean;
+  /** Whether any step of this run (this attempt or, when resuming, an earlier one) changed something on `host`: restarts and validations key on it. */
+  changedInRun(host: string): boolean;
   /** Shared by the steps of one run (values read once, e.g. the primary's database credentials). Never journaled. */
   readonly state: Map<string, unknown>;
 }

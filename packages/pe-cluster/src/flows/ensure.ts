@@ -1,0 +1,77 @@
+import { DryRunHost, isIpLiteral, PeError, type Host, type Mutation } from '@pe-stack/pe-host';
+import type { CheckResult, Step, StepContext } from '../engine/types.js';
+
+function summary(m: Mutation): string {
+  switch (m.kind) {
+    case 'exec':
+      return `run ${m.argv.slice(0, 3).join(' ')}${m.argv.length > 3 ? ' …' : ''}`;
+    case 'write':
+      return `${m.created ? 'create' : 'change'} ${m.path}`;
+    case 'remove':
+      return `remove ${m.path}`;
+    case 'mkdir':
+      return `create ${m.path}/`;
+  }
+}
+
+/** Hosts for an ensure function: the step's own host, and any other by name. */
+export interface EnsureHosts {
+  host: Host;
+  hostFor(name: string): Host;
+}
+
+/**
+ * Check an idempotent "ensure" function (the concern packages' operations:
+ * applyEdits, grantAccess, writeCredentials, reinitPuppetdbSsl, ...) without
+ * changing anything: run it against DryRunHosts and look at what it would
+ * do. No mutation: done. Mutations: to do, and they are the reason. An
+ * error before any mutation is a real problem and is thrown; an error after
+ * one is a consequence of the planned (not made) change and means "to do".
+ */
+export async function probe(ctx: StepContext, fn: (h: EnsureHosts) => Promise<unknown>): Promise<CheckResult> {
+  const dry = new Map<string, DryRunHost>();
+  const wrap = (h: Host): DryRunHost => {
+    let d = dry.get(h.name);
+    if (!d) dry.set(h.name, (d = new DryRunHost(h)));
+    return d;
+  };
+  const all = () => [...dry.values()].flatMap((d) => d.mutations);
+  try {
+    await fn({ host: wrap(ctx.host), hostFor: (n) => wrap(ctx.hostFor(n)) });
+  } catch (e) {
+    if (all().length === 0) throw e;
+  }
+  const muts = all();
+  if (muts.length === 0) return { done: true, why: 'already so' };
+  const parts = [...new Set(muts.map(summary))];
+  return { done: false, why: `would ${parts.slice(0, 4).join('; ')}${parts.length > 4 ? `; and ${parts.length - 4} more` : ''}` };
+}
+
+/** A step made from an idempotent ensure function: check = probe, apply = the function for real. */
+export function ensureStep(id: string, host: string, title: string, fn: (h: EnsureHosts, ctx: StepContext) => Promise<unknown>, opts: { verify?: boolean } = {}): Step {
+  return {
+    id,
+    host,
+    title,
+    check: (ctx) => probe(ctx, (h) => fn(h, ctx)),
+    apply: async (ctx) => {
+      try {
+        await fn({ host: ctx.host, hostFor: ctx.hostFor }, ctx);
+      } catch (e) {
+        // in a plan, a later read may depend on a change that was only recorded: the plan of this step ends there
+        if (ctx.dryRun && e instanceof PeError) return;
+        throw e;
+      }
+    },
+    ...(opts.verify === false ? { verify: false } : {}),
+  };
+}
+
+/** The IPv4/IPv6 address of `name` as `on` resolves it (pg_hba records are per address). */
+export async function resolveAddress(on: Host, name: string, given?: string): Promise<string> {
+  if (given && isIpLiteral(given)) return given;
+  const r = await on.exec(['getent', 'ahosts', given ?? name], { readOnly: true, allowFailure: true, timeoutMs: 15_000 });
+  const first = r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').find((a) => isIpLiteral(a));
+  if (r.code !== 0 || !first) throw new PeError('E_RESOLVE', `cannot resolve ${given ?? name} to an address.`, { host: on.name, hint: 'Add the address to the inventory (address: ...) or fix DNS on the primary.' });
+  return first;
+}

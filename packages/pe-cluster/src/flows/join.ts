@@ -1,0 +1,209 @@
+import { applyEdits, buildCommand, fileOf, type Edit, type Layout } from '@pe-stack/pe-config-files';
+import {
+  allowSubjectAltNames,
+  consoleAutosign,
+  ensureConsoleCert,
+  Pe3PuppetAgent,
+  PuppetCertCa,
+  PuppetserverCa,
+  PuppetSslAgent,
+  regenerateNodeCert,
+  reinitPuppetdbSsl,
+} from '@pe-stack/pe-certs';
+import { dbFilesFromLayout, grantAccess, instanceFromLayout, readCredentials, writeCredentials, type DbCredentials } from '@pe-stack/pe-db';
+import { debianSyncSteps, pe3JoinSteps, readSecrets, type McoCluster } from '@pe-stack/pe-mcollective';
+import { CommandFailedError, type Host } from '@pe-stack/pe-host';
+import type { Flow, Step, StepContext } from '../engine/types.js';
+import type { Inventory, InventoryNode } from '../inventory.js';
+import { ensureStep, resolveAddress, type EnsureHosts } from './ensure.js';
+
+/** What the join flow needs of a Cluster (kept narrow to avoid an import cycle). */
+export interface JoinContext {
+  readonly inventory: Inventory;
+  host(name: string): Host;
+}
+
+const CREDS = 'join:primary-db-credentials';
+
+/** The primary's database credentials, read once per run (kept in memory; never journaled). */
+async function primaryCredentials(ctx: StepContext, h: EnsureHosts, inv: Inventory): Promise<DbCredentials[]> {
+  const cached = ctx.state.get(CREDS) as DbCredentials[] | undefined;
+  if (cached) return cached;
+  const creds = await readCredentials(h.hostFor(inv.primary.name), dbFilesFromLayout(inv.layout));
+  for (const c of creds) ctx.redactor.add(c.password);
+  ctx.state.set(CREDS, creds);
+  return creds;
+}
+
+function caFor(layout: Layout, primary: Host, sudo: boolean) {
+  return layout.flavour === 'pe3' ? PuppetCertCa.fromLayout(primary, layout, { sudo }) : PuppetserverCa.fromLayout(primary, layout, { sudo });
+}
+
+function agentFor(inv: Inventory, sudo: boolean) {
+  const o = { ssldir: inv.layout.dirs.ssldir, caServer: inv.primaryCname, sudo };
+  return inv.layout.flavour === 'pe3' ? new Pe3PuppetAgent(o) : new PuppetSslAgent(o);
+}
+
+/** A step that runs only when this run changed the host (restarts, validations), and once per run. */
+function afterChanges(id: string, host: string, title: string, apply: (ctx: StepContext) => Promise<void>): Step {
+  return {
+    id,
+    host,
+    title,
+    verify: false,
+    check: async (ctx) => {
+      if (ctx.completedEarlier) return { done: true, why: 'done earlier in this run' };
+      if (!ctx.changedInRun(host)) return { done: true, why: 'nothing changed on the host in this run' };
+      return { done: false, why: 'the host changed in this run' };
+    },
+    apply,
+  };
+}
+
+/** `puppet agent --test --server X`: exit 0 (no changes) and 2 (changes applied) are success. */
+async function agentRun(ctx: StepContext, inv: Inventory, node: InventoryNode, server: string): Promise<void> {
+  const argv = [...buildCommand(inv.layout, 'agentTest'), '--server', server];
+  const r = await ctx.host.exec(argv, { sudo: node.sudo, allowFailure: true, timeoutMs: 15 * 60_000 });
+  if (r.code !== 0 && r.code !== 2) throw new CommandFailedError(node.name, argv, r.code, r.stderr, r.stdout);
+}
+
+/**
+ * The seed's steps 2-11 as named steps, for both layouts. The primary is
+ * prepared first (one step at a time: its pg_hba.conf and autosign.conf are
+ * shared), then the secondaries in parallel, then MCollective across every
+ * master, then restarts and validation per secondary in parallel.
+ */
+export async function joinFlow(cluster: JoinContext, secondaries: readonly InventoryNode[]): Promise<Flow> {
+  const inv = cluster.inventory;
+  const layout = inv.layout;
+  const primary = inv.primary;
+  const psudo = primary.sudo;
+  const pe3 = layout.flavour === 'pe3';
+  const items: Flow['items'] = [];
+
+  // ---- primary prepared ----
+  if (!pe3) {
+    items.push(
+      ensureStep('primary.ca-alt-names', primary.name, 'allow alt names in CSRs on the CA (ca.conf), reload puppetserver when changed', async (h) => {
+        const r = await allowSubjectAltNames(h.host, fileOf(layout, 'caConf').path, { sudo: psudo });
+        if (r.changed) await h.host.exec(buildCommand(layout, 'serviceReload', { service: layout.services.puppetserver }), { sudo: psudo, timeoutMs: 120_000 });
+      }),
+    );
+  }
+  for (const s of secondaries) {
+    items.push(
+      ensureStep(`primary.db-access:${s.name}`, primary.name, `PostgreSQL access for ${s.name} (pg_hba.conf, listen_addresses)`, async (h, ctx) => {
+        const creds = await primaryCredentials(ctx, h, inv);
+        const address = await resolveAddress(h.host, s.name, s.ssh.address);
+        const grants = [...new Map(creds.map((c) => [`${c.database}/${c.user}`, { database: c.database, user: c.user }])).values()];
+        await grantAccess(instanceFromLayout(h.host, layout), address, grants, { restart: true });
+      }),
+    );
+    if (pe3) {
+      items.push(
+        ensureStep(`primary.autosign-console:${s.name}`, primary.name, `autosign entry for the console certificate of ${s.name}`, (h) =>
+          consoleAutosign(h.host, { layout, fqdn: s.name, caServer: inv.primaryCname, sudo: psudo }),
+        ),
+      );
+    }
+  }
+  const allMasters = [...new Set([...inv.masters.map((m) => m.name)])];
+  if (layout.puppetdbAllowlist.kind === 'file') {
+    items.push(
+      ensureStep('primary.puppetdb-allowlist', primary.name, 'every master in the PuppetDB certificate allowlist', (h) =>
+        applyEdits(h.host, [{ kind: 'lines', path: fileOf(layout, 'puppetdbAllowlist').path, create: true, ops: allMasters.map((m) => ({ op: 'add' as const, entry: m })) }], { sudo: psudo }),
+      ),
+    );
+  }
+
+  // ---- each secondary ----
+  const lane = (s: InventoryNode): Step[] => {
+    const sudo = s.sudo;
+    const steps: Step[] = [];
+    const caEdits: Edit[] = [
+      pe3
+        ? { kind: 'ini', path: fileOf(layout, 'puppetConf').path, ops: [{ op: 'set', section: 'master', key: 'ca', value: 'false' }] }
+        : { kind: 'services', path: fileOf(layout, 'caCfg').path, ops: [{ op: 'ca', enabled: false }] },
+      { kind: 'ini', path: fileOf(layout, 'puppetConf').path, ops: [{ op: 'set', section: 'main', key: 'ca_server', value: inv.primaryCname }] },
+    ];
+    steps.push(ensureStep('ca-disabled', s.name, `disable the CA; ca_server = ${inv.primaryCname}`, (h) => applyEdits(h.host, caEdits, { sudo })));
+    const crl: Edit =
+      layout.crl.kind === 'apache'
+        ? { kind: 'apache', path: fileOf(layout, 'webServerConf').path, ops: [{ op: 'set', directive: layout.crl.directive, value: layout.crl.nonCaValue }] }
+        : { kind: 'hocon', path: fileOf(layout, 'webServerConf').path, ops: [{ op: 'set', path: layout.crl.path, value: layout.crl.nonCaValue }] };
+    steps.push(ensureStep('crl-path', s.name, `the web server uses the CRL copy ${layout.crl.nonCaValue}`, (h) => applyEdits(h.host, [crl], { sudo })));
+    const sitePp = layout.files.sitePp;
+    if (sitePp) {
+      steps.push(
+        ensureStep('filebucket', s.name, `the main filebucket points at ${inv.primaryCname} (site.pp)`, async (h) => {
+          if (!(await h.host.exists(sitePp.path, { sudo }))) return; // no site.pp on this master: nothing to point
+          await applyEdits(h.host, [{ kind: 'site-pp', path: sitePp.path, ops: [{ op: 'filebucket-server', server: inv.primaryCname }] }], { sudo });
+        }),
+      );
+    }
+    steps.push(
+      ensureStep('certificate', s.name, `certificate regenerated and signed by ${primary.name} (alt names ${inv.generalCname}, ${inv.primaryCname})`, (h) =>
+        regenerateNodeCert({
+          node: h.host,
+          ca: caFor(layout, h.hostFor(primary.name), psudo),
+          agent: agentFor(inv, sudo),
+          certname: s.name,
+          ownNames: inv.dnsAltNames,
+          generalCname: inv.generalCname,
+          primaryCname: inv.primaryCname,
+          sudo,
+        }),
+      ),
+    );
+    if (pe3) {
+      steps.push(
+        ensureStep('console-certificate', s.name, 'console certificate (pe-internal-dashboard) signed by the primary', (h) =>
+          ensureConsoleCert(h.hostFor(primary.name), h.host, { layout, fqdn: s.name, caServer: inv.primaryCname, sudo }),
+        ),
+      );
+    }
+    steps.push(
+      ensureStep('database-settings', s.name, `PuppetDB${pe3 ? ' and the console' : ''} use ${inv.primaryCname}'s database with its credentials`, async (h, ctx) => {
+        const creds = await primaryCredentials(ctx, h, inv);
+        await writeCredentials(h.host, dbFilesFromLayout(layout), creds, { server: inv.primaryCname });
+      }),
+    );
+    steps.push(ensureStep('puppetdb-ssl', s.name, "PuppetDB's certificates re-initialised from the new agent certificate", (h) => reinitPuppetdbSsl(h.host, layout, s.name, { sudo })));
+    if (layout.puppetdbAllowlist.kind === 'file') {
+      const allow = fileOf(layout, 'puppetdbAllowlist');
+      steps.push(
+        ensureStep('puppetdb-allowlist', s.name, 'every master in the PuppetDB certificate allowlist', (h) =>
+          applyEdits(h.host, [{ kind: 'lines', path: allow.path, create: true, write: { mode: allow.mode }, ops: allMasters.map((m) => ({ op: 'add' as const, entry: m })) }], { sudo }),
+        ),
+      );
+    }
+    return steps;
+  };
+  items.push({ group: 'secondaries', lanes: secondaries.map(lane) });
+
+  // ---- MCollective across every master (broker lists on every master) ----
+  const joining = new Set(secondaries.map((s) => s.name));
+  const others = inv.masters.filter((m) => m.role === 'secondary' && !joining.has(m.name));
+  const master = (n: InventoryNode) => ({ fqdn: n.name, host: cluster.host(n.name), layout });
+  const mco: McoCluster = { primary: master(primary), secondaries: [...secondaries, ...others].map(master), sudo: psudo || secondaries.some((s) => s.sudo) };
+  if (pe3) items.push(...pe3JoinSteps(mco));
+  else {
+    const { secrets } = await readSecrets(mco);
+    for (const v of [secrets.psk, secrets.password]) inv.redactor.add(v);
+    items.push(...debianSyncSteps(mco, secrets));
+  }
+
+  // ---- restarts and validation ----
+  const finish = (s: InventoryNode): Step[] => {
+    const services = [layout.services.puppetserver, layout.services.puppetdb, ...layout.services.extra];
+    return [
+      afterChanges('restart', s.name, `restart ${services.join(', ')}`, async (ctx) => {
+        for (const service of services) await ctx.host.exec(buildCommand(layout, 'serviceRestart', { service }), { sudo: s.sudo, timeoutMs: 10 * 60_000 });
+      }),
+      afterChanges('validate-self', s.name, `puppet agent --test against ${s.name} itself`, (ctx) => agentRun(ctx, inv, s, s.name)),
+      afterChanges('validate-general', s.name, `puppet agent --test through ${inv.generalCname}`, (ctx) => agentRun(ctx, inv, s, inv.generalCname)),
+    ];
+  };
+  items.push({ group: 'restart-validate', lanes: secondaries.map(finish) });
+  return { name: 'join', items };
+}

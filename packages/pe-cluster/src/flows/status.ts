@@ -1,0 +1,202 @@
+import { buildCommand, fileOf, IniDocument, ServicesDocument, type Layout } from '@pe-stack/pe-config-files';
+import { inspectCert, parseCrl } from '@pe-stack/pe-certs';
+import { checkFromHost, dbFilesFromLayout, readServiceCredentials } from '@pe-stack/pe-db';
+import { verifyDebian, verifyPe3, type McoCluster } from '@pe-stack/pe-mcollective';
+import { PeError, Semaphore, type Host, type Redactor } from '@pe-stack/pe-host';
+import type { Inventory, InventoryNode } from '../inventory.js';
+
+export type Health = 'healthy' | 'degraded' | 'broken';
+
+export interface MasterStatus {
+  name: string;
+  role: InventoryNode['role'];
+  reachable: boolean;
+  error?: { code: string; message: string } | undefined;
+  /** service name -> running */
+  services: Record<string, boolean>;
+  /** This master's own CA is enabled (only the primary's should be). */
+  caEnabled: boolean | undefined;
+  cert?: { notAfter: string; daysLeft: number; altNames: string[]; missingAltNames: string[]; issuer: string } | { error: string } | undefined;
+  crl?: { thisUpdate: string; ageHours: number; nextUpdate?: string | undefined; expired: boolean } | { error: string } | undefined;
+  database?: { server: string; port: number; database: string; pointsAtPrimary: boolean; connected?: boolean | undefined; error?: string | undefined } | { error: string } | undefined;
+  /** Streaming replication is not part of the inventory yet: reported as such, never as healthy by assumption. */
+  replication: { state: 'not-configured' };
+  problems: { level: 'degraded' | 'broken'; message: string }[];
+}
+
+export interface StatusReport {
+  cluster: string;
+  health: Health;
+  /** The hosts whose CA is enabled: exactly one (the primary) when healthy. */
+  caHolders: string[];
+  masters: MasterStatus[];
+  mcollective: { ok: boolean; problems: string[] } | { error: string };
+  problems: { level: 'degraded' | 'broken'; host?: string | undefined; message: string }[];
+}
+
+export interface StatusContext {
+  readonly inventory: Inventory;
+  host(name: string): Host;
+}
+
+const msg = (e: unknown, r: Redactor) => r.redact(e instanceof Error ? e.message : String(e));
+
+async function readText(h: Host, path: string, sudo: boolean): Promise<string | undefined> {
+  if (!(await h.exists(path, { sudo }))) return undefined;
+  return (await h.readFile(path, { sudo })).toString('utf8');
+}
+
+async function caEnabled(h: Host, layout: Layout, sudo: boolean): Promise<boolean | undefined> {
+  if (layout.caDisable.kind === 'services') {
+    const p = fileOf(layout, 'caCfg').path;
+    const t = await readText(h, p, sudo);
+    return t === undefined ? undefined : new ServicesDocument(t, p).caEnabled();
+  }
+  const p = fileOf(layout, 'puppetConf').path;
+  const t = await readText(h, p, sudo);
+  if (t === undefined) return undefined;
+  const v = new IniDocument(t, p).get(layout.caDisable.section, layout.caDisable.key);
+  return v === undefined ? true : v.trim() !== layout.caDisable.value;
+}
+
+async function masterStatus(inv: Inventory, node: InventoryNode, h: Host, now: Date): Promise<MasterStatus> {
+  const layout = inv.layout;
+  const sudo = node.sudo;
+  const r = inv.redactor;
+  const s: MasterStatus = { name: node.name, role: node.role, reachable: false, services: {}, caEnabled: undefined, replication: { state: 'not-configured' }, problems: [] };
+  const problem = (level: 'degraded' | 'broken', message: string) => s.problems.push({ level, message });
+  try {
+    await h.exec(['true'], { readOnly: true, timeoutMs: 20_000 });
+    s.reachable = true;
+  } catch (e) {
+    s.error = { code: e instanceof PeError ? String(e.code) : 'E_INTERNAL', message: msg(e, r) };
+    problem(node.role === 'primary' ? 'broken' : 'degraded', `unreachable: ${s.error.message}`);
+    return s;
+  }
+  const services = [layout.services.puppetserver, layout.services.puppetdb, ...(node.role === 'primary' ? [layout.services.postgresql] : []), layout.services.activemq, layout.services.mcollective];
+  await Promise.all(
+    services.map(async (svc) => {
+      const x = await h.exec(buildCommand(layout, 'serviceStatus', { service: svc }), { sudo, readOnly: true, allowFailure: true, timeoutMs: 30_000 });
+      s.services[svc] = x.code === 0;
+      if (x.code !== 0) problem(svc === layout.services.puppetserver || (svc === layout.services.postgresql && node.role === 'primary') ? 'broken' : 'degraded', `${svc} is not running`);
+    }),
+  );
+  try {
+    s.caEnabled = await caEnabled(h, layout, sudo);
+  } catch (e) {
+    problem('degraded', `cannot tell whether the CA is enabled: ${msg(e, r)}`);
+  }
+  try {
+    const pem = await readText(h, `${layout.dirs.certsDir}/${node.name}.pem`, sudo);
+    if (pem === undefined) {
+      s.cert = { error: 'no certificate' };
+      problem('broken', 'has no certificate');
+    } else {
+      const c = inspectCert(pem, `${node.name}'s certificate`);
+      const daysLeft = Math.floor((c.notAfter.getTime() - now.getTime()) / 86_400_000);
+      const want = [inv.generalCname, inv.primaryCname];
+      const missing = want.filter((n) => !c.altNames.includes(n));
+      s.cert = { notAfter: c.notAfter.toISOString(), daysLeft, altNames: c.altNames, missingAltNames: missing, issuer: c.issuer };
+      if (daysLeft < 0) problem('broken', 'its certificate has expired');
+      else if (daysLeft < 30) problem('degraded', `its certificate expires in ${daysLeft} days`);
+      if (missing.length) problem('degraded', `its certificate lacks the alt names ${missing.join(', ')}`);
+    }
+  } catch (e) {
+    s.cert = { error: msg(e, r) };
+    problem('broken', `its certificate cannot be read: ${s.cert.error}`);
+  }
+  try {
+    const crlSpec = layout.files.hostCrl;
+    const pem = crlSpec ? await readText(h, crlSpec.path, sudo) : undefined;
+    if (pem === undefined) {
+      s.crl = { error: 'no CRL copy' };
+      problem('degraded', 'has no CRL copy');
+    } else {
+      const c = parseCrl(pem);
+      const expired = c.nextUpdate !== undefined && c.nextUpdate.getTime() < now.getTime();
+      s.crl = { thisUpdate: c.thisUpdate.toISOString(), ageHours: Math.round((now.getTime() - c.thisUpdate.getTime()) / 3_600_000), nextUpdate: c.nextUpdate?.toISOString(), expired };
+      if (expired) problem('degraded', 'its CRL copy is past its next update');
+    }
+  } catch (e) {
+    s.crl = { error: msg(e, r) };
+    problem('degraded', `its CRL cannot be read: ${s.crl.error}`);
+  }
+  try {
+    const f = dbFilesFromLayout(layout).find((x) => x.service === 'puppetdb');
+    const c = f ? await readServiceCredentials(h, f) : undefined;
+    if (!c) {
+      s.database = { error: 'no PuppetDB database settings' };
+      problem('broken', 'PuppetDB has no database settings');
+    } else {
+      r.add(c.password);
+      const local = ['localhost', '127.0.0.1', '::1'];
+      const pointsAtPrimary = c.server === inv.primaryCname || c.server === inv.primary.name || (node.role === 'primary' && local.includes(c.server));
+      s.database = { server: c.server, port: c.port, database: c.database, pointsAtPrimary };
+      if (!pointsAtPrimary) problem('degraded', `PuppetDB writes to ${c.server}, not to the primary's database`);
+      try {
+        await checkFromHost(h, c, c.password, { samples: 1 });
+        s.database.connected = true;
+      } catch (e) {
+        s.database.connected = false;
+        s.database.error = msg(e, r);
+        problem(node.role === 'primary' ? 'broken' : 'degraded', `PuppetDB's database is not reachable from here: ${s.database.error}`);
+      }
+    }
+  } catch (e) {
+    s.database = { error: msg(e, r) };
+    problem('degraded', `cannot read PuppetDB's database settings: ${s.database.error}`);
+  }
+  return s;
+}
+
+/** Read-only health of every master; never changes anything. */
+export async function collectStatus(c: StatusContext, opts: { concurrency?: number; now?: Date } = {}): Promise<StatusReport> {
+  const inv = c.inventory;
+  const now = opts.now ?? new Date();
+  const sem = new Semaphore(Math.max(1, opts.concurrency ?? 8));
+  const masters = await Promise.all(inv.masters.map((m) => sem.run(() => masterStatus(inv, m, c.host(m.name), now))));
+  const problems: StatusReport['problems'] = masters.flatMap((m) => m.problems.map((p) => ({ ...p, host: m.name })));
+  const caHolders = masters.filter((m) => m.caEnabled).map((m) => m.name);
+  if (caHolders.length === 0) problems.push({ level: 'broken', message: 'no master has its CA enabled: certificates cannot be signed' });
+  else if (caHolders.length > 1) problems.push({ level: 'broken', message: `more than one master has its CA enabled (${caHolders.join(', ')}): exactly one (the primary) must` });
+  else if (caHolders[0] !== inv.primary.name) problems.push({ level: 'broken', message: `the CA is enabled on ${caHolders[0]}, not on the primary ${inv.primary.name}` });
+
+  let mcollective: StatusReport['mcollective'];
+  const reachable = masters.filter((m) => m.reachable).map((m) => inv.masters.find((n) => n.name === m.name)!);
+  if (!reachable.some((m) => m.role === 'primary')) mcollective = { error: 'the primary is unreachable' };
+  else {
+    const master = (n: InventoryNode) => ({ fqdn: n.name, host: c.host(n.name), layout: inv.layout });
+    const mco: McoCluster = { primary: master(inv.primary), secondaries: reachable.filter((m) => m.role === 'secondary').map(master), sudo: inv.masters.some((m) => m.sudo) };
+    try {
+      const rep = inv.layout.flavour === 'pe3' ? await verifyPe3(mco) : await verifyDebian(mco, { ping: false });
+      mcollective = { ok: rep.ok, problems: rep.problems.map((p) => inv.redactor.redact(p)) };
+      for (const p of mcollective.problems) problems.push({ level: 'degraded', message: `MCollective: ${p}` });
+    } catch (e) {
+      mcollective = { error: msg(e, inv.redactor) };
+      problems.push({ level: 'degraded', message: `MCollective cannot be checked: ${mcollective.error}` });
+    }
+  }
+  const health: Health = problems.some((p) => p.level === 'broken') ? 'broken' : problems.length ? 'degraded' : 'healthy';
+  return { cluster: inv.cluster, health, caHolders, masters, mcollective, problems };
+}
+
+/** The status as a table an operator reads. */
+export function formatStatus(r: StatusReport): string {
+  const rows = [['HOST', 'ROLE', 'SSH', 'CA', 'SERVICES', 'CERT', 'CRL', 'DATABASE']];
+  for (const m of r.masters) {
+    const svc = Object.entries(m.services)
+      .map(([k, v]) => `${k}${v ? '' : '(down)'}`)
+      .join(',');
+    const cert = !m.cert ? '-' : 'error' in m.cert ? m.cert.error : `${m.cert.daysLeft}d${m.cert.missingAltNames.length ? ' (alt names missing)' : ''}`;
+    const crl = !m.crl ? '-' : 'error' in m.crl ? m.crl.error : `${m.crl.ageHours}h${m.crl.expired ? ' (stale)' : ''}`;
+    const db = !m.database ? '-' : 'error' in m.database && !('server' in m.database) ? m.database.error : `${(m.database as { server: string }).server}${(m.database as { connected?: boolean }).connected === false ? ' (no connection)' : ''}`;
+    rows.push([m.name, m.role, m.reachable ? 'ok' : (m.error?.code ?? 'down'), m.caEnabled === undefined ? '?' : m.caEnabled ? 'enabled' : 'off', svc || '-', cert, crl, db ?? '-']);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  let out = `${rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`;
+  const mco = 'error' in r.mcollective ? `unknown (${r.mcollective.error})` : r.mcollective.ok ? 'consistent' : 'inconsistent';
+  out += `\nCA: ${r.caHolders.length === 1 ? r.caHolders[0] : r.caHolders.length === 0 ? 'NONE' : `MORE THAN ONE: ${r.caHolders.join(', ')}`}   MCollective: ${mco}   replication: not configured\n`;
+  for (const p of r.problems) out += `${p.level === 'broken' ? 'BROKEN ' : 'warning'} ${p.host ? `${p.host}: ` : ''}${p.message}\n`;
+  out += `\n${r.cluster}: ${r.health.toUpperCase()}\n`;
+  return out;
+}
