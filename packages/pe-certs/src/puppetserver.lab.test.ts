@@ -1,0 +1,132 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SshHost, type Host } from '@pe-stack/pe-host';
+import { applyEdits, fileOf, layouts } from '@pe-stack/pe-config-files';
+import { Lab } from '@pe-stack/lab';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allowSubjectAltNames, backupCa, grantCaAdmin, restoreCa } from './backup.js';
+import { PuppetserverCa } from './ca-puppet.js';
+import { syncCrl } from './crl-sync.js';
+import { PuppetSslAgent } from './enroll.js';
+import { regenerateNodeCert } from './regenerate.js';
+import { checkCertificate, loadTrust } from './verify.js';
+import { inspectCert } from './x509.js';
+
+/**
+ * Against the real puppetserver 7 of the lab's debian profile: two standalone
+ * masters, each with its own CA (step 1 of the runbook). This file changes the
+ * secondary's identity and CA, so it asks for its own lab (no agents): other
+ * lab files that share the default debian lab rebuild theirs after it.
+ */
+const L = layouts.debian;
+const KEY = JSON.stringify({ p: 'debian', h: ['primary', 'secondary1'], a: 0, m: false });
+
+async function ownLab(): Promise<Lab> {
+  const lab = new Lab();
+  lab.assertInController();
+  const keyFile = `${lab.config.stateDir}/fixture.key`;
+  let cur: string | undefined;
+  try {
+    cur = readFileSync(keyFile, 'utf8');
+  } catch {
+    cur = undefined;
+  }
+  if (lab.state()?.phase !== 'up' || cur !== KEY) {
+    await lab.down();
+    await lab.up({ profile: 'debian', hosts: ['primary', 'secondary1'], agents: 0, log: (l) => process.stderr.write(`lab: ${l}\n`) });
+  }
+  // whatever this file leaves behind is not the default lab: mark it as ours
+  writeFileSync(keyFile, KEY);
+  await lab.writeInventory();
+  return lab;
+}
+
+describe('pe-certs against puppetserver (lab, debian)', () => {
+  let lab: Lab;
+  let primary: Host;
+  let secondary: Host;
+  let ca: PuppetserverCa;
+  let controller: string;
+  const sh = (lab: Lab, name: string) => {
+    const h = lab.host(name);
+    return new SshHost({ name: h.fqdn, address: h.ip, user: 'root', privateKey: lab.keyFile, knownHosts: lab.knownHostsFile });
+  };
+
+  beforeAll(async () => {
+    lab = await ownLab();
+    primary = sh(lab, 'primary');
+    secondary = sh(lab, 'secondary1');
+    ca = PuppetserverCa.fromLayout(primary, L, { sudo: false });
+    controller = await mkdtemp(join(tmpdir(), 'pe-certs-lab-'));
+  });
+  afterAll(async () => {
+    await primary?.close();
+    await secondary?.close();
+    if (controller) await rm(controller, { recursive: true, force: true });
+  });
+
+  it("regenerates the secondary's certificate against the primary CA, with the shared alt names; a second run changes nothing", async () => {
+    expect((await allowSubjectAltNames(primary, fileOf(L, 'caConf').path, { sudo: false })).changed).toBe(false); // the lab's primary has it already
+    const agent = new PuppetSslAgent({ ssldir: L.dirs.ssldir, caServer: 'primary.lab.test', sudo: false });
+    const opts = { node: secondary, ca, agent, certname: 'secondary1.lab.test', ownNames: ['secondary1'], generalCname: 'puppet.lab.test', primaryCname: 'master.lab.test', sudo: false };
+    const r = await regenerateNodeCert(opts);
+    expect(r.changed).toBe(true);
+    expect(r.reason).toMatch(/chain/);
+    expect(r.backup).toMatch(/^\/var\/lib\/puppet\/ssl\.pe-backup-/);
+    const cert = inspectCert((await secondary.readFile('/var/lib/puppet/ssl/certs/secondary1.lab.test.pem')).toString());
+    expect(cert.issuer).toBe('CN=Puppet CA: primary.lab.test');
+    expect(cert.altNames).toEqual(expect.arrayContaining(['DNS:secondary1.lab.test', 'DNS:secondary1', 'DNS:puppet.lab.test', 'DNS:master.lab.test']));
+    expect((await ca.list()).find((e) => e.name === 'secondary1.lab.test')?.state).toBe('signed');
+    expect((await regenerateNodeCert(opts)).changed).toBe(false);
+    // the secondary's web server now presents that certificate
+    await secondary.exec(['systemctl', 'restart', 'puppetserver'], { timeoutMs: 300_000 });
+    const served = await primary.exec(['sh', '-c', 'openssl s_client -connect secondary1.lab.test:8140 -servername secondary1.lab.test </dev/null 2>/dev/null | openssl x509 -noout -issuer']);
+    expect(served.stdout).toMatch(/Puppet CA: primary\.lab\.test/);
+  });
+
+  it('refuses a CSR that asks for an unexpected alt name, listing it', async () => {
+    const rogue = new PuppetSslAgent({ ssldir: '/tmp/rogue-ssl', caServer: 'primary.lab.test', sudo: false });
+    await rogue.submit(secondary, 'rogue.lab.test', ['rogue.lab.test', 'puppet.lab.test', 'www.evil.example']);
+    await expect(ca.sign('rogue.lab.test', { allowed: ['puppet.lab.test', 'master.lab.test'] })).rejects.toMatchObject({ code: 'E_CSR_REFUSED', unexpected: ['DNS:www.evil.example'] });
+    expect((await ca.list()).find((e) => e.name === 'rogue.lab.test')?.state).toBe('requested');
+    await ca.clean('rogue.lab.test');
+  });
+
+  it('a revoked certificate is refused by the secondary once the CRL is synced (reload only when it changed)', async () => {
+    await primary.exec(['puppetserver', 'ca', 'generate', '--certname', 'extra1.lab.test'], { timeoutMs: 120_000 });
+    const curl = ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', '/var/lib/puppet/ssl/certs/ca.pem', '--cert', '/var/lib/puppet/ssl/certs/extra1.lab.test.pem', '--key', '/var/lib/puppet/ssl/private_keys/extra1.lab.test.pem', 'https://secondary1.lab.test:8140/status/v1/simple'];
+    expect((await primary.exec(curl, { allowFailure: true })).stdout).toBe('200');
+    await ca.revoke('extra1.lab.test');
+    const target = { host: secondary, path: L.crl.nonCaValue, reload: ['systemctl', 'reload', 'puppetserver'], sudo: false };
+    const [r] = await syncCrl(ca, [target]);
+    expect(r).toMatchObject({ changed: true, reloaded: true });
+    const extra = (await ca.certificate('extra1.lab.test'))!;
+    const synced = (await secondary.readFile(L.crl.nonCaValue)).toString();
+    expect(checkCertificate(extra, loadTrust(await ca.caCertificate(), synced)).checks.find((c) => c.id === 'revoked')?.level).toBe('fail');
+    const refused = await primary.exec(curl, { allowFailure: true });
+    expect(refused.stdout).not.toBe('200');
+    const [again] = await syncCrl(ca, [target]);
+    expect(again).toMatchObject({ changed: false, reloaded: false });
+  });
+
+  it("restores the primary's CA onto the secondary (refused without force), which then signs a new agent's CSR", async () => {
+    const b = await backupCa(primary, L.dirs.cadir, controller, { sudo: false });
+    expect(Object.keys(b.manifest.files)).toEqual(expect.arrayContaining(['ca_crt.pem', 'ca_key.pem', 'ca_crl.pem']));
+    await expect(restoreCa(b.archive, secondary, L.dirs.cadir, { sudo: false })).rejects.toMatchObject({ code: 'E_CA_EXISTS' });
+    const r = await restoreCa(b.archive, secondary, L.dirs.cadir, { sudo: false, force: true });
+    expect(r.previous).toMatch(/\.pe-backup-/);
+    // the lab's secondary is still a standalone master, so its CA service is already on: a no-op here, the real switch after a join
+    await applyEdits(secondary, [{ kind: 'services', path: fileOf(L, 'caCfg').path, ops: [{ op: 'ca', enabled: true }] }], { sudo: false });
+    expect((await grantCaAdmin(secondary, fileOf(L, 'authConf').path, 'secondary1.lab.test', { sudo: false })).changed).toBe(true);
+    await secondary.exec(['systemctl', 'restart', 'puppetserver'], { timeoutMs: 300_000 });
+    const promoted = PuppetserverCa.fromLayout(secondary, L, { sudo: false });
+    const agent = new PuppetSslAgent({ ssldir: '/tmp/newagent-ssl', caServer: 'secondary1.lab.test', sudo: false });
+    await agent.submit(primary, 'newagent.lab.test', []);
+    await promoted.sign('newagent.lab.test', { allowed: [] });
+    await agent.fetch(primary, 'newagent.lab.test');
+    const cert = inspectCert((await primary.readFile('/tmp/newagent-ssl/certs/newagent.lab.test.pem')).toString());
+    expect(cert.x509.verify(inspectCert(await ca.caCertificate()).x509.publicKey)).toBe(true);
+  });
+});
