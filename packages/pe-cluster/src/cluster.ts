@@ -9,6 +9,8 @@ import type { Inventory, InventoryNode } from './inventory.js';
 export interface ClusterOptions {
   /** How a node is reached (default: an SshHost from the inventory's SSH settings). Tests pass LocalHost-based factories. */
   hostFactory?: (node: InventoryNode, redactor: Redactor) => Host;
+  /** Extra flows by name, or replacements of built-in ones (embedding, tests). */
+  flows?: Record<string, (cluster: Cluster, hosts: readonly string[]) => Flow | Promise<Flow>>;
 }
 
 export interface RunFlowOptions {
@@ -40,12 +42,14 @@ export type FlowName = (typeof FLOWS)[number];
 export class Cluster {
   private readonly hosts = new Map<string, Host>();
   private readonly factory: NonNullable<ClusterOptions['hostFactory']>;
+  private readonly extraFlows: NonNullable<ClusterOptions['flows']>;
 
   constructor(
     readonly inventory: Inventory,
     opts: ClusterOptions = {},
   ) {
     this.factory = opts.hostFactory ?? ((node, redactor) => new SshHost({ ...node.ssh, redactor }));
+    this.extraFlows = opts.flows ?? {};
   }
 
   get redactor(): Redactor {
@@ -88,11 +92,13 @@ export class Cluster {
 
   /** The steps of a flow for these hosts (what `plan` shows and `join` runs). */
   async flow(name: string, hosts: readonly string[]): Promise<Flow> {
+    const extra = this.extraFlows[name];
+    if (extra) return extra(this, hosts);
     switch (name) {
       case 'join':
         return joinFlow(this, this.secondaries(hosts));
       default:
-        throw new UsageError(`unknown flow "${name}".`, `Known flows: ${FLOWS.join(', ')}.`);
+        throw new UsageError(`unknown flow "${name}".`, `Known flows: ${[...new Set([...FLOWS, ...Object.keys(this.extraFlows)])].join(', ')}.`);
     }
   }
 
@@ -111,7 +117,7 @@ export class Cluster {
       signal: opts.signal,
       onEvent: opts.onEvent,
       redactor: this.redactor,
-    } as Parameters<typeof runFlow>[1]);
+    });
   }
 
   /** Join secondaries to the primary (all secondaries when `hosts` is empty). */
