@@ -6,6 +6,7 @@ import { DbFencedError, DbReplicationError } from './errors.js';
 import { isInRecovery, isRunning, psql, queryOne, waitFor, type PgInstance } from './instance.js';
 import { fenceMarkerPath, readFenceMarker, startInstance, stopInstance, type FenceRecord } from './lifecycle.js';
 import { buildReplica, type ReplicaOptions, type ReplicaResult } from './replica.js';
+import { rewindAsStandby, rewindBlocker, type RewindResult } from './rewind.js';
 
 export interface PromoteResult {
   /** From the promote command until pg_is_in_recovery() is false. */
@@ -28,6 +29,8 @@ export async function promote(standby: PgInstance, opts: { timeoutMs?: number } 
     alreadyPrimary = true;
   }
   const ms = performance.now() - t0;
+  // write the new timeline into pg_control now (pg_rewind and pg_controldata read it from there)
+  if (!alreadyPrimary) await psql(standby, 'CHECKPOINT;');
   const sync = await queryOne<{ v: string; f: string | null }>(standby, `SELECT setting AS v, sourcefile AS f FROM pg_settings WHERE name = 'synchronous_standby_names'`);
   let resetSynchronous = false;
   if (sync.v !== '') {
@@ -168,30 +171,47 @@ export async function failover(standby: PgInstance, oldPrimary: PgInstance, regi
 
 export interface RejoinResult {
   method: 'rewind' | 'basebackup';
-  /** Why pg_rewind was not used or failed, when it was not. */
+  /** Why pg_rewind was not used, or how it failed, when the base backup was taken instead. */
   rewindSkipped?: string;
   replica?: ReplicaResult;
+  rewind?: RewindResult;
   ms: number;
 }
 
 /**
  * Brings a fenced old primary back as a standby of the new primary: stop it
- * if something started it, then a fresh base backup (its data directory is
- * kept aside). The fence is lifted only when the standby streams.
- * pg_rewind would be faster for a large database; it needs wal_log_hints or
- * data checksums and a superuser-grade connection, see README.
+ * if something started it, then pg_rewind when the cluster allows it (data
+ * checksums or wal_log_hints), else, or when the rewind fails, a fresh base
+ * backup (the old data directory is kept aside). The fence is lifted only
+ * once the standby streams.
  */
-export async function rejoin(oldPrimary: PgInstance, newPrimary: PgInstance, registry: FenceRegistry, o: ReplicaOptions): Promise<RejoinResult> {
+export async function rejoin(oldPrimary: PgInstance, newPrimary: PgInstance, registry: FenceRegistry, o: ReplicaOptions, opts: { rewind?: boolean } = {}): Promise<RejoinResult> {
   const t0 = performance.now();
   if (await isRunning(oldPrimary)) {
     // came back after a power cut and something started it: it must not take writes
     await stopInstance(oldPrimary);
   }
   if (await isInRecovery(newPrimary)) throw new DbReplicationError(newPrimary.host.name, 'the new primary is still in recovery; promote it first.');
-  const replica = await buildReplica(newPrimary, oldPrimary, o);
+  let rewindSkipped: string | undefined = opts.rewind === false ? 'disabled by the caller' : await rewindBlocker(oldPrimary);
+  let rewind: RewindResult | undefined;
+  if (rewindSkipped === undefined) {
+    try {
+      rewind = await rewindAsStandby(oldPrimary, newPrimary, o);
+    } catch (e) {
+      rewindSkipped = `pg_rewind failed: ${oldPrimary.host.redactor.redact((e as Error).message)}`;
+      await stopInstance(oldPrimary).catch(() => undefined);
+    }
+  }
+  const replica = rewind ? undefined : await buildReplica(newPrimary, oldPrimary, o);
   await registry.clear(oldPrimary.host.name, oldPrimary.dataDir);
   if (oldPrimary.startConf && (await oldPrimary.host.exists(oldPrimary.startConf, { sudo: true }))) {
     await oldPrimary.host.writeFile(oldPrimary.startConf, 'auto\n', { backup: true });
   }
-  return { method: 'basebackup', rewindSkipped: 'not attempted', replica, ms: performance.now() - t0 };
+  return {
+    method: rewind ? 'rewind' : 'basebackup',
+    ...(rewindSkipped !== undefined ? { rewindSkipped } : {}),
+    ...(replica ? { replica } : {}),
+    ...(rewind ? { rewind } : {}),
+    ms: performance.now() - t0,
+  };
 }

@@ -62,7 +62,9 @@ export {
   type ReplicaOptions,
   type ReplicaResult,
   type ReplicationLag,
+  type ReplicationSource,
   buildReplica,
+  prepareReplicationSource,
   replicaIdent,
   waitForStreaming,
   setSynchronous,
@@ -86,3 +88,4 @@ export {
   failover,
   rejoin,
 } from './failover.js';
+export { type RewindResult, rewindAsStandby, rewindBlocker } from './rewind.js';

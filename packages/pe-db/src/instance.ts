@@ -166,7 +166,10 @@ export async function serverVersionNum(inst: PgInstance): Promise<number> {
 
 /** Is the server accepting connections on its socket? (pg_isready) */
 export async function isRunning(inst: PgInstance): Promise<boolean> {
-  const r = await inst.host.exec([bin(inst, 'pg_isready'), '-q', '-h', inst.socketDir, '-p', String(inst.port)], {
+  // as the OS user: peer authentication lets it in, so the server logs no rejected connection for every check
+  const r = await inst.host.exec(asDbUser(inst, [bin(inst, 'pg_isready'), '-q', '-h', inst.socketDir, '-p', String(inst.port), '-d', 'postgres']), {
+    sudo: true,
+    cwd: '/',
     allowFailure: true,
     readOnly: true,
     timeoutMs: 15_000,

@@ -69,8 +69,9 @@ beforeAll(async () => {
   chmodSync(dir, 0o755);
   registry = new FenceRegistry(join(dir, 'controller', 'fences.json'));
   [P, S] = await Promise.all([
-    initCluster(primaryHost, { dir: `${dir}/primary`, port: await freePort() }),
-    initCluster(standbyHost, { dir: `${dir}/secondary1`, port: await freePort() }),
+    // wal_keep_size: the old primary keeps the WAL back to the fork, which pg_rewind needs
+    initCluster(primaryHost, { dir: `${dir}/primary`, port: await freePort(), settings: { wal_keep_size: "'256MB'" } }),
+    initCluster(standbyHost, { dir: `${dir}/secondary1`, port: await freePort(), settings: { wal_keep_size: "'256MB'" } }),
   ]);
   await Promise.all([startInstance(P), startInstance(S)]);
   await psql(P, 'CREATE DATABASE app;');
@@ -194,15 +195,40 @@ describe('streaming replica, promotion, fencing, rejoin', () => {
     expect((e as Error).message).toMatch(/recorded as fenced/);
   });
 
-  it('rejoin rebuilds the old primary as a standby of the new one and lifts the fence', async () => {
+  it('rejoin rewinds the old primary (pg_rewind, checksums on) into a standby of the new one and lifts the fence', async () => {
     const r = await rejoin(P, S, registry, { name: 'primary.test', primaryAddress: '127.0.0.1', standbyAddress: '127.0.0.1' });
-    expect(r.method).toBe('basebackup');
-    expect(r.replica?.lag.state).toBe('streaming');
+    expect(r.rewindSkipped).toBeUndefined();
+    expect(r.method).toBe('rewind');
+    expect(r.rewind?.lag.state).toBe('streaming');
     expect(await isInRecovery(P)).toBe(true);
     expect(existsSync(join(P.dataDir, FENCE_MARKER))).toBe(false);
     expect(await registry.list()).toEqual([]);
+    expect((await waitCaughtUp(S, 'primary.test')).ok).toBe(true);
     expect(await count(P)).toBe(committed + 1);
     const rows = await query<{ v: string }>(P, `SELECT v FROM t WHERE v = 'after-promote'`, { database: 'app' });
     expect(rows).toHaveLength(1);
+    // the rewind role was only temporary; the replication role stays, without superuser
+    const roles = await query<{ rolname: string; rolsuper: boolean }>(S, `SELECT rolname, rolsuper FROM pg_roles WHERE rolname LIKE 'pe\\_%' ORDER BY 1`);
+    expect(roles).toEqual([
+      { rolname: 'pe_repl_primary_test', rolsuper: false },
+      { rolname: 'pe_repl_secondary1_test', rolsuper: false },
+    ]);
+    expect((await hbaFileRules(S)).some((x) => x.user_name?.[0] === 'pe_rewind_primary_test')).toBe(false);
+  });
+
+  it('fails back, and rejoins the other side by a fresh base backup when pg_rewind is not wanted', async () => {
+    await psql(S, "INSERT INTO t (v) VALUES ('before-failback');", { database: 'app' });
+    expect((await waitCaughtUp(S, 'primary.test')).ok).toBe(true);
+    const total = await count(S);
+    const back = await failover(P, S, registry, { reason: 'failback' });
+    expect(back.promote.timeline).toBe(3);
+    expect(back.fence.how).toBe('stopped');
+    expect(await count(P)).toBe(total);
+    const r = await rejoin(S, P, registry, { name: 'secondary1.test', primaryAddress: '127.0.0.1', standbyAddress: '127.0.0.1' }, { rewind: false });
+    expect(r.method).toBe('basebackup');
+    expect(r.rewindSkipped).toBe('disabled by the caller');
+    expect(r.replica?.lag.state).toBe('streaming');
+    expect(await count(S)).toBe(total);
+    expect(await registry.list()).toEqual([]);
   });
 });

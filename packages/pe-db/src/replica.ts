@@ -1,4 +1,4 @@
-import { backupPath } from '@pe-stack/pe-host';
+import { backupPath, isIpLiteral } from '@pe-stack/pe-host';
 import { grantAccess, hostCidr, setParameters } from './access.js';
 import { editors, readText } from './editors.js';
 import { DbConfigError, DbReplicationError } from './errors.js';
@@ -13,6 +13,11 @@ export interface ReplicaOptions {
   primaryAddress: string;
   /** The standby's IP address as the primary sees it (its pg_hba replication record). */
   standbyAddress: string;
+  /**
+   * listen_addresses the primary needs for the standby (see grantAccess).
+   * Default: primaryAddress when it is an IP address, else '*'.
+   */
+  listen?: string;
   /** Wait for synchronous commit on this standby (synchronous_standby_names): zero data loss, slower commits. */
   synchronous?: boolean;
   /** Time for pg_basebackup (default 1 h) and for streaming to begin (default 60 s). */
@@ -57,7 +62,7 @@ function replicationRole(name: string): string {
 }
 
 /** Role with REPLICATION LOGIN and a fresh random password; only the SCRAM verifier reaches the server. */
-async function ensureReplicationRole(primary: PgInstance, role: string, password: string): Promise<void> {
+export async function ensureReplicationRole(primary: PgInstance, role: string, password: string): Promise<void> {
   const verifier = scramVerifier(password);
   primary.host.redactor.add(password).add(verifier);
   const exists = await query(primary, `SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(role)}`);
@@ -86,7 +91,7 @@ async function checkPrimaryReady(primary: PgInstance): Promise<void> {
 }
 
 /** Files a pe3-style instance keeps in its data directory: the standby's own, kept across the base backup. */
-function ownConfigFiles(inst: PgInstance): string[] {
+export function ownConfigFiles(inst: PgInstance): string[] {
   const inData = (p: string) => p.startsWith(`${inst.dataDir}/`);
   const files = [inst.confFile, inst.hbaFile].filter(inData);
   if (files.length > 0) files.push(`${inst.dataDir}/pg_ident.conf`);
@@ -105,8 +110,29 @@ async function setApplicationName(standby: PgInstance, name: string): Promise<vo
   await standby.host.writeFile(auto, doc.toString(), { backup: false, secrets: [conninfo] });
 }
 
-function quoteConninfo(v: string): string {
+export function quoteConninfo(v: string): string {
   return /^[A-Za-z0-9_.-]+$/.test(v) ? v : `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/** Replication credentials of one standby: they live in memory and in the standby's postgresql.auto.conf only. */
+export interface ReplicationSource {
+  slot: string;
+  role: string;
+  password: string;
+}
+
+/** On the primary: the standby's replication role (fresh random password), its pg_hba replication record and a new slot. */
+export async function prepareReplicationSource(primary: PgInstance, standby: PgInstance, o: ReplicaOptions): Promise<ReplicationSource> {
+  hostCidr(o.standbyAddress);
+  await checkPrimaryReady(primary);
+  const slot = replicaIdent(o.name);
+  const role = replicationRole(o.name);
+  const password = randomPassword();
+  standby.host.redactor.add(password);
+  await ensureReplicationRole(primary, role, password);
+  await grantAccess(primary, o.standbyAddress, [{ database: 'replication', user: role }], { listen: o.listen ?? (isIpLiteral(o.primaryAddress) ? o.primaryAddress : '*') });
+  await ensureSlot(primary, slot);
+  return { slot, role, password };
 }
 
 /**
@@ -119,15 +145,7 @@ function quoteConninfo(v: string): string {
  */
 export async function buildReplica(primary: PgInstance, standby: PgInstance, o: ReplicaOptions): Promise<ReplicaResult> {
   const t0 = performance.now();
-  hostCidr(o.standbyAddress);
-  await checkPrimaryReady(primary);
-  const slot = replicaIdent(o.name);
-  const role = replicationRole(o.name);
-  const password = randomPassword();
-  standby.host.redactor.add(password);
-  await ensureReplicationRole(primary, role, password);
-  await grantAccess(primary, o.standbyAddress, [{ database: 'replication', user: role }]);
-  await ensureSlot(primary, slot);
+  const { slot, role, password } = await prepareReplicationSource(primary, standby, o);
 
   // the standby: its own cluster stops and is kept aside
   await stopInstance(standby);
