@@ -1,0 +1,148 @@
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalHost, PeError, type Host } from '@pe-stack/pe-host';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { flowSteps, isGroup, parseInventory, runFlow, stepKey, type Flow, type Inventory } from '../index.js';
+import { ensureStep, probe } from './ensure.js';
+import { joinFlow } from './join.js';
+
+let root: string;
+beforeEach(async () => {
+  root = await fs.mkdtemp(join(tmpdir(), 'pe-join-'));
+});
+afterEach(async () => {
+  await fs.rm(root, { recursive: true, force: true });
+});
+
+function inventory(layout: 'pe3' | 'debian'): Inventory {
+  return parseInventory(
+    `cluster: t
+layout: ${layout}
+primary_cname: ca.test
+general_cname: puppet.test
+masters:
+  - {name: primary.test, role: primary, address: 10.9.0.1}
+  - {name: s1.test, role: secondary, address: 10.9.0.2}
+  - {name: s2.test, role: secondary, address: 10.9.0.3}
+  - {name: s3.test, role: secondary, address: 10.9.0.4}
+`,
+    join(root, 'inventory.yaml'),
+    { env: {}, home: root },
+  );
+}
+
+/** LocalHost whose files live under root/<name> (a test stand-in for a separate machine; commands are not rewritten). */
+function jailed(name: string): Host {
+  const base = new LocalHost({ name });
+  const p = (path: string) => join(root, name, path);
+  return new Proxy(base, {
+    get(target, prop, recv) {
+      const v = Reflect.get(target, prop, recv) as unknown;
+      if (typeof v !== 'function') return v;
+      if (['readFile', 'writeFile', 'stat', 'exists', 'remove', 'mkdir'].includes(String(prop))) {
+        return (path: string, ...rest: unknown[]) => (v as (...a: unknown[]) => unknown).call(target, p(path), ...rest);
+      }
+      return (v as (...a: unknown[]) => unknown).bind(target);
+    },
+  });
+}
+
+async function build(layout: 'pe3' | 'debian', hosts: string[]): Promise<Flow> {
+  const inv = inventory(layout);
+  await fs.mkdir(join(root, 'primary.test', inv.layout.dirs.mcollectiveConfdir), { recursive: true });
+  await fs.writeFile(join(root, 'primary.test', inv.layout.files.mcollectiveServerCfg!.path), 'plugin.psk = a-real-shared-psk-value\n');
+  const cache = new Map<string, Host>();
+  const ctx = { inventory: inv, host: (n: string) => cache.get(n) ?? cache.set(n, jailed(n)).get(n)! };
+  return joinFlow(ctx, inv.masters.filter((m) => hosts.includes(m.name)));
+}
+
+describe('join flow', () => {
+  it('debian: the primary prepared, secondaries in parallel, MCollective on every master, then restart and validation', async () => {
+    const flow = await build('debian', ['s1.test', 's2.test']);
+    const heads = flow.items.map((i) => (isGroup(i) ? `group:${i.group}` : stepKey(i)));
+    expect(heads.slice(0, 3)).toEqual(['primary.ca-alt-names@primary.test', 'primary.db-access:s1.test@primary.test', 'primary.db-access:s2.test@primary.test']);
+    const groups = flow.items.filter(isGroup);
+    expect(groups.map((g) => g.group)).toEqual(['secondaries', 'restart-validate']);
+    expect(groups[0]!.lanes.map((l) => l.map((s) => stepKey(s)))).toEqual(
+      ['s1.test', 's2.test'].map((h) => ['ca-disabled', 'crl-path', 'filebucket', 'certificate', 'database-settings', 'puppetdb-ssl'].map((id) => `${id}@${h}`)),
+    );
+    expect(groups[1]!.lanes[0]!.map((s) => s.id)).toEqual(['restart', 'validate-self', 'validate-general']);
+    // MCollective steps touch every master, including a secondary that is not joining now (its broker list changes)
+    const mcoHosts = new Set(flow.items.filter((i) => !isGroup(i) && /mco/.test(i.id)).map((i) => (isGroup(i) ? '' : i.host)));
+    expect([...mcoHosts].sort()).toEqual(['primary.test', 's1.test', 's2.test', 's3.test']);
+    expect(new Set(flowSteps(flow).map(stepKey)).size).toBe(flowSteps(flow).length);
+  });
+
+  it('pe3: autosign for the console certificate, the CA off in puppet.conf, a console certificate, the allowlist file', async () => {
+    const flow = await build('pe3', ['s1.test']);
+    const keys = flowSteps(flow).map(stepKey);
+    expect(keys).toEqual(expect.arrayContaining(['primary.autosign-console:s1.test@primary.test', 'primary.puppetdb-allowlist@primary.test', 'console-certificate@s1.test', 'puppetdb-allowlist@s1.test']));
+    expect(keys).not.toContain('primary.ca-alt-names@primary.test');
+    expect(keys.indexOf('certificate@s1.test')).toBeLessThan(keys.indexOf('database-settings@s1.test'));
+    expect(keys.indexOf('database-settings@s1.test')).toBeLessThan(keys.indexOf('restart@s1.test'));
+  });
+
+  it('plan (dry run) of the first file steps on jailed hosts: the CA disabled and ca_server set, as diffs; nothing written', async () => {
+    const inv = inventory('debian');
+    const s1 = inv.masters.find((m) => m.name === 's1.test')!;
+    const caCfg = inv.layout.files.caCfg!.path;
+    const puppetConf = inv.layout.files.puppetConf!.path;
+    await fs.mkdir(join(root, 's1.test', caCfg, '..'), { recursive: true });
+    await fs.mkdir(join(root, 's1.test', puppetConf, '..'), { recursive: true });
+    const services = 'puppetlabs.services.ca.certificate-authority-service/certificate-authority-service\n#puppetlabs.services.ca.certificate-authority-disabled-service/certificate-authority-disabled-service\n';
+    await fs.writeFile(join(root, 's1.test', caCfg), services);
+    await fs.writeFile(join(root, 's1.test', puppetConf), '[main]\nserver = s1.test\n');
+    const flow = await build('debian', ['s1.test']);
+    const lane = flow.items.filter(isGroup)[0]!.lanes[0]!.slice(0, 1);
+    const host = jailed('s1.test');
+    const r = await runFlow({ name: 'join', items: lane }, { host: () => host, dryRun: true });
+    expect(r.status).toBe('ok');
+    const diffs = r.steps[0]!.mutations.map((m) => (m.kind === 'write' ? m.diff : '')).join('\n');
+    expect(diffs).toContain('+ca_server = ca.test');
+    expect(diffs).toMatch(/^-puppetlabs\.services\.ca\.certificate-authority-service/m);
+    expect(diffs).toMatch(/^\+puppetlabs\.services\.ca\.certificate-authority-disabled-service/m);
+    expect(await fs.readFile(join(root, 's1.test', caCfg), 'utf8')).toBe(services);
+    // for real: applied, then the same step is done
+    const real = await runFlow({ name: 'join', items: lane }, { host: () => host });
+    expect(real.status).toBe('ok');
+    const again = await runFlow({ name: 'join', items: lane }, { host: () => host });
+    expect(again.steps[0]!.status).toBe('skipped');
+    expect(s1.sudo).toBe(false);
+  });
+});
+
+describe('probe and ensureStep', () => {
+  const ctxFor = (host: Host) =>
+    ({ host, hostFor: () => host, runId: 'r', flow: 'f', dryRun: false, redactor: host.redactor, signal: new AbortController().signal, completedEarlier: false, changedInRun: () => false, state: new Map() }) as const;
+
+  it('done when the function would change nothing; to do (with the reason) otherwise; the host is untouched', async () => {
+    const host = new LocalHost({ name: 'h' });
+    const p = join(root, 'f.txt');
+    const ensure = async (h: { host: Host }) => h.host.writeFile(p, 'x\n');
+    expect(await probe(ctxFor(host), ensure)).toEqual({ done: false, why: `would create ${p}` });
+    expect(await fs.stat(p).catch(() => undefined)).toBeUndefined();
+    await fs.writeFile(p, 'x\n');
+    expect(await probe(ctxFor(host), ensure)).toEqual({ done: true, why: 'already so' });
+  });
+
+  it('an error before any change is a real problem (thrown); after a planned change it means "to do"', async () => {
+    const host = new LocalHost({ name: 'h' });
+    await expect(probe(ctxFor(host), async () => Promise.reject(new PeError('E_X', 'broken')))).rejects.toThrow('broken');
+    const r = await probe(ctxFor(host), async (h) => {
+      await h.host.exec(['touch', join(root, 'never')]);
+      throw new PeError('E_X', 'depends on the planned change');
+    });
+    expect(r.done).toBe(false);
+    expect(await fs.stat(join(root, 'never')).catch(() => undefined)).toBeUndefined();
+  });
+
+  it('ensureStep runs the function for real in apply', async () => {
+    const host = new LocalHost({ name: 'h' });
+    const p = join(root, 'g.txt');
+    const step = ensureStep('g', 'h', 'write g', (h) => h.host.writeFile(p, 'g\n'));
+    const r = await runFlow({ name: 'f', items: [step] }, { host: () => host });
+    expect(r.steps[0]!.status).toBe('done');
+    expect(await fs.readFile(p, 'utf8')).toBe('g\n');
+  });
+});
