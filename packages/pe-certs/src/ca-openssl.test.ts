@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalHost } from '@pe-stack/pe-host';
+import { DryRunHost, LocalHost } from '@pe-stack/pe-host';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpensslCa, parseIndex } from './ca-openssl.js';
 import { parseCrl, parseCsr } from './der.js';
@@ -165,6 +165,20 @@ describe('OpensslCa', () => {
     await ca.revokeMany(['b1.example.com', 'b2.example.com']);
     const crl = parseCrl(await ca.crl());
     expect([crl.revoked.has(certs[0]!.serial), crl.revoked.has(certs[1]!.serial), crl.revoked.has(certs[2]!.serial)]).toEqual([true, true, false]);
+  });
+
+  it('under DryRunHost, signing is a plan: recorded argv name the passphrase only as env:, and nothing is signed', async () => {
+    const dry = new DryRunHost(new LocalHost({ name: 'ca-host' }));
+    const planned = new OpensslCa(dry, join(dir, 'ca'), { passphrase: PASS });
+    await ca.submit('planned.example.com', await csrFor('planned.example.com', []));
+    await planned.sign('planned.example.com', { allowed: [] });
+    const plan = JSON.stringify(dry.mutations);
+    expect(plan).toContain('env:PE_OPENSSL_PASS');
+    expect(plan).toContain('signed/planned.example.com.pem');
+    expect(plan).not.toContain(PASS);
+    const key = (await readFile(join(dir, 'ca', 'ca_key.pem'), 'utf8')).split('\n')[1]!;
+    expect(plan).not.toContain(key);
+    expect(await ca.certificate('planned.example.com')).toBeUndefined();
   });
 
   it('parses index.txt rows (valid, revoked, multiple per name)', () => {

@@ -112,6 +112,33 @@ describe('PuppetserverCa', () => {
   });
 });
 
+describe('the request file on the CA is checked too', () => {
+  it('refuses names the listing does not show but the CSR file carries', async () => {
+    const { mkdtemp, mkdir, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { Openssl } = await import('./openssl.js');
+    const dir = await mkdtemp(join(tmpdir(), 'pe-certs-req-'));
+    try {
+      const host = new ScriptedHost({ name: 'pe-primary' });
+      await mkdir(join(dir, 'requests'));
+      const o = new Openssl(host);
+      await o.genKey(join(dir, 'k.pem'), { type: 'ec' });
+      await o.newCsr(join(dir, 'k.pem'), join(dir, 'requests', 'agent7.example.com.pem'), 'agent7.example.com', ['agent7.example.com', 'sneaky.example.org']);
+      // this listing shows agent7 as a request without alt names
+      const ca = new PuppetCertCa(host, { cadir: dir, commands: { list: ['puppet', 'cert', 'list', '--all'], sign: ['puppet', 'cert', 'sign', '{certname}'], revoke: [], clean: [] }, sudo: false });
+      host.on('puppet cert list --all', { stdout: await fixture('puppet-cert-list-all.txt') });
+      const err = await failure<CsrRefusedError>(ca.sign('agent7.example.com', { allowed: [] }));
+      expect(err.unexpected).toEqual(['DNS:sneaky.example.org']);
+      expect(host.calls.some((a) => a[2] === 'sign')).toBe(false);
+      await writeFile(join(dir, 'requests', 'agent7.example.com.pem'), 'garbage');
+      await expect(ca.sign('agent7.example.com', { allowed: [] })).rejects.toMatchObject({ code: 'E_CERT_PARSE' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('PuppetCertCa (pe3)', () => {
   it('signs with --allow-dns-alt-names after checking the names itself', async () => {
     const host = new ScriptedHost({ name: 'pe-primary' });

@@ -2,6 +2,7 @@ import type { ExecResult, Host } from '@pe-stack/pe-host';
 import { tailLines, validateRemotePath } from '@pe-stack/pe-host';
 import type { CommandKey, Layout } from '@pe-stack/pe-config-files';
 import { enforceAltNames, readOptional, validateCertname, type AltNamePolicy, type CaBackend, type CertEntry, type CertState } from './backend.js';
+import { parseCsr } from './der.js';
 import { CertError, CertNotFoundError, CertParseError } from './errors.js';
 import { parseAltNameText } from './x509.js';
 
@@ -157,7 +158,15 @@ abstract class PuppetCliCa implements CaBackend {
     validateCertname(certname);
     const e = await this.entry(certname);
     if (!e || e.state !== 'requested') throw new CertNotFoundError(this.host.name, certname, 'a pending certificate request');
-    enforceAltNames(this.host.name, certname, e.altNames ?? [], policy);
+    // the request file itself is the authority (a listing may leave names out); both are checked
+    const names = [...(e.altNames ?? [])];
+    const pem = await readOptional(this.host, `${this.cadir}/requests/${certname}.pem`, this.sudo);
+    if (pem !== undefined) {
+      const csr = parseCsr(pem);
+      if (csr.cn !== certname || !csr.signatureValid) throw new CertError('E_CSR_REFUSED', `the request file for "${certname}" is for "${csr.cn ?? '(no CN)'}" or has an invalid signature.`, { host: this.host.name, certname });
+      names.push(...csr.altNames);
+    }
+    enforceAltNames(this.host.name, certname, names, policy);
     await this.run(fill(this.o.commands.sign, certname), certname);
   }
 

@@ -1,10 +1,9 @@
-import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SshHost, type Host } from '@pe-stack/pe-host';
+import type { Host } from '@pe-stack/pe-host';
 import { applyEdits, fileOf, layouts } from '@pe-stack/pe-config-files';
-import { Lab } from '@pe-stack/lab';
+import type { Lab } from '@pe-stack/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allowSubjectAltNames, backupCa, grantCaAdmin, restoreCa } from './backup.js';
 import { PuppetserverCa } from './ca-puppet.js';
@@ -13,6 +12,7 @@ import { PuppetSslAgent } from './enroll.js';
 import { regenerateNodeCert } from './regenerate.js';
 import { checkCertificate, loadTrust } from './verify.js';
 import { inspectCert } from './x509.js';
+import { labHost, ownLab } from './lab-support.js';
 
 /**
  * Against the real puppetserver 7 of the lab's debian profile: two standalone
@@ -21,43 +21,16 @@ import { inspectCert } from './x509.js';
  * lab files that share the default debian lab rebuild theirs after it.
  */
 const L = layouts.debian;
-const KEY = JSON.stringify({ p: 'debian', h: ['primary', 'secondary1'], a: 0, m: false });
-
-async function ownLab(): Promise<Lab> {
-  const lab = new Lab();
-  lab.assertInController();
-  const keyFile = `${lab.config.stateDir}/fixture.key`;
-  let cur: string | undefined;
-  try {
-    cur = readFileSync(keyFile, 'utf8');
-  } catch {
-    cur = undefined;
-  }
-  if (lab.state()?.phase !== 'up' || cur !== KEY) {
-    await lab.down();
-    await lab.up({ profile: 'debian', hosts: ['primary', 'secondary1'], agents: 0, log: (l) => process.stderr.write(`lab: ${l}\n`) });
-  }
-  // whatever this file leaves behind is not the default lab: mark it as ours
-  writeFileSync(keyFile, KEY);
-  await lab.writeInventory();
-  return lab;
-}
-
 describe('pe-certs against puppetserver (lab, debian)', () => {
   let lab: Lab;
   let primary: Host;
   let secondary: Host;
   let ca: PuppetserverCa;
   let controller: string;
-  const sh = (lab: Lab, name: string) => {
-    const h = lab.host(name);
-    return new SshHost({ name: h.fqdn, address: h.ip, user: 'root', privateKey: lab.keyFile, knownHosts: lab.knownHostsFile });
-  };
-
   beforeAll(async () => {
-    lab = await ownLab();
-    primary = sh(lab, 'primary');
-    secondary = sh(lab, 'secondary1');
+    lab = await ownLab('debian', ['primary', 'secondary1'], 0);
+    primary = labHost(lab, 'primary');
+    secondary = labHost(lab, 'secondary1');
     ca = PuppetserverCa.fromLayout(primary, L, { sudo: false });
     controller = await mkdtemp(join(tmpdir(), 'pe-certs-lab-'));
   });
