@@ -1,0 +1,186 @@
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTestSshd, type TestSshd } from '@pe-stack/pe-host';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Cluster, loadInventory, main, type CliIo, type Flow, type Step } from './index.js';
+
+// Root only: a throwaway OpenSSH server on 127.0.0.1; every "host" of the inventory is that server
+// (distinct names, distinct directories), reached through the real SshHost the CLI builds from the inventory.
+
+const SECRET = 'Root-Test-Sudo-Secret-7';
+let sshd: TestSshd;
+let root: string;
+
+beforeAll(async () => {
+  sshd = await startTestSshd();
+});
+afterAll(async () => {
+  await sshd?.stop();
+});
+beforeEach(async () => {
+  root = await fs.mkdtemp(join(tmpdir(), 'pe-cluster-root-'));
+});
+afterEach(async () => {
+  await fs.rm(root, { recursive: true, force: true });
+});
+
+async function writeInventory(extraSsh = ''): Promise<string> {
+  const p = join(root, 'inventory.yaml');
+  await fs.writeFile(
+    p,
+    `version: 2
+config:
+  transport: ssh
+  ssh:
+    user: root
+    port: ${sshd.port}
+    private-key: ${sshd.clientKeyPath}
+    known-hosts: ${sshd.knownHostsPath}
+    sudo-password: {_plugin: env_var, var: PE_ROOT_TEST_SECRET}
+${extraSsh}
+vars:
+  cluster: rt
+  layout: debian
+  primary_cname: ca.rt.test
+  general_cname: puppet.rt.test
+  journals: ${root}/journal
+  audit_log: ${root}/audit.log
+groups:
+  - name: primary
+    vars: {role: primary}
+    targets: [{uri: 127.0.0.1, name: primary.rt.test}]
+  - name: secondaries
+    vars: {role: secondary}
+    targets:
+      - {uri: 127.0.0.1, name: s1.rt.test}
+      - {uri: 127.0.0.1, name: s2.rt.test}
+`,
+  );
+  return p;
+}
+
+const dir = (h: string) => join(root, 'hosts', h);
+
+/** A join-shaped flow over real SSH: a config edit, a command carrying a secret, an optional crash. */
+function demo(crashAt?: string) {
+  return (_c: Cluster, hosts: readonly string[]): Flow => {
+    const step = (h: string, id: string, apply: (host: import('@pe-stack/pe-host').Host) => Promise<unknown>, done: (host: import('@pe-stack/pe-host').Host) => Promise<boolean>): Step => ({
+      id,
+      host: h,
+      title: `${id} on ${h}`,
+      check: async (ctx) => ((await done(ctx.host)) ? { done: true, why: 'as wanted' } : { done: false, why: 'not yet' }),
+      apply: async (ctx) => {
+        await apply(ctx.host);
+        if (`${id}@${h}` === crashAt) throw new Error('simulated crash');
+      },
+    });
+    const lanes = (hosts.length ? hosts : ['s1.rt.test', 's2.rt.test']).map((h) => [
+      step(
+        h,
+        'conf',
+        (host) => host.writeFile(`${dir(h)}/puppet.conf`, '[main]\nca_server = ca.rt.test\n'),
+        async (host) => (await host.exists(`${dir(h)}/puppet.conf`)) && (await host.readFile(`${dir(h)}/puppet.conf`)).toString().includes('ca_server'),
+      ),
+      step(h, 'marker', (host) => host.exec(['sh', '-c', 'printf %s "$1" | sha256sum > "$2"', 'sh', SECRET, `${dir(h)}/marker`]), (host) => host.exists(`${dir(h)}/marker`)),
+    ]);
+    return { name: 'join', items: [{ group: 'secondaries', lanes }] };
+  };
+}
+
+async function cli(args: string[], flows?: ReturnType<typeof demo>) {
+  let stdout = '';
+  let stderr = '';
+  for (const h of ['s1.rt.test', 's2.rt.test']) await fs.mkdir(dir(h), { recursive: true });
+  const io: CliIo = {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: { PE_ROOT_TEST_SECRET: SECRET },
+    ...(flows ? { cluster: { flows: { join: flows } } } : {}),
+  };
+  const code = await main(args, io);
+  return { code, stdout, stderr };
+}
+
+async function snapshot(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const h of ['s1.rt.test', 's2.rt.test']) {
+    for (const f of await fs.readdir(dir(h)).catch(() => [] as string[])) if (!f.includes('.pe-backup-')) out[`${h}/${f}`] = await fs.readFile(join(dir(h), f), 'utf8');
+  }
+  return out;
+}
+
+describe('pe-cluster over a real sshd', () => {
+  it('plan changes nothing; join applies; a rerun does nothing; journal and audit log carry no secret', async () => {
+    const inv = await writeInventory();
+    const plan = await cli(['-i', inv, 'plan', 'join', 's1.rt.test', 's2.rt.test'], demo());
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toContain('+ca_server = ca.rt.test');
+    expect(plan.stdout).toMatch(/\$ sh -c .* sh \*{8} /);
+    expect(await snapshot()).toEqual({});
+    const run = await cli(['-i', inv, 'join', 's1.rt.test', 's2.rt.test'], demo());
+    expect(run.code).toBe(0);
+    const state = await snapshot();
+    expect(Object.keys(state).sort()).toEqual(['s1.rt.test/marker', 's1.rt.test/puppet.conf', 's2.rt.test/marker', 's2.rt.test/puppet.conf']);
+    const again = await cli(['-i', inv, '--json', 'join', 's1.rt.test', 's2.rt.test'], demo());
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout.trim().split('\n').at(-1)!)).toMatchObject({ status: 'ok', steps: [{ status: 'skipped' }, { status: 'skipped' }, { status: 'skipped' }, { status: 'skipped' }] });
+    const journals = await fs.readdir(join(root, 'journal'));
+    expect(journals).toHaveLength(2);
+    const blobs = [await fs.readFile(join(root, 'audit.log'), 'utf8'), ...(await Promise.all(journals.map((j) => fs.readFile(join(root, 'journal', j), 'utf8')))), plan.stdout, run.stdout, again.stdout];
+    for (const b of blobs) expect(b).not.toContain(SECRET);
+  });
+
+  it('a crash after step k, then --resume, converges to the end state of an uninterrupted run (every k)', async () => {
+    const inv = await writeInventory();
+    await cli(['-i', inv, 'join', 's1.rt.test', 's2.rt.test'], demo());
+    const want = await snapshot();
+    for (const k of ['conf@s1.rt.test', 'marker@s1.rt.test', 'conf@s2.rt.test', 'marker@s2.rt.test']) {
+      await fs.rm(join(root, 'hosts'), { recursive: true, force: true });
+      const crashed = await cli(['-i', inv, 'join', 's1.rt.test', 's2.rt.test'], demo(k));
+      expect(crashed.code, k).toBe(1); // a plain Error in a step is an internal error
+      const resumed = await cli(['-i', inv, '--resume', 'join', 's1.rt.test', 's2.rt.test'], demo());
+      expect(resumed.code, k).toBe(0);
+      expect(resumed.stdout, k).toContain(`resuming (stopped at ${k})`);
+      expect(await snapshot(), k).toEqual(want);
+    }
+  });
+
+  it('status through the API: every master reachable over SSH, and the missing Puppet files are reported (broken)', async () => {
+    const inv = await loadInventory(await writeInventory(), { env: { PE_ROOT_TEST_SECRET: SECRET } });
+    const cluster = new Cluster({ ...inv, layout: { ...inv.layout, files: { ...inv.layout.files, puppetConf: { ...inv.layout.files.puppetConf!, path: `${root}/none.conf` } } } });
+    try {
+      const r = await cluster.status();
+      expect(r.masters.map((m) => m.reachable)).toEqual([true, true, true]);
+      expect(r.health).toBe('broken');
+      expect(JSON.stringify(r)).not.toContain(SECRET);
+    } finally {
+      await cluster.close();
+    }
+  });
+
+  it('a changed host key: typed error, exit 5 for join, nothing changed on any host', async () => {
+    const empty = join(root, 'empty_known_hosts');
+    await fs.writeFile(empty, '');
+    const inv = await writeInventory(`    host-keys: [SHA256:${'A'.repeat(43)}]\n`);
+    await fs.writeFile(inv, (await fs.readFile(inv, 'utf8')).replace(sshd.knownHostsPath, empty));
+    const r = await cli(['-i', inv, '--json', 'join', 's1.rt.test'], demo());
+    expect(r.code).toBe(5);
+    expect(r.stdout).toContain('E_HOSTKEY_CHANGED');
+    expect(await snapshot()).toEqual({});
+    const st = await cli(['-i', inv, '--json', 'status']);
+    expect(st.code).toBe(4);
+    expect(JSON.parse(st.stdout).masters[0].error.code).toBe('E_HOSTKEY_CHANGED');
+  });
+
+  it('an unknown host key (not in known_hosts, no pin): E_HOSTKEY_UNKNOWN, exit 5, nothing changed', async () => {
+    const empty = join(root, 'empty_known_hosts');
+    await fs.writeFile(empty, '');
+    const inv = await writeInventory();
+    await fs.writeFile(inv, (await fs.readFile(inv, 'utf8')).replace(sshd.knownHostsPath, empty));
+    const r = await cli(['-i', inv, '--json', 'join', 's1.rt.test'], demo());
+    expect(r.code).toBe(5);
+    expect(r.stdout).toContain('E_HOSTKEY_UNKNOWN');
+    expect(await snapshot()).toEqual({});
+  });
+});
