@@ -103,6 +103,13 @@ describe('PuppetserverCa', () => {
     await expect(ca.sign('../../etc/x', POLICY)).rejects.toMatchObject({ code: 'E_INVALID_INPUT' });
   });
 
+  it('clean of a pending request accepts exit 24 (unsigned, so not revoked); for a signed cert 24 is a failure', async () => {
+    const { host, ca } = debianCa();
+    host.on('puppetserver ca list --all --format json', { stdout: await fixture('puppetserver-ca-list-all.json') }).on((a) => a[2] === 'clean', { code: 24, stdout: 'Cleaned files related to x\n' });
+    await ca.clean('rogue.example.com');
+    await expect(ca.clean('primary.example.com')).rejects.toMatchObject({ code: 'E_CA_COMMAND' });
+  });
+
   it('clean skips unknown names and runs clean for known ones', async () => {
     const { host, ca } = debianCa();
     host.on('puppetserver ca list --all --format json', { stdout: await fixture('puppetserver-ca-list-all.json') }).on((a) => a[2] === 'clean', { stdout: 'Cleaned files related to primary.example.com\n' });

@@ -135,9 +135,9 @@ abstract class PuppetCliCa implements CaBackend {
     this.timeoutMs = o.timeoutMs ?? 120_000;
   }
 
-  protected async run(argv: readonly string[], certname: string | undefined, readOnly = false): Promise<ExecResult> {
+  protected async run(argv: readonly string[], certname: string | undefined, readOnly = false, okCodes: readonly number[] = [0]): Promise<ExecResult> {
     const r = await this.host.exec(argv, { sudo: this.sudo, timeoutMs: this.timeoutMs, allowFailure: true, readOnly });
-    if (r.code !== 0) {
+    if (!okCodes.includes(r.code)) {
       const tail = this.host.redactor.redact(tailLines((r.stderr.trim() || r.stdout.trim()).replace(/\r/g, ''), 6));
       throw new CertError('E_CA_COMMAND', `\`${argv.join(' ')}\` exited ${r.code}${tail ? `: ${tail}` : '.'}`, { host: this.host.name, certname, hint: this.hintFor(tail) });
     }
@@ -180,7 +180,11 @@ abstract class PuppetCliCa implements CaBackend {
   async clean(certname: string): Promise<void> {
     const e = await this.entry(validateCertname(certname));
     if (!e) return;
-    await this.run(fill(this.o.commands.clean, certname), certname);
+    await this.run(fill(this.o.commands.clean, certname), certname, false, this.cleanOkCodes(e.state));
+  }
+
+  protected cleanOkCodes(_state: CertState): readonly number[] {
+    return [0];
   }
 
   async caCertificate(): Promise<string> {
@@ -219,6 +223,11 @@ export class PuppetserverCa extends PuppetCliCa {
     if (r.code === 0 && r.stdout.trim().startsWith('{')) return parsePuppetserverListJson(r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).join(''));
     // older puppetserver-ca gems have no --format: fall back to the text listing
     return parsePuppetserverListText((await this.run(this.o.commands.list, undefined, true)).stdout);
+  }
+
+  // `puppetserver ca clean` of a pending request removes it but exits 24 ("could not revoke unsigned csr")
+  protected override cleanOkCodes(state: CertState): readonly number[] {
+    return state === 'requested' ? [0, 24] : [0];
   }
 
   protected override hintFor(stderr: string): string | undefined {

@@ -53,7 +53,9 @@ describe('pe-certs against puppetserver (lab, debian)', () => {
     expect(cert.altNames).toEqual(expect.arrayContaining(['DNS:secondary1.lab.test', 'DNS:secondary1', 'DNS:puppet.lab.test', 'DNS:master.lab.test']));
     expect((await ca.list()).find((e) => e.name === 'secondary1.lab.test')?.state).toBe('signed');
     expect((await regenerateNodeCert(opts)).changed).toBe(false);
-    // the secondary's web server now presents that certificate
+    // the join: the secondary gives up its own CA, and its web server presents the new certificate
+    const off = await applyEdits(secondary, [{ kind: 'services', path: fileOf(L, 'caCfg').path, ops: [{ op: 'ca', enabled: false }] }], { sudo: false });
+    expect(off[0]!.changed).toBe(true);
     await secondary.exec(['systemctl', 'restart', 'puppetserver'], { timeoutMs: 300_000 });
     const served = await primary.exec(['sh', '-c', 'openssl s_client -connect secondary1.lab.test:8140 -servername secondary1.lab.test </dev/null 2>/dev/null | openssl x509 -noout -issuer']);
     expect(served.stdout).toMatch(/Puppet CA: primary\.lab\.test/);
@@ -90,8 +92,9 @@ describe('pe-certs against puppetserver (lab, debian)', () => {
     await expect(restoreCa(b.archive, secondary, L.dirs.cadir, { sudo: false })).rejects.toMatchObject({ code: 'E_CA_EXISTS' });
     const r = await restoreCa(b.archive, secondary, L.dirs.cadir, { sudo: false, force: true });
     expect(r.previous).toMatch(/\.pe-backup-/);
-    // the lab's secondary is still a standalone master, so its CA service is already on: a no-op here, the real switch after a join
-    await applyEdits(secondary, [{ kind: 'services', path: fileOf(L, 'caCfg').path, ops: [{ op: 'ca', enabled: true }] }], { sudo: false });
+    // promotion: the CA service back on, with the restored CA
+    const on = await applyEdits(secondary, [{ kind: 'services', path: fileOf(L, 'caCfg').path, ops: [{ op: 'ca', enabled: true }] }], { sudo: false });
+    expect(on[0]!.changed).toBe(true);
     expect((await grantCaAdmin(secondary, fileOf(L, 'authConf').path, 'secondary1.lab.test', { sudo: false })).changed).toBe(true);
     await secondary.exec(['systemctl', 'restart', 'puppetserver'], { timeoutMs: 300_000 });
     const promoted = PuppetserverCa.fromLayout(secondary, L, { sudo: false });
