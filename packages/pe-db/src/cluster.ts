@@ -17,6 +17,8 @@ export interface InitClusterOptions {
   checksums?: boolean;
   /** initdb --no-sync: faster, fine for a throwaway cluster (default true). */
   noSync?: boolean;
+  /** postgresql.conf and pg_hba.conf inside the data directory, as PE 3's pe-postgresql keeps them. Default false (Debian-like). */
+  configInDataDir?: boolean;
 }
 
 /**
@@ -50,10 +52,10 @@ export async function initCluster(host: Host, o: InitClusterOptions): Promise<Pg
     ]),
     { sudo: true, cwd: '/', timeoutMs: 120_000 },
   );
+  const inData = o.configInDataDir === true;
+  const cfgDir = inData ? data : conf;
   const settings: Record<string, string | number> = {
-    data_directory: `'${data}'`,
-    hba_file: `'${conf}/pg_hba.conf'`,
-    ident_file: `'${data}/pg_ident.conf'`,
+    ...(inData ? {} : { data_directory: `'${data}'`, hba_file: `'${conf}/pg_hba.conf'`, ident_file: `'${data}/pg_ident.conf'` }),
     port: o.port,
     listen_addresses: `'${o.listen ?? '127.0.0.1'}'`,
     unix_socket_directories: `'${sock}'`,
@@ -65,22 +67,22 @@ export async function initCluster(host: Host, o: InitClusterOptions): Promise<Pg
     ...(o.settings ?? {}),
   };
   const confText = Object.entries(settings).map(([k, v]) => `${k} = ${v}\n`).join('');
-  await host.writeFile(`${conf}/postgresql.conf`, confText, { owner: osUser, mode: 0o644, backup: false });
-  await host.writeFile(`${conf}/pg_hba.conf`, `# TYPE  DATABASE  USER  ADDRESS  METHOD\nlocal   all       ${osUser}    peer\n`, { owner: osUser, mode: 0o640, backup: false });
+  await host.writeFile(`${cfgDir}/postgresql.conf`, confText, { owner: osUser, mode: 0o644, backup: false });
+  await host.writeFile(`${cfgDir}/pg_hba.conf`, `# TYPE  DATABASE  USER  ADDRESS  METHOD\nlocal   all       ${osUser}    peer\n`, { owner: osUser, mode: 0o640, backup: false });
   const ctl = `${binDir}/pg_ctl`;
   return {
     host,
     binDir,
     dataDir: data,
-    confFile: `${conf}/postgresql.conf`,
-    hbaFile: `${conf}/pg_hba.conf`,
+    confFile: `${cfgDir}/postgresql.conf`,
+    hbaFile: `${cfgDir}/pg_hba.conf`,
     osUser,
     port: o.port,
     socketDir: sock,
     control: {
-      start: asDbUser({ osUser } as PgInstance, [ctl, '-D', conf, '-l', `${dir}/server.log`, '-w', '-t', '60', 'start']),
-      stop: asDbUser({ osUser } as PgInstance, [ctl, '-D', conf, '-m', 'fast', '-w', '-t', '60', 'stop']),
-      promote: asDbUser({ osUser } as PgInstance, [ctl, '-D', conf, '-w', '-t', '60', 'promote']),
+      start: asDbUser({ osUser } as PgInstance, [ctl, '-D', cfgDir, '-l', `${dir}/server.log`, '-w', '-t', '60', 'start']),
+      stop: asDbUser({ osUser } as PgInstance, [ctl, '-D', cfgDir, '-m', 'fast', '-w', '-t', '60', 'stop']),
+      promote: asDbUser({ osUser } as PgInstance, [ctl, '-D', cfgDir, '-w', '-t', '60', 'promote']),
     },
   };
 }

@@ -112,6 +112,12 @@ export interface SqlOptions {
   timeoutMs?: number;
   /** Declares the statement changes nothing (DryRunHost runs it). */
   readOnly?: boolean;
+  /**
+   * Commit without waiting for a synchronous standby (synchronous_commit =
+   * local; default true): our administrative statements must not hang when
+   * the synchronous standby is the host that just failed.
+   */
+  localCommit?: boolean;
 }
 
 /**
@@ -131,7 +137,8 @@ export async function psql(inst: PgInstance, sql: string, opts: SqlOptions = {})
     '-f', '-',
   ]);
   const secrets = [...(opts.secrets ?? [])];
-  const r = await inst.host.exec(argv, { sudo: true, stdin: sql, cwd: '/', secrets, allowFailure: true, timeoutMs: opts.timeoutMs ?? 120_000, readOnly: opts.readOnly ?? false });
+  const env = opts.localCommit === false ? undefined : { PGOPTIONS: '-c synchronous_commit=local' };
+  const r = await inst.host.exec(argv, { sudo: true, stdin: sql, cwd: '/', secrets, ...(env ? { env } : {}), allowFailure: true, timeoutMs: opts.timeoutMs ?? 120_000, readOnly: opts.readOnly ?? false });
   if (r.code !== 0) {
     const red = inst.host.redactor.with(secrets);
     const detail = red.redact((r.stderr.trim() || r.stdout.trim()).split('\n').slice(-4).join(' '));

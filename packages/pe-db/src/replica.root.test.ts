@@ -125,13 +125,13 @@ describe('streaming replica, promotion, fencing, rejoin', () => {
   it('synchronous mode: commits wait for the standby, and do not complete while it is down', async () => {
     await setSynchronous(P, ['secondary1.test']);
     expect((await replicationLag(P, 'secondary1.test')).syncState).toBe('sync');
-    const up = await psql(P, 'INSERT INTO t (v) VALUES (\'sync-1\');', { database: 'app' });
+    const up = await psql(P, 'INSERT INTO t (v) VALUES (\'sync-1\');', { database: 'app', localCommit: false });
     expect(up.ms).toBeLessThan(2000);
     expect((await waitCaughtUp(P, 'secondary1.test')).ok).toBe(true);
     expect(await count(S)).toBe(21001);
     await stopInstance(S);
     let settled = false;
-    const pending = psql(P, "INSERT INTO t (v) VALUES ('sync-2');", { database: 'app' }).finally(() => {
+    const pending = psql(P, "INSERT INTO t (v) VALUES ('sync-2');", { database: 'app', localCommit: false }).finally(() => {
       settled = true;
     });
     await new Promise((r) => setTimeout(r, 1500));
