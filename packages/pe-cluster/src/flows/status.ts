@@ -94,9 +94,11 @@ async function masterStatus(inv: Inventory, node: InventoryNode, h: Host, now: D
     } else {
       const c = inspectCert(pem, `${node.name}'s certificate`);
       const daysLeft = Math.floor((c.notAfter.getTime() - now.getTime()) / 86_400_000);
+      // inspectCert gives OpenSSL's form ("DNS:name", "IP Address:1.2.3.4"): compare names
+      const names = c.altNames.map((n) => n.replace(/^(DNS|IP Address):/, ''));
       const want = [inv.generalCname, inv.primaryCname];
-      const missing = want.filter((n) => !c.altNames.includes(n));
-      s.cert = { notAfter: c.notAfter.toISOString(), daysLeft, altNames: c.altNames, missingAltNames: missing, issuer: c.issuer };
+      const missing = want.filter((n) => !names.includes(n));
+      s.cert = { notAfter: c.notAfter.toISOString(), daysLeft, altNames: names, missingAltNames: missing, issuer: c.issuer };
       if (daysLeft < 0) problem('broken', 'its certificate has expired');
       else if (daysLeft < 30) problem('degraded', `its certificate expires in ${daysLeft} days`);
       if (missing.length) problem('degraded', `its certificate lacks the alt names ${missing.join(', ')}`);
