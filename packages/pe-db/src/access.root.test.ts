@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalHost, MASK, SshHost, startTestSshd } from '@pe-stack/pe-host';
+import { DryRunHost, LocalHost, MASK, SshHost, startTestSshd } from '@pe-stack/pe-host';
 import {
   DbAuthError,
   DbBudgetError,
@@ -80,6 +80,21 @@ describe('primary access rules', () => {
     expect(err.message).toContain('127.0.0.1');
     expect(err.message).toMatch(/grantAccess/);
     expect(err.clientAddress).toBe('127.0.0.1');
+  });
+
+  it('a dry run plans the pg_hba change, the listen_addresses change and the reload, and changes nothing', async () => {
+    const dry = new DryRunHost(host);
+    const before = readFileSync(primary.hbaFile, 'utf8');
+    const conf = readFileSync(primary.confFile, 'utf8');
+    const r = await grantAccess({ ...primary, host: dry }, '10.9.8.7', [{ database: 'pdb', user: 'pdb' }], { listen: '10.9.8.1' });
+    expect(r).toMatchObject({ dryRun: true, hbaChanged: true, listenChanged: true, restartRequired: true, confirmedLines: [] });
+    expect(readFileSync(primary.hbaFile, 'utf8')).toBe(before);
+    expect(readFileSync(primary.confFile, 'utf8')).toBe(conf);
+    const writes = dry.mutations.filter((m) => m.kind === 'write') as { path: string; diff: string }[];
+    expect(writes.map((w) => w.path)).toEqual([primary.hbaFile, primary.confFile]);
+    expect(writes[0]!.diff).toMatch(/^\+host\s+pdb\s+pdb\s+10\.9\.8\.7\/32\s+scram-sha-256$/m);
+    expect(writes[1]!.diff).toMatch(/^\+listen_addresses = '127\.0\.0\.1,10\.9\.8\.1'$/m);
+    expect(dry.mutations.filter((m) => m.kind === 'exec')).toHaveLength(2); // the two reloads
   });
 
   it('adds one scram-sha-256 record per database/user pair, reloads and confirms them in pg_hba_file_rules', async () => {

@@ -1,4 +1,4 @@
-import { isIpLiteral } from '@pe-stack/pe-host';
+import { DryRunHost, isIpLiteral } from '@pe-stack/pe-host';
 import { editors, readText, type HbaRecordSpec } from './editors.js';
 import { DbConfigError } from './errors.js';
 import { psql, query, queryOne, quoteLiteral, type PgInstance } from './instance.js';
@@ -32,6 +32,12 @@ export interface AccessResult {
   restartRequired: boolean;
   /** Pre-existing rules an operator should look at (trust or subnet-wide host rules). */
   warnings: string[];
+  /** The host is a DryRunHost: the plan holds the pg_hba diff and the reload; nothing was confirmed. */
+  dryRun: boolean;
+}
+
+function isDryRun(inst: PgInstance): boolean {
+  return inst.host instanceof DryRunHost;
 }
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/;
@@ -91,6 +97,10 @@ function ruleMatches(r: HbaFileRule, rec: HbaRecordSpec): boolean {
 async function commitHba(inst: PgInstance, before: string, after: string): Promise<void> {
   const host = inst.host;
   await host.writeFile(inst.hbaFile, after, { backup: true });
+  if (isDryRun(inst)) {
+    await psql(inst, 'SELECT pg_reload_conf();');
+    return;
+  }
   const bad = (await hbaFileRules(inst)).filter((r) => r.error !== null);
   if (bad.length > 0) {
     await host.writeFile(inst.hbaFile, before, { backup: false });
@@ -142,6 +152,8 @@ export async function setParameters(inst: PgInstance, params: Record<string, str
   if (changed.length > 0) {
     await host.writeFile(inst.confFile, doc.toString(), { backup: true });
     await psql(inst, 'SELECT pg_reload_conf();');
+    // a dry run cannot know what the server would make of it; listen_addresses always needs a restart
+    if (isDryRun(inst)) return { changed, pendingRestart: changed.filter((k) => k.toLowerCase() === 'listen_addresses') };
     // the reload is asynchronous: give the postmaster a moment to reread the files
     await new Promise((r) => setTimeout(r, 300));
   }
@@ -202,12 +214,13 @@ export async function grantAccess(primary: PgInstance, address: string, grants: 
     const pending = await queryOne<{ p: boolean }>(primary, `SELECT pending_restart AS p FROM pg_settings WHERE name = 'listen_addresses'`);
     restartRequired = pending.p;
   }
+  if (isDryRun(primary)) return { records, hbaChanged, confirmedLines: [], listenChanged, restartRequired, warnings: [], dryRun: true };
   if (restartRequired && opts.restart) {
     await restartInstance(primary);
     restartRequired = false;
   }
   const { lines, warnings } = await confirm(primary, records);
-  return { records, hbaChanged, confirmedLines: lines, listenChanged, restartRequired, warnings };
+  return { records, hbaChanged, confirmedLines: lines, listenChanged, restartRequired, warnings, dryRun: false };
 }
 
 /** Removes every pg_hba record for this address (the secondary leaves), then reloads and checks. */
@@ -221,6 +234,7 @@ export async function revokeAccess(primary: PgInstance, address: string): Promis
   const after = doc.toString();
   if (after === before) return { removed: 0, hbaChanged: false };
   await commitHba(primary, before, after);
+  if (isDryRun(primary)) return { removed: count, hbaChanged: true };
   const [ip] = cidr.split('/');
   const left = (await hbaFileRules(primary)).filter((r) => r.address === ip && (r.netmask === '255.255.255.255' || /^(ffff:){7}ffff$/.test(r.netmask ?? '')));
   if (left.length > 0) {
