@@ -20,7 +20,7 @@ export const EXIT = {
   CONNECTION: 5,
   /** A command or step failed on a host (including timeouts and files that cannot be parsed or edited). */
   COMMAND_FAILED: 6,
-  /** A step ran but its result did not verify (E_VERIFY, certificate or database checks). */
+  /** A check of the result failed: a step's verify (E_VERIFY, also MCollective), a certificate, the database from a secondary (password, pg_hba, connection). */
   VERIFY_FAILED: 7,
   /** The flow needs an operation that is not available yet; nothing was changed. */
   NOT_AVAILABLE: 8,
@@ -43,7 +43,9 @@ const BY_CODE: Record<string, ExitCode> = {
   E_CLOSED: EXIT.CONNECTION,
   E_VERIFY: EXIT.VERIFY_FAILED,
   E_CERT_VERIFY: EXIT.VERIFY_FAILED,
-  E_MCO_VERIFY: EXIT.VERIFY_FAILED,
+  E_DB_AUTH: EXIT.VERIFY_FAILED,
+  E_DB_HBA: EXIT.VERIFY_FAILED,
+  E_DB_CONNECT: EXIT.VERIFY_FAILED,
   E_NOT_AVAILABLE: EXIT.NOT_AVAILABLE,
   E_INTERRUPTED: EXIT.INTERRUPTED,
   E_INTERNAL: EXIT.INTERNAL,

@@ -34,7 +34,7 @@ Exit codes:
   4    status: broken
   5    a host could not be reached or trusted (unreachable, authentication, unknown/changed host key, sudo)
   6    a command or step failed on a host
-  7    a step's result did not verify
+  7    a check of the result failed (step verify, certificate, database password/pg_hba/connection, MCollective)
   8    the flow needs an operation that is not available yet; nothing was changed
   130  interrupted (Ctrl-C); rerun with --resume`;
 

@@ -10,7 +10,7 @@ import {
   regenerateNodeCert,
   reinitPuppetdbSsl,
 } from '@pe-stack/pe-certs';
-import { dbFilesFromLayout, grantAccess, instanceFromLayout, readCredentials, writeCredentials, type DbCredentials } from '@pe-stack/pe-db';
+import { checkFromHost, dbFilesFromLayout, grantAccess, instanceFromLayout, readCredentials, writeCredentials, type DbCredentials } from '@pe-stack/pe-db';
 import { debianSyncSteps, pe3JoinSteps, readSecrets, type McoCluster } from '@pe-stack/pe-mcollective';
 import { CommandFailedError, type Host } from '@pe-stack/pe-host';
 import type { Flow, Step, StepContext } from '../engine/types.js';
@@ -165,6 +165,12 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
     steps.push(
       ensureStep('database-settings', s.name, `PuppetDB${pe3 ? ' and the console' : ''} use ${inv.primaryCname}'s database with its credentials`, async (h, ctx) => {
         const creds = await primaryCredentials(ctx, h, inv);
+        // prove the credentials from this secondary before writing them (a wrong password or a missing pg_hba
+        // record is a typed pe-db error, and nothing is changed); a plan cannot: the access step only recorded its change
+        if (!ctx.dryRun) {
+          const psql = `${instanceFromLayout(h.host, layout).binDir}/psql`;
+          for (const c of creds) await checkFromHost(h.host, { server: inv.primaryCname, port: c.port, database: c.database, user: c.user }, c.password, { psql, samples: 1 });
+        }
         await writeCredentials(h.host, dbFilesFromLayout(layout), creds, { server: inv.primaryCname });
       }),
     );
