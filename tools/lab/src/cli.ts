@@ -128,8 +128,10 @@ async function main(argv: string[]): Promise<number> {
       const cmd = args[0] === '--' ? args.slice(1) : args;
       if (cmd.length === 0) throw new LabError('E_LAB_USAGE', `run needs a command after --.\n${USAGE}`);
       if (lab.inController()) return runInherit(cmd[0]!, cmd.slice(1));
+      const release = await lab.acquireSession({ log });
+      process.on('exit', release);
       const made = await lab.ensureController();
-      let code = 1;
+      let code: number;
       try {
         process.env.PE_STACK_LAB_HOME_PID = String(process.pid);
         code = await runInherit('ip', ['netns', 'exec', ctlNs(lab.config), ...cmd]);

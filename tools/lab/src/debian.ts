@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ASSETS_DIR, generalCname, primaryCname } from './config.js';
@@ -31,6 +32,7 @@ export async function setupDebian(lab: Lab, state: LabState, log: (line: string)
   mkdirSync(dirname(lab.lbCaFile), { recursive: true });
   copyFileSync(`${lab.hostDir(primary.name)}/fs/etc/puppet/puppetserver/ca/ca_crt.pem`, lab.lbCaFile);
 
+  if (state.withMcollective) await setupMcollective(lab, state, log);
   if (agents.length === 0) return;
   const server = generalCname(c);
   const caServer = primaryCname(c);
@@ -42,4 +44,17 @@ export async function setupDebian(lab: Lab, state: LabState, log: (line: string)
     if (r.code !== 0) throw new LabError('E_LAB_BOOT', 'the agent has no signed certificate after bootstrap.', { host: h.name });
   }
   log(`agents have certificates signed by ${primary.name} (${secs()})`);
+}
+
+/** --with-mcollective: activemq on the primary, mcollectived everywhere, one password and PSK (sent on stdin). */
+async function setupMcollective(lab: Lab, state: LabState, log: (line: string) => void): Promise<void> {
+  const primary = state.hosts.find((h) => h.role === 'primary');
+  if (!primary) return;
+  const secrets = `${randomBytes(18).toString('base64url')}\n${randomBytes(24).toString('hex')}\n`;
+  const script = `${ASSETS_DIR}/debian-mcollective.sh`;
+  await lab.exec(primary.name, [script, 'broker', primary.fqdn, primary.fqdn], { input: secrets, timeoutMs: 300_000 });
+  await Promise.all(
+    state.hosts.filter((h) => h !== primary).map((h) => lab.exec(h.name, [script, 'server', h.fqdn, primary.fqdn], { input: secrets, timeoutMs: 120_000 })),
+  );
+  log(`activemq on ${primary.name}, mcollectived on ${state.hosts.length} hosts`);
 }

@@ -11,6 +11,7 @@ export type LabErrorCode =
   | 'E_LAB_HOST_OFF'
   | 'E_LAB_OUTSIDE_CONTROLLER'
   | 'E_LAB_USAGE'
+  | 'E_LAB_BUSY'
   | 'E_LAB_BOOT'
   | 'E_LAB_COMMAND';
 

@@ -179,6 +179,61 @@ export class Lab {
     return h;
   }
 
+  // ---- one user at a time -------------------------------------------------
+  get sessionLockFile(): string {
+    return `${this.config.stateDir}/session.lock`;
+  }
+
+  /** PID of the live `lab run` that holds the lab, if any. */
+  sessionHolder(): number | undefined {
+    try {
+      const pid = Number(readFileSync(this.sessionLockFile, 'utf8').trim());
+      return pid > 0 && existsSync(`/proc/${pid}`) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Takes the lab for one `lab run` session: several test runs on one machine
+   * would otherwise take each other's lab down. Waits while another live
+   * session holds it; a lock left by a dead process is taken over.
+   */
+  async acquireSession(opts: { waitMs?: number; log?: (l: string) => void } = {}): Promise<() => void> {
+    mkdirSync(this.config.stateDir, { recursive: true });
+    const end = Date.now() + (opts.waitMs ?? 60 * 60_000);
+    let told = false;
+    while (true) {
+      try {
+        writeFileSync(this.sessionLockFile, `${process.pid}\n`, { flag: 'wx' });
+        return () => {
+          if (this.sessionHolder() === process.pid) rmSync(this.sessionLockFile, { force: true });
+        };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const holder = this.sessionHolder();
+      if (holder === undefined) {
+        rmSync(this.sessionLockFile, { force: true });
+        continue;
+      }
+      if (Date.now() > end) throw new LabError('E_LAB_BUSY', `the lab is in use by \`lab run\` (PID ${holder}).`, { hint: 'Wait for it to finish.' });
+      if (!told) opts.log?.(`the lab is in use by \`lab run\` (PID ${holder}); waiting for it`);
+      told = true;
+      await sleep(1000);
+    }
+  }
+
+  /** Refuses to change the lab while another `lab run` session holds it. */
+  private assertMaySession(): void {
+    const holder = this.sessionHolder();
+    if (holder !== undefined && holder !== process.pid && holder !== homePid()) {
+      throw new LabError('E_LAB_BUSY', `the lab is in use by \`lab run\` (PID ${holder}); it must not be changed under that session.`, {
+        hint: 'Wait for it to finish, or run your command through `npm run lab -- run -- ...`, which waits its turn.',
+      });
+    }
+  }
+
   // ---- controller and route ----------------------------------------------
   private async routePresent(): Promise<boolean> {
     const r = await runRoot('ip', ['route', 'show', 'exact', subnet(this.config)], { allowFailure: true });
@@ -251,6 +306,7 @@ export class Lab {
     }
     if (new Set(names).size !== names.length) throw new LabError('E_LAB_USAGE', `host names repeat: ${names.join(', ')}.`);
     await checkPrerequisites(opts.profile, { withMcollective: !!opts.withMcollective });
+    this.assertMaySession();
     if (this.state() || (await this.leftoverNamespaces()).some((n) => n !== ctlNs(this.config))) {
       throw new LabError('E_LAB_ALREADY_UP', 'a lab is already up (or a crashed one left pieces behind).', {
         hint: 'Take it down first with `npm run lab -- down`.',
@@ -451,6 +507,7 @@ export class Lab {
 
   /** A power cut: kills the host's PID namespace (and anything else in its network namespace). */
   async powerOff(name: string): Promise<void> {
+    this.assertMaySession();
     const h = this.host(name);
     const ns = hostNs(this.config, h.name);
     const init = this.initPid(h.name);
@@ -460,6 +517,7 @@ export class Lab {
 
   /** Boots a powered-off host again, from its disk state. */
   async powerOn(name: string): Promise<void> {
+    this.assertMaySession();
     const h = this.host(name);
     if (this.initPid(h.name) !== undefined) return;
     await this.killNetns(hostNs(this.config, h.name));
@@ -468,11 +526,13 @@ export class Lab {
 
   /** Link down between the host and the bridge: a network partition. */
   async cut(name: string): Promise<void> {
+    this.assertMaySession();
     const h = this.host(name);
     await runRoot('ip', ['-n', ctlNs(this.config), 'link', 'set', vethName(this.config, h.index), 'down']);
   }
 
   async heal(name: string): Promise<void> {
+    this.assertMaySession();
     const h = this.host(name);
     await runRoot('ip', ['-n', ctlNs(this.config), 'link', 'set', vethName(this.config, h.index), 'up']);
   }
@@ -649,7 +709,7 @@ export class Lab {
       });
     }
     let backends: { name: string; status: string }[] = [];
-    let running = false;
+    let running: boolean;
     try {
       backends = await this.loadBalancerBackends();
       running = true;
@@ -672,7 +732,7 @@ export class Lab {
   /** Every namespace of this lab that exists now, whatever state file says. */
   async leftoverNamespaces(): Promise<string[]> {
     const dir = `/proc/${homePid()}/root/run/netns`;
-    let names: string[] = [];
+    let names: string[];
     try {
       names = readdirSync(dir);
     } catch {
@@ -690,6 +750,7 @@ export class Lab {
   async down(opts: { keepController?: boolean } = {}): Promise<DownReport> {
     const c = this.config;
     const ctl = ctlNs(c);
+    this.assertMaySession();
     const keepController = opts.keepController ?? this.inController();
     await this.stopLoadBalancer();
     const namespaces = await this.leftoverNamespaces();
@@ -744,7 +805,7 @@ export class Lab {
 
   /** `ip netns add` bind-mounts /run/netns on itself; once no namespace is left, that mount goes too. */
   private async unmountNetnsDirIfEmpty(): Promise<void> {
-    let left: string[] = [];
+    let left: string[];
     try {
       left = readdirSync(`/proc/${homePid()}/root/run/netns`);
     } catch {

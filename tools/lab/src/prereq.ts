@@ -26,7 +26,7 @@ const PUPPET: Need[] = [
   { path: '/usr/bin/pg_createcluster', pkg: 'postgresql' },
 ];
 const MCO: Need[] = [
-  { path: '/usr/share/activemq/bin/activemq', pkg: 'activemq' },
+  { path: '/usr/share/activemq/bin/activemq.jar', pkg: 'activemq' },
   { path: '/usr/sbin/mcollectived', pkg: 'mcollective' },
 ];
 
@@ -39,7 +39,7 @@ export function missingPackages(profile: ProfileName, opts: { withMcollective?: 
   const missing = new Set<string>();
   for (const n of needs) {
     try {
-      accessSync(n.path, /\/s?bin\//.test(n.path) ? constants.X_OK : constants.R_OK);
+      accessSync(n.path, /^\/usr\/s?bin\//.test(n.path) ? constants.X_OK : constants.R_OK);
     } catch {
       missing.add(n.pkg);
     }

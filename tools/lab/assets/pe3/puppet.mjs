@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/* global process, console */
+/* global process, console, setTimeout */
 // `puppet` of the PE 3.x simulator (/opt/puppet/bin/puppet): `cert` against the
 // local OpenSSL CA, `agent -t` against a master's pe-httpd stand-in over real
 // TLS, `config print`, `resource service`. Every call is recorded.

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/* global process */
+/* global process, URL */
 // pe-puppetdb of the PE 3.x simulator: HTTPS on 8081 with the TLS files named
 // in /etc/puppetlabs/puppetdb/conf.d/jetty.ini, PE 3's certificate-whitelist
 // enforced per request, and a real PostgreSQL behind it through the
