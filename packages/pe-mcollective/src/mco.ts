@@ -1,3 +1,4 @@
+import { CommandFailedError } from '@pe-stack/pe-host';
 import { fileOf } from '@pe-stack/pe-config-files';
 import type { Master } from './steps.js';
 
@@ -22,6 +23,10 @@ export function parsePing(stdout: string): string[] {
 export async function mcoPing(m: Master, opts: { sudo?: boolean; timeoutMs?: number; discoveryTimeoutS?: number } = {}): Promise<PingResult> {
   const cfg = fileOf(m.layout, 'mcollectiveClientCfg').path;
   const argv = ['mco', 'ping', '--config', cfg, '--dt', String(opts.discoveryTimeoutS ?? 3)];
-  const r = await m.host.exec(argv, { sudo: opts.sudo ?? true, readOnly: true, timeoutMs: opts.timeoutMs ?? 60_000 });
+  // mco ping exits 4 when nobody answered: a result (no responders), not a failure of the command
+  const r = await m.host.exec(argv, { sudo: opts.sudo ?? true, readOnly: true, timeoutMs: opts.timeoutMs ?? 60_000, allowFailure: true });
+  if (r.code !== 0 && !(r.code === 4 && /No responses received/.test(r.stdout + r.stderr))) {
+    throw new CommandFailedError(m.host.name, m.host.redactor.redactArgv(argv), r.code, m.host.redactor.redact(r.stderr), m.host.redactor.redact(r.stdout));
+  }
   return { responders: parsePing(r.stdout), ms: r.ms, stdout: m.host.redactor.redact(r.stdout) };
 }

@@ -89,3 +89,86 @@ export function fakeServiceCommands(state: string): Record<string, string[]> {
   const cmd = (action: string) => [process.execPath, FAKE_SERVICE, state, action, '{service}'];
   return { serviceStart: cmd('start'), serviceStop: cmd('stop'), serviceRestart: cmd('restart'), serviceReload: cmd('restart'), serviceStatus: cmd('is-active') };
 }
+
+/** A process this test started: killed by its PID, never by name. */
+export interface TestProcess {
+  pid: number;
+  stop(): Promise<void>;
+}
+
+function track(child: import('node:child_process').ChildProcess, what: string): TestProcess {
+  if (!child.pid) throw new Error(`${what} did not start`);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    pid: child.pid,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+const AMQ_JAVA_OPENS = [
+  '--add-reads=java.xml=java.logging',
+  '--add-opens', 'java.base/java.security=ALL-UNNAMED',
+  '--add-opens', 'java.base/java.net=ALL-UNNAMED',
+  '--add-opens', 'java.base/java.lang=ALL-UNNAMED',
+  '--add-opens', 'java.base/java.util=ALL-UNNAMED',
+  '--add-opens', 'java.naming/javax.naming.spi=ALL-UNNAMED',
+  '--add-opens', 'java.rmi/sun.rmi.transport.tcp=ALL-UNNAMED',
+  '--add-opens', 'java.base/java.util.concurrent=ALL-UNNAMED',
+  '--add-opens', 'java.base/java.util.concurrent.atomic=ALL-UNNAMED',
+];
+
+/**
+ * Debian's ActiveMQ 5.17 in the foreground with a configuration directory
+ * and a base directory of the test's own (what /usr/bin/activemq runs, minus
+ * the pid file and the daemonising), small heap.
+ */
+export async function startActiveMq(confDir: string, baseDir: string, log: string): Promise<TestProcess> {
+  const { spawn } = await import('node:child_process');
+  const { openSync } = await import('node:fs');
+  mkdirSync(`${baseDir}/data`, { recursive: true });
+  const out = openSync(log, 'a');
+  const child = spawn(
+    'java',
+    [
+      '-Xms64m', '-Xmx192m', '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC',
+      ...AMQ_JAVA_OPENS,
+      `-Dactivemq.classpath=${confDir}`, '-Dactivemq.home=/usr/share/activemq', `-Dactivemq.base=${baseDir}`, `-Dactivemq.conf=${confDir}`, `-Dactivemq.data=${baseDir}/data`,
+      '-jar', '/usr/share/activemq/bin/activemq.jar', 'start', `xbean:file:${confDir}/activemq.xml`,
+    ],
+    { stdio: ['ignore', out, out] },
+  );
+  return track(child, 'activemq');
+}
+
+/** mcollectived in the foreground (the server.cfg must say daemonize = 0). */
+export async function startMcollectived(serverCfg: string, pidfile: string, log: string): Promise<TestProcess> {
+  const { spawn } = await import('node:child_process');
+  const { openSync } = await import('node:fs');
+  const out = openSync(log, 'a');
+  const child = spawn('mcollectived', [`--config=${serverCfg}`, `--pidfile=${pidfile}`], { stdio: ['ignore', out, out] });
+  return track(child, 'mcollectived');
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:port. */
+export async function waitForPort(port: number, timeoutMs: number): Promise<number> {
+  const { connect } = await import('node:net');
+  const t0 = performance.now();
+  for (;;) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect({ port, host: '127.0.0.1' }, () => {
+        s.destroy();
+        r(true);
+      });
+      s.once('error', () => r(false));
+    });
+    if (ok) return performance.now() - t0;
+    if (performance.now() - t0 > timeoutMs) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
