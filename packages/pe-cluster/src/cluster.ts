@@ -105,7 +105,9 @@ export class Cluster {
   /** Run a flow by name: journal, audit log and resume per the inventory. */
   async run(name: string, hosts: readonly string[], opts: RunFlowOptions = {}): Promise<RunResult> {
     const flow = await this.flow(name, hosts);
-    const target = [...new Set(hosts)].sort().join(',') || '(all)';
+    // what the run acts on, so --resume finds its journal: `join` and `join s1 s2` are the same run when s1, s2 are all secondaries
+    const names = name === 'join' && !this.extraFlows[name] ? this.secondaries(hosts).map((n) => n.name) : hosts;
+    const target = [...new Set(names)].sort().join(',') || '(all)';
     return runFlow(flow, {
       host: (n) => this.host(n),
       dryRun: opts.dryRun,

@@ -135,6 +135,8 @@ export const targetVars = z
   .object({
     role: z.enum(NODE_ROLES, { error: 'expected primary, secondary or agent' }).optional(),
     certname: hostname.optional(),
+    /** ours: the address to connect to, when the uri is a name that does not resolve from the controller */
+    address: hostname.optional(),
   })
   .loose();
 

@@ -209,6 +209,27 @@ groups:
   });
 });
 
+describe('the lab inventory shape (tools/lab)', () => {
+  it('vars.address gives the address to connect to; extra vars are ignored', () => {
+    const txt = `config:
+  transport: ssh
+  ssh: {user: root, private-key: /k/id, host-key-check: true, known-hosts: /k/known_hosts}
+vars: {lab_profile: debian, cluster: lab, layout: debian, primary_cname: master.lab.test, general_cname: puppet.lab.test}
+groups:
+  - name: masters
+    targets:
+      - name: primary.lab.test
+        uri: primary.lab.test
+        alias: [primary]
+        vars: {role: primary, address: 10.77.0.11, host_key: ssh-ed25519 AAAA}
+  - name: agents
+    targets: []
+`;
+    const inv = parseInventory(txt, '/x/inv.yaml', { env: {}, home: HOME });
+    expect(inv.primary.ssh).toEqual({ name: 'primary.lab.test', address: '10.77.0.11', user: 'root', privateKey: '/k/id', knownHosts: '/k/known_hosts' });
+  });
+});
+
 describe('parseUri', () => {
   it.each([
     ['host.example.com', { host: 'host.example.com' }],

@@ -269,7 +269,7 @@ class Builder {
         if (!l.vars) continue;
         const parsed = this.check(targetVars, l.vars, [...l.path, 'vars']);
         if (!parsed) continue;
-        for (const k of ['role', 'certname'] as const) if (parsed[k] !== undefined) vars[k] = { value: parsed[k], path: [...l.path, 'vars', k] };
+        for (const k of ['role', 'certname', 'address'] as const) if (parsed[k] !== undefined) vars[k] = { value: parsed[k], path: [...l.path, 'vars', k] };
       }
       const role = vars.role?.value as NodeRole | undefined;
       if (!role) {
@@ -286,7 +286,7 @@ class Builder {
         continue;
       }
       const certname = (vars.certname?.value as string | undefined) ?? (def.own?.name && isHost(def.own.name) ? def.own.name : uri.host);
-      const n = this.node(certname, role, uri.host, ssh, { user: uri.user, port: uri.port }, def.path);
+      const n = this.node(certname, role, (vars.address?.value as string | undefined) ?? uri.host, ssh, { user: uri.user, port: uri.port }, def.path);
       if (n) {
         nodes.push(n);
         origins.set(n, def.path);
