@@ -305,6 +305,28 @@ describe('runFlow', () => {
     for (const h of ['a', 'b', 'c', 'd']) expect(plan).toContain(`\n${h}\n`);
   });
 
+  it('in a plan, a check that needs an earlier planned change is shown as to do (unpredictable); for real it fails', async () => {
+    const p = join(root, 'made-by-step-1');
+    const first = fileStep('make', 'a', () => p, 'x');
+    const needs: Step = {
+      id: 'needs',
+      host: 'a',
+      title: 'reads what step 1 makes through a command',
+      check: async (ctx) => {
+        const r = await ctx.host.exec(['cat', p], { readOnly: true });
+        return { done: r.stdout === 'x', why: 'content' };
+      },
+      apply: async () => {},
+    };
+    const plan = await runFlow({ name: 'u', items: [first, needs] }, { host: (n) => new LocalHost({ name: n }), dryRun: true });
+    expect(plan.status).toBe('ok');
+    expect(plan.steps[1]).toMatchObject({ status: 'planned', why: expect.stringMatching(/^cannot be checked before the planned changes are made \(.*cat/) });
+    // the same check error without an earlier planned step is a real failure, also in a plan
+    const alone = await runFlow({ name: 'u', items: [needs] }, { host: (n) => new LocalHost({ name: n }), dryRun: true });
+    expect(alone.status).toBe('failed');
+    expect(alone.error?.code).toBe('E_COMMAND_FAILED');
+  });
+
   it('journal, audit log, events and errors carry no secrets; the audit log lists every mutation', async () => {
     const dir = join(root, 'hosts');
     const leaky: Step = {

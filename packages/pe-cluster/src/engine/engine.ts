@@ -140,6 +140,8 @@ export async function runFlow(flow: Flow, opts: RunOptions): Promise<RunResult> 
   });
 
   let failed: ErrorInfo | undefined;
+  /** Steps a dry run found to do so far. */
+  let planned = 0;
   const running = new Set<string>();
 
   const runStep = async (step: Step): Promise<boolean> => {
@@ -171,7 +173,21 @@ export async function runFlow(flow: Flow, opts: RunOptions): Promise<RunResult> 
     emit({ type: 'step-start', ...stamp(), ...ref(step) });
     journal?.write({ type: 'step', t: now().toISOString(), key, status: 'start' });
     try {
-      const c = await step.check(ctx);
+      let c: { done: boolean; why: string };
+      try {
+        c = await step.check(ctx);
+      } catch (e) {
+        // In a plan, a check may need what an earlier planned step would create (a certificate,
+        // a file): it cannot be predicted, so the step is shown as to do with the reason; for real, it fails.
+        if (!dryRun || planned === 0) throw e;
+        c = { done: false, why: `cannot be checked before the planned changes are made (${errorInfo(e, redactor, step).message})` };
+        out.why = redactor.redact(c.why);
+        out.status = 'planned';
+        out.ms = Date.now() - started;
+        emit({ type: 'step-check', ...stamp(), ...ref(step), done: false, why: out.why });
+        emit({ type: 'step-done', ...stamp(), ...ref(step), ms: out.ms, changes: 0 });
+        return true;
+      }
       const why = redactor.redact(c.why);
       emit({ type: 'step-check', ...stamp(), ...ref(step), done: c.done, why });
       if (c.done) {
@@ -189,6 +205,7 @@ export async function runFlow(flow: Flow, opts: RunOptions): Promise<RunResult> 
         if (!after.done) throw new StepVerifyError(step.host, step.id, redactor.redact(after.why));
       }
       out.status = dryRun ? 'planned' : 'done';
+      if (dryRun) planned++;
       out.ms = Date.now() - started;
       emit({ type: 'step-done', ...stamp(), ...ref(step), ms: out.ms, changes: out.mutations.length });
       journal?.write({ type: 'step', t: now().toISOString(), key, status: 'done', ms: out.ms, changes: out.mutations.length, touched: [...new Set(out.mutations.map((m) => m.host))] });
