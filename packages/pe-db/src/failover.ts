@@ -100,11 +100,17 @@ export interface FenceResult {
 }
 
 async function reachable(inst: PgInstance, timeoutMs: number): Promise<boolean> {
+  // our own timer too: a powered-off host may never answer the channel open
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs + 1000)));
+  const probe = inst.host.exec(['true'], { timeoutMs, readOnly: true }).then(
+    () => true,
+    () => false,
+  );
   try {
-    await inst.host.exec(['true'], { timeoutMs, readOnly: true });
-    return true;
-  } catch {
-    return false;
+    return await Promise.race([probe, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
