@@ -158,7 +158,7 @@ describe('debian: shared psk and credentials, complete broker lists, a network o
     const before = read(masters[0]!, 'mcollectiveServerCfg');
     const steps = debianSyncSteps(c, secrets, { restart: false });
     // the steps of master1 run first; master2's config step fails
-    const err = await runSteps(steps).catch((e: unknown) => e as Error);
+    const err = (await runSteps(steps).catch((e: unknown) => e)) as Error;
     expect(err).toMatchObject({ code: 'E_MCO_CONFIG', message: expect.stringContaining('server.cfg does not exist') });
     expect(String(err.message)).not.toContain(secrets.psk);
     expect(read(masters[0]!, 'mcollectiveServerCfg')).not.toBe(before);
