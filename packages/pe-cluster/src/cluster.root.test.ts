@@ -1,6 +1,9 @@
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { dirname } from 'node:path';
+import { layouts } from '@pe-stack/pe-config-files';
 import { startTestSshd, type TestSshd } from '@pe-stack/pe-host';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Cluster, loadInventory, main, type CliIo, type Flow, type Step } from './index.js';
@@ -182,5 +185,69 @@ describe('pe-cluster over a real sshd', () => {
     expect(r.code).toBe(5);
     expect(r.stdout).toContain('E_HOSTKEY_UNKNOWN');
     expect(await snapshot()).toEqual({});
+  });
+});
+
+/** sha256 of every file under dir (the whole tree), to prove a plan changed nothing. */
+async function treeHash(d: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const e of await fs.readdir(d, { recursive: true, withFileTypes: true })) {
+    if (e.isFile()) out[join(e.parentPath, e.name)] = createHash('sha256').update(await fs.readFile(join(e.parentPath, e.name))).digest('hex');
+  }
+  return out;
+}
+
+describe('the real join flow planned over a real sshd (debian layout moved into a temp dir)', () => {
+  it('plan join: every step per host, diffs of the installed Debian files, masked secrets, nothing changed', async () => {
+    const T = join(root, 'site');
+    const L = layouts.debian;
+    const files: Record<string, { path: string }> = {};
+    const dirs: Record<string, string> = {};
+    for (const [k, f] of Object.entries(L.files)) {
+      files[k] = { path: `${T}${f.path}` };
+      await fs.mkdir(dirname(`${T}${f.path}`), { recursive: true });
+      // the files the Debian packages installed on this machine (root tests need them)
+      await fs.copyFile(f.path, `${T}${f.path}`).catch(() => undefined);
+    }
+    for (const [k, d] of Object.entries(L.dirs)) if (d) dirs[k] = `${T}${d}`;
+    const DB_SECRET = 'Plan-Db-Secret-Root-1';
+    await fs.writeFile(`${T}${L.files.puppetdbDatabaseIni!.path}`, `[database]\nsubname = //localhost:5432/puppetdb\nusername = puppetdb\npassword = ${DB_SECRET}\n`);
+    await fs.writeFile(`${T}${L.files.pgHbaConf!.path}`, 'local all postgres peer\n');
+    const inv = join(root, 'inventory.json.yaml');
+    await fs.writeFile(
+      inv,
+      JSON.stringify({
+        cluster: 'rt',
+        layout: 'debian',
+        layout_overrides: { files, dirs },
+        primary_cname: 'ca.rt.test',
+        general_cname: 'puppet.rt.test',
+        masters: [
+          { name: 'primary.rt.test', role: 'primary', address: '127.0.0.1' },
+          { name: 's1.rt.test', role: 'secondary', address: '127.0.0.1' },
+        ],
+        ssh: { user: 'root', port: sshd.port, 'private-key': sshd.clientKeyPath, 'known-hosts': sshd.knownHostsPath },
+        journals: `${root}/journal`,
+        audit_log: `${root}/audit.log`,
+      }),
+    );
+    const before = await treeHash(T);
+    const r = await cli(['-i', inv, 'plan', 'join', 's1.rt.test']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(await treeHash(T)).toEqual(before);
+    expect(await fs.stat(join(root, 'journal')).catch(() => undefined)).toBeUndefined();
+    const plan = r.stdout.slice(r.stdout.indexOf('Plan for join'));
+    const s1 = plan.slice(plan.indexOf('\ns1.rt.test\n'));
+    const ids = [...s1.matchAll(/^ {2}\[(?:to do|done )\] ([^:]+(?::[a-z0-9.]+)?):/gm)].map((m) => m[1]);
+    expect(ids).toEqual(['ca-disabled', 'crl-path', 'filebucket', 'certificate', 'database-settings', 'puppetdb-ssl', 'mco-config:s1.rt.test', 'activemq-instance:s1.rt.test', 'mco-restart:s1.rt.test', 'restart', 'validate-self', 'validate-general']);
+    expect(plan).toContain('+    allow-subject-alt-names: true');
+    expect(plan).toContain('+host puppetdb puppetdb 127.0.0.1/32 scram-sha-256');
+    expect(plan).toMatch(/^ +-puppetlabs\.services\.ca\.certificate-authority-service/m);
+    expect(plan).toContain('+ca_server = ca.rt.test');
+    expect(plan).toContain('+subname = //ca.rt.test:5432/puppetdb');
+    expect(plan).toContain('$ puppet agent --test --server puppet.rt.test');
+    expect(plan).toMatch(/certificate: .*cannot be checked before the planned changes are made/);
+    expect(r.stdout).not.toContain(DB_SECRET);
   });
 });
