@@ -91,7 +91,8 @@ export class PuppetSslAgent implements NodeAgent {
       '0',
       '--http_keepalive_timeout',
       '0',
-      ...(alt.length ? ['--dns_alt_names', alt.join(',')] : []),
+      // always explicit, also when empty: else the host's puppet.conf adds its own dns_alt_names (a master's!) to the request
+      `--dns_alt_names=${alt.join(',')}`,
     ];
   }
 
@@ -137,7 +138,7 @@ export class Pe3PuppetAgent implements NodeAgent {
       this.ssldir,
       '--waitforcert',
       '0',
-      ...(alt.length ? ['--dns_alt_names', alt.join(',')] : []),
+      `--dns_alt_names=${alt.join(',')}`,
     ];
   }
 
