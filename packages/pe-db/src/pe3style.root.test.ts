@@ -18,6 +18,7 @@ import {
   queryOne,
   replicationLag,
   startInstance,
+  waitFor,
   type PgInstance,
 } from './index.js';
 
@@ -63,7 +64,8 @@ describe('configuration inside the data directory (pe3 style), synchronous stand
     // our administrative statements commit locally; the standby does not exist yet
     const r = await buildReplica(P, S, { name: 'secondary-pe3', primaryAddress: '127.0.0.1', standbyAddress: '127.0.0.1' });
     expect(r.lag.state).toBe('streaming');
-    expect(r.lag.syncState).toBe('sync');
+    // the standby becomes the synchronous one once it has reported its first flush position
+    expect((await waitFor(async () => (await replicationLag(P, 'secondary-pe3')).syncState === 'sync', 10_000)).ok).toBe(true);
     expect(readFileSync(S.confFile, 'utf8')).toBe(ownConf);
     expect(readFileSync(S.hbaFile, 'utf8')).toBe(ownHba);
     expect((await queryOne<{ p: string }>(S, `SELECT current_setting('port') AS p`)).p).toBe(String(S.port));
