@@ -64,6 +64,8 @@ describe('join flow', () => {
     expect(heads.slice(0, 3)).toEqual(['primary.ca-alt-names@primary.test', 'primary.db-access:s1.test@primary.test', 'primary.db-access:s2.test@primary.test']);
     const groups = flow.items.filter(isGroup);
     expect(groups.map((g) => g.group)).toEqual(['secondaries', 'restart-validate']);
+    const afterGroup = flow.items[flow.items.indexOf(groups[0]!) + 1]!;
+    expect(isGroup(afterGroup) ? '' : stepKey(afterGroup)).toBe('primary.connection-budget@primary.test');
     expect(groups[0]!.lanes.map((l) => l.map((s) => stepKey(s)))).toEqual(
       ['s1.test', 's2.test'].map((h) => ['ca-disabled', 'crl-path', 'filebucket', 'certificate', 'database-settings', 'puppetdb-ssl'].map((id) => `${id}@${h}`)),
     );

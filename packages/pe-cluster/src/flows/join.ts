@@ -10,7 +10,7 @@ import {
   regenerateNodeCert,
   reinitPuppetdbSsl,
 } from '@pe-stack/pe-certs';
-import { checkFromHost, dbFilesFromLayout, grantAccess, instanceFromLayout, readCredentials, writeCredentials, type DbCredentials } from '@pe-stack/pe-db';
+import { checkBudget, checkFromHost, dbFilesFromLayout, grantAccess, instanceFromLayout, readCredentials, writeCredentials, type DbCredentials } from '@pe-stack/pe-db';
 import { debianSyncSteps, pe3JoinSteps, readSecrets, type McoCluster } from '@pe-stack/pe-mcollective';
 import { CommandFailedError, type Host } from '@pe-stack/pe-host';
 import type { Flow, Step, StepContext } from '../engine/types.js';
@@ -110,9 +110,10 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
   const allMasters = [...new Set([...inv.masters.map((m) => m.name)])];
   if (layout.puppetdbAllowlist.kind === 'file') {
     items.push(
-      ensureStep('primary.puppetdb-allowlist', primary.name, 'every master in the PuppetDB certificate allowlist', (h) =>
-        applyEdits(h.host, [{ kind: 'lines', path: fileOf(layout, 'puppetdbAllowlist').path, create: true, ops: allMasters.map((m) => ({ op: 'add' as const, entry: m })) }], { sudo: psudo }),
-      ),
+      ensureStep('primary.puppetdb-allowlist', primary.name, 'every master in the PuppetDB certificate allowlist (restart PuppetDB when changed)', async (h) => {
+        const [r] = await applyEdits(h.host, [{ kind: 'lines', path: fileOf(layout, 'puppetdbAllowlist').path, create: true, ops: allMasters.map((m) => ({ op: 'add' as const, entry: m })) }], { sudo: psudo });
+        if (r?.changed) await h.host.exec(buildCommand(layout, 'serviceRestart', { service: layout.services.puppetdb }), { sudo: psudo, timeoutMs: 10 * 60_000 });
+      }),
     );
   }
 
@@ -186,6 +187,16 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
     return steps;
   };
   items.push({ group: 'secondaries', lanes: secondaries.map(lane) });
+
+  // ---- the primary's connection budget: every master's PuppetDB pools must fit max_connections ----
+  items.push(
+    ensureStep('primary.connection-budget', primary.name, "PuppetDB pools of every master fit the primary's max_connections (maximum-pool-size lowered when needed)", async (h) => {
+      const files = dbFilesFromLayout(layout);
+      const report = await checkBudget(instanceFromLayout(h.host, layout), inv.masters.map((m) => ({ host: h.hostFor(m.name), files })), { mode: 'fit' });
+      // the primary's own pool may have been lowered: its PuppetDB reads it at start (the secondaries restart later)
+      if (report.writes.some((w) => w.changed)) await h.host.exec(buildCommand(layout, 'serviceRestart', { service: layout.services.puppetdb }), { sudo: psudo, timeoutMs: 10 * 60_000 });
+    }),
+  );
 
   // ---- MCollective across every master (broker lists on every master) ----
   const joining = new Set(secondaries.map((s) => s.name));
