@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DryRunHost, Redactor } from '@pe-stack/pe-host';
@@ -71,6 +71,8 @@ describe('debian: shared psk and credentials, complete broker lists, a network o
       const auth = new ActiveMqAuthEditor(xml, 'x');
       expect(auth.brokerName()).toBe(m.fqdn);
       expect(auth.passwordOf('mcollective')).toBe(secrets.password);
+      // it holds the STOMP password now: not readable by all (the Debian package ships it 0644)
+      expect(statSync(m.layout.files.activemqXml!.path).mode & 0o777).toBe(0o640);
       const enabled = join(m.layout.files.activemqXml!.path, '../../../instances-enabled/main');
       expect(lstatSync(enabled).isSymbolicLink()).toBe(true);
       expect(readlinkSync(enabled)).toMatch(/instances-available\/main$/);
@@ -78,7 +80,16 @@ describe('debian: shared psk and credentials, complete broker lists, a network o
     }
     const again = await runSteps(debianSyncSteps(c, secrets));
     expect(again.every((o) => o.status === 'already-done')).toBe(true);
+    // someone opens activemq.xml to all: the config step notices and closes it again
+    chmodSync(masters[1]!.layout.files.activemqXml!.path, 0o644);
+    const fix = await runSteps(debianSyncSteps(c, secrets));
+    expect(fix.filter((o) => o.status === 'applied').map((o) => [o.id, o.why])).toEqual([
+      ['mco-config:master2.example.com', expect.stringContaining('readable by all users')],
+      ['mco-restart:master2.example.com', 'the configuration changed'],
+    ]);
+    expect(statSync(masters[1]!.layout.files.activemqXml!.path).mode & 0o777).toBe(0o640);
     expect(calls(0).filter((x) => x.startsWith('restart'))).toHaveLength(2);
+    expect(calls(1).filter((x) => x.startsWith('restart'))).toHaveLength(4);
     const r = assertVerified(await verifyDebian(c));
     expect(r.checks.map((x) => x.name)).toContain('psk');
   });

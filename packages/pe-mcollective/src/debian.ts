@@ -169,14 +169,25 @@ export function debianSyncSteps(cluster: McoCluster, s: McoSecrets, opts: Debian
       host: m.host.name,
       title: 'MCollective psk, credentials and broker pool; ActiveMQ connectors, user and network of brokers',
       check: async (ctx) => {
-        const plans = (await planMasterFiles(bindMaster(m, ctx), bindCluster(cluster, ctx), s, opts)).filter((p) => p.changed);
-        return plans.length === 0 ? { done: true, why: 'configured' } : { done: false, why: `${plans.map((p) => p.path).join(', ')} to change` };
+        const bm = bindMaster(m, ctx);
+        const plans = (await planMasterFiles(bm, bindCluster(cluster, ctx), s, opts)).filter((p) => p.changed);
+        if (plans.length > 0) return { done: false, why: `${plans.map((p) => p.path).join(', ')} to change` };
+        const xml = fileOf(m.layout, 'activemqXml').path;
+        const st = await bm.host.stat(xml, { sudo });
+        if (st && st.mode & 0o007) return { done: false, why: `${xml} holds the STOMP password and is readable by all users` };
+        return { done: true, why: 'configured' };
       },
       apply: async (ctx) => {
-        const host = bindMaster(m, ctx).host;
-        for (const p of await planMasterFiles(bindMaster(m, ctx), bindCluster(cluster, ctx), s, opts)) {
-          if (!p.changed) continue;
-          await host.writeFile(p.path, p.after, { sudo, secrets: [s.psk, s.password] });
+        const bm = bindMaster(m, ctx);
+        const xml = fileOf(m.layout, 'activemqXml').path;
+        for (const p of await planMasterFiles(bm, bindCluster(cluster, ctx), s, opts)) {
+          const isXml = p.path === xml;
+          const st = isXml ? await bm.host.stat(p.path, { sudo }) : undefined;
+          const exposed = st !== undefined && (st.mode & 0o007) !== 0;
+          if (!p.changed && !exposed) continue;
+          // activemq.xml now holds the STOMP password: readable by root and the broker's group only
+          const attrs = isXml ? { mode: ((st?.mode ?? 0o640) & 0o770) | 0o040, group: m.layout.users.activemq.group } : {};
+          await bm.host.writeFile(p.path, p.after, { sudo, secrets: [s.psk, s.password], ...attrs });
           changed.add(m.fqdn);
         }
       },

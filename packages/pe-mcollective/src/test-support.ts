@@ -2,7 +2,8 @@
 // directories, driven through LocalHost. Not part of the public surface.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalHost, Redactor, type Host } from '@pe-stack/pe-host';
@@ -67,7 +68,10 @@ export function localMaster(fqdn: string, layout: Layout, redactor = new Redacto
 
 /** The debian layout with server.cfg, client.cfg and activemq.xml under root, seeded from the installed package files. */
 export function debianLayoutUnder(root: string, overrides: Record<string, unknown> = {}): Layout {
+  // the broker's group (for activemq.xml) is the test user's own, so no test needs root to chgrp
+  const group = execFileSync('id', ['-gn'], { encoding: 'utf8' }).trim();
   const layout = resolveLayout('debian', {
+    users: { activemq: { user: userInfo().username, group } },
     files: {
       mcollectiveServerCfg: { path: `${root}/etc/mcollective/server.cfg` },
       mcollectiveClientCfg: { path: `${root}/etc/mcollective/client.cfg` },
