@@ -207,6 +207,22 @@ describe('runFlow', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(170); // 3 waves of 60 ms
   });
 
+  it('a failing lane stops itself; the other lanes of the group finish; nothing after the group starts', async () => {
+    const bad: Step = { id: 'bad', host: 'x', title: 'fails', check: async () => ({ done: false, why: 'always' }), apply: async () => Promise.reject(new Error('boom')) };
+    const after = fileStep('after', 'x', () => join(root, 'x-after'), 'x');
+    const good = ['y1', 'y2'].map((n) => fileStep(n, 'y', () => join(root, n), n));
+    const last = fileStep('last', 'z', () => join(root, 'z-last'), 'z');
+    const r = await runFlow({ name: 'g', items: [{ group: 'g', lanes: [[bad, after], good] }, last] }, { host: (n) => new LocalHost({ name: n }), concurrency: 2 });
+    expect(r.status).toBe('failed');
+    expect(r.steps.map((s) => [s.key, s.status])).toEqual([
+      ['bad@x', 'failed'],
+      ['after@x', 'not-run'],
+      ['y1@y', 'done'],
+      ['y2@y', 'done'],
+      ['last@z', 'not-run'],
+    ]);
+  });
+
   it('a step whose apply does not make its check pass fails with E_VERIFY, and the flow stops', async () => {
     const lazy: Step = { id: 'lazy', host: 'a', title: 'does nothing', check: async () => ({ done: false, why: 'never' }), apply: async () => {} };
     const after = fileStep('after', 'a', () => join(root, 'after'), 'x');

@@ -56,8 +56,9 @@ function errorInfo(e: unknown, redactor: Redactor, step: Step): ErrorInfo {
  * audited; under `dryRun` hosts are DryRunHosts and the result's steps carry
  * the planned mutations (masked commands, unified diffs).
  *
- * After a failure no new step or lane starts (lanes already running finish
- * their current lane); after an abort (SIGINT) no new step starts.
+ * A failure stops its lane; the other lanes of the group go on (hosts are
+ * independent: one bad secondary does not leave the others half done), and
+ * no item after the group starts. After an abort (SIGINT) no new step starts.
  */
 export async function runFlow(flow: Flow, opts: RunOptions): Promise<RunResult> {
   const now = opts.now ?? (() => new Date());
@@ -147,7 +148,7 @@ export async function runFlow(flow: Flow, opts: RunOptions): Promise<RunResult> 
   const runStep = async (step: Step): Promise<boolean> => {
     const key = stepKey(step);
     const out = outcomes.get(key)!;
-    if (signal.aborted || failed) return false;
+    if (signal.aborted) return false;
     const started = Date.now();
     running.add(key);
     const record = (m: Recorded) => {

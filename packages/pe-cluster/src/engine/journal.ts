@@ -44,7 +44,7 @@ export interface JournalSummary {
   completed: Set<string>;
   /** Hosts on which a step of the run changed something (any attempt). */
   touched: Set<string>;
-  /** The step that was running or failed last, if any. */
+  /** The first step that failed (else the first still running when the record ends) and has not finished since. */
   stoppedAt: string | undefined;
 }
 
@@ -59,7 +59,8 @@ export async function readJournal(path: string): Promise<JournalSummary | undefi
   let status: RunStatus | undefined;
   const completed = new Set<string>();
   const touched = new Set<string>();
-  let stoppedAt: string | undefined;
+  // steps started or failed and not finished since, in journal order (lanes interleave)
+  const pending = new Map<string, 'start' | 'fail'>();
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
     let rec: JournalRecord;
@@ -73,12 +74,15 @@ export async function readJournal(path: string): Promise<JournalSummary | undefi
     else if (rec.type === 'run-end') status = rec.status;
     else if (rec.type === 'step') {
       for (const h of rec.touched ?? []) touched.add(h);
-      if (rec.status === 'done' || rec.status === 'skip') completed.add(rec.key);
-      if (rec.status === 'start' || rec.status === 'fail') stoppedAt = rec.key;
-      if (rec.status === 'done' || rec.status === 'skip') if (stoppedAt === rec.key) stoppedAt = undefined;
+      if (rec.status === 'done' || rec.status === 'skip') {
+        completed.add(rec.key);
+        pending.delete(rec.key);
+      } else pending.set(rec.key, rec.status);
     }
   }
   if (!start) return undefined;
+  const entries = [...pending.entries()];
+  const stoppedAt = (entries.find(([, st]) => st === 'fail') ?? entries[0])?.[0];
   return { path, runId: start.runId, flow: start.flow, target: start.target, startedAt: start.t, status, completed, touched, stoppedAt };
 }
 
