@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DryRunHost, LocalHost, MASK, SshHost, startTestSshd } from '@pe-stack/pe-host';
 import {
   DbAuthError,
+  accessGranted,
   DbBudgetError,
   DbConnectError,
   DbHbaRejectedError,
@@ -111,6 +112,9 @@ describe('primary access rules', () => {
       [['console'], ['console'], '127.0.0.1', '255.255.255.255', 'scram-sha-256'],
     ]);
     expect(rules.every((x) => x.auth_method !== 'trust')).toBe(true);
+    expect(await accessGranted(primary, '127.0.0.1', [{ database: 'pdb', user: 'pdb' }, { database: 'console', user: 'console' }])).toBe(true);
+    expect(await accessGranted(primary, '127.0.0.1', [{ database: 'pdb', user: 'console' }])).toBe(false);
+    expect(await accessGranted(primary, '127.0.0.9', [{ database: 'pdb', user: 'pdb' }])).toBe(false);
     // idempotent
     const again = await grantAccess(primary, '127.0.0.1', [{ database: 'pdb', user: 'pdb' }], { listen: '127.0.0.1' });
     expect(again.hbaChanged).toBe(false);
@@ -188,6 +192,7 @@ describe('primary access rules', () => {
     expect(r.removed).toBe(3);
     expect((await hbaFileRules(primary)).filter((x) => x.type !== 'local')).toEqual([]);
     await expect(checkFromHost(secondary, target(), PDB_PW)).rejects.toBeInstanceOf(DbHbaRejectedError);
+    expect(await accessGranted(primary, '127.0.0.1', [{ database: 'pdb', user: 'pdb' }])).toBe(false);
     expect((await revokeAccess(primary, '127.0.0.1')).hbaChanged).toBe(false);
   });
 });

@@ -5,6 +5,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { DryRunHost, LocalHost, MASK, Redactor } from '@pe-stack/pe-host';
 import {
   DEBIAN_DB_FILES,
+  credentialsCurrent,
   PE3_DB_FILES,
   parseSubname,
   pointServicesAt,
@@ -131,6 +132,7 @@ describe('credentials', () => {
     const secondary = new LocalHost({ name: 'secondary1' });
     const creds = await readCredentials(primary, filesUnder(primaryDir, PE3_DB_FILES));
     const files = filesUnder(secondaryDir, PE3_DB_FILES);
+    expect(await credentialsCurrent(secondary, files, creds, { server: 'puppetdb-primary.example.com' })).toBe(false);
     const res = await writeCredentials(secondary, files, creds, { server: 'puppetdb-primary.example.com' });
     expect(res.map((r) => r.changed)).toEqual([true, true, true]);
     const ini = readFileSync(files[0]!.path, 'utf8');
@@ -146,6 +148,8 @@ describe('credentials', () => {
     expect(yml).toContain(CONSOLE_PW);
     const back = await readServiceCredentials(secondary, files[2]!);
     expect(back).toMatchObject({ server: 'puppetdb-primary.example.com', port: 5432, database: 'console_auth', user: 'console_auth', password: AUTH_PW });
+    expect(await credentialsCurrent(secondary, files, creds, { server: 'puppetdb-primary.example.com' })).toBe(true);
+    expect(await credentialsCurrent(secondary, files, creds, { server: 'elsewhere.example.com' })).toBe(false);
     // a second run changes nothing
     const again = await writeCredentials(secondary, files, creds, { server: 'puppetdb-primary.example.com' });
     expect(again.map((r) => r.changed)).toEqual([false, false, false]);

@@ -89,3 +89,4 @@ export {
   rejoin,
 } from './failover.js';
 export { type RewindResult, rewindAsStandby, rewindBlocker } from './rewind.js';
+export { accessGranted, credentialsCurrent, replicaStreaming } from './checks.js';

@@ -22,6 +22,7 @@ import {
   queryOne,
   readServiceCredentials,
   rejoin,
+  replicaStreaming,
   replicationLag,
   setSynchronous,
   standbyDelaySeconds,
@@ -93,6 +94,9 @@ describe('streaming replica, promotion, fencing, rejoin', () => {
     expect(replica.slot).toBe('pe_secondary1_test');
     expect(replica.role).toBe('pe_repl_secondary1_test');
     expect(replica.lag.state).toBe('streaming');
+    expect(await replicaStreaming(P, 'secondary1.test')).toBe(true);
+    expect(await replicaStreaming(P, 'secondary1.test', { synchronous: true })).toBe(false);
+    expect(await replicaStreaming(P, 'other.test')).toBe(false);
     expect(await isInRecovery(S)).toBe(true);
     expect(await count(S)).toBe(1000);
     // the slot is in use, the record parsed, the role can replicate and nothing else
