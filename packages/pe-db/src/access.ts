@@ -1,7 +1,7 @@
 import { DryRunHost, isIpLiteral } from '@pe-stack/pe-host';
 import { editors, readText, type HbaRecordSpec } from './editors.js';
 import { DbConfigError } from './errors.js';
-import { psql, query, queryOne, quoteLiteral, type PgInstance } from './instance.js';
+import { psql, query, queryOne, quoteLiteral, requireVersion, type PgInstance } from './instance.js';
 import { restartInstance } from './lifecycle.js';
 
 /** One database/user pair a secondary's service uses. `database: 'replication'` is the replication keyword. */
@@ -73,6 +73,7 @@ export function hbaRecord(g: AccessGrant, address: string): HbaRecordSpec {
 
 /** pg_hba_file_rules: what PostgreSQL makes of pg_hba.conf as it is on disk now (errors included). */
 export async function hbaFileRules(inst: PgInstance): Promise<HbaFileRule[]> {
+  await requireVersion(inst, 'checking pg_hba.conf (pg_hba_file_rules)');
   return query<HbaFileRule>(inst, 'SELECT line_number, type, database, user_name, address, netmask, auth_method, error FROM pg_hba_file_rules ORDER BY line_number');
 }
 

@@ -12,6 +12,7 @@ export {
   quoteIdent,
   quoteLiteral,
   serverVersionNum,
+  requireVersion,
   isRunning,
   isInRecovery,
   waitFor,

@@ -171,6 +171,20 @@ export async function serverVersionNum(inst: PgInstance): Promise<number> {
   return Number(r.v);
 }
 
+/**
+ * pe-db relies on PostgreSQL 10+ (pg_hba_file_rules, pg_current_wal_lsn,
+ * pg_stat_replication lag columns, SCRAM). An older server (PE 3.x ships 9.2
+ * or 9.4) is refused with a clear message instead of a SQL error.
+ */
+export async function requireVersion(inst: PgInstance, what: string, min = 100000): Promise<void> {
+  const v = await serverVersionNum(inst);
+  if (v < min) {
+    throw new DbQueryError(inst.host.name, `${what} needs PostgreSQL ${Math.floor(min / 10000)} or later; the server on port ${inst.port} is ${Math.floor(v / 10000)}.${Math.floor(v / 100) % 100}.`, {
+      hint: 'Upgrade that PostgreSQL (pg_upgrade) before using pe-db on it.',
+    });
+  }
+}
+
 /** Is the server accepting connections on its socket? (pg_isready) */
 export async function isRunning(inst: PgInstance): Promise<boolean> {
   // as the OS user: peer authentication lets it in, so the server logs no rejected connection for every check

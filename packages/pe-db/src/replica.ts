@@ -2,7 +2,7 @@ import { backupPath, isIpLiteral } from '@pe-stack/pe-host';
 import { grantAccess, hostCidr, setParameters } from './access.js';
 import { editors, readText } from './editors.js';
 import { DbConfigError, DbReplicationError } from './errors.js';
-import { asDbUser, bin, isInRecovery, psql, query, queryOne, quoteIdent, quoteLiteral, waitFor, type PgInstance } from './instance.js';
+import { asDbUser, bin, isInRecovery, requireVersion, psql, query, queryOne, quoteIdent, quoteLiteral, waitFor, type PgInstance } from './instance.js';
 import { startInstance, stopInstance } from './lifecycle.js';
 import { randomPassword, scramVerifier } from './scram.js';
 
@@ -80,6 +80,7 @@ async function ensureSlot(primary: PgInstance, slot: string): Promise<void> {
 }
 
 async function checkPrimaryReady(primary: PgInstance): Promise<void> {
+  await requireVersion(primary, 'a streaming replica built by pe-db', 120000);
   if (await isInRecovery(primary)) throw new DbReplicationError(primary.host.name, 'the source of a replica must be a primary, but this server is in recovery.');
   const s = await queryOne<{ wal_level: string; senders: string; slots: string }>(
     primary,
