@@ -19,6 +19,8 @@ import {
   replicationLag,
   startInstance,
   waitFor,
+  rejoin,
+  waitCaughtUp,
   type PgInstance,
 } from './index.js';
 
@@ -103,5 +105,18 @@ describe('configuration inside the data directory (pe3 style), synchronous stand
     expect(readFileSync(join(P.dataDir, 'standby.signal'), 'utf8')).toBe('');
     await expect(startInstance(P)).rejects.toMatchObject({ code: 'E_DB_FENCED' });
     await expect(replicationLag(S, 'secondary-pe3')).rejects.toMatchObject({ code: 'E_DB_REPLICATION' });
+  });
+
+  it('the killed old primary rejoins with pg_rewind (crash recovery first), keeping its own configuration', async () => {
+    const reg = new FenceRegistry(join(dir, 'fences.json'));
+    const ownConf = readFileSync(P.confFile, 'utf8');
+    const r = await rejoin(P, S, reg, { name: 'primary-pe3', primaryAddress: '127.0.0.1', standbyAddress: '127.0.0.1' });
+    expect(r.rewindSkipped).toBeUndefined();
+    expect(r.method).toBe('rewind');
+    expect(await isInRecovery(P)).toBe(true);
+    expect(readFileSync(P.confFile, 'utf8')).toBe(ownConf);
+    expect((await waitCaughtUp(S, 'primary-pe3')).ok).toBe(true);
+    expect(await rows(P)).toBe(committed + 1);
+    expect(await reg.list()).toEqual([]);
   });
 });

@@ -64,6 +64,9 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, b
   // pg_rewind makes the data directory a copy of the source's: keep this host's own configuration files
   const keep = new Map<string, Buffer>();
   for (const f of ownConfigFiles(target)) if (await host.exists(f, { sudo: true })) keep.set(f, await host.readFile(f, { sudo: true }));
+  // the fence's standby.signal would stop pg_rewind's single-user crash recovery of a target that was
+  // powered off ("standby mode is not supported by single-user servers"); the marker stays until the end
+  await host.remove(`${target.dataDir}/standby.signal`, { sudo: true });
   const conninfo = `host=${quoteConninfo(o.primaryAddress)} port=${source.port} user=${rewindRole} dbname=postgres`;
   const separateConf = !target.confFile.startsWith(`${target.dataDir}/`);
   const r0 = performance.now();
