@@ -11,4 +11,4 @@ export { joinFlow, type JoinContext } from './flows/join.js';
 export { collectStatus, formatStatus, type StatusReport, type MasterStatus, type Health, type StatusContext } from './flows/status.js';
 export { Cluster, FLOWS, type FlowName, type ClusterOptions, type RunFlowOptions } from './cluster.js';
 export { EXIT, exitCodeForCode, exitCodeForError, exitCodeForRun, type ExitCode } from './exit-codes.js';
-export { main, type CliIo } from './main.js';
+export { main, interruptOnSigint, type CliIo } from './main.js';

@@ -51,6 +51,23 @@ function errorJson(e: unknown, code: ExitCode, redactor?: Redactor): Record<stri
 }
 
 /**
+ * Ctrl-C once: abort (the running steps finish, no new one starts, the journal
+ * records the stop; exit 130). Twice: leave at once with 130. Used by the bin.
+ */
+export function interruptOnSigint(proc: NodeJS.Process = process): AbortController {
+  const ac = new AbortController();
+  let interrupts = 0;
+  proc.on('SIGINT', () => {
+    interrupts++;
+    if (interrupts === 1) {
+      proc.stderr.write('\ninterrupt: stopping after the running step (Ctrl-C again to quit now)\n');
+      ac.abort();
+    } else proc.exit(EXIT.INTERRUPTED);
+  });
+  return ac;
+}
+
+/**
  * The CLI as a function: parse argv (without node and the script), run, and
  * return the exit code. The bin (cli.ts) wires it to the process.
  */
