@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { dirname } from 'node:path';
 import { layouts } from '@pe-stack/pe-config-files';
-import { startTestSshd, type TestSshd } from '@pe-stack/pe-host';
+import { destroyCluster, grantAccess, initCluster, psql, startInstance, type PgInstance } from '@pe-stack/pe-db';
+import { freePort, LocalHost, startTestSshd, type TestSshd } from '@pe-stack/pe-host';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Cluster, loadInventory, main, type CliIo, type Flow, type Step } from './index.js';
 
@@ -197,8 +198,27 @@ async function treeHash(d: string): Promise<Record<string, string>> {
   return out;
 }
 
-describe('the real join flow planned over a real sshd (debian layout moved into a temp dir)', () => {
-  it('plan join: every step per host, diffs of the installed Debian files, masked secrets, nothing changed', async () => {
+const DB_PW = 'Real-Pdb-Pw-5150';
+let pg: PgInstance | undefined;
+let pgDir: string;
+
+describe('the real join flow over a real sshd (debian layout moved into a temp dir, a throwaway PostgreSQL as the primary database)', () => {
+  beforeAll(async () => {
+    pgDir = await fs.mkdtemp(join(tmpdir(), 'pe-cluster-pg-'));
+    await fs.chmod(pgDir, 0o755);
+    const local = new LocalHost({ name: 'primary.rt.test' });
+    pg = await initCluster(local, { dir: `${pgDir}/pg`, port: await freePort() });
+    await startInstance(pg);
+    await psql(pg, `CREATE ROLE puppetdb LOGIN PASSWORD '${DB_PW}'; CREATE DATABASE puppetdb OWNER puppetdb;\n`, { secrets: [DB_PW] });
+    await grantAccess(pg, '127.0.0.1', [{ database: 'puppetdb', user: 'puppetdb' }]);
+  }, 120_000);
+  afterAll(async () => {
+    if (pg) await destroyCluster(pg);
+    await fs.rm(pgDir, { recursive: true, force: true });
+  });
+
+  /** The debian layout with every path under T, the installed Debian files copied there, and an inventory. */
+  async function site(password: string): Promise<{ T: string; inv: string }> {
     const T = join(root, 'site');
     const L = layouts.debian;
     const files: Record<string, { path: string }> = {};
@@ -210,8 +230,7 @@ describe('the real join flow planned over a real sshd (debian layout moved into 
       await fs.copyFile(f.path, `${T}${f.path}`).catch(() => undefined);
     }
     for (const [k, d] of Object.entries(L.dirs)) if (d) dirs[k] = `${T}${d}`;
-    const DB_SECRET = 'Plan-Db-Secret-Root-1';
-    await fs.writeFile(`${T}${L.files.puppetdbDatabaseIni!.path}`, `[database]\nsubname = //localhost:5432/puppetdb\nusername = puppetdb\npassword = ${DB_SECRET}\n`);
+    await fs.writeFile(`${T}${L.files.puppetdbDatabaseIni!.path}`, `[database]\nsubname = //127.0.0.1:${pg!.port}/puppetdb\nusername = puppetdb\npassword = ${password}\n`);
     await fs.writeFile(`${T}${L.files.pgHbaConf!.path}`, 'local all postgres peer\n');
     const inv = join(root, 'inventory.json.yaml');
     await fs.writeFile(
@@ -231,6 +250,12 @@ describe('the real join flow planned over a real sshd (debian layout moved into 
         audit_log: `${root}/audit.log`,
       }),
     );
+    return { T, inv };
+  }
+
+  it('plan join: every step per host, diffs of the installed Debian files, masked secrets, nothing changed', async () => {
+    const DB_SECRET = DB_PW;
+    const { T, inv } = await site(DB_PW);
     const before = await treeHash(T);
     const r = await cli(['-i', inv, 'plan', 'join', 's1.rt.test']);
     expect(r.stderr).toBe('');
@@ -240,14 +265,33 @@ describe('the real join flow planned over a real sshd (debian layout moved into 
     const plan = r.stdout.slice(r.stdout.indexOf('Plan for join'));
     const s1 = plan.slice(plan.indexOf('\ns1.rt.test\n'));
     const ids = [...s1.matchAll(/^ {2}\[(?:to do|done )\] ([^:]+(?::[a-z0-9.]+)?):/gm)].map((m) => m[1]);
-    expect(ids).toEqual(['ca-disabled', 'crl-path', 'filebucket', 'certificate', 'database-settings', 'puppetdb-ssl', 'mco-config:s1.rt.test', 'activemq-instance:s1.rt.test', 'mco-restart:s1.rt.test', 'restart', 'validate-self', 'validate-general']);
+    expect(ids).toEqual(['preflight.ssh', 'ca-disabled', 'crl-path', 'filebucket', 'certificate', 'database-settings', 'puppetdb-ssl', 'mco-config:s1.rt.test', 'activemq-instance:s1.rt.test', 'mco-restart:s1.rt.test', 'restart', 'validate-self', 'validate-general']);
     expect(plan).toContain('+    allow-subject-alt-names: true');
     expect(plan).toContain('+host puppetdb puppetdb 127.0.0.1/32 scram-sha-256');
     expect(plan).toMatch(/^ +-puppetlabs\.services\.ca\.certificate-authority-service/m);
     expect(plan).toContain('+ca_server = ca.rt.test');
-    expect(plan).toContain('+subname = //ca.rt.test:5432/puppetdb');
+    expect(plan).toContain(`+subname = //ca.rt.test:${pg!.port}/puppetdb`);
     expect(plan).toContain('$ puppet agent --test --server puppet.rt.test');
     expect(plan).toMatch(/certificate: .*cannot be checked before the planned changes are made/);
+    expect(plan).toMatch(/\[done \] preflight\.database: .*\(puppetdb connect as configured\)/);
+    expect(plan).toMatch(/\[done \] preflight\.ssh: .*\(reachable, host key verified\)/);
     expect(r.stdout).not.toContain(DB_SECRET);
+  });
+
+  it('a wrong database password on the primary: typed error (E_DB_AUTH), exit 7, no change on any host, the password nowhere', async () => {
+    const WRONG = 'Wrong-Pdb-Pw-0000';
+    const { T, inv } = await site(WRONG);
+    const before = await treeHash(T);
+    const r = await cli(['-i', inv, '--json', 'join', 's1.rt.test']);
+    expect(r.code).toBe(7);
+    const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { error: { code: string; host: string; step: string }; steps: { id: string; status: string }[] };
+    expect(result.error).toMatchObject({ code: 'E_DB_AUTH', host: 'primary.rt.test', step: 'preflight.database' });
+    expect(result.steps.filter((x) => x.status === 'done')).toEqual([]);
+    expect(await treeHash(T)).toEqual(before);
+    const audit = await fs.readFile(join(root, 'audit.log'), 'utf8').catch(() => '');
+    expect(audit).toBe('');
+    for (const b of [r.stdout, r.stderr, ...(await Promise.all((await fs.readdir(join(root, 'journal'))).map((j) => fs.readFile(join(root, 'journal', j), 'utf8'))))]) {
+      expect(b).not.toContain(WRONG);
+    }
   });
 });

@@ -61,8 +61,17 @@ describe('join flow', () => {
   it('debian: the primary prepared, secondaries in parallel, MCollective on every master, then restart and validation', async () => {
     const flow = await build('debian', ['s1.test', 's2.test']);
     const heads = flow.items.map((i) => (isGroup(i) ? `group:${i.group}` : stepKey(i)));
-    expect(heads.slice(0, 3)).toEqual(['primary.ca-alt-names@primary.test', 'primary.db-access:s1.test@primary.test', 'primary.db-access:s2.test@primary.test']);
-    const groups = flow.items.filter(isGroup);
+    // preflight first: every master (also those not joining now) reachable and trusted, the primary's database credentials working
+    expect(heads.slice(0, 5)).toEqual([
+      'group:preflight',
+      'preflight.database@primary.test',
+      'primary.ca-alt-names@primary.test',
+      'primary.db-access:s1.test@primary.test',
+      'primary.db-access:s2.test@primary.test',
+    ]);
+    const pre = flow.items[0]!;
+    expect(isGroup(pre) && pre.lanes.map((l) => stepKey(l[0]!))).toEqual(['preflight.ssh@primary.test', 'preflight.ssh@s1.test', 'preflight.ssh@s2.test', 'preflight.ssh@s3.test']);
+    const groups = flow.items.filter(isGroup).slice(1);
     expect(groups.map((g) => g.group)).toEqual(['secondaries', 'restart-validate']);
     const afterGroup = flow.items[flow.items.indexOf(groups[0]!) + 1]!;
     expect(isGroup(afterGroup) ? '' : stepKey(afterGroup)).toBe('primary.connection-budget@primary.test');
@@ -96,7 +105,7 @@ describe('join flow', () => {
     await fs.writeFile(join(root, 's1.test', caCfg), services);
     await fs.writeFile(join(root, 's1.test', puppetConf), '[main]\nserver = s1.test\n');
     const flow = await build('debian', ['s1.test']);
-    const lane = flow.items.filter(isGroup)[0]!.lanes[0]!.slice(0, 1);
+    const lane = flow.items.filter(isGroup)[1]!.lanes[0]!.slice(0, 1);
     const host = jailed('s1.test');
     const r = await runFlow({ name: 'join', items: lane }, { host: () => host, dryRun: true });
     expect(r.status).toBe('ok');

@@ -81,6 +81,36 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
   const pe3 = layout.flavour === 'pe3';
   const items: Flow['items'] = [];
 
+  // ---- preflight: nothing changes unless every master is reachable and trusted and the primary's database credentials work ----
+  items.push({
+    group: 'preflight',
+    lanes: inv.masters.map((m) => [
+      {
+        id: 'preflight.ssh',
+        host: m.name,
+        title: 'reachable over SSH with a verified host key (and sudo)',
+        check: async (ctx: StepContext) => {
+          await ctx.host.exec(['true'], { readOnly: true, sudo: m.sudo, timeoutMs: 30_000 });
+          return { done: true, why: 'reachable, host key verified' };
+        },
+        apply: async () => {},
+      } satisfies Step,
+    ]),
+  });
+  items.push({
+    id: 'preflight.database',
+    host: primary.name,
+    title: "the primary's database credentials work (PuppetDB's own settings)",
+    check: async (ctx: StepContext) => {
+      const h: EnsureHosts = { host: ctx.host, hostFor: ctx.hostFor };
+      const creds = await primaryCredentials(ctx, h, inv);
+      const psql = `${instanceFromLayout(ctx.host, layout).binDir}/psql`;
+      for (const c of creds) await checkFromHost(ctx.host, { server: c.server, port: c.port, database: c.database, user: c.user }, c.password, { psql, samples: 1 });
+      return { done: true, why: `${creds.map((c) => c.service).join(', ')} connect as configured` };
+    },
+    apply: async () => {},
+  });
+
   // ---- primary prepared ----
   if (!pe3) {
     items.push(
