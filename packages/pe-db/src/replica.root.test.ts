@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,7 +71,8 @@ beforeAll(async () => {
   registry = new FenceRegistry(join(dir, 'controller', 'fences.json'));
   [P, S] = await Promise.all([
     // wal_keep_size: the old primary keeps the WAL back to the fork, which pg_rewind needs
-    initCluster(primaryHost, { dir: `${dir}/primary`, port: await freePort(), settings: { wal_keep_size: "'256MB'" } }),
+    // log_statement = all: the test shows no clear replication password ever reaches the server's log
+    initCluster(primaryHost, { dir: `${dir}/primary`, port: await freePort(), settings: { wal_keep_size: "'256MB'", log_statement: "'all'" } }),
     initCluster(standbyHost, { dir: `${dir}/secondary1`, port: await freePort(), settings: { wal_keep_size: "'256MB'" } }),
   ]);
   await Promise.all([startInstance(P), startInstance(S)]);
@@ -111,7 +112,17 @@ describe('streaming replica, promotion, fencing, rejoin', () => {
     expect(existsSync(`${replica.previousData}/PG_VERSION`)).toBe(true);
     // the password is nowhere in the result, and the standby names itself in pg_stat_replication
     expect(JSON.stringify(replica)).not.toMatch(/password/i);
-    expect(readFileSync(`${S.dataDir}/postgresql.auto.conf`, 'utf8')).toContain('application_name=secondary1.test');
+    const auto = readFileSync(`${S.dataDir}/postgresql.auto.conf`, 'utf8');
+    expect(auto).toContain('application_name=secondary1.test');
+    // the random replication password lives in the standby's postgresql.auto.conf (0600) and nowhere else
+    const pw = /password=(\S+)/.exec(auto)?.[1];
+    expect(pw).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    const log = readFileSync(join(dir, 'primary', 'server.log'), 'utf8');
+    expect(log).toContain('CREATE ROLE "pe_repl_secondary1_test" WITH REPLICATION LOGIN PASSWORD \'SCRAM-SHA-256$4096:');
+    expect(log).not.toContain(pw!);
+    expect(readFileSync(join(dir, 'secondary1', 'server.log'), 'utf8')).not.toContain(pw!);
+    expect(JSON.stringify(replica)).not.toContain(pw!);
+    expect(statSync(`${S.dataDir}/postgresql.auto.conf`).mode & 0o077).toBe(0);
   });
 
   it('reports lag in bytes and seconds, and catches up', async () => {
