@@ -207,7 +207,8 @@ describe('the real join flow over a real sshd (debian layout moved into a temp d
     pgDir = await fs.mkdtemp(join(tmpdir(), 'pe-cluster-pg-'));
     await fs.chmod(pgDir, 0o755);
     const local = new LocalHost({ name: 'primary.rt.test' });
-    pg = await initCluster(local, { dir: `${pgDir}/pg`, port: await freePort() });
+    // also on the socket directory the debian layout names, so the flow's pe-db instance (layout port overridden) reaches it
+    pg = await initCluster(local, { dir: `${pgDir}/pg`, port: await freePort(), settings: { unix_socket_directories: `'${pgDir}/pg/sock,/var/run/postgresql'` } });
     await startInstance(pg);
     await psql(pg, `CREATE ROLE puppetdb LOGIN PASSWORD '${DB_PW}'; CREATE DATABASE puppetdb OWNER puppetdb;\n`, { secrets: [DB_PW] });
     await grantAccess(pg, '127.0.0.1', [{ database: 'puppetdb', user: 'puppetdb' }]);
@@ -238,7 +239,7 @@ describe('the real join flow over a real sshd (debian layout moved into a temp d
       JSON.stringify({
         cluster: 'rt',
         layout: 'debian',
-        layout_overrides: { files, dirs },
+        layout_overrides: { files, dirs, postgresql: { port: pg!.port } },
         primary_cname: 'ca.rt.test',
         general_cname: 'puppet.rt.test',
         masters: [
@@ -267,7 +268,11 @@ describe('the real join flow over a real sshd (debian layout moved into a temp d
     const ids = [...s1.matchAll(/^ {2}\[(?:to do|done )\] ([^:]+(?::[a-z0-9.]+)?):/gm)].map((m) => m[1]);
     expect(ids).toEqual(['preflight.ssh', 'ca-disabled', 'crl-path', 'filebucket', 'certificate', 'database-settings', 'puppetdb-ssl', 'mco-config:s1.rt.test', 'activemq-instance:s1.rt.test', 'mco-restart:s1.rt.test', 'restart', 'validate-self', 'validate-general']);
     expect(plan).toContain('+    allow-subject-alt-names: true');
-    expect(plan).toContain('+host puppetdb puppetdb 127.0.0.1/32 scram-sha-256');
+    // the throwaway PostgreSQL admits 127.0.0.1 already (pg_hba_file_rules): pe-db's read-only check says done
+    expect(plan).toMatch(/\[done \] primary\.db-access:s1\.rt\.test: .*\(pg_hba admits 127\.0\.0\.1 for puppetdb\/puppetdb\)/);
+    // every master's PuppetDB pools (2 x (25 + 25)) do not fit max_connections 100: maximum-pool-size is lowered
+    expect(plan).toMatch(/\[to do\] primary\.connection-budget/);
+    expect(plan).toMatch(/^ +\+maximum-pool-size = \d+$/m);
     expect(plan).toMatch(/^ +-puppetlabs\.services\.ca\.certificate-authority-service/m);
     expect(plan).toContain('+ca_server = ca.rt.test');
     expect(plan).toContain(`+subname = //ca.rt.test:${pg!.port}/puppetdb`);

@@ -10,7 +10,7 @@ import {
   regenerateNodeCert,
   reinitPuppetdbSsl,
 } from '@pe-stack/pe-certs';
-import { checkBudget, checkFromHost, dbFilesFromLayout, grantAccess, instanceFromLayout, readCredentials, writeCredentials, type DbCredentials } from '@pe-stack/pe-db';
+import { accessGranted, checkBudget, checkFromHost, credentialsCurrent, dbFilesFromLayout, grantAccess, instanceFromLayout, readCredentials, writeCredentials, type DbCredentials } from '@pe-stack/pe-db';
 import { debianSyncSteps, pe3JoinSteps, readSecrets, type McoCluster } from '@pe-stack/pe-mcollective';
 import { CommandFailedError, type Host } from '@pe-stack/pe-host';
 import type { Flow, Step, StepContext } from '../engine/types.js';
@@ -121,14 +121,34 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
     );
   }
   for (const s of secondaries) {
-    items.push(
-      ensureStep(`primary.db-access:${s.name}`, primary.name, `PostgreSQL access for ${s.name} (pg_hba.conf, listen_addresses)`, async (h, ctx) => {
-        const creds = await primaryCredentials(ctx, h, inv);
-        const address = await resolveAddress(h.host, s.name, s.ssh.address);
-        const grants = [...new Map(creds.map((c) => [`${c.database}/${c.user}`, { database: c.database, user: c.user }])).values()];
-        await grantAccess(instanceFromLayout(h.host, layout), address, grants, { restart: true });
-      }),
-    );
+    const access = async (ctx: StepContext) => {
+      const h: EnsureHosts = { host: ctx.host, hostFor: ctx.hostFor };
+      const creds = await primaryCredentials(ctx, h, inv);
+      const address = await resolveAddress(ctx.host, s.name, s.ssh.address);
+      const grants = [...new Map(creds.map((c) => [`${c.database}/${c.user}`, { database: c.database, user: c.user }])).values()];
+      return { inst: instanceFromLayout(ctx.host, layout), address, grants };
+    };
+    items.push({
+      id: `primary.db-access:${s.name}`,
+      host: primary.name,
+      title: `PostgreSQL access for ${s.name} (pg_hba.conf, listen_addresses)`,
+      // pe-db's read-only check: every record grantAccess would add is in effect (pg_hba_file_rules)
+      check: async (ctx) => {
+        const a = await access(ctx);
+        return (await accessGranted(a.inst, a.address, a.grants))
+          ? { done: true, why: `pg_hba admits ${a.address} for ${a.grants.map((g) => `${g.database}/${g.user}`).join(', ')}` }
+          : { done: false, why: `no pg_hba record in effect for ${a.address}` };
+      },
+      apply: async (ctx) => {
+        const a = await access(ctx);
+        try {
+          await grantAccess(a.inst, a.address, a.grants, { restart: true });
+        } catch (e) {
+          // in a plan the reload and pg_hba_file_rules cannot see the recorded (not written) file
+          if (!ctx.dryRun) throw e;
+        }
+      },
+    });
     if (pe3) {
       items.push(
         ensureStep(`primary.autosign-console:${s.name}`, primary.name, `autosign entry for the console certificate of ${s.name}`, (h) =>
@@ -193,18 +213,28 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
         ),
       );
     }
-    steps.push(
-      ensureStep('database-settings', s.name, `PuppetDB${pe3 ? ' and the console' : ''} use ${inv.primaryCname}'s database with its credentials`, async (h, ctx) => {
-        const creds = await primaryCredentials(ctx, h, inv);
-        // prove the credentials from this secondary before writing them (a wrong password or a missing pg_hba
-        // record is a typed pe-db error, and nothing is changed); a plan cannot: the access step only recorded its change
+    const files = dbFilesFromLayout(layout);
+    steps.push({
+      id: 'database-settings',
+      host: s.name,
+      title: `PuppetDB${pe3 ? ' and the console' : ''} use ${inv.primaryCname}'s database with its credentials`,
+      check: async (ctx) => {
+        const creds = await primaryCredentials(ctx, { host: ctx.host, hostFor: ctx.hostFor }, inv);
+        // prove the credentials from this secondary first (a wrong password or a missing pg_hba record is a typed
+        // pe-db error, and nothing is written); a plan cannot: the access step only recorded its change
         if (!ctx.dryRun) {
-          const psql = `${instanceFromLayout(h.host, layout).binDir}/psql`;
-          for (const c of creds) await checkFromHost(h.host, { server: inv.primaryCname, port: c.port, database: c.database, user: c.user }, c.password, { psql, samples: 1 });
+          const psql = `${instanceFromLayout(ctx.host, layout).binDir}/psql`;
+          for (const c of creds) await checkFromHost(ctx.host, { server: inv.primaryCname, port: c.port, database: c.database, user: c.user }, c.password, { psql, samples: 1 });
         }
-        await writeCredentials(h.host, dbFilesFromLayout(layout), creds, { server: inv.primaryCname });
-      }),
-    );
+        return (await credentialsCurrent(ctx.host, files, creds, { server: inv.primaryCname }))
+          ? { done: true, why: `${files.map((f) => f.service).join(', ')} point at ${inv.primaryCname} with the primary's credentials` }
+          : { done: false, why: `${files.map((f) => f.path).join(', ')} to point at ${inv.primaryCname}` };
+      },
+      apply: async (ctx) => {
+        const creds = await primaryCredentials(ctx, { host: ctx.host, hostFor: ctx.hostFor }, inv);
+        await writeCredentials(ctx.host, files, creds, { server: inv.primaryCname });
+      },
+    });
     steps.push(ensureStep('puppetdb-ssl', s.name, "PuppetDB's certificates re-initialised from the new agent certificate", (h) => reinitPuppetdbSsl(h.host, layout, s.name, { sudo })));
     if (layout.puppetdbAllowlist.kind === 'file') {
       const allow = fileOf(layout, 'puppetdbAllowlist');
