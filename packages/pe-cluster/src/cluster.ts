@@ -80,7 +80,11 @@ export class Cluster {
 
   /** The secondaries named (all secondaries when none are named); refuses the primary, agents and unknown names. */
   secondaries(names: readonly string[]): InventoryNode[] {
-    if (names.length === 0) return this.inventory.masters.filter((m) => m.role === 'secondary');
+    if (names.length === 0) {
+      const all = this.inventory.masters.filter((m) => m.role === 'secondary');
+      if (all.length === 0) throw new UsageError(`the inventory ${this.inventory.file} lists no secondary.`, 'Add masters with role: secondary, or name the hosts to join.');
+      return all;
+    }
     const out: InventoryNode[] = [];
     for (const name of names) {
       const n = this.node(name);

@@ -136,6 +136,13 @@ describe('pe-cluster CLI (in process)', () => {
     expect(await fs.stat(join(root, 'state')).catch(() => undefined)).toBeUndefined();
   });
 
+  it('join without hosts and without secondaries in the inventory exits 2', async () => {
+    await fs.writeFile(inventory, 'cluster: t\nlayout: debian\nprimary_cname: ca.test\ngeneral_cname: puppet.test\nmasters:\n  - {name: primary.test, role: primary}\n');
+    const r = await cli(['join']);
+    expect(r.code).toBe(EXIT.BAD_INPUT);
+    expect(r.stderr).toContain('lists no secondary');
+  });
+
   it('join: plain progress lines, journal and audit log, exit 0; a rerun does nothing', async () => {
     const r = await cli(['join', 's1.test', 's2.test'], { flow: demoFlow() });
     expect(r.code).toBe(0);
