@@ -74,7 +74,7 @@ export {
   waitCaughtUp,
   removeReplica,
 } from './replica.js';
-export { FENCE_MARKER, type FenceRecord, type StartOptions, fenceMarkerPath, readFenceMarker, startInstance, stopInstance, restartInstance } from './lifecycle.js';
+export { FENCE_MARKER, type FenceRecord, type StartOptions, fenceMarkerPath, readFenceMarker, startInstance, stopInstance, restartInstance, clearStaleLock } from './lifecycle.js';
 export {
   type PromoteResult,
   type FenceResult,

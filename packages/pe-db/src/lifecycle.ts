@@ -75,3 +75,25 @@ export async function restartInstance(inst: PgInstance): Promise<void> {
   await stopInstance(inst);
   await startInstance(inst);
 }
+
+/**
+ * After a power cut the data directory still holds postmaster.pid; PostgreSQL
+ * refuses to start (and pg_rewind to run crash recovery) while the PID in it
+ * names a live process: after a reboot an unrelated process may carry it, and
+ * a killed postmaster nobody reaped stays a zombie. The file is removed only
+ * when the server does not answer and that PID is not a running postgres.
+ */
+export async function clearStaleLock(inst: PgInstance): Promise<boolean> {
+  const f = `${inst.dataDir}/postmaster.pid`;
+  if (!(await inst.host.exists(f, { sudo: true }))) return false;
+  if (await isRunning(inst)) return false;
+  const pid = Number((await inst.host.readFile(f, { sudo: true })).toString('utf8').split('\n')[0]);
+  if (Number.isInteger(pid) && pid > 1) {
+    const st = await inst.host.exec(['cat', `/proc/${pid}/stat`], { sudo: true, allowFailure: true, readOnly: true });
+    // /proc/PID/stat: "pid (comm) state ..."
+    const m = /^\d+ \((.*)\) (\S)/.exec(st.stdout);
+    if (st.code === 0 && m && m[1] === 'postgres' && m[2] !== 'Z') return false;
+  }
+  await inst.host.remove(f, { sudo: true });
+  return true;
+}

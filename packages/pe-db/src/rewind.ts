@@ -3,7 +3,7 @@ import { grantAccess, hostCidr } from './access.js';
 import { editors, readText } from './editors.js';
 import { DbReplicationError } from './errors.js';
 import { asDbUser, bin, psql, query, quoteIdent, quoteLiteral, type PgInstance } from './instance.js';
-import { fenceMarkerPath, startInstance } from './lifecycle.js';
+import { clearStaleLock, fenceMarkerPath, startInstance } from './lifecycle.js';
 import { ownConfigFiles, prepareReplicationSource, quoteConninfo, replicaIdent, replicationLag, waitForStreaming, type ReplicaOptions, type ReplicationLag } from './replica.js';
 import { randomPassword, scramVerifier } from './scram.js';
 
@@ -67,6 +67,7 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, b
   // the fence's standby.signal would stop pg_rewind's single-user crash recovery of a target that was
   // powered off ("standby mode is not supported by single-user servers"); the marker stays until the end
   await host.remove(`${target.dataDir}/standby.signal`, { sudo: true });
+  await clearStaleLock(target);
   const conninfo = `host=${quoteConninfo(o.primaryAddress)} port=${source.port} user=${rewindRole} dbname=postgres`;
   const separateConf = !target.confFile.startsWith(`${target.dataDir}/`);
   const r0 = performance.now();
