@@ -35,6 +35,9 @@ export function writeInventoryFiles(lab: Lab): InventoryFiles {
     },
     vars: {
       lab_profile: s.profile,
+      // pe-cluster's cluster keys: the inventory loads as is (`pe-cluster -i <lab inventory>`)
+      cluster: 'lab',
+      layout: s.profile === 'pe3' ? 'pe3' : 'debian',
       primary_cname: `master.${lab.config.domain}`,
       general_cname: `puppet.${lab.config.domain}`,
     },

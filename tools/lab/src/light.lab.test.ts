@@ -120,6 +120,7 @@ describe('light profile', () => {
     const { parse } = await import('yaml');
     const inv = parse(readFileSync(files.inventory, 'utf8'));
     expect(inv.config.ssh).toMatchObject({ user: 'root', 'private-key': files.privateKey, 'host-key-check': true });
+    expect(inv.vars).toMatchObject({ cluster: 'lab', layout: 'debian', primary_cname: 'master.lab.test', general_cname: 'puppet.lab.test' });
     const masters = inv.groups.find((g: { name: string }) => g.name === 'masters').targets.map((t: { uri: string }) => t.uri);
     expect(masters).toEqual(['primary.lab.test', 'secondary1.lab.test']);
     const known = readFileSync(files.knownHosts, 'utf8');
