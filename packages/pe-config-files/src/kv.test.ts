@@ -81,6 +81,7 @@ describe('site.pp filebucket', () => {
 
   it.each(allSamples('site-pp').map((s) => [s.name, s] as const))('%s', (_n, s) => {
     const doc = parseSitePp(s.text, s.path);
+    expect(doc.hasFilebucket()).toBe(/^\s*filebucket\s*\{/m.test(s.text));
     if (!/^\s*filebucket\s*\{/m.test(s.text)) {
       expect(() => doc.setFilebucketServer('puppet.example.com')).toThrow(/no filebucket resource/);
       expect(doc.toString()).toBe(s.text);
@@ -91,6 +92,15 @@ describe('site.pp filebucket', () => {
     expect(added).toHaveLength(1);
     expect(removed.length).toBeLessThanOrEqual(1);
     expect(parseSitePp(doc.toString(), s.path).filebucketServer()).toBe('puppet.example.com');
+  });
+
+  it('tells whether a filebucket is declared (none in a Puppet 7 site.pp, a commented one does not count)', () => {
+    expect(parseSitePp("node default {\n  file { '/tmp/x': ensure => file }\n}\n", '/s.pp').hasFilebucket()).toBe(false);
+    expect(parseSitePp("# filebucket { 'main': server => 'x' }\nnode default {}\n", '/s.pp').hasFilebucket()).toBe(false);
+    const doc = parseSitePp("filebucket { main: server => 'p' }\n", '/s.pp');
+    expect(doc.hasFilebucket()).toBe(true);
+    expect(doc.hasFilebucket('main')).toBe(true);
+    expect(doc.hasFilebucket('other')).toBe(false);
   });
 
   it('ignores commented-out attributes and adds server when the bucket has none', () => {

@@ -77,6 +77,12 @@ export class SitePpDocument {
     return undefined;
   }
 
+  /** Whether the file declares the filebucket (by title, else 'main' or the first one); Puppet 4+ site.pp files usually declare none. */
+  hasFilebucket(title?: string): boolean {
+    const all = this.buckets();
+    return title === undefined ? all.length > 0 : all.some((x) => x.title === title);
+  }
+
   /** The filebucket's server attribute, undefined when it has none. */
   filebucketServer(title?: string): string | undefined {
     const m = this.serverAttr(this.find(title));
