@@ -121,6 +121,25 @@ describe('join flow', () => {
     expect(again.steps[0]!.status).toBe('skipped');
     expect(s1.sudo).toBe(false);
   });
+
+  it('filebucket: a site.pp without a filebucket resource (Debian, Puppet 7) is left alone and the step is done; one with a bucket is pointed at primary_cname', async () => {
+    const inv = inventory('debian');
+    const site = inv.layout.files.sitePp!.path;
+    await fs.mkdir(join(root, 's1.test', site, '..'), { recursive: true });
+    const plain = "node default {\n  file { '/tmp/x': ensure => file }\n}\n";
+    await fs.writeFile(join(root, 's1.test', site), plain);
+    const flow = await build('debian', ['s1.test']);
+    const step = flow.items.filter(isGroup)[1]!.lanes[0]!.find((s) => s.id === 'filebucket')!;
+    const host = jailed('s1.test');
+    const r = await runFlow({ name: 'join', items: [step] }, { host: () => host });
+    expect(r.status).toBe('ok');
+    expect(r.steps[0]!.status).toBe('skipped');
+    expect(await fs.readFile(join(root, 's1.test', site), 'utf8')).toBe(plain);
+    await fs.writeFile(join(root, 's1.test', site), "filebucket { 'main':\n  server => 's1.test',\n}\n");
+    const changed = await runFlow({ name: 'join', items: [step] }, { host: () => host });
+    expect(changed.steps[0]!.status).toBe('done');
+    expect(await fs.readFile(join(root, 's1.test', site), 'utf8')).toBe("filebucket { 'main':\n  server => 'ca.test',\n}\n");
+  });
 });
 
 describe('probe and ensureStep', () => {

@@ -1,4 +1,4 @@
-import { applyEdits, buildCommand, fileOf, type Edit, type Layout } from '@pe-stack/pe-config-files';
+import { applyEdits, buildCommand, fileOf, parseSitePp, type Edit, type Layout } from '@pe-stack/pe-config-files';
 import {
   allowSubjectAltNames,
   consoleAutosign,
@@ -188,6 +188,8 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
       steps.push(
         ensureStep('filebucket', s.name, `the main filebucket points at ${inv.primaryCname} (site.pp)`, async (h) => {
           if (!(await h.host.exists(sitePp.path, { sudo }))) return; // no site.pp on this master: nothing to point
+          // a site.pp without a filebucket resource (Puppet 4+ and the Debian packages declare none): nothing to point
+          if (!parseSitePp((await h.host.readFile(sitePp.path, { sudo })).toString('utf8'), sitePp.path).hasFilebucket()) return;
           await applyEdits(h.host, [{ kind: 'site-pp', path: sitePp.path, ops: [{ op: 'filebucket-server', server: inv.primaryCname }] }], { sudo });
         }),
       );
