@@ -85,7 +85,36 @@ export const sshConfig = z
 export type SshInput = z.infer<typeof sshConfig>;
 
 export const LAYOUT_NAMES = ['pe3', 'debian'] as const;
-export const DNS_PROVIDERS = ['manual', 'hosts-file'] as const;
+export const DNS_PROVIDERS = ['manual', 'hosts-file', 'nsupdate', 'command'] as const;
+
+/**
+ * How `primary_cname` is moved on failover: `manual` (the operator), `hosts-file`
+ * (/etc/hosts on every node), `nsupdate` (RFC 2136 with a TSIG key read from a
+ * file, never on a command line), `command` (the operator's hook, given the name
+ * and the address as its last two arguments).
+ */
+export const dnsSettings = z.discriminatedUnion(
+  'provider',
+  [
+    z.strictObject({ provider: z.literal('manual') }),
+    z.strictObject({ provider: z.literal('hosts-file') }),
+    z.strictObject({
+      provider: z.literal('nsupdate'),
+      server: z.string({ error: 'expected the DNS server (address or name)' }).min(1),
+      port: z.number().int().min(1).max(65535).optional(),
+      zone: z.string({ error: 'expected the zone to update' }).min(1),
+      ttl: z.number().int().min(0).max(86400).optional(),
+      key_file: z.string({ error: 'expected a TSIG key file (BIND key syntax, as tsig-keygen writes it)' }).min(1),
+    }),
+    z.strictObject({
+      provider: z.literal('command'),
+      command: z.array(z.string().min(1), { error: 'expected argv: [program, args...]' }).min(1, { error: 'expected at least the program' }),
+      timeout: z.number().positive().max(600).optional(),
+    }),
+  ],
+  { error: 'expected {provider: manual|hosts-file|nsupdate|command, ...}' },
+);
+export type DnsSettings = z.infer<typeof dnsSettings>;
 
 /** Cluster-wide settings: top level in our format, under `vars` in a Bolt inventory. */
 export const clusterSettings = {
@@ -99,7 +128,7 @@ export const clusterSettings = {
   backups: z.string().min(1, { error: 'expected a directory path' }).optional(),
   journals: z.string().min(1, { error: 'expected a directory path' }).optional(),
   audit_log: z.string().min(1, { error: 'expected a file path' }).optional(),
-  dns: z.strictObject({ provider: z.enum(DNS_PROVIDERS, { error: 'expected manual or hosts-file' }) }, { error: 'expected {provider: manual|hosts-file}' }).optional(),
+  dns: dnsSettings.optional(),
 };
 
 export const MASTER_ROLES = ['primary', 'secondary'] as const;

@@ -14,6 +14,7 @@ import {
   targetVars,
   type BoltGroupInput,
   type BoltTargetInput,
+  type DnsSettings,
   type SecretValue,
   type SshInput,
 } from './inventory-schema.js';
@@ -53,7 +54,8 @@ export interface Inventory {
   backupDir: string;
   journalDir: string;
   auditLog: string;
-  dns: { provider: 'manual' | 'hosts-file' };
+  /** How failover moves primary_cname (relative paths in it are relative to the inventory file). */
+  dns: DnsSettings;
   /** Knows every secret value the inventory resolved (sudo passwords, inline keys); share it with every host of a run. */
   redactor: Redactor;
   /** Not errors, but worth saying (a plain-text secret in the file, targets without a role). */

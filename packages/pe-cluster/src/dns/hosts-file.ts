@@ -1,0 +1,80 @@
+import { applyEdits, fileOf, HostsDocument, type Layout } from '@pe-stack/pe-config-files';
+import { CommandFailedError, Semaphore, type Host } from '@pe-stack/pe-host';
+import { requireAddress, type DnsChange, type DnsProvider } from './provider.js';
+
+export interface HostsFileNode {
+  host: Host;
+  sudo: boolean;
+}
+
+/**
+ * The name in /etc/hosts on every node (pe-config-files' lossless hosts
+ * editor: the name leaves every other line, the rest of the file is kept
+ * byte for byte). A node that cannot be reached is skipped and reported:
+ * it must be fixed before it serves again (a fenced old primary is, by
+ * rejoin). When /etc/hosts is a mount point (a container, `ip netns`'s
+ * bind mount) it cannot be replaced by rename: it is rewritten in place.
+ */
+export class HostsFileDns implements DnsProvider {
+  readonly kind = 'hosts-file' as const;
+  constructor(
+    private readonly nodes: () => readonly HostsFileNode[],
+    private readonly layout: Layout,
+    private readonly opts: { reachTimeoutMs?: number; concurrency?: number } = {},
+  ) {}
+
+  async set(name: string, address: string): Promise<DnsChange> {
+    requireAddress(address);
+    const path = fileOf(this.layout, 'hosts').path;
+    const sem = new Semaphore(this.opts.concurrency ?? 8);
+    const skipped: DnsChange['skipped'] = [];
+    let changed = 0;
+    const nodes = this.nodes();
+    await Promise.all(
+      nodes.map((n) =>
+        sem.run(async () => {
+          const up = await reachable(n.host, this.opts.reachTimeoutMs ?? 5_000);
+          if (!up) {
+            skipped.push({ host: n.host.name, why: 'unreachable' });
+            return;
+          }
+          if (await setHostsEntry(n.host, path, name, address, n.sudo)) changed++;
+        }),
+      ),
+    );
+    const detail = `${name} -> ${address} in ${path}: changed on ${changed} of ${nodes.length} nodes${skipped.length ? `; skipped ${skipped.map((s) => `${s.host} (${s.why})`).join(', ')}` : ''}`;
+    return { changed: changed > 0, detail, skipped };
+  }
+}
+
+/** One node's hosts file; returns whether it changed. */
+export async function setHostsEntry(h: Host, path: string, name: string, address: string, sudo: boolean): Promise<boolean> {
+  try {
+    const [r] = await applyEdits(h, [{ kind: 'hosts', path, ops: [{ op: 'set', name, addresses: [address] }] }], { sudo });
+    return Boolean(r?.changed);
+  } catch (e) {
+    if (!/EBUSY|resource busy/i.test(e instanceof Error ? e.message : String(e))) throw e;
+  }
+  // /etc/hosts is a mount point: edit the text, then overwrite in place (the rename of an atomic write is refused)
+  const before = (await h.readFile(path, { sudo })).toString('utf8');
+  const doc = new HostsDocument(before, path);
+  if (!doc.set(name, [address])) return false;
+  const r = await h.exec(['sh', '-c', 'cat > "$1"', 'sh', path], { sudo, stdin: doc.toString(), allowFailure: true, timeoutMs: 30_000 });
+  if (r.code !== 0) throw new CommandFailedError(h.name, ['sh', '-c', 'cat > "$1"', 'sh', path], r.code, r.stderr, r.stdout);
+  return true;
+}
+
+async function reachable(h: Host, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs + 1000)));
+  const probe = h.exec(['true'], { readOnly: true, timeoutMs }).then(
+    () => true,
+    () => false,
+  );
+  try {
+    return await Promise.race([probe, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+export { reachable as hostReachable };
