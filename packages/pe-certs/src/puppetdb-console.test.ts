@@ -1,4 +1,5 @@
-import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { LocalHost } from '@pe-stack/pe-host';
@@ -20,42 +21,49 @@ beforeAll(async () => {
 afterAll(() => t.cleanup());
 
 describe('reinitPuppetdbSsl (debian)', () => {
-  it('runs ssl-setup only when PuppetDB differs from the agent, and points ssl-ca-cert at the agent CA copy', async () => {
+  it("installs the agent's CA copy, certificate and key as PuppetDB's own (on the node) and points jetty.ini at them, only when they differ", async () => {
     const ssldir = join(t.dir, 'agent-ssl');
     const confd = join(t.dir, 'puppetdb', 'conf.d');
     await mkdir(confd, { recursive: true });
     const jetty = join(confd, 'jetty.ini');
     await copyFile(fixture('debian-jetty.ini'), jetty);
+    const packaged = await readFile(jetty, 'utf8');
     await enrolNode(ca, host, ssldir, 'secondary1.example.com', ['secondary1.example.com', 'puppet.example.com']);
     const dbssl = join(t.dir, 'puppetdb', 'ssl');
-    // a stand-in for Debian's `puppetdb ssl-setup -f`: copies the agent's files, and (like the real one
-    // on a non-CA host) names the CA's own ca_crt.pem as ssl-ca-cert
-    const setup = [
-      'sh',
-      '-c',
-      'mkdir -p "$2" && cp "$1/certs/ca.pem" "$2/ca.pem" && cp "$1/certs/$4.pem" "$2/public.pem" && cp "$1/private_keys/$4.pem" "$2/private.pem" && printf "[jetty]\\nssl-ca-cert = /etc/puppet/puppetserver/ca/ca_crt.pem\\n" >> "$3" && printf x >> "$2/../runs"',
-      'sh',
-      ssldir,
-      dbssl,
-      jetty,
-      'secondary1.example.com',
-    ];
-    const layout = resolveLayout('debian', { dirs: { ssldir, puppetdbConfdir: confd }, files: { puppetdbJettyIni: { path: jetty } }, commands: { puppetdbSslSetup: setup } });
+    const me = userInfo();
+    const group = (await host.exec(['id', '-gn'])).stdout.trim();
+    // Debian's real `puppetdb ssl-setup` refuses once jetty.ini has ssl-port: it must never be what runs here
+    const refuse = ['sh', '-c', 'echo "Error: config key \'ssl-port\' already exists in PuppetDB configuration."; exit 1'];
+    const layout = resolveLayout('debian', { dirs: { ssldir, puppetdbConfdir: confd }, files: { puppetdbJettyIni: { path: jetty } }, commands: { puppetdbSslSetup: refuse }, users: { puppetdb: { user: me.username, group } } });
     expect(puppetdbSslDir(layout)).toBe(dbssl);
     const r1 = await reinitPuppetdbSsl(host, layout, 'secondary1.example.com', { sudo: false });
     expect(r1).toMatchObject({ changed: true, reason: 'PuppetDB has no certificates' });
-    expect(parseIni(await readFile(jetty, 'utf8'), jetty).get('jetty', 'ssl-ca-cert')).toBe(join(ssldir, 'certs', 'ca.pem'));
+    const ini = parseIni(await readFile(jetty, 'utf8'), jetty);
+    expect(['ssl-host', 'ssl-port', 'ssl-key', 'ssl-cert', 'ssl-ca-cert'].map((k) => ini.get('jetty', k))).toEqual(['0.0.0.0', '8081', join(dbssl, 'private.pem'), join(dbssl, 'public.pem'), join(dbssl, 'ca.pem')]);
+    // only the five ssl lines were added; the packaged lines are untouched
+    expect((await readFile(jetty, 'utf8')).startsWith(packaged.replace(/\n$/, ''))).toBe(true);
     expect(await readFile(join(dbssl, 'public.pem'), 'utf8')).toBe(await readFile(join(ssldir, 'certs', 'secondary1.example.com.pem'), 'utf8'));
+    expect(await readFile(join(dbssl, 'ca.pem'), 'utf8')).toBe(await readFile(join(ssldir, 'certs', 'ca.pem'), 'utf8'));
+    expect(await readFile(join(dbssl, 'private.pem'), 'utf8')).toBe(await readFile(join(ssldir, 'private_keys', 'secondary1.example.com.pem'), 'utf8'));
+    expect((await stat(join(dbssl, 'private.pem'))).mode & 0o777).toBe(0o600);
     const r2 = await reinitPuppetdbSsl(host, layout, 'secondary1.example.com', { sudo: false });
     expect(r2.changed).toBe(false);
-    expect(await readFile(join(t.dir, 'puppetdb', 'runs'), 'utf8')).toBe('x');
-    // a new agent certificate (regenerated) makes it run again
+    // a new agent certificate (regenerated) is installed again; an operator's ssl-port is kept
+    await writeFile(jetty, (await readFile(jetty, 'utf8')).replace('ssl-port = 8081', 'ssl-port = 8443'));
     await ca.clean('secondary1.example.com');
     await rm(ssldir, { recursive: true });
     await enrolNode(ca, host, ssldir, 'secondary1.example.com', []);
     const r3 = await reinitPuppetdbSsl(host, layout, 'secondary1.example.com', { sudo: false });
     expect(r3).toMatchObject({ changed: true, reason: "PuppetDB's certificate differs from the agent's" });
-    expect(await readFile(join(t.dir, 'puppetdb', 'runs'), 'utf8')).toBe('xx');
+    expect(await readFile(join(dbssl, 'public.pem'), 'utf8')).toBe(await readFile(join(ssldir, 'certs', 'secondary1.example.com.pem'), 'utf8'));
+    expect(parseIni(await readFile(jetty, 'utf8'), jetty).get('jetty', 'ssl-port')).toBe('8443');
+  });
+
+  it("names the failing command with the script's message when it prints on stdout (pe3 ssl-setup)", async () => {
+    const ssldir = join(t.dir, 'agent-ssl-pe3');
+    await enrolNode(ca, host, ssldir, 'secondary2.example.com', []);
+    const layout = resolveLayout('pe3', { dirs: { ssldir, puppetdbConfdir: join(t.dir, 'pe3db', 'conf.d') }, commands: { puppetdbSslSetup: ['sh', '-c', 'echo "Error: cannot set up"; exit 1'] } });
+    await expect(reinitPuppetdbSsl(host, layout, 'secondary2.example.com', { sudo: false })).rejects.toMatchObject({ code: 'E_CA_COMMAND', message: expect.stringContaining('Error: cannot set up') });
   });
 
   it('refuses when the agent has no certificate yet', async () => {

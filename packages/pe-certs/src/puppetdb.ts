@@ -1,5 +1,5 @@
 import type { Host } from '@pe-stack/pe-host';
-import { applyEdits, fileOf, type ApplyResult, type Layout } from '@pe-stack/pe-config-files';
+import { applyEdits, fileOf, parseIni, type ApplyResult, type Layout } from '@pe-stack/pe-config-files';
 import { validateCertname } from './backend.js';
 import { CertError } from './errors.js';
 import { puppetSslPaths } from './verify.js';
@@ -19,11 +19,20 @@ export function puppetdbSslDir(layout: Layout): string {
 
 /**
  * Re-initialises PuppetDB's certificates from the node's agent certificate
- * (after regenerateNodeCert): pe3 and debian both run the layout's
- * `puppetdb ssl-setup -f`. On debian, ssl-setup writes `ssl-ca-cert` = the
- * CA's own ca_crt.pem, which does not exist on a non-CA host (puppetdb then
- * dies, lab-notes.md): it is pointed at the agent's CA copy instead.
- * Only runs when PuppetDB's copies differ from the agent's.
+ * (after regenerateNodeCert), only when PuppetDB's copies differ from the
+ * agent's.
+ *
+ * - pe3: the runbook's step 7, the layout's `puppetdb-ssl-setup` (after
+ *   removing PuppetDB's old ssl directory).
+ * - debian: Debian 12's `puppetdb ssl-setup` cannot do it: it refuses once
+ *   jetty.ini has `ssl-port` ("setup may already have been done", exit 1, on
+ *   stdout), adds the puppetdb user to the puppet group, and names the CA's
+ *   own ca_crt.pem, absent on a non-CA host (lab-notes.md). So the agent's
+ *   CA copy, certificate and key are installed on the node (`install`, the
+ *   key never leaves the host) into `<puppetdb confdir>/ssl/{ca,public,private}.pem`
+ *   owned by the PuppetDB user, and jetty.ini's `ssl-key`, `ssl-cert`,
+ *   `ssl-ca-cert` name those files (`ssl-host`/`ssl-port` added only when
+ *   jetty.ini has no TLS port yet). Found by the first real join in the lab.
  */
 export async function reinitPuppetdbSsl(node: Host, layout: Layout, certname: string, opts: { sudo?: boolean; force?: boolean } = {}): Promise<PuppetdbSslResult> {
   validateCertname(certname);
@@ -35,19 +44,41 @@ export async function reinitPuppetdbSsl(node: Host, layout: Layout, certname: st
   if (agentCa === undefined || agentCert === undefined) {
     throw new CertError('E_CERT_NOT_FOUND', `the agent certificate or CA copy is missing under ${layout.dirs.ssldir}; regenerate the node certificate first.`, { host: node.name, certname });
   }
-  const fixJetty = async () =>
-    layout.flavour === 'debian'
-      ? applyEdits(node, [{ kind: 'ini', path: fileOf(layout, 'puppetdbJettyIni').path, ops: [{ op: 'set', section: 'jetty', key: 'ssl-ca-cert', value: agent.caCert }] }], { sudo }).then((r) => r[0]!)
-      : undefined;
+  const jettyPath = layout.flavour === 'debian' ? fileOf(layout, 'puppetdbJettyIni').path : undefined;
+  const fixJetty = async (): Promise<ApplyResult | undefined> => {
+    if (!jettyPath) return undefined;
+    const text = (await node.exists(jettyPath, { sudo })) ? (await node.readFile(jettyPath, { sudo })).toString('utf8') : '';
+    const hasTls = parseIni(text, jettyPath).get('jetty', 'ssl-port') !== undefined;
+    const set = (key: string, value: string) => ({ op: 'set' as const, section: 'jetty', key, value });
+    const ops = [
+      ...(hasTls ? [] : [set('ssl-host', '0.0.0.0'), set('ssl-port', '8081')]),
+      set('ssl-key', `${dir}/private.pem`),
+      set('ssl-cert', `${dir}/public.pem`),
+      set('ssl-ca-cert', `${dir}/ca.pem`),
+    ];
+    return (await applyEdits(node, [{ kind: 'ini', path: jettyPath, ops }], { sudo }))[0]!;
+  };
   if (!opts.force && dbCa === agentCa && dbCert === agentCert) {
     const jetty = await fixJetty();
     return { host: node.name, changed: jetty?.changed ?? false, reason: 'PuppetDB already uses the agent certificate', ...(jetty ? { jetty } : {}) };
   }
   const reason = dbCa === undefined ? 'PuppetDB has no certificates' : dbCa !== agentCa ? "PuppetDB's CA differs from the agent's" : "PuppetDB's certificate differs from the agent's";
-  if (await node.exists(dir, { sudo })) await node.remove(dir, { sudo, recursive: true });
-  const argv = layout.commands.puppetdbSslSetup;
-  const r = await node.exec(argv, { sudo, allowFailure: true, timeoutMs: 120_000 });
-  if (r.code !== 0) throw new CertError('E_CA_COMMAND', `\`${argv.join(' ')}\` exited ${r.code}: ${node.redactor.redact(r.stderr.trim().split('\n').slice(-3).join(' '))}`, { host: node.name, certname });
+  const run = async (argv: readonly string[]) => {
+    const r = await node.exec(argv, { sudo, allowFailure: true, timeoutMs: 120_000 });
+    // Debian's and PE's scripts print their errors on stdout
+    const tail = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-3).join(' ');
+    if (r.code !== 0) throw new CertError('E_CA_COMMAND', `\`${argv.join(' ')}\` exited ${r.code}: ${node.redactor.redact(tail)}`, { host: node.name, certname });
+  };
+  if (layout.flavour === 'debian') {
+    const { user, group } = layout.users.puppetdb;
+    await run(['install', '-d', '-o', user, '-g', group, '-m', '0750', dir]);
+    await run(['install', '-o', user, '-g', group, '-m', '0640', agent.caCert, `${dir}/ca.pem`]);
+    await run(['install', '-o', user, '-g', group, '-m', '0640', agent.cert, `${dir}/public.pem`]);
+    await run(['install', '-o', user, '-g', group, '-m', '0600', agent.key, `${dir}/private.pem`]);
+  } else {
+    if (await node.exists(dir, { sudo })) await node.remove(dir, { sudo, recursive: true });
+    await run(layout.commands.puppetdbSslSetup);
+  }
   const jetty = await fixJetty();
   return { host: node.name, changed: true, reason, ...(jetty ? { jetty } : {}) };
 }
