@@ -15,7 +15,7 @@ if [ "$role" = broker ]; then
   xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
   xsi:schemaLocation="http://www.springframework.org/schema/beans http://www.springframework.org/schema/beans/spring-beans-2.0.xsd
   http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
-  <!-- Written by tools/lab (--with-mcollective) -->
+  <!-- Written by tools/lab: the with-mcollective option -->
   <bean class="org.springframework.beans.factory.config.PropertyPlaceholderConfigurer"/>
   <broker xmlns="http://activemq.apache.org/schema/core" useJmx="false" brokerName="$fqdn" dataDirectory="\${activemq.base}/data">
     <persistenceAdapter>
