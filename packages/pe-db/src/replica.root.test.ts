@@ -115,7 +115,9 @@ describe('streaming replica, promotion, fencing, rejoin', () => {
     const auto = readFileSync(`${S.dataDir}/postgresql.auto.conf`, 'utf8');
     expect(auto).toContain('application_name=secondary1.test');
     // the random replication password lives in the standby's postgresql.auto.conf (0600) and nowhere else
-    const pw = /password=(\S+)/.exec(auto)?.[1];
+    // libpq quotes a value with '-' in the conninfo ('...'), and the conf file doubles those quotes
+    const m = /password=(?:''([^']+)''|([^\s']+))/.exec(auto);
+    const pw = m?.[1] ?? m?.[2];
     expect(pw).toMatch(/^[A-Za-z0-9_-]{32}$/);
     const log = readFileSync(join(dir, 'primary', 'server.log'), 'utf8');
     expect(log).toContain('CREATE ROLE "pe_repl_secondary1_test" WITH REPLICATION LOGIN PASSWORD \'SCRAM-SHA-256$4096:');
