@@ -76,7 +76,7 @@ describe('join flow', () => {
     const afterGroup = flow.items[flow.items.indexOf(groups[0]!) + 1]!;
     expect(isGroup(afterGroup) ? '' : stepKey(afterGroup)).toBe('primary.connection-budget@primary.test');
     expect(groups[0]!.lanes.map((l) => l.map((s) => stepKey(s)))).toEqual(
-      ['s1.test', 's2.test'].map((h) => ['ca-disabled', 'crl-path', 'filebucket', 'certificate', 'database-settings', 'puppetdb-ssl'].map((id) => `${id}@${h}`)),
+      ['s1.test', 's2.test'].map((h) => ['ca-disabled', 'crl-path', 'web-tls', 'filebucket', 'certificate', 'database-settings', 'puppetdb-ssl'].map((id) => `${id}@${h}`)),
     );
     expect(groups[1]!.lanes[0]!.map((s) => s.id)).toEqual(['restart', 'validate-self', 'validate-general']);
     // MCollective steps touch every master, including a secondary that is not joining now (its broker list changes)
@@ -120,6 +120,30 @@ describe('join flow', () => {
     const again = await runFlow({ name: 'join', items: lane }, { host: () => host });
     expect(again.steps[0]!.status).toBe('skipped');
     expect(s1.sudo).toBe(false);
+  });
+
+  it("debian: the web server's TLS files are named in webserver.conf with the CRL copy (puppetserver's disabled CA service no longer fills them in)", async () => {
+    const inv = inventory('debian');
+    const web = inv.layout.files.webServerConf!.path;
+    await fs.mkdir(join(root, 's1.test', web, '..'), { recursive: true });
+    // Debian 12's webserver.conf as packaged
+    const packaged = 'webserver: {\n    access-log-config: /etc/puppet/puppetserver/request-logging.xml\n    client-auth: want\n    ssl-host: 0.0.0.0\n    ssl-port: 8140\n}\n';
+    await fs.writeFile(join(root, 's1.test', web), packaged);
+    const flow = await build('debian', ['s1.test']);
+    const steps = flow.items.filter(isGroup)[1]!.lanes[0]!.filter((s) => s.id === 'crl-path' || s.id === 'web-tls');
+    const host = jailed('s1.test');
+    const r = await runFlow({ name: 'join', items: steps }, { host: () => host });
+    expect(r.steps.map((s) => s.status)).toEqual(['done', 'done']);
+    const text = await fs.readFile(join(root, 's1.test', web), 'utf8');
+    const added = text.split('\n').filter((l) => !packaged.split('\n').includes(l));
+    expect(added.map((l) => l.trim()).sort()).toEqual([
+      'ssl-ca-cert: "/var/lib/puppet/ssl/certs/ca.pem"',
+      'ssl-cert: "/var/lib/puppet/ssl/certs/s1.test.pem"',
+      'ssl-crl-path: "/var/lib/puppet/ssl/crl.pem"',
+      'ssl-key: "/var/lib/puppet/ssl/private_keys/s1.test.pem"',
+    ]);
+    expect((await runFlow({ name: 'join', items: steps }, { host: () => host })).steps.map((s) => s.status)).toEqual(['skipped', 'skipped']);
+    expect(flowSteps(await build('pe3', ['s1.test'])).map((s) => s.id)).not.toContain('web-tls');
   });
 
   it('filebucket: a site.pp without a filebucket resource (Debian, Puppet 7) is left alone and the step is done; one with a bucket is pointed at primary_cname', async () => {

@@ -7,6 +7,7 @@ import {
   PuppetCertCa,
   PuppetserverCa,
   PuppetSslAgent,
+  puppetSslPaths,
   regenerateNodeCert,
   reinitPuppetdbSsl,
 } from '@pe-stack/pe-certs';
@@ -183,6 +184,22 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
         ? { kind: 'apache', path: fileOf(layout, 'webServerConf').path, ops: [{ op: 'set', directive: layout.crl.directive, value: layout.crl.nonCaValue }] }
         : { kind: 'hocon', path: fileOf(layout, 'webServerConf').path, ops: [{ op: 'set', path: layout.crl.path, value: layout.crl.nonCaValue }] };
     steps.push(ensureStep('crl-path', s.name, `the web server uses the CRL copy ${layout.crl.nonCaValue}`, (h) => applyEdits(h.host, [crl], { sudo })));
+    if (layout.crl.kind === 'hocon') {
+      // puppetserver: with the CA service disabled nothing fills in the web server's TLS files from puppet's settings
+      // any more ("Missing some SSL configuration" at start, found by the first real join): name the agent's own
+      const tls = puppetSslPaths(layout.dirs.ssldir, s.name);
+      const at = layout.crl.path.slice(0, -1);
+      const web: Edit = {
+        kind: 'hocon',
+        path: fileOf(layout, 'webServerConf').path,
+        ops: [
+          { op: 'set', path: [...at, 'ssl-cert'], value: tls.cert },
+          { op: 'set', path: [...at, 'ssl-key'], value: tls.key },
+          { op: 'set', path: [...at, 'ssl-ca-cert'], value: tls.caCert },
+        ],
+      };
+      steps.push(ensureStep('web-tls', s.name, "the web server's certificate, key and CA are the agent's (the disabled CA service no longer provides them)", (h) => applyEdits(h.host, [web], { sudo })));
+    }
     const sitePp = layout.files.sitePp;
     if (sitePp) {
       steps.push(
