@@ -5,12 +5,24 @@ import { UsageError } from './errors.js';
 import { joinFlow } from './flows/join.js';
 import { collectStatus, type StatusReport } from './flows/status.js';
 import type { Inventory, InventoryNode } from './inventory.js';
+import type { PgInstance } from '@pe-stack/pe-db';
+import type { DnsProvider } from './dns/index.js';
+import { backupCluster, restoreCluster, type BackupOptions, type BackupResult, type RestoreOptions, type RestoreReport } from './flows/backup.js';
+import { failoverFlow, type FailoverOptions } from './flows/failover.js';
+import { addHaStatus } from './flows/ha-status.js';
+import { rejoinFlow, type RejoinOptions } from './flows/rejoin.js';
+import { standbyFlow, type StandbyOptions } from './flows/standby.js';
+import { applyClusterState } from './state.js';
 
 export interface ClusterOptions {
   /** How a node is reached (default: an SshHost from the inventory's SSH settings). Tests pass LocalHost-based factories. */
   hostFactory?: (node: InventoryNode, redactor: Redactor) => Host;
   /** Extra flows by name, or replacements of built-in ones (embedding, tests). */
   flows?: Record<string, (cluster: Cluster, hosts: readonly string[]) => Flow | Promise<Flow>>;
+  /** The PostgreSQL instance of a master for standby/failover/rejoin/backup (default: the layout's). Tests pass throwaway clusters. */
+  pgInstance?: (name: string, host: Host) => PgInstance;
+  /** The DNS provider for primary_cname (default: the inventory's `dns`). */
+  dns?: () => DnsProvider;
 }
 
 export interface RunFlowOptions {
@@ -21,9 +33,11 @@ export interface RunFlowOptions {
   concurrency?: number;
   /** Abort (e.g. on SIGINT): the running steps finish, no new step starts. */
   signal?: AbortSignal;
+  /** Options of the failover-side flows (standby, failover, rejoin). */
+  params?: StandbyOptions & Omit<FailoverOptions, 'to'> & RejoinOptions;
 }
 
-export const FLOWS = ['join'] as const;
+export const FLOWS = ['join', 'standby', 'failover', 'rejoin'] as const;
 export type FlowName = (typeof FLOWS)[number];
 
 /**
@@ -44,10 +58,15 @@ export class Cluster {
   private readonly factory: NonNullable<ClusterOptions['hostFactory']>;
   private readonly extraFlows: NonNullable<ClusterOptions['flows']>;
 
-  constructor(
-    readonly inventory: Inventory,
-    opts: ClusterOptions = {},
-  ) {
+  readonly inventory: Inventory;
+  readonly pgInstance: ClusterOptions['pgInstance'];
+  readonly dns: ClusterOptions['dns'];
+
+  constructor(inventory: Inventory, opts: ClusterOptions = {}) {
+    // after a failover the controller's cluster state names the primary (the inventory file stays the operator's)
+    this.inventory = applyClusterState(inventory);
+    this.pgInstance = opts.pgInstance;
+    this.dns = opts.dns;
     this.factory = opts.hostFactory ?? ((node, redactor) => new SshHost({ ...node.ssh, redactor }));
     this.extraFlows = opts.flows ?? {};
   }
@@ -95,12 +114,22 @@ export class Cluster {
   }
 
   /** The steps of a flow for these hosts (what `plan` shows and `join` runs). */
-  async flow(name: string, hosts: readonly string[]): Promise<Flow> {
+  async flow(name: string, hosts: readonly string[], params: RunFlowOptions['params'] = {}): Promise<Flow> {
     const extra = this.extraFlows[name];
     if (extra) return extra(this, hosts);
+    const one = (what: string): string => {
+      if (hosts.length !== 1) throw new UsageError(`${name} takes exactly one host (${what}).`);
+      return hosts[0]!;
+    };
     switch (name) {
       case 'join':
         return joinFlow(this, this.secondaries(hosts));
+      case 'standby':
+        return standbyFlow(this, one('the secondary to make the standby'), params);
+      case 'failover':
+        return failoverFlow(this, { ...params, to: one('the secondary to fail over to') });
+      case 'rejoin':
+        return rejoinFlow(this, one('the former primary'), params);
       default:
         throw new UsageError(`unknown flow "${name}".`, `Known flows: ${[...new Set([...FLOWS, ...Object.keys(this.extraFlows)])].join(', ')}.`);
     }
@@ -108,7 +137,7 @@ export class Cluster {
 
   /** Run a flow by name: journal, audit log and resume per the inventory. */
   async run(name: string, hosts: readonly string[], opts: RunFlowOptions = {}): Promise<RunResult> {
-    const flow = await this.flow(name, hosts);
+    const flow = await this.flow(name, hosts, opts.params);
     // what the run acts on, so --resume finds its journal: `join` and `join s1 s2` are the same run when s1, s2 are all secondaries
     const names = name === 'join' && !this.extraFlows[name] ? this.secondaries(hosts).map((n) => n.name) : hosts;
     const target = [...new Set(names)].sort().join(',') || '(all)';
@@ -131,14 +160,40 @@ export class Cluster {
     return this.run('join', hosts, opts);
   }
 
+  /** Make a secondary the warm standby: streaming replica, pg_hba for every master, CA admin rights, a verified CA copy. */
+  standby(host: string, opts: RunFlowOptions & StandbyOptions = {}): Promise<RunResult> {
+    return this.run('standby', [host], { ...opts, params: { ...opts.params, ...(opts.synchronous !== undefined ? { synchronous: opts.synchronous } : {}) } });
+  }
+
+  /** Fail over to a secondary (planned switchover when the primary answers, emergency otherwise). */
+  failover(o: FailoverOptions, opts: RunFlowOptions = {}): Promise<RunResult> {
+    const { to, ...params } = o;
+    return this.run('failover', [to], { ...opts, params: { ...opts.params, ...params } });
+  }
+
+  /** Bring a former primary back as a secondary. */
+  rejoin(host: string, opts: RunFlowOptions & RejoinOptions = {}): Promise<RunResult> {
+    return this.run('rejoin', [host], { ...opts, params: { ...opts.params, ...(opts.database ? { database: opts.database } : {}) } });
+  }
+
+  /** CA, credentials and database dump of the primary into a timestamped, checksummed archive on the controller. */
+  backup(opts: BackupOptions = {}): Promise<BackupResult> {
+    return backupCluster(this, opts);
+  }
+
+  /** Verify an archive, back up the current state, then restore. */
+  restore(archive: string, opts: RestoreOptions = {}): Promise<RestoreReport> {
+    return restoreCluster(this, archive, opts);
+  }
+
   /** The dry run of a flow: the plan, nothing changed. */
   plan(name: string, hosts: readonly string[], opts: Omit<RunFlowOptions, 'dryRun' | 'resume'> = {}): Promise<RunResult> {
     return this.run(name, hosts, { ...opts, dryRun: true });
   }
 
   /** Health of every master (read-only). */
-  status(opts: { concurrency?: number } = {}): Promise<StatusReport> {
-    return collectStatus(this, opts);
+  async status(opts: { concurrency?: number } = {}): Promise<StatusReport> {
+    return addHaStatus(this, await collectStatus(this, opts));
   }
 
   async close(): Promise<void> {

@@ -12,3 +12,11 @@ export { collectStatus, formatStatus, type StatusReport, type MasterStatus, type
 export { Cluster, FLOWS, type FlowName, type ClusterOptions, type RunFlowOptions } from './cluster.js';
 export { EXIT, exitCodeForCode, exitCodeForError, exitCodeForRun, type ExitCode } from './exit-codes.js';
 export { main, interruptOnSigint, type CliIo } from './main.js';
+export { standbyFlow, watchCaCopy, caCopyStep, type StandbyOptions } from './flows/standby.js';
+export { failoverFlow, DataLossRiskError, type FailoverOptions } from './flows/failover.js';
+export { rejoinFlow, type RejoinOptions } from './flows/rejoin.js';
+export { syncCaCopy, caCopyVerified, FailoverError, type HaContext, type CaSyncResult } from './flows/ha.js';
+export { addHaStatus, formatHaStatus, type HaStatus, type HaStatusReport } from './flows/ha-status.js';
+export { backupCluster, restoreCluster, openClusterBackup, verifyClusterBackup, BackupError, type BackupContext, type BackupManifest, type BackupOptions, type BackupResult, type RestoreOptions, type RestoreReport, type VerifiedBackup } from './flows/backup.js';
+export { applyClusterState, readState, writeState, updateState, statePath, fenceRegistry, type ClusterState, type StandbyState, type FencedHost, type FailoverDecision } from './state.js';
+export * from './dns/index.js';

@@ -1,10 +1,12 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PeError, type Redactor } from '@pe-stack/pe-host';
-import { Cluster, FLOWS, type ClusterOptions } from './cluster.js';
+import { Cluster, FLOWS, type ClusterOptions, type RunFlowOptions } from './cluster.js';
 import { formatPlan, ndjsonRenderer, plainRenderer, TtyProgress, type Output } from './engine/render.js';
 import type { FlowEvent, RunResult } from './engine/types.js';
 import { EXIT, exitCodeForError, exitCodeForRun, type ExitCode } from './exit-codes.js';
 import { formatStatus } from './flows/status.js';
+import { registerHaCommands } from './ha-cli.js';
+import { formatHaStatus } from './flows/ha-status.js';
 import { loadInventory } from './inventory.js';
 
 export interface CliIo {
@@ -98,7 +100,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     return new Cluster(inv, io.cluster);
   };
 
-  const runAndReport = async (g: GlobalOpts, flow: string, hosts: string[], dryRun: boolean): Promise<void> => {
+  const runAndReport = async (g: GlobalOpts, flow: string, hosts: string[], dryRun: boolean, params?: RunFlowOptions['params']): Promise<void> => {
     const cluster = await open(g);
     let progress: TtyProgress | undefined;
     let onEvent: (e: FlowEvent) => void;
@@ -107,7 +109,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     else onEvent = plainRenderer(io.stdout);
     let result: RunResult;
     try {
-      result = await cluster.run(flow, hosts, { onEvent, dryRun, resume: Boolean(g.resume), concurrency: g.concurrency, ...(io.signal ? { signal: io.signal } : {}) });
+      result = await cluster.run(flow, hosts, { onEvent, dryRun, resume: Boolean(g.resume), concurrency: g.concurrency, ...(io.signal ? { signal: io.signal } : {}), ...(params ? { params } : {}) });
     } finally {
       progress?.stop();
       await cluster.close();
@@ -131,7 +133,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       try {
         const report = await cluster.status({ concurrency: g.concurrency });
         exit = report.health === 'healthy' ? EXIT.OK : report.health === 'degraded' ? EXIT.DEGRADED : EXIT.BROKEN;
-        out(g.json ? `${JSON.stringify({ type: 'status', ...report, exitCode: exit })}\n` : formatStatus(report));
+        out(g.json ? `${JSON.stringify({ type: 'status', ...report, exitCode: exit })}\n` : formatStatus(report) + formatHaStatus(report));
       } finally {
         await cluster.close();
       }
@@ -155,6 +157,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       const g = cmd.optsWithGlobals<GlobalOpts>();
       await runAndReport(g, flow, hosts, true);
     });
+
+  registerHaCommands(program, { open, runAndReport, out, err, setExit: (c) => (exit = c), io });
 
   try {
     json = argv.includes('--json');

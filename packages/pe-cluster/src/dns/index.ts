@@ -7,7 +7,7 @@ import { NsupdateDns } from './nsupdate.js';
 import { ManualDns, type DnsProvider } from './provider.js';
 
 export * from './provider.js';
-export { HostsFileDns, setHostsEntry, type HostsFileNode } from './hosts-file.js';
+export { HostsFileDns, setHostsEntry, hostReachable, type HostsFileNode } from './hosts-file.js';
 export { NsupdateDns, parseTsigKey, type NsupdateOptions, type TsigKey } from './nsupdate.js';
 export { CommandDns } from './command.js';
 

@@ -1,0 +1,302 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import { fileOf } from '@pe-stack/pe-config-files';
+import { backupCa, restoreCa, verifyCaArchive } from '@pe-stack/pe-certs';
+import { asDbUser, dbFilesFromLayout, instanceFromLayout, isInRecovery, readCredentials, type PgInstance } from '@pe-stack/pe-db';
+import { PeError, validateRemotePath, type Host } from '@pe-stack/pe-host';
+import type { Inventory } from '../inventory.js';
+
+const run = promisify(execFile);
+
+/** What backup and restore need of a Cluster. */
+export interface BackupContext {
+  readonly inventory: Inventory;
+  host(name: string): Host;
+  /** The PostgreSQL instance of a master (default: the layout's); tests pass throwaway clusters. */
+  pgInstance?(name: string, host: Host): PgInstance;
+}
+
+export class BackupError extends PeError {
+  constructor(message: string, opts: { host?: string; hint?: string; cause?: unknown } = {}) {
+    super('E_BACKUP', message, opts);
+  }
+}
+
+export interface BackupManifest {
+  version: 1;
+  cluster: string;
+  layout: string;
+  /** The master the backup was taken from (the primary: CA, credentials, database). */
+  host: string;
+  created: string;
+  /** Relative path in the archive -> sha256 and size. MANIFEST.json itself is not listed. */
+  members: Record<string, { sha256: string; bytes: number }>;
+  /** Where each credentials file goes back (archive member -> path on the master). */
+  credentials: Record<string, string>;
+  /** Database dumps (archive member -> database name). */
+  databases: Record<string, string>;
+  /** The CA archive and its pe-certs manifest, inside this archive. */
+  ca?: { archive: string; manifest: string; cadir: string };
+}
+
+export interface BackupResult {
+  archive: string;
+  /** `<archive>.sha256` (sha256sum format). */
+  checksumFile: string;
+  sha256: string;
+  manifest: BackupManifest;
+  ms: number;
+}
+
+function stamp(d: Date): string {
+  return d.toISOString().replace(/[-:.]/g, '');
+}
+
+async function sha256File(path: string): Promise<{ sha256: string; bytes: number }> {
+  const h = createHash('sha256');
+  let bytes = 0;
+  for await (const b of createReadStream(path)) {
+    h.update(b as Buffer);
+    bytes += (b as Buffer).length;
+  }
+  return { sha256: h.digest('hex'), bytes };
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await walk(p)));
+    else if (e.isFile()) out.push(p);
+  }
+  return out.sort();
+}
+
+export interface BackupOptions {
+  /** The master to back up (default: the inventory's primary). */
+  from?: string;
+  /** Directory of the archive (default: the inventory's backups). */
+  dir?: string;
+  /** Leave out the database dump (CA and credentials only). */
+  noDatabase?: boolean;
+  now?: Date;
+}
+
+/**
+ * The CA (pe-certs backupCa: a tar of the CA directory with a sha256 manifest
+ * read as it streamed), the credentials files (PuppetDB's database settings,
+ * MCollective's) and a `pg_dump -Fc` of every database the services use,
+ * taken from the primary into one timestamped tar on the controller (mode
+ * 0600: it holds the CA key and passwords) with `MANIFEST.json` inside (the
+ * sha256 of every member) and `<archive>.sha256` beside it.
+ */
+export async function backupCluster(c: BackupContext, opts: BackupOptions = {}): Promise<BackupResult> {
+  const t0 = performance.now();
+  const inv = c.inventory;
+  const layout = inv.layout;
+  const node = inv.masters.find((m) => m.name === (opts.from ?? inv.primary.name));
+  if (!node) throw new BackupError(`${opts.from} is not a master of ${inv.file}.`);
+  const host = c.host(node.name);
+  const sudo = node.sudo;
+  const now = opts.now ?? new Date();
+  const outDir = opts.dir ?? inv.backupDir;
+  await fs.mkdir(outDir, { recursive: true, mode: 0o700 });
+  const name = `pe-cluster-${inv.cluster.replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp(now)}`;
+  const staging = await fs.mkdtemp(join(outDir, `.${name}.`));
+  await fs.chmod(staging, 0o700);
+  try {
+    const manifest: BackupManifest = { version: 1, cluster: inv.cluster, layout: layout.name, host: node.name, created: now.toISOString(), members: {}, credentials: {}, databases: {} };
+    // the CA
+    const cadir = layout.dirs.cadir;
+    if (await host.exists(`${cadir}/ca_crt.pem`, { sudo })) {
+      const ca = await backupCa(host, cadir, join(staging, 'ca'), { sudo, now });
+      manifest.ca = { archive: relative(staging, ca.archive), manifest: relative(staging, ca.manifestPath), cadir };
+    }
+    // credentials files, as they are (they hold passwords: the archive is 0600)
+    const files = [...dbFilesFromLayout(layout).map((f) => f.path), ...(['mcollectiveServerCfg', 'mcollectiveCredentials'] as const).flatMap((k) => (layout.files[k] ? [fileOf(layout, k).path] : []))];
+    for (const p of files) {
+      validateRemotePath(p);
+      if (!(await host.exists(p, { sudo }))) continue;
+      const member = join('credentials', p.replace(/^\/+/, ''));
+      await fs.mkdir(join(staging, dirname(member)), { recursive: true, mode: 0o700 });
+      await fs.writeFile(join(staging, member), await host.readFile(p, { sudo }), { mode: 0o600 });
+      manifest.credentials[member] = p;
+    }
+    // the databases
+    if (!opts.noDatabase) {
+      const creds = await readCredentials(host, dbFilesFromLayout(layout));
+      for (const cr of creds) inv.redactor.add(cr.password);
+      const pg = c.pgInstance?.(node.name, host) ?? instanceFromLayout(host, layout);
+      await fs.mkdir(join(staging, 'db'), { recursive: true, mode: 0o700 });
+      for (const db of [...new Set(creds.map((x) => x.database))]) {
+        const member = join('db', `${db.replace(/[^A-Za-z0-9._-]/g, '_')}.dump`);
+        const argv = asDbUser(pg, [`${pg.binDir}/pg_dump`, '-h', pg.socketDir, '-p', String(pg.port), '-Fc', '--no-password', '-d', db]);
+        const p = await host.spawn(argv, { sudo: true, readOnly: true, cwd: '/' });
+        let stderr = '';
+        p.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
+        const [, res] = await Promise.all([pipeline(p.stdout, createWriteStream(join(staging, member), { mode: 0o600 })), p.done]);
+        if (res.code !== 0) throw new BackupError(`pg_dump of ${db} exited ${res.code}: ${inv.redactor.redact(stderr.trim().split('\n').slice(-2).join(' '))}`, { host: node.name });
+        manifest.databases[member] = db;
+      }
+    }
+    for (const f of await walk(staging)) manifest.members[relative(staging, f)] = await sha256File(f);
+    await fs.writeFile(join(staging, 'MANIFEST.json'), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
+    const archive = join(outDir, `${name}.tar`);
+    await run('tar', ['-C', staging, '--format=gnu', '--owner=0', '--group=0', '-cf', `${archive}.part`, '.'], { maxBuffer: 1 << 20 });
+    await fs.chmod(`${archive}.part`, 0o600);
+    await fs.rename(`${archive}.part`, archive);
+    const { sha256 } = await sha256File(archive);
+    const checksumFile = `${archive}.sha256`;
+    await fs.writeFile(checksumFile, `${sha256}  ${basename(archive)}\n`, { mode: 0o600 });
+    // prove what was written reads back
+    await verifyClusterBackup(archive);
+    return { archive, checksumFile, sha256, manifest, ms: performance.now() - t0 };
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
+  }
+}
+
+export interface VerifiedBackup {
+  manifest: BackupManifest;
+  /** A private directory (0700) holding the verified members; remove with `dispose()`. */
+  dir: string;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Checks an archive before anything is written anywhere: its sha256 against
+ * `<archive>.sha256`, every member against MANIFEST.json (no member missing,
+ * none extra), the CA archive against its own manifest. Returns the
+ * extracted, verified members.
+ */
+export async function openClusterBackup(archive: string): Promise<VerifiedBackup> {
+  let want: string;
+  try {
+    want = (await fs.readFile(`${archive}.sha256`, 'utf8')).trim().split(/\s+/)[0] ?? '';
+  } catch (e) {
+    throw new BackupError(`cannot read ${archive}.sha256: ${(e as Error).message}`, { hint: 'A backup is only restored with its checksum file beside it.' });
+  }
+  const got = await sha256File(archive).catch((e: unknown) => {
+    throw new BackupError(`cannot read ${archive}: ${(e as Error).message}`);
+  });
+  if (got.sha256 !== want) throw new BackupError(`${archive} does not match its checksum (sha256 ${got.sha256.slice(0, 16)}..., expected ${want.slice(0, 16)}...); nothing was restored.`);
+  const dir = await fs.mkdtemp(join(tmpdir(), 'pe-cluster-restore-'));
+  await fs.chmod(dir, 0o700);
+  const dispose = () => fs.rm(dir, { recursive: true, force: true });
+  try {
+    await run('tar', ['-C', dir, '--no-same-owner', '-xf', archive], { maxBuffer: 1 << 20 });
+    let manifest: BackupManifest;
+    try {
+      manifest = JSON.parse(await fs.readFile(join(dir, 'MANIFEST.json'), 'utf8')) as BackupManifest;
+    } catch (e) {
+      throw new BackupError(`${archive} has no readable MANIFEST.json: ${(e as Error).message}`);
+    }
+    if (manifest.version !== 1 || typeof manifest.members !== 'object') throw new BackupError(`${archive}: MANIFEST.json is not a pe-cluster backup manifest.`);
+    const present = (await walk(dir)).map((f) => relative(dir, f)).filter((f) => f !== 'MANIFEST.json');
+    const problems: string[] = [];
+    for (const f of present) if (!manifest.members[f]) problems.push(`${f} (not in the manifest)`);
+    for (const [f, m] of Object.entries(manifest.members)) {
+      if (!present.includes(f)) {
+        problems.push(`${f} (missing)`);
+        continue;
+      }
+      const s = await sha256File(join(dir, f));
+      if (s.sha256 !== m.sha256 || s.bytes !== m.bytes) problems.push(`${f} (sha256 differs)`);
+    }
+    if (problems.length) throw new BackupError(`${archive} members differ from its manifest: ${problems.slice(0, 5).join(', ')}; nothing was restored.`);
+    if (manifest.ca) await verifyCaArchive(join(dir, manifest.ca.archive), join(dir, manifest.ca.manifest));
+    return { manifest, dir, dispose };
+  } catch (e) {
+    await dispose();
+    throw e;
+  }
+}
+
+/** Verify only (nothing extracted is kept). */
+export async function verifyClusterBackup(archive: string): Promise<BackupManifest> {
+  const v = await openClusterBackup(archive);
+  await v.dispose();
+  return v.manifest;
+}
+
+export interface RestoreOptions {
+  /** The master to restore onto (default: the inventory's primary). */
+  to?: string;
+  /** What to restore (default: all the archive holds). */
+  parts?: readonly ('ca' | 'credentials' | 'database')[];
+  /** Replace a CA directory that differs (it is moved aside, never deleted). */
+  force?: boolean;
+  /** Where the safety backup of the current state goes (default: the inventory's backups). */
+  dir?: string;
+}
+
+export interface RestoreReport {
+  archive: string;
+  to: string;
+  /** The verified backup of what was there before anything was replaced. */
+  safetyBackup?: string | undefined;
+  ca?: { changed: boolean; previous?: string | undefined };
+  credentials: { path: string; changed: boolean }[];
+  databases: string[];
+}
+
+/**
+ * Restores a backup onto a master, verifying it first (nothing is written
+ * when any checksum differs). Before anything is replaced, the current state
+ * of the target is itself backed up and verified. The CA goes back through
+ * pe-certs restoreCa (staged, compared with its manifest, swapped in, the old
+ * directory kept aside); credentials files are written atomically with a
+ * backup of the old content; each database is restored with `pg_restore
+ * --clean --if-exists` (refused on a server in recovery: restore the primary).
+ */
+export async function restoreCluster(c: BackupContext, archive: string, opts: RestoreOptions = {}): Promise<RestoreReport> {
+  const inv = c.inventory;
+  const v = await openClusterBackup(archive);
+  try {
+    const m = v.manifest;
+    if (m.layout !== inv.layout.name) throw new BackupError(`${archive} is a ${m.layout} backup; this inventory's layout is ${inv.layout.name}.`);
+    const node = inv.masters.find((x) => x.name === (opts.to ?? inv.primary.name));
+    if (!node) throw new BackupError(`${opts.to} is not a master of ${inv.file}.`);
+    const host = c.host(node.name);
+    const sudo = node.sudo;
+    const parts = new Set(opts.parts ?? ['ca', 'credentials', 'database']);
+    const pg = c.pgInstance?.(node.name, host) ?? instanceFromLayout(host, inv.layout);
+    const wantsDb = parts.has('database') && Object.keys(m.databases).length > 0;
+    if (wantsDb && (await isInRecovery(pg))) throw new BackupError(`PostgreSQL on ${node.name} is a standby (in recovery); restore the database onto the primary.`, { host: node.name });
+    // a verified backup of what is there now, before anything is replaced
+    let safety: string | undefined;
+    const hasCa = await host.exists(`${inv.layout.dirs.cadir}/ca_crt.pem`, { sudo });
+    const hasCreds = await Promise.all(Object.values(m.credentials).map((p) => host.exists(p, { sudo })));
+    if (hasCa || hasCreds.some(Boolean)) {
+      const b = await backupCluster(c, { from: node.name, dir: opts.dir ?? inv.backupDir, noDatabase: !wantsDb });
+      safety = b.archive;
+    }
+    const report: RestoreReport = { archive, to: node.name, safetyBackup: safety, credentials: [], databases: [] };
+    if (parts.has('ca') && m.ca) {
+      const r = await restoreCa(join(v.dir, m.ca.archive), host, inv.layout.dirs.cadir, { sudo, force: Boolean(opts.force) });
+      report.ca = { changed: r.changed, previous: r.previous };
+    }
+    if (parts.has('credentials')) {
+      for (const [member, path] of Object.entries(m.credentials)) {
+        const w = await host.writeFile(path, await fs.readFile(join(v.dir, member)), { sudo, backup: true });
+        report.credentials.push({ path, changed: w.changed });
+      }
+    }
+    if (wantsDb) {
+      for (const [member, db] of Object.entries(m.databases)) {
+        const argv = asDbUser(pg, [`${pg.binDir}/pg_restore`, '-h', pg.socketDir, '-p', String(pg.port), '--clean', '--if-exists', '--no-password', '--single-transaction', '-d', db]);
+        const r = await host.exec(argv, { sudo: true, cwd: '/', stdin: await fs.readFile(join(v.dir, member)), allowFailure: true, timeoutMs: 60 * 60_000 });
+        if (r.code !== 0) throw new BackupError(`pg_restore of ${db} exited ${r.code}: ${inv.redactor.redact(r.stderr.trim().split('\n').slice(-2).join(' '))}`, { host: node.name, hint: safety ? `The state before the restore is in ${safety}.` : undefined });
+        report.databases.push(db);
+      }
+    }
+    return report;
+  } finally {
+    await v.dispose();
+  }
+}

@@ -1,0 +1,80 @@
+import { replicationLag } from '@pe-stack/pe-db';
+import type { StatusReport } from './status.js';
+import { readState, type FencedHost } from '../state.js';
+import { caCopyVerified, pgOf, type HaContext } from './ha.js';
+
+export interface HaStatus {
+  primary: string;
+  standby?: {
+    host: string;
+    synchronous: boolean;
+    /** From the primary's pg_stat_replication. */
+    replication: { state: string; syncState: string; lagBytes: number; lagSeconds: number } | { error: string };
+    caCopy: { verified: boolean; why: string; at?: string | undefined };
+  };
+  /** Former primaries fenced by a failover: not serving until `rejoin`; their own problems do not count against the cluster's health. */
+  fenced: FencedHost[];
+}
+
+export type HaStatusReport = StatusReport & { ha: HaStatus };
+
+const msg = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/**
+ * Adds the failover side to a status report: the standby (streaming state and
+ * lag from the primary, whether its CA copy is the last verified one) and the
+ * fenced former primaries. A fenced host's own problems (unreachable, services
+ * down) are listed but do not count toward health; two CAs still do.
+ */
+export async function addHaStatus(c: HaContext, report: StatusReport): Promise<HaStatusReport> {
+  const inv = c.inventory;
+  let st;
+  try {
+    st = readState(inv);
+  } catch (e) {
+    report.problems.push({ level: 'degraded', message: `the controller's cluster state cannot be read: ${msg(e)}` });
+    return { ...report, ha: { primary: inv.primary.name, fenced: [] } };
+  }
+  const ha: HaStatus = { primary: inv.primary.name, fenced: st.fenced };
+  const fenced = new Set(st.fenced.map((f) => f.host));
+  const problems = report.problems.filter((p) => !(p.host && fenced.has(p.host)));
+  if (st.standby) {
+    const s = st.standby;
+    let replication: NonNullable<HaStatus['standby']>['replication'];
+    try {
+      const lag = await replicationLag(pgOf(c, inv.primary.name, c.host(inv.primary.name)), s.host);
+      replication = { state: lag.state, syncState: lag.syncState, lagBytes: lag.bytes, lagSeconds: lag.seconds };
+      if (lag.state !== 'streaming') problems.push({ level: 'degraded', host: s.host, message: `the standby is not streaming (${lag.state})` });
+      else if (s.synchronous && lag.syncState !== 'sync') problems.push({ level: 'degraded', host: s.host, message: `the standby should be synchronous but is ${lag.syncState}` });
+    } catch (e) {
+      replication = { error: inv.redactor.redact(msg(e)) };
+      problems.push({ level: 'degraded', host: s.host, message: `the standby's replication cannot be read: ${replication.error}` });
+    }
+    let caCopy: NonNullable<HaStatus['standby']>['caCopy'];
+    try {
+      const node = inv.masters.find((m) => m.name === s.host);
+      const v = await caCopyVerified(inv, c.host(s.host), node?.sudo ?? false);
+      caCopy = { verified: v.ok, why: v.why, at: s.caSync?.at };
+      if (!v.ok) problems.push({ level: 'degraded', host: s.host, message: v.why });
+    } catch (e) {
+      caCopy = { verified: false, why: inv.redactor.redact(msg(e)) };
+      problems.push({ level: 'degraded', host: s.host, message: `the standby's CA copy cannot be checked: ${caCopy.why}` });
+    }
+    ha.standby = { host: s.host, synchronous: s.synchronous, replication, caCopy };
+  }
+  const health = problems.some((p) => p.level === 'broken') ? 'broken' : problems.length ? 'degraded' : 'healthy';
+  return { ...report, problems, health, ha };
+}
+
+/** The failover side of the status, as lines under the table. */
+export function formatHaStatus(r: StatusReport & { ha?: HaStatus }): string {
+  if (!r.ha) return '';
+  const out: string[] = [];
+  const s = r.ha.standby;
+  if (s) {
+    const rep = 'error' in s.replication ? `unknown (${s.replication.error})` : `${s.replication.state}/${s.replication.syncState}, lag ${s.replication.lagBytes} bytes ${s.replication.lagSeconds.toFixed(1)} s`;
+    out.push(`standby: ${s.host} (${s.synchronous ? 'synchronous' : 'asynchronous'}) replication ${rep}; CA copy ${s.caCopy.verified ? 'verified' : 'NOT verified'}${s.caCopy.at ? ` (${s.caCopy.at})` : ''}`);
+  } else out.push('standby: none');
+  for (const f of r.ha.fenced) out.push(`fenced: ${f.host} since ${f.at} (${f.how}); rejoin required`);
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,169 @@
+import { fileOf } from '@pe-stack/pe-config-files';
+import { grantCaAdmin } from '@pe-stack/pe-certs';
+import { accessGranted, buildReplica, dbFilesFromLayout, grantAccess, readCredentials, replicaStreaming } from '@pe-stack/pe-db';
+import type { Host } from '@pe-stack/pe-host';
+import type { Flow, Step, StepContext } from '../engine/types.js';
+import type { Inventory, InventoryNode } from '../inventory.js';
+import { readState, updateState } from '../state.js';
+import { probe } from './ensure.js';
+import { addressOf, caTree, FailoverError, master, pgOf, sshPreflight, syncCaCopy, type HaContext } from './ha.js';
+import { manifestDifferences } from '@pe-stack/pe-host';
+
+export interface StandbyOptions {
+  /** Synchronous replication: every commit waits for the standby (RPO 0), commits are slower. */
+  synchronous?: boolean;
+}
+
+function standbyNode(inv: Inventory, name: string): InventoryNode {
+  const s = master(inv, name);
+  if (s.role !== 'secondary') throw new FailoverError('E_USAGE', `${name} is the ${s.role}; only a secondary becomes the standby.`);
+  return s;
+}
+
+/**
+ * `standby HOST`: make a (joined) secondary the warm standby. Its PostgreSQL
+ * becomes a streaming replica of the primary's (pe-db buildReplica; the old
+ * data directory is kept aside), its pg_hba admits every master's services
+ * already (so failover needs no restart of PostgreSQL), its auth.conf lets it
+ * use the CA admin endpoints once it is the CA, and it holds a verified copy
+ * of the primary's CA (disabled: its CA service stays off until failover).
+ * The standby is recorded in the cluster state; `status` reports it.
+ */
+export async function standbyFlow(c: HaContext, name: string, opts: StandbyOptions = {}): Promise<Flow> {
+  const inv = c.inventory;
+  const layout = inv.layout;
+  const s = standbyNode(inv, name);
+  const p = inv.primary;
+  const sync = Boolean(opts.synchronous);
+  const other = readState(inv).standby;
+  if (other && other.host !== s.name) throw new FailoverError('E_USAGE', `${other.host} is the standby already; one standby at a time.`, { hint: 'Fail over to it, or remove it from the state file first.' });
+
+  const replicaOpts = async (ctx: StepContext) => ({
+    name: s.name,
+    primaryAddress: await addressOf(ctx.hostFor(s.name), p),
+    standbyAddress: await addressOf(ctx.hostFor(p.name), s),
+    synchronous: sync,
+  });
+  const P = (ctx: StepContext) => pgOf(c, p.name, ctx.hostFor(p.name));
+  const S = (ctx: StepContext) => pgOf(c, s.name, ctx.hostFor(s.name));
+
+  const steps: Step[] = [];
+  steps.push({
+    id: 'standby.replica',
+    host: s.name,
+    title: `PostgreSQL on ${s.name}: a ${sync ? 'synchronous' : 'asynchronous'} streaming replica of ${p.name}'s`,
+    check: async (ctx) =>
+      (await replicaStreaming(P(ctx), s.name, { synchronous: sync }))
+        ? { done: true, why: `${s.name} streams from ${p.name}${sync ? ' (sync)' : ''}` }
+        : { done: false, why: `${s.name} does not stream from ${p.name}${sync ? ' synchronously' : ''}` },
+    apply: async (ctx) => {
+      await buildReplica(P(ctx), S(ctx), await replicaOpts(ctx));
+    },
+  });
+  // pg_hba on the standby for every master's services: after promotion PuppetDB everywhere connects without a PostgreSQL restart
+  const grantsFor = async (ctx: StepContext) => {
+    const creds = await readCredentials(ctx.hostFor(p.name), dbFilesFromLayout(layout));
+    for (const cr of creds) ctx.redactor.add(cr.password);
+    const grants = [...new Map(creds.map((cr) => [`${cr.database}/${cr.user}`, { database: cr.database, user: cr.user }])).values()];
+    const addresses = [...new Set(await Promise.all(inv.masters.map((m) => addressOf(ctx.hostFor(p.name), m))))];
+    return { grants, addresses };
+  };
+  steps.push({
+    id: 'standby.db-access',
+    host: s.name,
+    title: `pg_hba on ${s.name} admits every master's services (in effect after promotion)`,
+    check: async (ctx) => {
+      const g = await grantsFor(ctx);
+      const missing: string[] = [];
+      for (const a of g.addresses) if (!(await accessGranted(S(ctx), a, g.grants))) missing.push(a);
+      return missing.length ? { done: false, why: `no pg_hba record for ${missing.join(', ')}` } : { done: true, why: `admits ${g.addresses.join(', ')}` };
+    },
+    apply: async (ctx) => {
+      const g = await grantsFor(ctx);
+      for (const a of g.addresses) await grantAccess(S(ctx), a, g.grants, { restart: true });
+    },
+  });
+  if (layout.files.authConf) {
+    const auth = fileOf(layout, 'authConf').path;
+    steps.push({
+      id: 'standby.ca-admin',
+      host: s.name,
+      title: `auth.conf on ${s.name} lets its own certificate use the CA admin endpoints (pp_cli_auth rules)`,
+      check: (ctx) => probe(ctx, (h) => grantCaAdmin(h.host, auth, s.name, { sudo: s.sudo })),
+      apply: async (ctx) => {
+        await grantCaAdmin(ctx.host, auth, s.name, { sudo: s.sudo });
+      },
+    });
+  }
+  steps.push({
+    id: 'standby.record',
+    host: s.name,
+    title: `record ${s.name} as the standby (controller state)`,
+    check: () => {
+      const st = readState(inv).standby;
+      return Promise.resolve(st?.host === s.name && st.synchronous === sync ? { done: true, why: 'recorded' } : { done: false, why: 'not recorded yet' });
+    },
+    apply: (ctx) => {
+      if (!ctx.dryRun) {
+        updateState(inv, (st) => {
+          st.standby = { ...(st.standby?.host === s.name ? st.standby : {}), host: s.name, synchronous: sync, since: st.standby?.host === s.name ? st.standby.since : new Date().toISOString() };
+        });
+      }
+      return Promise.resolve();
+    },
+  });
+  steps.push(caCopyStep(inv, p, s));
+  return { name: 'standby', items: [{ group: 'preflight', lanes: sshPreflight([p, s]).map((x) => [x]) }, ...steps] };
+}
+
+/** The standby's CA copy equals the primary's CA directory (sha256 of every file); apply pushes a verified copy. */
+export function caCopyStep(inv: Inventory, p: InventoryNode, s: InventoryNode): Step {
+  return {
+    id: 'standby.ca-copy',
+    host: s.name,
+    title: `a verified copy of ${p.name}'s CA on ${s.name} (its CA service stays disabled)`,
+    check: async (ctx) => {
+      const [a, b] = await Promise.all([caTree(ctx.hostFor(p.name), inv.layout, p.sudo), caTree(ctx.host, inv.layout, s.sudo)]);
+      if (a.size === 0) throw new FailoverError('E_CA_MISSING', `${p.name} holds no CA in ${inv.layout.dirs.cadir}.`, { host: p.name });
+      const diff = manifestDifferences(a, b);
+      if (diff.length) return { done: false, why: `the copy differs: ${diff.slice(0, 3).join(', ')}${diff.length > 3 ? ` and ${diff.length - 3} more` : ''}` };
+      const st = readState(inv).standby;
+      if (st?.host === s.name && !st.caSync && !ctx.dryRun) updateState(inv, (x) => x.standby && (x.standby.caSync = { at: new Date().toISOString(), archive: '(found in place)', archiveSha256: '', files: Object.fromEntries(a) }));
+      return { done: true, why: `${a.size} files identical` };
+    },
+    apply: async (ctx) => {
+      if (ctx.dryRun) {
+        await ctx.host.exec(['true', `(would push a verified CA copy from ${p.name})`]);
+        return;
+      }
+      await syncCaCopy(inv, ctx.hostFor(p.name), p.sudo, ctx.host, s.sudo);
+    },
+  };
+}
+
+/**
+ * Keeps the standby's CA copy current: every `intervalS` the primary's CA
+ * directory is compared with the copy (sha256 of every file: signed/,
+ * inventory.txt, the CRL, serial) and a verified copy is pushed when they
+ * differ. Runs until the signal aborts. Returns the number of pushes.
+ */
+export async function watchCaCopy(c: HaContext, name: string, opts: { intervalS?: number; signal?: AbortSignal; onSync?: (r: { at: string; files: number; ms: number }) => void } = {}): Promise<number> {
+  const inv = c.inventory;
+  const s = standbyNode(inv, name);
+  const p = inv.primary;
+  let pushes = 0;
+  const hp: Host = c.host(p.name);
+  const hs: Host = c.host(s.name);
+  while (!opts.signal?.aborted) {
+    const r = await syncCaCopy(inv, hp, p.sudo, hs, s.sudo);
+    if (r.changed) {
+      pushes++;
+      opts.onSync?.({ at: new Date().toISOString(), files: r.files, ms: r.ms });
+    }
+    await new Promise<void>((res) => {
+      const t = setTimeout(res, (opts.intervalS ?? 10) * 1000);
+      opts.signal?.addEventListener('abort', () => (clearTimeout(t), res()), { once: true });
+    });
+  }
+  return pushes;
+}
