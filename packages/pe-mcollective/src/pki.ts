@@ -129,14 +129,19 @@ export async function copySharedFiles(primary: Master, target: Master, opts: { s
   }
   const srcFacts = await fileFacts(primary.host, [...src.values()].map((f) => f.path), opts);
   const report: CopyReport = { copied: [], unchanged: [] };
-  for (const c of cmp) {
-    if (c.status === 'same') {
-      report.unchanged.push(c.path);
-      continue;
-    }
+  const todo = cmp.filter((c) => {
+    if (c.status === 'same') report.unchanged.push(c.path);
+    return c.status !== 'same';
+  });
+  // parent directories once each; owner and group names resolved on the target once each
+  for (const dir of new Set(todo.map((c) => dirOf(c.path)))) {
+    const c = todo.find((x) => dirOf(x.path) === dir)!;
+    await ensureDir(primary.host, dirOf(src.get(c.id)!.path), target.host, dir, sudo);
+  }
+  const ids = await resolveIds(target.host, todo.map((c) => srcFacts.get(src.get(c.id)!.path)!), sudo);
+  const copyOne = async (c: FileComparison): Promise<void> => {
     const s = src.get(c.id)!;
     const facts = srcFacts.get(s.path)!;
-    await ensureDir(primary.host, dirOf(s.path), target.host, dirOf(c.path), sudo);
     let data: Buffer | undefined;
     let old: Buffer | undefined;
     try {
@@ -149,7 +154,7 @@ export async function copySharedFiles(primary: Master, target: Master, opts: { s
           secrets.push(old.toString('utf8'), old.toString('utf8').trim());
         }
       }
-      await target.host.writeFile(c.path, data, { mode: facts.mode!, owner: facts.owner!, group: facts.group!, sudo, secrets });
+      await target.host.writeFile(c.path, data, { mode: facts.mode!, owner: ids.users.get(facts.owner!)!, group: ids.groups.get(facts.group!)!, sudo, secrets });
     } catch (e) {
       // the cause may be a low-level error; the message names the file only
       throw new McoError('E_MCO_COPY', `copying ${c.id} from ${primary.host.name} to ${target.host.name} failed${e instanceof PeError ? ` (${e.code})` : ''}.`, {
@@ -162,8 +167,34 @@ export async function copySharedFiles(primary: Master, target: Master, opts: { s
       old?.fill(0);
     }
     report.copied.push(c.path);
-  }
+  };
+  // a few files at a time: each is a read on one connection and a write on the other
+  const queue = [...todo];
+  await Promise.all(
+    Array.from({ length: Math.min(4, queue.length) }, async () => {
+      for (let c = queue.shift(); c; c = queue.shift()) await copyOne(c);
+    }),
+  );
+  report.copied.sort((a, b) => todo.findIndex((c) => c.path === a) - todo.findIndex((c) => c.path === b));
   return report;
+}
+
+/** Numeric ids of the owners and groups on the target host (names are what travel; ids differ between hosts). */
+async function resolveIds(host: Host, facts: FileFacts[], sudo: boolean): Promise<{ users: Map<string, number>; groups: Map<string, number> }> {
+  const users = new Map<string, number>();
+  const groups = new Map<string, number>();
+  for (const u of new Set(facts.map((f) => f.owner!))) {
+    const r = await host.exec(['id', '-u', '--', u], { sudo, readOnly: true, allowFailure: true });
+    if (r.code !== 0 || !/^\d+$/.test(r.stdout.trim())) throw new McoError('E_MCO_COPY', `the user ${u}, owner of the files on the primary, does not exist here.`, { host: host.name, hint: 'Install the same packages on every master (they create the users), then rerun.' });
+    users.set(u, Number(r.stdout.trim()));
+  }
+  for (const g of new Set(facts.map((f) => f.group!))) {
+    const r = await host.exec(['getent', 'group', '--', g], { sudo, readOnly: true, allowFailure: true });
+    const gid = r.stdout.split(':')[2];
+    if (r.code !== 0 || gid === undefined || !/^\d+$/.test(gid)) throw new McoError('E_MCO_COPY', `the group ${g} of the files on the primary does not exist here.`, { host: host.name, hint: 'Install the same packages on every master (they create the groups), then rerun.' });
+    groups.set(g, Number(gid));
+  }
+  return { users, groups };
 }
 
 async function ensureDir(src: Host, srcDir: string, dst: Host, dstDir: string, sudo: boolean): Promise<void> {
