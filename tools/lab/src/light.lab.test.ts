@@ -37,8 +37,8 @@ describe('light profile', () => {
       expect(r.stdout.trim()).toBe(`${h}.lab.test`);
     }
     const hosts = await lab.ssh('agent1', ['getent', 'hosts', 'master.lab.test', 'puppet.lab.test']);
-    expect(hosts.stdout).toContain('10.77.0.11');
-    expect(hosts.stdout).toContain('10.77.0.1 ');
+    expect(hosts.stdout).toContain(lab.host('primary').ip);
+    expect(hosts.stdout).toContain(`${lab.config.net}.1 `);
   });
 
   it('isolates disks and process tables', async () => {
@@ -125,6 +125,6 @@ describe('light profile', () => {
     expect(masters).toEqual(['primary.lab.test', 'secondary1.lab.test']);
     const known = readFileSync(files.knownHosts, 'utf8');
     expect(known.split('\n').filter(Boolean)).toHaveLength(3);
-    expect(known).toMatch(/^primary\.lab\.test,primary,10\.77\.0\.11 ssh-ed25519 /m);
+    expect(known).toContain(`primary.lab.test,primary,${lab.host('primary').ip} ssh-ed25519 `);
   });
 });
