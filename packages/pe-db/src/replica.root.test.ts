@@ -134,9 +134,10 @@ describe('streaming replica, promotion, fencing, rejoin', () => {
     expect(lag.seconds).toBeGreaterThanOrEqual(0);
     const caught = await waitCaughtUp(P, 'secondary1.test', 30_000);
     expect(caught.ok).toBe(true);
-    expect((await replicationLag(P, 'secondary1.test')).bytes).toBe(0);
-    expect(await standbyDelaySeconds(S)).toBe(0);
     expect(await count(S)).toBe(21000);
+    // caught up: what is left is at most background WAL (autovacuum, checkpoints) written since, far below the insert's ~2 MB
+    expect((await replicationLag(P, 'secondary1.test')).bytes).toBeLessThan(256 * 1024);
+    expect(await standbyDelaySeconds(S)).toBeLessThan(5);
   });
 
   it('synchronous mode: commits wait for the standby, and do not complete while it is down', async () => {
