@@ -1,5 +1,6 @@
 import { benchConfigFiles } from './config-files.bench.js';
 import { benchHost } from './host.bench.js';
+import { benchLab } from './lab.bench.js';
 
 /**
  * `npm run bench`: every package's benchmarks in one run, figures printed as
@@ -9,6 +10,7 @@ import { benchHost } from './host.bench.js';
 const groups: Record<string, () => Promise<Record<string, number>>> = {
   host: () => benchHost(),
   'config-files': () => benchConfigFiles(),
+  lab: () => benchLab(),
 };
 
 const wanted = process.argv.slice(2);
