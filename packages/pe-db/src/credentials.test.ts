@@ -1,4 +1,4 @@
-import { rmSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { rmSync, statSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -153,6 +153,17 @@ describe('credentials', () => {
     // a second run changes nothing
     const again = await writeCredentials(secondary, files, creds, { server: 'puppetdb-primary.example.com' });
     expect(again.map((r) => r.changed)).toEqual([false, false, false]);
+  });
+
+  it('creates a missing database.ini with a [database] section (mode 0640)', async () => {
+    const primary = new LocalHost({ name: 'primary' });
+    const creds = await readCredentials(primary, filesUnder(primaryDir, PE3_DB_FILES));
+    const f: ServiceDbFile = { service: 'puppetdb', path: join(secondaryDir, 'new', 'conf.d', 'database.ini'), format: 'ini', section: 'database' };
+    const [r] = await writeCredentials(new LocalHost({ name: 'secondary1' }), [f], creds, { server: 'primary.example.com' });
+    expect(r!.changed).toBe(true);
+    expect(readFileSync(f.path, 'utf8')).toMatch(/^\[database\]\r?\n(.*\r?\n)*subname = \/\/primary\.example\.com:5432\/pe-puppetdb\r?\n/m);
+    expect(statSync(f.path).mode & 0o777).toBe(0o640);
+    expect(await readServiceCredentials(new LocalHost(), f)).toMatchObject({ server: 'primary.example.com', user: 'pe-puppetdb', password: PRIMARY_INI_PW });
   });
 
   it('a console database.yml that merges a common block gets the primary values for production', async () => {
