@@ -3,6 +3,7 @@ export {
   type PgInstance,
   type SqlOptions,
   instanceFromLayout,
+  instanceFromHost,
   debianInstance,
   pe3Instance,
   asDbUser,

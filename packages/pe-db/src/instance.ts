@@ -1,5 +1,5 @@
 import type { ExecResult, Host } from '@pe-stack/pe-host';
-import { layouts, type Layout } from '@pe-stack/pe-config-files';
+import { layouts, parsePostgresqlConf, type Layout } from '@pe-stack/pe-config-files';
 import { validateRemotePath } from '@pe-stack/pe-host';
 import { DbQueryError } from './errors.js';
 
@@ -75,6 +75,21 @@ export function instanceFromLayout(host: Host, layout: Layout): PgInstance {
       promote: /(^|\/)pg_ctl$/.test(promote[0] ?? '') ? ['runuser', '-u', osUser, '--', ...promote] : promote,
     },
   };
+}
+
+/**
+ * `instanceFromLayout`, with the socket directory the server is configured
+ * with: the last active `unix_socket_directories` of its postgresql.conf
+ * (first entry), when it sets one. The layout's default is the build's (PE 3:
+ * /tmp, Debian: /var/run/postgresql); a tuned server may use another
+ * (found in the lab: a PE 3 pe-postgresql with /var/run/pe-postgresql).
+ */
+export async function instanceFromHost(host: Host, layout: Layout): Promise<PgInstance> {
+  const inst = instanceFromLayout(host, layout);
+  if (!(await host.exists(inst.confFile, { sudo: true }))) return inst;
+  const conf = parsePostgresqlConf((await host.readFile(inst.confFile, { sudo: true })).toString('utf8'), inst.confFile);
+  const first = conf.get('unix_socket_directories')?.split(',')[0]?.trim();
+  return first && first.startsWith('/') ? { ...inst, socketDir: first.replace(/\/+$/, '') || '/' } : inst;
 }
 
 export function debianInstance(host: Host): PgInstance {

@@ -1,7 +1,10 @@
 import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { LocalHost } from '@pe-stack/pe-host';
-import { layouts } from '@pe-stack/pe-config-files';
+import { layouts, resolveLayout } from '@pe-stack/pe-config-files';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   DbAuthError,
   DbConnectError,
@@ -12,6 +15,7 @@ import {
   hbaRecord,
   hostCidr,
   instanceFromLayout,
+  instanceFromHost,
   quoteIdent,
   quoteLiteral,
   replicaIdent,
@@ -96,6 +100,26 @@ describe('instances from the layouts', () => {
     expect(i).toMatchObject({ binDir: '/opt/puppet/bin', dataDir: '/opt/puppet/var/lib/pgsql/9.2/data', confFile: '/opt/puppet/var/lib/pgsql/9.2/data/postgresql.conf', osUser: 'pe-postgres' });
     expect(i.control.start).toEqual(['/sbin/service', 'pe-postgresql', 'start']);
     expect(i.control.promote).toEqual(['runuser', '-u', 'pe-postgres', '--', '/opt/puppet/bin/pg_ctl', 'promote', '-D', '/opt/puppet/var/lib/pgsql/9.2/data']);
+  });
+});
+
+describe('instanceFromHost: the socket directory the server is configured with', () => {
+  it('takes the first of the last active unix_socket_directories; the layout default otherwise', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pe-db-sock-'));
+    try {
+      const conf = join(dir, 'postgresql.conf');
+      const layout = resolveLayout('pe3', { files: { postgresqlConf: { path: conf } } });
+      const host = new LocalHost();
+      expect((await instanceFromHost(host, layout)).socketDir).toBe('/tmp'); // no file: the build's default
+      writeFileSync(conf, "#unix_socket_directories = '/var/run/postgresql'\nport = 5432\n");
+      expect((await instanceFromHost(host, layout)).socketDir).toBe('/tmp');
+      writeFileSync(conf, "unix_socket_directories = '/a'\nunix_socket_directories = '/var/run/pe-postgresql/, /tmp'\t# PE\n");
+      expect((await instanceFromHost(host, layout)).socketDir).toBe('/var/run/pe-postgresql');
+      writeFileSync(conf, "unix_socket_directories = '@abstract'\n");
+      expect((await instanceFromHost(host, layout)).socketDir).toBe('/tmp');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
