@@ -11,7 +11,7 @@ import {
   regenerateNodeCert,
   reinitPuppetdbSsl,
 } from '@pe-stack/pe-certs';
-import { accessGranted, checkBudget, checkFromHost, credentialsCurrent, dbFilesFromLayout, grantAccess, instanceFromLayout, readCredentials, writeCredentials, type DbCredentials } from '@pe-stack/pe-db';
+import { accessGranted, checkBudget, checkFromHost, credentialsCurrent, dbFilesFromLayout, grantAccess, instanceFromHost, instanceFromLayout, readCredentials, writeCredentials, type DbCredentials } from '@pe-stack/pe-db';
 import { debianSyncSteps, pe3JoinSteps, readSecrets, type McoCluster } from '@pe-stack/pe-mcollective';
 import { CommandFailedError, type Host } from '@pe-stack/pe-host';
 import type { Flow, Step, StepContext } from '../engine/types.js';
@@ -127,7 +127,7 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
       const creds = await primaryCredentials(ctx, h, inv);
       const address = await resolveAddress(ctx.host, s.name, s.ssh.address);
       const grants = [...new Map(creds.map((c) => [`${c.database}/${c.user}`, { database: c.database, user: c.user }])).values()];
-      return { inst: instanceFromLayout(ctx.host, layout), address, grants };
+      return { inst: await instanceFromHost(ctx.host, layout), address, grants };
     };
     items.push({
       id: `primary.db-access:${s.name}`,
@@ -271,7 +271,7 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
   items.push(
     ensureStep('primary.connection-budget', primary.name, "PuppetDB pools of every master fit the primary's max_connections (maximum-pool-size lowered when needed)", async (h) => {
       const files = dbFilesFromLayout(layout);
-      const report = await checkBudget(instanceFromLayout(h.host, layout), inv.masters.map((m) => ({ host: h.hostFor(m.name), files })), { mode: 'fit' });
+      const report = await checkBudget(await instanceFromHost(h.host, layout), inv.masters.map((m) => ({ host: h.hostFor(m.name), files })), { mode: 'fit' });
       // the primary's own pool may have been lowered: its PuppetDB reads it at start (the secondaries restart later)
       if (report.writes.some((w) => w.changed)) await h.host.exec(buildCommand(layout, 'serviceRestart', { service: layout.services.puppetdb }), { sudo: psudo, timeoutMs: 10 * 60_000 });
     }),
