@@ -772,10 +772,28 @@ export class Lab {
     rmSync(`${c.stateDir}/haproxy`, { recursive: true, force: true });
     if (!keepController) {
       await this.removeController();
-    } else if (existsSync(`/etc/netns/${ctl}/hosts`)) {
-      this.writeInPlace(`/etc/netns/${ctl}/hosts`, this.hostsFile([], undefined));
+    } else {
+      if (existsSync(`/etc/netns/${ctl}/hosts`)) this.writeInPlace(`/etc/netns/${ctl}/hosts`, this.hostsFile([], undefined));
+      await this.removeControllerVeths();
     }
     return { namespaces: keepController ? hostNamespaces : namespaces, killed, controllerKept: keepController };
+  }
+
+  /**
+   * The controller's ends of the hosts' veth pairs. A deleted host namespace's
+   * pair goes away only when the kernel frees the namespace, which can lag
+   * `ip netns del`; an `up` right after a `down` inside a run (the shared
+   * fixture switching labs) then failed with "RTNETLINK answers: File exists".
+   */
+  private async removeControllerVeths(): Promise<void> {
+    const ctl = ctlNs(this.config);
+    if (netnsInode(ctl) === undefined) return;
+    const out = (await runRoot('ip', ['-n', ctl, '-o', 'link', 'show', 'type', 'veth'], { allowFailure: true })).stdout;
+    const prefix = `${this.config.name}v`;
+    for (const line of out.split('\n')) {
+      const name = /^\d+:\s+([^:@\s]+)/.exec(line)?.[1];
+      if (name?.startsWith(prefix)) await runRoot('ip', ['-n', ctl, 'link', 'del', name], { allowFailure: true });
+    }
   }
 
   private netnsEtcDirs(): string[] {

@@ -69,6 +69,26 @@ describe('teardown', () => {
     }
   });
 
+  it('down inside a run leaves no veth in the kept controller, so up works right after (the fixture switching labs)', async () => {
+    const stateDir = mkdtempSync('/var/lib/pe-stack-labt-');
+    const env = { ...process.env, PE_STACK_LAB_NAME: 'labt', PE_STACK_LAB_NET: '10.78.0', PE_STACK_LAB_DIR: stateDir };
+    const lab = new Lab({ name: 'labt', net: '10.78.0', stateDir });
+    try {
+      const script = `set -e; L="${process.execPath} ${cli}"; $L up --profile light --hosts primary --agents 2 >/dev/null; $L down >/dev/null; echo "veths:$(ip -n labt-ctl -o link show type veth | grep -c labtv || true)"; $L up --profile light --hosts primary --agents 2 >/dev/null; echo up-again; $L down >/dev/null`;
+      const child = spawn(process.execPath, [cli, 'run', '--', 'sh', '-c', script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const code = await new Promise((r) => child.on('exit', r));
+      expect(out).toContain('veths:0');
+      expect(out).toContain('up-again');
+      expect(code).toBe(0);
+    } finally {
+      await lab.down().catch(() => undefined);
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses to let a client connect from outside the controller namespace', () => {
     const other = new Lab({ name: 'labz', net: '10.79.0' });
     expect(() => other.assertInController()).toThrow(/not in the controller namespace labz-ctl/);
