@@ -108,7 +108,8 @@ function csr(name, key, alt) {
 
 async function agent() {
   if (!flag('-t', '--test', '--onetime')) fail('only `puppet agent -t` is simulated', 1);
-  const certname = setting(conf, 'certname') ?? fqdn();
+  // settings on the command line win over puppet.conf, as in Puppet
+  const certname = opt('certname') ?? setting(conf, 'certname') ?? fqdn();
   const server = opt('server') ?? setting(conf, 'server') ?? 'puppet';
   const caServer = opt('ca_server') ?? setting(conf, 'ca_server') ?? server;
   const waitforcert = Number(opt('waitforcert') ?? 0);
@@ -127,7 +128,7 @@ async function agent() {
     if (r.status !== 200) {
       const reqPath = `${SSLDIR}/certificate_requests/${certname}.pem`;
       if (!existsSync(reqPath)) {
-        writeFileSync(reqPath, csr(certname, key, setting(conf, 'dns_alt_names', 'master')));
+        writeFileSync(reqPath, csr(certname, key, opt('dns_alt_names') ?? setting(conf, 'dns_alt_names', 'master')));
         const put = await https({ host: caServer, method: 'PUT', path: `/production/certificate_request/${certname}`, body: readFileSync(reqPath), ca: cacert });
         if (put.status !== 200) fail(`Could not request certificate: ${put.body.trim()}`);
         console.log(`Info: Creating a new SSL certificate request for ${certname}`);
