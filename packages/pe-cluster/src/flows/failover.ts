@@ -130,6 +130,9 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
       host: t.name,
       title: `a final verified copy of the CA from ${old.name} to ${t.name}`,
       check: async (ctx) => {
+        // once the new CA is enabled it signs: the old copy must never be pushed over it again
+        if (readState(inv).primary === t.name) return { done: true, why: `${t.name} is the primary: its CA is the CA` };
+        if ((await probe(ctx, (h) => applyEdits(h.host, caEdits(inv, true), { sudo: t.sudo }))).done) return { done: true, why: `the CA on ${t.name} is enabled already` };
         const [a, b] = await Promise.all([caTree(ctx.hostFor(old.name), layout, old.sudo), caTree(ctx.host, layout, t.sudo)]);
         if (a.size === 0) {
           // the old CA directory is gone (a resumed run after the swap): the copy on the new primary is what counts

@@ -1,7 +1,8 @@
 import { replicationLag } from '@pe-stack/pe-db';
 import type { StatusReport } from './status.js';
 import { readState, type FencedHost } from '../state.js';
-import { caCopyVerified, pgOf, type HaContext } from './ha.js';
+import { manifestDifferences } from '@pe-stack/pe-host';
+import { caCopyVerified, caTree, pgOf, type HaContext } from './ha.js';
 
 export interface HaStatus {
   primary: string;
@@ -53,7 +54,13 @@ export async function addHaStatus(c: HaContext, report: StatusReport): Promise<H
     let caCopy: NonNullable<HaStatus['standby']>['caCopy'];
     try {
       const node = inv.masters.find((m) => m.name === s.host);
-      const v = await caCopyVerified(inv, c.host(s.host), node?.sudo ?? false);
+      let v = await caCopyVerified(inv, c.host(s.host), node?.sudo ?? false);
+      if (v.ok) {
+        // and the primary's CA has not changed since (a certificate signed, a CRL updated)
+        const [a, b] = await Promise.all([caTree(c.host(inv.primary.name), inv.layout, inv.primary.sudo), caTree(c.host(s.host), inv.layout, node?.sudo ?? false)]);
+        const d = manifestDifferences(a, b);
+        if (d.length) v = { ok: false, why: `the CA copy on ${s.host} is behind the primary's CA (${d.slice(0, 3).join(', ')}${d.length > 3 ? ` and ${d.length - 3} more` : ''}): run pe-cluster standby ${s.host}` };
+      }
       caCopy = { verified: v.ok, why: v.why, at: s.caSync?.at };
       if (!v.ok) problems.push({ level: 'degraded', host: s.host, message: v.why });
     } catch (e) {

@@ -1,13 +1,13 @@
 import { fileOf } from '@pe-stack/pe-config-files';
 import { grantCaAdmin } from '@pe-stack/pe-certs';
-import { accessGranted, buildReplica, dbFilesFromLayout, grantAccess, readCredentials, replicaStreaming } from '@pe-stack/pe-db';
+import { accessGranted, buildReplica, dbFilesFromLayout, grantAccess, readCredentials, replicaStreaming, setSynchronous, waitFor } from '@pe-stack/pe-db';
 import type { Host } from '@pe-stack/pe-host';
 import type { Flow, Step, StepContext } from '../engine/types.js';
 import type { Inventory, InventoryNode } from '../inventory.js';
 import { readState, updateState } from '../state.js';
 import { probe } from './ensure.js';
 import { addressOf, caTree, FailoverError, master, pgOf, sshPreflight, syncCaCopy, type HaContext } from './ha.js';
-import { manifestDifferences } from '@pe-stack/pe-host';
+import { isIpLiteral, manifestDifferences } from '@pe-stack/pe-host';
 
 export interface StandbyOptions {
   /** Synchronous replication: every commit waits for the standby (RPO 0), commits are slower. */
@@ -57,7 +57,14 @@ export async function standbyFlow(c: HaContext, name: string, opts: StandbyOptio
         ? { done: true, why: `${s.name} streams from ${p.name}${sync ? ' (sync)' : ''}` }
         : { done: false, why: `${s.name} does not stream from ${p.name}${sync ? ' synchronously' : ''}` },
     apply: async (ctx) => {
-      await buildReplica(P(ctx), S(ctx), await replicaOpts(ctx));
+      const primary = P(ctx);
+      if (await replicaStreaming(primary, s.name)) {
+        // already a replica (e.g. after rejoin): only its synchronous mode changes
+        await setSynchronous(primary, sync ? [s.name] : []);
+        if (!ctx.dryRun) await waitFor(() => replicaStreaming(primary, s.name, { synchronous: sync }), 30_000, 100);
+        return;
+      }
+      await buildReplica(primary, S(ctx), await replicaOpts(ctx));
     },
   });
   // pg_hba on the standby for every master's services: after promotion PuppetDB everywhere connects without a PostgreSQL restart
@@ -80,7 +87,9 @@ export async function standbyFlow(c: HaContext, name: string, opts: StandbyOptio
     },
     apply: async (ctx) => {
       const g = await grantsFor(ctx);
-      for (const a of g.addresses) await grantAccess(S(ctx), a, g.grants, { restart: true });
+      // listen on the standby's own address (as buildReplica does on the primary); '*' when the inventory gives none
+      const own = s.ssh.address && isIpLiteral(s.ssh.address) ? s.ssh.address : '*';
+      for (const a of g.addresses) await grantAccess(S(ctx), a, g.grants, { restart: true, listen: own });
     },
   });
   if (layout.files.authConf) {
