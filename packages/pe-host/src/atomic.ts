@@ -1,4 +1,4 @@
-import { backupPath, tempName, toBuffer } from './common.js';
+import { backupPath, splitDir, tempName, toBuffer } from './common.js';
 import type { FileStat, WriteOptions, WriteResult } from './host.js';
 
 /** What a commit needs: the decided mode/owner and where the backup goes. */
@@ -22,7 +22,13 @@ export interface FilePrimitives {
   resolveGroup(name: string): Promise<number>;
   /** Write the temp file (exclusive create, fsync), set owner, keep a backup, rename over the target. */
   commit(plan: CommitPlan): Promise<void>;
+  /** Names of entries in a directory (to find temp files a killed writer left). */
+  list(dir: string): Promise<{ name: string; mtimeMs: number }[]>;
+  unlink(path: string): Promise<void>;
 }
+
+/** A temp file older than this was left by a writer that died (SIGKILL, power cut). */
+export const STALE_TEMP_MS = 60_000;
 
 /** Step-by-step commit for transports with separate calls (local fs, SFTP). */
 export interface StepPrimitives {
@@ -80,6 +86,7 @@ export async function atomicWrite(p: FilePrimitives, path: string, data: string 
       (await p.read(target)).equals(buf);
     if (same) return { path: target, changed: false };
   }
+  await removeStaleTemps(p, target);
   const backup = st?.isFile && opts.backup !== false ? backupPath(target) : undefined;
   await p.commit({
     path: target,
@@ -91,4 +98,17 @@ export async function atomicWrite(p: FilePrimitives, path: string, data: string 
     backup,
   });
   return backup ? { path: target, changed: true, backup } : { path: target, changed: true };
+}
+
+/** Removes `.name.pe-tmp-*` files of this target that a killed writer left behind. */
+async function removeStaleTemps(p: FilePrimitives, target: string): Promise<void> {
+  const { dir, base } = splitDir(target);
+  const prefix = `.${base}.pe-tmp-`;
+  const now = Date.now();
+  const entries = await p.list(dir).catch(() => []);
+  for (const e of entries) {
+    if (e.name.startsWith(prefix) && now - e.mtimeMs > STALE_TEMP_MS) {
+      await p.unlink(`${dir === '/' ? '' : dir}/${e.name}`).catch(() => undefined);
+    }
+  }
 }

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import { createServer, connect as netConnect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,6 +75,20 @@ describe('LocalHost files', () => {
     expect(leftovers).toEqual([]);
   });
 
+  it('removes temp files a killed writer left, but not a fresh one', async () => {
+    const p = join(dir, 'stale.conf');
+    const stale = join(dir, '.stale.conf.pe-tmp-1-dead');
+    const fresh = join(dir, '.stale.conf.pe-tmp-2-live');
+    await fs.writeFile(stale, 'half');
+    await fs.writeFile(fresh, 'half');
+    const old = new Date(Date.now() - 3600_000);
+    await fs.utimes(stale, old, old);
+    await host.writeFile(p, 'whole');
+    expect(await host.exists(stale)).toBe(false);
+    expect(await host.exists(fresh)).toBe(true);
+    await fs.unlink(fresh);
+  });
+
   it('creates new files with the requested mode and no backup', async () => {
     const p = join(dir, 'new.ini');
     const w = await host.writeFile(p, 'x', { mode: 0o600 });
@@ -101,6 +116,22 @@ describe('LocalHost files', () => {
 
   it('refuses to remove directories too close to the root', async () => {
     await expect(host.remove('/etc', { recursive: true })).rejects.toBeInstanceOf(InvalidInputError);
+  });
+});
+
+describe('LocalHost.forward', () => {
+  it('tunnels to the target and closes even while a client stays connected', async () => {
+    const server = createServer((s) => s.write('hello'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const fwd = await host.forward((server.address() as AddressInfo).port);
+    const client = netConnect(fwd.localPort, '127.0.0.1');
+    const first = await new Promise<string>((r) => client.once('data', (b: Buffer) => r(b.toString())));
+    expect(first).toBe('hello');
+    const t0 = Date.now();
+    await fwd.close(); // the client never hung up
+    expect(Date.now() - t0).toBeLessThan(500);
+    await new Promise<void>((r) => (client.destroyed ? r() : client.once('close', () => r())));
+    server.close();
   });
 });
 

@@ -1,8 +1,9 @@
 import { spawn as spawnChild } from 'node:child_process';
 import { constants as fsc, promises as fs } from 'node:fs';
-import { createServer, connect as netConnect, type AddressInfo } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { atomicWrite, commitStepwise, type FilePrimitives, type StepPrimitives } from './atomic.js';
+import { listenForward } from './forward.js';
 import { assertRemovable, DEFAULT_TIMEOUT_MS, finish, type RawResult } from './common.js';
 import { CommandTimeoutError, FileNotFoundError, PeError, PermissionDeniedError } from './errors.js';
 import type { ExecOptions, ExecResult, FileStat, Forward, Host, ReadOptions, RemoveOptions, StreamingExec, WriteOptions, WriteResult } from './host.js';
@@ -142,18 +143,8 @@ export class LocalHost implements Host {
     });
   }
 
-  async forward(port: number, host = '127.0.0.1'): Promise<Forward> {
-    const server = createServer((sock) => {
-      const up = netConnect({ port, host });
-      sock.pipe(up).pipe(sock);
-      up.on('error', () => sock.destroy());
-      sock.on('error', () => up.destroy());
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    return {
-      localPort: (server.address() as AddressInfo).port,
-      close: () => new Promise<void>((r) => server.close(() => r())),
-    };
+  forward(port: number, host = '127.0.0.1'): Promise<Forward> {
+    return listenForward(() => this.connect(port, host));
   }
 
   async close(): Promise<void> {}
@@ -182,6 +173,11 @@ export class LocalHost implements Host {
       resolveUser: async (n) => Number((await this.exec(['id', '-u', '--', n], { readOnly: true })).stdout.trim()),
       resolveGroup: async (n) => Number((await this.exec(['getent', 'group', n], { readOnly: true })).stdout.split(':')[2]),
       commit: (plan) => commitStepwise(steps, plan),
+      list: async (dir) =>
+        Promise.all(
+          (await fs.readdir(dir)).map(async (name) => ({ name, mtimeMs: (await fs.lstat(`${dir}/${name}`).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs })),
+        ),
+      unlink: (p) => fs.unlink(p),
     };
   }
 }

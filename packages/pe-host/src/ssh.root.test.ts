@@ -159,6 +159,18 @@ describe('SshHost against a real OpenSSH server', () => {
     await h.remove(dir, { recursive: true });
   });
 
+  it('cleans temp files a killed writer left, over SFTP and through sudo', async () => {
+    for (const h of [host(), host({ user: NOPW })]) {
+      const dir = `/root/pe-stale-${suffix}`;
+      await h.mkdir(dir);
+      const stale = `${dir}/.x.conf.pe-tmp-9-dead`;
+      await h.exec(['sh', '-c', 'echo half > "$1" && touch -d "2 hours ago" "$1"', 'sh', stale], { sudo: true });
+      await h.writeFile(`${dir}/x.conf`, 'whole\n');
+      expect(await h.exists(stale)).toBe(false);
+      await h.remove(dir, { recursive: true });
+    }
+  });
+
   it('writes through sudo when the login user is not root', async () => {
     const h = host({ user: NOPW });
     const dir = `/root/pe-sudo-write-${suffix}`;

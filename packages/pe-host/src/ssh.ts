@@ -1,8 +1,9 @@
 import { promises as fs } from 'node:fs';
-import { createServer, connect as netConnect, type AddressInfo, type Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { PassThrough, type Duplex } from 'node:stream';
-import { Client, type ClientChannel, type ConnectConfig, type ExecOptions as ExecOptions_, type SFTPWrapper, type Stats } from 'ssh2';
+import { Client, type ClientChannel, type ConnectConfig, type ExecOptions as ExecOptions_, type FileEntry, type SFTPWrapper, type Stats } from 'ssh2';
 import { atomicWrite, commitStepwise, type CommitPlan, type FilePrimitives, type StepPrimitives } from './atomic.js';
+import { listenForward } from './forward.js';
 import { assertRemovable, DEFAULT_TIMEOUT_MS, finish, sudoProblem, type RawResult } from './common.js';
 import {
   AuthFailedError,
@@ -487,6 +488,15 @@ export class SshHost implements Host {
         ...base,
         realpath: async (p) => (await this.exec(['readlink', '-f', '--', p], { sudo: true, readOnly: true })).stdout.trim(),
         commit: (plan) => this.commitWithSudo(plan),
+        list: async (dir) => {
+          // name and mtime of each entry, NUL-separated: names may hold anything but NUL and /
+          const r = await this.execRaw(['find', dir, '-mindepth', '1', '-maxdepth', '1', '-printf', '%f\\0%T@\\0'], { sudo: true, readOnly: true });
+          const parts = r.stdout.toString('utf8').split('\0');
+          const out: { name: string; mtimeMs: number }[] = [];
+          for (let i = 0; i + 1 < parts.length; i += 2) out.push({ name: parts[i]!, mtimeMs: Number(parts[i + 1]) * 1000 });
+          return out;
+        },
+        unlink: async (p) => void (await this.exec(['rm', '-f', '--', p], { sudo: true })),
       };
     }
     const call = <T>(p: string, fn: (s: SFTPWrapper, cb: (err: Error | null | undefined, v?: T) => void) => void) => this.sftpCall<T>(p, fn);
@@ -502,6 +512,9 @@ export class SshHost implements Host {
       ...base,
       realpath: (p) => call<string>(p, (s, cb) => s.realpath(p, cb)),
       commit: (plan) => commitStepwise(steps, plan),
+      list: async (dir) =>
+        (await call<FileEntry[]>(dir, (s, cb) => s.readdir(dir, cb))).map((e) => ({ name: e.filename, mtimeMs: e.attrs.mtime * 1000 })),
+      unlink: steps.unlink,
     };
   }
 
@@ -572,23 +585,7 @@ export class SshHost implements Host {
 
   async forward(port: number, host = '127.0.0.1'): Promise<Forward> {
     await this.client();
-    const server = createServer((sock) => {
-      sock.setNoDelay(true);
-      this.connect(port, host).then(
-        (stream) => {
-          sock.pipe(stream).pipe(sock);
-          stream.on('error', () => sock.destroy());
-          sock.on('error', () => stream.destroy());
-          sock.on('close', () => stream.destroy());
-        },
-        () => sock.destroy(),
-      );
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    return {
-      localPort: (server.address() as AddressInfo).port,
-      close: () => new Promise<void>((r) => server.close(() => r())),
-    };
+    return listenForward(() => this.connect(port, host));
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import { benchConfigFiles } from './config-files.bench.js';
+import { benchDb } from './db.bench.js';
 import { benchHost } from './host.bench.js';
 import { benchLab } from './lab.bench.js';
 
@@ -10,6 +11,7 @@ import { benchLab } from './lab.bench.js';
 const groups: Record<string, () => Promise<Record<string, number>>> = {
   host: () => benchHost(),
   'config-files': () => benchConfigFiles(),
+  db: () => benchDb(),
   lab: () => benchLab(),
 };
 
