@@ -187,9 +187,22 @@ describe('primary access rules', () => {
     await expect(checkFromController(host, target({ user: 'verif' }), `${pw}x`)).rejects.toBeInstanceOf(DbAuthError);
   });
 
+  it('a role whose password is stored as md5 (PE 3 pe-postgresql: password_encryption = md5) gets an md5 record, and logs in', async () => {
+    const pw = 'legacy-md5-pw-58';
+    await psql(primary, `SET password_encryption = 'md5';\nCREATE ROLE legacy LOGIN PASSWORD '${pw}';\n`, { secrets: [pw] });
+    expect(await accessGranted(primary, '127.0.0.1', [{ database: 'pdb', user: 'legacy' }])).toBe(false);
+    const g = await grantAccess(primary, '127.0.0.1', [{ database: 'pdb', user: 'legacy' }], { listen: '127.0.0.1' });
+    expect(g.records).toEqual([expect.objectContaining({ user: 'legacy', method: 'md5' })]);
+    expect(await accessGranted(primary, '127.0.0.1', [{ database: 'pdb', user: 'legacy' }])).toBe(true);
+    const r = await checkFromController(host, target({ user: 'legacy' }), pw);
+    expect(r.serverVersionNum).toBeGreaterThan(0);
+    // the SCRAM roles keep their scram-sha-256 records
+    expect((await hbaFileRules(primary)).find((x) => x.user_name?.[0] === 'pdb' && x.address === '127.0.0.1')?.auth_method).toBe('scram-sha-256');
+  });
+
   it('removing a secondary removes its rules, and its connections are rejected again', async () => {
     const r = await revokeAccess(primary, '127.0.0.1');
-    expect(r.removed).toBe(3);
+    expect(r.removed).toBe(4);
     expect((await hbaFileRules(primary)).filter((x) => x.type !== 'local')).toEqual([]);
     await expect(checkFromHost(secondary, target(), PDB_PW)).rejects.toBeInstanceOf(DbHbaRejectedError);
     expect(await accessGranted(primary, '127.0.0.1', [{ database: 'pdb', user: 'pdb' }])).toBe(false);

@@ -66,9 +66,27 @@ function checkGrant(g: AccessGrant): void {
   }
 }
 
-export function hbaRecord(g: AccessGrant, address: string): HbaRecordSpec {
+export type HbaMethod = 'scram-sha-256' | 'md5';
+
+export function hbaRecord(g: AccessGrant, address: string, method: HbaMethod = 'scram-sha-256'): HbaRecordSpec {
   checkGrant(g);
-  return { type: 'host', database: g.database, user: g.user, address: hostCidr(address), method: 'scram-sha-256' };
+  return { type: 'host', database: g.database, user: g.user, address: hostCidr(address), method };
+}
+
+/**
+ * The pg_hba method each grant's role can log in with: `scram-sha-256` when
+ * its stored password is a SCRAM verifier, else `md5` (a role whose password
+ * was set under `password_encryption = md5`, as PE 3's pe-postgresql does,
+ * cannot pass a scram-sha-256 rule; PostgreSQL's md5 method accepts both).
+ * Found in the lab's PE 3 simulator: the secondary's PuppetDB was refused.
+ */
+export async function hbaMethods(inst: PgInstance, grants: readonly AccessGrant[]): Promise<Map<string, HbaMethod>> {
+  const users = [...new Set(grants.map((g) => g.user))];
+  const out = new Map<string, HbaMethod>(users.map((u) => [u, 'scram-sha-256']));
+  if (users.length === 0) return out;
+  const rows = await query<{ rolname: string; scram: boolean }>(inst, `SELECT rolname, coalesce(rolpassword LIKE 'SCRAM-SHA-256$%', false) AS scram FROM pg_authid WHERE rolname IN (${users.map(quoteLiteral).join(', ')})`);
+  for (const r of rows) if (!r.scram) out.set(r.rolname, 'md5');
+  return out;
 }
 
 /** pg_hba_file_rules: what PostgreSQL makes of pg_hba.conf as it is on disk now (errors included). */
@@ -194,7 +212,8 @@ export interface GrantAccessOptions {
  */
 export async function grantAccess(primary: PgInstance, address: string, grants: readonly AccessGrant[], opts: GrantAccessOptions = {}): Promise<AccessResult> {
   const host = primary.host;
-  const records = grants.map((g) => hbaRecord(g, address));
+  const methods = await hbaMethods(primary, grants);
+  const records = grants.map((g) => hbaRecord(g, address, methods.get(g.user)));
   const before = await readText(host, primary.hbaFile);
   const doc = editors.hba(before, primary.hbaFile);
   let hbaChanged = false;

@@ -1,5 +1,5 @@
 import type { Host } from '@pe-stack/pe-host';
-import { hbaFileRules, hbaRecord, type AccessGrant } from './access.js';
+import { hbaFileRules, hbaMethods, hbaRecord, type AccessGrant } from './access.js';
 import { readText } from './editors.js';
 import { renderServiceFile, type DbCredentials, type ServiceDbFile, type WriteCredentialsOptions } from './credentials.js';
 import { query, quoteLiteral, type PgInstance } from './instance.js';
@@ -12,8 +12,9 @@ import { query, quoteLiteral, type PgInstance } from './instance.js';
 /** Every record grantAccess would add is in effect (pg_hba_file_rules, no error). */
 export async function accessGranted(primary: PgInstance, address: string, grants: readonly AccessGrant[]): Promise<boolean> {
   const rules = await hbaFileRules(primary);
+  const methods = await hbaMethods(primary, grants);
   return grants.every((g) => {
-    const rec = hbaRecord(g, address);
+    const rec = hbaRecord(g, address, methods.get(g.user));
     const [ip] = rec.address!.split('/');
     return rules.some((r) => r.error === null && r.type === 'host' && r.database?.length === 1 && r.database[0] === rec.database && r.user_name?.length === 1 && r.user_name[0] === rec.user && r.address === ip && r.auth_method === rec.method);
   });

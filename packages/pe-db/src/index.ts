@@ -44,6 +44,8 @@ export {
   revokeAccess,
   hbaFileRules,
   hbaRecord,
+  hbaMethods,
+  type HbaMethod,
   hostCidr,
   setParameters,
 } from './access.js';
