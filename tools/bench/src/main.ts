@@ -2,6 +2,7 @@ import { benchConfigFiles } from './config-files.bench.js';
 import { benchDb } from './db.bench.js';
 import { benchHost } from './host.bench.js';
 import { benchLab } from './lab.bench.js';
+import { benchMcollective } from './mcollective.bench.js';
 
 /**
  * `npm run bench`: every package's benchmarks in one run, figures printed as
@@ -12,6 +13,7 @@ const groups: Record<string, () => Promise<Record<string, number>>> = {
   host: () => benchHost(),
   'config-files': () => benchConfigFiles(),
   db: () => benchDb(),
+  mcollective: () => benchMcollective(),
   lab: () => benchLab(),
 };
 
