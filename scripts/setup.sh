@@ -24,6 +24,8 @@ packages=(
   openssl
   # pe-db: real PostgreSQL 15 clusters
   postgresql postgresql-contrib
+  # pe-cluster: a real BIND for the RFC 2136 (nsupdate) DNS provider
+  bind9 bind9-dnsutils
   # tools/lab: namespaces, the load balancer, and the real Puppet stack
   iproute2 util-linux haproxy puppetserver puppetdb puppet-agent puppet-terminus-puppetdb activemq mcollective
 )
