@@ -9,7 +9,7 @@ import { CA_DISABLED_SERVICE, CA_SERVICE, layouts } from '@pe-stack/pe-config-fi
 import { OpensslAgent, OpensslCa } from '@pe-stack/pe-certs';
 import { destroyCluster, initCluster, psql, startInstance, type PgInstance } from '@pe-stack/pe-db';
 import { freePort, LocalHost, Redactor, type Host } from '@pe-stack/pe-host';
-import { Cluster } from '../cluster.js';
+import { Cluster, type ClusterOptions } from '../cluster.js';
 import { loadInventory } from '../inventory.js';
 import type { DnsProvider } from '../dns/index.js';
 
@@ -28,6 +28,8 @@ export interface World {
   down: Set<string>;
   J(name: string, path?: string): string;
   cluster(): Promise<Cluster>;
+  /** How the CLI (main) reaches this world's hosts, PostgreSQL and DNS. */
+  options(): ClusterOptions;
   svcLog(): Promise<string>;
   destroy(): Promise<void>;
 }
@@ -140,8 +142,7 @@ export async function makeWorld(opts: { secondCa?: boolean } = {}): Promise<Worl
     dns,
     down,
     J,
-    async cluster() {
-      const inv = await loadInventory(inventoryPath, { env: {}, home: root });
+    options() {
       const provider: DnsProvider = {
         kind: 'command',
         set: (name: string, address: string) => {
@@ -151,11 +152,14 @@ export async function makeWorld(opts: { secondCa?: boolean } = {}): Promise<Worl
           return Promise.resolve({ changed, detail: `${name} -> ${address}`, skipped: [] });
         },
       };
-      return new Cluster(inv, {
+      return {
         hostFactory: (node, redactor) => jail(w, node.name, redactor),
         pgInstance: (name, host) => ({ ...pg[name]!, host }),
         dns: () => provider,
-      });
+      };
+    },
+    async cluster() {
+      return new Cluster(await loadInventory(inventoryPath, { env: {}, home: root }), w.options());
     },
     svcLog: () => fs.readFile(join(root, 'svc.log'), 'utf8').catch(() => ''),
     async destroy() {
