@@ -36,7 +36,33 @@ function sql(text, vars = {}) {
   return execFileSync('/opt/puppet/bin/psql', args, { input: text, encoding: 'utf8', env: { PGPASSWORD: d.password ?? '', PGCONNECT_TIMEOUT: '5', PATH: process.env.PATH } });
 }
 
-const need = (k) => params[k] ?? fail(`parameter ${k}= is required`);
+// PE 3.0.1+ passes the classifier tasks' arguments in brackets, `task[a,b]`
+// (rake splits on commas not escaped by a backslash, trims, then drops one
+// level of backslashes); the older `name=... group=...` parameters still work.
+// Positional names per task, as in PE 3's console rake API:
+const POSITIONAL = {
+  'nodegroup:add': ['name', 'classes'],
+  'nodegroup:addclass': ['name', 'class'],
+  'nodegroup:variables': ['name', 'variables'],
+  'node:add': ['name', 'groups', 'classes'],
+  'node:addgroup': ['name', 'group'],
+  'node:parameters': ['name', 'parameters'],
+  'node:groups': ['name', 'groups'],
+  'node:listgroups': ['name'],
+};
+function rakeArgs(str) {
+  const out = [];
+  const re = /\s*((?:[^\\,]|\\.)*?)\s*(?:,\s*|$)/gy;
+  let m;
+  while (re.lastIndex < str.length && (m = re.exec(str)) && m[0] !== '') out.push(m[1].replace(/\\(.)/g, '$1'));
+  if (/,\s*$/.test(str) && !/\\,\s*$/.test(str)) out.push('');
+  return out;
+}
+/** `k=v,k=v`, commas inside values escaped (split like rake, again). */
+const pairs = (list) => rakeArgs(list).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]);
+let P = params;
+let bracketed = false;
+const need = (k) => P[k] ?? fail(`parameter ${k}= is required`);
 
 const TASKS = {
   'cert:create_key_pair': async () => {
@@ -68,20 +94,24 @@ const TASKS = {
   },
   'nodegroup:add': async () => {
     sql("INSERT INTO node_groups (name) VALUES (:'g') ON CONFLICT DO NOTHING;\n", { g: need('name') });
-    for (const c of (params.classes ?? '').split(',').filter(Boolean)) sql("INSERT INTO node_group_classes (node_group, class) VALUES (:'g', :'c') ON CONFLICT DO NOTHING;\n", { g: need('name'), c });
+    for (const c of (P.classes ?? '').split(',').filter(Boolean)) sql("INSERT INTO node_group_classes (node_group, class) VALUES (:'g', :'c') ON CONFLICT DO NOTHING;\n", { g: need('name'), c });
   },
   'nodegroup:addclass': async () => {
     sql("INSERT INTO node_group_classes (node_group, class) VALUES (:'g', :'c') ON CONFLICT DO NOTHING;\n", { g: need('name'), c: need('class') });
   },
   'nodegroup:variables': async () => {
-    for (const kv of need('variables').split(',')) {
-      const [k, ...v] = kv.split('=');
-      sql("INSERT INTO parameters (owner_type, owner, key, value) VALUES ('group', :'g', :'k', :'v') ON CONFLICT (owner_type, owner, key) DO UPDATE SET value = EXCLUDED.value;\n", { g: need('name'), k, v: v.join('=') });
+    if (P.variables === undefined && bracketed) {
+      // `nodegroup:variables[group]`: the group's variables, one `key = value` per line
+      console.log(sql("SELECT key || ' = ' || value FROM parameters WHERE owner_type = 'group' AND owner = :'g' ORDER BY 1;\n", { g: need('name') }).trim());
+      return;
+    }
+    for (const [k, v] of pairs(need('variables'))) {
+      sql("INSERT INTO parameters (owner_type, owner, key, value) VALUES ('group', :'g', :'k', :'v') ON CONFLICT (owner_type, owner, key) DO UPDATE SET value = EXCLUDED.value;\n", { g: need('name'), k, v });
     }
   },
   'node:add': async () => {
     sql("INSERT INTO nodes (name) VALUES (:'n') ON CONFLICT DO NOTHING;\n", { n: need('name') });
-    for (const g of (params.groups ?? '').split(',').filter(Boolean)) sql("INSERT INTO node_group_memberships (node, node_group) VALUES (:'n', :'g') ON CONFLICT DO NOTHING;\n", { n: need('name'), g });
+    for (const g of (P.groups ?? '').split(',').filter(Boolean)) sql("INSERT INTO node_group_memberships (node, node_group) VALUES (:'n', :'g') ON CONFLICT DO NOTHING;\n", { n: need('name'), g });
   },
   'node:addgroup': async () => {
     sql("INSERT INTO nodes (name) VALUES (:'n') ON CONFLICT DO NOTHING;\nINSERT INTO node_group_memberships (node, node_group) VALUES (:'n', :'g') ON CONFLICT DO NOTHING;\n", { n: need('name'), g: need('group') });
@@ -93,6 +123,15 @@ const TASKS = {
     }
   },
   'node:groups': async () => {
+    if (P.groups !== undefined) {
+      // `node:groups[node,g1\,g2]`: the node's groups become exactly these
+      sql("DELETE FROM node_group_memberships WHERE node = :'n';\n", { n: need('name') });
+      for (const g of P.groups.split(',').map((x) => x.trim()).filter(Boolean)) sql("INSERT INTO node_group_memberships (node, node_group) VALUES (:'n', :'g') ON CONFLICT DO NOTHING;\n", { n: need('name'), g });
+      return;
+    }
+    console.log(sql("SELECT node_group FROM node_group_memberships WHERE node = :'n' ORDER BY 1;\n", { n: need('name') }).trim());
+  },
+  'node:listgroups': async () => {
     console.log(sql("SELECT node_group FROM node_group_memberships WHERE node = :'n' ORDER BY 1;\n", { n: need('name') }).trim());
   },
   'nodegroup:list': async () => {
@@ -101,8 +140,18 @@ const TASKS = {
 };
 
 if (tasks.length === 0) fail('no task given');
-for (const t of tasks) {
+for (const word of tasks) {
+  const m = /^([^[]+)(?:\[(.*)\])?$/s.exec(word);
+  const t = m[1];
   const fn = TASKS[t];
   if (!fn) fail(`Don't know how to build task '${t}' (PE 3.x simulator: ${Object.keys(TASKS).join(', ')})`);
+  bracketed = m[2] !== undefined;
+  P = { ...params };
+  if (bracketed) {
+    const names = POSITIONAL[t] ?? [];
+    rakeArgs(m[2]).forEach((v, i) => {
+      if (names[i] && v !== '') P[names[i]] = v;
+    });
+  }
   await fn().catch((e) => fail(String(e.stderr ?? e.message).trim()));
 }
