@@ -88,7 +88,7 @@ describe('join flow', () => {
   it('pe3: autosign for the console certificate, the CA off in puppet.conf, a console certificate, the allowlist file', async () => {
     const flow = await build('pe3', ['s1.test']);
     const keys = flowSteps(flow).map(stepKey);
-    expect(keys).toEqual(expect.arrayContaining(['primary.autosign-console:s1.test@primary.test', 'primary.puppetdb-allowlist@primary.test', 'console-certificate@s1.test', 'puppetdb-allowlist@s1.test']));
+    expect(keys).toEqual(expect.arrayContaining(['primary.autosign-console:s1.test@primary.test', 'primary.puppetdb-allowlist@primary.test', 'console-certificate@s1.test', 'event-inspector@s1.test', 'puppetdb-allowlist@s1.test']));
     expect(keys).not.toContain('primary.ca-alt-names@primary.test');
     expect(keys.indexOf('certificate@s1.test')).toBeLessThan(keys.indexOf('database-settings@s1.test'));
     expect(keys.indexOf('database-settings@s1.test')).toBeLessThan(keys.indexOf('restart@s1.test'));

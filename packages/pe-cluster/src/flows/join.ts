@@ -1,7 +1,8 @@
-import { applyEdits, buildCommand, fileOf, parseSitePp, type Edit, type Layout } from '@pe-stack/pe-config-files';
+import { applyEdits, buildCommand, fileOf, openDocument, parseSitePp, type Edit, type Layout, type YamlDocument } from '@pe-stack/pe-config-files';
 import {
   allowSubjectAltNames,
   consoleAutosign,
+  consoleCertPaths,
   ensureConsoleCert,
   Pe3PuppetAgent,
   PuppetCertCa,
@@ -159,10 +160,13 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
     }
   }
   const allMasters = [...new Set([...inv.masters.map((m) => m.name)])];
+  // pe3: every master, and every secondary's console certificate (the seed's pe_secondary::console::puppetdb_authorization
+  // exports pe-internal-dashboard-<fqdn> into every PuppetDB's whitelist: the secondary's console queries PuppetDB with it)
+  const allowEntries = pe3 ? [...allMasters, ...inv.masters.filter((m) => m.role === 'secondary').map((m) => consoleCertPaths(layout, m.name).certname)] : allMasters;
   if (layout.puppetdbAllowlist.kind === 'file') {
     items.push(
       ensureStep('primary.puppetdb-allowlist', primary.name, 'every master in the PuppetDB certificate allowlist (restart PuppetDB when changed)', async (h) => {
-        const [r] = await applyEdits(h.host, [{ kind: 'lines', path: fileOf(layout, 'puppetdbAllowlist').path, create: true, ops: allMasters.map((m) => ({ op: 'add' as const, entry: m })) }], { sudo: psudo });
+        const [r] = await applyEdits(h.host, [{ kind: 'lines', path: fileOf(layout, 'puppetdbAllowlist').path, create: true, ops: allowEntries.map((m) => ({ op: 'add' as const, entry: m })) }], { sudo: psudo });
         if (r?.changed) await h.host.exec(buildCommand(layout, 'serviceRestart', { service: layout.services.puppetdb }), { sudo: psudo, timeoutMs: 10 * 60_000 });
       }),
     );
@@ -232,6 +236,28 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
         ),
       );
     }
+    const inspector = layout.files.eventInspectorConfig;
+    if (pe3 && inspector) {
+      // the seed's pe_secondary::console::event_inspector: the event inspector uses the console's new certificate files
+      steps.push(
+        ensureStep('event-inspector', s.name, "the event inspector uses the console certificate pe-internal-dashboard-<fqdn>", async (h) => {
+          if (!(await h.host.exists(inspector.path, { sudo }))) return;
+          const doc = openDocument('yaml', (await h.host.readFile(inspector.path, { sudo })).toString('utf8'), inspector.path) as YamlDocument;
+          const c = consoleCertPaths(layout, s.name);
+          // PE 3's config.yml names them under production.ssl (certificate / private_key / ca_certificate; older: cert / key / ca_file)
+          const want: [string, string][] = [
+            ['certificate', c.cert],
+            ['cert', c.cert],
+            ['private_key', c.privateKey],
+            ['key', c.privateKey],
+            ['ca_certificate', c.caCert],
+            ['ca_file', c.caCert],
+          ];
+          const ops = want.filter(([k]) => doc.get(['production', 'ssl', k]) !== undefined).map(([k, v]) => ({ op: 'set' as const, path: ['production', 'ssl', k], value: v }));
+          if (ops.length) await applyEdits(h.host, [{ kind: 'yaml', path: inspector.path, ops }], { sudo });
+        }),
+      );
+    }
     const files = dbFilesFromLayout(layout);
     steps.push({
       id: 'database-settings',
@@ -259,7 +285,7 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
       const allow = fileOf(layout, 'puppetdbAllowlist');
       steps.push(
         ensureStep('puppetdb-allowlist', s.name, 'every master in the PuppetDB certificate allowlist', (h) =>
-          applyEdits(h.host, [{ kind: 'lines', path: allow.path, create: true, write: { mode: allow.mode }, ops: allMasters.map((m) => ({ op: 'add' as const, entry: m })) }], { sudo }),
+          applyEdits(h.host, [{ kind: 'lines', path: allow.path, create: true, write: { mode: allow.mode }, ops: allowEntries.map((m) => ({ op: 'add' as const, entry: m })) }], { sudo }),
         ),
       );
     }
