@@ -56,10 +56,12 @@ export function registerHaCommands(program: Command, d: HaCliDeps): void {
     .requiredOption('--to <host>', 'the secondary (the standby) that becomes primary')
     .option('--accept-data-loss', 'emergency failover of an asynchronous standby: go ahead although committed transactions may be lost')
     .option('--ca-backup <archive>', 'take the CA over from this verified pe-certs CA archive instead of the standby\'s synced copy')
+    .addOption(new Option('--dead-after <ms>', 'how long the old primary gets to answer before it counts as dead (emergency mode)').default('5000'))
     .addHelpText('after', '\nThe old primary is fenced first (CA disabled, PostgreSQL stopped and marked; unreachable: recorded, and rejoin is\nrequired before it serves again), then the new CA is enabled: never two CAs. Exit 6 with E_DATA_LOSS_RISK when it refuses.')
-    .action(async (o: { to: string; acceptDataLoss?: boolean; caBackup?: string }, cmd: Command) => {
+    .action(async (o: { to: string; acceptDataLoss?: boolean; caBackup?: string; deadAfter: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
-      await d.runAndReport(g, 'failover', [o.to], Boolean(g.dryRun), { ...(o.acceptDataLoss ? { acceptDataLoss: true } : {}), ...(o.caBackup ? { caBackup: o.caBackup } : {}) });
+      const reachTimeoutMs = Math.max(200, Number(o.deadAfter) || 5000);
+      await d.runAndReport(g, 'failover', [o.to], Boolean(g.dryRun), { reachTimeoutMs, ...(o.acceptDataLoss ? { acceptDataLoss: true } : {}), ...(o.caBackup ? { caBackup: o.caBackup } : {}) });
     });
 
   program
