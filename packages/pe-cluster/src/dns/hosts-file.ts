@@ -50,7 +50,8 @@ export class HostsFileDns implements DnsProvider {
 /** One node's hosts file; returns whether it changed. */
 export async function setHostsEntry(h: Host, path: string, name: string, address: string, sudo: boolean): Promise<boolean> {
   try {
-    const [r] = await applyEdits(h, [{ kind: 'hosts', path, ops: [{ op: 'set', name, addresses: [address] }] }], { sudo });
+    // no backup file: /etc/hosts may be a bind mount whose directory is shared (a container, `ip netns`), and the entry is reconstructible
+    const [r] = await applyEdits(h, [{ kind: 'hosts', path, write: { backup: false }, ops: [{ op: 'set', name, addresses: [address] }] }], { sudo });
     return Boolean(r?.changed);
   } catch (e) {
     if (!/EBUSY|resource busy/i.test(e instanceof Error ? e.message : String(e))) throw e;
