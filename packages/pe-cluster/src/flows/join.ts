@@ -215,20 +215,25 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
         }),
       );
     }
-    steps.push(
-      ensureStep('certificate', s.name, `certificate regenerated and signed by ${primary.name} (alt names ${inv.generalCname}, ${inv.primaryCname})`, (h) =>
-        regenerateNodeCert({
-          node: h.host,
-          ca: caFor(layout, h.hostFor(primary.name), psudo),
-          agent: agentFor(inv, sudo),
-          certname: s.name,
-          ownNames: inv.dnsAltNames,
-          generalCname: inv.generalCname,
-          primaryCname: inv.primaryCname,
-          sudo,
-        }),
-      ),
+    const certificate = ensureStep('certificate', s.name, `certificate regenerated and signed by ${primary.name} (alt names ${inv.generalCname}, ${inv.primaryCname})`, (h) =>
+      regenerateNodeCert({
+        node: h.host,
+        ca: caFor(layout, h.hostFor(primary.name), psudo),
+        agent: agentFor(inv, sudo),
+        certname: s.name,
+        ownNames: inv.dnsAltNames,
+        generalCname: inv.generalCname,
+        primaryCname: inv.primaryCname,
+        sudo,
+      }),
     );
+    steps.push({
+      ...certificate,
+      apply: async (ctx) => {
+        await certificate.apply(ctx);
+        if (ctx.dryRun) ctx.state.set(`join:certificate-planned:${s.name}`, true);
+      },
+    });
     if (pe3) {
       steps.push(
         ensureStep('console-certificate', s.name, 'console certificate (pe-internal-dashboard) signed by the primary', (h) =>
@@ -280,7 +285,12 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
         await writeCredentials(ctx.host, files, creds, { server: inv.primaryCname });
       },
     });
-    steps.push(ensureStep('puppetdb-ssl', s.name, "PuppetDB's certificates re-initialised from the new agent certificate", (h) => reinitPuppetdbSsl(h.host, layout, s.name, { sudo })));
+    const pdbSsl = ensureStep('puppetdb-ssl', s.name, "PuppetDB's certificates re-initialised from the new agent certificate", (h) => reinitPuppetdbSsl(h.host, layout, s.name, { sudo }));
+    steps.push({
+      ...pdbSsl,
+      // a plan cannot see the certificate it only planned: PuppetDB's copies compare equal to the old one
+      check: async (ctx) => (ctx.dryRun && ctx.state.get(`join:certificate-planned:${s.name}`) ? { done: false, why: 'after the planned new certificate' } : pdbSsl.check(ctx)),
+    });
     if (layout.puppetdbAllowlist.kind === 'file') {
       const allow = fileOf(layout, 'puppetdbAllowlist');
       steps.push(
