@@ -172,6 +172,27 @@ describe('standby, planned switchover and back, rejoin (real PostgreSQL, real Op
   }, 240_000);
 });
 
+describe('plan (dry run)', () => {
+  it('plan failover lists the steps and changes nothing: the standby stays a standby, no CA enabled, DNS and state untouched', async () => {
+    const w = (world = await makeWorld({ secondCa: false }));
+    const { r } = await run(w, (c, onEvent) => c.standby(S1, { synchronous: true, onEvent }));
+    ok(r);
+    const stBefore = JSON.stringify(readState((await w.cluster()).inventory));
+    const c = await w.cluster();
+    const plan = await c.plan('failover', [S1]);
+    await c.close();
+    expect(plan.status).toBe('ok');
+    expect(plan.steps.filter((s) => s.status === 'planned').map((s) => s.id)).toEqual(expect.arrayContaining(['failover.decide', 'old.ca-disabled', 'old.db-fenced', 'db-promote', 'dns-move', 'ca-enabled', 'state.commit']));
+    expect(plan.steps.find((s) => s.id === 'db-promote')?.mutations.some((m) => m.kind === 'exec' && m.argv.includes('promote'))).toBe(true);
+    expect(await isInRecovery(w.pg[S1]!)).toBe(true);
+    expect(await isRunning(w.pg[P]!)).toBe(true);
+    expect([await caEnabledOn(w, P), await caEnabledOn(w, S1)]).toEqual([true, false]);
+    expect(w.dns.sets).toEqual([]);
+    expect(JSON.stringify(readState((await w.cluster()).inventory))).toBe(stBefore);
+    expect(JSON.stringify(plan)).not.toContain(DB_PW);
+  }, 120_000);
+});
+
 describe('emergency failover', () => {
   it('asynchronous standby, primary powered off: refused (E_DATA_LOSS_RISK, nothing changed); with --accept-data-loss it proceeds and records the fence', async () => {
     const w = (world = await makeWorld());

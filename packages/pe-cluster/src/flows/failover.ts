@@ -166,6 +166,8 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
         return r.ok ? { done: true, why: `fenced and stopped; ${t.name} received WAL past the shutdown checkpoint ${lsn}` } : { done: false, why: `${t.name} has not received WAL up to ${lsn}` };
       },
       apply: async (ctx) => {
+        // a plan shows the step as to do (the check's reason); the operation itself waits on servers, so it is not simulated
+        if (ctx.dryRun) return;
         const P = O(ctx);
         const S = T(ctx);
         if (await isRunning(P)) {
@@ -229,6 +231,7 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
     title: `promote PostgreSQL on ${t.name}`,
     check: async (ctx) => ((await isInRecovery(T(ctx))) ? { done: false, why: 'in recovery (a standby)' } : { done: true, why: 'accepts writes' }),
     apply: async (ctx) => {
+      if (ctx.dryRun) return void (await ctx.host.exec(T(ctx).control.promote, { sudo: true }));
       await promote(T(ctx));
     },
   });
@@ -246,6 +249,8 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
     },
     apply: async (ctx) => {
       const addr = await addressOf(ctx.host, t);
+      // nsupdate and hooks run on the controller, outside the plan's hosts: a plan does not call the provider
+      if (ctx.dryRun) return;
       await dnsOf(c, ctx.hostFor).set(inv.primaryCname, addr);
       if (ctx.dryRun) return;
       assertResolved(await verifyResolution(verifyOn(ctx), inv.primaryCname, addr, { timeoutMs: 30_000 }), inv.primaryCname, addr);

@@ -58,6 +58,8 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
       return (await isInRecovery(pg)) ? { done: true, why: 'runs as a standby' } : { done: false, why: 'runs as a primary' };
     },
     apply: async (ctx) => {
+      // a plan shows the step as to do (the check's reason); the operation itself waits on servers, so it is not simulated
+      if (ctx.dryRun) return;
       await fence(H(ctx), { newPrimary: p.name, reason: `rejoin of ${h.name} as a secondary of ${p.name}` }, registry);
     },
   });
@@ -121,6 +123,8 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
         return streaming && !marker ? { done: true, why: `streams from ${p.name}` } : { done: false, why: streaming ? 'streams, but the fence marker is still there' : `does not stream from ${p.name}` };
       },
       apply: async (ctx) => {
+        // a plan shows the step as to do (the check's reason); the operation itself waits on servers, so it is not simulated
+        if (ctx.dryRun) return;
         await rejoin(H(ctx), P(ctx), registry, { name: h.name, primaryAddress: await addressOf(ctx.host, p), standbyAddress: await addressOf(ctx.hostFor(p.name), h) });
       },
     });
@@ -131,6 +135,7 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
       title: `PostgreSQL on ${h.name} stays stopped (fenced): PuppetDB uses ${inv.primaryCname}`,
       check: async (ctx) => ((await isRunning(H(ctx))) ? { done: false, why: 'running' } : { done: true, why: 'stopped' }),
       apply: async (ctx) => {
+        if (ctx.dryRun) return void (await ctx.host.exec(H(ctx).control.stop, { sudo: true }));
         await stopInstance(H(ctx));
       },
     });

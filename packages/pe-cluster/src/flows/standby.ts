@@ -57,6 +57,8 @@ export async function standbyFlow(c: HaContext, name: string, opts: StandbyOptio
         ? { done: true, why: `${s.name} streams from ${p.name}${sync ? ' (sync)' : ''}` }
         : { done: false, why: `${s.name} does not stream from ${p.name}${sync ? ' synchronously' : ''}` },
     apply: async (ctx) => {
+      // a plan shows the step as to do (the check's reason); the operation itself waits on servers, so it is not simulated
+      if (ctx.dryRun) return;
       const primary = P(ctx);
       if (await replicaStreaming(primary, s.name)) {
         // already a replica (e.g. after rejoin): only its synchronous mode changes
