@@ -230,6 +230,8 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
     steps.push({
       ...certificate,
       apply: async (ctx) => {
+        // pe3, the guide's step 3: the agent service stays stopped while the secondary is prepared (step 10 restarts it)
+        if (pe3) await ctx.host.exec(buildCommand(layout, 'serviceStop', { service: layout.services.agent }), { sudo, timeoutMs: 120_000 });
         await certificate.apply(ctx);
         if (ctx.dryRun) ctx.state.set(`join:certificate-planned:${s.name}`, true);
       },
@@ -327,7 +329,7 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
 
   // ---- restarts and validation ----
   const finish = (s: InventoryNode): Step[] => {
-    const services = [layout.services.puppetserver, layout.services.puppetdb, ...layout.services.extra];
+    const services = [layout.services.puppetserver, layout.services.puppetdb, ...layout.services.extra, ...(pe3 ? [layout.services.agent] : [])];
     return [
       afterChanges('restart', s.name, `restart ${services.join(', ')}`, async (ctx) => {
         for (const service of services) await ctx.host.exec(buildCommand(layout, 'serviceRestart', { service }), { sudo: s.sudo, timeoutMs: 10 * 60_000 });
