@@ -1,4 +1,3 @@
-import { pipeline } from 'node:stream/promises';
 import { PeError } from './errors.js';
 import type { Host } from './host.js';
 import { validateRemotePath } from './validate.js';
@@ -49,7 +48,18 @@ export async function copyTree(src: Host, srcDir: string, dst: Host, dstDir: str
   reader.stderr.resume();
   writer.stdout.resume();
   writer.stderr.resume();
-  await Promise.all([pipeline(reader.stdout, writer.stdin), reader.done, writer.done]);
+  // tar -x may exit once it has read the end-of-archive blocks, before the
+  // padding of the last record: its stdin then closes early. That is not a
+  // failure (the exit codes and the manifests decide); keep draining the
+  // reader so it never blocks on a full channel.
+  reader.stdout.pipe(writer.stdin);
+  const drain = () => {
+    reader.stdout.unpipe(writer.stdin);
+    reader.stdout.resume();
+  };
+  writer.stdin.on('error', drain);
+  writer.stdin.on('close', drain);
+  await Promise.all([reader.done, writer.done]);
   const [a, b] = await Promise.all([treeManifest(src, srcDir, { sudo }), treeManifest(dst, dstDir, { sudo })]);
   const diff = manifestDifferences(a, b);
   if (diff.length) {

@@ -1,3 +1,4 @@
+import { benchCerts } from './certs.bench.js';
 import { benchConfigFiles } from './config-files.bench.js';
 import { benchDb } from './db.bench.js';
 import { benchHost } from './host.bench.js';
@@ -12,6 +13,7 @@ import { benchMcollective } from './mcollective.bench.js';
 const groups: Record<string, () => Promise<Record<string, number>>> = {
   host: () => benchHost(),
   'config-files': () => benchConfigFiles(),
+  certs: () => benchCerts(),
   db: () => benchDb(),
   mcollective: () => benchMcollective(),
   lab: () => benchLab(),
