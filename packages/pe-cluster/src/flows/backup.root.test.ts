@@ -46,7 +46,8 @@ describe('backup and restore', () => {
     // a flipped byte in the archive
     const bad = join(w.root, 'bad.tar');
     const bytes = await fs.readFile(r.archive);
-    bytes[bytes.length >> 1] ^= 0x01;
+    const mid = bytes.length >> 1;
+    bytes[mid] = bytes[mid]! ^ 0x01;
     await fs.writeFile(bad, bytes);
     await fs.copyFile(r.checksumFile, `${bad}.sha256`);
     await fs.writeFile(`${bad}.sha256`, (await fs.readFile(r.checksumFile, 'utf8')).replace(/\S+$/m, 'bad.tar'));

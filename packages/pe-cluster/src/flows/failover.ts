@@ -1,7 +1,7 @@
 import { fileOf } from '@pe-stack/pe-config-files';
 import { grantCaAdmin, restoreCa, verifyCaArchive } from '@pe-stack/pe-certs';
 import { asDbUser, checkFromHost, dbFilesFromLayout, fence, isInRecovery, isRunning, pointServicesAt, promote, queryOne, quoteLiteral, readFenceMarker, waitCaughtUp, waitFor, type PgInstance } from '@pe-stack/pe-db';
-import { applyEdits } from '@pe-stack/pe-config-files';
+import { applyEdits, type Edit } from '@pe-stack/pe-config-files';
 import type { Flow, Step, StepContext } from '../engine/types.js';
 import type { InventoryNode } from '../inventory.js';
 import { assertResolved, verifyResolution } from '../dns/index.js';
@@ -302,20 +302,23 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
 
   // ---- every master follows ----
   const files = dbFilesFromLayout(layout);
+  const sitePp = layout.files.sitePp?.path;
   const follow = (m: InventoryNode): Step[] => {
     const steps: Step[] = [];
-    if (m.name !== t.name) {
-      steps.push({
-        id: 'follow.settings',
-        host: m.name,
-        title: `CA off, ca_server and database settings at ${inv.primaryCname}`,
-        check: (ctx) => probe(ctx, async (h) => (await applyEdits(h.host, caEdits(inv, false), { sudo: m.sudo }), await pointServicesAt(h.host, files, inv.primaryCname))),
-        apply: async (ctx) => {
-          await editAndReload(ctx.host, inv, caEdits(inv, false), m.sudo);
-          await pointServicesAt(ctx.host, files, inv.primaryCname);
-        },
-      });
-    }
+    // the new primary's CA edits are ca-enabled's; every other master: CA off, ca_server = primary_cname
+    const edits = async (h: Host): Promise<Edit[]> => [...(m.name === t.name ? [] : caEdits(inv, false)), ...(sitePp && (await h.exists(sitePp, { sudo: m.sudo })) ? [{ kind: 'site-pp', path: sitePp, ops: [{ op: 'filebucket-server', server: inv.primaryCname }] } as Edit] : [])];
+    steps.push({
+      id: 'follow.settings',
+      host: m.name,
+      title: `${m.name === t.name ? '' : 'CA off, ca_server, '}filebucket and database settings at ${inv.primaryCname}`,
+      check: (ctx) => probe(ctx, async (h) => (await applyEdits(h.host, await edits(h.host), { sudo: m.sudo }), await pointServicesAt(h.host, files, inv.primaryCname))),
+      apply: async (ctx) => {
+        // site.pp is read per compile: only a CA change needs the reload (and the new primary was reloaded by ca-enabled)
+        if (m.name === t.name) await applyEdits(ctx.host, await edits(ctx.host), { sudo: m.sudo });
+        else await editAndReload(ctx.host, inv, await edits(ctx.host), m.sudo);
+        await pointServicesAt(ctx.host, files, inv.primaryCname);
+      },
+    });
     if (layout.files.hostCrl) {
       steps.push({
         id: 'follow.crl',

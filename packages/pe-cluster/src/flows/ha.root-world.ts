@@ -22,6 +22,8 @@ const PREFIXES = ['/etc/puppet', '/var/lib/puppet', '/etc/puppetdb', '/etc/hosts
 
 export interface World {
   root: string;
+  /** Re-read the DNS state another process (the CLI in a child) may have changed. */
+  reloadDns(): Promise<void>;
   inventoryPath: string;
   pg: Record<string, PgInstance>;
   dns: { current: string; sets: string[] };
@@ -93,6 +95,7 @@ export async function makeWorld(opts: { secondCa?: boolean } = {}): Promise<Worl
     await fs.writeFile(J(n, L.files.caCfg!.path), n === 'p.rt.test' ? `${CA_SERVICE}\n` : `#${CA_SERVICE}\n${CA_DISABLED_SERVICE}\n`);
     await fs.writeFile(J(n, L.files.puppetdbDatabaseIni!.path), `[database]\nsubname = //${CNAME}:${port}/puppetdb\nusername = puppetdb\npassword = ${DB_PW}\n`);
     await fs.writeFile(J(n, L.files.puppetConf!.path), `[main]\nserver = ${GENERAL}\n${n === 'p.rt.test' ? '' : `ca_server = ${CNAME}\n`}`);
+    await fs.writeFile(J(n, L.files.sitePp!.path), `filebucket { 'main': server => 'p.rt.test', path => false }\nFile { backup => 'main' }\nnode default {}\n`);
     await fs.writeFile(J(n, '/etc/hosts'), `127.0.0.1\tlocalhost\n${ADDR['p.rt.test']}\tp.rt.test ${CNAME}\n`);
   }
   // the CA on the primary and every master's certificate (real OpenSSL)
@@ -135,7 +138,28 @@ export async function makeWorld(opts: { secondCa?: boolean } = {}): Promise<Worl
   );
   void files;
   void dirs;
+  await fs.writeFile(join(root, 'dns.json'), JSON.stringify(dns));
+  await fs.writeFile(join(root, 'world.json'), JSON.stringify({ port, pg: Object.fromEntries(Object.entries(pg).map(([k, v]) => [k, { ...v, host: undefined }])) }));
+  return worldOf(root, inventoryPath, pg, dns, down);
+}
+
+/** The world made by makeWorld in `root`, from another process (a CLI child that gets killed). */
+export async function openWorld(root: string): Promise<World> {
+  const saved = JSON.parse(await fs.readFile(join(root, 'world.json'), 'utf8')) as { pg: Record<string, PgInstance> };
+  const dns = JSON.parse(await fs.readFile(join(root, 'dns.json'), 'utf8')) as World['dns'];
+  const local = new LocalHost({ name: 'setup' });
+  const pg = Object.fromEntries(Object.entries(saved.pg).map(([k, v]) => [k, { ...v, host: local }]));
+  return worldOf(root, join(root, 'inventory.yaml'), pg, dns, new Set());
+}
+
+function worldOf(root: string, inventoryPath: string, pg: Record<string, PgInstance>, dns: World['dns'], down: Set<string>): World {
+  const J = (name: string, p = '') => join(root, 'hosts', name, p);
   const w: World = {
+    async reloadDns() {
+      const d = JSON.parse(await fs.readFile(join(root, 'dns.json'), 'utf8')) as World['dns'];
+      dns.current = d.current;
+      dns.sets = d.sets;
+    },
     root,
     inventoryPath,
     pg,
@@ -145,11 +169,12 @@ export async function makeWorld(opts: { secondCa?: boolean } = {}): Promise<Worl
     options() {
       const provider: DnsProvider = {
         kind: 'command',
-        set: (name: string, address: string) => {
+        set: async (name: string, address: string) => {
           const changed = dns.current !== address;
           dns.current = address;
           dns.sets.push(`${name}=${address}`);
-          return Promise.resolve({ changed, detail: `${name} -> ${address}`, skipped: [] });
+          await fs.writeFile(join(root, 'dns.json'), JSON.stringify(dns));
+          return { changed, detail: `${name} -> ${address}`, skipped: [] };
         },
       };
       return {
