@@ -6,6 +6,13 @@
 #   setup CA_NAME | sign NAME [--allow-dns-alt-names] | revoke NAME | list | gencrl | has-request NAME
 set -euo pipefail
 ca=/etc/puppetlabs/puppet/ssl/ca
+# One CA operation at a time, as Puppet 3's CA locks its serial file: two
+# `openssl ca` runs at once corrupt index.txt/serial (20 secondaries joining
+# in parallel had signatures fail). The lock lives beside the CA, in /run.
+if [ -z "${PE3_CA_LOCKED:-}" ] && command -v flock >/dev/null; then
+  mkdir -p /run/pe3-sim
+  PE3_CA_LOCKED=1 exec flock /run/pe3-sim/ca.lock "$0" "$@"
+fi
 cnf() {
   cat <<CNF
 [ ca ]
