@@ -12,7 +12,7 @@ import { failoverFlow, type FailoverOptions } from './flows/failover.js';
 import { addHaStatus } from './flows/ha-status.js';
 import { rejoinFlow, type RejoinOptions } from './flows/rejoin.js';
 import { standbyFlow, type StandbyOptions } from './flows/standby.js';
-import { applyClusterState } from './state.js';
+import { applyClusterState, fencedHosts } from './state.js';
 
 export interface ClusterOptions {
   /** How a node is reached (default: an SshHost from the inventory's SSH settings). Tests pass LocalHost-based factories. */
@@ -99,8 +99,10 @@ export class Cluster {
 
   /** The secondaries named (all secondaries when none are named); refuses the primary, agents and unknown names. */
   secondaries(names: readonly string[]): InventoryNode[] {
+    // a former primary fenced by a failover is not a secondary to join: `rejoin` brings it back
+    const fenced = new Set(fencedHosts(this.inventory).map((f) => f.host));
     if (names.length === 0) {
-      const all = this.inventory.masters.filter((m) => m.role === 'secondary');
+      const all = this.inventory.masters.filter((m) => m.role === 'secondary' && !fenced.has(m.name));
       if (all.length === 0) throw new UsageError(`the inventory ${this.inventory.file} lists no secondary.`, 'Add masters with role: secondary, or name the hosts to join.');
       return all;
     }
@@ -108,6 +110,7 @@ export class Cluster {
     for (const name of names) {
       const n = this.node(name);
       if (n.role !== 'secondary') throw new UsageError(`${name} is the ${n.role} in the inventory, not a secondary; only secondaries join.`);
+      if (fenced.has(n.name)) throw new UsageError(`${name} was fenced by a failover; bring it back with: pe-cluster rejoin ${name}`);
       if (!out.includes(n)) out.push(n);
     }
     return out;

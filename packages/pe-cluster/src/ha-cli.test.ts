@@ -76,4 +76,15 @@ describe('cluster state', () => {
     expect(now.masters.map((m) => `${m.name}:${m.role}`)).toEqual(['s1.test:primary', 'p.test:secondary']);
     expect(readState(inv).fenced.map((f) => f.host)).toEqual(['p.test']);
   });
+
+  it('join leaves a fenced former primary out, and refuses it by name (rejoin brings it back)', async () => {
+    const inv = parseInventory(INV(root), join(root, 'inventory.yaml'), { env: {}, home: root });
+    writeState(inv, { version: 1, primary: 's1.test', fenced: [{ host: 'p.test', at: 'x', how: 'unreachable', newPrimary: 's1.test' }] });
+    const { Cluster } = await import('./cluster.js');
+    const c = new Cluster(inv);
+    expect(() => c.secondaries([])).toThrow(/lists no secondary/);
+    expect(() => c.secondaries(['p.test'])).toThrow(/fenced by a failover; .*rejoin p\.test/);
+    const r = await cli(['--json', 'join', 'p.test']);
+    expect(r.code).toBe(2);
+  });
 });
