@@ -1,4 +1,5 @@
 import { benchCerts } from './certs.bench.js';
+import { benchCluster } from './cluster.bench.js';
 import { benchConfigFiles } from './config-files.bench.js';
 import { benchDb } from './db.bench.js';
 import { benchHost } from './host.bench.js';
@@ -17,6 +18,7 @@ const groups: Record<string, () => Promise<Record<string, number>>> = {
   db: () => benchDb(),
   mcollective: () => benchMcollective(),
   lab: () => benchLab(),
+  cluster: () => benchCluster(),
 };
 
 const wanted = process.argv.slice(2);
