@@ -73,6 +73,7 @@ async function caTree(w: World, host: string): Promise<string> {
 describe('the CLI process killed (SIGKILL) after every step of a planned failover, then --resume', () => {
   it('converges; at every kill at most one CA is enabled and every CA directory has the original checksums; no committed row is lost', async () => {
     let steps = 0;
+    let kills = 0;
     for (let k = 1; steps === 0 || k < steps; k++) {
       const w = (world = await makeWorld({ secondCa: false }));
       const c = await w.cluster();
@@ -87,6 +88,7 @@ describe('the CLI process killed (SIGKILL) after every step of a planned failove
         expect(killed.code).toBe(0);
         break;
       }
+      kills++;
       if (steps === 0) steps = (JSON.parse(killed.stdout.split('\n').find((l) => l.includes('"type":"flow-start"'))!) as { steps: unknown[] }).steps.length;
       const enabled = [await caEnabledOn(w, P), await caEnabledOn(w, S1)].filter(Boolean).length;
       expect(enabled, `killed after ${k}: CAs enabled`).toBeLessThanOrEqual(1);
@@ -108,6 +110,8 @@ describe('the CLI process killed (SIGKILL) after every step of a planned failove
       await w.destroy();
       world = undefined;
     }
+    process.stderr.write(`failover-kill: ${kills} kills at ${steps} step boundaries, each resumed\n`);
     expect(steps).toBeGreaterThan(10);
+    expect(kills).toBe(steps - 1);
   }, 1_500_000);
 });
