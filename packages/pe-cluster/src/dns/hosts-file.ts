@@ -1,5 +1,5 @@
 import { applyEdits, fileOf, HostsDocument, type Layout } from '@pe-stack/pe-config-files';
-import { CommandFailedError, Semaphore, type Host } from '@pe-stack/pe-host';
+import { CommandFailedError, PeError, Semaphore, type Host } from '@pe-stack/pe-host';
 import { requireAddress, type DnsChange, type DnsProvider } from './provider.js';
 
 export interface HostsFileNode {
@@ -23,13 +23,16 @@ export class HostsFileDns implements DnsProvider {
     private readonly opts: { reachTimeoutMs?: number; concurrency?: number } = {},
   ) {}
 
-  async set(name: string, address: string): Promise<DnsChange> {
+  /** `exclude`: nodes known to be down (a power-cut old primary): skipped without waiting for them. */
+  async set(name: string, address: string, opts: { exclude?: readonly string[] } = {}): Promise<DnsChange> {
     requireAddress(address);
     const path = fileOf(this.layout, 'hosts').path;
     const sem = new Semaphore(this.opts.concurrency ?? 8);
     const skipped: DnsChange['skipped'] = [];
     let changed = 0;
-    const nodes = this.nodes();
+    const excluded = new Set(opts.exclude ?? []);
+    const nodes = this.nodes().filter((n) => !excluded.has(n.host.name));
+    for (const x of excluded) skipped.push({ host: x, why: 'down (excluded)' });
     await Promise.all(
       nodes.map((n) =>
         sem.run(async () => {
@@ -49,19 +52,22 @@ export class HostsFileDns implements DnsProvider {
 
 /** One node's hosts file; returns whether it changed. */
 export async function setHostsEntry(h: Host, path: string, name: string, address: string, sudo: boolean): Promise<boolean> {
+  let first: unknown;
   try {
     // no backup file: /etc/hosts may be a bind mount whose directory is shared (a container, `ip netns`), and the entry is reconstructible
     const [r] = await applyEdits(h, [{ kind: 'hosts', path, write: { backup: false }, ops: [{ op: 'set', name, addresses: [address] }] }], { sudo });
     return Boolean(r?.changed);
   } catch (e) {
-    if (!/EBUSY|resource busy/i.test(e instanceof Error ? e.message : String(e))) throw e;
+    // a parse error is final; a failed atomic replace (EBUSY on a bind mount; over SFTP only "Failure") falls through
+    if (e instanceof PeError && /^E_CONFIG/.test(String(e.code))) throw e;
+    first = e;
   }
   // /etc/hosts is a mount point: edit the text, then overwrite in place (the rename of an atomic write is refused)
   const before = (await h.readFile(path, { sudo })).toString('utf8');
   const doc = new HostsDocument(before, path);
   if (!doc.set(name, [address])) return false;
   const r = await h.exec(['sh', '-c', 'cat > "$1"', 'sh', path], { sudo, stdin: doc.toString(), allowFailure: true, timeoutMs: 30_000 });
-  if (r.code !== 0) throw new CommandFailedError(h.name, ['sh', '-c', 'cat > "$1"', 'sh', path], r.code, r.stderr, r.stdout);
+  if (r.code !== 0) throw first instanceof Error ? first : new CommandFailedError(h.name, ['sh', '-c', 'cat > "$1"', 'sh', path], r.code, r.stderr, r.stdout);
   return true;
 }
 

@@ -4,7 +4,7 @@ import { isIpLiteral, PeError, Semaphore, type Host } from '@pe-stack/pe-host';
 export interface DnsProvider {
   readonly kind: 'manual' | 'hosts-file' | 'nsupdate' | 'command';
   /** Make `name` resolve to `address` (an IP literal). */
-  set(name: string, address: string, opts?: { signal?: AbortSignal }): Promise<DnsChange>;
+  set(name: string, address: string, opts?: { signal?: AbortSignal; exclude?: readonly string[] }): Promise<DnsChange>;
 }
 
 export interface DnsChange {

@@ -221,8 +221,14 @@ describe('emergency failover', () => {
 
     // ---- power on: its own files still say CA enabled and PostgreSQL primary; rejoin fences and rebuilds it ----
     w.down.delete(P);
-    const { startInstance } = await import('@pe-stack/pe-db');
-    await startInstance(w.pg[P]!);
+    // power on: what a boot starts (its own PostgreSQL, as a primary); the killed processes' lock may linger a moment
+    const { startInstance, clearStaleLock } = await import('@pe-stack/pe-db');
+    for (let i = 0; ; i++) {
+      await clearStaleLock(w.pg[P]!);
+      const ok = await startInstance(w.pg[P]!).then(() => true, (e: unknown) => (i < 10 ? false : Promise.reject(e)));
+      if (ok) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
     expect(await caEnabledOn(w, P)).toBe(true);
     const c = await w.cluster();
     const two = await c.status();

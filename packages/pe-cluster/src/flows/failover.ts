@@ -7,7 +7,7 @@ import type { InventoryNode } from '../inventory.js';
 import { assertResolved, verifyResolution } from '../dns/index.js';
 import { fenceRegistry, readState, updateState, type FailoverDecision } from '../state.js';
 import { probe } from './ensure.js';
-import { addressOf, caCopyVerified, caEdits, caTree, copyCrl, credentialsOf, dnsOf, editAndReload, FailoverError, master, pgOf, reachable, reload, sshPreflight, syncCaCopy, type HaContext } from './ha.js';
+import { addressOf, caCopyVerified, caEdits, caTree, copyCrl, credentialsOf, dnsOf, editAndReload, FailoverError, master, pgOf, pollUntil, puppetdbAnswers, caApiAnswers, restart, reachable, reload, sshPreflight, syncCaCopy, type HaContext } from './ha.js';
 import { manifestDifferences, type Host } from '@pe-stack/pe-host';
 
 export interface FailoverOptions {
@@ -251,7 +251,8 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
       const addr = await addressOf(ctx.host, t);
       // nsupdate and hooks run on the controller, outside the plan's hosts: a plan does not call the provider
       if (ctx.dryRun) return;
-      await dnsOf(c, ctx.hostFor).set(inv.primaryCname, addr);
+      // a power-cut old primary is not waited for (rejoin fixes its own entry)
+      await dnsOf(c, ctx.hostFor).set(inv.primaryCname, addr, { exclude: mode === 'emergency' ? [old.name] : [] });
       if (ctx.dryRun) return;
       assertResolved(await verifyResolution(verifyOn(ctx), inv.primaryCname, addr, { timeoutMs: 30_000 }), inv.primaryCname, addr);
     },
@@ -274,10 +275,18 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
         throw new FailoverError('E_TWO_CAS', `${old.name} is not fenced; not enabling a second CA.`, { host: t.name });
       }
       if ((await caTree(ctx.host, layout, t.sudo)).size === 0) throw new FailoverError('E_CA_MISSING', `${t.name} holds no CA copy.`, { host: t.name });
-      return probe(ctx, (h) => enable(h.host));
+      const files = await probe(ctx, (h) => enable(h.host));
+      if (!files.done) return files;
+      return (await caApiAnswers(ctx.host, layout, t.sudo)) === false ? { done: false, why: 'the CA is enabled in the files but puppetserver does not serve /puppet-ca' } : { done: true, why: 'CA enabled' };
     },
     apply: async (ctx) => {
       if (await enable(ctx.host)) await reload(ctx.host, layout, layout.services.puppetserver, t.sudo);
+      if (ctx.dryRun) return;
+      // a reload (HUP) is expected to bring the CA service up; measured, not assumed: else a restart
+      if ((await pollUntil(() => caApiAnswers(ctx.host, layout, t.sudo), 30_000)) === false) {
+        await restart(ctx.host, layout, layout.services.puppetserver, t.sudo);
+        if ((await pollUntil(() => caApiAnswers(ctx.host, layout, t.sudo), 300_000, 1000)) === false) throw new FailoverError('E_CA_SERVICE', `puppetserver on ${t.name} does not serve /puppet-ca after a restart.`, { host: t.name, hint: 'Read its log (services.d/ca.cfg, cadir permissions).' });
+      }
     },
   });
   items.push({
@@ -352,6 +361,20 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
         return { done: true, why: `${creds.map((x) => `${x.database}/${x.user}`).join(', ')} connect through ${inv.primaryCname}` };
       },
       apply: async () => {},
+    });
+    // PuppetDB reaches the database through primary_cname; its pool may hold connections to the dead address: measured, restarted only when it does not answer
+    steps.push({
+      id: 'follow.puppetdb',
+      host: m.name,
+      title: `PuppetDB on ${m.name} answers queries (restarted only if it does not)`,
+      check: async (ctx) => {
+        const ok = ctx.dryRun ? await puppetdbAnswers(ctx.host, layout, m.sudo) : await pollUntil(() => puppetdbAnswers(ctx.host, layout, m.sudo), 20_000, 1000);
+        return ok === false ? { done: false, why: 'PuppetDB does not answer a query' } : { done: true, why: ok === undefined ? 'PuppetDB is not running here' : 'PuppetDB answers' };
+      },
+      apply: async (ctx) => {
+        await restart(ctx.host, layout, layout.services.puppetdb, m.sudo);
+        if (!ctx.dryRun) await pollUntil(() => puppetdbAnswers(ctx.host, layout, m.sudo), 300_000, 1000);
+      },
     });
     return steps;
   };

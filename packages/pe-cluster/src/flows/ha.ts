@@ -160,3 +160,28 @@ export async function editAndReload(h: Host, inv: Inventory, edits: Edit[], sudo
   if (changed) await reload(h, inv.layout, inv.layout.services.puppetserver, sudo);
   return changed;
 }
+
+/** puppetserver on this host answers the CA API (GET /puppet-ca/v1/certificate/ca is 200); undefined when it cannot be asked (service not running here, no curl). */
+export async function caApiAnswers(h: Host, layout: Layout, sudo: boolean): Promise<boolean | undefined> {
+  if (!(await serviceActive(h, layout, layout.services.puppetserver, sudo))) return undefined;
+  const r = await h.exec(['curl', '-sk', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', 'https://127.0.0.1:8140/puppet-ca/v1/certificate/ca'], { readOnly: true, allowFailure: true, timeoutMs: 15_000 });
+  if (r.code === 127) return undefined;
+  return r.stdout.trim() === '200';
+}
+
+/** PuppetDB on this host answers a query that needs its database (undefined when it is not running here or there is no curl). */
+export async function puppetdbAnswers(h: Host, layout: Layout, sudo: boolean): Promise<boolean | undefined> {
+  if (!(await serviceActive(h, layout, layout.services.puppetdb, sudo))) return undefined;
+  const r = await h.exec(['curl', '-sf', '-o', '/dev/null', '--max-time', '10', 'http://127.0.0.1:8080/pdb/query/v4/nodes?limit=1'], { readOnly: true, allowFailure: true, timeoutMs: 20_000 });
+  if (r.code === 127) return undefined;
+  return r.code === 0;
+}
+
+export async function pollUntil(fn: () => Promise<boolean | undefined>, timeoutMs: number, intervalMs = 500): Promise<boolean | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== false || Date.now() >= deadline) return v;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
