@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -13,7 +13,8 @@ import { round } from './stats.js';
  * pe-cluster join on the lab's pe3 simulator (PE 3.x tree, real OpenSSL CA and
  * PostgreSQL, recording stand-ins), over real SSH from the controller:
  *
- * - one secondary joined: wall time, the time spent waiting on the hosts (the
+ * - the smallest cluster (a primary and one secondary), then one secondary
+ *   of a 22-master cluster joined: wall time, the time spent waiting on the hosts (the
  *   union of the intervals of every remote call: commands, SFTP reads and
  *   writes), and the tool's own overhead = wall - that union;
  * - SSH round trips of that join: commands (SshHost `stats.commands`, one
@@ -65,6 +66,9 @@ function timedCluster(inv: Awaited<ReturnType<typeof loadInventory>>) {
   const intervals: [number, number][] = [];
   const ssh: SshHost[] = [];
   let fileOps = 0;
+  /** remote calls per step id (meaningful when the steps run one at a time) */
+  const perStep = new Map<string, number>();
+  const current = { step: '(none)' };
   const cluster = new Cluster(inv, {
     hostFactory: (node, redactor) => {
       const h = new SshHost({ ...node.ssh, redactor });
@@ -77,6 +81,7 @@ function timedCluster(inv: Awaited<ReturnType<typeof loadInventory>>) {
             const r = (v as (...a: unknown[]) => unknown).apply(target, args);
             if (!(r instanceof Promise)) return r;
             if (FILE_OPS.has(String(prop))) fileOps++;
+            if (FILE_OPS.has(String(prop)) || prop === 'exec') perStep.set(current.step, (perStep.get(current.step) ?? 0) + 1);
             const t0 = performance.now();
             return r.finally(() => intervals.push([t0, performance.now()]));
           };
@@ -84,7 +89,7 @@ function timedCluster(inv: Awaited<ReturnType<typeof loadInventory>>) {
       }) as Host;
     },
   });
-  return { cluster, intervals, ssh, fileOps: () => fileOps };
+  return { cluster, intervals, ssh, perStep, current, fileOps: () => fileOps };
 }
 
 async function joinTimed(inventory: string, hosts: string[], concurrency: number) {
@@ -92,7 +97,12 @@ async function joinTimed(inventory: string, hosts: string[], concurrency: number
   const t = timedCluster(inv);
   const t0 = performance.now();
   try {
-    const r = await t.cluster.join(hosts, { concurrency });
+    const r = await t.cluster.join(hosts, {
+      concurrency,
+      onEvent: (e) => {
+        if (e.type === 'step-start') t.current.step = e.id.replace(/:.*/, '');
+      },
+    });
     const wall = performance.now() - t0;
     if (r.status !== 'ok') throw new Error(`join ${hosts.length} failed: ${r.error?.code} ${r.error?.message}`);
     return {
@@ -102,6 +112,7 @@ async function joinTimed(inventory: string, hosts: string[], concurrency: number
       connects: t.ssh.reduce((n, h) => n + h.stats.connects, 0),
       fileOps: t.fileOps(),
       steps: r.steps.length,
+      perStep: [...t.perStep.entries()].sort((a, b) => b[1] - a[1]),
     };
   } finally {
     await t.cluster.close();
@@ -114,6 +125,20 @@ function usedMb(): number {
   return (kb('MemTotal') - kb('MemAvailable')) / 1024;
 }
 
+/** The lab's inventory with journals and audit log in `dir`; the primary's max_connections raised first (an operator's prerequisite). */
+async function labInventory(lab: Lab, dir: string, maxConnections: number): Promise<string> {
+  await lab.exec('primary', ['sed', '-i', `s/^max_connections = [0-9]*/max_connections = ${maxConnections}/`, '/opt/puppet/var/lib/pgsql/9.2/data/postgresql.conf']);
+  await lab.exec('primary', ['service', 'pe-postgresql', 'restart'], { timeoutMs: 120_000 });
+  const files = await lab.writeInventory();
+  const inv = parse(readFileSync(files.inventory, 'utf8')) as { vars: Record<string, unknown> };
+  inv.vars.journals = join(dir, 'journal');
+  inv.vars.audit_log = join(dir, 'audit.log');
+  mkdirSync(dir, { recursive: true });
+  const inventory = join(dir, 'inventory.yaml');
+  writeFileSync(inventory, stringify(inv));
+  return inventory;
+}
+
 /** The measuring half: inside the bench lab's controller. */
 async function measure(): Promise<Record<string, number>> {
   const n = Number(process.env.PE_BENCH_CLUSTER_N ?? 20);
@@ -123,19 +148,22 @@ async function measure(): Promise<Record<string, number>> {
   const dir = mkdtempSync(join(tmpdir(), 'pe-bench-cluster-'));
   try {
     await lab.down();
+    // the smallest cluster: a primary and one secondary, steps one at a time (remote calls attributed to steps)
+    await lab.up({ profile: 'pe3', hosts: ['primary', 'secondary1'], agents: 0, log: (l) => process.stderr.write(`lab: ${l}\n`) });
+    const small = await labInventory(lab, join(dir, 'small'), 200);
+    const min = await joinTimed(small, [lab.host('secondary1').fqdn], 1);
+    out['cluster join 2-master cluster wall s'] = round(min.wall / 1000, 2);
+    out['cluster join 2-master cluster tool overhead s'] = round((min.wall - min.waits) / 1000, 2);
+    out['cluster join 2-master cluster ssh commands'] = min.commands;
+    out['cluster join 2-master cluster sftp file ops'] = min.fileOps;
+    process.stderr.write(`cluster bench: remote calls per step (2 masters): ${min.perStep.map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
+    await lab.down();
     const names = Array.from({ length: n + 1 }, (_, i) => `secondary${i + 1}`);
     const base = usedMb();
     const t0 = performance.now();
     await lab.up({ profile: 'pe3', hosts: ['primary', ...names], agents: 0, log: (l) => process.stderr.write(`lab: ${l}\n`) });
     out[`cluster lab up pe3 ${n + 2} masters s`] = round((performance.now() - t0) / 1000);
-    await lab.exec('primary', ['sed', '-i', 's/^max_connections = [0-9]*/max_connections = 1200/', '/opt/puppet/var/lib/pgsql/9.2/data/postgresql.conf']);
-    await lab.exec('primary', ['service', 'pe-postgresql', 'restart'], { timeoutMs: 120_000 });
-    const files = await lab.writeInventory();
-    const inv = parse(readFileSync(files.inventory, 'utf8')) as { vars: Record<string, unknown> };
-    inv.vars.journals = join(dir, 'journal');
-    inv.vars.audit_log = join(dir, 'audit.log');
-    const inventory = join(dir, 'inventory.yaml');
-    writeFileSync(inventory, stringify(inv));
+    const inventory = await labInventory(lab, join(dir, 'big'), 1200);
     const fqdn = (h: string) => lab.host(h).fqdn;
 
     const one = await joinTimed(inventory, [fqdn('secondary1')], 4);
