@@ -105,7 +105,7 @@ describe('pe-cluster standby / failover / rejoin on the debian lab (3 masters, 1
     const r = await cli([...I(), '--json', 'status']);
     return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Status;
   };
-  const pdb = async (host: string, what: string) => JSON.parse((await lab.ssh(host, ['curl', '-sf', `http://127.0.0.1:8080/pdb/query/v4/${what}`])).stdout) as { certname: string; hash?: string }[];
+  const pdb = async (host: string, what: string) => JSON.parse((await lab.ssh(host, ['curl', '-sf', '--max-time', '30', `http://127.0.0.1:8080/pdb/query/v4/${what}`])).stdout) as { certname: string; hash?: string }[];
 
   it('emergency failover to the synchronous standby after a power cut; a new agent gets a certificate and a catalog; nothing written before the cut is lost', async () => {
     const sb = await cli([...I(), '--json', 'standby', fq('secondary1'), '--sync']);

@@ -7,7 +7,7 @@ import type { InventoryNode } from '../inventory.js';
 import { assertResolved, verifyResolution } from '../dns/index.js';
 import { fenceRegistry, readState, updateState, type FailoverDecision } from '../state.js';
 import { probe } from './ensure.js';
-import { addressOf, caCopyVerified, caEdits, caTree, copyCrl, credentialsOf, dnsOf, editAndReload, FailoverError, master, pgOf, pollUntil, puppetdbAnswers, caApiAnswers, restart, reachable, reload, sshPreflight, syncCaCopy, type HaContext } from './ha.js';
+import { addressOf, caCopyVerified, caEdits, caTree, copyCrl, credentialsOf, dnsOf, editAndReload, FailoverError, master, pgOf, pollUntil, puppetdbAnswers, caApiAnswers, restart, restartOrStart, reachable, sshPreflight, syncCaCopy, type HaContext } from './ha.js';
 import { manifestDifferences, type Host } from '@pe-stack/pe-host';
 
 export interface FailoverOptions {
@@ -280,13 +280,13 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
       return (await caApiAnswers(ctx.host, layout, t.sudo)) === false ? { done: false, why: 'the CA is enabled in the files but puppetserver does not serve /puppet-ca' } : { done: true, why: 'CA enabled' };
     },
     apply: async (ctx) => {
-      if (await enable(ctx.host)) await reload(ctx.host, layout, layout.services.puppetserver, t.sudo);
+      const changed = await enable(ctx.host);
+      // measured on the lab: a reload (HUP, 21 s) restarts the services but does not re-read services.d, so the
+      // CA stays disabled; the service set changes only with a restart (a JVM cold start)
+      const serving = ctx.dryRun ? undefined : await caApiAnswers(ctx.host, layout, t.sudo);
+      if (changed || serving === false || serving === undefined) await restartOrStart(ctx.host, layout, layout.services.puppetserver, t.sudo);
       if (ctx.dryRun) return;
-      // a reload (HUP) is expected to bring the CA service up; measured, not assumed: else a restart
-      if ((await pollUntil(() => caApiAnswers(ctx.host, layout, t.sudo), 30_000)) === false) {
-        await restart(ctx.host, layout, layout.services.puppetserver, t.sudo);
-        if ((await pollUntil(() => caApiAnswers(ctx.host, layout, t.sudo), 300_000, 1000)) === false) throw new FailoverError('E_CA_SERVICE', `puppetserver on ${t.name} does not serve /puppet-ca after a restart.`, { host: t.name, hint: 'Read its log (services.d/ca.cfg, cadir permissions).' });
-      }
+      if ((await pollUntil(() => caApiAnswers(ctx.host, layout, t.sudo), 300_000, 500)) === false) throw new FailoverError('E_CA_SERVICE', `puppetserver on ${t.name} does not serve /puppet-ca after a restart.`, { host: t.name, hint: 'Read its log (services.d/ca.cfg, cadir permissions).' });
     },
   });
   items.push({
@@ -315,7 +315,9 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
   const follow = (m: InventoryNode): Step[] => {
     const steps: Step[] = [];
     // the new primary's CA edits are ca-enabled's; every other master: CA off, ca_server = primary_cname
-    const edits = async (h: Host): Promise<Edit[]> => [...(m.name === t.name ? [] : caEdits(inv, false)), ...(sitePp && (await h.exists(sitePp, { sudo: m.sudo })) ? [{ kind: 'site-pp', path: sitePp, ops: [{ op: 'filebucket-server', server: inv.primaryCname }] } as Edit] : [])];
+    // site.pp: only a main filebucket that exists is pointed (found on the lab: a site.pp without one)
+    const hasBucket = async (h: Host) => Boolean(sitePp && (await h.exists(sitePp, { sudo: m.sudo })) && /\bfilebucket\s*\{/.test((await h.readFile(sitePp, { sudo: m.sudo })).toString('utf8')));
+    const edits = async (h: Host): Promise<Edit[]> => [...(m.name === t.name ? [] : caEdits(inv, false)), ...((await hasBucket(h)) ? [{ kind: 'site-pp', path: sitePp!, ops: [{ op: 'filebucket-server', server: inv.primaryCname }] } as Edit] : [])];
     steps.push({
       id: 'follow.settings',
       host: m.name,

@@ -125,7 +125,7 @@ export async function makeWorld(opts: { secondCa?: boolean } = {}): Promise<Worl
     JSON.stringify({
       cluster: 'ha',
       layout: 'debian',
-      layout_overrides: { commands: { serviceReload: [svc, '{service}', 'reload'], serviceRestart: [svc, '{service}', 'restart'], serviceStatus: [svc, '{service}', 'status'] }, postgresql: { port } },
+      layout_overrides: { commands: { serviceReload: [svc, '{service}', 'reload'], serviceRestart: [svc, '{service}', 'restart'], serviceStatus: [svc, '{service}', 'status'], serviceStart: [svc, '{service}', 'start'], serviceStop: [svc, '{service}', 'stop'] }, postgresql: { port } },
       primary_cname: CNAME,
       general_cname: GENERAL,
       masters: NAMES.map((n, i) => ({ name: n, role: i === 0 ? 'primary' : 'secondary', address: ADDR[n] })),

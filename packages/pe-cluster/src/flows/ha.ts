@@ -157,8 +157,15 @@ export async function reachable(h: Host, timeoutMs = 5_000): Promise<boolean> {
 export async function editAndReload(h: Host, inv: Inventory, edits: Edit[], sudo: boolean): Promise<boolean> {
   const rs = await applyEdits(h, edits, { sudo });
   const changed = rs.some((r) => r.changed);
-  if (changed) await reload(h, inv.layout, inv.layout.services.puppetserver, sudo);
+  // a stopped puppetserver reads the files when it starts (found on the lab: a host back from a power cut may not run it yet)
+  if (changed && (await serviceActive(h, inv.layout, inv.layout.services.puppetserver, sudo))) await reload(h, inv.layout, inv.layout.services.puppetserver, sudo);
   return changed;
+}
+
+/** Restart a running service, start a stopped one. */
+export async function restartOrStart(h: Host, layout: Layout, service: string, sudo: boolean): Promise<void> {
+  const verb = (await serviceActive(h, layout, service, sudo)) ? 'serviceRestart' : 'serviceStart';
+  await h.exec(buildCommand(layout, verb, { service }), { sudo, timeoutMs: 10 * 60_000 });
 }
 
 /** puppetserver on this host answers the CA API (GET /puppet-ca/v1/certificate/ca is 200); undefined when it cannot be asked (service not running here, no curl). */

@@ -35,6 +35,7 @@ export async function standbyFlow(c: HaContext, name: string, opts: StandbyOptio
   const s = standbyNode(inv, name);
   const p = inv.primary;
   const sync = Boolean(opts.synchronous);
+  if (readState(inv).fenced.some((f) => f.host === s.name)) throw new FailoverError('E_USAGE', `${s.name} was fenced by a failover; run pe-cluster rejoin ${s.name} first.`);
   const other = readState(inv).standby;
   if (other && other.host !== s.name) throw new FailoverError('E_USAGE', `${other.host} is the standby already; one standby at a time.`, { hint: 'Fail over to it, or remove it from the state file first.' });
 
