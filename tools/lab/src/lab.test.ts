@@ -30,7 +30,7 @@ describe('lab (no root, no namespaces)', () => {
   });
 
   it('keeps interface names within the kernel limit and addresses within the /24 for the largest lab', () => {
-    const c = defaultConfig({ name: 'lab' });
+    const c = defaultConfig({ name: 'lab', net: '10.77.0' });
     expect(vethName(c, MAX_HOSTS - 1).length).toBeLessThanOrEqual(15);
     expect(hostIp(c, MAX_HOSTS - 1)).toBe(`10.77.0.${11 + MAX_HOSTS - 1}`);
     expect(11 + MAX_HOSTS - 1).toBeLessThan(255);
