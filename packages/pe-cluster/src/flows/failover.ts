@@ -2,6 +2,7 @@ import { fileOf } from '@pe-stack/pe-config-files';
 import { grantCaAdmin, restoreCa, verifyCaArchive } from '@pe-stack/pe-certs';
 import { asDbUser, checkFromHost, dbFilesFromLayout, fence, isInRecovery, isRunning, pointServicesAt, promote, queryOne, quoteLiteral, readFenceMarker, waitCaughtUp, waitFor, type PgInstance } from '@pe-stack/pe-db';
 import { applyEdits, type Edit } from '@pe-stack/pe-config-files';
+import { debianSyncSteps, readSecrets, type McoCluster } from '@pe-stack/pe-mcollective';
 import type { Flow, Step, StepContext } from '../engine/types.js';
 import type { InventoryNode } from '../inventory.js';
 import { assertResolved, verifyResolution } from '../dns/index.js';
@@ -381,5 +382,16 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
     return steps;
   };
   items.push({ group: 'follow', lanes: [t, ...reachableOthers].map(follow) });
+
+  // MCollective (debian): every broker pool names the masters that serve now (found on the lab: status degraded
+  // while the pools still named the dead primary). Only a cluster whose MCollective was set up (by join): a
+  // failover never generates or rotates its secrets.
+  const serverCfg = layout.files.mcollectiveServerCfg?.path;
+  if (layout.flavour === 'debian' && serverCfg && (await c.host(t.name).exists(serverCfg, { sudo: t.sudo }).catch(() => false))) {
+    const mco: McoCluster = { primary: { fqdn: t.name, host: c.host(t.name), layout }, secondaries: reachableOthers.map((m) => ({ fqdn: m.name, host: c.host(m.name), layout })), sudo: t.sudo || reachableOthers.some((m) => m.sudo) };
+    const { secrets, generated } = await readSecrets(mco);
+    for (const v of [secrets.psk, secrets.password]) inv.redactor.add(v);
+    if (generated.length === 0) items.push(...debianSyncSteps(mco, secrets));
+  }
   return { name: 'failover', items };
 }
