@@ -73,7 +73,7 @@ try {
   });
   await phase('status', () => peCluster(inventory, ['status']));
 
-  await phase('standby: secondary1 becomes the warm standby', () => peCluster(inventory, ['standby', 'secondary1.lab.test']));
+  await phase('standby: secondary1 becomes the synchronous warm standby', () => peCluster(inventory, ['standby', 'secondary1.lab.test', '--sync']));
   await phase('power cut on the primary', () => lab.powerOff('primary'));
   await phase('failover --to secondary1', () => peCluster(inventory, ['failover', '--to', 'secondary1.lab.test']));
   await phase('a new agent gets its certificate from the new CA and a catalog', () => agentRun(lab, 'agent2'));
