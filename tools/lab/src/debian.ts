@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ASSETS_DIR, generalCname, primaryCname } from './config.js';
+import { generalCname, primaryCname } from './config.js';
 import { LabError } from './errors.js';
 import type { Lab, LabState } from './lab.js';
 
@@ -24,7 +24,7 @@ export async function setupDebian(lab: Lab, state: LabState, log: (line: string)
     masters.map(async (h) => {
       const alt = [h.fqdn, h.name, primaryCname(c), generalCname(c), 'puppet'].join(',');
       log(`${h.name}: installing a standalone master`);
-      await lab.exec(h.name, [`${ASSETS_DIR}/debian-master.sh`, h.fqdn, alt], { timeoutMs: 900_000 });
+      await lab.exec(h.name, [`${lab.assetsDir}/debian-master.sh`, h.fqdn, alt], { timeoutMs: 900_000 });
       log(`${h.name}: puppetserver and puppetdb ready (${secs()})`);
     }),
   );
@@ -36,9 +36,9 @@ export async function setupDebian(lab: Lab, state: LabState, log: (line: string)
   if (agents.length === 0) return;
   const server = generalCname(c);
   const caServer = primaryCname(c);
-  await Promise.all(agents.map((h) => lab.exec(h.name, [`${ASSETS_DIR}/debian-agent.sh`, 'request', h.fqdn, server, caServer], { timeoutMs: 300_000 })));
+  await Promise.all(agents.map((h) => lab.exec(h.name, [`${lab.assetsDir}/debian-agent.sh`, 'request', h.fqdn, server, caServer], { timeoutMs: 300_000 })));
   await lab.exec(primary.name, ['puppetserver', 'ca', 'sign', '--certname', agents.map((h) => h.fqdn).join(',')], { timeoutMs: 300_000 });
-  await Promise.all(agents.map((h) => lab.exec(h.name, [`${ASSETS_DIR}/debian-agent.sh`, 'fetch', h.fqdn, server, caServer], { timeoutMs: 300_000 })));
+  await Promise.all(agents.map((h) => lab.exec(h.name, [`${lab.assetsDir}/debian-agent.sh`, 'fetch', h.fqdn, server, caServer], { timeoutMs: 300_000 })));
   for (const h of agents) {
     const r = await lab.exec(h.name, ['test', '-s', `/var/lib/puppet/ssl/certs/${h.fqdn}.pem`], { allowFailure: true });
     if (r.code !== 0) throw new LabError('E_LAB_BOOT', 'the agent has no signed certificate after bootstrap.', { host: h.name });
@@ -51,7 +51,7 @@ async function setupMcollective(lab: Lab, state: LabState, log: (line: string) =
   const primary = state.hosts.find((h) => h.role === 'primary');
   if (!primary) return;
   const secrets = `${randomBytes(18).toString('base64url')}\n${randomBytes(24).toString('hex')}\n`;
-  const script = `${ASSETS_DIR}/debian-mcollective.sh`;
+  const script = `${lab.assetsDir}/debian-mcollective.sh`;
   await lab.exec(primary.name, [script, 'broker', primary.fqdn, primary.fqdn], { input: secrets, timeoutMs: 300_000 });
   await Promise.all(
     state.hosts.filter((h) => h !== primary).map((h) => lab.exec(h.name, [script, 'server', h.fqdn, primary.fqdn], { input: secrets, timeoutMs: 120_000 })),

@@ -288,6 +288,21 @@ export class Lab {
   }
 
   // ---- up ----------------------------------------------------------------
+  /**
+   * The host-side scripts as the hosts see them: a copy under the state
+   * directory. A host's /tmp is its own, so scripts run from a checkout under
+   * /tmp (as a CI clone may be) would not exist inside the hosts.
+   */
+  get assetsDir(): string {
+    return `${this.config.stateDir}/assets`;
+  }
+
+  private async syncAssets(): Promise<void> {
+    mkdirSync(this.config.stateDir, { recursive: true });
+    await runRoot('rm', ['-rf', '--', this.assetsDir]);
+    await runRoot('cp', ['-a', '--', ASSETS_DIR, this.assetsDir]);
+  }
+
   async up(opts: UpOptions): Promise<LabState> {
     const log = opts.log ?? (() => {});
     const spec = PROFILE_SPECS[opts.profile];
@@ -315,6 +330,7 @@ export class Lab {
 
     const t0 = Date.now();
     await this.ensureController();
+    await this.syncAssets();
     await this.ensureKey();
     await this.ensureTemplate(opts.profile, spec, log);
 
@@ -434,7 +450,7 @@ export class Lab {
       ...rootPrefix(),
       'ip', 'netns', 'exec', hostNs(this.config, h.name),
       'unshare', '--mount', '--uts', '--pid', '--fork', '--mount-proc', '--propagation', 'private',
-      `${ASSETS_DIR}/init.sh`, h.fqdn, dir, ASSETS_DIR,
+      `${this.assetsDir}/init.sh`, h.fqdn, dir, this.assetsDir,
     ];
     const out = openSync(`${dir}/console.log`, 'a');
     let exited: number | null | undefined;

@@ -1,10 +1,10 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ASSETS_DIR, generalCname, primaryCname } from './config.js';
+import { generalCname, primaryCname } from './config.js';
 import { LabError } from './errors.js';
 import type { Lab, LabState } from './lab.js';
 
-const INSTALL = `${ASSETS_DIR}/pe3/install.sh`;
+const install = (lab: Lab) => `${lab.assetsDir}/pe3/install.sh`;
 
 /**
  * The pe3 profile: a Puppet Enterprise 3.x SIMULATOR. Every master gets PE 3's
@@ -22,7 +22,7 @@ export async function setupPe3(lab: Lab, state: LabState, log: (line: string) =>
   await Promise.all(
     masters.map(async (h) => {
       const alt = [h.fqdn, h.name, primaryCname(c), generalCname(c), 'puppet'].join(',');
-      await lab.exec(h.name, [INSTALL, 'master', h.fqdn, alt], { timeoutMs: 300_000 });
+      await lab.exec(h.name, [install(lab), 'master', h.fqdn, alt], { timeoutMs: 300_000 });
       log(`${h.name}: PE 3.x simulator master ready`);
     }),
   );
@@ -33,10 +33,10 @@ export async function setupPe3(lab: Lab, state: LabState, log: (line: string) =>
   // agents' first run goes through puppet.lab.test: the load balancer must be up
   await lab.restartLoadBalancer();
   await lab.waitForBackend(primary.name, 'UP', 20_000);
-  await Promise.all(agents.map((h) => lab.exec(h.name, [INSTALL, 'agent-request', h.fqdn, generalCname(c), primaryCname(c)], { timeoutMs: 120_000 })));
+  await Promise.all(agents.map((h) => lab.exec(h.name, [install(lab), 'agent-request', h.fqdn, generalCname(c), primaryCname(c)], { timeoutMs: 120_000 })));
   await lab.exec(primary.name, ['/opt/puppet/bin/puppet', 'cert', 'sign', ...agents.map((h) => h.fqdn)]);
   for (const h of agents) {
-    const r = await lab.exec(h.name, [INSTALL, 'agent-fetch', h.fqdn], { timeoutMs: 120_000, allowFailure: true });
+    const r = await lab.exec(h.name, [install(lab), 'agent-fetch', h.fqdn], { timeoutMs: 120_000, allowFailure: true });
     if (r.code !== 0) throw new LabError('E_LAB_BOOT', `the agent's first run failed: ${r.stderr.trim() || r.stdout.trim()}`, { host: h.name });
   }
   // what the lab itself ran is not what the product under test ran: start the records afresh
