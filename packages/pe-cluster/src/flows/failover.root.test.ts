@@ -156,6 +156,8 @@ describe('standby, planned switchover and back, rejoin (real PostgreSQL, real Op
     expect(await replicaStreaming(w.pg[S1]!, P)).toBe(true);
     expect(await readFenceMarker(w.pg[P]!)).toBeUndefined();
     expect(await fs.stat(w.J(P, L.dirs.cadir)).catch(() => undefined)).toBeUndefined();
+    // with its CA off, its web server names the agent's certificate, key and CA (else puppetserver does not start)
+    expect(await fs.readFile(w.J(P, L.files.webServerConf!.path), 'utf8')).toContain(`${L.dirs.ssldir}/certs/ca.pem`);
     const kept = await fs.readdir(join(w.root, 'backups', 'rejoin'));
     expect(kept.some((f2) => f2.endsWith('.manifest.json'))).toBe(true);
     expect(readState((await w.cluster()).inventory).fenced).toEqual([]);

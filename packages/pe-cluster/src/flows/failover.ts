@@ -121,9 +121,9 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
       id: 'old.ca-disabled',
       host: old.name,
       title: `the CA on ${old.name} disabled (reload): it signs nothing from now on`,
-      check: (ctx) => probe(ctx, (h) => applyEdits(h.host, caEdits(inv, false), { sudo: old.sudo })),
+      check: (ctx) => probe(ctx, (h) => applyEdits(h.host, caEdits(inv, false, old.name), { sudo: old.sudo })),
       apply: async (ctx) => {
-        await editAndReload(ctx.host, inv, caEdits(inv, false), old.sudo);
+        await editAndReload(ctx.host, inv, caEdits(inv, false, old.name), old.sudo);
       },
     });
     items.push({
@@ -133,7 +133,7 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
       check: async (ctx) => {
         // once the new CA is enabled it signs: the old copy must never be pushed over it again
         if (readState(inv).primary === t.name) return { done: true, why: `${t.name} is the primary: its CA is the CA` };
-        if ((await probe(ctx, (h) => applyEdits(h.host, caEdits(inv, true), { sudo: t.sudo }))).done) return { done: true, why: `the CA on ${t.name} is enabled already` };
+        if ((await probe(ctx, (h) => applyEdits(h.host, caEdits(inv, true, t.name), { sudo: t.sudo }))).done) return { done: true, why: `the CA on ${t.name} is enabled already` };
         const [a, b] = await Promise.all([caTree(ctx.hostFor(old.name), layout, old.sudo), caTree(ctx.host, layout, t.sudo)]);
         if (a.size === 0) {
           // the old CA directory is gone (a resumed run after the swap): the copy on the new primary is what counts
@@ -260,7 +260,7 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
   });
   const authConf = layout.files.authConf ? fileOf(layout, 'authConf').path : undefined;
   const enable = async (h: Host) => {
-    const changed = (await applyEdits(h, caEdits(inv, true), { sudo: t.sudo })).some((r) => r.changed);
+    const changed = (await applyEdits(h, caEdits(inv, true, t.name), { sudo: t.sudo })).some((r) => r.changed);
     const admin = authConf ? (await grantCaAdmin(h, authConf, t.name, { sudo: t.sudo })).changed : false;
     return changed || admin;
   };
@@ -270,7 +270,7 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
     title: `the CA enabled on ${t.name} (reload, no cold start)`,
     check: async (ctx) => {
       if (mode === 'planned') {
-        const probeOld = await probe(ctx, (h) => applyEdits(h.hostFor(old.name), caEdits(inv, false), { sudo: old.sudo }));
+        const probeOld = await probe(ctx, (h) => applyEdits(h.hostFor(old.name), caEdits(inv, false, old.name), { sudo: old.sudo }));
         if (!probeOld.done) throw new FailoverError('E_TWO_CAS', `the CA on ${old.name} is not disabled (${probeOld.why}); not enabling a second CA.`, { host: t.name });
       } else if (!(await registry.list()).some((r) => r.host === old.name)) {
         throw new FailoverError('E_TWO_CAS', `${old.name} is not fenced; not enabling a second CA.`, { host: t.name });
@@ -318,7 +318,7 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
     // the new primary's CA edits are ca-enabled's; every other master: CA off, ca_server = primary_cname
     // site.pp: only a main filebucket that exists is pointed (found on the lab: a site.pp without one)
     const hasBucket = async (h: Host) => Boolean(sitePp && (await h.exists(sitePp, { sudo: m.sudo })) && /\bfilebucket\s*\{/.test((await h.readFile(sitePp, { sudo: m.sudo })).toString('utf8')));
-    const edits = async (h: Host): Promise<Edit[]> => [...(m.name === t.name ? [] : caEdits(inv, false)), ...((await hasBucket(h)) ? [{ kind: 'site-pp', path: sitePp!, ops: [{ op: 'filebucket-server', server: inv.primaryCname }] } as Edit] : [])];
+    const edits = async (h: Host): Promise<Edit[]> => [...(m.name === t.name ? [] : caEdits(inv, false, m.name)), ...((await hasBucket(h)) ? [{ kind: 'site-pp', path: sitePp!, ops: [{ op: 'filebucket-server', server: inv.primaryCname }] } as Edit] : [])];
     steps.push({
       id: 'follow.settings',
       host: m.name,

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { applyEdits, buildCommand, fileOf, type Edit, type Layout } from '@pe-stack/pe-config-files';
-import { backupCa, parseCrl, restoreCa, verifyCaArchive } from '@pe-stack/pe-certs';
+import { backupCa, parseCrl, puppetSslPaths, restoreCa, verifyCaArchive } from '@pe-stack/pe-certs';
 import { dbFilesFromLayout, instanceFromLayout, readCredentials, type DbCredentials, type PgInstance } from '@pe-stack/pe-db';
 import { manifestDifferences, PeError, treeManifest, type Host } from '@pe-stack/pe-host';
 import { dnsProvider, hostReachable, type DnsProvider } from '../dns/index.js';
@@ -40,10 +40,26 @@ export async function addressOf(on: Host, node: InventoryNode): Promise<string> 
   return resolveAddress(on, node.name, node.ssh.address);
 }
 
-/** The edits that make a master the CA (enabled) or not (disabled); ca_server always primary_cname. */
-export function caEdits(inv: Inventory, enabled: boolean): Edit[] {
+/**
+ * The edits that make a master the CA (enabled) or not (disabled); ca_server always primary_cname. On
+ * puppetserver the web server's certificate, key and CA are named explicitly (as join's web-tls step does):
+ * with the CA service disabled nothing fills them in, and puppetserver does not start ("Missing some SSL
+ * configuration"; found on the lab when a rejoined former primary was restarted).
+ */
+export function caEdits(inv: Inventory, enabled: boolean, certname: string): Edit[] {
   const layout = inv.layout;
+  const web: Edit[] = [];
+  if (layout.crl.kind === 'hocon') {
+    const tls = puppetSslPaths(layout.dirs.ssldir, certname);
+    const at = layout.crl.path.slice(0, -1);
+    web.push({ kind: 'hocon', path: fileOf(layout, 'webServerConf').path, ops: [
+      { op: 'set', path: [...at, 'ssl-cert'], value: tls.cert },
+      { op: 'set', path: [...at, 'ssl-key'], value: tls.key },
+      { op: 'set', path: [...at, 'ssl-ca-cert'], value: tls.caCert },
+    ] });
+  }
   return [
+    ...web,
     layout.flavour === 'pe3'
       ? { kind: 'ini', path: fileOf(layout, 'puppetConf').path, ops: [enabled ? { op: 'set', section: 'master', key: 'ca', value: 'true' } : { op: 'set', section: 'master', key: 'ca', value: 'false' }] }
       : { kind: 'services', path: fileOf(layout, 'caCfg').path, ops: [{ op: 'ca', enabled }] },

@@ -43,9 +43,9 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
     id: 'rejoin.ca-off',
     host: h.name,
     title: `the CA on ${h.name} disabled; ca_server = ${inv.primaryCname}`,
-    check: (ctx) => probe(ctx, (x) => applyEdits(x.host, caEdits(inv, false), { sudo })),
+    check: (ctx) => probe(ctx, (x) => applyEdits(x.host, caEdits(inv, false, h.name), { sudo })),
     apply: async (ctx) => {
-      await editAndReload(ctx.host, inv, caEdits(inv, false), sudo);
+      await editAndReload(ctx.host, inv, caEdits(inv, false, h.name), sudo);
     },
   });
   steps.push({
