@@ -40,6 +40,11 @@ export function writeInventoryFiles(lab: Lab): InventoryFiles {
       layout: s.profile === 'pe3' ? 'pe3' : 'debian',
       primary_cname: `master.${lab.config.domain}`,
       general_cname: `puppet.${lab.config.domain}`,
+      // pe-cluster's journals, state (standby, fences) and backups belong to
+      // this lab: a new lab starts without the last one's cluster state
+      journals: `${lab.clusterStateDir}/journal`,
+      backups: `${lab.clusterStateDir}/backups`,
+      audit_log: `${lab.clusterStateDir}/audit.log`,
     },
     groups: [
       { name: 'masters', targets: s.hosts.filter((h) => h.role !== 'agent').map(target) },

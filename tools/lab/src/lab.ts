@@ -297,6 +297,11 @@ export class Lab {
     return `${this.config.stateDir}/assets`;
   }
 
+  /** pe-cluster's journals, cluster state and backups for this lab (see inventory.ts); emptied by every `up`. */
+  get clusterStateDir(): string {
+    return `${this.config.stateDir}/pe-cluster`;
+  }
+
   private async syncAssets(): Promise<void> {
     mkdirSync(this.config.stateDir, { recursive: true });
     await runRoot('rm', ['-rf', '--', this.assetsDir]);
@@ -331,6 +336,7 @@ export class Lab {
     const t0 = Date.now();
     await this.ensureController();
     await this.syncAssets();
+    rmSync(this.clusterStateDir, { recursive: true, force: true });
     await this.ensureKey();
     await this.ensureTemplate(opts.profile, spec, log);
 
