@@ -2,6 +2,7 @@ import { benchCerts } from './certs.bench.js';
 import { benchCluster } from './cluster.bench.js';
 import { benchConfigFiles } from './config-files.bench.js';
 import { benchDb } from './db.bench.js';
+import { benchFailover } from './failover.bench.js';
 import { benchHost } from './host.bench.js';
 import { benchLab } from './lab.bench.js';
 import { benchMcollective } from './mcollective.bench.js';
@@ -9,7 +10,8 @@ import { benchMcollective } from './mcollective.bench.js';
 /**
  * `npm run bench`: every package's benchmarks in one run, figures printed as
  * a table and written to .bench/latest.json. `npm run bench -- host` runs
- * only the named groups. Needs root for the sshd/PostgreSQL/lab parts.
+ * only the named groups. Needs root; runs inside the lab's controller namespace
+ * (`lab run --`), where the cluster and failover groups reach their labs.
  */
 const groups: Record<string, () => Promise<Record<string, number>>> = {
   host: () => benchHost(),
@@ -18,6 +20,7 @@ const groups: Record<string, () => Promise<Record<string, number>>> = {
   db: () => benchDb(),
   mcollective: () => benchMcollective(),
   lab: () => benchLab(),
+  failover: () => benchFailover(),
   cluster: () => benchCluster(),
 };
 
