@@ -45,6 +45,8 @@ export function writeInventoryFiles(lab: Lab): InventoryFiles {
       journals: `${lab.clusterStateDir}/journal`,
       backups: `${lab.clusterStateDir}/backups`,
       audit_log: `${lab.clusterStateDir}/audit.log`,
+      // the lab's DNS is the hosts file of every host: a failover moves primary_cname there
+      dns: { provider: 'hosts-file' },
     },
     groups: [
       { name: 'masters', targets: s.hosts.filter((h) => h.role !== 'agent').map(target) },
