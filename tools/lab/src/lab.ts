@@ -306,6 +306,11 @@ export class Lab {
     mkdirSync(this.config.stateDir, { recursive: true });
     await runRoot('rm', ['-rf', '--', this.assetsDir]);
     await runRoot('cp', ['-a', '--', ASSETS_DIR, this.assetsDir]);
+    // services inside the hosts run some scripts as their own users (e.g.
+    // pe-postgres): they must reach the copy through a private state dir
+    // (traverse only; the key stays in the 0700 ssh/ below it)
+    await runRoot('chmod', ['o+x,g+x', '--', this.config.stateDir]);
+    await runRoot('chmod', ['-R', 'a+rX', '--', this.assetsDir]);
   }
 
   async up(opts: UpOptions): Promise<LabState> {
@@ -421,13 +426,16 @@ export class Lab {
   private async ensureTemplate(profile: ProfileName, spec: ProfileSpec, log: (l: string) => void): Promise<void> {
     const dir = this.templateDir(profile);
     const marker = `${dir}.complete`;
-    const want = JSON.stringify({ version: spec.templateVersion, paths: spec.paths, post: spec.templatePost ?? null });
+    // the post step may link into the scripts (pe3 stand-ins): a template made
+    // from another scripts directory is rebuilt
+    const want = JSON.stringify({ version: spec.templateVersion, paths: spec.paths, post: spec.templatePost ?? null, assets: this.assetsDir });
     if (existsSync(marker) && readFileSync(marker, 'utf8') === want) return;
     log(`making the ${profile} template from this machine's package install`);
     rmSync(marker, { force: true });
     mkdirSync(`${this.config.stateDir}/templates`, { recursive: true });
     await runRoot('unshare', ['--mount', '--propagation', 'private', `${ASSETS_DIR}/make-template.sh`, dir, ...spec.paths], { timeoutMs: 300_000 });
-    if (spec.templatePost) await run(`${ASSETS_DIR}/${spec.templatePost}`, [dir], { timeoutMs: 120_000 });
+    // from the hosts' copy of the scripts: links it makes must resolve inside the hosts
+    if (spec.templatePost) await run(`${this.assetsDir}/${spec.templatePost}`, [dir], { timeoutMs: 120_000 });
     writeFileSync(marker, want);
   }
 
