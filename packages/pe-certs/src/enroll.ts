@@ -60,6 +60,23 @@ export interface PuppetAgentOptions {
   timeoutMs?: number;
 }
 
+/** What the two `puppet` CLI agents share: options checked once, alt names as puppet wants them (no `DNS:`). */
+abstract class PuppetCliAgent implements NodeAgent {
+  readonly ssldir: string;
+  constructor(readonly o: PuppetAgentOptions) {
+    validateHostname(o.caServer);
+    this.ssldir = o.ssldir;
+  }
+
+  protected altNames(altNames: readonly string[]): string[] {
+    return altNames.map((n) => altNameEntry(n).replace(/^DNS:/, ''));
+  }
+
+  abstract argv(certname: string, altNames: readonly string[]): string[];
+  abstract submit(node: Host, certname: string, altNames: readonly string[]): Promise<void>;
+  abstract fetch(node: Host, certname: string): Promise<void>;
+}
+
 /**
  * debian (Puppet 7): `puppet ssl bootstrap`. With `--waitforcert 0` the
  * first run downloads the CA certificate and CRL, makes the key, submits the
@@ -67,16 +84,10 @@ export interface PuppetAgentOptions {
  * downloads the certificate. `--http_keepalive_timeout 0` avoids a 30 s stall
  * on a reused keep-alive connection (lab-notes.md).
  */
-export class PuppetSslAgent implements NodeAgent {
-  readonly ssldir: string;
-  constructor(readonly o: PuppetAgentOptions) {
-    validateHostname(o.caServer);
-    this.ssldir = o.ssldir;
-  }
-
+export class PuppetSslAgent extends PuppetCliAgent {
   argv(certname: string, altNames: readonly string[]): string[] {
     validateCertname(certname);
-    const alt = altNames.map((n) => altNameEntry(n).replace(/^DNS:/, ''));
+    const alt = this.altNames(altNames);
     return [
       this.o.bin ?? 'puppet',
       'ssl',
@@ -114,16 +125,10 @@ export class PuppetSslAgent implements NodeAgent {
  * first run makes the key and submits the request (dns_alt_names on the
  * command line), the run after signing retrieves the certificate.
  */
-export class Pe3PuppetAgent implements NodeAgent {
-  readonly ssldir: string;
-  constructor(readonly o: PuppetAgentOptions) {
-    validateHostname(o.caServer);
-    this.ssldir = o.ssldir;
-  }
-
+export class Pe3PuppetAgent extends PuppetCliAgent {
   argv(certname: string, altNames: readonly string[]): string[] {
     validateCertname(certname);
-    const alt = altNames.map((n) => altNameEntry(n).replace(/^DNS:/, ''));
+    const alt = this.altNames(altNames);
     return [
       this.o.bin ?? '/opt/puppet/bin/puppet',
       'agent',
