@@ -1,10 +1,9 @@
 import { chmodSync, rmSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DryRunHost, LocalHost, MASK, SshHost, startTestSshd } from '@pe-stack/pe-host';
+import { DryRunHost, LocalHost, MASK, SshHost, startTestSshd, freePort } from '@pe-stack/pe-host';
 import {
   DbAuthError,
   accessGranted,
@@ -28,14 +27,6 @@ import {
   type PgInstance,
   type ServiceDbFile,
 } from './index.js';
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 const PDB_PW = 'pdb-Secret-pw-4821';
 const CONSOLE_PW = 'console-Secret-pw-77';

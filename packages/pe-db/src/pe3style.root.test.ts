@@ -1,9 +1,8 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalHost } from '@pe-stack/pe-host';
+import { LocalHost, freePort } from '@pe-stack/pe-host';
 import {
   FenceRegistry,
   buildReplica,
@@ -23,14 +22,6 @@ import {
   waitCaughtUp,
   type PgInstance,
 } from './index.js';
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 // PE 3's pe-postgresql keeps postgresql.conf and pg_hba.conf in the data directory: a base backup
 // copies the primary's, and a setting made with ALTER SYSTEM travels in postgresql.auto.conf.

@@ -1,9 +1,8 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HostUnreachableError, LocalHost, type Host } from '@pe-stack/pe-host';
+import { HostUnreachableError, LocalHost, type Host, freePort } from '@pe-stack/pe-host';
 import {
   DbFencedError,
   FENCE_MARKER,
@@ -34,14 +33,6 @@ import {
   type ReplicaResult,
   type ServiceDbFile,
 } from './index.js';
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /** The same host, but every call fails as an SSH connection to a powered-off machine would. */
 function unreachable(h: Host): Host {

@@ -1,8 +1,7 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalHost, SshHost, startTestSshd } from '@pe-stack/pe-host';
+import { LocalHost, SshHost, startTestSshd, freePort } from '@pe-stack/pe-host';
 import {
   buildReplica,
   checkFromController,
@@ -19,14 +18,6 @@ import {
   type PgInstance,
 } from '@pe-stack/pe-db';
 import { percentile, round, timed } from './stats.js';
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 export interface DbBenchOptions {
   /** pgbench scale factor: ~15 MB each; 68 is ~1 GB. Env PE_BENCH_DB_SCALE. */
