@@ -21,7 +21,59 @@ export type HoconOp =
   | { op: 'add-to-list'; path: HoconPath; value: HoconScalar }
   | { op: 'remove-from-list'; path: HoconPath; value: HoconScalar }
   /** Add a certname to the `allow` of every auth.conf rule guarding the CA admin endpoints (pp_cli_auth). */
-  | { op: 'auth-allow'; certname: string; rules?: 'ca-admin' | readonly string[] };
+  | { op: 'auth-allow'; certname: string; rules?: 'ca-admin' | readonly string[] }
+  /** auth.conf: this rule (by name) first in `authorization.rules`, exactly as given (replaced when it differs). */
+  | { op: 'auth-rule'; rule: AuthRule }
+  /** auth.conf: no rule of this name. */
+  | { op: 'auth-rule-remove'; name: string };
+
+/** One tk-auth rule of puppetserver's auth.conf, as pe-stack writes them. */
+export interface AuthRule {
+  name: string;
+  match: { path: string; type: 'path' | 'regex'; method?: readonly string[] };
+  allow?: string | readonly string[];
+  deny?: string | readonly string[];
+  allowUnauthenticated?: boolean;
+  sortOrder: number;
+}
+
+/** The rule as the parsed document holds it (for comparison). */
+function authRuleValue(r: AuthRule): Record<string, unknown> {
+  const match: Record<string, unknown> = { path: r.match.path, type: r.match.type };
+  if (r.match.method) match['method'] = [...r.match.method];
+  const v: Record<string, unknown> = { 'match-request': match };
+  if (r.allow !== undefined) v['allow'] = typeof r.allow === 'string' ? r.allow : [...r.allow];
+  if (r.deny !== undefined) v['deny'] = typeof r.deny === 'string' ? r.deny : [...r.deny];
+  if (r.allowUnauthenticated !== undefined) v['allow-unauthenticated'] = r.allowUnauthenticated;
+  v['sort-order'] = r.sortOrder;
+  v['name'] = r.name;
+  return v;
+}
+
+function renderAuthRule(r: AuthRule, indent: string, eol: string): string {
+  const i1 = `${indent}    `;
+  const i2 = `${i1}    `;
+  const list = (x: string | readonly string[]) => (typeof x === 'string' ? JSON.stringify(x) : `[${x.map((y) => JSON.stringify(y)).join(', ')}]`);
+  const lines = ['{', `${i1}match-request: {`, `${i2}path: ${JSON.stringify(r.match.path)}`, `${i2}type: ${r.match.type}`];
+  if (r.match.method) lines.push(`${i2}method: ${list(r.match.method)}`);
+  lines.push(`${i1}}`);
+  if (r.allow !== undefined) lines.push(`${i1}allow: ${list(r.allow)}`);
+  if (r.deny !== undefined) lines.push(`${i1}deny: ${list(r.deny)}`);
+  if (r.allowUnauthenticated !== undefined) lines.push(`${i1}allow-unauthenticated: ${r.allowUnauthenticated}`);
+  lines.push(`${i1}sort-order: ${r.sortOrder}`, `${i1}name: ${JSON.stringify(r.name)}`, `${indent}}`);
+  return lines.join(eol);
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]));
+  if (isPlainObject(a) || isPlainObject(b)) {
+    if (!isPlainObject(a) || !isPlainObject(b)) return false;
+    const ka = Object.keys(a).sort();
+    const kb = Object.keys(b).sort();
+    return sameJson(ka, kb) && ka.every((k) => sameJson(a[k], b[k]));
+  }
+  return a === b;
+}
 
 interface Span {
   start: number;
@@ -447,6 +499,48 @@ export class HoconDocument {
     return changed;
   }
 
+  /** auth.conf: the rule named `rule.name` first in the rules list, exactly as given; no change when it already is. */
+  authRule(rule: AuthRule): boolean {
+    const list = this.get(['authorization', 'rules']);
+    if (!Array.isArray(list)) throw new ConfigEditError(this.path, 'no authorization.rules list: is this an auth.conf?');
+    const at = list.findIndex((r) => isPlainObject(r) && r['name'] === rule.name);
+    if (at === 0 && sameJson(list[0], authRuleValue(rule))) return false;
+    if (at >= 0) this.authRuleRemove(rule.name);
+    const arr = this.resolve(['authorization', 'rules']).at(-1)?.node;
+    if (arr?.kind !== 'array') throw new ConfigEditError(this.path, 'authorization.rules is not a list.');
+    const eol = detectEolText(this.text);
+    const first = arr.items[0];
+    if (first) {
+      const indent = indentOf(this.text.slice(lineStart(this.text, first.start)));
+      this.text = splice(this.text, first.start, first.start, `${renderAuthRule(rule, indent, eol)},${eol}${indent}`);
+    } else {
+      const indent = `${indentOf(this.text.slice(lineStart(this.text, arr.start)))}    `;
+      this.text = splice(this.text, arr.start + 1, arr.end - 1, `${eol}${indent}${renderAuthRule(rule, indent, eol)}${eol}${indent.slice(4)}`);
+    }
+    this.reparse();
+    return true;
+  }
+
+  /** auth.conf: remove every rule named `name` (no change when there is none). */
+  authRuleRemove(name: string): boolean {
+    let changed = false;
+    for (;;) {
+      const arr = this.resolve(['authorization', 'rules']).at(-1)?.node;
+      if (arr?.kind !== 'array') return changed;
+      const list = this.get(['authorization', 'rules']) as unknown[];
+      const idx = list.findIndex((r) => isPlainObject(r) && r['name'] === name);
+      if (idx === -1) return changed;
+      const item = arr.items[idx]!;
+      const prev = arr.items[idx - 1];
+      const next = arr.items[idx + 1];
+      if (next) this.text = splice(this.text, item.start, next.start, '');
+      else if (prev) this.text = splice(this.text, prev.end, item.end, '');
+      else this.text = splice(this.text, item.start, item.end, '');
+      this.reparse();
+      changed = true;
+    }
+  }
+
   apply(op: HoconOp): boolean {
     switch (op.op) {
       case 'set':
@@ -459,6 +553,10 @@ export class HoconDocument {
         return this.removeFromList(op.path, op.value);
       case 'auth-allow':
         return this.authAllow(op.certname, op.rules);
+      case 'auth-rule':
+        return this.authRule(op.rule);
+      case 'auth-rule-remove':
+        return this.authRuleRemove(op.name);
     }
   }
 

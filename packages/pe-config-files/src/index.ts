@@ -19,6 +19,7 @@ export {
   type HoconArray,
   type HoconField,
   type HoconScalarNode,
+  type AuthRule,
 } from './hocon.js';
 export { ServicesDocument, parseServices, CA_SERVICE, CA_DISABLED_SERVICE, type ServicesOp } from './services.js';
 export { PostgresqlConfDocument, parsePostgresqlConf, type PostgresqlConfOp } from './postgresql.js';
