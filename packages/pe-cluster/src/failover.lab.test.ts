@@ -78,6 +78,7 @@ interface Result {
 interface Status {
   health: string;
   caHolders: string[];
+  masters: { name: string; caEnabled?: boolean; caGated?: boolean }[];
   problems: { level: string; host?: string; message: string }[];
   ha?: { primary: string; standby?: { host: string; replication: { state?: string; syncState?: string }; caCopy: { verified: boolean } }; fenced: { host: string }[] };
 }
@@ -112,6 +113,11 @@ describe('pe-cluster standby / failover / rejoin on the debian lab (3 masters, 1
     expect(sb.code, sb.stdout.slice(-2000)).toBe(0);
     const st0 = await status();
     expect(st0.ha?.standby).toMatchObject({ host: fq('secondary1'), replication: { state: 'streaming', syncState: 'sync' }, caCopy: { verified: true } });
+    // the standby's CA runs on the copy, gated: it answers the CA certificate, refuses a CSR and signs nothing
+    expect(st0.caHolders).toEqual([fq('primary')]);
+    expect(st0.masters.find((m) => m.name === fq('secondary1'))?.caGated).toBe(true);
+    const gate = await lab.ssh('secondary1', ['curl', '-sk', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: text/plain', '--data-binary', 'x', 'https://127.0.0.1:8140/puppet-ca/v1/certificate_request/intruder.lab.test']);
+    expect(gate.stdout).toBe('403');
     expect([0, 2]).toContain((await agentRun()).code);
     const nodesBefore = (await pdb('primary', 'nodes')).map((n) => n.certname).sort();
     const reportsBefore = (await pdb('primary', 'reports')).map((r) => r.hash).sort();
@@ -149,11 +155,7 @@ describe('pe-cluster standby / failover / rejoin on the debian lab (3 masters, 1
     expect(st.health).toBe('healthy');
   });
 
-  // Not yet passing on the lab (issue 9 stays open): the rejoined former
-  // primary's puppetserver did not come back with its CA off; the fix (web
-  // server TLS files named explicitly, as join does) is proven in
-  // failover.root.test.ts only. The switchover back depends on this rejoin.
-  it.skip('the old primary powered on is reported, not trusted; rejoin makes it a healthy secondary (streaming standby, no CA)', async () => {
+  it('the old primary powered on is reported, not trusted; rejoin makes it a healthy secondary (streaming standby, no CA)', async () => {
     await lab.powerOn('primary');
     const st = await status();
     figure('status_after_power_on', `${st.health}; CA holders ${st.caHolders.join(',')}`);
@@ -166,7 +168,7 @@ describe('pe-cluster standby / failover / rejoin on the debian lab (3 masters, 1
     expect((await lab.ssh('primary', ['runuser', '-u', 'postgres', '--', 'psql', '-tAc', "'select pg_is_in_recovery()'"])).stdout.trim()).toBe('t');
   });
 
-  it.skip('planned switchover back to the primary, the CLI killed after the promotion and resumed: zero data loss, one CA', async () => {
+  it('planned switchover back to the primary, the CLI killed after the promotion and resumed: zero data loss, one CA', async () => {
     expect((await cli([...I(), '--json', 'standby', fq('primary'), '--sync'])).code).toBe(0);
     expect([0, 2]).toContain((await agentRun()).code);
     const reportsBefore = (await pdb('secondary1', 'reports')).map((r) => r.hash);

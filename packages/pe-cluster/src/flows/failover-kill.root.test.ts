@@ -3,12 +3,12 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { layouts, ServicesDocument } from '@pe-stack/pe-config-files';
+import { layouts } from '@pe-stack/pe-config-files';
 import { isInRecovery, psql, query } from '@pe-stack/pe-db';
 import { LocalHost, treeManifest } from '@pe-stack/pe-host';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readState } from '../state.js';
-import { ADDR, makeWorld, type World } from './ha.root-world.js';
+import { ADDR, caSignsOn, makeWorld, type World } from './ha.root-world.js';
 
 // Root only. The CLI (dist) in a real process, SIGKILLed right after the k-th step of a planned
 // failover reports done (for every k), then `--resume` in a new process. The child reaches the
@@ -60,10 +60,6 @@ function child(root: string, args: string[], killAfter?: number): Promise<{ code
   });
 }
 
-async function caEnabledOn(w: World, host: string): Promise<boolean> {
-  const p = w.J(host, L.files.caCfg!.path);
-  return new ServicesDocument(await fs.readFile(p, 'utf8'), p).caEnabled() === true;
-}
 async function caTree(w: World, host: string): Promise<string> {
   const d = w.J(host, L.dirs.cadir);
   if (!(await fs.stat(d).catch(() => undefined))) return '';
@@ -90,7 +86,7 @@ describe('the CLI process killed (SIGKILL) after every step of a planned failove
       }
       kills++;
       if (steps === 0) steps = (JSON.parse(killed.stdout.split('\n').find((l) => l.includes('"type":"flow-start"'))!) as { steps: unknown[] }).steps.length;
-      const enabled = [await caEnabledOn(w, P), await caEnabledOn(w, S1)].filter(Boolean).length;
+      const enabled = [await caSignsOn(w, P), await caSignsOn(w, S1)].filter(Boolean).length;
       expect(enabled, `killed after ${k}: CAs enabled`).toBeLessThanOrEqual(1);
       for (const h of [P, S1]) {
         const t = await caTree(w, h);
@@ -103,7 +99,7 @@ describe('the CLI process killed (SIGKILL) after every step of a planned failove
       await w.reloadDns();
       expect(await isInRecovery(w.pg[S1]!)).toBe(false);
       expect((await query<{ n: number }>(w.pg[S1]!, 'SELECT count(*)::int AS n FROM reports', { database: 'puppetdb' }))[0]!.n).toBe(40);
-      expect([await caEnabledOn(w, P), await caEnabledOn(w, S1)]).toEqual([false, true]);
+      expect([await caSignsOn(w, P), await caSignsOn(w, S1)]).toEqual([false, true]);
       expect(w.dns.current).toBe(ADDR[S1]);
       expect(await caTree(w, S1)).toBe(original);
       expect(readState((await w.cluster()).inventory)).toMatchObject({ primary: S1, fenced: [{ host: P }] });

@@ -1,14 +1,14 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { layouts, ServicesDocument } from '@pe-stack/pe-config-files';
+import { layouts } from '@pe-stack/pe-config-files';
 import { OpensslAgent, OpensslCa } from '@pe-stack/pe-certs';
 import { isInRecovery, isRunning, query, readFenceMarker, replicaStreaming } from '@pe-stack/pe-db';
 import { LocalHost, treeManifest } from '@pe-stack/pe-host';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FlowEvent, RunResult } from '../engine/types.js';
 import { readState } from '../state.js';
-import { CNAME, ADDR, DB_PW, makeWorld, type World } from './ha.root-world.js';
+import { CNAME, ADDR, DB_PW, caSignsOn, makeWorld, type World } from './ha.root-world.js';
 
 // Root only (PostgreSQL 15, openssl): see ha.root-world.ts. Every world is made fresh and destroyed.
 
@@ -29,10 +29,6 @@ async function rows(w: World, host: string): Promise<number> {
 async function insert(w: World, n: number, tag: string): Promise<void> {
   const { psql } = await import('@pe-stack/pe-db');
   await psql(w.pg[P]!, `INSERT INTO reports (node) SELECT '${tag}-' || g FROM generate_series(1, ${n}) g;`, { database: 'puppetdb' });
-}
-async function caEnabledOn(w: World, host: string): Promise<boolean> {
-  const p = w.J(host, L.files.caCfg!.path);
-  return new ServicesDocument(await fs.readFile(p, 'utf8'), p).caEnabled() === true;
 }
 async function caTree(w: World, host: string): Promise<Map<string, string>> {
   const d = w.J(host, L.dirs.cadir);
@@ -82,7 +78,7 @@ describe('standby, planned switchover and back, rejoin (real PostgreSQL, real Op
     ok(r);
     expect(await replicaStreaming(w.pg[P]!, S1, { synchronous: true })).toBe(true);
     expect(same(await caTree(w, S1), original)).toBe(true);
-    expect(await caEnabledOn(w, S1)).toBe(false);
+    expect(await caSignsOn(w, S1)).toBe(false);
     // the standalone CA s1 had is kept aside, not deleted
     expect((await fs.readdir(w.J(S1, '/etc/puppet/puppetserver'))).some((f) => f.startsWith('ca.pe-backup-'))).toBe(true);
     expect(readState((await w.cluster()).inventory).standby).toMatchObject({ host: S1, synchronous: true });
@@ -122,7 +118,7 @@ describe('standby, planned switchover and back, rejoin (real PostgreSQL, real Op
     expect(await rows(w, S1)).toBe(500);
     expect(await isRunning(w.pg[P]!)).toBe(false);
     expect((await readFenceMarker(w.pg[P]!))?.newPrimary).toBe(S1);
-    expect([await caEnabledOn(w, P), await caEnabledOn(w, S1), await caEnabledOn(w, S2)]).toEqual([false, true, false]);
+    expect([await caSignsOn(w, P), await caSignsOn(w, S1), await caSignsOn(w, S2)]).toEqual([false, true, false]);
     expect(w.dns.current).toBe(ADDR[S1]);
     expect(same(await caTree(w, S1), caNow)).toBe(true);
     // every master's main filebucket follows primary_cname
@@ -170,7 +166,7 @@ describe('standby, planned switchover and back, rejoin (real PostgreSQL, real Op
     const { r: back } = await run(w, (c, onEvent) => c.failover({ to: P }, { onEvent }));
     ok(back);
     expect(await rows(w, P)).toBe(525);
-    expect([await caEnabledOn(w, P), await caEnabledOn(w, S1), await caEnabledOn(w, S2)]).toEqual([true, false, false]);
+    expect([await caSignsOn(w, P), await caSignsOn(w, S1), await caSignsOn(w, S2)]).toEqual([true, false, false]);
     expect(w.dns.current).toBe(ADDR[P]);
     expect(same(await caTree(w, P), await caTree(w, S1))).toBe(true);
   }, 240_000);
@@ -190,7 +186,7 @@ describe('plan (dry run)', () => {
     expect(plan.steps.find((s) => s.id === 'db-promote')?.mutations.some((m) => m.kind === 'exec' && m.argv.includes('promote'))).toBe(true);
     expect(await isInRecovery(w.pg[S1]!)).toBe(true);
     expect(await isRunning(w.pg[P]!)).toBe(true);
-    expect([await caEnabledOn(w, P), await caEnabledOn(w, S1)]).toEqual([true, false]);
+    expect([await caSignsOn(w, P), await caSignsOn(w, S1)]).toEqual([true, false]);
     expect(w.dns.sets).toEqual([]);
     expect(JSON.stringify(readState((await w.cluster()).inventory))).toBe(stBefore);
     expect(JSON.stringify(plan)).not.toContain(DB_PW);
@@ -209,13 +205,13 @@ describe('emergency failover', () => {
     expect(r.status).toBe('failed');
     expect(r.error).toMatchObject({ code: 'E_DATA_LOSS_RISK', step: 'failover.decide' });
     expect(await isInRecovery(w.pg[S1]!)).toBe(true);
-    expect(await caEnabledOn(w, S1)).toBe(false);
+    expect(await caSignsOn(w, S1)).toBe(false);
     expect(w.dns.sets).toEqual([]);
     ({ r } = await run(w, (c, onEvent) => c.failover({ to: S1, reachTimeoutMs: 1000, acceptDataLoss: true }, { onEvent })));
     ok(r);
     expect(r.steps.find((s) => s.id === 'old.fence-recorded')?.status).toBe('done');
     expect(await isInRecovery(w.pg[S1]!)).toBe(false);
-    expect(await caEnabledOn(w, S1)).toBe(true);
+    expect(await caSignsOn(w, S1)).toBe(true);
     expect(w.dns.current).toBe(ADDR[S1]);
     const st = readState((await w.cluster()).inventory);
     expect(st.fenced).toMatchObject([{ host: P, how: 'unreachable', newPrimary: S1 }]);
@@ -231,7 +227,7 @@ describe('emergency failover', () => {
       if (ok) break;
       await new Promise((r) => setTimeout(r, 1000));
     }
-    expect(await caEnabledOn(w, P)).toBe(true);
+    expect(await caSignsOn(w, P)).toBe(true);
     const c = await w.cluster();
     const two = await c.status();
     await c.close();
@@ -239,7 +235,7 @@ describe('emergency failover', () => {
     expect(two.health).toBe('broken');
     const { r: rj } = await run(w, (cl, onEvent) => cl.rejoin(P, { onEvent }));
     ok(rj);
-    expect(await caEnabledOn(w, P)).toBe(false);
+    expect(await caSignsOn(w, P)).toBe(false);
     expect(await replicaStreaming(w.pg[S1]!, P)).toBe(true);
     const c3 = await w.cluster();
     const after = await c3.status();

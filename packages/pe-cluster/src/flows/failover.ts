@@ -8,7 +8,7 @@ import type { InventoryNode } from '../inventory.js';
 import { assertResolved, verifyResolution } from '../dns/index.js';
 import { fenceRegistry, readState, updateState, type FailoverDecision } from '../state.js';
 import { probe } from './ensure.js';
-import { addressOf, caCopyVerified, caEdits, caTree, copyCrl, credentialsOf, dnsOf, editAndReload, FailoverError, master, pgOf, pollUntil, puppetdbAnswers, caApiAnswers, restart, restartOrStart, reachable, sshPreflight, syncCaCopy, type HaContext } from './ha.js';
+import { addressOf, caCopyVerified, caEdits, caTree, copyCrl, credentialsOf, dnsOf, editAndReload, FailoverError, master, pgOf, pollUntil, puppetdbAnswers, caGateEdits, caServing, reload, restart, restartOrStart, reachable, sshPreflight, syncCaCopy, type HaContext } from './ha.js';
 import { manifestDifferences, type Host } from '@pe-stack/pe-host';
 
 export interface FailoverOptions {
@@ -116,14 +116,21 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
   });
 
   // ---- the old primary fenced (first its CA) ----
+  const oldCaOff = [...caGateEdits(inv, true), ...caEdits(inv, false, old.name)];
   if (mode === 'planned') {
     items.push({
       id: 'old.ca-disabled',
       host: old.name,
-      title: `the CA on ${old.name} disabled (reload): it signs nothing from now on`,
-      check: (ctx) => probe(ctx, (h) => applyEdits(h.host, caEdits(inv, false, old.name), { sudo: old.sudo })),
+      title: `the CA on ${old.name} gated and disabled (reload): it signs nothing from now on`,
+      check: async (ctx) => {
+        const files = await probe(ctx, (h) => applyEdits(h.host, oldCaOff, { sudo: old.sudo }));
+        if (!files.done) return files;
+        return (await caServing(ctx.host, layout, old.sudo)) === 'signing' ? { done: false, why: 'its puppetserver still signs' } : { done: true, why: 'its CA signs nothing' };
+      },
       apply: async (ctx) => {
-        await editAndReload(ctx.host, inv, caEdits(inv, false, old.name), old.sudo);
+        // a reload re-reads auth.conf (the gate: signing stops now), not services.d (the CA service goes at its next restart)
+        const changed = await editAndReload(ctx.host, inv, oldCaOff, old.sudo);
+        if (!changed && (await caServing(ctx.host, layout, old.sudo)) === 'signing') await reload(ctx.host, layout, layout.services.puppetserver, old.sudo);
       },
     });
     items.push({
@@ -225,8 +232,9 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
     }
   }
 
-  // ---- the new primary ----
-  items.push({
+  // ---- the new primary: promotion, DNS and the CA at once (independent; the old CA is off or fenced) ----
+  const takeover: Step[] = [];
+  takeover.push({
     id: 'db-promote',
     host: t.name,
     title: `promote PostgreSQL on ${t.name}`,
@@ -238,7 +246,7 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
   });
   const others$ = reachableOthers;
   const verifyOn = (ctx: StepContext) => [ctx.hostFor(t.name), ...others$.map((m) => ctx.hostFor(m.name))];
-  items.push({
+  takeover.push({
     id: 'dns-move',
     host: t.name,
     title: `${inv.primaryCname} -> ${t.name} (${inv.dns.provider}), verified on every reachable master`,
@@ -254,42 +262,51 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
       if (ctx.dryRun) return;
       // a power-cut old primary is not waited for (rejoin fixes its own entry)
       await dnsOf(c, ctx.hostFor).set(inv.primaryCname, addr, { exclude: mode === 'emergency' ? [old.name] : [] });
-      if (ctx.dryRun) return;
       assertResolved(await verifyResolution(verifyOn(ctx), inv.primaryCname, addr, { timeoutMs: 30_000 }), inv.primaryCname, addr);
     },
   });
   const authConf = layout.files.authConf ? fileOf(layout, 'authConf').path : undefined;
-  const enable = async (h: Host) => {
-    const changed = (await applyEdits(h, caEdits(inv, true, t.name), { sudo: t.sudo })).some((r) => r.changed);
+  const caCfg = layout.caDisable.kind === 'services' ? fileOf(layout, 'caCfg').path : undefined;
+  /** The files that make t the CA; returns whether the CA service itself (services.d, or pe3's puppet.conf) changed. */
+  const enable = async (h: Host): Promise<{ changed: boolean; serviceChanged: boolean }> => {
+    const rs = await applyEdits(h, [...caGateEdits(inv, false), ...caEdits(inv, true, t.name)], { sudo: t.sudo });
     const admin = authConf ? (await grantCaAdmin(h, authConf, t.name, { sudo: t.sudo })).changed : false;
-    return changed || admin;
+    const serviceChanged = rs.some((r) => r.changed && (caCfg ? r.path === caCfg : r.path === fileOf(layout, 'puppetConf').path));
+    return { changed: admin || rs.some((r) => r.changed), serviceChanged };
   };
-  items.push({
+  takeover.push({
     id: 'ca-enabled',
     host: t.name,
-    title: `the CA enabled on ${t.name} (reload, no cold start)`,
+    title: `the CA enabled on ${t.name} (the standby's gate lifted with a reload; a restart only where its CA service was off)`,
     check: async (ctx) => {
       if (mode === 'planned') {
-        const probeOld = await probe(ctx, (h) => applyEdits(h.hostFor(old.name), caEdits(inv, false, old.name), { sudo: old.sudo }));
-        if (!probeOld.done) throw new FailoverError('E_TWO_CAS', `the CA on ${old.name} is not disabled (${probeOld.why}); not enabling a second CA.`, { host: t.name });
+        const probeOld = await probe(ctx, (h) => applyEdits(h.hostFor(old.name), oldCaOff, { sudo: old.sudo }));
+        if (!probeOld.done) throw new FailoverError('E_TWO_CAS', `the CA on ${old.name} is not gated and disabled (${probeOld.why}); not enabling a second CA.`, { host: t.name });
       } else if (!(await registry.list()).some((r) => r.host === old.name)) {
         throw new FailoverError('E_TWO_CAS', `${old.name} is not fenced; not enabling a second CA.`, { host: t.name });
       }
       if ((await caTree(ctx.host, layout, t.sudo)).size === 0) throw new FailoverError('E_CA_MISSING', `${t.name} holds no CA copy.`, { host: t.name });
-      const files = await probe(ctx, (h) => enable(h.host));
+      const files = await probe(ctx, async (h) => (await enable(h.host)).changed);
       if (!files.done) return files;
-      return (await caApiAnswers(ctx.host, layout, t.sudo)) === false ? { done: false, why: 'the CA is enabled in the files but puppetserver does not serve /puppet-ca' } : { done: true, why: 'CA enabled' };
+      const serving = await caServing(ctx.host, layout, t.sudo);
+      return serving === undefined || serving === 'signing' ? { done: true, why: serving ? 'the CA signs' : 'CA enabled in the files (puppetserver does not run here)' } : { done: false, why: `the CA is enabled in the files but puppetserver answers as ${serving}` };
     },
     apply: async (ctx) => {
-      const changed = await enable(ctx.host);
-      // measured on the lab: a reload (HUP, 21 s) restarts the services but does not re-read services.d, so the
-      // CA stays disabled; the service set changes only with a restart (a JVM cold start)
-      const serving = ctx.dryRun ? undefined : await caApiAnswers(ctx.host, layout, t.sudo);
-      if (changed || serving === false || serving === undefined) await restartOrStart(ctx.host, layout, layout.services.puppetserver, t.sudo);
+      const before = ctx.dryRun ? undefined : await caServing(ctx.host, layout, t.sudo);
+      const e = await enable(ctx.host);
+      // measured on the lab: a reload (HUP, 5.2-5.3 s) re-reads auth.conf (the gate) but not services.d: a CA
+      // service that is not running yet needs a restart (a JVM cold start)
+      if (!e.serviceChanged && (before === 'gated' || before === 'signing')) await reload(ctx.host, layout, layout.services.puppetserver, t.sudo);
+      else await restartOrStart(ctx.host, layout, layout.services.puppetserver, t.sudo);
       if (ctx.dryRun) return;
-      if ((await pollUntil(() => caApiAnswers(ctx.host, layout, t.sudo), 300_000, 500)) === false) throw new FailoverError('E_CA_SERVICE', `puppetserver on ${t.name} does not serve /puppet-ca after a restart.`, { host: t.name, hint: 'Read its log (services.d/ca.cfg, cadir permissions).' });
+      const ok = await pollUntil(async () => {
+        const x = await caServing(ctx.host, layout, t.sudo);
+        return x === undefined ? undefined : x === 'signing';
+      }, 300_000, 250);
+      if (ok === false) throw new FailoverError('E_CA_SERVICE', `puppetserver on ${t.name} does not sign as the CA after a ${e.serviceChanged ? 'restart' : 'reload'}.`, { host: t.name, hint: 'Read its log (services.d/ca.cfg, auth.conf, cadir permissions).' });
     },
   });
+  items.push({ group: 'takeover', lanes: takeover.map((x) => [x]) });
   items.push({
     id: 'state.commit',
     host: t.name,

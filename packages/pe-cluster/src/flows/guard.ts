@@ -200,8 +200,8 @@ export function guardInstallSteps(inv: Inventory, node: InventoryNode, o: GuardO
     check: (ctx) => Promise.resolve(ctx.completedEarlier || !ctx.changedInRun(node.name) ? { done: true, why: ctx.completedEarlier ? 'done earlier in this run' : 'nothing changed on the host' } : { done: false, why: 'the host changed in this run' }),
     apply: async (ctx) => {
       const r = await ctx.host.exec(['systemctl', 'daemon-reload'], { sudo, allowFailure: true, timeoutMs: 60_000 });
-      // no systemd (systemctl absent): the drop-ins are inert, nothing to reload
-      if (r.code !== 0 && r.code !== 127) throw new FailoverError('E_COMMAND_FAILED', `systemctl daemon-reload failed on ${node.name}: ${r.stderr.trim() || `exit ${r.code}`}`, { host: node.name });
+      // no systemd (systemctl absent, or systemd not PID 1 as in a container): the drop-ins are inert, nothing to reload
+      if (r.code !== 0 && r.code !== 127 && !/not been booted with systemd/.test(r.stderr)) throw new FailoverError('E_COMMAND_FAILED', `systemctl daemon-reload failed on ${node.name}: ${r.stderr.trim() || `exit ${r.code}`}`, { host: node.name });
     },
   });
   return steps;

@@ -5,7 +5,8 @@
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { CA_DISABLED_SERVICE, CA_SERVICE, layouts } from '@pe-stack/pe-config-files';
+import { CA_DISABLED_SERVICE, CA_SERVICE, HoconDocument, layouts, ServicesDocument } from '@pe-stack/pe-config-files';
+import { CA_GATE } from './ha.js';
 import { OpensslAgent, OpensslCa } from '@pe-stack/pe-certs';
 import { destroyCluster, initCluster, psql, startInstance, type PgInstance } from '@pe-stack/pe-db';
 import { freePort, LocalHost, Redactor, type Host } from '@pe-stack/pe-host';
@@ -18,7 +19,21 @@ export const GENERAL = 'puppet.rt.test';
 export const DB_PW = 'Ha-Root-Pdb-Pw-4711';
 export const NAMES = ['p.rt.test', 's1.rt.test', 's2.rt.test'] as const;
 export const ADDR: Record<string, string> = { 'p.rt.test': '127.0.0.11', 's1.rt.test': '127.0.0.12', 's2.rt.test': '127.0.0.13' };
-const PREFIXES = ['/etc/puppet', '/var/lib/puppet', '/etc/puppetdb', '/etc/hosts', '/etc/mcollective', '/etc/default', '/etc/activemq'];
+// the boot-time guard's script, drop-ins and state too: never on this machine
+const PREFIXES = ['/etc/puppet', '/var/lib/puppet', '/etc/puppetdb', '/etc/hosts', '/etc/mcollective', '/etc/default', '/etc/activemq', '/usr/local/sbin', '/etc/systemd/system', '/var/local/pe-cluster'];
+
+/**
+ * A master of the world would sign as a CA when its puppetserver starts or reloads: its CA service enabled in
+ * services.d and no CA gate in its auth.conf (the standby's CA runs gated and signs nothing).
+ */
+export async function caSignsOn(w: Pick<World, 'J'>, host: string): Promise<boolean> {
+  const L = layouts.debian;
+  const p = w.J(host, L.files.caCfg!.path);
+  if (new ServicesDocument(await fs.readFile(p, 'utf8'), p).caEnabled() !== true) return false;
+  const a = w.J(host, L.files.authConf!.path);
+  const rules = new HoconDocument(await fs.readFile(a, 'utf8'), a).get(['authorization', 'rules']);
+  return !(Array.isArray(rules) && rules.some((r) => (r as Record<string, unknown> | null)?.['name'] === CA_GATE.name));
+}
 
 export interface World {
   root: string;

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { applyEdits, buildCommand, fileOf, type Edit, type Layout } from '@pe-stack/pe-config-files';
+import { applyEdits, buildCommand, fileOf, type AuthRule, type Edit, type Layout } from '@pe-stack/pe-config-files';
 import { backupCa, parseCrl, puppetSslPaths, restoreCa, verifyCaArchive } from '@pe-stack/pe-certs';
 import { dbFilesFromLayout, instanceFromLayout, readCredentials, type DbCredentials, type PgInstance } from '@pe-stack/pe-db';
 import { manifestDifferences, PeError, treeManifest, type Host } from '@pe-stack/pe-host';
@@ -65,6 +65,43 @@ export function caEdits(inv: Inventory, enabled: boolean, certname: string): Edi
       : { kind: 'services', path: fileOf(layout, 'caCfg').path, ops: [{ op: 'ca', enabled }] },
     { kind: 'ini', path: fileOf(layout, 'puppetConf').path, ops: [{ op: 'set', section: 'main', key: 'ca_server', value: inv.primaryCname }] },
   ];
+}
+
+/**
+ * The CA gate: an auth.conf rule, first in the list, that denies every CA
+ * endpoint except the public CA certificate(s) and the CRL. A puppetserver
+ * with its CA service enabled but gated signs nothing; HUP re-reads auth.conf
+ * (measured on the lab: 5.2-5.3 s, no JVM cold start), while the CA service
+ * itself (services.d) changes only with a restart. So the warm standby runs
+ * its CA gated on its verified copy, and failover lifts the gate with a HUP;
+ * a CA that must stop signing now is gated with a HUP.
+ */
+export const CA_GATE: AuthRule = {
+  name: 'pe-cluster CA gate',
+  match: { path: '^/puppet-ca/v1/(?!certificate/|certificate_revocation_list/)', type: 'regex' },
+  deny: '*',
+  sortOrder: 1,
+};
+
+/** The edit that puts the CA gate in (on) or takes it out; none on layouts without a tk-auth auth.conf (pe3). */
+export function caGateEdits(inv: Inventory, on: boolean): Edit[] {
+  const auth = inv.layout.files.authConf;
+  if (!auth || inv.layout.crl.kind !== 'hocon') return [];
+  return [{ kind: 'hocon', path: auth.path, ops: [on ? { op: 'auth-rule', rule: CA_GATE } : { op: 'auth-rule-remove', name: CA_GATE.name }] }];
+}
+
+/** What this host's puppetserver does as a CA, asked over HTTPS: signing (an active CA), gated, off (no CA service), no-answer (starting, or an unexpected status); undefined when it does not run here (or there is no curl). */
+export type CaServing = 'signing' | 'gated' | 'off' | 'no-answer';
+export async function caServing(h: Host, layout: Layout, sudo: boolean): Promise<CaServing | undefined> {
+  if (!(await serviceActive(h, layout, layout.services.puppetserver, sudo))) return undefined;
+  // one command: the public CA certificate (200 on any CA, 404 without one), then a CSR that does not exist
+  // (404 on a CA that takes requests, 403 where the gate denies it)
+  const base = 'https://127.0.0.1:8140/puppet-ca/v1';
+  const r = await h.exec(['curl', '-sk', '--max-time', '5', '-w', '%{http_code}\n', '-o', '/dev/null', '-o', '/dev/null', `${base}/certificate/ca`, `${base}/certificate_request/pe-cluster-probe`], { readOnly: true, allowFailure: true, timeoutMs: 20_000 });
+  if (r.code === 127) return undefined;
+  const [ca, csr] = r.stdout.trim().split('\n');
+  if (ca !== '200') return ca === '404' ? 'off' : 'no-answer';
+  return csr === '403' ? 'gated' : csr === '404' ? 'signing' : 'no-answer';
 }
 
 export async function reload(h: Host, layout: Layout, service: string, sudo: boolean): Promise<void> {

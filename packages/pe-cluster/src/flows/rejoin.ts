@@ -1,13 +1,15 @@
 import { join } from 'node:path';
 import { applyEdits, fileOf, type Edit } from '@pe-stack/pe-config-files';
 import { backupCa, inspectCert, verifyCaArchive } from '@pe-stack/pe-certs';
+import { debianSyncSteps, readSecrets, type McoCluster } from '@pe-stack/pe-mcollective';
 import { dbFilesFromLayout, fence, isInRecovery, isRunning, pointServicesAt, readFenceMarker, rejoin, replicaStreaming, stopInstance } from '@pe-stack/pe-db';
 import type { Host } from '@pe-stack/pe-host';
 import type { Flow, Step, StepContext } from '../engine/types.js';
 import { setHostsEntry } from '../dns/index.js';
 import { fenceRegistry, readState, updateState } from '../state.js';
 import { probe } from './ensure.js';
-import { addressOf, caEdits, copyCrl, editAndReload, FailoverError, master, pgOf, restart, sshPreflight, type HaContext } from './ha.js';
+import { guardClearStep } from './guard.js';
+import { addressOf, caEdits, caGateEdits, copyCrl, editAndReload, FailoverError, master, pgOf, restart, sshPreflight, type HaContext } from './ha.js';
 
 export interface RejoinOptions {
   /** standby (default): its PostgreSQL rebuilt as a streaming replica of the new primary; client: stopped, fenced, only a client of the primary's. */
@@ -38,14 +40,15 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
   const P = (ctx: StepContext) => pgOf(c, p.name, ctx.hostFor(p.name));
   const sudo = h.sudo;
   const steps: Step[] = [];
+  const caOff = [...caGateEdits(inv, true), ...caEdits(inv, false, h.name)];
 
   steps.push({
     id: 'rejoin.ca-off',
     host: h.name,
-    title: `the CA on ${h.name} disabled; ca_server = ${inv.primaryCname}`,
-    check: (ctx) => probe(ctx, (x) => applyEdits(x.host, caEdits(inv, false, h.name), { sudo })),
+    title: `the CA on ${h.name} gated and disabled (reload: it signs nothing from now on); ca_server = ${inv.primaryCname}`,
+    check: (ctx) => probe(ctx, (x) => applyEdits(x.host, caOff, { sudo })),
     apply: async (ctx) => {
-      await editAndReload(ctx.host, inv, caEdits(inv, false, h.name), sudo);
+      await editAndReload(ctx.host, inv, caOff, sudo);
     },
   });
   steps.push({
@@ -140,6 +143,7 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
       },
     });
   }
+  steps.push(guardClearStep(inv, h));
   steps.push({
     id: 'rejoin.certificate',
     host: h.name,
@@ -180,7 +184,20 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
       for (const s of [layout.services.puppetserver, layout.services.puppetdb]) await restart(ctx.host, layout, s, sudo);
     },
   });
-  steps.push({
+  // MCollective (debian, where join set it up): the rejoined host's broker and server run again with the
+  // cluster's secrets, and every broker pool and network of brokers names it again (found on the lab: after
+  // rejoin its activemq and mcollective were down and the other masters' pools still left it out).
+  const items: Flow['items'] = [];
+  const serverCfg = layout.files.mcollectiveServerCfg?.path;
+  if (layout.flavour === 'debian' && serverCfg && (await c.host(p.name).exists(serverCfg, { sudo: p.sudo }).catch(() => false))) {
+    const fenced = new Set(readState(inv).fenced.map((f) => f.host));
+    const serving = inv.masters.filter((m) => m.name !== p.name && (m.name === h.name || !fenced.has(m.name)));
+    const mco: McoCluster = { primary: { fqdn: p.name, host: c.host(p.name), layout }, secondaries: serving.map((m) => ({ fqdn: m.name, host: c.host(m.name), layout })), sudo: p.sudo || serving.some((m) => m.sudo) };
+    const { secrets, generated } = await readSecrets(mco);
+    for (const v of [secrets.psk, secrets.password]) inv.redactor.add(v);
+    if (generated.length === 0) items.push(...debianSyncSteps(mco, secrets));
+  }
+  const lift: Step = {
     id: 'rejoin.state',
     host: h.name,
     title: `lift ${h.name}'s fence in the controller state`,
@@ -193,6 +210,6 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
         s.fenced = s.fenced.filter((f) => f.host !== h.name);
       });
     },
-  });
-  return { name: 'rejoin', items: [{ group: 'preflight', lanes: sshPreflight([h, p]).map((x) => [x]) }, ...steps] };
+  };
+  return { name: 'rejoin', items: [{ group: 'preflight', lanes: sshPreflight([h, p]).map((x) => [x]) }, ...steps, ...items, lift] };
 }

@@ -1,4 +1,4 @@
-import { fileOf } from '@pe-stack/pe-config-files';
+import { applyEdits, fileOf } from '@pe-stack/pe-config-files';
 import { grantCaAdmin } from '@pe-stack/pe-certs';
 import { accessGranted, buildReplica, dbFilesFromLayout, grantAccess, readCredentials, replicaStreaming, setSynchronous, waitFor } from '@pe-stack/pe-db';
 import type { Host } from '@pe-stack/pe-host';
@@ -6,7 +6,8 @@ import type { Flow, Step, StepContext } from '../engine/types.js';
 import type { Inventory, InventoryNode } from '../inventory.js';
 import { readState, updateState } from '../state.js';
 import { probe } from './ensure.js';
-import { addressOf, caTree, FailoverError, master, pgOf, sshPreflight, syncCaCopy, type HaContext } from './ha.js';
+import { guardInstallGroup } from './guard.js';
+import { addressOf, CA_GATE, caEdits, caGateEdits, caServing, caTree, FailoverError, master, pgOf, pollUntil, restartOrStart, sshPreflight, syncCaCopy, type HaContext } from './ha.js';
 import { isIpLiteral, manifestDifferences } from '@pe-stack/pe-host';
 
 export interface StandbyOptions {
@@ -125,7 +126,55 @@ export async function standbyFlow(c: HaContext, name: string, opts: StandbyOptio
     },
   });
   steps.push(caCopyStep(inv, p, s));
-  return { name: 'standby', items: [{ group: 'preflight', lanes: sshPreflight([p, s]).map((x) => [x]) }, ...steps] };
+  const gated = caGatedStep(inv, s);
+  if (gated) steps.push(gated);
+  // the boot-time guard on every master: a former primary that boots after a failover finds the active CA and
+  // fences itself (CA off, PostgreSQL in recovery) until rejoin
+  const guard = guardInstallGroup(inv, { gate: CA_GATE.name });
+  return { name: 'standby', items: [{ group: 'preflight', lanes: sshPreflight([p, s]).map((x) => [x]) }, ...steps, guard] };
+}
+
+/**
+ * The standby's puppetserver runs its CA service on the verified copy, gated
+ * (CA_GATE in auth.conf: it signs nothing), so that failover takes the CA
+ * over with a HUP that lifts the gate instead of a JVM cold start. The gate
+ * goes into auth.conf before the CA service is enabled, and both take effect
+ * with one restart here, off the failover's critical path. Proven by asking
+ * the server: the CA certificate answers, a CSR request is refused. Layouts
+ * without a tk-auth auth.conf (pe3) have no such step: their failover
+ * restarts the CA's web server.
+ */
+export function caGatedStep(inv: Inventory, s: InventoryNode): Step | undefined {
+  const layout = inv.layout;
+  const gate = caGateEdits(inv, true);
+  if (gate.length === 0) return undefined;
+  const edits = [...gate, ...caEdits(inv, true, s.name)];
+  return {
+    id: 'standby.ca-gated',
+    host: s.name,
+    title: `its puppetserver runs the CA copy gated (auth.conf denies every CA request but the CA certificate and CRL): failover lifts the gate with a reload`,
+    check: async (ctx) => {
+      const files = await probe(ctx, (h) => applyEdits(h.host, edits, { sudo: s.sudo }));
+      if (!files.done) return files;
+      const serving = await caServing(ctx.host, layout, s.sudo);
+      if (serving === 'signing') throw new FailoverError('E_TWO_CAS', `the CA copy on ${s.name} signs although its files gate it; stop its puppetserver now.`, { host: s.name });
+      if (serving === undefined) return { done: true, why: 'gated in its files; puppetserver does not run here (it starts gated)' };
+      return serving === 'gated' ? { done: true, why: 'the CA answers, gated' } : { done: false, why: serving === 'off' ? 'puppetserver runs without its CA service' : 'puppetserver does not answer as a gated CA' };
+    },
+    apply: async (ctx) => {
+      if ((await caTree(ctx.host, layout, s.sudo)).size === 0) throw new FailoverError('E_CA_MISSING', `${s.name} holds no CA copy; not enabling its CA service (puppetserver would create a new CA).`, { host: s.name });
+      // the gate first: the CA service never runs ungated on the standby
+      await applyEdits(ctx.host, gate, { sudo: s.sudo });
+      await applyEdits(ctx.host, caEdits(inv, true, s.name), { sudo: s.sudo });
+      await restartOrStart(ctx.host, layout, layout.services.puppetserver, s.sudo);
+      if (ctx.dryRun) return;
+      const v = await pollUntil(async () => {
+        const x = await caServing(ctx.host, layout, s.sudo);
+        return x === undefined ? undefined : x === 'gated';
+      }, 300_000, 1000);
+      if (v === false) throw new FailoverError('E_CA_SERVICE', `puppetserver on ${s.name} does not serve its CA copy gated after a restart.`, { host: s.name, hint: 'Read its log (services.d/ca.cfg, auth.conf, cadir permissions).' });
+    },
+  };
 }
 
 /** The standby's CA copy equals the primary's CA directory (sha256 of every file); apply pushes a verified copy. */
@@ -133,7 +182,7 @@ export function caCopyStep(inv: Inventory, p: InventoryNode, s: InventoryNode): 
   return {
     id: 'standby.ca-copy',
     host: s.name,
-    title: `a verified copy of ${p.name}'s CA on ${s.name} (its CA service stays disabled)`,
+    title: `a verified copy of ${p.name}'s CA on ${s.name}`,
     check: async (ctx) => {
       const [a, b] = await Promise.all([caTree(ctx.hostFor(p.name), inv.layout, p.sudo), caTree(ctx.host, inv.layout, s.sudo)]);
       if (a.size === 0) throw new FailoverError('E_CA_MISSING', `${p.name} holds no CA in ${inv.layout.dirs.cadir}.`, { host: p.name });

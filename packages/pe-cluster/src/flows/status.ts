@@ -1,4 +1,5 @@
-import { buildCommand, fileOf, IniDocument, ServicesDocument, type Layout } from '@pe-stack/pe-config-files';
+import { buildCommand, fileOf, HoconDocument, IniDocument, ServicesDocument, type Layout } from '@pe-stack/pe-config-files';
+import { CA_GATE, caServing } from './ha.js';
 import { inspectCert, parseCrl } from '@pe-stack/pe-certs';
 import { checkFromHost, dbFilesFromLayout, readServiceCredentials } from '@pe-stack/pe-db';
 import { verifyDebian, verifyPe3, type McoCluster } from '@pe-stack/pe-mcollective';
@@ -14,8 +15,10 @@ export interface MasterStatus {
   error?: { code: string; message: string } | undefined;
   /** service name -> running */
   services: Record<string, boolean>;
-  /** This master's own CA is enabled (only the primary's should be). */
+  /** This master's own CA is enabled and not gated, or its puppetserver signs (only the primary's should). */
   caEnabled: boolean | undefined;
+  /** Its CA service is enabled on a copy but gated (auth.conf denies every CA request but the CA certificate and CRL): the warm standby's. */
+  caGated?: boolean | undefined;
   cert?: { notAfter: string; daysLeft: number; altNames: string[]; missingAltNames: string[]; issuer: string } | { error: string } | undefined;
   crl?: { thisUpdate: string; ageHours: number; nextUpdate?: string | undefined; expired: boolean } | { error: string } | undefined;
   database?: { server: string; port: number; database: string; pointsAtPrimary: boolean; connected?: boolean | undefined; error?: string | undefined } | { error: string } | undefined;
@@ -44,6 +47,13 @@ const msg = (e: unknown, r: Redactor) => r.redact(e instanceof Error ? e.message
 async function readText(h: Host, path: string, sudo: boolean): Promise<string | undefined> {
   if (!(await h.exists(path, { sudo }))) return undefined;
   return (await h.readFile(path, { sudo })).toString('utf8');
+}
+
+async function gatedInFile(h: Host, path: string, sudo: boolean): Promise<boolean> {
+  const t = await readText(h, path, sudo);
+  if (t === undefined) return false;
+  const rules = new HoconDocument(t, path).get(['authorization', 'rules']);
+  return Array.isArray(rules) && rules.some((r) => r !== null && typeof r === 'object' && (r as Record<string, unknown>)['name'] === CA_GATE.name);
 }
 
 async function caEnabled(h: Host, layout: Layout, sudo: boolean): Promise<boolean | undefined> {
@@ -82,7 +92,12 @@ async function masterStatus(inv: Inventory, node: InventoryNode, h: Host, now: D
     }),
   );
   try {
-    s.caEnabled = await caEnabled(h, layout, sudo);
+    const enabled = await caEnabled(h, layout, sudo);
+    const gateFile = enabled && layout.files.authConf && layout.crl.kind === 'hocon' ? await gatedInFile(h, fileOf(layout, 'authConf').path, sudo) : false;
+    // the server's answer wins where it signs; a file that enables an ungated CA counts too (it signs after its next restart)
+    const live = enabled || gateFile ? await caServing(h, layout, sudo) : undefined;
+    s.caEnabled = enabled === undefined && live === undefined ? undefined : live === 'signing' || (Boolean(enabled) && !gateFile);
+    s.caGated = Boolean(enabled) && gateFile && live !== 'signing';
   } catch (e) {
     problem('degraded', `cannot tell whether the CA is enabled: ${msg(e, r)}`);
   }
@@ -192,7 +207,7 @@ export function formatStatus(r: StatusReport): string {
     const cert = !m.cert ? '-' : 'error' in m.cert ? m.cert.error : `${m.cert.daysLeft}d${m.cert.missingAltNames.length ? ' (alt names missing)' : ''}`;
     const crl = !m.crl ? '-' : 'error' in m.crl ? m.crl.error : `${m.crl.ageHours}h${m.crl.expired ? ' (stale)' : ''}`;
     const db = !m.database ? '-' : 'error' in m.database && !('server' in m.database) ? m.database.error : `${(m.database as { server: string }).server}${(m.database as { connected?: boolean }).connected === false ? ' (no connection)' : ''}`;
-    rows.push([m.name, m.role, m.reachable ? 'ok' : (m.error?.code ?? 'down'), m.caEnabled === undefined ? '?' : m.caEnabled ? 'enabled' : 'off', svc || '-', cert, crl, db ?? '-']);
+    rows.push([m.name, m.role, m.reachable ? 'ok' : (m.error?.code ?? 'down'), m.caEnabled === undefined ? '?' : m.caEnabled ? 'enabled' : m.caGated ? 'gated' : 'off', svc || '-', cert, crl, db ?? '-']);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   let out = `${rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`;
