@@ -7,6 +7,7 @@ export type * from './host.js';
 export { LocalHost, type LocalHostOptions } from './local.js';
 export { SshHost, type SshHostConfig, type SshStats } from './ssh.js';
 export { DryRunHost } from './dryrun.js';
+export { readFiles, type BatchedFile, type ReadFilesOptions } from './batch.js';
 export { copyTree, treeManifest, manifestDifferences, type CopyTreeResult } from './tree.js';
 export { fingerprint, knownHostsName, parseKnownHosts, patternsMatch, verifyAgainstKnownHosts, type KnownHostEntry } from './knownhosts.js';
 export { Semaphore } from './semaphore.js';

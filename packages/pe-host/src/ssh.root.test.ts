@@ -159,6 +159,42 @@ describe('SshHost against a real OpenSSH server', () => {
     await h.remove(dir, { recursive: true });
   });
 
+  it('reads many files in one command (readFiles), as root over exec and through sudo, as stat and readFile see them', async () => {
+    for (const h of [host(), host({ user: NOPW })]) {
+      const dir = `/root/pe-batch-${suffix}`;
+      await h.mkdir(dir, { mode: 0o700 });
+      const bin = Buffer.from([0, 1, 10, 13, 10, 255, 0x2d, 0x0a, 0x3f, 0x0a]);
+      await h.writeFile(`${dir}/bin`, bin, { mode: 0o600 });
+      await h.writeFile(`${dir}/empty`, '');
+      await h.writeFile(`${dir}/key.pem`, 'PRIVATE\n', { mode: 0o600 });
+      await h.writeFile(`${dir}/big`, 'x'.repeat(100));
+      await h.exec(['ln', '-s', 'bin', `${dir}/link`], { sudo: true });
+      await h.exec(['ln', '-s', 'nowhere', `${dir}/dangling`], { sudo: true });
+      await h.mkdir(`${dir}/sub`);
+      const paths = ['bin', 'empty', 'key.pem', 'big', 'link', 'dangling', 'sub', 'absent', 'bin'].map((n) => `${dir}/${n}`);
+      const before = h.stats.commands;
+      const r = await h.readFiles(paths, { statOnly: [`${dir}/key.pem`], maxBytes: 50 });
+      expect(h.stats.commands - before).toBe(1);
+      expect([...r.keys()]).toEqual(paths.slice(0, -1));
+      for (const p of paths.slice(0, -1)) {
+        const e = r.get(p)!;
+        if (p.endsWith('dangling')) expect(e.unknown).toBe(true);
+        else expect(e.stat).toEqual(await h.stat(p, { sudo: true }));
+      }
+      expect(r.get(`${dir}/bin`)!.data).toEqual(bin);
+      expect(r.get(`${dir}/link`)!.data).toEqual(bin);
+      expect(r.get(`${dir}/link`)!.stat!.isSymlink).toBe(true);
+      expect(r.get(`${dir}/empty`)!.data).toEqual(Buffer.alloc(0));
+      expect(r.get(`${dir}/key.pem`)!.data).toBeUndefined();
+      expect(r.get(`${dir}/key.pem`)!.stat).toMatchObject({ isFile: true, mode: 0o600, size: 8 });
+      expect(r.get(`${dir}/big`)!.data).toBeUndefined();
+      expect(r.get(`${dir}/big`)!.stat!.size).toBe(100);
+      expect(r.get(`${dir}/sub`)!.stat!.isDirectory).toBe(true);
+      expect(r.get(`${dir}/absent`)).toEqual({ path: `${dir}/absent`, stat: undefined });
+      await h.remove(dir, { recursive: true });
+    }
+  });
+
   it('cleans temp files a killed writer left, over SFTP and through sudo', async () => {
     for (const h of [host(), host({ user: NOPW })]) {
       const dir = `/root/pe-stale-${suffix}`;

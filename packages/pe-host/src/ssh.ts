@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { PassThrough, type Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ConnectConfig, type ExecOptions as ExecOptions_, type FileEntry, type SFTPWrapper, type Stats } from 'ssh2';
+import { readFiles, type BatchedFile, type ReadFilesOptions } from './batch.js';
 import { atomicWrite, commitStepwise, type CommitPlan, type FilePrimitives, type StepPrimitives } from './atomic.js';
 import { listenForward } from './forward.js';
 import { assertRemovable, DEFAULT_TIMEOUT_MS, finish, sudoProblem, type RawResult } from './common.js';
@@ -468,6 +469,11 @@ export class SshHost implements Host {
 
   async exists(path: string, opts?: ReadOptions): Promise<boolean> {
     return (await this.stat(path, opts)) !== undefined;
+  }
+
+  /** Many files' lstat and content in one command (one round trip): see `readFiles`. Sudo as for readFile. */
+  readFiles(paths: readonly string[], opts: Omit<ReadFilesOptions, 'sudo'> & ReadOptions = {}): Promise<Map<string, BatchedFile>> {
+    return readFiles(this, paths, { ...opts, sudo: this.fileSudo(opts) });
   }
 
   async writeFile(path: string, data: string | Buffer, opts: WriteOptions = {}): Promise<WriteResult> {
