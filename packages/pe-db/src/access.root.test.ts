@@ -16,6 +16,8 @@ import {
   destroyCluster,
   grantAccess,
   hbaFileRules,
+  hbaMethods,
+  hbaRulesAndMethods,
   hostCidr,
   hbaRecord,
   initCluster,
@@ -189,6 +191,13 @@ describe('primary access rules', () => {
     expect(r.serverVersionNum).toBeGreaterThan(0);
     // the SCRAM roles keep their scram-sha-256 records
     expect((await hbaFileRules(primary)).find((x) => x.user_name?.[0] === 'pdb' && x.address === '127.0.0.1')?.auth_method).toBe('scram-sha-256');
+    // rules and methods in one psql run say what the two separate queries say
+    const grants = [{ database: 'pdb', user: 'legacy' }, { database: 'pdb', user: 'pdb' }, { database: 'pdb', user: 'nosuchrole' }];
+    const one = await hbaRulesAndMethods(primary, grants);
+    expect(one.rules).toEqual(await hbaFileRules(primary));
+    expect(one.methods).toEqual(await hbaMethods(primary, grants));
+    expect(one.methods.get('legacy')).toBe('md5');
+    expect((await hbaRulesAndMethods(primary, [])).methods.size).toBe(0);
   });
 
   it('removing a secondary removes its rules, and its connections are rejected again', async () => {

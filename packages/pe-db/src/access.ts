@@ -91,8 +91,40 @@ export async function hbaMethods(inst: PgInstance, grants: readonly AccessGrant[
 
 /** pg_hba_file_rules: what PostgreSQL makes of pg_hba.conf as it is on disk now (errors included). */
 export async function hbaFileRules(inst: PgInstance): Promise<HbaFileRule[]> {
-  await requireVersion(inst, 'checking pg_hba.conf (pg_hba_file_rules)');
-  return query<HbaFileRule>(inst, 'SELECT line_number, type, database, user_name, address, netmask, auth_method, error FROM pg_hba_file_rules ORDER BY line_number');
+  return withHbaRules(inst, () => query<HbaFileRule>(inst, `SELECT ${HBA_COLUMNS} FROM pg_hba_file_rules ORDER BY line_number`));
+}
+
+const HBA_COLUMNS = 'line_number, type, database, user_name, address, netmask, auth_method, error';
+
+/**
+ * A query that reads pg_hba_file_rules (PostgreSQL 10+), in one psql run: an
+ * older server, where it fails, gets requireVersion's clear refusal instead
+ * of the SQL error (the version is asked only then).
+ */
+async function withHbaRules<T>(inst: PgInstance, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    await requireVersion(inst, 'checking pg_hba.conf (pg_hba_file_rules)');
+    throw e;
+  }
+}
+
+/** pg_hba_file_rules and the hba methods of the grants' roles (see hbaMethods), in one psql run. */
+export async function hbaRulesAndMethods(inst: PgInstance, grants: readonly AccessGrant[]): Promise<{ rules: HbaFileRule[]; methods: Map<string, HbaMethod> }> {
+  const users = [...new Set(grants.map((g) => g.user))];
+  const roles = users.length
+    ? `(SELECT coalesce(json_agg(a), '[]'::json) FROM (SELECT rolname, coalesce(rolpassword LIKE 'SCRAM-SHA-256$%', false) AS scram FROM pg_authid WHERE rolname IN (${users.map(quoteLiteral).join(', ')})) a)`
+    : `'[]'::json`;
+  const [row] = await withHbaRules(inst, () =>
+    query<{ rules: HbaFileRule[]; roles: { rolname: string; scram: boolean }[] }>(
+      inst,
+      `SELECT (SELECT coalesce(json_agg(r ORDER BY r.line_number), '[]'::json) FROM (SELECT ${HBA_COLUMNS} FROM pg_hba_file_rules) r) AS rules, ${roles} AS roles`,
+    ),
+  );
+  const methods = new Map<string, HbaMethod>(users.map((u) => [u, 'scram-sha-256']));
+  for (const r of row?.roles ?? []) if (!r.scram) methods.set(r.rolname, 'md5');
+  return { rules: row?.rules ?? [], methods };
 }
 
 function ruleMatches(r: HbaFileRule, rec: HbaRecordSpec): boolean {

@@ -1,5 +1,5 @@
 import type { Host } from '@pe-stack/pe-host';
-import { hbaFileRules, hbaMethods, hbaRecord, type AccessGrant } from './access.js';
+import { hbaRecord, hbaRulesAndMethods, type AccessGrant } from './access.js';
 import { readText } from './editors.js';
 import { renderServiceFile, type DbCredentials, type ServiceDbFile, type WriteCredentialsOptions } from './credentials.js';
 import { query, quoteLiteral, type PgInstance } from './instance.js';
@@ -11,8 +11,7 @@ import { query, quoteLiteral, type PgInstance } from './instance.js';
 
 /** Every record grantAccess would add is in effect (pg_hba_file_rules, no error). */
 export async function accessGranted(primary: PgInstance, address: string, grants: readonly AccessGrant[]): Promise<boolean> {
-  const rules = await hbaFileRules(primary);
-  const methods = await hbaMethods(primary, grants);
+  const { rules, methods } = await hbaRulesAndMethods(primary, grants);
   return grants.every((g) => {
     const rec = hbaRecord(g, address, methods.get(g.user));
     const [ip] = rec.address!.split('/');

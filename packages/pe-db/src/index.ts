@@ -45,6 +45,7 @@ export {
   hbaFileRules,
   hbaRecord,
   hbaMethods,
+  hbaRulesAndMethods,
   type HbaMethod,
   hostCidr,
   setParameters,
