@@ -40,24 +40,29 @@ export interface FileFacts {
   mode?: number;
 }
 
-/** stat and sha256sum on the host (only hashes and attributes travel). Missing files are reported, not thrown. */
+/** stat and sha256sum on the host, in one command (only hashes and attributes travel). Missing files are reported, not thrown. */
 export async function fileFacts(host: Host, paths: readonly string[], opts: { sudo?: boolean } = {}): Promise<Map<string, FileFacts>> {
   const out = new Map<string, FileFacts>(paths.map((p) => [p, { path: p, exists: false }]));
   if (paths.length === 0) return out;
   const sudo = opts.sudo ?? true;
-  const st = await host.exec(['stat', '-L', '-c', '%U:%G:%a:%F:%n', '--', ...paths], { sudo, readOnly: true, allowFailure: true });
-  for (const line of st.stdout.split('\n')) {
+  // one command (one round trip): attributes of every path, then the sha256 of those that are regular files
+  const script = [
+    "stat -L -c '%U:%G:%a:%F:%n' -- \"$@\" 2>/dev/null",
+    'echo "--sha256--"',
+    'for p do shift; if [ -f "$p" ]; then set -- "$@" "$p"; fi; done',
+    'if [ $# -gt 0 ]; then sha256sum -- "$@" 2>/dev/null; fi',
+    'exit 0',
+  ].join('\n');
+  const r = await host.exec(['sh', '-c', script, 'sh', ...paths], { sudo, readOnly: true, allowFailure: true });
+  const [statPart = '', sumPart = ''] = r.stdout.split('--sha256--\n');
+  for (const line of statPart.split('\n')) {
     const m = /^([^:]*):([^:]*):([0-7]+):([^:]*):(.*)$/.exec(line);
     if (!m || !out.has(m[5]!) || (m[4] !== 'regular file' && m[4] !== 'regular empty file')) continue;
     out.set(m[5]!, { path: m[5]!, exists: true, owner: m[1]!, group: m[2]!, mode: parseInt(m[3]!, 8) });
   }
-  const present = paths.filter((p) => out.get(p)!.exists);
-  if (present.length > 0) {
-    const sums = await host.exec(['sha256sum', '--', ...present], { sudo, readOnly: true, allowFailure: true });
-    for (const line of sums.stdout.split('\n')) {
-      const m = /^\\?([0-9a-f]{64}) [ *](.*)$/.exec(line);
-      if (m && out.has(m[2]!)) out.get(m[2]!)!.sha256 = m[1]!;
-    }
+  for (const line of sumPart.split('\n')) {
+    const m = /^\\?([0-9a-f]{64}) [ *](.*)$/.exec(line);
+    if (m && out.get(m[2]!)?.exists) out.get(m[2]!)!.sha256 = m[1]!;
   }
   return out;
 }
@@ -183,17 +188,25 @@ export async function copySharedFiles(primary: Master, target: Master, opts: { s
 async function resolveIds(host: Host, facts: FileFacts[], sudo: boolean): Promise<{ users: Map<string, number>; groups: Map<string, number> }> {
   const users = new Map<string, number>();
   const groups = new Map<string, number>();
-  for (const u of new Set(facts.map((f) => f.owner!))) {
-    const r = await host.exec(['id', '-u', '--', u], { sudo, readOnly: true, allowFailure: true });
-    if (r.code !== 0 || !/^\d+$/.test(r.stdout.trim())) throw new McoError('E_MCO_COPY', `the user ${u}, owner of the files on the primary, does not exist here.`, { host: host.name, hint: 'Install the same packages on every master (they create the users), then rerun.' });
-    users.set(u, Number(r.stdout.trim()));
-  }
-  for (const g of new Set(facts.map((f) => f.group!))) {
-    const r = await host.exec(['getent', 'group', '--', g], { sudo, readOnly: true, allowFailure: true });
-    const gid = r.stdout.split(':')[2];
-    if (r.code !== 0 || gid === undefined || !/^\d+$/.test(gid)) throw new McoError('E_MCO_COPY', `the group ${g} of the files on the primary does not exist here.`, { host: host.name, hint: 'Install the same packages on every master (they create the groups), then rerun.' });
-    groups.set(g, Number(gid));
-  }
+  const names = { users: [...new Set(facts.map((f) => f.owner!))], groups: [...new Set(facts.map((f) => f.group!))] };
+  if (names.users.length + names.groups.length === 0) return { users, groups };
+  // one command (one round trip): a uid per user, then a gid per group ("?" when there is none), in order
+  const script = [
+    'for u do shift; [ "$u" = "--groups--" ] && break; id -u -- "$u" 2>/dev/null || echo "?"; done',
+    'for g do echo "$(getent group -- "$g" 2>/dev/null | cut -d: -f3)"; done',
+  ].join('\n');
+  const r = await host.exec(['sh', '-c', script, 'sh', ...names.users, '--groups--', ...names.groups], { sudo, readOnly: true, allowFailure: true });
+  const lines = r.stdout.split('\n');
+  names.users.forEach((u, i) => {
+    const v = lines[i]?.trim() ?? '';
+    if (r.code !== 0 || !/^\d+$/.test(v)) throw new McoError('E_MCO_COPY', `the user ${u}, owner of the files on the primary, does not exist here.`, { host: host.name, hint: 'Install the same packages on every master (they create the users), then rerun.' });
+    users.set(u, Number(v));
+  });
+  names.groups.forEach((g, i) => {
+    const v = lines[names.users.length + i]?.trim() ?? '';
+    if (r.code !== 0 || !/^\d+$/.test(v)) throw new McoError('E_MCO_COPY', `the group ${g} of the files on the primary does not exist here.`, { host: host.name, hint: 'Install the same packages on every master (they create the groups), then rerun.' });
+    groups.set(g, Number(v));
+  });
   return { users, groups };
 }
 
