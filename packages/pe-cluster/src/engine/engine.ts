@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { DryRunHost, PeError, Redactor, Semaphore, type Host, type Mutation } from '@pe-stack/pe-host';
 import { StepVerifyError } from '../errors.js';
 import { findResumable, Journal, newRunId } from './journal.js';
+import { FileCache } from './file-cache.js';
 import { RecordingHost, type Recorded } from './recording-host.js';
 import {
   flowSteps,
@@ -118,8 +119,16 @@ export async function runFlow(flow: Flow, opts: RunOptions): Promise<RunResult> 
   // hosts: one DryRunHost per real host (so planned writes are seen by later checks), a RecordingHost per step
   const dryHosts = new Map<string, DryRunHost>();
   const claimed = new WeakSet<Mutation>();
+  const fileCache = flow.fileCache ? new FileCache(flow.fileCache.hints) : undefined;
+  const cached = new Map<string, Host>();
+  const realFor = (name: string): Host => {
+    if (!fileCache) return opts.host(name);
+    let c = cached.get(name);
+    if (!c) cached.set(name, (c = fileCache.wrap(opts.host(name))));
+    return c;
+  };
   const baseFor = (name: string): Host => {
-    const real = opts.host(name);
+    const real = realFor(name);
     if (!dryRun) return real;
     let d = dryHosts.get(name);
     if (!d) dryHosts.set(name, (d = new DryRunHost(real)));

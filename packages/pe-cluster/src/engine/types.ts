@@ -1,4 +1,7 @@
 import type { Host, Mutation, Redactor } from '@pe-stack/pe-host';
+import type { FileHint } from './file-cache.js';
+
+export type { FileHint } from './file-cache.js';
 
 /** A step's own verdict: done (nothing to do) or to do, and why, in words an operator reads. */
 export interface CheckResult {
@@ -49,6 +52,15 @@ export type FlowItem = Step | StepGroup;
 export interface Flow {
   name: string;
   items: FlowItem[];
+  /**
+   * Keep what the run reads of files on each host (engine FileCache): a
+   * step's check, apply and re-check, and the next steps, read a file once;
+   * `hints` names the files a host's steps will read, fetched together in
+   * one command on the first miss (on hosts that can, e.g. SshHost).
+   * Off unless a flow asks: a flow that waits for a file another program
+   * writes must not use it.
+   */
+  fileCache?: { hints?: (host: string) => readonly FileHint[] };
 }
 
 export function isGroup(item: FlowItem): item is StepGroup {

@@ -8,14 +8,15 @@ import {
   PuppetCertCa,
   PuppetserverCa,
   PuppetSslAgent,
+  puppetdbSslDir,
   puppetSslPaths,
   regenerateNodeCert,
   reinitPuppetdbSsl,
 } from '@pe-stack/pe-certs';
 import { accessGranted, checkBudget, checkFromHost, credentialsCurrent, dbFilesFromLayout, grantAccess, instanceFromHost, instanceFromLayout, readCredentials, writeCredentials, type DbCredentials } from '@pe-stack/pe-db';
-import { debianSyncSteps, pe3JoinSteps, readSecrets, type McoCluster } from '@pe-stack/pe-mcollective';
+import { debianSyncSteps, pe3JoinSteps, readSecrets, sharedFiles, type McoCluster } from '@pe-stack/pe-mcollective';
 import { CommandFailedError, type Host } from '@pe-stack/pe-host';
-import type { Flow, Step, StepContext } from '../engine/types.js';
+import type { FileHint, Flow, Step, StepContext } from '../engine/types.js';
 import type { Inventory, InventoryNode } from '../inventory.js';
 import { ensureStep, resolveAddress, type EnsureHosts } from './ensure.js';
 
@@ -339,5 +340,28 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
     ];
   };
   items.push({ group: 'restart-validate', lanes: secondaries.map(finish) });
-  return { name: 'join', items };
+  return { name: 'join', items, fileCache: { hints: (host) => joinFileHints(layout, host) } };
+}
+
+/**
+ * The files join's steps read on a master, fetched together on the first miss
+ * (engine FileCache): the layout's configuration files, the agent's
+ * certificate material, PuppetDB's copies, the shared MCollective files and
+ * (pe3) the console certificate. Private keys and credentials only by their
+ * existence and attributes: their content is never read for a cache.
+ */
+export function joinFileHints(layout: Layout, host: string): FileHint[] {
+  const secret = new Set([layout.files.caKey?.path, layout.files.mcollectiveCredentials?.path]);
+  const out: FileHint[] = Object.values(layout.files).map((f) => (secret.has(f.path) ? { path: f.path, content: false } : { path: f.path }));
+  const ssl = puppetSslPaths(layout.dirs.ssldir, host);
+  out.push({ path: ssl.cert }, { path: ssl.caCert }, { path: ssl.publicKey }, { path: ssl.key, content: false });
+  const pdb = puppetdbSslDir(layout);
+  out.push({ path: `${pdb}/ca.pem` }, { path: `${pdb}/public.pem` }, { path: `${pdb}/private.pem`, content: false });
+  // the MCollective files shared with the primary: certificates and public keys; keys and credentials only as attributes
+  for (const f of sharedFiles(layout)) out.push(f.secret ? { path: f.path, content: false } : { path: f.path });
+  if (layout.console && layout.dirs.consoleCertsDir) {
+    const c = consoleCertPaths(layout, host);
+    out.push({ path: c.cert }, { path: c.caCert }, { path: c.publicKey }, { path: c.privateKey, content: false });
+  }
+  return [...new Map(out.map((h) => [h.path, h])).values()];
 }
