@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -27,7 +27,9 @@ import { round } from './stats.js';
  * so it never touches a lab someone has up; the measuring half runs inside
  * that lab's controller (`lab run`), as every client must. Prerequisite set
  * here as an operator would: the primary's max_connections raised to 1200
- * (22 PE 3 masters' PuppetDB and console pools). `PE_BENCH_CLUSTER_N` sets N.
+ * (22 PE 3 masters' PuppetDB and console pools). `PE_BENCH_CLUSTER_N` sets N;
+ * `PE_BENCH_CLUSTER_TRACE=FILE` appends every join's remote calls (step, host,
+ * operation, path or the command's first words, masked; ms) to FILE as JSON lines.
  */
 const CFG = { name: 'labc', net: '10.83.0', stateDir: '/var/lib/pe-stack-lab-benchc' };
 const LAB_CLI = fileURLToPath(new URL('../../lab/dist/cli.js', import.meta.url));
@@ -59,7 +61,17 @@ function unionMs(iv: [number, number][]): number {
   return total;
 }
 
+const TRACE = process.env.PE_BENCH_CLUSTER_TRACE;
+
+/** A call's first argument for the trace: a path, or a command's first words (never stdin, env or data). */
+function traceArg(a: unknown): string {
+  if (typeof a === 'string') return a;
+  if (Array.isArray(a)) return a.slice(0, 4).map(String).join(' ').slice(0, 120);
+  return '';
+}
+
 const FILE_OPS = new Set(['readFile', 'writeFile', 'exists', 'stat', 'remove', 'mkdir']);
+// readFiles (many files in one command) is counted with the commands (SshHost stats.commands), and timed
 
 /** A Cluster whose SshHosts are timed: every remote call's interval, file operations counted. */
 function timedCluster(inv: Awaited<ReturnType<typeof loadInventory>>) {
@@ -69,6 +81,8 @@ function timedCluster(inv: Awaited<ReturnType<typeof loadInventory>>) {
   /** remote calls per step id (meaningful when the steps run one at a time) */
   const perStep = new Map<string, number>();
   const current = { step: '(none)' };
+  /** every remote call (PE_BENCH_CLUSTER_TRACE): step, host, operation, its first argument, duration */
+  const trace: { step: string; host: string; op: string; arg: string; ms: number }[] = [];
   const cluster = new Cluster(inv, {
     hostFactory: (node, redactor) => {
       const h = new SshHost({ ...node.ssh, redactor });
@@ -81,15 +95,20 @@ function timedCluster(inv: Awaited<ReturnType<typeof loadInventory>>) {
             const r = (v as (...a: unknown[]) => unknown).apply(target, args);
             if (!(r instanceof Promise)) return r;
             if (FILE_OPS.has(String(prop))) fileOps++;
-            if (FILE_OPS.has(String(prop)) || prop === 'exec') perStep.set(current.step, (perStep.get(current.step) ?? 0) + 1);
+            if (FILE_OPS.has(String(prop)) || prop === 'exec' || prop === 'readFiles') perStep.set(current.step, (perStep.get(current.step) ?? 0) + 1);
             const t0 = performance.now();
-            return r.finally(() => intervals.push([t0, performance.now()]));
+            const step = current.step;
+            return r.finally(() => {
+              const t1 = performance.now();
+              intervals.push([t0, t1]);
+              if (TRACE) trace.push({ step, host: h.name, op: String(prop), arg: h.redactor.redact(traceArg(args[0])), ms: Math.round(t1 - t0) });
+            });
           };
         },
       }) as Host;
     },
   });
-  return { cluster, intervals, ssh, perStep, current, fileOps: () => fileOps };
+  return { cluster, intervals, ssh, perStep, current, trace, fileOps: () => fileOps };
 }
 
 async function joinTimed(inventory: string, hosts: string[], concurrency: number) {
@@ -104,6 +123,7 @@ async function joinTimed(inventory: string, hosts: string[], concurrency: number
       },
     });
     const wall = performance.now() - t0;
+    if (TRACE) appendFileSync(TRACE, `${JSON.stringify({ join: hosts.length, concurrency, calls: t.trace })}\n`);
     if (r.status !== 'ok') throw new Error(`join ${hosts.length} failed: ${r.error?.code} ${r.error?.message}`);
     return {
       wall,
