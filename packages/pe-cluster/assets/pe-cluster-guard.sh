@@ -43,7 +43,7 @@ mode=${1:-}
 CERTNAME=$(hostname -f 2> /dev/null || hostname)
 PORT=8140 CA_PATH=/puppet-ca/v1/certificate/ca CSR_PATH=/puppet-ca/v1/certificate_request/pe-cluster-guard-probe
 VERIFY_CA='' CA_SWITCH_KIND='' CA_SWITCH_FILE='' CA_SWITCH_SECTION=master CA_SWITCH_KEY=ca
-AUTH_CONF='' GATE='' PG_DATA='' PG_USER=postgres STATE_DIR=/var/local/pe-cluster
+AUTH_CONF='' GATE='' PG_DATA='' PG_USER=postgres STATE_DIR=${PE_CLUSTER_GUARD_STATE_DIR:-/var/local/pe-cluster}
 CONNECT_TIMEOUT=1 MAX_TIME=2
 PEERS=()
 

@@ -159,7 +159,7 @@ interface Run {
 function run(argv: string[]): Promise<Run> {
   const t0 = performance.now();
   return new Promise((res, rej) => {
-    const c = spawn(argv[0]!, argv.slice(1), { env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(argv[0]!, argv.slice(1), { env: { PATH: '/usr/bin:/bin', PE_CLUSTER_GUARD_STATE_DIR: join(dir, 'default-state') }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     c.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
