@@ -17,27 +17,38 @@ export interface ReadFilesOptions {
   sudo?: boolean;
   /** Paths whose content is not wanted (private keys: only whether they exist and their attributes). */
   statOnly?: readonly string[];
-  /** Content of larger files is left out (default 4 MiB). */
+  /** Content of larger files is left out of the answer (default 4 MiB; they are still read: name files whose content you want). */
   maxBytes?: number;
   timeoutMs?: number;
 }
 
-// One line per path: `?` absent; `!` exists but stat failed; `+size mode uid gid mtime type` then one
-// more line: `=base64` (content), `-` (content not wanted, not a file or too large) or `!` (read failed).
-// base64 keeps any byte safe in the line format; a file changed between stat and read is read whole.
+// A handful of processes however many paths (a process per file would load a busy host): the shell's own
+// tests say which paths are absent (`?<TAB>path`), one lstat of the others (`+size mode uid gid mtime
+// type<TAB>path`); then, for the files whose content is wanted (argument prefix 1), their sizes, their
+// bytes concatenated in base64, and their sizes again: the bytes are split by the sizes only when both
+// agree and add up (a file that changed meanwhile leaves every content unknown, never misplaced).
 const SCRIPT = [
-  'max=$1; shift',
-  'while [ $# -gt 0 ]; do',
-  '  p=$1; want=$2; shift 2',
-  '  if [ ! -e "$p" ] && [ ! -L "$p" ]; then echo "?"; continue; fi',
-  '  if ! s=$(LC_ALL=C stat -c "%s %a %u %g %Y %F" -- "$p" 2>/dev/null); then echo "!"; continue; fi',
-  '  echo "+$s"',
-  '  case "$want:$s" in',
-  '    1:*" regular file"|1:*" regular empty file"|1:*" symbolic link")',
-  '      if [ "${s%% *}" -gt "$max" ]; then echo "-"; elif d=$(base64 -w0 -- "$p" 2>/dev/null); then echo "=$d"; else echo "!"; fi ;;',
-  '    *) echo "-" ;;',
-  '  esac',
-  'done',
+  'lstats() {',
+  '  for a do shift; p=${a#?}',
+  '    if [ -e "$p" ] || [ -L "$p" ]; then set -- "$@" "$p"; else printf "?\\t%s\\n" "$p"; fi',
+  '  done',
+  '  if [ $# -gt 0 ]; then LC_ALL=C stat -c "+%s %a %u %g %Y %F\t%n" -- "$@" 2>/dev/null; fi',
+  '}',
+  'contents() {',
+  '  for a do shift; p=${a#?}',
+  '    case $a in 1*) if [ -f "$p" ]; then set -- "$@" "$p"; fi ;; esac',
+  '  done',
+  '  echo "#sizes"',
+  '  if [ $# -gt 0 ]; then LC_ALL=C stat -L -c "%s\t%n" -- "$@" 2>/dev/null; fi',
+  '  echo "#data"',
+  '  if [ $# -gt 0 ]; then cat -- "$@" 2>/dev/null | base64 -w0; fi',
+  '  echo',
+  '  echo "#sizes"',
+  '  if [ $# -gt 0 ]; then LC_ALL=C stat -L -c "%s\t%n" -- "$@" 2>/dev/null; fi',
+  '}',
+  'lstats "$@"',
+  'contents "$@"',
+  'exit 0',
 ].join('\n');
 
 /** Parses one `stat -c "%s %a %u %g %Y %F"` line the way SshHost.stat does. */
@@ -70,28 +81,55 @@ export async function readFiles(host: Host, paths: readonly string[], opts: Read
   if (unique.length === 0) return out;
   for (const p of unique) validateRemotePath(p);
   const statOnly = new Set(opts.statOnly ?? []);
-  const args = unique.flatMap((p) => [p, statOnly.has(p) ? '0' : '1']);
-  const r = await host.exec(['sh', '-c', SCRIPT, 'sh', String(opts.maxBytes ?? 4 * 1024 * 1024), ...args], {
+  const max = opts.maxBytes ?? 4 * 1024 * 1024;
+  const r = await host.exec(['sh', '-c', SCRIPT, 'sh', ...unique.map((p) => `${statOnly.has(p) ? '0' : '1'}${p}`)], {
     sudo: opts.sudo ?? false,
     readOnly: true,
     ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
   });
   const lines = r.stdout.split('\n').map((l) => l.replace(/\r$/, '')); // a sudo pty may add CR
-  const bad = (path: string) => new PeError('E_IO', `reading several files at once: unexpected output at ${path}.`, { host: host.name, hint: 'The host needs sh, GNU stat and base64 (coreutils).' });
+  const bad = () => new PeError('E_IO', 'reading several files at once: unexpected output.', { host: host.name, hint: 'The host needs sh, GNU stat, cat and base64 (coreutils).' });
+  const tab = (l: string): [string, string] => {
+    const i = l.indexOf('\t');
+    if (i < 0) throw bad();
+    return [l.slice(0, i), l.slice(i + 1)];
+  };
+  const known = new Set(unique);
   let i = 0;
-  for (const path of unique) {
-    const head = lines[i++];
-    if (head === undefined) throw bad(path);
+  for (; i < lines.length && lines[i] !== '#sizes'; i++) {
+    const [head, path] = tab(lines[i]!);
+    if (!known.has(path)) throw bad();
     if (head === '?') out.set(path, { path, stat: undefined });
-    else if (head === '!') out.set(path, { path, stat: undefined, unknown: true });
-    else if (head.startsWith('+')) {
-      const stat = parseStat(head.slice(1));
-      const body = lines[i++] ?? '';
-      if (body.startsWith('=')) out.set(path, { path, stat, data: Buffer.from(body.slice(1), 'base64') });
-      else if (body === '!') out.set(path, { path, stat: undefined, unknown: true });
-      else if (body === '-') out.set(path, { path, stat });
-      else throw bad(path);
-    } else throw bad(path);
+    else if (head.startsWith('+')) out.set(path, { path, stat: parseStat(head.slice(1)) });
+    else throw bad();
   }
-  return out;
+  // an existing path that stat could not examine: nothing is known of it
+  for (const path of unique) if (!out.has(path)) out.set(path, { path, stat: undefined, unknown: true });
+  const sizes = (from: number): [Map<string, number>, number] => {
+    const m = new Map<string, number>();
+    let j = from + 1;
+    for (; j < lines.length && !lines[j]!.startsWith('#') && lines[j] !== ''; j++) {
+      const [size, path] = tab(lines[j]!);
+      m.set(path, Number(size));
+    }
+    return [m, j];
+  };
+  if (lines[i] !== '#sizes') throw bad();
+  const [before, d] = sizes(i);
+  if (lines[d] !== '#data') throw bad();
+  const data = Buffer.from(lines[d + 1] ?? '', 'base64');
+  if (lines[d + 2] !== '#sizes') throw bad();
+  const [after] = sizes(d + 2);
+  const order = [...before.keys()];
+  const total = order.reduce((a, p) => a + before.get(p)!, 0);
+  const agree = order.length === after.size && order.every((p) => after.get(p) === before.get(p)) && total === data.length;
+  let off = 0;
+  for (const path of order) {
+    const n = before.get(path)!;
+    const e = out.get(path);
+    if (agree && e?.stat && n <= max) e.data = Buffer.from(data.subarray(off, off + n));
+    off += n;
+  }
+  if (!agree) for (const path of order) out.set(path, { path, stat: undefined, unknown: true });
+  return new Map(unique.map((p) => [p, out.get(p)!])); // in the order asked
 }
