@@ -15,6 +15,7 @@ import {
   checkFromHost,
   destroyCluster,
   grantAccess,
+  grantAccessMany,
   hbaFileRules,
   hbaMethods,
   hbaRulesAndMethods,
@@ -112,6 +113,24 @@ describe('primary access rules', () => {
     const again = await grantAccess(primary, '127.0.0.1', [{ database: 'pdb', user: 'pdb' }], { listen: '127.0.0.1' });
     expect(again.hbaChanged).toBe(false);
     expect(readFileSync(primary.hbaFile, 'utf8').match(/127\.0\.0\.1\/32/g)).toHaveLength(2);
+  });
+
+  it('grants several hosts in one pg_hba change, one reload and one confirmation (grantAccessMany), idempotent', async () => {
+    const before = readFileSync(primary.hbaFile, 'utf8');
+    const targets = [
+      { address: '127.0.0.21', grants: [{ database: 'pdb', user: 'pdb' }] },
+      { address: '127.0.0.22', grants: [{ database: 'pdb', user: 'pdb' }, { database: 'console', user: 'console' }] },
+    ];
+    const r = await grantAccessMany(primary, targets, { listen: '127.0.0.1' });
+    expect(r.hbaChanged).toBe(true);
+    expect(r.records.map((x) => `${x.address} ${x.database}/${x.user}`)).toEqual(['127.0.0.21/32 pdb/pdb', '127.0.0.22/32 pdb/pdb', '127.0.0.22/32 console/console']);
+    expect(r.confirmedLines).toHaveLength(3);
+    expect(await accessGranted(primary, '127.0.0.21', targets[0]!.grants)).toBe(true);
+    expect(await accessGranted(primary, '127.0.0.22', targets[1]!.grants)).toBe(true);
+    expect(await accessGranted(primary, '127.0.0.21', [{ database: 'console', user: 'console' }])).toBe(false);
+    expect((await grantAccessMany(primary, targets, { listen: '127.0.0.1' })).hbaChanged).toBe(false);
+    for (const t of targets) await revokeAccess(primary, t.address);
+    expect(readFileSync(primary.hbaFile, 'utf8')).toBe(before);
   });
 
   it('a secondary connects with psql as its service would, the password only in the environment', async () => {

@@ -243,9 +243,19 @@ export interface GrantAccessOptions {
  * pg_hba_file_rules as proof that PostgreSQL parsed every record. Idempotent.
  */
 export async function grantAccess(primary: PgInstance, address: string, grants: readonly AccessGrant[], opts: GrantAccessOptions = {}): Promise<AccessResult> {
+  return grantAccessMany(primary, [{ address, grants }], opts);
+}
+
+/**
+ * grantAccess for several hosts at once: every record in one pg_hba.conf
+ * change, one reload (and at most one restart), one confirmation from
+ * pg_hba_file_rules. Several secondaries joining together cost the primary
+ * one edit instead of one each.
+ */
+export async function grantAccessMany(primary: PgInstance, targets: readonly { address: string; grants: readonly AccessGrant[] }[], opts: GrantAccessOptions = {}): Promise<AccessResult> {
   const host = primary.host;
-  const methods = await hbaMethods(primary, grants);
-  const records = grants.map((g) => hbaRecord(g, address, methods.get(g.user)));
+  const methods = await hbaMethods(primary, targets.flatMap((t) => t.grants));
+  const records = targets.flatMap((t) => t.grants.map((g) => hbaRecord(g, t.address, methods.get(g.user))));
   const before = await readText(host, primary.hbaFile);
   const doc = editors.hba(before, primary.hbaFile);
   let hbaChanged = false;

@@ -101,8 +101,9 @@ export async function checkBudget(primary: PgInstance, nodes: readonly NodePools
   const limits = await primaryLimits(primary);
   const headroom = opts.headroom ?? 5;
   const available = limits.maxConnections - limits.reserved - headroom;
-  const pools: PoolUse[] = [];
-  for (const n of nodes) pools.push(...(await readPools(n.host, n.files, opts)));
+  // every node's files read at once (one host's answer does not wait for another's), in the nodes' order
+  const readAll = async () => (await Promise.all(nodes.map((n) => readPools(n.host, n.files, opts)))).flat();
+  const pools: PoolUse[] = await readAll();
   const total = pools.reduce((a, p) => a + p.connections, 0);
   const report: BudgetReport = { limits, available, headroom, pools, total, fits: total <= available, writes: [] };
   if (report.fits) return report;
@@ -118,21 +119,26 @@ export async function checkBudget(primary: PgInstance, nodes: readonly NodePools
         : `Raise max_connections on the primary (and restart it): even a PuppetDB pool of ${minPool} would not fit.`,
     );
   }
-  for (const n of nodes) {
-    for (const f of n.files.filter((x) => x.format === 'ini')) {
-      if (!(await n.host.exists(f.path, { sudo: true }))) continue;
-      const before = await readText(n.host, f.path);
-      const doc = editors.ini(before, f.path);
-      doc.set(f.section, 'maximum-pool-size', String(size));
-      if (doc.get('read-database', 'subname') !== undefined || doc.get('read-database', 'maximum-pool-size') !== undefined) {
-        doc.set('read-database', 'maximum-pool-size', String(size));
+  // each node's files written by its own host at once with the others' (results in the nodes' order)
+  const writes = await Promise.all(
+    nodes.map(async (n) => {
+      const out: WriteResult[] = [];
+      for (const f of n.files.filter((x) => x.format === 'ini')) {
+        if (!(await n.host.exists(f.path, { sudo: true }))) continue;
+        const before = await readText(n.host, f.path);
+        const doc = editors.ini(before, f.path);
+        doc.set(f.section, 'maximum-pool-size', String(size));
+        if (doc.get('read-database', 'subname') !== undefined || doc.get('read-database', 'maximum-pool-size') !== undefined) {
+          doc.set('read-database', 'maximum-pool-size', String(size));
+        }
+        out.push(await n.host.writeFile(f.path, doc.toString(), { backup: true }));
       }
-      report.writes.push(await n.host.writeFile(f.path, doc.toString(), { backup: true }));
-    }
-  }
+      return out;
+    }),
+  );
+  report.writes.push(...writes.flat());
   report.setPoolSize = size;
-  report.pools = [];
-  for (const n of nodes) report.pools.push(...(await readPools(n.host, n.files, opts)));
+  report.pools = await readAll();
   report.total = report.pools.reduce((a, p) => a + p.connections, 0);
   report.fits = report.total <= available;
   return report;

@@ -41,6 +41,7 @@ export {
   type HbaFileRule,
   type SetParametersResult,
   grantAccess,
+  grantAccessMany,
   revokeAccess,
   hbaFileRules,
   hbaRecord,
