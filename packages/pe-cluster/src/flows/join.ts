@@ -13,7 +13,7 @@ import {
   regenerateNodeCert,
   reinitPuppetdbSsl,
 } from '@pe-stack/pe-certs';
-import { accessGranted, checkBudget, checkFromHost, credentialsCurrent, dbFilesFromLayout, grantAccess, instanceFromHost, instanceFromLayout, readCredentials, writeCredentials, type DbCredentials } from '@pe-stack/pe-db';
+import { accessGranted, checkBudget, checkFromHost, credentialsCurrent, dbFilesFromLayout, grantAccessMany, instanceFromHost, instanceFromLayout, readCredentials, writeCredentials, type DbCredentials } from '@pe-stack/pe-db';
 import { debianSyncSteps, pe3JoinSteps, readSecrets, sharedFiles, type McoCluster } from '@pe-stack/pe-mcollective';
 import { CommandFailedError, type Host } from '@pe-stack/pe-host';
 import type { FileHint, Flow, Step, StepContext } from '../engine/types.js';
@@ -123,29 +123,34 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
       }),
     );
   }
+  /** The primary's instance, its address for `node`, and the database/user pairs every secondary's services use. */
+  const access = async (ctx: StepContext, node: InventoryNode) => {
+    const h: EnsureHosts = { host: ctx.host, hostFor: ctx.hostFor };
+    const creds = await primaryCredentials(ctx, h, inv);
+    const address = await resolveAddress(ctx.host, node.name, node.ssh.address);
+    const grants = [...new Map(creds.map((c) => [`${c.database}/${c.user}`, { database: c.database, user: c.user }])).values()];
+    return { inst: await instanceFromHost(ctx.host, layout), address, grants };
+  };
   for (const s of secondaries) {
-    const access = async (ctx: StepContext) => {
-      const h: EnsureHosts = { host: ctx.host, hostFor: ctx.hostFor };
-      const creds = await primaryCredentials(ctx, h, inv);
-      const address = await resolveAddress(ctx.host, s.name, s.ssh.address);
-      const grants = [...new Map(creds.map((c) => [`${c.database}/${c.user}`, { database: c.database, user: c.user }])).values()];
-      return { inst: await instanceFromHost(ctx.host, layout), address, grants };
-    };
     items.push({
       id: `primary.db-access:${s.name}`,
       host: primary.name,
-      title: `PostgreSQL access for ${s.name} (pg_hba.conf, listen_addresses)`,
+      title: `PostgreSQL access for ${s.name} (pg_hba.conf, listen_addresses; every secondary joining now in the same change)`,
       // pe-db's read-only check: every record grantAccess would add is in effect (pg_hba_file_rules)
       check: async (ctx) => {
-        const a = await access(ctx);
+        const a = await access(ctx, s);
         return (await accessGranted(a.inst, a.address, a.grants))
           ? { done: true, why: `pg_hba admits ${a.address} for ${a.grants.map((g) => `${g.database}/${g.user}`).join(', ')}` }
           : { done: false, why: `no pg_hba record in effect for ${a.address}` };
       },
+      // one pg_hba change, one reload and one confirmation for every secondary joining now (records already in
+      // effect are kept): the primary's steps run one after another, so N secondaries cost one edit, not N;
+      // the following secondaries' steps then find their access in effect
       apply: async (ctx) => {
-        const a = await access(ctx);
+        const a = await access(ctx, s);
+        const others = await Promise.all(secondaries.filter((o) => o !== s).map(async (o) => ({ address: (await access(ctx, o)).address, grants: a.grants })));
         try {
-          await grantAccess(a.inst, a.address, a.grants, { restart: true });
+          await grantAccessMany(a.inst, [{ address: a.address, grants: a.grants }, ...others], { restart: true });
         } catch (e) {
           // in a plan the reload and pg_hba_file_rules cannot see the recorded (not written) file
           if (!ctx.dryRun) throw e;
@@ -275,9 +280,12 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
         const creds = await primaryCredentials(ctx, { host: ctx.host, hostFor: ctx.hostFor }, inv);
         // prove the credentials from this secondary first (a wrong password or a missing pg_hba record is a typed
         // pe-db error, and nothing is written); a plan cannot: the access step only recorded its change
-        if (!ctx.dryRun) {
+        // (once per run: the re-check after writing the files need not prove the unchanged credentials again)
+        const proven = `join:db-proven:${s.name}`;
+        if (!ctx.dryRun && !ctx.state.get(proven)) {
           const psql = `${instanceFromLayout(ctx.host, layout).binDir}/psql`;
           for (const c of creds) await checkFromHost(ctx.host, { server: inv.primaryCname, port: c.port, database: c.database, user: c.user }, c.password, { psql, samples: 1 });
+          ctx.state.set(proven, true);
         }
         return (await credentialsCurrent(ctx.host, files, creds, { server: inv.primaryCname }))
           ? { done: true, why: `${files.map((f) => f.service).join(', ')} point at ${inv.primaryCname} with the primary's credentials` }
@@ -321,7 +329,13 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
   const others = inv.masters.filter((m) => m.role === 'secondary' && !joining.has(m.name));
   const master = (n: InventoryNode) => ({ fqdn: n.name, host: cluster.host(n.name), layout });
   const mco: McoCluster = { primary: master(primary), secondaries: [...secondaries, ...others].map(master), sudo: psudo || secondaries.some((s) => s.sudo) };
-  if (pe3) items.push(...pe3JoinSteps(mco));
+  if (pe3) {
+    // each master's PKI copy only reads the primary and writes that master: they run in parallel (lanes), the console steps after them
+    const steps = pe3JoinSteps(mco);
+    const pki = steps.filter((st) => st.id.startsWith('mco-pki:'));
+    if (pki.length) items.push({ group: 'mcollective-pki', lanes: pki.map((st) => [st]) });
+    items.push(...steps.filter((st) => !pki.includes(st)));
+  }
   else {
     const { secrets } = await readSecrets(mco);
     for (const v of [secrets.psk, secrets.password]) inv.redactor.add(v);
