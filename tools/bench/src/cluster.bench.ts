@@ -116,10 +116,20 @@ async function joinTimed(inventory: string, hosts: string[], concurrency: number
   const t = timedCluster(inv);
   const t0 = performance.now();
   try {
+    // wall time per phase: a parallel group, or the run of consecutive single steps with the same id prefix
+    const phaseOf = new Map<string, string>();
+    const spans = new Map<string, [number, number]>();
     const r = await t.cluster.join(hosts, {
       concurrency,
       onEvent: (e) => {
+        if (e.type === 'flow-start') for (const s of e.steps) phaseOf.set(s.key, s.group ?? s.id.replace(/:.*/, ''));
         if (e.type === 'step-start') t.current.step = e.id.replace(/:.*/, '');
+        if (e.type === 'step-start' || e.type === 'step-done' || e.type === 'step-skip' || e.type === 'step-fail') {
+          const ph = phaseOf.get(e.key) ?? e.id;
+          const now = performance.now() - t0;
+          const sp = spans.get(ph);
+          spans.set(ph, sp ? [Math.min(sp[0], now), Math.max(sp[1], now)] : [now, now]);
+        }
       },
     });
     const wall = performance.now() - t0;
@@ -133,6 +143,7 @@ async function joinTimed(inventory: string, hosts: string[], concurrency: number
       fileOps: t.fileOps(),
       steps: r.steps.length,
       perStep: [...t.perStep.entries()].sort((a, b) => b[1] - a[1]),
+      phases: [...spans.entries()].map(([k, [a, b]]) => `${k} ${round((b - a) / 1000, 1)}`).join(', '),
     };
   } finally {
     await t.cluster.close();
@@ -194,12 +205,14 @@ async function measure(): Promise<Record<string, number>> {
     out['cluster join 1 secondary sftp file ops'] = one.fileOps;
     out['cluster join 1 secondary ssh connections'] = one.connects;
     out['cluster join 1 secondary steps'] = one.steps;
+    process.stderr.write(`cluster bench: phases of 1 join (s): ${one.phases}\n`);
     const again = await joinTimed(inventory, [fqdn('secondary1')], 4);
     out['cluster rejoin (all done) 1 secondary wall s'] = round(again.wall / 1000, 2);
     out['cluster rejoin (all done) ssh commands'] = again.commands;
 
     process.stderr.write(`cluster bench so far: ${JSON.stringify(out)}\n`);
     const many = await joinTimed(inventory, names.slice(1).map(fqdn), n);
+    process.stderr.write(`cluster bench: phases of ${n} joins in parallel (s): ${many.phases}\n`);
     out[`cluster join ${n} secondaries in parallel wall s`] = round(many.wall / 1000, 2);
     out[`cluster join ${n} secondaries tool overhead s`] = round((many.wall - many.waits) / 1000, 2);
     out[`cluster join ${n} secondaries ssh commands`] = many.commands;
