@@ -150,7 +150,8 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
         const a = await access(ctx, s);
         const others = await Promise.all(secondaries.filter((o) => o !== s).map(async (o) => ({ address: (await access(ctx, o)).address, grants: a.grants })));
         try {
-          await grantAccessMany(a.inst, [{ address: a.address, grants: a.grants }, ...others], { restart: true });
+          // the last secondary's records first, as one step after another would leave pg_hba.conf (each prepends)
+          await grantAccessMany(a.inst, [{ address: a.address, grants: a.grants }, ...others].reverse(), { restart: true });
         } catch (e) {
           // in a plan the reload and pg_hba_file_rules cannot see the recorded (not written) file
           if (!ctx.dryRun) throw e;
