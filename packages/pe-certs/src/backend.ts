@@ -28,6 +28,17 @@ export interface AltNamePolicy {
   requireAll?: boolean;
 }
 
+export interface SignOptions {
+  /**
+   * The request file on the CA host is the only authority: it must exist and
+   * is checked (CN, signature, alt names) as always, but the CA is not listed
+   * first. One CA command less (a Puppet 3 `puppet cert list --all` reads
+   * every certificate of the CA); the sign command itself refuses a request
+   * that is not pending. Default false: listed and read, both checked.
+   */
+  fromRequestFile?: boolean;
+}
+
 export interface PolicyVerdict {
   ok: boolean;
   unexpected: string[];
@@ -63,7 +74,7 @@ export interface CaBackend {
   /** Requests, signed and revoked certificates. */
   list(): Promise<CertEntry[]>;
   /** Signs a pending request after checking its alt names against the policy (a request with other names is refused, listed). */
-  sign(certname: string, policy: AltNamePolicy): Promise<void>;
+  sign(certname: string, policy: AltNamePolicy, opts?: SignOptions): Promise<void>;
   /** Revokes a signed certificate; the CA's CRL is updated. No-op when already revoked. */
   revoke(certname: string): Promise<void>;
   /** Revokes (when signed) and removes every file for the name, so a new request can be signed. */

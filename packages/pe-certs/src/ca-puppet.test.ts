@@ -146,6 +146,38 @@ describe('the request file on the CA is checked too', () => {
   });
 });
 
+describe('signing from the request file alone (fromRequestFile)', () => {
+  it('does not list the CA, checks the request file as always, and refuses without one', async () => {
+    const { mkdtemp, mkdir, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { Openssl } = await import('./openssl.js');
+    const dir = await mkdtemp(join(tmpdir(), 'pe-certs-req-'));
+    try {
+      const host = new ScriptedHost({ name: 'pe-primary' });
+      await mkdir(join(dir, 'requests'));
+      const o = new Openssl(host);
+      await o.genKey(join(dir, 'k.pem'), { type: 'ec' });
+      await o.newCsr(join(dir, 'k.pem'), join(dir, 'requests', 'agent7.example.com.pem'), 'agent7.example.com', ['agent7.example.com', 'puppet.example.com']);
+      const ca = new PuppetCertCa(host, { cadir: dir, commands: { list: ['puppet', 'cert', 'list', '--all'], sign: ['puppet', 'cert', 'sign', '{certname}'], revoke: [], clean: [] }, sudo: false });
+      host.on((a) => a[2] === 'sign', { stdout: 'Signed\n' });
+      const before = host.calls.length;
+      await ca.sign('agent7.example.com', { allowed: ['puppet.example.com'], requireAll: true }, { fromRequestFile: true });
+      const calls = host.calls.slice(before);
+      expect(calls.some((a) => a[2] === 'list')).toBe(false);
+      expect(calls.at(-1)).toEqual(['puppet', 'cert', 'sign', 'agent7.example.com']);
+      // the request's names are still checked
+      const err = await failure<CsrRefusedError>(ca.sign('agent7.example.com', { allowed: [] }, { fromRequestFile: true }));
+      expect(err.unexpected).toEqual(['DNS:puppet.example.com']);
+      // no request file: not pending
+      await expect(ca.sign('other.example.com', { allowed: [] }, { fromRequestFile: true })).rejects.toMatchObject({ code: 'E_CERT_NOT_FOUND' });
+      expect(host.calls.slice(before).filter((a) => a[2] === 'sign')).toHaveLength(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('PuppetCertCa (pe3)', () => {
   it('signs with --allow-dns-alt-names after checking the names itself', async () => {
     const host = new ScriptedHost({ name: 'pe-primary' });

@@ -1,7 +1,7 @@
 import type { ExecResult, Host } from '@pe-stack/pe-host';
 import { tailLines, validateRemotePath } from '@pe-stack/pe-host';
 import type { CommandKey, Layout } from '@pe-stack/pe-config-files';
-import { enforceAltNames, readOptional, validateCertname, type AltNamePolicy, type CaBackend, type CertEntry, type CertState } from './backend.js';
+import { enforceAltNames, readOptional, validateCertname, type AltNamePolicy, type CaBackend, type CertEntry, type CertState, type SignOptions } from './backend.js';
 import { parseCsr } from './der.js';
 import { CertError, CertNotFoundError, CertParseError } from './errors.js';
 import { parseAltNameText } from './x509.js';
@@ -154,13 +154,17 @@ abstract class PuppetCliCa implements CaBackend {
     return (await this.list()).find((e) => e.name === certname);
   }
 
-  async sign(certname: string, policy: AltNamePolicy): Promise<void> {
+  async sign(certname: string, policy: AltNamePolicy, opts: SignOptions = {}): Promise<void> {
     validateCertname(certname);
-    const e = await this.entry(certname);
-    if (!e || e.state !== 'requested') throw new CertNotFoundError(this.host.name, certname, 'a pending certificate request');
+    const names: string[] = [];
+    if (!opts.fromRequestFile) {
+      const e = await this.entry(certname);
+      if (!e || e.state !== 'requested') throw new CertNotFoundError(this.host.name, certname, 'a pending certificate request');
+      names.push(...(e.altNames ?? []));
+    }
     // the request file itself is the authority (a listing may leave names out); both are checked
-    const names = [...(e.altNames ?? [])];
     const pem = await readOptional(this.host, `${this.cadir}/requests/${certname}.pem`, this.sudo);
+    if (pem === undefined && opts.fromRequestFile) throw new CertNotFoundError(this.host.name, certname, 'a pending certificate request');
     if (pem !== undefined) {
       const csr = parseCsr(pem);
       if (csr.cn !== certname || !csr.signatureValid) throw new CertError('E_CSR_REFUSED', `the request file for "${certname}" is for "${csr.cn ?? '(no CN)'}" or has an invalid signature.`, { host: this.host.name, certname });

@@ -7,6 +7,7 @@ export {
   enforceAltNames,
   validateCertname,
   type AltNamePolicy,
+  type SignOptions,
   type PolicyVerdict,
   type CaBackend,
   type CertEntry,

@@ -19,6 +19,8 @@ export interface RegenerateOptions {
   primaryCname: string;
   /** The CRL file the node's web server uses, to verify as well (optional). */
   webCrl?: string;
+  /** Sign from the request file alone, without listing the CA first (see SignOptions.fromRequestFile). */
+  signFromRequestFile?: boolean;
   sudo?: boolean;
   now?: Date;
   log?: (line: string) => void;
@@ -120,7 +122,7 @@ export async function regenerateNodeCert(o: RegenerateOptions): Promise<Regenera
       await ca.clean(certname);
     }
     await agent.submit(node, certname, altNames);
-    await ca.sign(certname, { allowed: altNames, requireAll: true });
+    await ca.sign(certname, { allowed: altNames, requireAll: true }, o.signFromRequestFile ? { fromRequestFile: true } : {});
     await agent.fetch(node, certname);
     const after = await verify();
     if (!after.ok) throw new CertVerifyError(node.name, certname, after.failures);
