@@ -75,6 +75,8 @@ export interface CaBackend {
   list(): Promise<CertEntry[]>;
   /** Signs a pending request after checking its alt names against the policy (a request with other names is refused, listed). */
   sign(certname: string, policy: AltNamePolicy, opts?: SignOptions): Promise<void>;
+  /** Optional: whether the CA holds any file for the name (a request or a certificate); false means it has no entry for it, without listing the whole CA. */
+  hasFiles?(certname: string): Promise<boolean>;
   /** Revokes a signed certificate; the CA's CRL is updated. No-op when already revoked. */
   revoke(certname: string): Promise<void>;
   /** Revokes (when signed) and removes every file for the name, so a new request can be signed. */

@@ -172,6 +172,12 @@ describe('signing from the request file alone (fromRequestFile)', () => {
       // no request file: not pending
       await expect(ca.sign('other.example.com', { allowed: [] }, { fromRequestFile: true })).rejects.toMatchObject({ code: 'E_CERT_NOT_FOUND' });
       expect(host.calls.slice(before).filter((a) => a[2] === 'sign')).toHaveLength(1);
+      // hasFiles: what requests/ and signed/ hold
+      expect(await ca.hasFiles('agent7.example.com')).toBe(true);
+      expect(await ca.hasFiles('other.example.com')).toBe(false);
+      await mkdir(join(dir, 'signed'));
+      await (await import('node:fs/promises')).writeFile(join(dir, 'signed', 'other.example.com.pem'), 'x');
+      expect(await ca.hasFiles('other.example.com')).toBe(true);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -174,6 +174,13 @@ abstract class PuppetCliCa implements CaBackend {
     await this.run(fill(this.o.commands.sign, certname), certname);
   }
 
+  /** A Puppet CA lists what its `requests/` and `signed/` directories hold (a revoked certificate stays in `signed/`). */
+  async hasFiles(certname: string): Promise<boolean> {
+    validateCertname(certname);
+    for (const d of ['requests', 'signed']) if (await this.host.exists(`${this.cadir}/${d}/${certname}.pem`, { sudo: this.sudo })) return true;
+    return false;
+  }
+
   async revoke(certname: string): Promise<void> {
     const e = await this.entry(validateCertname(certname));
     if (!e) throw new CertNotFoundError(this.host.name, certname, 'a signed certificate');

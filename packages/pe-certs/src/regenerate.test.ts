@@ -67,6 +67,30 @@ describe('regenerateNodeCert', () => {
     expect([...(await primary.list())].find((e) => e.name === 'secondary1.example.com')?.state).toBe('signed');
   });
 
+  it('listOnlyWithFiles: the whole CA is listed for an old entry only when the CA holds files for the name', async () => {
+    let lists = 0;
+    const counted = (has: (n: string) => boolean) =>
+      new Proxy(primary, {
+        get(target, prop, recv) {
+          if (prop === 'list') return async () => (lists++, target.list());
+          if (prop === 'hasFiles') return async (n: string) => has(n);
+          const v = Reflect.get(target, prop, recv) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    // a name the CA has never seen: no listing
+    const fresh = await regenerateNodeCert({ ...opts(), certname: 'secondary2.example.com', ca: counted(() => false), listOnlyWithFiles: true });
+    expect(fresh.changed).toBe(true);
+    expect(fresh.report.ok).toBe(true);
+    expect(lists).toBe(0);
+    // a name it holds files for: listed, and the old entry cleaned
+    const oldSerial = (await primary.inspect('secondary1.example.com')).serial;
+    const again = await regenerateNodeCert({ ...opts(), generalCname: 'puppet3.example.com', ca: counted(() => true), listOnlyWithFiles: true });
+    expect(again.changed).toBe(true);
+    expect(lists).toBe(1);
+    expect((await primary.inspect('secondary1.example.com')).serial).not.toBe(oldSerial);
+  });
+
   it('when the CA refuses the request, the error lists the names and the old ssldir is put back', async () => {
     class GreedyAgent extends OpensslAgent {
       override submit(n: LocalHost, c: string, names: readonly string[]) {

@@ -21,6 +21,8 @@ export interface RegenerateOptions {
   webCrl?: string;
   /** Sign from the request file alone, without listing the CA first (see SignOptions.fromRequestFile). */
   signFromRequestFile?: boolean;
+  /** Look for an old entry on the CA (to clean it) only when the CA holds a file for the name (CaBackend.hasFiles): a new name costs no listing of the whole CA. */
+  listOnlyWithFiles?: boolean;
   sudo?: boolean;
   now?: Date;
   log?: (line: string) => void;
@@ -116,7 +118,8 @@ export async function regenerateNodeCert(o: RegenerateOptions): Promise<Regenera
   try {
     if (backup) await node.remove(ssldir, { sudo, recursive: true });
     await node.mkdir(ssldir, { mode: 0o771, sudo });
-    const entry = (await ca.list()).find((e) => e.name === certname);
+    const listed = !(o.listOnlyWithFiles && ca.hasFiles) || (await ca.hasFiles(certname));
+    const entry = listed ? (await ca.list()).find((e) => e.name === certname) : undefined;
     if (entry) {
       log(`${ca.host.name}: cleaning the CA's ${entry.state} entry for ${certname}`);
       await ca.clean(certname);
