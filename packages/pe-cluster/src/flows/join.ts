@@ -235,6 +235,8 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
         // the request the secondary just submitted is read and checked on the CA; no second listing of the whole
         // CA (all secondaries' listings and signings queue on the one CA: measured, the bulk of 20 joins at once)
         signFromRequestFile: true,
+        // and the CA is listed for an old entry of the name only when it holds a file for it (a new secondary: never)
+        listOnlyWithFiles: true,
       }),
     );
     steps.push({
