@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Lab, type LabState, type UpOptions } from './lab.js';
 
 /**
@@ -26,6 +26,15 @@ export async function useLab(opts: Omit<UpOptions, 'log'>): Promise<{ lab: Lab; 
   const state = await lab.up({ ...opts, log: (l) => process.stderr.write(`lab: ${l}\n`) });
   writeKey(lab, want);
   return { lab, state };
+}
+
+/**
+ * A test that leaves the shared lab changed in a way the next test file must
+ * not inherit (a failover, a power cut) calls this: the next `useLab` brings
+ * a fresh lab up, whatever it asks for.
+ */
+export function markLabDirty(lab: Lab): void {
+  rmSync(`${lab.config.stateDir}/fixture.key`, { force: true });
 }
 
 function readKey(lab: Lab): string | undefined {

@@ -342,6 +342,8 @@ export class Lab {
     await this.ensureController();
     await this.syncAssets();
     rmSync(this.clusterStateDir, { recursive: true, force: true });
+    // a lab brought up by hand or by another test is not the one a shared fixture recorded (fixture.ts)
+    rmSync(`${this.config.stateDir}/fixture.key`, { force: true });
     await this.ensureKey();
     await this.ensureTemplate(opts.profile, spec, log);
 
