@@ -11,9 +11,9 @@
 // puppet.lab.test; the existing agent keeps working; every PuppetDB node and
 // report written before the cut is present; master.lab.test resolves to
 // secondary1 on every master; status shows one CA. Power the old primary on:
-// status reports it (its own files still enable its CA, so status is broken
-// until rejoin: see the README's limits); `rejoin` makes it a healthy
-// secondary (streaming standby). Then a planned switchover back, killed with
+// its boot-time guard (installed by standby) finds secondary1 signing, so it
+// serves no CA and its PostgreSQL stays in recovery; `rejoin` makes it a
+// healthy secondary (streaming standby). Then a planned switchover back, killed with
 // SIGKILL after the promotion and continued with --resume.
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
-import { useLab, type Lab } from '@pe-stack/lab';
+import { markLabDirty, useLab, type Lab } from '@pe-stack/lab';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -90,6 +90,8 @@ describe('pe-cluster standby / failover / rejoin on the debian lab (3 masters, 1
 
   beforeAll(async () => {
     ({ lab } = await useLab({ profile: 'debian', hosts: [...MASTERS], agents: 1 }));
+    // power cuts and failovers: no later test file gets this lab
+    markLabDirty(lab);
     const files = await lab.writeInventory();
     const dir = await mkdtemp(join(tmpdir(), 'pe-cluster-failover-lab-'));
     const inv = parse(readFileSync(files.inventory, 'utf8')) as { vars: Record<string, unknown> };
@@ -116,7 +118,7 @@ describe('pe-cluster standby / failover / rejoin on the debian lab (3 masters, 1
     // the standby's CA runs on the copy, gated: it answers the CA certificate, refuses a CSR and signs nothing
     expect(st0.caHolders).toEqual([fq('primary')]);
     expect(st0.masters.find((m) => m.name === fq('secondary1'))?.caGated).toBe(true);
-    const gate = await lab.ssh('secondary1', ['curl', '-sk', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: text/plain', '--data-binary', 'x', 'https://127.0.0.1:8140/puppet-ca/v1/certificate_request/intruder.lab.test']);
+    const gate = await lab.ssh('secondary1', ['curl', '-sk', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '--data-binary', 'x', 'https://127.0.0.1:8140/puppet-ca/v1/certificate_request/intruder.lab.test']);
     expect(gate.stdout).toBe('403');
     expect([0, 2]).toContain((await agentRun()).code);
     const nodesBefore = (await pdb('primary', 'nodes')).map((n) => n.certname).sort();
@@ -157,8 +159,18 @@ describe('pe-cluster standby / failover / rejoin on the debian lab (3 masters, 1
 
   it('the old primary powered on is reported, not trusted; rejoin makes it a healthy secondary (streaming standby, no CA)', async () => {
     await lab.powerOn('primary');
+    // the boot-time guard found secondary1 signing: the old primary's CA is off and its PostgreSQL in recovery
+    // its services start in the background after the boot (puppetserver: a JVM cold start)
+    let code = '000';
+    for (const t0 = Date.now(); code === '000' && Date.now() - t0 < 240_000; await new Promise((r) => setTimeout(r, 2000))) {
+      code = (await lab.ssh('primary', ['curl', '-sk', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', 'https://127.0.0.1:8140/puppet-ca/v1/certificate/ca'], { allowFailure: true })).stdout.trim();
+    }
+    figure('guard_log', (await lab.ssh('primary', ['tail', '-n', '4', '/var/local/pe-cluster/guard.log'], { allowFailure: true })).stdout.trim().replace(/\n/g, ' | '));
+    expect(code).toBe('404');
+    expect((await lab.ssh('primary', ['runuser', '-u', 'postgres', '--', 'psql', '-tAc', "'select pg_is_in_recovery()'"])).stdout.trim()).toBe('t');
     const st = await status();
     figure('status_after_power_on', `${st.health}; CA holders ${st.caHolders.join(',')}`);
+    expect(st.caHolders).toEqual([fq('secondary1')]);
     const r = await cli([...I(), '--json', 'rejoin', fq('primary')]);
     expect(r.code, JSON.stringify(last<Result>(r).error)).toBe(0);
     const st2 = await status();
