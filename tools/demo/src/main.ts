@@ -47,7 +47,9 @@ async function agentRun(lab: Lab, agent: string): Promise<string> {
   const r = await lab.ssh(agent, ['puppet', 'agent', '--test', '--detailed-exitcodes'], { allowFailure: true, timeoutMs: 300_000 });
   // --detailed-exitcodes: 0 no change, 2 changes applied; 1/4/6 are failures
   if (![0, 2].includes(r.code ?? 1)) throw new Error(`puppet agent on ${agent} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
-  const compiled = /compiled by (\S+)/i.exec(`${r.stdout}\n${r.stderr}`)?.[1] ?? 'unknown';
+  // the lab's site.pp writes who compiled the catalog into /tmp/lab-catalog (the run prints it only when it changed)
+  const file = await lab.ssh(agent, ['cat', '/tmp/lab-catalog'], { allowFailure: true });
+  const compiled = /compiled by (\S+)/i.exec(file.stdout)?.[1] ?? 'unknown';
   process.stdout.write(`${agent}: catalog applied, compiled by ${compiled}\n`);
   return compiled;
 }
