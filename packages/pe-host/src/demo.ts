@@ -1,6 +1,5 @@
 /**
- * The pe-host demo (`npm run demo`): until the pe-cluster CLI exists, this is
- * what the README's first command runs. It starts a throwaway OpenSSH server
+ * The pe-host demo (`npm run demo:host`): the remote-work layer alone. It starts a throwaway OpenSSH server
  * on 127.0.0.1 (root needed), then shows the Host layer doing real work over
  * one SSH connection: commands with awkward arguments, an atomic write with
  * a backup, a no-op rewrite, a dry-run plan with a masked secret, a tree copy
