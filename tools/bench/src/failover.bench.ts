@@ -4,6 +4,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse, stringify } from 'yaml';
 import { Lab } from '@pe-stack/lab';
 
 /**
@@ -93,7 +94,7 @@ async function startWriter(lab: Lab, from: string, password: string): Promise<vo
 }
 async function lost(lab: Lab, from: string, on: string): Promise<{ acked: number; lost: number }> {
   const ids = (await lab.exec(from, ['cat', '/tmp/rpo-acked'])).stdout.split('\n').filter((l) => /^\d+$/.test(l.trim())).map(Number);
-  await lab.exec(from, ['sh', '-c', 'pkill -f "psql -h master.lab.test" || true']);
+  await lab.exec(from, ['sh', '-c', 'pkill -f "[p]sql -h master.lab.test" || true']);
   const present = new Set(
     (await lab.ssh(on, ['runuser', '-u', 'postgres', '--', 'psql', '-tAc', "'SELECT id FROM pe_bench_rpo'", 'puppetdb'])).stdout
       .split('\n')
@@ -112,9 +113,10 @@ export async function benchFailover(): Promise<Record<string, number>> {
     await lab.up({ profile: 'debian', hosts: ['primary', 'secondary1', 'secondary2'], agents: 1 });
     const files = await lab.writeInventory();
     const dir = await mkdtemp(join(tmpdir(), 'pe-bench-failover-'));
-    const text = readFileSync(files.inventory, 'utf8').replace(/^vars:\n/m, `vars:\n  journals: ${dir}/journal\n  audit_log: ${dir}/audit.log\n  backups: ${dir}/backups\n  dns: {provider: hosts-file}\n`);
+    const doc = parse(readFileSync(files.inventory, 'utf8')) as { vars: Record<string, unknown> };
+    Object.assign(doc.vars, { journals: `${dir}/journal`, audit_log: `${dir}/audit.log`, backups: `${dir}/backups`, dns: { provider: 'hosts-file' } });
     const inv = join(dir, 'inventory.yaml');
-    writeFileSync(inv, text);
+    writeFileSync(inv, stringify(doc));
     const I = ['-i', inv, '--json'];
     await must([...I, 'join']);
     const pw = /password\s*=\s*(\S+)/.exec((await lab.exec('primary', ['cat', '/etc/puppetdb/conf.d/database.ini'])).stdout)?.[1] ?? '';
