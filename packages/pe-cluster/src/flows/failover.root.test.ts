@@ -8,6 +8,8 @@ import { LocalHost, treeManifest } from '@pe-stack/pe-host';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FlowEvent, RunResult } from '../engine/types.js';
 import { readState } from '../state.js';
+import { caCopyVerified } from './ha.js';
+import { watchCaCopy } from './standby.js';
 import { CNAME, ADDR, DB_PW, caSignsOn, makeWorld, type World } from './ha.root-world.js';
 
 // Root only (PostgreSQL 15, openssl): see ha.root-world.ts. Every world is made fresh and destroyed.
@@ -253,5 +255,31 @@ describe('emergency failover', () => {
     ok(f);
     expect(await rows(w, S1)).toBe(300);
     expect(readState((await w.cluster()).inventory).failover).toMatchObject({ mode: 'emergency', acceptDataLoss: false });
+  }, 120_000);
+});
+
+describe('standby --watch (watchCaCopy)', () => {
+  it('pushes a verified copy after the CA signs, and only then; the copy verifies against the state', async () => {
+    const w = (world = await makeWorld());
+    const { r } = await run(w, (c, onEvent) => c.standby(S1, { onEvent }));
+    ok(r);
+    const c = await w.cluster();
+    const ac = new AbortController();
+    const syncs: { files: number }[] = [];
+    const watching = watchCaCopy(c, S1, { intervalS: 0.2, signal: ac.signal, onSync: (x) => syncs.push(x) });
+    try {
+      await new Promise((res) => setTimeout(res, 1000));
+      expect(syncs).toHaveLength(0); // nothing changed: nothing pushed
+      await newAgentSignedBy(w, P, 'agent-watched.rt.test');
+      const t0 = Date.now();
+      while (syncs.length === 0 && Date.now() - t0 < 15_000) await new Promise((res) => setTimeout(res, 100));
+      expect(syncs.length).toBe(1);
+    } finally {
+      ac.abort();
+    }
+    expect(await watching).toBe(1);
+    expect(same(await caTree(w, S1), await caTree(w, P))).toBe(true);
+    expect((await caCopyVerified(c.inventory, c.host(S1), false)).ok).toBe(true);
+    await c.close();
   }, 120_000);
 });
