@@ -51,8 +51,8 @@ const SCRIPT = [
   'exit 0',
 ].join('\n');
 
-/** Parses one `stat -c "%s %a %u %g %Y %F"` line the way SshHost.stat does. */
-function parseStat(line: string): FileStat {
+/** Parses one `stat -c "%s %a %u %g %Y %F"` line (SshHost.stat through sudo, and readFiles). */
+export function parseStat(line: string): FileStat {
   const [size, mode, uid, gid, mtime, ...type] = line.split(' ');
   const kind = type.join(' ');
   return {

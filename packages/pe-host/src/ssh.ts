@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import { parseStat } from './batch.js';
 import { connect as netConnect, type Socket } from 'node:net';
 import { PassThrough, type Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ConnectConfig, type ExecOptions as ExecOptions_, type FileEntry, type SFTPWrapper, type Stats } from 'ssh2';
@@ -436,18 +437,7 @@ export class SshHost implements Host {
         if (/No such file/.test(r.stderr.toString())) return undefined;
         throw this.shellFileError(path, r);
       }
-      const [size, mode, uid, gid, mtime, ...type] = r.stdout.toString().trim().split(' ');
-      const kind = type.join(' ');
-      return {
-        size: Number(size),
-        mode: parseInt(mode ?? '0', 8),
-        uid: Number(uid),
-        gid: Number(gid),
-        mtimeMs: Number(mtime) * 1000,
-        isFile: kind.startsWith('regular'),
-        isDirectory: kind === 'directory',
-        isSymlink: kind === 'symbolic link',
-      };
+      return parseStat(r.stdout.toString().trim());
     }
     try {
       const st = await this.sftpCall<Stats>(path, (s, cb) => s.lstat(path, cb));
