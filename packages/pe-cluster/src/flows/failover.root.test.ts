@@ -75,9 +75,13 @@ describe('standby, planned switchover and back, rejoin (real PostgreSQL, real Op
   it('standby --sync; switchover to s1 loses nothing and leaves one CA; rejoin makes p a streaming standby; switchover back', async () => {
     const w = (world = await makeWorld());
     const original = await caTree(w, P);
+    // the primary's autosign policy (and one entry of the standby's own)
+    await fs.writeFile(w.J(P, L.files.autosignConf!.path), '# agents\n*.agents.rt.test\nconsole.rt.test\n');
+    await fs.writeFile(w.J(S1, L.files.autosignConf!.path), 'own.rt.test\n');
     // ---- standby ----
     let { r } = await run(w, (c, onEvent) => c.standby(S1, { synchronous: true, onEvent }));
     ok(r);
+    expect(await fs.readFile(w.J(S1, L.files.autosignConf!.path), 'utf8')).toBe('own.rt.test\n*.agents.rt.test\nconsole.rt.test\n');
     expect(await replicaStreaming(w.pg[P]!, S1, { synchronous: true })).toBe(true);
     expect(same(await caTree(w, S1), original)).toBe(true);
     expect(await caSignsOn(w, S1)).toBe(false);

@@ -1,11 +1,11 @@
-import { applyEdits, fileOf } from '@pe-stack/pe-config-files';
+import { applyEdits, fileOf, parseLineList } from '@pe-stack/pe-config-files';
 import { grantCaAdmin } from '@pe-stack/pe-certs';
 import { accessGranted, buildReplica, dbFilesFromLayout, grantAccess, readCredentials, replicaStreaming, setSynchronous, waitFor } from '@pe-stack/pe-db';
 import type { Host } from '@pe-stack/pe-host';
 import type { Flow, Step, StepContext } from '../engine/types.js';
 import type { Inventory, InventoryNode } from '../inventory.js';
 import { readState, updateState } from '../state.js';
-import { probe } from './ensure.js';
+import { ensureStep, probe } from './ensure.js';
 import { guardInstallGroup } from './guard.js';
 import { addressOf, CA_GATE, caEdits, caGateEdits, caServing, caTree, FailoverError, master, pgOf, pollUntil, restartOrStart, sshPreflight, syncCaCopy, type HaContext } from './ha.js';
 import { isIpLiteral, manifestDifferences } from '@pe-stack/pe-host';
@@ -126,6 +126,8 @@ export async function standbyFlow(c: HaContext, name: string, opts: StandbyOptio
     },
   });
   steps.push(caCopyStep(inv, p, s));
+  const autosign = autosignStep(inv, p, s);
+  if (autosign) steps.push(autosign);
   const gated = caGatedStep(inv, s);
   if (gated) steps.push(gated);
   // the boot-time guard on every master: a former primary that boots after a failover finds the active CA and
@@ -175,6 +177,26 @@ export function caGatedStep(inv: Inventory, s: InventoryNode): Step | undefined 
       if (v === false) throw new FailoverError('E_CA_SERVICE', `puppetserver on ${s.name} does not serve its CA copy gated after a restart.`, { host: s.name, hint: 'Read its log (services.d/ca.cfg, auth.conf, cadir permissions).' });
     },
   };
+}
+
+/**
+ * The primary's autosign policy on the standby too: every entry of the
+ * primary's autosign.conf is in the standby's (its own entries stay), so that
+ * the agents an operator lets in without a manual sign are still let in after
+ * a failover. A snapshot taken when `standby` runs (rerun it after changing
+ * the policy; an executable policy set by `autosign = PATH` in puppet.conf is
+ * the operator's to install on both).
+ */
+export function autosignStep(inv: Inventory, p: InventoryNode, s: InventoryNode): Step | undefined {
+  if (!inv.layout.files.autosignConf) return undefined;
+  const path = fileOf(inv.layout, 'autosignConf').path;
+  return ensureStep('standby.autosign', s.name, `${p.name}'s autosign.conf entries on ${s.name} (the CA's signing policy follows it)`, async (h) => {
+    const from = h.hostFor(p.name);
+    if (!(await from.exists(path, { sudo: p.sudo }))) return;
+    const entries = parseLineList((await from.readFile(path, { sudo: p.sudo })).toString('utf8'), path).entries();
+    if (entries.length === 0) return;
+    await applyEdits(h.host, [{ kind: 'lines', path, create: true, write: { mode: 0o644 }, ops: entries.map((entry) => ({ op: 'add' as const, entry })) }], { sudo: s.sudo });
+  });
 }
 
 /** The standby's CA copy equals the primary's CA directory (sha256 of every file); apply pushes a verified copy. */
