@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { layouts } from '@pe-stack/pe-config-files';
 import { DryRunHost, LocalHost, Redactor, type Host } from '@pe-stack/pe-host';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { jailedHost } from '../testing/jail.js';
 import { parseInventory } from '../inventory.js';
 import { assertResolved, CommandDns, dnsProvider, HostsFileDns, NsupdateDns, parseTsigKey, resolveOn, verifyResolution } from './index.js';
 
@@ -15,22 +16,7 @@ afterEach(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
-/** LocalHost whose files live under root/<name> (commands are not rewritten). */
-function jailed(name: string, opts: { down?: boolean } = {}): Host {
-  const base = new LocalHost({ name });
-  const p = (path: string) => join(root, name, path);
-  return new Proxy(base, {
-    get(target, prop, recv) {
-      const v = Reflect.get(target, prop, recv) as unknown;
-      if (typeof v !== 'function') return v;
-      if (opts.down && prop === 'exec') return () => Promise.reject(new Error('connect ETIMEDOUT'));
-      if (['readFile', 'writeFile', 'stat', 'exists', 'remove', 'mkdir'].includes(String(prop))) {
-        return (path: string, ...rest: unknown[]) => (v as (...a: unknown[]) => unknown).call(target, p(path), ...rest);
-      }
-      return (v as (...a: unknown[]) => unknown).bind(target);
-    },
-  });
-}
+const jailed = (name: string, opts: { down?: boolean } = {}): Host => jailedHost(root, name, opts);
 
 const HOSTS = `127.0.0.1\tlocalhost
 # the lab

@@ -2,8 +2,9 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseHocon } from '@pe-stack/pe-config-files';
-import { LocalHost, type ExecOptions, type Host } from '@pe-stack/pe-host';
+import type { Host } from '@pe-stack/pe-host';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { jailedHost } from '../testing/jail.js';
 import { parseInventory, runFlow, type Inventory } from '../index.js';
 import { allowCaStart, caProbePaths, guardClearStep, guardConfig, guardDropIns, guardInstallGroup, guardScript, guardUnits, readGuardFence } from './guard.js';
 
@@ -31,27 +32,7 @@ masters:
   );
 }
 
-/** LocalHost whose files live under root/<name>; commands are recorded, not run. */
-function jailed(name: string, calls: string[][]): Host {
-  const base = new LocalHost({ name });
-  const p = (path: string) => join(root, name, path);
-  return new Proxy(base, {
-    get(target, prop, recv) {
-      const v = Reflect.get(target, prop, recv) as unknown;
-      if (typeof v !== 'function') return v;
-      if (prop === 'exec') {
-        return (argv: string[], _o?: ExecOptions) => {
-          calls.push([name, ...argv]);
-          return Promise.resolve({ code: 0, stdout: '', stderr: '', ms: 0 });
-        };
-      }
-      if (['readFile', 'writeFile', 'stat', 'exists', 'remove', 'mkdir'].includes(String(prop))) {
-        return (path: string, ...rest: unknown[]) => (v as (...a: unknown[]) => unknown).call(target, p(path), ...rest);
-      }
-      return (v as (...a: unknown[]) => unknown).bind(target);
-    },
-  });
-}
+const jailed = (name: string, calls: string[][]): Host => jailedHost(root, name, { calls });
 
 const WEBSERVER = `webserver: {
     access-log-config: /etc/puppet/puppetserver/request-logging.xml

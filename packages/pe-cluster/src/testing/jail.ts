@@ -1,0 +1,37 @@
+import { join } from 'node:path';
+import { LocalHost, type ExecOptions, type Host } from '@pe-stack/pe-host';
+
+/** Test support (not part of the public surface): a stand-in for a separate machine on this one. */
+export interface JailOptions {
+  /** Commands are recorded here ([host, ...argv]) and not run (they answer code 0, no output). */
+  calls?: string[][];
+  /** An unreachable host: every command fails as a connection timeout would. */
+  down?: boolean;
+}
+
+const FILE_OPS = new Set(['readFile', 'writeFile', 'stat', 'exists', 'remove', 'mkdir']);
+
+/**
+ * A LocalHost named `name` whose files live under `root/<name>`; commands
+ * run here unchanged unless `calls` records them or `down` fails them.
+ */
+export function jailedHost(root: string, name: string, opts: JailOptions = {}): Host {
+  const base = new LocalHost({ name });
+  const p = (path: string) => join(root, name, path);
+  return new Proxy(base, {
+    get(target, prop, recv) {
+      const v = Reflect.get(target, prop, recv) as unknown;
+      if (typeof v !== 'function') return v;
+      if (prop === 'exec' && opts.down) return () => Promise.reject(new Error('connect ETIMEDOUT'));
+      if (prop === 'exec' && opts.calls) {
+        const calls = opts.calls;
+        return (argv: string[], _o?: ExecOptions) => {
+          calls.push([name, ...argv]);
+          return Promise.resolve({ code: 0, stdout: '', stderr: '', ms: 0 });
+        };
+      }
+      if (FILE_OPS.has(String(prop))) return (path: string, ...rest: unknown[]) => (v as (...a: unknown[]) => unknown).call(target, p(path), ...rest);
+      return (v as (...a: unknown[]) => unknown).bind(target);
+    },
+  });
+}
