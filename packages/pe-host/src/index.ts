@@ -1,5 +1,5 @@
 export * from './errors.js';
-export { shellQuote, quoteArg } from './quote.js';
+export { shellQuote, quoteArg, sequenceArgv } from './quote.js';
 export { validateHostname, validateRemotePath, validateEnvName, isIpLiteral } from './validate.js';
 export { Redactor, MASK, isSecretKey } from './redact.js';
 export { maskedDiff } from './diff.js';
@@ -8,6 +8,7 @@ export { LocalHost, type LocalHostOptions } from './local.js';
 export { SshHost, type SshHostConfig, type SshStats } from './ssh.js';
 export { DryRunHost } from './dryrun.js';
 export { readFiles, type BatchedFile, type ReadFilesOptions } from './batch.js';
+export { writeFiles, execWriteFiles, type BatchWrite, type BatchWriter, type WriteFilesOptions } from './batch-write.js';
 export { copyTree, treeManifest, manifestDifferences, type CopyTreeResult } from './tree.js';
 export { fingerprint, knownHostsName, parseKnownHosts, patternsMatch, verifyAgainstKnownHosts, type KnownHostEntry } from './knownhosts.js';
 export { Semaphore } from './semaphore.js';

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from './errors.js';
-import { quoteArg, shellQuote } from './quote.js';
+import { quoteArg, sequenceArgv, shellQuote } from './quote.js';
 
 /** Runs the quoted line through a real POSIX shell and returns the argv it saw. */
 function throughShell(argv: string[]): string[] {
@@ -34,5 +34,23 @@ describe('shellQuote', () => {
   it('refuses NUL bytes and empty commands', () => {
     expect(() => shellQuote(['a\0b'])).toThrow(InvalidInputError);
     expect(() => shellQuote([])).toThrow(InvalidInputError);
+  });
+});
+
+describe('sequenceArgv', () => {
+  it('runs each argv unchanged, in order, and stops at the first failure with its status', () => {
+    const awkward = ['a b', '$(touch /tmp/pwned)', "it's", ';', '&&'];
+    const [sh, c, script] = sequenceArgv([['printf', '%s\\0', ...awkward], ['printf', 'second\\0']]);
+    expect([sh, c]).toEqual(['sh', '-c']);
+    expect(execFileSync('sh', ['-c', script!]).toString('utf8').split('\0').slice(0, -1)).toEqual([...awkward, 'second']);
+    const failing = sequenceArgv([['sh', '-c', 'exit 3'], ['touch', '/nonexistent-dir/never']]);
+    let status: number | undefined;
+    try {
+      execFileSync(failing[0]!, failing.slice(1), { stdio: 'pipe' });
+    } catch (e) {
+      status = (e as { status?: number }).status;
+    }
+    expect(status).toBe(3);
+    expect(() => sequenceArgv([])).toThrow(InvalidInputError);
   });
 });

@@ -21,3 +21,13 @@ export function quoteArg(arg: string): string {
   if (SAFE.test(arg)) return arg;
   return `'${arg.replace(/'/g, `'\\''`)}'`;
 }
+
+/**
+ * Several commands as ONE command (one round trip): `sh -c` running each
+ * argv, quoted by shellQuote, one after another; the first that fails stops
+ * the rest and its exit status is the command's.
+ */
+export function sequenceArgv(argvs: readonly (readonly string[])[]): string[] {
+  if (argvs.length === 0) throw new InvalidInputError('an empty list of commands was given.');
+  return ['sh', '-c', argvs.map((a) => shellQuote(a)).join(' && ')];
+}

@@ -196,6 +196,36 @@ describe('SshHost against a real OpenSSH server', () => {
     }
   });
 
+  it('writes many files in one command (writeFiles), as root and through sudo (also requiretty): atomic, backup, owner by name, mode, no-op when equal', async () => {
+    for (const h of [host(), host({ user: NOPW }), host({ user: TTY, sudoPassword: TTY_PASSWORD })]) {
+      const dir = `/root/pe-bwrite-${suffix}`;
+      await h.mkdir(dir, { mode: 0o700 });
+      await h.exec(['sh', '-c', 'printf "old\\n" > "$1" && chown "$2" "$1" && chmod 640 "$1"', 'sh', `${dir}/old`, NOPW], { sudo: true });
+      const secret = 'PRIVATE-KEY-BYTES-7';
+      const bin = Buffer.from([0, 1, 10, 13, 255, 10]);
+      const before = h.stats.commands;
+      const r = await h.writeFiles([
+        { path: `${dir}/old`, data: 'new\n' },
+        { path: `${dir}/key.pem`, data: secret, opts: { mode: 0o600, owner: NOPW, group: 'root', secrets: [secret] } },
+        { path: `${dir}/bin`, data: bin },
+      ]);
+      expect(h.stats.commands - before).toBe(1);
+      expect(r.map((x) => x.changed)).toEqual([true, true, true]);
+      expect((await h.readFile(r[0]!.backup!)).toString()).toBe('old\n');
+      const uid = Number(sh(['id', '-u', NOPW]).trim());
+      expect(await h.stat(`${dir}/old`, { sudo: true })).toMatchObject({ mode: 0o640, uid, size: 4 });
+      expect(await h.stat(`${dir}/key.pem`, { sudo: true })).toMatchObject({ mode: 0o600, uid, gid: 0 });
+      expect(await h.readFile(`${dir}/bin`, { sudo: true })).toEqual(bin);
+      const again = await h.writeFiles([
+        { path: `${dir}/old`, data: 'new\n' },
+        { path: `${dir}/key.pem`, data: secret, opts: { mode: 0o600, owner: NOPW, group: 'root' } },
+      ]);
+      expect(again.map((x) => x.changed)).toEqual([false, false]);
+      expect((await h.exec(['ls', '-a', dir], { sudo: true })).stdout).not.toContain('pe-tmp');
+      await h.remove(dir, { recursive: true });
+    }
+  });
+
   it('cleans temp files a killed writer left, over SFTP and through sudo', async () => {
     for (const h of [host(), host({ user: NOPW })]) {
       const dir = `/root/pe-stale-${suffix}`;

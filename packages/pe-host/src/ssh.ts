@@ -4,6 +4,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { PassThrough, type Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ConnectConfig, type ExecOptions as ExecOptions_, type FileEntry, type SFTPWrapper, type Stats } from 'ssh2';
 import { readFiles, type BatchedFile, type ReadFilesOptions } from './batch.js';
+import { execWriteFiles, type BatchWrite, type WriteFilesOptions } from './batch-write.js';
 import { atomicWrite, commitStepwise, type CommitPlan, type FilePrimitives, type StepPrimitives } from './atomic.js';
 import { listenForward } from './forward.js';
 import { assertRemovable, DEFAULT_TIMEOUT_MS, finish, sudoProblem, type RawResult } from './common.js';
@@ -466,6 +467,15 @@ export class SshHost implements Host {
     return readFiles(this, paths, { ...opts, sudo: this.fileSudo(opts) });
   }
 
+  /**
+   * Many files written in ONE command (one round trip), each as writeFile
+   * writes it (atomic, backup, owner and mode kept, no-op when equal): see
+   * pe-host `writeFiles`. The bytes travel on the command's stdin. Sudo as for writeFile.
+   */
+  writeFiles(files: readonly BatchWrite[], opts: WriteFilesOptions = {}): Promise<WriteResult[]> {
+    return execWriteFiles(this, files, { sudo: this.fileSudo(opts), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+  }
+
   async writeFile(path: string, data: string | Buffer, opts: WriteOptions = {}): Promise<WriteResult> {
     validateRemotePath(path);
     return atomicWrite(this.filePrimitives(this.fileSudo(opts)), path, data, opts);
@@ -548,7 +558,8 @@ export class SshHost implements Host {
       'mv -f -- "$tmp" "$path"',
       'sync -- "$(dirname -- "$path")" 2>/dev/null || true',
     ].join('\n');
-    const owner = plan.uid !== undefined || plan.gid !== undefined ? `${plan.uid ?? ''}:${plan.gid ?? ''}` : '';
+    // `uid:gid`, `uid` (group kept) or `:gid` (owner kept): chown reads `uid:` as uid and that user's login group, refused for a bare number
+    const owner = plan.gid === undefined ? (plan.uid === undefined ? '' : `${plan.uid}`) : `${plan.uid ?? ''}:${plan.gid}`;
     const r = await this.execRaw(['sh', '-c', script, 'sh', plan.path, plan.tmp, plan.mode.toString(8), owner, plan.backup ?? ''], { sudo: true, stdin: plan.data });
     if (r.code !== 0) throw this.shellFileError(plan.path, r);
   }
