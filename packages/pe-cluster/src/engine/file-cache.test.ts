@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DryRunHost, FileNotFoundError, LocalHost, readFiles, type Host } from '@pe-stack/pe-host';
+import { DryRunHost, execWriteFiles, FileNotFoundError, LocalHost, readFiles, writeFiles, type BatchWrite, type Host } from '@pe-stack/pe-host';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runFlow } from './engine.js';
 import { FileCache, type FileHint } from './file-cache.js';
@@ -28,6 +28,13 @@ function counted(name: string, batch = true) {
           return readFiles(target, paths, o);
         };
       }
+      if (prop === 'writeFiles') {
+        if (!batch) return undefined;
+        return (files: BatchWrite[]) => {
+          calls.push(`writeFiles:${files.length}`);
+          return execWriteFiles(target, files, { sudo: false });
+        };
+      }
       const v = Reflect.get(target, prop, recv) as unknown;
       if (typeof v !== 'function') return v;
       return (...a: unknown[]) => {
@@ -42,6 +49,27 @@ function counted(name: string, batch = true) {
 const p = (n: string) => join(dir, n);
 
 describe('FileCache', () => {
+  it('writes several files together in one command, answers the known-equal ones itself, and knows what it wrote', async () => {
+    await fs.writeFile(p('a.conf'), 'a\n');
+    await fs.writeFile(p('b.conf'), 'b\n', { mode: 0o600 });
+    const { host, calls } = counted('h1');
+    const c = new FileCache(() => [{ path: p('a.conf') }, { path: p('b.conf') }, { path: p('c.conf') }]).wrap(host);
+    await c.readFile(p('a.conf'));
+    calls.length = 0;
+    const r = await writeFiles(c, [
+      { path: p('a.conf'), data: 'a\n' },
+      { path: p('b.conf'), data: 'B\n' },
+      { path: p('c.conf'), data: 'c\n' },
+    ]);
+    expect(r.map((x) => x.changed)).toEqual([false, true, true]);
+    expect(calls).toEqual(['writeFiles:2']);
+    expect((await fs.stat(p('b.conf'))).mode & 0o777).toBe(0o600);
+    // what was written is known: reads and an equal rewrite cost nothing
+    expect((await c.readFile(p('b.conf'))).toString()).toBe('B\n');
+    expect((await writeFiles(c, [{ path: p('b.conf'), data: 'B\n' }, { path: p('a.conf'), data: 'a\n' }])).map((x) => x.changed)).toEqual([false, false]);
+    expect(calls).toEqual(['writeFiles:2']);
+  });
+
   it('a miss when every named file is known already is one plain read, not a command', async () => {
     await fs.writeFile(p('a.conf'), 'a\n');
     const { host, calls } = counted('h1');
@@ -206,5 +234,38 @@ describe('runFlow with a file cache', () => {
     expect(r.steps[0]!.status).toBe('done');
     expect(two.calls).toEqual(['readFiles:2', 'writeFile:a.conf']);
     expect(await fs.readFile(p('a.conf'), 'utf8')).toBe('a = 2\n');
+  });
+
+  it('a step writing several files: one command for real, each recorded as a write; a plan records each with its diff and writes nothing', async () => {
+    await fs.writeFile(p('a.conf'), 'a = 1\n');
+    const flow = (): Flow => ({
+      name: 't',
+      fileCache: { hints: () => [{ path: p('a.conf') }, { path: p('b.conf') }] },
+      items: [
+        {
+          id: 'two',
+          host: 'h1',
+          title: 'two files',
+          check: async (ctx) => ({ done: (await ctx.host.exists(p('b.conf'))) && (await ctx.host.readFile(p('a.conf'))).toString() === 'a = 2\n', why: 'x' }),
+          apply: async (ctx) => void (await writeFiles(ctx.host, [{ path: p('a.conf'), data: 'a = 2\n' }, { path: p('b.conf'), data: 'b\n' }])),
+        },
+      ],
+    });
+    const dry = counted('h1');
+    const plan = await runFlow(flow(), { host: () => dry.host, dryRun: true });
+    expect(plan.steps[0]!.mutations.map((m) => [m.kind, 'path' in m ? m.path : '', 'diff' in m && m.diff.length > 0])).toEqual([
+      ['write', p('a.conf'), true],
+      ['write', p('b.conf'), true],
+    ]);
+    expect(dry.calls.filter((c) => c.startsWith('write'))).toEqual([]);
+    const real = counted('h1');
+    const r = await runFlow(flow(), { host: () => real.host });
+    expect(r.steps[0]!.status).toBe('done');
+    expect(real.calls.filter((c) => c.startsWith('write'))).toEqual(['writeFiles:2']);
+    expect(r.steps[0]!.mutations.map((m) => [m.kind, 'path' in m ? m.path : ''])).toEqual([
+      ['write', p('a.conf')],
+      ['write', p('b.conf')],
+    ]);
+    expect(await fs.readFile(p('b.conf'), 'utf8')).toBe('b\n');
   });
 });

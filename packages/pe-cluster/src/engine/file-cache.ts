@@ -1,6 +1,8 @@
 import type { Duplex } from 'node:stream';
 import {
   FileNotFoundError,
+  writeFiles,
+  type BatchWrite,
   type BatchedFile,
   type ExecOptions,
   type ExecResult,
@@ -11,6 +13,7 @@ import {
   type RemoveOptions,
   type StreamingExec,
   type WriteOptions,
+  type WriteFilesOptions,
   type WriteResult,
 } from '@pe-stack/pe-host';
 
@@ -286,44 +289,89 @@ export class CachingHost implements Host {
     return s;
   }
 
-  async writeFile(path: string, data: string | Buffer, opts: WriteOptions = {}): Promise<WriteResult> {
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+  /** The file is known to hold these bytes with these attributes already (a write would be a no-op). */
+  private knownEqual(path: string, buf: Buffer, opts: WriteOptions): boolean {
     const e = this.known(path, opts);
+    if (!e?.data || !e.stat || this.busy !== 0) return false;
+    const st = e.stat;
+    const attrsKnown = !st.isSymlink || (opts.mode === undefined && opts.owner === undefined && opts.group === undefined);
+    return (
+      attrsKnown &&
+      e.data.equals(buf) &&
+      (opts.mode === undefined || opts.mode === st.mode) &&
+      (opts.owner === undefined || numeric(opts.owner) === st.uid) &&
+      (opts.group === undefined || numeric(opts.group) === st.gid)
+    );
+  }
+
+  /** What is known of a file after this run wrote it (`old`: its lstat before, when known). */
+  private wrote(path: string, buf: Buffer, opts: WriteOptions, old: FileStat | undefined, r: WriteResult, alone: boolean): void {
+    if (!alone || r.path !== path) {
+      this.entries.delete(path);
+      return;
+    }
     const uid = numeric(opts.owner);
     const gid = numeric(opts.group);
-    if (e?.data && e.stat && this.busy === 0) {
-      const st = e.stat;
-      const attrsKnown = !st.isSymlink || (opts.mode === undefined && opts.owner === undefined && opts.group === undefined);
-      const same =
-        attrsKnown &&
-        e.data.equals(buf) &&
-        (opts.mode === undefined || opts.mode === st.mode) &&
-        (opts.owner === undefined || uid === st.uid) &&
-        (opts.group === undefined || gid === st.gid);
-      if (same) {
-        this.counts.noopWrites++;
-        return { path, changed: false };
-      }
+    // attributes as the atomic write decides them: given, else the old file's (kept), else 0644 and the writer
+    const certain = old !== undefined && old.isFile && (opts.owner === undefined || uid !== undefined) && (opts.group === undefined || gid !== undefined);
+    const stat: FileStat | undefined = certain
+      ? { ...old, size: buf.length, mode: opts.mode ?? old.mode, uid: uid ?? old.uid, gid: gid ?? old.gid, mtimeMs: r.changed ? Date.now() : old.mtimeMs }
+      : undefined;
+    this.entries.set(path, { priv: opts.sudo !== false, present: true, ...(this.keepContent.has(path) ? { data: Buffer.from(buf) } : {}), ...(stat ? { stat } : {}) });
+  }
+
+  async writeFile(path: string, data: string | Buffer, opts: WriteOptions = {}): Promise<WriteResult> {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    if (this.knownEqual(path, buf, opts)) {
+      this.counts.noopWrites++;
+      return { path, changed: false };
     }
-    const old = e?.stat ?? undefined;
+    const old = this.known(path, opts)?.stat ?? undefined;
     return this.change(
       () => this.inner.writeFile(path, buf, opts),
       (r, alone) => {
         this.forgetIndirect();
         for (const [p, x] of this.entries) if (x.stat === null) this.entries.delete(p); // a backup beside it now exists
-        if (!alone || r.path !== path) {
-          this.entries.delete(path);
-          return;
-        }
-        // attributes as the atomic write decides them: given, else the old file's (kept), else 0644 and the writer
-        const certain = old !== undefined && old.isFile && (opts.owner === undefined || uid !== undefined) && (opts.group === undefined || gid !== undefined);
-        const stat: FileStat | undefined = certain
-          ? { ...old, size: buf.length, mode: opts.mode ?? old.mode, uid: uid ?? old.uid, gid: gid ?? old.gid, mtimeMs: r.changed ? Date.now() : old.mtimeMs }
-          : undefined;
-        this.entries.set(path, { priv: opts.sudo !== false, present: true, ...(this.keepContent.has(path) ? { data: Buffer.from(buf) } : {}), ...(stat ? { stat } : {}) });
+        this.wrote(path, buf, opts, old, r, alone);
       },
       () => this.entries.delete(path),
     );
+  }
+
+  /**
+   * Several files written together (pe-host `writeFiles`: one round trip on
+   * a host that can): files known to be equal already are answered here, the
+   * others written as writeFile writes them; what is known afterwards as for writeFile.
+   */
+  async writeFiles(files: readonly BatchWrite[], opts: WriteFilesOptions = {}): Promise<WriteResult[]> {
+    const sudo = opts.sudo === undefined ? {} : { sudo: opts.sudo };
+    const out: (WriteResult | undefined)[] = files.map(() => undefined);
+    const todo: { i: number; buf: Buffer; o: WriteOptions; old: FileStat | undefined }[] = [];
+    files.forEach((f, i) => {
+      const buf = typeof f.data === 'string' ? Buffer.from(f.data) : f.data;
+      const o: WriteOptions = { ...f.opts, ...sudo };
+      if (this.knownEqual(f.path, buf, o)) {
+        this.counts.noopWrites++;
+        out[i] = { path: f.path, changed: false };
+      } else todo.push({ i, buf, o, old: this.known(f.path, o)?.stat ?? undefined });
+    });
+    if (todo.length > 0) {
+      const paths = new Set(todo.map((t) => files[t.i]!.path));
+      const rs = await this.change(
+        () => writeFiles(this.inner, todo.map((t) => ({ path: files[t.i]!.path, data: t.buf, ...(files[t.i]!.opts ? { opts: files[t.i]!.opts } : {}) })), opts),
+        (rs, alone) => {
+          this.forgetIndirect();
+          for (const [p, x] of this.entries) if (x.stat === null) this.entries.delete(p);
+          todo.forEach((t, k) => this.wrote(files[t.i]!.path, t.buf, t.o, t.old, rs[k]!, alone));
+        },
+        () => {
+          for (const p of paths) this.entries.delete(p);
+          this.forgetIndirect();
+        },
+      );
+      todo.forEach((t, k) => (out[t.i] = rs[k]));
+    }
+    return out as WriteResult[];
   }
 
   async remove(path: string, opts?: RemoveOptions): Promise<boolean> {

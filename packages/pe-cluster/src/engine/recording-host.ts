@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { DryRunHost, type ExecOptions, type ExecResult, type FileStat, type Forward, type Host, type Mutation, type ReadOptions, type RemoveOptions, type StreamingExec, type WriteOptions, type WriteResult } from '@pe-stack/pe-host';
+import { DryRunHost, writeFiles, type BatchWrite, type BatchWriter, type WriteFilesOptions, type ExecOptions, type ExecResult, type FileStat, type Forward, type Host, type Mutation, type ReadOptions, type RemoveOptions, type StreamingExec, type WriteOptions, type WriteResult } from '@pe-stack/pe-host';
 
 /** One mutation as the audit log and a step's outcome record it (masked). */
 export type Recorded = Mutation & { ms?: number; code?: number; changed?: boolean; backup?: string };
@@ -92,6 +92,25 @@ export class RecordingHost implements Host {
     }
     this.record(rec);
     return r;
+  }
+
+  /** Several files: together on a host that can (each changed file recorded as a write), else one writeFile after another. */
+  async writeFiles(files: readonly BatchWrite[], opts: WriteFilesOptions = {}): Promise<WriteResult[]> {
+    if (this.dry || typeof (this.inner as Partial<BatchWriter>).writeFiles !== 'function') {
+      const out: WriteResult[] = [];
+      for (const f of files) out.push(await this.writeFile(f.path, f.data, { ...f.opts, ...(opts.sudo === undefined ? {} : { sudo: opts.sudo }) }));
+      return out;
+    }
+    const rs = await writeFiles(this.inner, files, opts);
+    rs.forEach((r, i) => {
+      if (!r.changed) return;
+      const f = files[i]!;
+      const rec: Recorded = { kind: 'write', host: this.name, path: f.path, diff: '', created: false, changed: true };
+      if (r.backup) rec.backup = r.backup;
+      if (f.opts?.mode !== undefined) (rec as { mode?: number }).mode = f.opts.mode;
+      this.record(rec);
+    });
+    return rs;
   }
 
   async remove(path: string, opts?: RemoveOptions): Promise<boolean> {
