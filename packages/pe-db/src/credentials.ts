@@ -1,5 +1,5 @@
-import type { Host, Redactor, WriteResult } from '@pe-stack/pe-host';
-import { PeError, validateHostname } from '@pe-stack/pe-host';
+import type { BatchWrite, Host, Redactor, WriteResult } from '@pe-stack/pe-host';
+import { PeError, validateHostname, writeFiles } from '@pe-stack/pe-host';
 import { layouts, type Layout } from '@pe-stack/pe-config-files';
 import { editors, readText } from './editors.js';
 import { DbConfigError } from './errors.js';
@@ -168,7 +168,7 @@ export function renderServiceFile(f: ServiceDbFile, current: string | undefined,
  */
 export async function writeCredentials(secondary: Host, files: readonly ServiceDbFile[], creds: readonly DbCredentials[], opts: WriteCredentialsOptions): Promise<WriteResult[]> {
   validateHostname(opts.server);
-  const results: WriteResult[] = [];
+  const writes: BatchWrite[] = [];
   for (const c of creds) secondary.redactor.add(c.password);
   for (const f of files) {
     const c = creds.find((x) => x.service === f.service);
@@ -178,18 +178,25 @@ export async function writeCredentials(secondary: Host, files: readonly ServiceD
       const current = exists ? await readText(secondary, f.path) : undefined;
       if (!exists) await secondary.mkdir(f.path.slice(0, f.path.lastIndexOf('/')) || '/', { sudo: true });
       const next = renderServiceFile(f, current, c, opts.server, opts.port ?? c.port);
-      results.push(
-        await secondary.writeFile(f.path, next, {
+      writes.push({
+        path: f.path,
+        data: next,
+        opts: {
           backup: true,
           secrets: [c.password],
           ...(exists ? {} : { mode: 0o640, ...(f.owner ? { owner: f.owner } : {}), ...(f.group ? { group: f.group } : {}) }),
-        }),
-      );
+        },
+      });
     } catch (e) {
       scrub(e, secondary.redactor.with([c.password]), secondary.name, `cannot write the database settings of ${f.service} to ${f.path}`);
     }
   }
-  return results;
+  // every file in one round trip where the host can (pe-host writeFiles), each atomic with its backup
+  try {
+    return await writeFiles(secondary, writes);
+  } catch (e) {
+    scrub(e, secondary.redactor.with(creds.map((c) => c.password)), secondary.name, `cannot write the database settings to ${files.map((f) => f.path).join(', ')}`);
+  }
 }
 
 /** After a promotion: the services on `host` keep their credentials but use `server` (usually the host itself). */

@@ -1,4 +1,4 @@
-import { PeError, type Host } from '@pe-stack/pe-host';
+import { PeError, readFiles, writeFiles, type BatchWrite, type Host } from '@pe-stack/pe-host';
 import type { Layout } from '@pe-stack/pe-config-files';
 import { McoError } from './errors.js';
 import type { Master } from './steps.js';
@@ -81,13 +81,18 @@ function modeText(m: number | undefined): string {
 
 /** Compare each shared file on a master with the primary's: content (by sha256, never shown), owner, group, mode. */
 export async function compareSharedFiles(primary: Master, other: Master, opts: { sudo?: boolean } = {}): Promise<FileComparison[]> {
+  return (await compareWithFacts(primary, other, opts)).cmp;
+}
+
+/** The comparison, and the facts of the primary's files it was made from. */
+async function compareWithFacts(primary: Master, other: Master, opts: { sudo?: boolean }): Promise<{ cmp: FileComparison[]; srcFacts: Map<string, FileFacts> }> {
   const a = sharedFiles(primary.layout);
   const b = new Map(sharedFiles(other.layout).map((f) => [f.id, f]));
   const [fa, fb] = await Promise.all([
     fileFacts(primary.host, a.map((f) => f.path), opts),
     fileFacts(other.host, [...b.values()].map((f) => f.path), opts),
   ]);
-  return a.map((f) => {
+  const cmp = a.map((f): FileComparison => {
     const theirs = b.get(f.id);
     const path = theirs?.path ?? f.path;
     const x = fa.get(f.path)!;
@@ -100,6 +105,7 @@ export async function compareSharedFiles(primary: Master, other: Master, opts: {
     }
     return { id: f.id, path, status: 'same' };
   });
+  return { cmp, srcFacts: fa };
 }
 
 export interface CopyReport {
@@ -123,7 +129,7 @@ function dirOf(p: string): string {
  */
 export async function copySharedFiles(primary: Master, target: Master, opts: { sudo?: boolean } = {}): Promise<CopyReport> {
   const sudo = opts.sudo ?? true;
-  const cmp = await compareSharedFiles(primary, target, opts);
+  const { cmp, srcFacts } = await compareWithFacts(primary, target, opts);
   const src = new Map(sharedFiles(primary.layout).map((f) => [f.id, f]));
   const missingAtSource = cmp.filter((c) => c.status === 'missing-on-primary');
   if (missingAtSource.length > 0) {
@@ -132,55 +138,73 @@ export async function copySharedFiles(primary: Master, target: Master, opts: { s
       hint: 'Is this host really the primary (the MCollective CA)? Its puppet agent run creates these files.',
     });
   }
-  const srcFacts = await fileFacts(primary.host, [...src.values()].map((f) => f.path), opts);
   const report: CopyReport = { copied: [], unchanged: [] };
   const todo = cmp.filter((c) => {
     if (c.status === 'same') report.unchanged.push(c.path);
     return c.status !== 'same';
   });
-  // parent directories once each; owner and group names resolved on the target once each
+  if (todo.length === 0) return report;
+  // parent directories once each (a directory holding one of the files exists); owner and group names resolved on the target once each
+  const present = new Set(cmp.filter((c) => c.status !== 'missing').map((c) => dirOf(c.path)));
   for (const dir of new Set(todo.map((c) => dirOf(c.path)))) {
+    if (present.has(dir)) continue;
     const c = todo.find((x) => dirOf(x.path) === dir)!;
     await ensureDir(primary.host, dirOf(src.get(c.id)!.path), target.host, dir, sudo);
   }
   const ids = await resolveIds(target.host, todo.map((c) => srcFacts.get(src.get(c.id)!.path)!), sudo);
-  const copyOne = async (c: FileComparison): Promise<void> => {
-    const s = src.get(c.id)!;
-    const facts = srcFacts.get(s.path)!;
-    let data: Buffer | undefined;
-    let old: Buffer | undefined;
+  const fail = (what: string, e: unknown) =>
+    // the cause may be a low-level error; the message names the file only
+    new McoError('E_MCO_COPY', `copying ${what} from ${primary.host.name} to ${target.host.name} failed${e instanceof PeError ? ` (${e.code})` : ''}.`, {
+      host: target.host.name,
+      cause: e instanceof PeError ? e : undefined,
+      hint: 'Nothing else was changed; check permissions and disk space on both hosts, then rerun.',
+    });
+  // every file's bytes from the primary in one command, the target's old secrets (masked in plans) in one more,
+  // then every file written in one (atomic each, with the primary's owner, group and mode); the buffers are zeroed after
+  const buffers: Buffer[] = [];
+  try {
+    const read = async (host: Host, paths: string[]): Promise<Map<string, Buffer>> => {
+      const out = new Map<string, Buffer>();
+      if (paths.length === 0) return out;
+      const got = await readFiles(host, paths, { sudo });
+      for (const p of paths) {
+        const d = got.get(p)?.data ?? (await host.readFile(p, { sudo })); // changed while read, or large: on its own
+        buffers.push(d);
+        out.set(p, d);
+      }
+      return out;
+    };
+    let data: Map<string, Buffer>;
+    let old: Map<string, Buffer>;
     try {
-      data = await primary.host.readFile(s.path, { sudo });
+      data = await read(primary.host, todo.map((c) => src.get(c.id)!.path));
+    } catch (e) {
+      throw fail(todo.map((c) => c.id).join(', '), e);
+    }
+    try {
+      old = await read(target.host, todo.filter((c) => src.get(c.id)!.secret && c.status !== 'missing').map((c) => c.path));
+    } catch (e) {
+      throw fail(todo.map((c) => c.id).join(', '), e);
+    }
+    const files: BatchWrite[] = todo.map((c) => {
+      const s = src.get(c.id)!;
+      const facts = srcFacts.get(s.path)!;
+      const bytes = data.get(s.path)!;
       const secrets: string[] = [];
       if (s.secret) {
-        secrets.push(data.toString('utf8'), data.toString('utf8').trim());
-        if (c.status !== 'missing') {
-          old = await target.host.readFile(c.path, { sudo });
-          secrets.push(old.toString('utf8'), old.toString('utf8').trim());
-        }
+        for (const b of [bytes, old.get(c.path)]) if (b) secrets.push(b.toString('utf8'), b.toString('utf8').trim());
       }
-      await target.host.writeFile(c.path, data, { mode: facts.mode!, owner: ids.users.get(facts.owner!)!, group: ids.groups.get(facts.group!)!, sudo, secrets });
+      return { path: c.path, data: bytes, opts: { mode: facts.mode!, owner: ids.users.get(facts.owner!)!, group: ids.groups.get(facts.group!)!, secrets } };
+    });
+    try {
+      await writeFiles(target.host, files, { sudo });
     } catch (e) {
-      // the cause may be a low-level error; the message names the file only
-      throw new McoError('E_MCO_COPY', `copying ${c.id} from ${primary.host.name} to ${target.host.name} failed${e instanceof PeError ? ` (${e.code})` : ''}.`, {
-        host: target.host.name,
-        cause: e instanceof PeError ? e : undefined,
-        hint: 'Nothing else was changed; check permissions and disk space on both hosts, then rerun.',
-      });
-    } finally {
-      data?.fill(0);
-      old?.fill(0);
+      throw fail(todo.map((c) => c.id).join(', '), e);
     }
-    report.copied.push(c.path);
-  };
-  // a few files at a time: each is a read on one connection and a write on the other
-  const queue = [...todo];
-  await Promise.all(
-    Array.from({ length: Math.min(4, queue.length) }, async () => {
-      for (let c = queue.shift(); c; c = queue.shift()) await copyOne(c);
-    }),
-  );
-  report.copied.sort((a, b) => todo.findIndex((c) => c.path === a) - todo.findIndex((c) => c.path === b));
+  } finally {
+    for (const b of buffers) b.fill(0);
+  }
+  report.copied.push(...todo.map((c) => c.path));
   return report;
 }
 

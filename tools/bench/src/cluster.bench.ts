@@ -66,12 +66,12 @@ const TRACE = process.env.PE_BENCH_CLUSTER_TRACE;
 /** A call's first argument for the trace: a path, or a command's first words (never stdin, env or data). */
 function traceArg(a: unknown): string {
   if (typeof a === 'string') return a;
-  if (Array.isArray(a)) return a.slice(0, 4).map(String).join(' ').slice(0, 120);
+  if (Array.isArray(a)) return a.slice(0, 4).map((x: unknown) => (typeof x === 'object' && x !== null && 'path' in x ? String((x as { path: unknown }).path) : String(x))).join(' ').slice(0, 120);
   return '';
 }
 
 const FILE_OPS = new Set(['readFile', 'writeFile', 'exists', 'stat', 'remove', 'mkdir']);
-// readFiles (many files in one command) is counted with the commands (SshHost stats.commands), and timed
+// readFiles and writeFiles (many files in one command) are counted with the commands (SshHost stats.commands), and timed
 
 /** A Cluster whose SshHosts are timed: every remote call's interval, file operations counted. */
 function timedCluster(inv: Awaited<ReturnType<typeof loadInventory>>) {
@@ -95,7 +95,7 @@ function timedCluster(inv: Awaited<ReturnType<typeof loadInventory>>) {
             const r = (v as (...a: unknown[]) => unknown).apply(target, args);
             if (!(r instanceof Promise)) return r;
             if (FILE_OPS.has(String(prop))) fileOps++;
-            if (FILE_OPS.has(String(prop)) || prop === 'exec' || prop === 'readFiles') perStep.set(current.step, (perStep.get(current.step) ?? 0) + 1);
+            if (FILE_OPS.has(String(prop)) || prop === 'exec' || prop === 'readFiles' || prop === 'writeFiles') perStep.set(current.step, (perStep.get(current.step) ?? 0) + 1);
             const t0 = performance.now();
             const step = current.step;
             return r.finally(() => {

@@ -15,10 +15,22 @@ import {
 } from '@pe-stack/pe-certs';
 import { accessGranted, checkBudget, checkFromHost, credentialsCurrent, dbFilesFromLayout, grantAccessMany, instanceFromHost, instanceFromLayout, readCredentials, writeCredentials, type DbCredentials } from '@pe-stack/pe-db';
 import { debianSyncSteps, pe3JoinSteps, readSecrets, sharedFiles, type McoCluster } from '@pe-stack/pe-mcollective';
-import { CommandFailedError, type Host } from '@pe-stack/pe-host';
-import type { FileHint, Flow, Step, StepContext } from '../engine/types.js';
+import {
+  CommandFailedError,
+  DryRunHost,
+  sequenceArgv,
+  type ExecOptions,
+  type ExecResult,
+  type Host,
+  type Mutation,
+  type RemoveOptions,
+  type StreamingExec,
+  type WriteOptions,
+  type WriteResult,
+} from '@pe-stack/pe-host';
+import type { CheckResult, FileHint, Flow, Step, StepContext } from '../engine/types.js';
 import type { Inventory, InventoryNode } from '../inventory.js';
-import { ensureStep, resolveAddress, type EnsureHosts } from './ensure.js';
+import { ensureStep as baseEnsureStep, resolveAddress, type EnsureHosts } from './ensure.js';
 
 /** What the join flow needs of a Cluster (kept narrow to avoid an import cycle). */
 export interface JoinContext {
@@ -27,6 +39,75 @@ export interface JoinContext {
 }
 
 const CREDS = 'join:primary-db-credentials';
+
+/** Thrown into a probed function at its first planned change: the verdict ("to do") is known. */
+class ProbeDone extends Error {}
+
+/** A DryRunHost that ends a probe once something would change: what follows would cost round trips for a known verdict. */
+class StoppingDryRunHost extends DryRunHost {
+  private stopIfChanged<T>(r: T): T {
+    if (this.mutations.length > 0) throw new ProbeDone('a change is planned');
+    return r;
+  }
+  override async exec(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
+    return this.stopIfChanged(await super.exec(argv, opts));
+  }
+  override async spawn(argv: readonly string[], opts?: Omit<ExecOptions, 'stdin' | 'allowFailure'>): Promise<StreamingExec> {
+    return this.stopIfChanged(await super.spawn(argv, opts));
+  }
+  override async writeFile(path: string, data: string | Buffer, opts?: WriteOptions): Promise<WriteResult> {
+    return this.stopIfChanged(await super.writeFile(path, data, opts));
+  }
+  override async remove(path: string, opts?: RemoveOptions): Promise<boolean> {
+    return this.stopIfChanged(await super.remove(path, opts));
+  }
+  override async mkdir(path: string): Promise<void> {
+    this.stopIfChanged(await super.mkdir(path));
+  }
+}
+
+function summary(m: Mutation): string {
+  switch (m.kind) {
+    case 'exec':
+      return `run ${m.argv.slice(0, 3).join(' ')}${m.argv.length > 3 ? ' …' : ''}`;
+    case 'write':
+      return `${m.created ? 'create' : 'change'} ${m.path}`;
+    case 'remove':
+      return `remove ${m.path}`;
+    case 'mkdir':
+      return `create ${m.path}/`;
+  }
+}
+
+/**
+ * ensure.ts's probe, stopped at the first planned change: no mutation is
+ * done; an error before any mutation is thrown; the first mutation means
+ * "to do" and is the reason (the plan, --dry-run, lists every change). Join's
+ * certificate check no longer reads manifests of a copy it will make anyway.
+ */
+async function probeUntilChange(ctx: StepContext, fn: (h: EnsureHosts) => Promise<unknown>): Promise<CheckResult> {
+  const dry = new Map<string, DryRunHost>();
+  const wrap = (h: Host): DryRunHost => {
+    let d = dry.get(h.name);
+    if (!d) dry.set(h.name, (d = new StoppingDryRunHost(h)));
+    return d;
+  };
+  const all = () => [...dry.values()].flatMap((d) => d.mutations);
+  try {
+    await fn({ host: wrap(ctx.host), hostFor: (n) => wrap(ctx.hostFor(n)) });
+  } catch (e) {
+    if (all().length === 0) throw e;
+  }
+  const muts = all();
+  if (muts.length === 0) return { done: true, why: 'already so' };
+  return { done: false, why: `would ${[...new Set(muts.map(summary))].join('; ')}` };
+}
+
+/** ensure.ts's ensureStep with the stopping probe as its check. */
+function ensureStep(id: string, host: string, title: string, fn: (h: EnsureHosts, ctx: StepContext) => Promise<unknown>): Step {
+  const base = baseEnsureStep(id, host, title, fn);
+  return { ...base, check: (ctx) => probeUntilChange(ctx, (h) => fn(h, ctx)) };
+}
 
 /** The primary's database credentials, read once per run (kept in memory; never journaled). */
 async function primaryCredentials(ctx: StepContext, h: EnsureHosts, inv: Inventory): Promise<DbCredentials[]> {
@@ -353,7 +434,8 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
     const services = [layout.services.puppetserver, layout.services.puppetdb, ...layout.services.extra, ...(pe3 ? [layout.services.agent] : [])];
     return [
       afterChanges('restart', s.name, `restart ${services.join(', ')}`, async (ctx) => {
-        for (const service of services) await ctx.host.exec(buildCommand(layout, 'serviceRestart', { service }), { sudo: s.sudo, timeoutMs: 10 * 60_000 });
+        // one command (one round trip): each restart in turn, the first failure stops the rest
+        await ctx.host.exec(sequenceArgv(services.map((service) => buildCommand(layout, 'serviceRestart', { service }))), { sudo: s.sudo, timeoutMs: services.length * 10 * 60_000 });
       }),
       afterChanges('validate-self', s.name, `puppet agent --test against ${s.name} itself`, (ctx) => agentRun(ctx, inv, s, s.name)),
       afterChanges('validate-general', s.name, `puppet agent --test through ${inv.generalCname}`, (ctx) => agentRun(ctx, inv, s, inv.generalCname)),
@@ -379,6 +461,8 @@ export function joinFileHints(layout: Layout, host: string): FileHint[] {
   out.push({ path: `${pdb}/ca.pem` }, { path: `${pdb}/public.pem` }, { path: `${pdb}/private.pem`, content: false });
   // the MCollective files shared with the primary: certificates and public keys; keys and credentials only as attributes
   for (const f of sharedFiles(layout)) out.push(f.secret ? { path: f.path, content: false } : { path: f.path });
+  // and their directories (whether they exist: the copy creates a missing one)
+  for (const f of sharedFiles(layout)) out.push({ path: f.path.slice(0, f.path.lastIndexOf('/')) || '/', content: false });
   if (layout.console && layout.dirs.consoleCertsDir) {
     const c = consoleCertPaths(layout, host);
     out.push({ path: c.cert }, { path: c.caCert }, { path: c.publicKey }, { path: c.privateKey, content: false });
