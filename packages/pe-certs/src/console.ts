@@ -1,5 +1,5 @@
 import type { Host } from '@pe-stack/pe-host';
-import { validateHostname } from '@pe-stack/pe-host';
+import { sequenceArgv, validateHostname } from '@pe-stack/pe-host';
 import { applyEdits, fileOf, type ApplyResult, type Layout } from '@pe-stack/pe-config-files';
 import { CertError } from './errors.js';
 
@@ -69,7 +69,8 @@ export async function ensureConsoleCert(primary: Host, consoleHost: Host, o: Con
   const p = consoleCertPaths(o.layout, o.fqdn);
   const rel = (abs: string) => `certs/${abs.slice(abs.lastIndexOf('/') + 1)}`;
   const autosign = await consoleAutosign(primary, o);
-  const [settings] = await applyEdits(
+  // both files in one applyEdits (written together: one round trip where the host can)
+  const [settings, vhost] = await applyEdits(
     consoleHost,
     [
       {
@@ -86,12 +87,6 @@ export async function ensureConsoleCert(primary: Host, consoleHost: Host, o: Con
           { op: 'set', path: ['inventory_server'], value: o.inventoryServer ?? o.fqdn },
         ],
       },
-    ],
-    { sudo },
-  );
-  const [vhost] = await applyEdits(
-    consoleHost,
-    [
       {
         kind: 'apache',
         path: fileOf(o.layout, 'consoleVhostConf').path,
@@ -112,19 +107,32 @@ export async function ensureConsoleCert(primary: Host, consoleHost: Host, o: Con
     ['consoleCertRequest', 'cert:request', p.caCert],
     ['consoleCertRetrieve', 'cert:retrieve', p.cert],
   ];
-  for (const [key, task, creates] of steps) {
-    if (await consoleHost.exists(creates, { sudo })) continue;
+  // the tasks whose file is missing, in one command (one round trip: each task after the other, the first failure
+  // stops the rest), then every file they create looked for at once; the first missing one names its task
+  const todo = [];
+  for (const st of steps) if (!(await consoleHost.exists(st[2], { sudo }))) todo.push(st);
+  if (todo.length === 0) return { certname: p.certname, autosign, settings: settings!, vhost: vhost!, ran };
+  const argvs = todo.map(([key]) => {
     const argv = o.layout.commands[key];
     if (!argv.length) throw new CertError('E_CA_COMMAND', `the ${o.layout.name} layout has no ${key} command.`, { host: consoleHost.name });
-    const r = await consoleHost.exec(argv, { sudo, allowFailure: true, timeoutMs: 300_000 });
-    if (r.code !== 0 || !(await consoleHost.exists(creates, { sudo }))) {
-      throw new CertError('E_CA_COMMAND', `\`${argv.join(' ')}\` ${r.code !== 0 ? `exited ${r.code}` : `did not create ${creates}`}: ${consoleHost.redactor.redact(r.stderr.trim().split('\n').slice(-3).join(' '))}`, {
-        host: consoleHost.name,
-        certname: p.certname,
-        hint: key === 'consoleCertRetrieve' ? `Check that ${p.certname} is in the primary's autosign.conf and signed (puppet cert list ${p.certname}).` : undefined,
-      });
+    return argv;
+  });
+  const r = await consoleHost.exec(argvs.length === 1 ? argvs[0]! : sequenceArgv(argvs), { sudo, allowFailure: true, timeoutMs: 300_000 * argvs.length });
+  const created = await Promise.all(todo.map(([, , creates]) => consoleHost.exists(creates, { sudo })));
+  for (const [k, [key, task, creates]] of todo.entries()) {
+    if (created[k]) {
+      ran.push(task);
+      continue;
     }
-    ran.push(task);
+    const argv = argvs[k]!;
+    throw new CertError('E_CA_COMMAND', `\`${argv.join(' ')}\` ${r.code !== 0 ? `exited ${r.code}` : `did not create ${creates}`}: ${consoleHost.redactor.redact(r.stderr.trim().split('\n').slice(-3).join(' '))}`, {
+      host: consoleHost.name,
+      certname: p.certname,
+      hint: key === 'consoleCertRetrieve' ? `Check that ${p.certname} is in the primary's autosign.conf and signed (puppet cert list ${p.certname}).` : undefined,
+    });
+  }
+  if (r.code !== 0) {
+    throw new CertError('E_CA_COMMAND', `\`${argvs.at(-1)!.join(' ')}\` exited ${r.code}: ${consoleHost.redactor.redact(r.stderr.trim().split('\n').slice(-3).join(' '))}`, { host: consoleHost.name, certname: p.certname });
   }
   return { certname: p.certname, autosign: autosign, settings: settings!, vhost: vhost!, ran };
 }

@@ -1,5 +1,5 @@
 import type { Host } from '@pe-stack/pe-host';
-import { backupPath, manifestDifferences, treeManifest, validateHostname } from '@pe-stack/pe-host';
+import { backupPath, manifestDifferences, validateHostname, validateRemotePath } from '@pe-stack/pe-host';
 import { validateCertname, type CaBackend } from './backend.js';
 import type { NodeAgent } from './enroll.js';
 import { CertError, CertVerifyError } from './errors.js';
@@ -46,15 +46,43 @@ export function masterAltNames(certname: string, ownNames: readonly string[], ge
   return [...new Set([certname, ...ownNames, generalCname, primaryCname].map(altNameEntry))].map((n) => n.replace(/^DNS:/, ''));
 }
 
+/** The sha256 manifest lines (`sha256sum` output, paths relative to the tree) between two marker lines. */
+function manifestBetween(lines: readonly string[], from: string, to: string | undefined): Map<string, string> {
+  const m = new Map<string, string>();
+  const start = lines.indexOf(from);
+  const end = to === undefined ? lines.length : lines.indexOf(to);
+  for (const line of lines.slice(start + 1, end)) {
+    const match = /^\\?([0-9a-f]{64}) {2}(.*)$/.exec(line);
+    if (match) m.set(match[2]!.replace(/^\.\//, ''), match[1]!);
+  }
+  return m;
+}
+
+// one command: refuse an existing destination, `cp -a`, then the sha256 manifest of both trees (hashes only travel)
+const COPY_SCRIPT = [
+  'set -e',
+  'if [ -e "$2" ] || [ -L "$2" ]; then echo "#exists"; exit 0; fi',
+  'cp -a -- "$1" "$2"',
+  'm() { ( cd -- "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum -- ); }',
+  'echo "#src"; m "$1"; echo "#dst"; m "$2"; echo "#end"',
+].join('\n');
+
 /**
  * Copies a directory on one host with `cp -a` (owners, modes, times kept;
  * nothing crosses the network) and proves the copy with sha256 manifests
- * taken on both sides.
+ * taken on both sides, in one command (one round trip). An existing
+ * destination is refused, never copied over.
  */
 export async function verifiedLocalCopy(host: Host, src: string, dst: string, sudo: boolean): Promise<number> {
-  if (await host.exists(dst, { sudo })) throw new CertError('E_CA_BACKUP', `${dst} already exists; refusing to copy over it.`, { host: host.name });
-  await host.exec(['cp', '-a', '--', src, dst], { sudo });
-  const [a, b] = await Promise.all([treeManifest(host, src, { sudo }), treeManifest(host, dst, { sudo })]);
+  validateRemotePath(src);
+  validateRemotePath(dst);
+  const r = await host.exec(['sh', '-c', COPY_SCRIPT, 'sh', src, dst], { sudo });
+  const lines = r.stdout.split('\n').map((l) => l.replace(/\r$/, ''));
+  if (lines.includes('#exists')) throw new CertError('E_CA_BACKUP', `${dst} already exists; refusing to copy over it.`, { host: host.name });
+  // a plan (DryRunHost) records the command without running it: nothing to verify, which is not a verified copy
+  if (!lines.includes('#src') || !lines.includes('#end')) throw new CertError('E_CA_BACKUP', `the copy of ${src} at ${dst} could not be verified (no manifests).`, { host: host.name });
+  const a = manifestBetween(lines, '#src', '#dst');
+  const b = manifestBetween(lines, '#dst', '#end');
   const diff = manifestDifferences(a, b);
   if (diff.length) throw new CertError('E_CA_BACKUP', `the copy of ${src} at ${dst} does not match: ${diff.slice(0, 5).join(', ')}.`, { host: host.name });
   return a.size;

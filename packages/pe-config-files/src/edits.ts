@@ -1,4 +1,4 @@
-import type { Host, Redactor, WriteOptions } from '@pe-stack/pe-host';
+import { writeFiles, type BatchWrite, type Host, type Redactor, type WriteOptions } from '@pe-stack/pe-host';
 import { ActiveMqDocument, type ActiveMqOp } from './activemq.js';
 import { ApacheDocument, type ApacheOp } from './apache.js';
 import { type EditResult, findSecretValues, maskedDiff, redactorFor } from './diff.js';
@@ -138,16 +138,20 @@ export async function applyEdits(host: Host, edits: readonly Edit[], opts: { sud
     current.set(edit.path, res.text);
     if (edit.write) writeOpts.set(edit.path, { ...writeOpts.get(edit.path), ...edit.write });
   }
+  // every changed file written together: one round trip on a host that can (pe-host writeFiles), each atomic with its backup
   const out: ApplyResult[] = [];
+  const writes: { i: number; w: BatchWrite }[] = [];
   for (const [path, before] of originals) {
     const after = current.get(path)!;
     const diff = maskedDiff(path, before, after, host.redactor);
-    if (before === after) {
-      out.push({ path, changed: false, diff });
-      continue;
-    }
-    const w = await host.writeFile(path, after, { ...(opts.sudo === undefined ? {} : { sudo: opts.sudo }), ...writeOpts.get(path), secrets: [...new Set([...findSecretValues(before), ...findSecretValues(after)])] });
-    out.push({ path, changed: w.changed, diff, ...(w.backup ? { backup: w.backup } : {}) });
+    out.push({ path, changed: false, diff });
+    if (before === after) continue;
+    writes.push({ i: out.length - 1, w: { path, data: after, opts: { ...writeOpts.get(path), secrets: [...new Set([...findSecretValues(before), ...findSecretValues(after)])] } } });
   }
+  const results = await writeFiles(host, writes.map((x) => x.w), opts.sudo === undefined ? {} : { sudo: opts.sudo });
+  writes.forEach((x, k) => {
+    const w = results[k]!;
+    out[x.i] = { ...out[x.i]!, changed: w.changed, ...(w.backup ? { backup: w.backup } : {}) };
+  });
   return out;
 }

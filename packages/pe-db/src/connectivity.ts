@@ -74,6 +74,51 @@ export async function checkFromHost(client: Host, target: DbTarget, password: st
   };
 }
 
+// One psql run per target, one after another, in ONE command: each target's password arrives in its own
+// environment variable (PEPW0, PEPW1, ...: Host.exec carries env values over stdin, never argv) and is handed
+// to psql as PGPASSWORD; each block of output is framed by `#i` and `#rc <status>` (stderr folded in).
+const MANY_SCRIPT = [
+  'psql=$1; n=$2; shift 2',
+  'i=0',
+  'while [ "$i" -lt "$n" ]; do',
+  '  server=$1; port=$2; db=$3; user=$4; shift 4',
+  '  eval "PGPASSWORD=\\${PEPW$i}"; export PGPASSWORD',
+  '  echo "#$i"',
+  '  "$psql" -X -A -t -F "|" -h "$server" -p "$port" -d "$db" -U "$user" -c "SELECT current_setting(\'server_version\'), current_setting(\'server_version_num\'), inet_client_addr()" -c "\\timing on" -c "SELECT 1" 2>&1',
+  '  echo "#rc $?"',
+  '  i=$((i + 1))',
+  'done',
+].join('\n');
+
+/**
+ * checkFromHost for several targets at once (one sample each), in one
+ * command: one round trip however many services' credentials are proven.
+ * The first target that fails is thrown as checkFromHost would throw it.
+ */
+export async function checkManyFromHost(client: Host, checks: readonly { target: DbTarget; password: string }[], opts: { psql?: string; timeoutSec?: number } = {}): Promise<ConnectivityResult[]> {
+  if (checks.length === 0) return [];
+  for (const c of checks) {
+    checkTarget(c.target);
+    client.redactor.add(c.password);
+  }
+  const timeoutSec = opts.timeoutSec ?? 5;
+  const env: Record<string, string> = { PGCONNECT_TIMEOUT: String(timeoutSec), PGPASSFILE: '/dev/null', PGAPPNAME: 'pe-db-check', PGSYSCONFDIR: '/nonexistent' };
+  checks.forEach((c, i) => (env[`PEPW${i}`] = c.password));
+  const argv = ['sh', '-c', MANY_SCRIPT, 'sh', opts.psql ?? 'psql', String(checks.length), ...checks.flatMap((c) => [c.target.server, String(c.target.port), c.target.database, c.target.user])];
+  const r = await client.exec(argv, { env, allowFailure: true, readOnly: true, secrets: checks.map((c) => c.password), timeoutMs: (timeoutSec * 1000 + 20_000) * checks.length, cwd: '/' });
+  const lines = r.stdout.split('\n').map((l) => l.replace(/\r$/, ''));
+  return checks.map((c, i) => {
+    const start = lines.indexOf(`#${i}`);
+    const end = lines.findIndex((l, k) => k > start && l.startsWith('#rc '));
+    if (r.code !== 0 || start < 0 || end < 0) throw classifyFailure(client.name, c.target, client.redactor.redact(r.stderr || r.stdout || `exit ${r.code}`));
+    const block = lines.slice(start + 1, end).map((l) => l.trim()).filter(Boolean);
+    if (lines[end] !== '#rc 0') throw classifyFailure(client.name, c.target, client.redactor.redact(block.join('\n')));
+    const [version, num, addr] = (block[0] ?? '').split('|');
+    const times = block.map((l) => /^Time: ([\d.]+) ms/.exec(l)?.[1]).filter((x): x is string => x !== undefined).map(Number);
+    return { from: client.name, method: 'psql' as const, target: c.target, serverVersion: version ?? '', serverVersionNum: Number(num), clientAddress: addr ? addr : null, connectMs: r.ms / checks.length, queryMs: median(times) };
+  });
+}
+
 /**
  * From the controller: a tunnel through `via` (Host.forward, an SSH
  * port-forward for SshHost) to the primary's port, then the `pg` client

@@ -51,7 +51,7 @@ export {
   hostCidr,
   setParameters,
 } from './access.js';
-export { type ConnectivityResult, checkFromHost, checkFromController, classifyFailure } from './connectivity.js';
+export { type ConnectivityResult, checkFromHost, checkManyFromHost, checkFromController, classifyFailure } from './connectivity.js';
 export {
   type PoolUse,
   type NodePools,

@@ -13,7 +13,7 @@ import {
   regenerateNodeCert,
   reinitPuppetdbSsl,
 } from '@pe-stack/pe-certs';
-import { accessGranted, checkBudget, checkFromHost, credentialsCurrent, dbFilesFromLayout, grantAccessMany, instanceFromHost, instanceFromLayout, readCredentials, writeCredentials, type DbCredentials } from '@pe-stack/pe-db';
+import { accessGranted, checkBudget, checkManyFromHost, credentialsCurrent, dbFilesFromLayout, grantAccessMany, instanceFromHost, instanceFromLayout, readCredentials, writeCredentials, type DbCredentials } from '@pe-stack/pe-db';
 import { debianSyncSteps, pe3JoinSteps, readSecrets, sharedFiles, type McoCluster } from '@pe-stack/pe-mcollective';
 import {
   CommandFailedError,
@@ -189,7 +189,8 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
       const h: EnsureHosts = { host: ctx.host, hostFor: ctx.hostFor };
       const creds = await primaryCredentials(ctx, h, inv);
       const psql = `${instanceFromLayout(ctx.host, layout).binDir}/psql`;
-      for (const c of creds) await checkFromHost(ctx.host, { server: c.server, port: c.port, database: c.database, user: c.user }, c.password, { psql, samples: 1 });
+      // every service's credentials in one command
+      await checkManyFromHost(ctx.host, creds.map((c) => ({ target: { server: c.server, port: c.port, database: c.database, user: c.user }, password: c.password })), { psql });
       return { done: true, why: `${creds.map((c) => c.service).join(', ')} connect as configured` };
     },
     apply: async () => {},
@@ -371,7 +372,7 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
         const proven = `join:db-proven:${s.name}`;
         if (!ctx.dryRun && !ctx.state.get(proven)) {
           const psql = `${instanceFromLayout(ctx.host, layout).binDir}/psql`;
-          for (const c of creds) await checkFromHost(ctx.host, { server: inv.primaryCname, port: c.port, database: c.database, user: c.user }, c.password, { psql, samples: 1 });
+          await checkManyFromHost(ctx.host, creds.map((c) => ({ target: { server: inv.primaryCname, port: c.port, database: c.database, user: c.user }, password: c.password })), { psql });
           ctx.state.set(proven, true);
         }
         return (await credentialsCurrent(ctx.host, files, creds, { server: inv.primaryCname }))
@@ -442,17 +443,19 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
     ];
   };
   items.push({ group: 'restart-validate', lanes: secondaries.map(finish) });
-  return { name: 'join', items, fileCache: { hints: (host) => joinFileHints(layout, host) } };
+  const joiningNames = secondaries.map((x) => x.name);
+  return { name: 'join', items, fileCache: { hints: (host) => joinFileHints(layout, host, host === primary.name ? joiningNames : []) } };
 }
 
 /**
  * The files join's steps read on a master, fetched together on the first miss
  * (engine FileCache): the layout's configuration files, the agent's
  * certificate material, PuppetDB's copies, the shared MCollective files and
- * (pe3) the console certificate. Private keys and credentials only by their
- * existence and attributes: their content is never read for a cache.
+ * (pe3) the console certificate; on the CA (`signing`: the secondaries
+ * joining now) each one's request and signed certificate. Private keys and
+ * credentials only by their existence and attributes: their content is never read for a cache.
  */
-export function joinFileHints(layout: Layout, host: string): FileHint[] {
+export function joinFileHints(layout: Layout, host: string, signing: readonly string[] = []): FileHint[] {
   const secret = new Set([layout.files.caKey?.path, layout.files.mcollectiveCredentials?.path]);
   const out: FileHint[] = Object.values(layout.files).map((f) => (secret.has(f.path) ? { path: f.path, content: false } : { path: f.path }));
   const ssl = puppetSslPaths(layout.dirs.ssldir, host);
@@ -467,5 +470,7 @@ export function joinFileHints(layout: Layout, host: string): FileHint[] {
     const c = consoleCertPaths(layout, host);
     out.push({ path: c.cert }, { path: c.caCert }, { path: c.publicKey }, { path: c.privateKey, content: false });
   }
+  // on the CA: the request and the certificate of each secondary it signs now (a CSR and a certificate: public)
+  for (const n of signing) out.push({ path: `${layout.dirs.cadir}/requests/${n}.pem` }, { path: `${layout.dirs.cadir}/signed/${n}.pem` });
   return [...new Map(out.map((h) => [h.path, h])).values()];
 }
