@@ -88,6 +88,33 @@ export async function verifiedLocalCopy(host: Host, src: string, dst: string, su
   return a.size;
 }
 
+// backupCopy: nothing when the source is absent; else the first free name of base, base-1, base-2, ...; `cp -a`; both manifests
+const BACKUP_SCRIPT = [
+  'set -e',
+  'if [ ! -e "$1" ] && [ ! -L "$1" ]; then echo "#nosrc"; exit 0; fi',
+  'dst=$2; i=0',
+  'while [ -e "$dst" ] || [ -L "$dst" ]; do i=$((i + 1)); dst="$2-$i"; done',
+  'echo "#dst $dst"',
+  'cp -a -- "$1" "$dst"',
+  'm() { ( cd -- "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum -- ); }',
+  'echo "#src"; m "$1"; echo "#dst"; m "$dst"; echo "#end"',
+].join('\n');
+
+/** A verified `cp -a` copy of `src` under the first free name of `base` (base, base-1, ...), in one command; undefined when src does not exist. */
+async function backupCopy(host: Host, src: string, base: string, sudo: boolean): Promise<{ dst: string; files: number } | undefined> {
+  validateRemotePath(src);
+  validateRemotePath(base);
+  const r = await host.exec(['sh', '-c', BACKUP_SCRIPT, 'sh', src, base], { sudo });
+  const lines = r.stdout.split('\n').map((l) => l.replace(/\r$/, ''));
+  if (lines.includes('#nosrc')) return undefined;
+  const dst = lines.find((l) => l.startsWith('#dst '))?.slice('#dst '.length);
+  // a plan (DryRunHost) records the command without running it: nothing to verify, which is not a verified copy
+  if (!dst || !lines.includes('#src') || !lines.includes('#end')) throw new CertError('E_CA_BACKUP', `the copy of ${src} could not be verified (no manifests).`, { host: host.name });
+  const diff = manifestDifferences(manifestBetween(lines, '#src', '#dst'), manifestBetween(lines, '#dst', '#end'));
+  if (diff.length) throw new CertError('E_CA_BACKUP', `the copy of ${src} at ${dst} does not match: ${diff.slice(0, 5).join(', ')}.`, { host: host.name });
+  return { dst, files: manifestBetween(lines, '#src', '#dst').size };
+}
+
 // CRL freshness is CRL sync's business, not a reason to replace a certificate
 const CERT_CHECKS = new Set(['cert-present', 'parse', 'name', 'chain', 'alt-names', 'expiry', 'revoked', 'ca-copy', 'key-match']);
 
@@ -121,13 +148,10 @@ export async function regenerateNodeCert(o: RegenerateOptions): Promise<Regenera
   const reason = certProblems.map((f) => `${f.id}: ${f.detail}`).join('; ');
   log(`${node.name}: regenerating ${certname} (${reason})`);
 
-  let backup: string | undefined;
-  if (await node.exists(ssldir, { sudo })) {
-    backup = backupPath(ssldir, o.now ?? new Date());
-    for (let i = 1; await node.exists(backup, { sudo }); i++) backup = `${backupPath(ssldir, o.now ?? new Date())}-${i}`;
-    const files = await verifiedLocalCopy(node, ssldir, backup, sudo);
-    log(`${node.name}: ssldir backed up to ${backup} (${files} files, manifests equal)`);
-  }
+  // the verified backup copy in one command: only when the ssldir exists, under the first free backup name
+  const copied = await backupCopy(node, ssldir, backupPath(ssldir, o.now ?? new Date()), sudo);
+  const backup = copied?.dst;
+  if (copied) log(`${node.name}: ssldir backed up to ${copied.dst} (${copied.files} files, manifests equal)`);
   const restore = async (cause: unknown): Promise<never> => {
     if (backup) {
       await node.remove(ssldir, { sudo, recursive: true });

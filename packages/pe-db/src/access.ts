@@ -152,7 +152,15 @@ async function commitHba(inst: PgInstance, before: string, after: string): Promi
     await psql(inst, 'SELECT pg_reload_conf();');
     return;
   }
-  const bad = (await hbaFileRules(inst)).filter((r) => r.error !== null);
+  // one psql run: what PostgreSQL makes of the new file, and the reload only when it parses without an error
+  const [checked] = await withHbaRules(inst, () =>
+    query<{ rules: HbaFileRule[] | null; reloaded: boolean | null }>(
+      inst,
+      `SELECT json_agg(r ORDER BY r.line_number) AS rules, CASE WHEN bool_and(r.error IS NULL) THEN pg_reload_conf() ELSE false END AS reloaded FROM (SELECT ${HBA_COLUMNS} FROM pg_hba_file_rules) r`,
+      { readOnly: false },
+    ),
+  );
+  const bad = (checked?.rules ?? []).filter((r) => r.error !== null);
   if (bad.length > 0) {
     await host.writeFile(inst.hbaFile, before, { backup: false });
     throw new DbConfigError(
@@ -161,7 +169,7 @@ async function commitHba(inst: PgInstance, before: string, after: string): Promi
       'Fix the listed lines by hand, then run the step again.',
     );
   }
-  await psql(inst, 'SELECT pg_reload_conf();');
+  if (!checked?.reloaded) await psql(inst, 'SELECT pg_reload_conf();');
 }
 
 async function confirm(inst: PgInstance, records: HbaRecordSpec[]): Promise<{ lines: number[]; warnings: string[] }> {
@@ -264,7 +272,8 @@ export async function grantAccessMany(primary: PgInstance, targets: readonly { a
   if (hbaChanged) await commitHba(primary, before, doc.toString());
 
   const want = opts.listen ?? '*';
-  const current = (await queryOne<{ v: string }>(primary, `SELECT current_setting('listen_addresses') AS v`)).v;
+  // listen_addresses and whether a restart is pending for it, in one query
+  const { v: current, p: pendingNow } = await queryOne<{ v: string; p: boolean }>(primary, `SELECT current_setting('listen_addresses') AS v, pending_restart AS p FROM pg_settings WHERE name = 'listen_addresses'`);
   let listenChanged = false;
   let restartRequired: boolean;
   if (!listens(current, want)) {
@@ -273,8 +282,7 @@ export async function grantAccessMany(primary: PgInstance, targets: readonly { a
     listenChanged = r.changed.length > 0;
     restartRequired = r.pendingRestart.includes('listen_addresses');
   } else {
-    const pending = await queryOne<{ p: boolean }>(primary, `SELECT pending_restart AS p FROM pg_settings WHERE name = 'listen_addresses'`);
-    restartRequired = pending.p;
+    restartRequired = pendingNow;
   }
   if (isDryRun(primary)) return { records, hbaChanged, confirmedLines: [], listenChanged, restartRequired, warnings: [], dryRun: true };
   if (restartRequired && opts.restart) {

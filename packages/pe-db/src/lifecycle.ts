@@ -37,6 +37,8 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Internal: rejoin starts a rebuilt standby whose marker it has just removed. */
   allowFenced?: boolean;
+  /** Internal: the caller has just seen the server stopped (restartInstance): the start command runs without asking again. */
+  knownStopped?: boolean;
 }
 
 /**
@@ -55,7 +57,7 @@ export async function startInstance(inst: PgInstance, opts: StartOptions = {}): 
       );
     }
   }
-  if (await isRunning(inst)) return { ms: performance.now() - t0 };
+  if (!opts.knownStopped && (await isRunning(inst))) return { ms: performance.now() - t0 };
   await inst.host.exec(inst.control.start, { sudo: true, cwd: '/', timeoutMs: (opts.timeoutMs ?? 60_000) + 10_000 });
   const up = await waitFor(() => isRunning(inst), opts.timeoutMs ?? 60_000, 100);
   if (!up.ok) throw new DbQueryError(inst.host.name, `PostgreSQL on port ${inst.port} did not accept connections within ${opts.timeoutMs ?? 60_000} ms after start.`, { hint: 'Read the server log.' });
@@ -73,7 +75,8 @@ export async function stopInstance(inst: PgInstance, opts: { timeoutMs?: number 
 
 export async function restartInstance(inst: PgInstance): Promise<void> {
   await stopInstance(inst);
-  await startInstance(inst);
+  // just seen down: no second look before the start command
+  await startInstance(inst, { knownStopped: true });
 }
 
 /**

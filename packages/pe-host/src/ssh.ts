@@ -114,6 +114,11 @@ export class SshHost implements Host {
     return this.user === 'root';
   }
 
+  /** Every command and file access runs as root (the login user is root): `sudo` makes no difference to what is seen. */
+  get actsAsRoot(): boolean {
+    return this.isRoot;
+  }
+
   /** Opens the connection now (it is otherwise opened on first use). */
   async ready(): Promise<void> {
     await this.client();

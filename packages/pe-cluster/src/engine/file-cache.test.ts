@@ -199,6 +199,13 @@ describe('FileCache', () => {
     await c2.readFile(p('a.conf'), { sudo: false });
     await c2.readFile(p('a.conf'));
     expect(d.calls).toEqual(['readFiles:2']);
+    // a host logged in as root (SshHost actsAsRoot): sudo makes no difference, one read answers both
+    const r = counted('h3');
+    const c3 = new FileCache(() => [{ path: p('a.conf') }, { path: p('b.conf') }]).wrap(new Proxy(r.host, { get: (t, k, rcv) => (k === 'actsAsRoot' ? true : (Reflect.get(t, k, rcv) as unknown)) }));
+    await c3.readFile(p('a.conf'));
+    await c3.readFile(p('a.conf'), { sudo: false });
+    expect(await c3.exists(p('b.conf'), { sudo: false })).toBe(false);
+    expect(r.calls).toEqual(['readFiles:2']);
   });
 });
 

@@ -69,7 +69,8 @@ const copyStat = (s: FileStat): FileStat => ({ ...s });
  *   file only whether it exists (a private key read to be copied is not
  *   held longer than its reader holds it).
  * - Reads with `sudo: false` are answered only from what was read that way
- *   (what root may read, the login user may not).
+ *   (what root may read, the login user may not), unless the host says every
+ *   access of its is root's (SshHost `actsAsRoot`).
  * Tunnels (forward, connect) pass through: they reach services, not files.
  */
 export class FileCache {
@@ -93,6 +94,7 @@ export class CachingHost implements Host {
   private filling: Promise<void> | undefined;
   private readonly reader: BatchReader | undefined;
   private readonly keepContent: Set<string>;
+  private readonly asRoot: boolean;
   /** Round trips saved (reads answered here), for tests and benchmarks. */
   readonly counts = { hits: 0, misses: 0, batches: 0, noopWrites: 0 };
 
@@ -102,6 +104,8 @@ export class CachingHost implements Host {
     private readonly othersMayChange: (from: CachingHost) => void,
   ) {
     this.reader = batchReader(inner);
+    // a host whose every access is root's (SshHost logged in as root): what sudo reads, a plain read sees too
+    this.asRoot = (inner as { actsAsRoot?: unknown }).actsAsRoot === true;
     this.keepContent = new Set(hints.filter((h) => h.content !== false).map((h) => h.path));
   }
 
@@ -131,7 +135,7 @@ export class CachingHost implements Host {
 
   private known(path: string, opts?: ReadOptions): Entry | undefined {
     const e = this.entries.get(path);
-    if (!e || (e.priv && opts?.sudo === false)) return undefined;
+    if (!e || (e.priv && opts?.sudo === false && !this.asRoot)) return undefined;
     return e;
   }
 
