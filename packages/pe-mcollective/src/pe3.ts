@@ -1,6 +1,6 @@
 import { checkMasters, commaList, type MasterRef } from './brokers.js';
 import { McoError } from './errors.js';
-import { compareSharedFiles, copySharedFiles } from './pki.js';
+import { compareSharedFiles, compareWithFacts, copySharedFiles, type SharedFilesComparison } from './pki.js';
 import { Pe3Console } from './rake.js';
 import { allMasters, bindMaster, type McoCluster, type McoStep, type StepHosts } from './steps.js';
 import type { VerifyReport } from './verify.js';
@@ -69,16 +69,22 @@ export function pe3JoinSteps(cluster: McoCluster, opts: Pe3Options = {}): McoSte
   const list = commaList(allMasters(cluster));
   const steps: McoStep[] = [];
   for (const s of cluster.secondaries) {
+    // what the check just compared, for the copy that follows it (two commands less)
+    let compared: SharedFilesComparison | undefined;
     steps.push({
       id: `mco-pki:${s.fqdn}`,
       host: s.host.name,
       title: `copy the MCollective PKI files and credentials from ${cluster.primary.fqdn}`,
       check: async (ctx) => {
-        const bad = (await compareSharedFiles(bindMaster(cluster.primary, ctx), bindMaster(s, ctx), { sudo })).filter((c) => c.status !== 'same');
-        return bad.length === 0 ? { done: true, why: 'identical to the primary' } : { done: false, why: bad.map((c) => `${c.path}: ${c.status}`).join(', ') };
+        const c = await compareWithFacts(bindMaster(cluster.primary, ctx), bindMaster(s, ctx), { sudo });
+        compared = c;
+        const bad = c.cmp.filter((x) => x.status !== 'same');
+        return bad.length === 0 ? { done: true, why: 'identical to the primary' } : { done: false, why: bad.map((x) => `${x.path}: ${x.status}`).join(', ') };
       },
       apply: async (ctx) => {
-        await copySharedFiles(bindMaster(cluster.primary, ctx), bindMaster(s, ctx), { sudo });
+        const known = compared;
+        compared = undefined;
+        await copySharedFiles(bindMaster(cluster.primary, ctx), bindMaster(s, ctx), { sudo, ...(known ? { compared: known } : {}) });
       },
     });
   }

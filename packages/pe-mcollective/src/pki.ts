@@ -85,7 +85,13 @@ export async function compareSharedFiles(primary: Master, other: Master, opts: {
 }
 
 /** The comparison, and the facts of the primary's files it was made from. */
-async function compareWithFacts(primary: Master, other: Master, opts: { sudo?: boolean }): Promise<{ cmp: FileComparison[]; srcFacts: Map<string, FileFacts> }> {
+/** A comparison with the facts of the primary's files it was made from (compareWithFacts), to copy from without asking again. */
+export interface SharedFilesComparison {
+  cmp: FileComparison[];
+  srcFacts: Map<string, FileFacts>;
+}
+
+export async function compareWithFacts(primary: Master, other: Master, opts: { sudo?: boolean } = {}): Promise<SharedFilesComparison> {
   const a = sharedFiles(primary.layout);
   const b = new Map(sharedFiles(other.layout).map((f) => [f.id, f]));
   const [fa, fb] = await Promise.all([
@@ -127,9 +133,10 @@ function dirOf(p: string): string {
  * new content). A missing parent directory is created with the primary's
  * directory owner and mode. Files already identical are left alone.
  */
-export async function copySharedFiles(primary: Master, target: Master, opts: { sudo?: boolean } = {}): Promise<CopyReport> {
+export async function copySharedFiles(primary: Master, target: Master, opts: { sudo?: boolean; compared?: SharedFilesComparison } = {}): Promise<CopyReport> {
   const sudo = opts.sudo ?? true;
-  const { cmp, srcFacts } = await compareWithFacts(primary, target, opts);
+  // `compared`: a comparison the caller has just made (a step's check), not asked for again
+  const { cmp, srcFacts } = opts.compared ?? (await compareWithFacts(primary, target, { sudo }));
   const src = new Map(sharedFiles(primary.layout).map((f) => [f.id, f]));
   const missingAtSource = cmp.filter((c) => c.status === 'missing-on-primary');
   if (missingAtSource.length > 0) {
