@@ -124,6 +124,37 @@ describe('FileCache', () => {
     expect(a.calls.length).toBe(before);
   });
 
+  it('a command on another host while files are read here drops only what was read absent (the files read present are kept)', async () => {
+    await fs.writeFile(p('a.conf'), 'a\n');
+    const cache = new FileCache(() => [{ path: p('a.conf') }, { path: p('new.pem') }]);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const a = counted('primary');
+    const slow = new Proxy(a.host, {
+      get(t, k, r) {
+        const v = Reflect.get(t, k, r) as unknown;
+        if (k !== 'readFiles' || typeof v !== 'function') return v;
+        return async (...x: unknown[]) => {
+          const out = (await (v as (...y: unknown[]) => Promise<unknown>)(...x)) as unknown;
+          await gate;
+          return out;
+        };
+      },
+    });
+    const primary = cache.wrap(slow);
+    const secondary = cache.wrap(counted('secondary').host);
+    const read = primary.readFile(p('a.conf'));
+    await new Promise((r) => setTimeout(r, 50)); // the batch read is in flight
+    await secondary.exec(['true']);
+    release();
+    expect((await read).toString()).toBe('a\n');
+    await fs.writeFile(p('new.pem'), 'CSR\n'); // created by the other host's command
+    const before = a.calls.length;
+    expect((await primary.readFile(p('a.conf'))).toString()).toBe('a\n');
+    expect(await primary.exists(p('new.pem'))).toBe(true);
+    expect(a.calls.slice(before)).toEqual([`stat:new.pem`]);
+  });
+
   it('keeps what it wrote; an equal write is a no-op without a round trip; a different one is atomic with a backup', async () => {
     await fs.writeFile(p('a.conf'), 'a = 1\n', { mode: 0o640 });
     const { host, calls } = counted('h1');

@@ -90,6 +90,8 @@ export class FileCache {
 export class CachingHost implements Host {
   private readonly entries = new Map<string, Entry & { priv: boolean }>();
   private gen = 0;
+  /** Bumped when another host's command may have created files here: only what was read as absent meanwhile is dropped. */
+  private absentGen = 0;
   private busy = 0;
   private filling: Promise<void> | undefined;
   private readonly reader: BatchReader | undefined;
@@ -119,7 +121,7 @@ export class CachingHost implements Host {
 
   /** Forget what is known absent (another host ran a command that may have created files here). */
   forgetAbsent(): void {
-    this.gen++;
+    this.absentGen++;
     for (const [p, e] of this.entries) if (e.stat === null) this.entries.delete(p);
   }
 
@@ -139,9 +141,11 @@ export class CachingHost implements Host {
     return e;
   }
 
-  private store(path: string, e: Entry, priv: boolean, gen: number): void {
+  private store(path: string, e: Entry, priv: boolean, gen: number, absentGen: number): void {
     if (gen !== this.gen || this.busy > 0) return;
     if (e.stat === null) {
+      // another host's command ran while this was read: the file may exist now
+      if (absentGen !== this.absentGen) return;
       this.entries.set(path, { stat: null, priv });
       return;
     }
@@ -163,12 +167,13 @@ export class CachingHost implements Host {
     const want = [path, ...missing];
     const statOnly = want.filter((p) => !this.keepContent.has(p));
     const gen = this.gen;
+    const ag = this.absentGen;
     const run = (async () => {
       this.counts.batches++;
       const got = await this.reader!.readFiles(want, { statOnly, ...(opts?.sudo === undefined ? {} : { sudo: opts.sudo }) });
       for (const f of got.values()) {
         if (f.unknown) continue;
-        this.store(f.path, f.stat === undefined ? { stat: null } : { stat: f.stat, ...(f.data ? { data: f.data } : {}) }, opts?.sudo !== false, gen);
+        this.store(f.path, f.stat === undefined ? { stat: null } : { stat: f.stat, ...(f.data ? { data: f.data } : {}) }, opts?.sudo !== false, gen, ag);
       }
     })();
     this.filling = run;
@@ -196,13 +201,14 @@ export class CachingHost implements Host {
     }
     this.counts.misses++;
     const gen = this.gen;
+    const ag = this.absentGen;
     const priv = opts?.sudo !== false;
     try {
       const data = await this.inner.readFile(path, opts);
-      this.store(path, keep ? { data: Buffer.from(data) } : { present: true }, priv, gen);
+      this.store(path, keep ? { data: Buffer.from(data) } : { present: true }, priv, gen, ag);
       return data;
     } catch (err) {
-      if (err instanceof FileNotFoundError) this.store(path, { stat: null }, priv, gen);
+      if (err instanceof FileNotFoundError) this.store(path, { stat: null }, priv, gen, ag);
       throw err;
     }
   }
@@ -219,8 +225,9 @@ export class CachingHost implements Host {
     }
     this.counts.misses++;
     const gen = this.gen;
+    const ag = this.absentGen;
     const st = await this.inner.stat(path, opts);
-    this.store(path, { stat: st ?? null }, opts?.sudo !== false, gen);
+    this.store(path, { stat: st ?? null }, opts?.sudo !== false, gen, ag);
     return st;
   }
 
@@ -379,13 +386,15 @@ export class CachingHost implements Host {
   }
 
   async remove(path: string, opts?: RemoveOptions): Promise<boolean> {
+    const ag = this.absentGen;
     return this.change(
       () => this.inner.remove(path, opts),
       (_r, alone) => {
         this.forgetIndirect();
         const under = `${path.replace(/\/+$/, '')}/`;
         for (const p of this.entries.keys()) if (p.startsWith(under)) this.entries.delete(p);
-        if (alone) this.entries.set(path, { stat: null, priv: true });
+        // absent now, unless another host's command may have created it meanwhile
+        if (alone && ag === this.absentGen) this.entries.set(path, { stat: null, priv: true });
         else this.entries.delete(path);
       },
       () => {
