@@ -1,4 +1,16 @@
-import { DryRunHost, isIpLiteral, PeError, type Host, type Mutation } from '@pe-stack/pe-host';
+import {
+  DryRunHost,
+  isIpLiteral,
+  PeError,
+  type ExecOptions,
+  type ExecResult,
+  type Host,
+  type Mutation,
+  type RemoveOptions,
+  type StreamingExec,
+  type WriteOptions,
+  type WriteResult,
+} from '@pe-stack/pe-host';
 import type { CheckResult, Step, StepContext } from '../engine/types.js';
 
 function summary(m: Mutation): string {
@@ -20,6 +32,41 @@ export interface EnsureHosts {
   hostFor(name: string): Host;
 }
 
+/** Thrown into a probed function at its first planned change: the verdict ("to do") is known. */
+class ProbeDone extends Error {}
+
+/** A DryRunHost that ends a probe once something would change: what follows would cost round trips for a known verdict. */
+class StoppingDryRunHost extends DryRunHost {
+  private stopIfChanged<T>(r: T): T {
+    if (this.mutations.length > 0) throw new ProbeDone('a change is planned');
+    return r;
+  }
+  override async exec(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
+    return this.stopIfChanged(await super.exec(argv, opts));
+  }
+  override async spawn(argv: readonly string[], opts?: Omit<ExecOptions, 'stdin' | 'allowFailure'>): Promise<StreamingExec> {
+    return this.stopIfChanged(await super.spawn(argv, opts));
+  }
+  override async writeFile(path: string, data: string | Buffer, opts?: WriteOptions): Promise<WriteResult> {
+    return this.stopIfChanged(await super.writeFile(path, data, opts));
+  }
+  override async remove(path: string, opts?: RemoveOptions): Promise<boolean> {
+    return this.stopIfChanged(await super.remove(path, opts));
+  }
+  override async mkdir(path: string): Promise<void> {
+    this.stopIfChanged(await super.mkdir(path));
+  }
+}
+
+export interface ProbeOptions {
+  /**
+   * End the probe at the first planned change (its reason names only that
+   * one; a plan, run through the step's apply, still lists every change):
+   * what would follow costs round trips for a verdict already known.
+   */
+  stopAtFirstChange?: boolean;
+}
+
 /**
  * Check an idempotent "ensure" function (the concern packages' operations:
  * applyEdits, grantAccess, writeCredentials, reinitPuppetdbSsl, ...) without
@@ -28,11 +75,11 @@ export interface EnsureHosts {
  * error before any mutation is a real problem and is thrown; an error after
  * one is a consequence of the planned (not made) change and means "to do".
  */
-export async function probe(ctx: StepContext, fn: (h: EnsureHosts) => Promise<unknown>): Promise<CheckResult> {
+export async function probe(ctx: StepContext, fn: (h: EnsureHosts) => Promise<unknown>, opts: ProbeOptions = {}): Promise<CheckResult> {
   const dry = new Map<string, DryRunHost>();
   const wrap = (h: Host): DryRunHost => {
     let d = dry.get(h.name);
-    if (!d) dry.set(h.name, (d = new DryRunHost(h)));
+    if (!d) dry.set(h.name, (d = opts.stopAtFirstChange ? new StoppingDryRunHost(h) : new DryRunHost(h)));
     return d;
   };
   const all = () => [...dry.values()].flatMap((d) => d.mutations);
@@ -48,12 +95,12 @@ export async function probe(ctx: StepContext, fn: (h: EnsureHosts) => Promise<un
 }
 
 /** A step made from an idempotent ensure function: check = probe, apply = the function for real. */
-export function ensureStep(id: string, host: string, title: string, fn: (h: EnsureHosts, ctx: StepContext) => Promise<unknown>, opts: { verify?: boolean } = {}): Step {
+export function ensureStep(id: string, host: string, title: string, fn: (h: EnsureHosts, ctx: StepContext) => Promise<unknown>, opts: { verify?: boolean } & ProbeOptions = {}): Step {
   return {
     id,
     host,
     title,
-    check: (ctx) => probe(ctx, (h) => fn(h, ctx)),
+    check: (ctx) => probe(ctx, (h) => fn(h, ctx), { stopAtFirstChange: opts.stopAtFirstChange ?? false }),
     apply: async (ctx) => {
       try {
         await fn({ host: ctx.host, hostFor: ctx.hostFor }, ctx);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalHost, PeError, type Host } from '@pe-stack/pe-host';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { jailedHost } from '../testing/jail.js';
 import { flowSteps, isGroup, parseInventory, runFlow, stepKey, type Flow, type Inventory } from '../index.js';
 import { ensureStep, probe } from './ensure.js';
 import { joinFlow } from './join.js';
@@ -32,21 +33,7 @@ masters:
   );
 }
 
-/** LocalHost whose files live under root/<name> (a test stand-in for a separate machine; commands are not rewritten). */
-function jailed(name: string): Host {
-  const base = new LocalHost({ name });
-  const p = (path: string) => join(root, name, path);
-  return new Proxy(base, {
-    get(target, prop, recv) {
-      const v = Reflect.get(target, prop, recv) as unknown;
-      if (typeof v !== 'function') return v;
-      if (['readFile', 'writeFile', 'stat', 'exists', 'remove', 'mkdir'].includes(String(prop))) {
-        return (path: string, ...rest: unknown[]) => (v as (...a: unknown[]) => unknown).call(target, p(path), ...rest);
-      }
-      return (v as (...a: unknown[]) => unknown).bind(target);
-    },
-  });
-}
+const jailed = (name: string): Host => jailedHost(root, name);
 
 async function build(layout: 'pe3' | 'debian', hosts: string[]): Promise<Flow> {
   const inv = inventory(layout);

@@ -15,20 +15,8 @@ import {
 } from '@pe-stack/pe-certs';
 import { accessGranted, checkBudget, checkManyFromHost, credentialsCurrent, dbFilesFromLayout, grantAccessMany, instanceFromHost, instanceFromLayout, readCredentials, writeCredentials, type DbCredentials } from '@pe-stack/pe-db';
 import { debianSyncSteps, pe3JoinSteps, readSecrets, sharedFiles, type McoCluster } from '@pe-stack/pe-mcollective';
-import {
-  CommandFailedError,
-  DryRunHost,
-  sequenceArgv,
-  type ExecOptions,
-  type ExecResult,
-  type Host,
-  type Mutation,
-  type RemoveOptions,
-  type StreamingExec,
-  type WriteOptions,
-  type WriteResult,
-} from '@pe-stack/pe-host';
-import type { CheckResult, FileHint, Flow, Step, StepContext } from '../engine/types.js';
+import { CommandFailedError, sequenceArgv, type Host } from '@pe-stack/pe-host';
+import type { FileHint, Flow, Step, StepContext } from '../engine/types.js';
 import type { Inventory, InventoryNode } from '../inventory.js';
 import { ensureStep as baseEnsureStep, resolveAddress, type EnsureHosts } from './ensure.js';
 
@@ -40,74 +28,8 @@ export interface JoinContext {
 
 const CREDS = 'join:primary-db-credentials';
 
-/** Thrown into a probed function at its first planned change: the verdict ("to do") is known. */
-class ProbeDone extends Error {}
-
-/** A DryRunHost that ends a probe once something would change: what follows would cost round trips for a known verdict. */
-class StoppingDryRunHost extends DryRunHost {
-  private stopIfChanged<T>(r: T): T {
-    if (this.mutations.length > 0) throw new ProbeDone('a change is planned');
-    return r;
-  }
-  override async exec(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
-    return this.stopIfChanged(await super.exec(argv, opts));
-  }
-  override async spawn(argv: readonly string[], opts?: Omit<ExecOptions, 'stdin' | 'allowFailure'>): Promise<StreamingExec> {
-    return this.stopIfChanged(await super.spawn(argv, opts));
-  }
-  override async writeFile(path: string, data: string | Buffer, opts?: WriteOptions): Promise<WriteResult> {
-    return this.stopIfChanged(await super.writeFile(path, data, opts));
-  }
-  override async remove(path: string, opts?: RemoveOptions): Promise<boolean> {
-    return this.stopIfChanged(await super.remove(path, opts));
-  }
-  override async mkdir(path: string): Promise<void> {
-    this.stopIfChanged(await super.mkdir(path));
-  }
-}
-
-function summary(m: Mutation): string {
-  switch (m.kind) {
-    case 'exec':
-      return `run ${m.argv.slice(0, 3).join(' ')}${m.argv.length > 3 ? ' …' : ''}`;
-    case 'write':
-      return `${m.created ? 'create' : 'change'} ${m.path}`;
-    case 'remove':
-      return `remove ${m.path}`;
-    case 'mkdir':
-      return `create ${m.path}/`;
-  }
-}
-
-/**
- * ensure.ts's probe, stopped at the first planned change: no mutation is
- * done; an error before any mutation is thrown; the first mutation means
- * "to do" and is the reason (the plan, --dry-run, lists every change). Join's
- * certificate check no longer reads manifests of a copy it will make anyway.
- */
-async function probeUntilChange(ctx: StepContext, fn: (h: EnsureHosts) => Promise<unknown>): Promise<CheckResult> {
-  const dry = new Map<string, DryRunHost>();
-  const wrap = (h: Host): DryRunHost => {
-    let d = dry.get(h.name);
-    if (!d) dry.set(h.name, (d = new StoppingDryRunHost(h)));
-    return d;
-  };
-  const all = () => [...dry.values()].flatMap((d) => d.mutations);
-  try {
-    await fn({ host: wrap(ctx.host), hostFor: (n) => wrap(ctx.hostFor(n)) });
-  } catch (e) {
-    if (all().length === 0) throw e;
-  }
-  const muts = all();
-  if (muts.length === 0) return { done: true, why: 'already so' };
-  return { done: false, why: `would ${[...new Set(muts.map(summary))].join('; ')}` };
-}
-
-/** ensure.ts's ensureStep with the stopping probe as its check. */
-function ensureStep(id: string, host: string, title: string, fn: (h: EnsureHosts, ctx: StepContext) => Promise<unknown>): Step {
-  const base = baseEnsureStep(id, host, title, fn);
-  return { ...base, check: (ctx) => probeUntilChange(ctx, (h) => fn(h, ctx)) };
-}
+/** ensure.ts's ensureStep whose check stops at the first planned change (join's certificate check no longer reads manifests of a copy it will make anyway). */
+const ensureStep = (id: string, host: string, title: string, fn: (h: EnsureHosts, ctx: StepContext) => Promise<unknown>): Step => baseEnsureStep(id, host, title, fn, { stopAtFirstChange: true });
 
 /** The primary's database credentials, read once per run (kept in memory; never journaled). */
 async function primaryCredentials(ctx: StepContext, h: EnsureHosts, inv: Inventory): Promise<DbCredentials[]> {
