@@ -268,6 +268,18 @@ describe('SshHost against a real OpenSSH server', () => {
     expect(e2).toBeInstanceOf(SudoPasswordError);
   }, 90_000);
 
+  it('writes a new file with an owner through sudo on a pty (requiretty), atomically, and a no-op when equal', async () => {
+    const h = host({ user: TTY, sudoPassword: TTY_PASSWORD });
+    const dir = `/root/pe-ttywrite-${suffix}`;
+    await h.mkdir(dir, { mode: 0o700, sudo: true });
+    const r = await h.writeFile(`${dir}/new.conf`, 'a = 1\n', { sudo: true, owner: NOPW, mode: 0o640 });
+    expect(r.changed).toBe(true);
+    const uid = Number(sh(['id', '-u', NOPW]).trim());
+    expect(await h.stat(`${dir}/new.conf`, { sudo: true })).toMatchObject({ mode: 0o640, uid, size: 6 });
+    expect((await h.writeFile(`${dir}/new.conf`, 'a = 1\n', { sudo: true, owner: NOPW, mode: 0o640 })).changed).toBe(false);
+    await h.remove(dir, { recursive: true, sudo: true });
+  }, 90_000);
+
   it('refuses an unknown or changed host key, accepts a pinned fingerprint, and writes known_hosts only on opt-in', async () => {
     const empty = `${sshd.dir}/empty_known_hosts`;
     await fs.writeFile(empty, '');

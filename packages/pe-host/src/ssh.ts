@@ -78,6 +78,18 @@ export interface SshStats {
 }
 
 /**
+ * What a failed command said: its stderr, or, on a pty (sudo with
+ * requiretty), where stderr arrives mixed into stdout, the last line of its
+ * stdout (only the last line: a command that failed half-way may have
+ * printed file content first).
+ */
+function failureText(r: RawResult): string {
+  const err = r.stderr.toString();
+  if (err.trim()) return err;
+  return r.stdout.toString().replace(/\r/g, '').trim().split('\n').at(-1)?.slice(0, 300) ?? '';
+}
+
+/**
  * A Host over one ssh2 connection: commands are channels on it (at most
  * maxChannels at once), files go over one SFTP session (or through sudo when
  * the login user is not root), host keys are pinned.
@@ -426,7 +438,7 @@ export class SshHost implements Host {
   }
 
   private shellFileError(path: string, r: RawResult): PeError {
-    const msg = r.stderr.toString();
+    const msg = failureText(r);
     if (/No such file/.test(msg)) return new FileNotFoundError(this.name, path);
     if (/Permission denied|Operation not permitted/.test(msg)) return new PermissionDeniedError(this.name, path);
     const problem = sudoProblem(msg);
@@ -440,7 +452,7 @@ export class SshHost implements Host {
     if (this.fileSudo(opts)) {
       const r = await this.execRaw(['stat', '-c', '%s %a %u %g %Y %F', '--', path], { sudo: true, readOnly: true });
       if (r.code !== 0) {
-        if (/No such file/.test(r.stderr.toString())) return undefined;
+        if (/No such file/.test(failureText(r))) return undefined;
         throw this.shellFileError(path, r);
       }
       return parseStat(r.stdout.toString().trim());
