@@ -50,8 +50,9 @@ describe('pe3: one MCollective for all masters', () => {
     expect(writes).toEqual([
       'nodegroup:variables[puppet_master,activemq_brokers=master1.example.com\\\\\\,master2.example.com\\\\\\,master3.example.com]',
       'nodegroup:variables[mcollective,fact_stomp_server=master1.example.com\\\\\\,master2.example.com\\\\\\,master3.example.com]',
-      'node:addgroup[master2.example.com,puppet_master] node:addgroup[master2.example.com,puppet_console]',
-      'node:addgroup[master3.example.com,puppet_master] node:addgroup[master3.example.com,puppet_console]',
+      // both groups in one run as the node's whole list: rake runs node:addgroup once per process
+      'node:groups[master2.example.com,puppet_master\\,puppet_console]',
+      'node:groups[master3.example.com,puppet_master\\,puppet_console]',
     ]);
     expect(readFileSync(layouts[2]!.mcollective.credentials!, 'utf8')).toBe(readFileSync(layouts[0]!.mcollective.credentials!, 'utf8'));
     const again = await runSteps(pe3JoinSteps(c));
@@ -108,7 +109,7 @@ describe('pe3: one MCollective for all masters', () => {
     expect(execs).toEqual([
       'nodegroup:variables[puppet_master,activemq_brokers=master1.example.com\\\\\\,master2.example.com]',
       'nodegroup:variables[mcollective,fact_stomp_server=master1.example.com\\\\\\,master2.example.com]',
-      'node:addgroup[master2.example.com,puppet_console]',
+      'node:groups[master2.example.com,puppet_master\\,puppet_console]',
     ]);
     const plan = JSON.stringify([dryPrimary.mutations, drySecondary.mutations, out]);
     for (const k of seeded.keys) for (const line of k.split('\n').slice(1, -2)) expect(plan).not.toContain(line);

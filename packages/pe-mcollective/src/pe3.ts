@@ -108,7 +108,11 @@ export function pe3JoinSteps(cluster: McoCluster, opts: Pe3Options = {}): McoSte
         const c = console(ctx);
         const have = listed ?? (await c.nodeGroups(s.fqdn));
         listed = undefined;
-        await c.addNodeToGroups(s.fqdn, want.filter((g) => !have.includes(g)));
+        const missing = want.filter((g) => !have.includes(g));
+        // one rake run (Rails boots for each): rake runs node:addgroup once per process, so several groups go in as
+        // the node's whole list (node:groups), its other groups kept
+        if (missing.length > 1) await c.setNodeGroups(s.fqdn, [...have, ...missing]);
+        else await c.addNodeToGroups(s.fqdn, missing);
       },
     });
   }

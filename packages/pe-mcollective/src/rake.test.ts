@@ -6,7 +6,7 @@ import { DryRunHost, LocalHost } from '@pe-stack/pe-host';
 import { resolveLayout } from '@pe-stack/pe-config-files';
 import { McoError } from './errors.js';
 import { Pe3Console, parseNameListing, parseRakeTask, parseVariableListing, parseVariablesArg, rakeArg, rakePrefix, rakeTask, variablesArg } from './rake.js';
-import { pe3LayoutUnder, tempRoot } from './test-support.js';
+import { FAKE_RAKE, pe3LayoutUnder, tempRoot } from './test-support.js';
 
 describe('console rake arguments', () => {
   it('matches the PE 3 rake API documentation examples (shell quoting removed)', () => {
@@ -75,8 +75,18 @@ describe('Pe3Console over a rake stand-in (real process, argv only)', () => {
     expect(await con.nodeGroups('m2.example.com')).toEqual(['puppet_console', 'no mcollective']);
     const recorded = JSON.parse(readFileSync(state, 'utf8')) as { calls: string[][] };
     expect(recorded.calls[0]).toEqual(['-f', '/opt/puppet/share/puppet-dashboard/Rakefile', 'RAILS_ENV=production', 'nodegroup:variables[puppet_master,activemq_brokers=m1.example.com\\\\\\,m2.example.com]']);
-    expect(recorded.calls[2]).toEqual(['-f', '/opt/puppet/share/puppet-dashboard/Rakefile', 'RAILS_ENV=production', 'node:addgroup[m2.example.com,puppet_master]', 'node:addgroup[m2.example.com,puppet_console]']);
-    expect(con.calls.map((c) => c.readOnly)).toEqual([false, true, false, true, false, true]);
+    expect(recorded.calls[2]).toEqual(['-f', '/opt/puppet/share/puppet-dashboard/Rakefile', 'RAILS_ENV=production', 'node:addgroup[m2.example.com,puppet_master]']);
+    expect(recorded.calls[3]).toEqual(['-f', '/opt/puppet/share/puppet-dashboard/Rakefile', 'RAILS_ENV=production', 'node:addgroup[m2.example.com,puppet_console]']);
+    expect(con.calls.map((c) => c.readOnly)).toEqual([false, true, false, false, true, false, true]);
+  });
+
+  it('the stand-in runs a task once per rake process, as rake does (the reason for one run per added group)', async () => {
+    const root = tempRoot();
+    const state = join(root, 'rake.json');
+    const rake = [process.execPath, FAKE_RAKE, state, '-f', '/opt/puppet/share/puppet-dashboard/Rakefile', 'RAILS_ENV=production'];
+    await new LocalHost({ name: 'primary' }).exec([...rake, 'node:addgroup[m3.example.com,puppet_master]', 'node:addgroup[m3.example.com,puppet_console]']);
+    const con = new Pe3Console(new LocalHost({ name: 'primary' }), pe3LayoutUnder(root, state), { sudo: false });
+    expect(await con.nodeGroups('m3.example.com')).toEqual(['puppet_master']);
   });
 
   it('under DryRunHost, listings run and changes are only recorded', async () => {

@@ -166,10 +166,14 @@ export class Pe3Console {
     return parseNameListing(await this.run([rakeTask('node:listgroups', [checkName('node', node)])], true));
   }
 
-  /** `node:addgroup` for each group, in one rake run (the console allows repeated tasks). */
+  /**
+   * `node:addgroup` for each group, one rake run each: rake invokes a task
+   * once per process, so `node:addgroup[n,a] node:addgroup[n,b]` in one run
+   * adds only `a`. To add several groups in one run, give the node's whole
+   * list to `setNodeGroups`.
+   */
   async addNodeToGroups(node: string, groups: readonly string[]): Promise<void> {
-    if (groups.length === 0) return;
-    await this.run(groups.map((g) => rakeTask('node:addgroup', [checkName('node', node), checkName('group', g)])), false);
+    for (const g of groups) await this.run([rakeTask('node:addgroup', [checkName('node', node), checkName('group', g)])], false);
   }
 
   /** `node:groups`: replace the node's groups (used to take a removed master out of the master groups). */

@@ -140,11 +140,15 @@ const TASKS = {
 };
 
 if (tasks.length === 0) fail('no task given');
+// rake invokes a task once per process: a task named again (even with other arguments) does nothing
+const invoked = new Set();
 for (const word of tasks) {
   const m = /^([^[]+)(?:\[(.*)\])?$/s.exec(word);
   const t = m[1];
   const fn = TASKS[t];
   if (!fn) fail(`Don't know how to build task '${t}' (PE 3.x simulator: ${Object.keys(TASKS).join(', ')})`);
+  if (invoked.has(t)) continue;
+  invoked.add(t);
   bracketed = m[2] !== undefined;
   P = { ...params };
   if (bracketed) {
