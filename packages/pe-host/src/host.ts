@@ -17,6 +17,15 @@ export interface ExecOptions {
   secrets?: readonly string[];
   /** Declares that the command changes nothing: DryRunHost runs it for real instead of recording it. */
   readOnly?: boolean;
+  /**
+   * Declares the files the command may change: these paths, each with
+   * everything below it (`[]`: no file, e.g. a service restart or a
+   * `SELECT pg_reload_conf()`). Unlike `readOnly` it still changes the host
+   * (DryRunHost records it); a cache of the host's files (pe-cluster's) then
+   * forgets only these paths instead of everything, and no other host's files.
+   * Unset: the command may change any file.
+   */
+  changesFiles?: readonly string[];
 }
 
 export interface ExecResult {

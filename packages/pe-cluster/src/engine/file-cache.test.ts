@@ -108,6 +108,31 @@ describe('FileCache', () => {
     expect(calls.filter((x) => x.startsWith('readFiles')).length).toBe(2);
   });
 
+  it('a command that declares the files it changes makes the host forget only those, and other hosts nothing', async () => {
+    await fs.mkdir(p('ssl'), { recursive: true });
+    await fs.writeFile(p('a.conf'), 'a\n');
+    await fs.writeFile(p('ssl/cert.pem'), 'old\n');
+    const cache = new FileCache(() => [{ path: p('a.conf') }, { path: p('ssl/cert.pem') }, { path: p('absent.pem') }]);
+    const one = counted('h1');
+    const other = counted('h2');
+    const c = cache.wrap(one.host);
+    const o = cache.wrap(other.host);
+    expect(await c.exists(p('a.conf'))).toBe(true);
+    expect(await o.exists(p('absent.pem'))).toBe(false);
+    // a service restart: no file
+    await c.exec(['true'], { changesFiles: [] });
+    expect((await c.readFile(p('a.conf'))).toString()).toBe('a\n');
+    expect(one.calls.filter((x) => x.startsWith('readFiles')).length).toBe(1);
+    // a command that rewrites what lies below ssl/: that is read again, a.conf is not
+    await c.exec(['sh', '-c', 'echo new > "$1"; echo b > "$2"', 'sh', p('ssl/cert.pem'), p('a.conf')], { changesFiles: [p('ssl')] });
+    expect((await c.readFile(p('ssl/cert.pem'))).toString()).toBe('new\n');
+    expect((await c.readFile(p('a.conf'))).toString()).toBe('a\n'); // the command broke its word: the cache keeps what it knew
+    // the other host still knows what it read as absent (a declared command changes no other host)
+    const before = other.calls.length;
+    expect(await o.exists(p('absent.pem'))).toBe(false);
+    expect(other.calls.length).toBe(before);
+  });
+
   it('a command on another host forgets what was absent here (a CA storing a request), not what was read', async () => {
     await fs.writeFile(p('ca.pem'), 'CA\n');
     const cache = new FileCache(() => [{ path: p('ca.pem') }, { path: p('request.pem') }]);

@@ -57,7 +57,9 @@ const copyStat = (s: FileStat): FileStat => ({ ...s });
  * Rules (correctness before savings):
  * - A command that is not `readOnly` (also spawn, tunnels) makes its host
  *   forget everything, before it starts and after it ends; while any change
- *   is in flight on a host nothing read there is kept.
+ *   is in flight on a host nothing read there is kept. A command that
+ *   declares `changesFiles` makes its host forget only those paths (and
+ *   what lies below them, and symlinks), and no other host anything.
  * - A write keeps what it wrote as the file's content (and its attributes
  *   when they are certain); a write whose content and attributes are known
  *   to be equal already is answered without a round trip (no-op when equal,
@@ -128,6 +130,13 @@ export class CachingHost implements Host {
   private forgetAll(): void {
     this.gen++;
     this.entries.clear();
+  }
+
+  /** Forget these paths and everything below them, and symlinks and paths of unknown type (they may point there). */
+  private forgetUnder(paths: readonly string[]): void {
+    this.forgetIndirect();
+    const roots = paths.map((p) => p.replace(/\/+$/, '') || '/');
+    for (const p of [...this.entries.keys()]) if (roots.some((r) => r === '/' || p === r || p.startsWith(`${r}/`))) this.entries.delete(p);
   }
 
   /** Forget symlinks and paths of unknown type (a write or removal may have changed what they point at). */
@@ -263,6 +272,13 @@ export class CachingHost implements Host {
 
   async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     if (opts.readOnly) return this.inner.exec(argv, opts);
+    const declared = opts.changesFiles;
+    if (declared) {
+      // the command says which files it may change: only those (and what lies below them) are forgotten, before and after
+      const forget = () => this.forgetUnder(declared);
+      forget();
+      return this.change(() => this.inner.exec(argv, opts), forget, forget);
+    }
     this.forgetAll();
     this.othersMayChange(this);
     return this.change(
