@@ -266,7 +266,7 @@ describe('the real join flow over a real sshd (debian layout moved into a temp d
     const plan = r.stdout.slice(r.stdout.indexOf('Plan for join'));
     const s1 = plan.slice(plan.indexOf('\ns1.rt.test\n'));
     const ids = [...s1.matchAll(/^ {2}\[(?:to do|done )\] ([^:]+(?::[a-z0-9.]+)?):/gm)].map((m) => m[1]);
-    expect(ids).toEqual(['preflight.ssh', 'ca-disabled', 'crl-path', 'web-tls', 'filebucket', 'certificate', 'database-settings', 'puppetdb-ssl', 'mco-config:s1.rt.test', 'activemq-instance:s1.rt.test', 'mco-restart:s1.rt.test', 'restart', 'validate-self', 'validate-general']);
+    expect(ids).toEqual(['preflight.ssh', 'settings', 'certificate', 'database-settings', 'puppetdb-ssl', 'mco-config:s1.rt.test', 'activemq-instance:s1.rt.test', 'mco-restart:s1.rt.test', 'restart', 'validate-self', 'validate-general']);
     expect(plan).toContain('+    allow-subject-alt-names: true');
     // the throwaway PostgreSQL admits 127.0.0.1 already (pg_hba_file_rules): pe-db's read-only check says done
     expect(plan).toMatch(/\[done \] primary\.db-access:s1\.rt\.test: .*\(pg_hba admits 127\.0\.0\.1 for puppetdb\/puppetdb\)/);

@@ -35,6 +35,18 @@ masters:
 
 const jailed = (name: string): Host => jailedHost(root, name);
 
+/** A Debian secondary's files the settings step edits, as packaged (webserver.conf: Debian 12's); site.pp as given. */
+async function seedDebian(inv: Inventory, name: string, o: { webserver?: string; sitePp?: string } = {}): Promise<void> {
+  const put = async (path: string, text: string) => {
+    await fs.mkdir(join(root, name, path, '..'), { recursive: true });
+    await fs.writeFile(join(root, name, path), text);
+  };
+  await put(inv.layout.files.caCfg!.path, 'puppetlabs.services.ca.certificate-authority-service/certificate-authority-service\n#puppetlabs.services.ca.certificate-authority-disabled-service/certificate-authority-disabled-service\n');
+  await put(inv.layout.files.puppetConf!.path, `[main]\nserver = ${name}\n`);
+  await put(inv.layout.files.webServerConf!.path, o.webserver ?? 'webserver: {\n    ssl-port: 8140\n}\n');
+  if (o.sitePp !== undefined) await put(inv.layout.files.sitePp!.path, o.sitePp);
+}
+
 async function build(layout: 'pe3' | 'debian', hosts: string[]): Promise<Flow> {
   const inv = inventory(layout);
   await fs.mkdir(join(root, 'primary.test', inv.layout.dirs.mcollectiveConfdir), { recursive: true });
@@ -63,7 +75,7 @@ describe('join flow', () => {
     const afterGroup = flow.items[flow.items.indexOf(groups[0]!) + 1]!;
     expect(isGroup(afterGroup) ? '' : stepKey(afterGroup)).toBe('primary.connection-budget@primary.test');
     expect(groups[0]!.lanes.map((l) => l.map((s) => stepKey(s)))).toEqual(
-      ['s1.test', 's2.test'].map((h) => ['ca-disabled', 'crl-path', 'web-tls', 'filebucket', 'certificate', 'database-settings', 'puppetdb-ssl'].map((id) => `${id}@${h}`)),
+      ['s1.test', 's2.test'].map((h) => ['settings', 'certificate', 'database-settings', 'puppetdb-ssl'].map((id) => `${id}@${h}`)),
     );
     expect(groups[1]!.lanes[0]!.map((s) => s.id)).toEqual(['restart', 'validate-self', 'validate-general']);
     // MCollective steps touch every master, including a secondary that is not joining now (its broker list changes)
@@ -75,7 +87,10 @@ describe('join flow', () => {
   it('pe3: autosign for the console certificate, the CA off in puppet.conf, a console certificate, the allowlist file', async () => {
     const flow = await build('pe3', ['s1.test']);
     const keys = flowSteps(flow).map(stepKey);
-    expect(keys).toEqual(expect.arrayContaining(['primary.autosign-console:s1.test@primary.test', 'primary.puppetdb-allowlist@primary.test', 'console-certificate@s1.test', 'event-inspector@s1.test', 'puppetdb-allowlist@s1.test']));
+    expect(keys).toEqual(expect.arrayContaining(['primary.allowlists@primary.test', 'settings@s1.test', 'console-certificate@s1.test']));
+    const titles = new Map(flowSteps(flow).map((st) => [stepKey(st), st.title]));
+    expect(titles.get('primary.allowlists@primary.test')).toMatch(/autosign\.conf.*PuppetDB certificate allowlist/);
+    expect(titles.get('settings@s1.test')).toMatch(/CA disabled.*filebucket.*event inspector.*PuppetDB allowlist/);
     expect(keys).not.toContain('primary.ca-alt-names@primary.test');
     expect(keys.indexOf('certificate@s1.test')).toBeLessThan(keys.indexOf('database-settings@s1.test'));
     expect(keys.indexOf('database-settings@s1.test')).toBeLessThan(keys.indexOf('restart@s1.test'));
@@ -85,14 +100,11 @@ describe('join flow', () => {
     const inv = inventory('debian');
     const s1 = inv.masters.find((m) => m.name === 's1.test')!;
     const caCfg = inv.layout.files.caCfg!.path;
-    const puppetConf = inv.layout.files.puppetConf!.path;
-    await fs.mkdir(join(root, 's1.test', caCfg, '..'), { recursive: true });
-    await fs.mkdir(join(root, 's1.test', puppetConf, '..'), { recursive: true });
-    const services = 'puppetlabs.services.ca.certificate-authority-service/certificate-authority-service\n#puppetlabs.services.ca.certificate-authority-disabled-service/certificate-authority-disabled-service\n';
-    await fs.writeFile(join(root, 's1.test', caCfg), services);
-    await fs.writeFile(join(root, 's1.test', puppetConf), '[main]\nserver = s1.test\n');
+    await seedDebian(inv, 's1.test');
+    const services = await fs.readFile(join(root, 's1.test', caCfg), 'utf8');
     const flow = await build('debian', ['s1.test']);
     const lane = flow.items.filter(isGroup)[1]!.lanes[0]!.slice(0, 1);
+    expect(lane[0]!.id).toBe('settings');
     const host = jailed('s1.test');
     const r = await runFlow({ name: 'join', items: lane }, { host: () => host, dryRun: true });
     expect(r.status).toBe('ok');
@@ -112,15 +124,14 @@ describe('join flow', () => {
   it("debian: the web server's TLS files are named in webserver.conf with the CRL copy (puppetserver's disabled CA service no longer fills them in)", async () => {
     const inv = inventory('debian');
     const web = inv.layout.files.webServerConf!.path;
-    await fs.mkdir(join(root, 's1.test', web, '..'), { recursive: true });
     // Debian 12's webserver.conf as packaged
     const packaged = 'webserver: {\n    access-log-config: /etc/puppet/puppetserver/request-logging.xml\n    client-auth: want\n    ssl-host: 0.0.0.0\n    ssl-port: 8140\n}\n';
-    await fs.writeFile(join(root, 's1.test', web), packaged);
+    await seedDebian(inv, 's1.test', { webserver: packaged });
     const flow = await build('debian', ['s1.test']);
-    const steps = flow.items.filter(isGroup)[1]!.lanes[0]!.filter((s) => s.id === 'crl-path' || s.id === 'web-tls');
+    const steps = flow.items.filter(isGroup)[1]!.lanes[0]!.filter((s) => s.id === 'settings');
     const host = jailed('s1.test');
     const r = await runFlow({ name: 'join', items: steps }, { host: () => host });
-    expect(r.steps.map((s) => s.status)).toEqual(['done', 'done']);
+    expect(r.steps.map((s) => s.status)).toEqual(['done']);
     const text = await fs.readFile(join(root, 's1.test', web), 'utf8');
     const added = text.split('\n').filter((l) => !packaged.split('\n').includes(l));
     expect(added.map((l) => l.trim()).sort()).toEqual([
@@ -129,19 +140,20 @@ describe('join flow', () => {
       'ssl-crl-path: "/var/lib/puppet/ssl/crl.pem"',
       'ssl-key: "/var/lib/puppet/ssl/private_keys/s1.test.pem"',
     ]);
-    expect((await runFlow({ name: 'join', items: steps }, { host: () => host })).steps.map((s) => s.status)).toEqual(['skipped', 'skipped']);
-    expect(flowSteps(await build('pe3', ['s1.test'])).map((s) => s.id)).not.toContain('web-tls');
+    expect((await runFlow({ name: 'join', items: steps }, { host: () => host })).steps.map((s) => s.status)).toEqual(['skipped']);
+    expect(flowSteps(await build('pe3', ['s1.test'])).find((s) => s.id === 'settings')!.title).not.toMatch(/TLS/);
   });
 
   it('filebucket: a site.pp without a filebucket resource (Debian, Puppet 7) is left alone and the step is done; one with a bucket is pointed at primary_cname', async () => {
     const inv = inventory('debian');
     const site = inv.layout.files.sitePp!.path;
-    await fs.mkdir(join(root, 's1.test', site, '..'), { recursive: true });
     const plain = "node default {\n  file { '/tmp/x': ensure => file }\n}\n";
-    await fs.writeFile(join(root, 's1.test', site), plain);
+    await seedDebian(inv, 's1.test', { sitePp: plain });
     const flow = await build('debian', ['s1.test']);
-    const step = flow.items.filter(isGroup)[1]!.lanes[0]!.find((s) => s.id === 'filebucket')!;
+    const step = flow.items.filter(isGroup)[1]!.lanes[0]!.find((s) => s.id === 'settings')!;
     const host = jailed('s1.test');
+    expect((await runFlow({ name: 'join', items: [step] }, { host: () => host })).steps[0]!.status).toBe('done');
+    // the other settings written; a site.pp without a bucket untouched, and nothing left to do for it
     const r = await runFlow({ name: 'join', items: [step] }, { host: () => host });
     expect(r.status).toBe('ok');
     expect(r.steps[0]!.status).toBe('skipped');

@@ -1,7 +1,6 @@
 import { applyEdits, buildCommand, fileOf, openDocument, parseSitePp, type Edit, type Layout, type YamlDocument } from '@pe-stack/pe-config-files';
 import {
   allowSubjectAltNames,
-  consoleAutosign,
   consoleCertPaths,
   ensureConsoleCert,
   Pe3PuppetAgent,
@@ -126,7 +125,7 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
     items.push(
       ensureStep('primary.ca-alt-names', primary.name, 'allow alt names in CSRs on the CA (ca.conf), reload puppetserver when changed', async (h) => {
         const r = await allowSubjectAltNames(h.host, fileOf(layout, 'caConf').path, { sudo: psudo });
-        if (r.changed) await h.host.exec(buildCommand(layout, 'serviceReload', { service: layout.services.puppetserver }), { sudo: psudo, timeoutMs: 120_000 });
+        if (r.changed) await h.host.exec(buildCommand(layout, 'serviceReload', { service: layout.services.puppetserver }), { sudo: psudo, timeoutMs: 120_000, changesFiles: [] });
       }),
     );
   }
@@ -165,23 +164,27 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
         }
       },
     });
-    if (pe3) {
-      items.push(
-        ensureStep(`primary.autosign-console:${s.name}`, primary.name, `autosign entry for the console certificate of ${s.name}`, (h) =>
-          consoleAutosign(h.host, { layout, fqdn: s.name, caServer: inv.primaryCname, sudo: psudo }),
-        ),
-      );
-    }
   }
   const allMasters = [...new Set([...inv.masters.map((m) => m.name)])];
   // pe3: every master, and every secondary's console certificate (the seed's pe_secondary::console::puppetdb_authorization
   // exports pe-internal-dashboard-<fqdn> into every PuppetDB's whitelist: the secondary's console queries PuppetDB with it)
   const allowEntries = pe3 ? [...allMasters, ...inv.masters.filter((m) => m.role === 'secondary').map((m) => consoleCertPaths(layout, m.name).certname)] : allMasters;
-  if (layout.puppetdbAllowlist.kind === 'file') {
+  // the primary's own files, written together (one round trip): pe3's autosign entries for the joining secondaries'
+  // console certificates (pe-certs consoleAutosign's entry, as ensureConsoleCert later finds it) and the PuppetDB allowlist
+  const primaryEdits: Edit[] = [];
+  if (pe3) {
+    primaryEdits.push({ kind: 'lines', path: fileOf(layout, 'autosignConf').path, create: true, write: { mode: 0o644 }, ops: secondaries.map((s) => ({ op: 'add' as const, entry: consoleCertPaths(layout, s.name).certname })) });
+  }
+  const primaryAllowlist = layout.puppetdbAllowlist.kind === 'file' ? fileOf(layout, 'puppetdbAllowlist').path : undefined;
+  if (primaryAllowlist) primaryEdits.push({ kind: 'lines', path: primaryAllowlist, create: true, ops: allowEntries.map((m) => ({ op: 'add' as const, entry: m })) });
+  if (primaryEdits.length) {
+    const what = [pe3 ? 'the console certificates of the joining secondaries in autosign.conf' : '', primaryAllowlist ? 'every master in the PuppetDB certificate allowlist (restart PuppetDB when changed)' : ''].filter(Boolean).join('; ');
     items.push(
-      ensureStep('primary.puppetdb-allowlist', primary.name, 'every master in the PuppetDB certificate allowlist (restart PuppetDB when changed)', async (h) => {
-        const [r] = await applyEdits(h.host, [{ kind: 'lines', path: fileOf(layout, 'puppetdbAllowlist').path, create: true, ops: allowEntries.map((m) => ({ op: 'add' as const, entry: m })) }], { sudo: psudo });
-        if (r?.changed) await h.host.exec(buildCommand(layout, 'serviceRestart', { service: layout.services.puppetdb }), { sudo: psudo, timeoutMs: 10 * 60_000 });
+      ensureStep('primary.allowlists', primary.name, what, async (h) => {
+        const rs = await applyEdits(h.host, primaryEdits, { sudo: psudo });
+        const allow = rs.find((r) => r.path === primaryAllowlist);
+        // a restart changes none of the files join reads: the re-check is answered from what the run knows
+        if (allow?.changed) await h.host.exec(buildCommand(layout, 'serviceRestart', { service: layout.services.puppetdb }), { sudo: psudo, timeoutMs: 10 * 60_000, changesFiles: [] });
       }),
     );
   }
@@ -196,39 +199,66 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
         : { kind: 'services', path: fileOf(layout, 'caCfg').path, ops: [{ op: 'ca', enabled: false }] },
       { kind: 'ini', path: fileOf(layout, 'puppetConf').path, ops: [{ op: 'set', section: 'main', key: 'ca_server', value: inv.primaryCname }] },
     ];
-    steps.push(ensureStep('ca-disabled', s.name, `disable the CA; ca_server = ${inv.primaryCname}`, (h) => applyEdits(h.host, caEdits, { sudo })));
-    const crl: Edit =
-      layout.crl.kind === 'apache'
-        ? { kind: 'apache', path: fileOf(layout, 'webServerConf').path, ops: [{ op: 'set', directive: layout.crl.directive, value: layout.crl.nonCaValue }] }
-        : { kind: 'hocon', path: fileOf(layout, 'webServerConf').path, ops: [{ op: 'set', path: layout.crl.path, value: layout.crl.nonCaValue }] };
-    steps.push(ensureStep('crl-path', s.name, `the web server uses the CRL copy ${layout.crl.nonCaValue}`, (h) => applyEdits(h.host, [crl], { sudo })));
-    if (layout.crl.kind === 'hocon') {
+    // one step for the secondary's own settings, written together (one round trip): CA off, ca_server, the CRL copy,
+    // (debian) the web server's TLS files, the main filebucket (site.pp), (pe3) the event inspector's certificate files,
+    // the PuppetDB allowlist
+    const parts = ['CA disabled', `ca_server = ${inv.primaryCname}`, `CRL copy ${layout.crl.nonCaValue}`];
+    let crl: Edit;
+    if (layout.crl.kind === 'apache') {
+      crl = { kind: 'apache', path: fileOf(layout, 'webServerConf').path, ops: [{ op: 'set', directive: layout.crl.directive, value: layout.crl.nonCaValue }] };
+    } else {
       // puppetserver: with the CA service disabled nothing fills in the web server's TLS files from puppet's settings
       // any more ("Missing some SSL configuration" at start, found by the first real join): name the agent's own
       const tls = puppetSslPaths(layout.dirs.ssldir, s.name);
       const at = layout.crl.path.slice(0, -1);
-      const web: Edit = {
+      crl = {
         kind: 'hocon',
         path: fileOf(layout, 'webServerConf').path,
         ops: [
+          { op: 'set', path: layout.crl.path, value: layout.crl.nonCaValue },
           { op: 'set', path: [...at, 'ssl-cert'], value: tls.cert },
           { op: 'set', path: [...at, 'ssl-key'], value: tls.key },
           { op: 'set', path: [...at, 'ssl-ca-cert'], value: tls.caCert },
         ],
       };
-      steps.push(ensureStep('web-tls', s.name, "the web server's certificate, key and CA are the agent's (the disabled CA service no longer provides them)", (h) => applyEdits(h.host, [web], { sudo })));
+      parts.push("the web server's TLS files are the agent's");
     }
+    const settings: Edit[] = [...caEdits, crl];
     const sitePp = layout.files.sitePp;
-    if (sitePp) {
-      steps.push(
-        ensureStep('filebucket', s.name, `the main filebucket points at ${inv.primaryCname} (site.pp)`, async (h) => {
-          if (!(await h.host.exists(sitePp.path, { sudo }))) return; // no site.pp on this master: nothing to point
-          // a site.pp without a filebucket resource (Puppet 4+ and the Debian packages declare none): nothing to point
-          if (!parseSitePp((await h.host.readFile(sitePp.path, { sudo })).toString('utf8'), sitePp.path).hasFilebucket()) return;
-          await applyEdits(h.host, [{ kind: 'site-pp', path: sitePp.path, ops: [{ op: 'filebucket-server', server: inv.primaryCname }] }], { sudo });
-        }),
-      );
+    if (sitePp) parts.push(`filebucket ${inv.primaryCname}`);
+    const inspector = pe3 ? layout.files.eventInspectorConfig : undefined;
+    if (inspector) parts.push('event inspector uses the console certificate');
+    const allow = layout.puppetdbAllowlist.kind === 'file' ? fileOf(layout, 'puppetdbAllowlist') : undefined;
+    if (allow) {
+      settings.push({ kind: 'lines', path: allow.path, create: true, write: { mode: allow.mode }, ops: allowEntries.map((m) => ({ op: 'add' as const, entry: m })) });
+      parts.push('every master in the PuppetDB allowlist');
     }
+    steps.push(
+      ensureStep('settings', s.name, parts.join('; '), async (h) => {
+        const edits = [...settings];
+        // a site.pp without a filebucket resource (Puppet 4+ and the Debian packages declare none), or none: nothing to point
+        if (sitePp && (await h.host.exists(sitePp.path, { sudo })) && parseSitePp((await h.host.readFile(sitePp.path, { sudo })).toString('utf8'), sitePp.path).hasFilebucket()) {
+          edits.push({ kind: 'site-pp', path: sitePp.path, ops: [{ op: 'filebucket-server', server: inv.primaryCname }] });
+        }
+        // the seed's pe_secondary::console::event_inspector: the event inspector names the console's new certificate files
+        if (inspector && (await h.host.exists(inspector.path, { sudo }))) {
+          const doc = openDocument('yaml', (await h.host.readFile(inspector.path, { sudo })).toString('utf8'), inspector.path) as YamlDocument;
+          const c = consoleCertPaths(layout, s.name);
+          // PE 3's config.yml names them under production.ssl (certificate / private_key / ca_certificate; older: cert / key / ca_file)
+          const want: [string, string][] = [
+            ['certificate', c.cert],
+            ['cert', c.cert],
+            ['private_key', c.privateKey],
+            ['key', c.privateKey],
+            ['ca_certificate', c.caCert],
+            ['ca_file', c.caCert],
+          ];
+          const ops = want.filter(([k]) => doc.get(['production', 'ssl', k]) !== undefined).map(([k, v]) => ({ op: 'set' as const, path: ['production', 'ssl', k], value: v }));
+          if (ops.length) edits.push({ kind: 'yaml', path: inspector.path, ops });
+        }
+        await applyEdits(h.host, edits, { sudo });
+      }),
+    );
     const certificate = ensureStep('certificate', s.name, `certificate regenerated and signed by ${primary.name} (alt names ${inv.generalCname}, ${inv.primaryCname})`, (h) =>
       regenerateNodeCert({
         node: h.host,
@@ -250,7 +280,7 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
       ...certificate,
       apply: async (ctx) => {
         // pe3, the guide's step 3: the agent service stays stopped while the secondary is prepared (step 10 restarts it)
-        if (pe3) await ctx.host.exec(buildCommand(layout, 'serviceStop', { service: layout.services.agent }), { sudo, timeoutMs: 120_000 });
+        if (pe3) await ctx.host.exec(buildCommand(layout, 'serviceStop', { service: layout.services.agent }), { sudo, timeoutMs: 120_000, changesFiles: [] });
         await certificate.apply(ctx);
         if (ctx.dryRun) ctx.state.set(`join:certificate-planned:${s.name}`, true);
       },
@@ -260,28 +290,6 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
         ensureStep('console-certificate', s.name, 'console certificate (pe-internal-dashboard) signed by the primary', (h) =>
           ensureConsoleCert(h.hostFor(primary.name), h.host, { layout, fqdn: s.name, caServer: inv.primaryCname, sudo }),
         ),
-      );
-    }
-    const inspector = layout.files.eventInspectorConfig;
-    if (pe3 && inspector) {
-      // the seed's pe_secondary::console::event_inspector: the event inspector uses the console's new certificate files
-      steps.push(
-        ensureStep('event-inspector', s.name, "the event inspector uses the console certificate pe-internal-dashboard-<fqdn>", async (h) => {
-          if (!(await h.host.exists(inspector.path, { sudo }))) return;
-          const doc = openDocument('yaml', (await h.host.readFile(inspector.path, { sudo })).toString('utf8'), inspector.path) as YamlDocument;
-          const c = consoleCertPaths(layout, s.name);
-          // PE 3's config.yml names them under production.ssl (certificate / private_key / ca_certificate; older: cert / key / ca_file)
-          const want: [string, string][] = [
-            ['certificate', c.cert],
-            ['cert', c.cert],
-            ['private_key', c.privateKey],
-            ['key', c.privateKey],
-            ['ca_certificate', c.caCert],
-            ['ca_file', c.caCert],
-          ];
-          const ops = want.filter(([k]) => doc.get(['production', 'ssl', k]) !== undefined).map(([k, v]) => ({ op: 'set' as const, path: ['production', 'ssl', k], value: v }));
-          if (ops.length) await applyEdits(h.host, [{ kind: 'yaml', path: inspector.path, ops }], { sudo });
-        }),
       );
     }
     const files = dbFilesFromLayout(layout);
@@ -315,14 +323,6 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
       // a plan cannot see the certificate it only planned: PuppetDB's copies compare equal to the old one
       check: async (ctx) => (ctx.dryRun && ctx.state.get(`join:certificate-planned:${s.name}`) ? { done: false, why: 'after the planned new certificate' } : pdbSsl.check(ctx)),
     });
-    if (layout.puppetdbAllowlist.kind === 'file') {
-      const allow = fileOf(layout, 'puppetdbAllowlist');
-      steps.push(
-        ensureStep('puppetdb-allowlist', s.name, 'every master in the PuppetDB certificate allowlist', (h) =>
-          applyEdits(h.host, [{ kind: 'lines', path: allow.path, create: true, write: { mode: allow.mode }, ops: allowEntries.map((m) => ({ op: 'add' as const, entry: m })) }], { sudo }),
-        ),
-      );
-    }
     return steps;
   };
   items.push({ group: 'secondaries', lanes: secondaries.map(lane) });
@@ -333,7 +333,7 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
       const files = dbFilesFromLayout(layout);
       const report = await checkBudget(await instanceFromHost(h.host, layout), inv.masters.map((m) => ({ host: h.hostFor(m.name), files })), { mode: 'fit' });
       // the primary's own pool may have been lowered: its PuppetDB reads it at start (the secondaries restart later)
-      if (report.writes.some((w) => w.changed)) await h.host.exec(buildCommand(layout, 'serviceRestart', { service: layout.services.puppetdb }), { sudo: psudo, timeoutMs: 10 * 60_000 });
+      if (report.writes.some((w) => w.changed)) await h.host.exec(buildCommand(layout, 'serviceRestart', { service: layout.services.puppetdb }), { sudo: psudo, timeoutMs: 10 * 60_000, changesFiles: [] });
     }),
   );
 
