@@ -135,8 +135,8 @@ abstract class PuppetCliCa implements CaBackend {
     this.timeoutMs = o.timeoutMs ?? 120_000;
   }
 
-  protected async run(argv: readonly string[], certname: string | undefined, readOnly = false, okCodes: readonly number[] = [0]): Promise<ExecResult> {
-    const r = await this.host.exec(argv, { sudo: this.sudo, timeoutMs: this.timeoutMs, allowFailure: true, readOnly });
+  protected async run(argv: readonly string[], certname: string | undefined, readOnly = false, okCodes: readonly number[] = [0], changesFiles?: readonly string[]): Promise<ExecResult> {
+    const r = await this.host.exec(argv, { sudo: this.sudo, timeoutMs: this.timeoutMs, allowFailure: true, readOnly, ...(changesFiles ? { changesFiles } : {}) });
     if (!okCodes.includes(r.code)) {
       const tail = this.host.redactor.redact(tailLines((r.stderr.trim() || r.stdout.trim()).replace(/\r/g, ''), 6));
       throw new CertError('E_CA_COMMAND', `\`${argv.join(' ')}\` exited ${r.code}${tail ? `: ${tail}` : '.'}`, { host: this.host.name, certname, hint: this.hintFor(tail) });
@@ -171,7 +171,17 @@ abstract class PuppetCliCa implements CaBackend {
       names.push(...csr.altNames);
     }
     enforceAltNames(this.host.name, certname, names, policy);
-    await this.run(fill(this.o.commands.sign, certname), certname);
+    await this.run(fill(this.o.commands.sign, certname), certname, false, [0], this.signChanges(certname));
+  }
+
+  /**
+   * The files signing one request changes, declared to the host (`changesFiles`): the request goes, the
+   * certificate comes, the serial and the inventory grow. Not the CA certificate, its key or its CRL (so a
+   * file cache keeps them), and nothing on another host.
+   */
+  signChanges(certname: string): string[] {
+    validateCertname(certname);
+    return [`${this.cadir}/requests/${certname}.pem`, `${this.cadir}/signed/${certname}.pem`, `${this.cadir}/serial`, `${this.cadir}/inventory.txt`];
   }
 
   /** A Puppet CA lists what its `requests/` and `signed/` directories hold (a revoked certificate stays in `signed/`). */

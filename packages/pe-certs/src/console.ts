@@ -69,6 +69,15 @@ export async function ensureConsoleCert(primary: Host, consoleHost: Host, o: Con
   const p = consoleCertPaths(o.layout, o.fqdn);
   const rel = (abs: string) => `certs/${abs.slice(abs.lastIndexOf('/') + 1)}`;
   const autosign = await consoleAutosign(primary, o);
+  const steps: [key: 'consoleCreateKeyPair' | 'consoleCertRequest' | 'consoleCertRetrieve', task: string, creates: string][] = [
+    ['consoleCreateKeyPair', 'cert:create_key_pair', p.publicKey],
+    ['consoleCertRequest', 'cert:request', p.caCert],
+    ['consoleCertRetrieve', 'cert:retrieve', p.cert],
+  ];
+  // which tasks are due, looked at before the files are written (a file cache answers these now; after a write it
+  // would ask the host again: what it knew absent may have been created): the writes do not change the answer
+  const todo = [];
+  for (const st of steps) if (!(await consoleHost.exists(st[2], { sudo }))) todo.push(st);
   // both files in one applyEdits (written together: one round trip where the host can)
   const [settings, vhost] = await applyEdits(
     consoleHost,
@@ -102,22 +111,18 @@ export async function ensureConsoleCert(primary: Host, consoleHost: Host, o: Con
     { sudo },
   );
   const ran: string[] = [];
-  const steps: [key: 'consoleCreateKeyPair' | 'consoleCertRequest' | 'consoleCertRetrieve', task: string, creates: string][] = [
-    ['consoleCreateKeyPair', 'cert:create_key_pair', p.publicKey],
-    ['consoleCertRequest', 'cert:request', p.caCert],
-    ['consoleCertRetrieve', 'cert:retrieve', p.cert],
-  ];
   // the tasks whose file is missing, in one command (one round trip: each task after the other, the first failure
   // stops the rest), then every file they create looked for at once; the first missing one names its task
-  const todo = [];
-  for (const st of steps) if (!(await consoleHost.exists(st[2], { sudo }))) todo.push(st);
   if (todo.length === 0) return { certname: p.certname, autosign, settings: settings!, vhost: vhost!, ran };
   const argvs = todo.map(([key]) => {
     const argv = o.layout.commands[key];
     if (!argv.length) throw new CertError('E_CA_COMMAND', `the ${o.layout.name} layout has no ${key} command.`, { host: consoleHost.name });
     return argv;
   });
-  const r = await consoleHost.exec(argvs.length === 1 ? argvs[0]! : sequenceArgv(argvs), { sudo, allowFailure: true, timeoutMs: 300_000 * argvs.length });
+  // cert:create_key_pair alone only makes the key pair in the certs directory; cert:request and cert:retrieve also
+  // talk to the CA (the request is stored on the primary): then nothing is declared and every file may have changed
+  const localOnly = todo.every(([key]) => key === 'consoleCreateKeyPair');
+  const r = await consoleHost.exec(argvs.length === 1 ? argvs[0]! : sequenceArgv(argvs), { sudo, allowFailure: true, timeoutMs: 300_000 * argvs.length, ...(localOnly ? { changesFiles: [p.dir] } : {}) });
   const created = await Promise.all(todo.map(([, , creates]) => consoleHost.exists(creates, { sudo })));
   for (const [k, [key, task, creates]] of todo.entries()) {
     if (created[k]) {

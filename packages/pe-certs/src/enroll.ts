@@ -1,5 +1,5 @@
-import type { Host } from '@pe-stack/pe-host';
-import { validateHostname } from '@pe-stack/pe-host';
+import type { ExecResult, Host } from '@pe-stack/pe-host';
+import { validateHostname, validateRemotePath } from '@pe-stack/pe-host';
 import { validateCertname } from './backend.js';
 import type { OpensslCa } from './ca-openssl.js';
 import { CertError, CertNotFoundError } from './errors.js';
@@ -60,6 +60,23 @@ export interface PuppetAgentOptions {
   timeoutMs?: number;
 }
 
+// Runs the command given as the arguments after the path, then says whether the path exists (the last line of
+// stdout, after the command's own output), in ONE command; the exit status is the command's.
+const RUN_THEN_LOOK = ['p=$1; shift', '"$@" && rc=0 || rc=$?', 'if [ -e "$p" ]; then printf "\\n#present\\n"; else printf "\\n#absent\\n"; fi', 'exit $rc'].join('\n');
+
+/**
+ * `argv`, then whether `path` exists on the node, in one round trip (the
+ * command and a look at the file it should leave). The argv is passed as
+ * arguments, never spliced into the script. Under a DryRunHost (a plan) the
+ * command is only recorded: the file counts as absent.
+ */
+export async function runThenLook(node: Host, argv: readonly string[], path: string, opts: { sudo: boolean; timeoutMs: number }): Promise<{ result: ExecResult; present: boolean }> {
+  validateRemotePath(path);
+  const result = await node.exec(['sh', '-c', RUN_THEN_LOOK, 'sh', path, ...argv], { sudo: opts.sudo, timeoutMs: opts.timeoutMs, allowFailure: true });
+  const last = result.stdout.replace(/\r/g, '').trimEnd().split('\n').at(-1);
+  return { result, present: last === '#present' };
+}
+
 /** What the two `puppet` CLI agents share: options checked once, alt names as puppet wants them (no `DNS:`). */
 abstract class PuppetCliAgent implements NodeAgent {
   readonly ssldir: string;
@@ -108,9 +125,9 @@ export class PuppetSslAgent extends PuppetCliAgent {
   }
 
   async submit(node: Host, certname: string, altNames: readonly string[]): Promise<void> {
-    const r = await node.exec(this.argv(certname, altNames), { sudo: this.o.sudo ?? true, timeoutMs: this.o.timeoutMs ?? 120_000, allowFailure: true });
-    // the exit code is 1 both for "submitted, not signed yet" and for real failures: the request file decides
-    if (!(await node.exists(puppetSslPaths(this.ssldir, certname).csr, { sudo: this.o.sudo ?? true })) && r.code !== 0) {
+    // the exit code is 1 both for "submitted, not signed yet" and for real failures: the request file decides (looked at in the same command)
+    const { result: r, present } = await runThenLook(node, this.argv(certname, altNames), puppetSslPaths(this.ssldir, certname).csr, { sudo: this.o.sudo ?? true, timeoutMs: this.o.timeoutMs ?? 120_000 });
+    if (!present && r.code !== 0) {
       throw new CertError('E_CA_COMMAND', `puppet ssl bootstrap did not submit a request for "${certname}" (exit ${r.code}): ${node.redactor.redact(r.stderr.trim().split('\n').slice(-3).join(' '))}`, { host: node.name, certname });
     }
   }
@@ -148,8 +165,9 @@ export class Pe3PuppetAgent extends PuppetCliAgent {
   }
 
   async submit(node: Host, certname: string, altNames: readonly string[]): Promise<void> {
-    await node.exec(this.argv(certname, altNames), { sudo: this.o.sudo ?? true, timeoutMs: this.o.timeoutMs ?? 300_000, allowFailure: true });
-    if (!(await node.exists(puppetSslPaths(this.ssldir, certname).csr, { sudo: this.o.sudo ?? true }))) {
+    // the run and a look at the request it should leave: one command
+    const { present } = await runThenLook(node, this.argv(certname, altNames), puppetSslPaths(this.ssldir, certname).csr, { sudo: this.o.sudo ?? true, timeoutMs: this.o.timeoutMs ?? 300_000 });
+    if (!present) {
       throw new CertError('E_CA_COMMAND', `puppet agent did not leave a certificate request for "${certname}".`, { host: node.name, certname });
     }
   }

@@ -29,7 +29,7 @@ export {
   type VerifyNodeOptions,
   type NodeReport,
 } from './verify.js';
-export { OpensslAgent, PuppetSslAgent, Pe3PuppetAgent, type NodeAgent, type PuppetAgentOptions } from './enroll.js';
+export { OpensslAgent, PuppetSslAgent, Pe3PuppetAgent, runThenLook, type NodeAgent, type PuppetAgentOptions } from './enroll.js';
 export {
   PuppetserverCa,
   PuppetCertCa,
@@ -44,4 +44,5 @@ export { syncCrl, type CrlTarget, type CrlSyncResult } from './crl-sync.js';
 export { reinitPuppetdbSsl, puppetdbSslDir, type PuppetdbSslResult } from './puppetdb.js';
 export { ensureConsoleCert, consoleAutosign, consoleCertPaths, type ConsoleCertOptions, type ConsoleCertPaths, type ConsoleCertResult } from './console.js';
 export { TarManifest } from './tar.js';
-export { verifiedLocalCopy } from './regenerate.js';
+export { verifiedLocalCopy, clearWithVerifiedBackup, type ClearResult } from './regenerate.js';
+export { PublicKeyMemo, publicKeyMemo } from './keymemo.js';

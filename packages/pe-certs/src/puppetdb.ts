@@ -1,4 +1,5 @@
 import type { Host } from '@pe-stack/pe-host';
+import { sequenceArgv, validateRemotePath } from '@pe-stack/pe-host';
 import { applyEdits, fileOf, parseIni, type ApplyResult, type Layout } from '@pe-stack/pe-config-files';
 import { validateCertname } from './backend.js';
 import { CertError } from './errors.js';
@@ -15,6 +16,13 @@ export interface PuppetdbSslResult {
 /** PuppetDB's own copy of the node's certificate material (`<puppetdb confdir>/ssl`). */
 export function puppetdbSslDir(layout: Layout): string {
   return layout.dirs.puppetdbConfdir.replace(/\/conf\.d$/, '') + '/ssl';
+}
+
+/** PuppetDB's ssl directory is removed before its setup: never a path near the root. */
+function assertPuppetdbSslDir(host: string, dir: string): void {
+  validateRemotePath(dir);
+  const norm = dir.replace(/\/+$/, '');
+  if (!norm.endsWith('/ssl') || norm.split('/').length < 4) throw new CertError('E_CA_COMMAND', `refusing to remove ${dir} before the PuppetDB ssl setup: not a PuppetDB ssl directory.`, { host });
 }
 
 /**
@@ -63,21 +71,32 @@ export async function reinitPuppetdbSsl(node: Host, layout: Layout, certname: st
     return { host: node.name, changed: jetty?.changed ?? false, reason: 'PuppetDB already uses the agent certificate', ...(jetty ? { jetty } : {}) };
   }
   const reason = dbCa === undefined ? 'PuppetDB has no certificates' : dbCa !== agentCa ? "PuppetDB's CA differs from the agent's" : "PuppetDB's certificate differs from the agent's";
-  const run = async (argv: readonly string[]) => {
-    const r = await node.exec(argv, { sudo, allowFailure: true, timeoutMs: 120_000 });
+  const run = async (argv: readonly string[], what: string, changesFiles: readonly string[]) => {
+    const r = await node.exec(argv, { sudo, allowFailure: true, timeoutMs: 120_000, changesFiles });
     // Debian's and PE's scripts print their errors on stdout
     const tail = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-3).join(' ');
-    if (r.code !== 0) throw new CertError('E_CA_COMMAND', `\`${argv.join(' ')}\` exited ${r.code}: ${node.redactor.redact(tail)}`, { host: node.name, certname });
+    if (r.code !== 0) throw new CertError('E_CA_COMMAND', `${what} exited ${r.code}: ${node.redactor.redact(tail)}`, { host: node.name, certname });
   };
   if (layout.flavour === 'debian') {
     const { user, group } = layout.users.puppetdb;
-    await run(['install', '-d', '-o', user, '-g', group, '-m', '0750', dir]);
-    await run(['install', '-o', user, '-g', group, '-m', '0640', agent.caCert, `${dir}/ca.pem`]);
-    await run(['install', '-o', user, '-g', group, '-m', '0640', agent.cert, `${dir}/public.pem`]);
-    await run(['install', '-o', user, '-g', group, '-m', '0600', agent.key, `${dir}/private.pem`]);
+    // the directory and the three files in one command (the first failure stops the rest); the key is copied on the node
+    const installs = [
+      ['install', '-d', '-o', user, '-g', group, '-m', '0750', dir],
+      ['install', '-o', user, '-g', group, '-m', '0640', agent.caCert, `${dir}/ca.pem`],
+      ['install', '-o', user, '-g', group, '-m', '0640', agent.cert, `${dir}/public.pem`],
+      ['install', '-o', user, '-g', group, '-m', '0600', agent.key, `${dir}/private.pem`],
+    ];
+    // `install` changes only PuppetDB's ssl directory (jetty.ini is edited below, as a file)
+    await run(sequenceArgv(installs), `installing the agent's CA copy, certificate and key into ${dir} (\`install\`)`, [dir]);
   } else {
-    if (await node.exists(dir, { sudo })) await node.remove(dir, { sudo, recursive: true });
-    await run(layout.commands.puppetdbSslSetup);
+    // PuppetDB's old directory removed and the setup run, in one command: the setup runs only once the removal succeeded
+    assertPuppetdbSslDir(node.name, dir);
+    const setup = layout.commands.puppetdbSslSetup;
+    if (!setup.length) throw new CertError('E_CA_COMMAND', `the ${layout.name} layout has no puppetdbSslSetup command.`, { host: node.name, certname });
+    // the setup writes under PuppetDB's own directory (its confdir's parent: the ssl files, jetty.ini), nothing elsewhere
+    const pdbRoot = layout.dirs.puppetdbConfdir.replace(/\/conf\.d$/, '');
+    const jetty = layout.files.puppetdbJettyIni?.path;
+    await run(sequenceArgv([['rm', '-rf', '--', dir], setup]), `\`${setup.join(' ')}\` (after removing ${dir})`, [...new Set([dir, pdbRoot, ...(jetty ? [jetty] : [])])]);
   }
   const jetty = await fixJetty();
   return { host: node.name, changed: true, reason, ...(jetty ? { jetty } : {}) };

@@ -1,8 +1,9 @@
 import type { Host } from '@pe-stack/pe-host';
-import { backupPath, manifestDifferences, validateHostname, validateRemotePath } from '@pe-stack/pe-host';
+import { backupPath, manifestDifferences, tailLines, validateHostname, validateRemotePath } from '@pe-stack/pe-host';
 import { validateCertname, type CaBackend } from './backend.js';
 import type { NodeAgent } from './enroll.js';
 import { CertError, CertVerifyError } from './errors.js';
+import { publicKeyMemo, type PublicKeyMemo } from './keymemo.js';
 import { altNameEntry } from './openssl.js';
 import { assertVerified, loadTrust, puppetSslPaths, verifyNode, type NodeReport } from './verify.js';
 
@@ -23,6 +24,8 @@ export interface RegenerateOptions {
   signFromRequestFile?: boolean;
   /** Look for an old entry on the CA (to clean it) only when the CA holds a file for the name (CaBackend.hasFiles): a new name costs no listing of the whole CA. */
   listOnlyWithFiles?: boolean;
+  /** Public keys already derived from private keys (default the process-wide `publicKeyMemo`; `false`: none), see verifyNode. */
+  publicKeys?: PublicKeyMemo | false;
   sudo?: boolean;
   now?: Date;
   log?: (line: string) => void;
@@ -76,7 +79,7 @@ const COPY_SCRIPT = [
 export async function verifiedLocalCopy(host: Host, src: string, dst: string, sudo: boolean): Promise<number> {
   validateRemotePath(src);
   validateRemotePath(dst);
-  const r = await host.exec(['sh', '-c', COPY_SCRIPT, 'sh', src, dst], { sudo });
+  const r = await host.exec(['sh', '-c', COPY_SCRIPT, 'sh', src, dst], { sudo, changesFiles: [dst] });
   const lines = r.stdout.split('\n').map((l) => l.replace(/\r$/, ''));
   if (lines.includes('#exists')) throw new CertError('E_CA_BACKUP', `${dst} already exists; refusing to copy over it.`, { host: host.name });
   // a plan (DryRunHost) records the command without running it: nothing to verify, which is not a verified copy
@@ -88,31 +91,89 @@ export async function verifiedLocalCopy(host: Host, src: string, dst: string, su
   return a.size;
 }
 
-// backupCopy: nothing when the source is absent; else the first free name of base, base-1, base-2, ...; `cp -a`; both manifests
-const BACKUP_SCRIPT = [
+/** How many backup names (base, base-1, ... base-9) the clearing script may choose from: each is declared as a path it may change. */
+const BACKUP_NAMES = 10;
+
+// Backup, verify, clear, in ONE command, destructive only after the verification: nothing to back up when the
+// source is absent (it is created); else the first free name among the candidates, `cp -a`, the sha256 manifests
+// of both trees (hashes only travel), compared here; only when they are equal is the source removed and made
+// again, empty, with the given mode. Markers say how far it got: #dst, #verified, #removed, #cleared.
+const CLEAR_SCRIPT = [
   'set -e',
-  'if [ ! -e "$1" ] && [ ! -L "$1" ]; then echo "#nosrc"; exit 0; fi',
-  'dst=$2; i=0',
-  'while [ -e "$dst" ] || [ -L "$dst" ]; do i=$((i + 1)); dst="$2-$i"; done',
+  'src=$1; mode=$2; shift 2',
+  'if [ ! -e "$src" ] && [ ! -L "$src" ]; then echo "#nosrc"; mkdir -p -m "$mode" -- "$src"; echo "#cleared"; exit 0; fi',
+  'dst=',
+  'for c do if [ ! -e "$c" ] && [ ! -L "$c" ]; then dst=$c; break; fi; done',
+  'if [ -z "$dst" ]; then echo "#nofree"; exit 0; fi',
   'echo "#dst $dst"',
-  'cp -a -- "$1" "$dst"',
+  'cp -a -- "$src" "$dst"',
   'm() { ( cd -- "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum -- ); }',
-  'echo "#src"; m "$1"; echo "#dst"; m "$dst"; echo "#end"',
+  'a=$(m "$src")',
+  'b=$(m "$dst")',
+  'printf "#src\\n%s\\n#dst\\n%s\\n#end\\n" "$a" "$b"',
+  'if [ "$a" != "$b" ]; then echo "#differs"; exit 0; fi',
+  'echo "#verified"',
+  'rm -rf -- "$src"',
+  'echo "#removed"',
+  'mkdir -m "$mode" -- "$src"',
+  'echo "#cleared"',
 ].join('\n');
 
-/** A verified `cp -a` copy of `src` under the first free name of `base` (base, base-1, ...), in one command; undefined when src does not exist. */
-async function backupCopy(host: Host, src: string, base: string, sudo: boolean): Promise<{ dst: string; files: number } | undefined> {
-  validateRemotePath(src);
+/** Paths no clearing may ever remove (as pe-host's Host.remove refuses them). */
+function assertClearable(host: string, path: string): void {
+  const norm = path.replace(/\/+$/, '') || '/';
+  const forbidden = ['/', '/etc', '/usr', '/var', '/bin', '/sbin', '/lib', '/boot', '/home', '/root', '/opt', '/tmp', '/var/lib', '/etc/puppet', '/etc/puppetlabs'];
+  if (forbidden.includes(norm) || norm.split('/').length < 3) throw new CertError('E_CA_BACKUP', `refusing to clear ${path}: it is too close to the root of the file system.`, { host });
+}
+
+export interface ClearResult {
+  /** The verified copy, when the directory existed. */
+  backup?: string;
+  files: number;
+  /** The directory is empty now (made again). */
+  cleared: boolean;
+}
+
+/**
+ * Makes a verified `cp -a` copy of `dir` under the first free name of
+ * `base` (base, base-1, ... base-9) and only then replaces `dir` by an empty
+ * directory (`mode`), in ONE command (one round trip): the sha256 manifests
+ * of both trees are compared on the host before anything is removed, and a
+ * copy that differs removes nothing (E_CA_BACKUP). An absent `dir` is just
+ * created. Declares the paths it may change (`changesFiles`).
+ *
+ * When the script stops after the verification but before `dir` was made
+ * again (rm or mkdir failed), `cleared` is false and `backup` names the
+ * verified copy: the caller puts it back.
+ */
+export async function clearWithVerifiedBackup(host: Host, dir: string, base: string, o: { sudo: boolean; mode?: number }): Promise<ClearResult> {
+  validateRemotePath(dir);
   validateRemotePath(base);
-  const r = await host.exec(['sh', '-c', BACKUP_SCRIPT, 'sh', src, base], { sudo });
+  assertClearable(host.name, dir);
+  const candidates = Array.from({ length: BACKUP_NAMES }, (_, i) => (i === 0 ? base : `${base}-${i}`));
+  const mode = (o.mode ?? 0o771).toString(8);
+  const r = await host.exec(['sh', '-c', CLEAR_SCRIPT, 'sh', dir, mode, ...candidates], { sudo: o.sudo, allowFailure: true, changesFiles: [dir, ...candidates] });
   const lines = r.stdout.split('\n').map((l) => l.replace(/\r$/, ''));
-  if (lines.includes('#nosrc')) return undefined;
+  const has = (m: string) => lines.includes(m);
+  const tail = () => host.redactor.redact(tailLines((r.stderr.trim() || r.stdout.trim()).replace(/\r/g, ''), 3));
+  if (has('#nosrc')) {
+    if (r.code !== 0 || !has('#cleared')) throw new CertError('E_CA_BACKUP', `creating ${dir} failed (exit ${r.code}): ${tail()}`, { host: host.name });
+    return { files: 0, cleared: true };
+  }
+  if (has('#nofree')) throw new CertError('E_CA_BACKUP', `no free backup name for ${dir} (${base} to ${candidates.at(-1)!} exist); nothing was removed.`, { host: host.name });
   const dst = lines.find((l) => l.startsWith('#dst '))?.slice('#dst '.length);
-  // a plan (DryRunHost) records the command without running it: nothing to verify, which is not a verified copy
-  if (!dst || !lines.includes('#src') || !lines.includes('#end')) throw new CertError('E_CA_BACKUP', `the copy of ${src} could not be verified (no manifests).`, { host: host.name });
-  const diff = manifestDifferences(manifestBetween(lines, '#src', '#dst'), manifestBetween(lines, '#dst', '#end'));
-  if (diff.length) throw new CertError('E_CA_BACKUP', `the copy of ${src} at ${dst} does not match: ${diff.slice(0, 5).join(', ')}.`, { host: host.name });
-  return { dst, files: manifestBetween(lines, '#src', '#dst').size };
+  // a plan (DryRunHost) records the command without running it: nothing verified, which is not a verified copy
+  if (!dst || !has('#src') || !has('#end')) {
+    throw new CertError('E_CA_BACKUP', `the copy of ${dir} could not be verified (no manifests${r.code !== 0 ? `; exit ${r.code}: ${tail()}` : ''}); nothing was removed.`, { host: host.name });
+  }
+  const a = manifestBetween(lines, '#src', '#dst');
+  const diff = manifestDifferences(a, manifestBetween(lines, '#dst', '#end'));
+  if (!has('#verified')) {
+    throw new CertError('E_CA_BACKUP', `the copy of ${dir} at ${dst} does not match${diff.length ? `: ${diff.slice(0, 5).join(', ')}` : ` (exit ${r.code}: ${tail()})`}; nothing was removed.`, { host: host.name });
+  }
+  // the host said equal, the manifests it printed differ: never trust such a run (a cleared dir is reported as not cleared: the caller puts the copy back)
+  if (diff.length && !has('#removed')) throw new CertError('E_CA_BACKUP', `the manifests of ${dir} and ${dst} differ: ${diff.slice(0, 5).join(', ')}; nothing was removed.`, { host: host.name });
+  return { backup: dst, files: a.size, cleared: r.code === 0 && has('#cleared') && diff.length === 0 };
 }
 
 // CRL freshness is CRL sync's business, not a reason to replace a certificate
@@ -136,10 +197,12 @@ export async function regenerateNodeCert(o: RegenerateOptions): Promise<Regenera
   const ssldir = agent.ssldir;
   const base = puppetSslPaths(ssldir, certname);
   const paths = { cert: base.cert, key: base.key, caCert: base.caCert, ...(o.webCrl ? { webCrl: o.webCrl } : {}) };
-  const verify = async () =>
-    verifyNode(node, { certname, paths, trust: loadTrust(await ca.caCertificate(), await ca.crl(), ca.host.name), altNames, sudo, ...(o.now ? { now: o.now } : {}) });
+  const publicKeys = o.publicKeys ?? publicKeyMemo;
+  const verify = async (keyCheck: 'always' | 'when-cert-ok') =>
+    verifyNode(node, { certname, paths, trust: loadTrust(await ca.caCertificate(), await ca.crl(), ca.host.name), altNames, sudo, keyCheck, publicKeys, ...(o.now ? { now: o.now } : {}) });
 
-  const before = await verify();
+  // a certificate that fails already is replaced whatever its key: openssl is asked only when the rest is fine
+  const before = await verify('when-cert-ok');
   const certProblems = before.failures.filter((f) => CERT_CHECKS.has(f.id));
   if (certProblems.length === 0) {
     log(`${node.name}: ${certname} already carries a valid certificate from the cluster CA`);
@@ -148,14 +211,18 @@ export async function regenerateNodeCert(o: RegenerateOptions): Promise<Regenera
   const reason = certProblems.map((f) => `${f.id}: ${f.detail}`).join('; ');
   log(`${node.name}: regenerating ${certname} (${reason})`);
 
-  // the verified backup copy in one command: only when the ssldir exists, under the first free backup name
-  const copied = await backupCopy(node, ssldir, backupPath(ssldir, o.now ?? new Date()), sudo);
-  const backup = copied?.dst;
-  if (copied) log(`${node.name}: ssldir backed up to ${copied.dst} (${copied.files} files, manifests equal)`);
+  // the verified backup copy, the ssldir cleared and made again: one command, the removal only after the copy's manifests compared equal
+  const memo = publicKeys === false ? undefined : publicKeys;
+  const cleared = await clearWithVerifiedBackup(node, ssldir, backupPath(ssldir, o.now ?? new Date()), { sudo, mode: 0o771 });
+  // the keys below the ssldir are new from here on
+  memo?.forgetUnder(node.name, ssldir);
+  const backup = cleared.backup;
+  if (backup) log(`${node.name}: ssldir backed up to ${backup} (${cleared.files} files, manifests equal)`);
   const restore = async (cause: unknown): Promise<never> => {
     if (backup) {
       await node.remove(ssldir, { sudo, recursive: true });
       await verifiedLocalCopy(node, backup, ssldir, sudo);
+      memo?.forgetUnder(node.name, ssldir);
       log(`${node.name}: restored ${ssldir} from ${backup}`);
     }
     if (cause instanceof CertError) throw cause;
@@ -168,8 +235,7 @@ export async function regenerateNodeCert(o: RegenerateOptions): Promise<Regenera
   };
 
   try {
-    if (backup) await node.remove(ssldir, { sudo, recursive: true });
-    await node.mkdir(ssldir, { mode: 0o771, sudo });
+    if (!cleared.cleared) throw new CertError('E_CA_BACKUP', `${ssldir} could not be cleared after its verified backup to ${backup ?? '?'}.`, { host: node.name, certname });
     const listed = !(o.listOnlyWithFiles && ca.hasFiles) || (await ca.hasFiles(certname));
     const entry = listed ? (await ca.list()).find((e) => e.name === certname) : undefined;
     if (entry) {
@@ -179,7 +245,7 @@ export async function regenerateNodeCert(o: RegenerateOptions): Promise<Regenera
     await agent.submit(node, certname, altNames);
     await ca.sign(certname, { allowed: altNames, requireAll: true }, o.signFromRequestFile ? { fromRequestFile: true } : {});
     await agent.fetch(node, certname);
-    const after = await verify();
+    const after = await verify('always');
     if (!after.ok) throw new CertVerifyError(node.name, certname, after.failures);
     return { node: node.name, certname, changed: true, reason, ...(backup ? { backup } : {}), altNames, report: after };
   } catch (e) {

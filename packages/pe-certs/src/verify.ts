@@ -3,6 +3,7 @@ import { validateRemotePath } from '@pe-stack/pe-host';
 import { checkAltNames } from './backend.js';
 import { parseCrl, type ParsedCrl } from './der.js';
 import { CertError, CertVerifyError } from './errors.js';
+import { publicKeyMemo, type PublicKeyMemo } from './keymemo.js';
 import { Openssl, type OpensslOptions } from './openssl.js';
 import { canonicalPublicKey, inspectCert, type CertInfo } from './x509.js';
 
@@ -134,6 +135,15 @@ export interface VerifyNodeOptions extends CertExpectations {
   /** Passphrase of the node key when it is encrypted (rare); passed to openssl through the environment only. */
   keyPassphrase?: string;
   openssl?: OpensslOptions;
+  /**
+   * When to ask openssl on the host whether the key matches: `always`
+   * (default), or `when-cert-ok`: not when a certificate check (any but the
+   * CRL ones) failed already; `key-match` is then `skip` (one command less
+   * for a certificate that is replaced anyway).
+   */
+  keyCheck?: 'always' | 'when-cert-ok';
+  /** Public keys already derived (see PublicKeyMemo): default the process-wide `publicKeyMemo`; `false`: ask openssl every time. */
+  publicKeys?: PublicKeyMemo | false;
 }
 
 export interface NodeReport {
@@ -209,10 +219,19 @@ export async function verifyNode(host: Host, o: VerifyNodeOptions): Promise<Node
     }
   }
 
-  if (!(await host.exists(o.paths.key, { sudo }))) checks.push({ id: 'key-match', level: 'fail', detail: `${o.paths.key} does not exist` });
+  // the key's attributes (free from a file cache) say whether an earlier answer of openssl still holds
+  const keyStat = await host.stat(o.paths.key, { sudo });
+  const certFails = checks.some((c) => c.level === 'fail' && !c.id.startsWith('crl-'));
+  if (!keyStat) checks.push({ id: 'key-match', level: 'fail', detail: `${o.paths.key} does not exist` });
+  else if (o.keyCheck === 'when-cert-ok' && certFails) checks.push({ id: 'key-match', level: 'skip', detail: `${o.paths.key} not checked: the certificate fails already` });
   else {
+    const memo = o.publicKeys === false || o.keyPassphrase !== undefined ? undefined : (o.publicKeys ?? publicKeyMemo);
     try {
-      const pub = await new Openssl(host, { ...o.openssl, sudo }).publicKeyOf(o.paths.key, o.keyPassphrase);
+      let pub = memo?.get(host.name, o.paths.key, sudo, keyStat);
+      if (pub === undefined) {
+        pub = await new Openssl(host, { ...o.openssl, sudo }).publicKeyOf(o.paths.key, o.keyPassphrase);
+        memo?.set(host.name, o.paths.key, sudo, keyStat, pub);
+      }
       checks.push(canonicalPublicKey(pub) === canonicalPublicKey(info.publicKeyPem) ? { id: 'key-match', level: 'ok', detail: o.paths.key } : { id: 'key-match', level: 'fail', detail: `${o.paths.key} does not match the certificate` });
     } catch (e) {
       checks.push({ id: 'key-match', level: 'fail', detail: `${o.paths.key} cannot be read by openssl (${(e as { code?: string }).code ?? 'error'})` });
