@@ -17,10 +17,27 @@ export {
   poolOps,
 } from './brokers.js';
 export { ActiveMqAuthEditor, type AuthUser } from './activemq-auth.js';
-export { rakeArg, rakeTask, variablesArg, splitEscaped, parseRakeTask, parseVariablesArg, parseVariableListing, parseNameListing, rakePrefix, Pe3Console, type RakeCall } from './rake.js';
-export { type SharedFile, type FileFacts, type FileComparison, type CopyReport, type SharedFilesComparison, sharedFiles, fileFacts, compareSharedFiles, compareWithFacts, copySharedFiles } from './pki.js';
+export {
+  rakeArg,
+  rakeTask,
+  variablesArg,
+  splitEscaped,
+  parseRakeTask,
+  parseVariablesArg,
+  parseVariableListing,
+  parseNameListing,
+  rakePrefix,
+  packRakeRuns,
+  RAKE_RUN_MARKER,
+  Pe3Console,
+  type RakeCall,
+  type ConsoleQuery,
+  type ConsoleListing,
+  type ConsoleChanges,
+} from './rake.js';
+export { type SharedFile, type FileFacts, type HostFacts, type FileComparison, type CopyReport, type SharedFilesComparison, sharedFiles, fileFacts, hostFacts, compareSharedFiles, compareWithFacts, copySharedFiles } from './pki.js';
 export { type Master, type McoCluster, type McoStep, type StepState, type StepHosts, type StepOutcome, allMasters, bindMaster, bindCluster, runSteps } from './steps.js';
-export { type Pe3ConsoleNames, type Pe3Options, PE3_CONSOLE_NAMES, pe3JoinSteps, pe3RemoveSteps, verifyPe3 } from './pe3.js';
+export { type Pe3ConsoleNames, type Pe3Options, PE3_CONSOLE_NAMES, PE3_CONSOLE_STEP, pe3JoinSteps, pe3RemoveSteps, verifyPe3 } from './pe3.js';
 export {
   type McoSecrets,
   type DebianOptions,

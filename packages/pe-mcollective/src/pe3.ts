@@ -1,7 +1,7 @@
 import { checkMasters, commaList, type MasterRef } from './brokers.js';
 import { McoError } from './errors.js';
-import { compareSharedFiles, compareWithFacts, copySharedFiles, type SharedFilesComparison } from './pki.js';
-import { Pe3Console } from './rake.js';
+import { compareSharedFiles, compareWithFacts, copySharedFiles, type FileFacts, type SharedFilesComparison } from './pki.js';
+import { Pe3Console, type ConsoleChanges, type ConsoleListing } from './rake.js';
 import { allMasters, bindMaster, type McoCluster, type McoStep, type StepHosts } from './steps.js';
 import type { VerifyReport } from './verify.js';
 import { report } from './verify.js';
@@ -43,40 +43,109 @@ function setup(cluster: McoCluster, opts: Pe3Options) {
   return { names, sudo, console, consoleHost: cluster.primary.host.name };
 }
 
-function variableStep(console: (ctx?: StepHosts) => Pe3Console, consoleHost: string, group: string, variable: string, value: string): McoStep {
-  return {
-    id: `console-var:${group}:${variable}`,
-    host: consoleHost,
-    title: `set ${variable} of the console group ${group} to every master`,
-    check: async (ctx) => {
-      const cur = (await console(ctx).groupVariables(group)).get(variable);
-      return cur === value ? { done: true, why: `${variable} names every master` } : { done: false, why: cur === undefined ? `${variable} is not set` : `${variable} is "${cur}"` };
-    },
-    apply: (ctx) => console(ctx).setGroupVariables(group, { [variable]: value }),
-  };
+/** What the console must hold: variables per group, groups each node must be in, groups a node must leave. */
+interface ConsoleWant {
+  variables: { group: string; variable: string; value: string }[];
+  members: { node: string; groups: string[] }[];
+  leave?: { node: string; groups: string[] };
+}
+
+/** The changes that bring a listing to what is wanted (empty maps: nothing to do), and why. */
+function consoleDiff(want: ConsoleWant, have: ConsoleListing): { changes: ConsoleChanges; why: string[] } {
+  const why: string[] = [];
+  const variables = new Map<string, Record<string, string>>();
+  for (const v of want.variables) {
+    const cur = have.variables.get(v.group)?.get(v.variable);
+    if (cur === v.value) continue;
+    (variables.get(v.group) ?? variables.set(v.group, {}).get(v.group)!)[v.variable] = v.value;
+    why.push(cur === undefined ? `${v.variable} (group ${v.group}) is not set` : `${v.variable} (group ${v.group}) is "${cur}"`);
+  }
+  const addGroups = new Map<string, string[]>();
+  const setGroups = new Map<string, string[]>();
+  for (const m of want.members) {
+    const cur = have.nodeGroups.get(m.node) ?? [];
+    const missing = m.groups.filter((g) => !cur.includes(g));
+    if (missing.length === 0) continue;
+    why.push(`${m.node} is not in ${missing.join(', ')}`);
+    // several groups: as the node's whole list (one node:groups task) when the listing of its groups was exact, else one
+    // node:addgroup per group (rake runs a task once per process: they go into separate runs of the same command)
+    if (missing.length > 1 && have.exact.has(m.node)) setGroups.set(m.node, [...cur, ...missing]);
+    else addGroups.set(m.node, missing);
+  }
+  if (want.leave) {
+    const cur = have.nodeGroups.get(want.leave.node) ?? [];
+    const still = cur.filter((g) => want.leave!.groups.includes(g));
+    if (still.length > 0) {
+      why.push(`${want.leave.node} is still in ${still.join(', ')}`);
+      setGroups.set(want.leave.node, cur.filter((g) => !want.leave!.groups.includes(g)));
+    }
+  }
+  return { changes: { variables, addGroups, setGroups }, why };
 }
 
 /**
+ * One step for everything the console holds about MCollective (pe_secondary
+ * step 9): its check lists the variables of both groups and the groups of
+ * every node in ONE command, its apply sets all that differs in ONE more
+ * (rake runs chained where rake needs more than one), the re-check lists
+ * again: 3 round trips when something changes, 1 when nothing is to do.
+ */
+function consoleStep(console: (ctx?: StepHosts) => Pe3Console, consoleHost: string, id: string, title: string, want: ConsoleWant): McoStep {
+  const query = {
+    groups: [...new Set(want.variables.map((v) => v.group))],
+    nodes: want.members.map((m) => m.node),
+    ...(want.leave ? { exactNodes: [want.leave.node] } : {}),
+  };
+  // what the check just listed, for the apply that follows it (one command less)
+  let listed: ConsoleListing | undefined;
+  return {
+    id,
+    host: consoleHost,
+    title,
+    check: async (ctx) => {
+      const have = await console(ctx).list(query);
+      listed = have;
+      const { why } = consoleDiff(want, have);
+      return why.length === 0 ? { done: true, why: 'the console names every master' } : { done: false, why: why.join('; ') };
+    },
+    apply: async (ctx) => {
+      const c = console(ctx);
+      const have = listed ?? (await c.list(query));
+      listed = undefined;
+      await c.change(consoleDiff(want, have).changes);
+    },
+  };
+}
+
+/** The id of the console step of pe3JoinSteps and pe3RemoveSteps. */
+export const PE3_CONSOLE_STEP = 'console-mcollective';
+
+/**
  * Steps that make every secondary speak to the primary's MCollective (pe3):
- * the pe_secondary::mcollective files copied primary -> secondary with their
- * owners and modes; `activemq_brokers` (group puppet_master) and
- * `fact_stomp_server` (group mcollective) set to all masters' FQDNs through
- * the console's rake tasks; each secondary added to puppet_master and
- * puppet_console. Puppet applies the broker lists on the masters' next run.
+ * `mco-pki:<secondary>`, the pe_secondary::mcollective files copied primary
+ * -> secondary with their owners and modes; then one `console-mcollective`
+ * step: `activemq_brokers` (group puppet_master) and `fact_stomp_server`
+ * (group mcollective) set to all masters' FQDNs through the console's rake
+ * tasks, each secondary added to puppet_master and puppet_console. Puppet
+ * applies the broker lists on the masters' next run.
  */
 export function pe3JoinSteps(cluster: McoCluster, opts: Pe3Options = {}): McoStep[] {
   const { names, sudo, console, consoleHost } = setup(cluster, opts);
   const list = commaList(allMasters(cluster));
   const steps: McoStep[] = [];
   for (const s of cluster.secondaries) {
-    // what the check just compared, for the copy that follows it (two commands less)
+    // what the check just compared, for the copy that follows it; the primary's facts, for the re-check after the copy
     let compared: SharedFilesComparison | undefined;
+    let copiedFrom: Map<string, FileFacts> | undefined;
     steps.push({
       id: `mco-pki:${s.fqdn}`,
       host: s.host.name,
       title: `copy the MCollective PKI files and credentials from ${cluster.primary.fqdn}`,
       check: async (ctx) => {
-        const c = await compareWithFacts(bindMaster(cluster.primary, ctx), bindMaster(s, ctx), { sudo });
+        // right after a copy only the secondary is asked again: the primary's files were read moments ago, and not changed
+        const srcFacts = copiedFrom;
+        copiedFrom = undefined;
+        const c = await compareWithFacts(bindMaster(cluster.primary, ctx), bindMaster(s, ctx), { sudo, ...(srcFacts ? { srcFacts } : {}) });
         compared = c;
         const bad = c.cmp.filter((x) => x.status !== 'same');
         return bad.length === 0 ? { done: true, why: 'identical to the primary' } : { done: false, why: bad.map((x) => `${x.path}: ${x.status}`).join(', ') };
@@ -84,46 +153,36 @@ export function pe3JoinSteps(cluster: McoCluster, opts: Pe3Options = {}): McoSte
       apply: async (ctx) => {
         const known = compared;
         compared = undefined;
-        await copySharedFiles(bindMaster(cluster.primary, ctx), bindMaster(s, ctx), { sudo, ...(known ? { compared: known } : {}) });
+        await copySharedFiles(bindMaster(cluster.primary, ctx), bindMaster(s, ctx), { sudo, ...(known ? { compared: known } : {}), ...(ctx?.dryRun === undefined ? {} : { dryRun: ctx.dryRun }) });
+        if (known && ctx?.dryRun === false) copiedFrom = known.srcFacts;
       },
     });
   }
-  steps.push(variableStep(console, consoleHost, names.masterGroup, names.brokersVariable, list));
-  steps.push(variableStep(console, consoleHost, names.mcollectiveGroup, names.stompServerVariable, list));
-  for (const s of cluster.secondaries) {
-    const want = [names.masterGroup, names.consoleGroup];
-    // the groups the check just listed, for the apply that follows it (one rake run less: Rails boots for each)
-    let listed: string[] | undefined;
-    steps.push({
-      id: `console-groups:${s.fqdn}`,
-      host: consoleHost,
-      title: `add ${s.fqdn} to the console groups ${want.join(', ')}`,
-      check: async (ctx) => {
-        const have = await console(ctx).nodeGroups(s.fqdn);
-        listed = have;
-        const missing = want.filter((g) => !have.includes(g));
-        return missing.length === 0 ? { done: true, why: `in ${want.join(', ')}` } : { done: false, why: `not in ${missing.join(', ')}` };
+  const want = [names.masterGroup, names.consoleGroup];
+  steps.push(
+    consoleStep(
+      console,
+      consoleHost,
+      PE3_CONSOLE_STEP,
+      `console: ${names.brokersVariable} (group ${names.masterGroup}) and ${names.stompServerVariable} (group ${names.mcollectiveGroup}) name every master${cluster.secondaries.length ? `; ${cluster.secondaries.map((s) => s.fqdn).join(', ')} in ${want.join(', ')}` : ''}`,
+      {
+        variables: [
+          { group: names.masterGroup, variable: names.brokersVariable, value: list },
+          { group: names.mcollectiveGroup, variable: names.stompServerVariable, value: list },
+        ],
+        members: cluster.secondaries.map((s) => ({ node: s.fqdn, groups: want })),
       },
-      apply: async (ctx) => {
-        const c = console(ctx);
-        const have = listed ?? (await c.nodeGroups(s.fqdn));
-        listed = undefined;
-        const missing = want.filter((g) => !have.includes(g));
-        // one rake run (Rails boots for each): rake runs node:addgroup once per process, so several groups go in as
-        // the node's whole list (node:groups), its other groups kept
-        if (missing.length > 1) await c.setNodeGroups(s.fqdn, [...have, ...missing]);
-        else await c.addNodeToGroups(s.fqdn, missing);
-      },
-    });
-  }
+    ),
+  );
   return steps;
 }
 
 /**
- * Steps after a master left (cluster = the masters that remain): the two
- * broker variables name the remaining masters only, and the removed master
- * is taken out of puppet_master and puppet_console (its other groups stay).
- * The remaining masters' files are not touched.
+ * Steps after a master left (cluster = the masters that remain): one
+ * `console-mcollective` step: the two broker variables name the remaining
+ * masters only, and the removed master is taken out of puppet_master and
+ * puppet_console (its other groups stay). The remaining masters' files are
+ * not touched.
  */
 export function pe3RemoveSteps(cluster: McoCluster, removed: MasterRef, opts: Pe3Options = {}): McoStep[] {
   const { names, console, consoleHost } = setup(cluster, opts);
@@ -133,22 +192,14 @@ export function pe3RemoveSteps(cluster: McoCluster, removed: MasterRef, opts: Pe
   const list = commaList(allMasters(cluster));
   const drop = [names.masterGroup, names.consoleGroup];
   return [
-    variableStep(console, consoleHost, names.masterGroup, names.brokersVariable, list),
-    variableStep(console, consoleHost, names.mcollectiveGroup, names.stompServerVariable, list),
-    {
-      id: `console-ungroup:${removed.fqdn}`,
-      host: consoleHost,
-      title: `take ${removed.fqdn} out of the console groups ${drop.join(', ')}`,
-      check: async (ctx) => {
-        const still = (await console(ctx).nodeGroups(removed.fqdn)).filter((g) => drop.includes(g));
-        return still.length === 0 ? { done: true, why: `in none of ${drop.join(', ')}` } : { done: false, why: `still in ${still.join(', ')}` };
-      },
-      apply: async (ctx) => {
-        const c = console(ctx);
-        const have = await c.nodeGroups(removed.fqdn);
-        await c.setNodeGroups(removed.fqdn, have.filter((g) => !drop.includes(g)));
-      },
-    },
+    consoleStep(console, consoleHost, PE3_CONSOLE_STEP, `console: ${names.brokersVariable} and ${names.stompServerVariable} name the remaining masters; ${removed.fqdn} out of ${drop.join(', ')}`, {
+      variables: [
+        { group: names.masterGroup, variable: names.brokersVariable, value: list },
+        { group: names.mcollectiveGroup, variable: names.stompServerVariable, value: list },
+      ],
+      members: [],
+      leave: { node: removed.fqdn, groups: drop },
+    }),
   ];
 }
 
@@ -168,11 +219,13 @@ export async function verifyPe3(cluster: McoCluster, opts: Pe3Options = {}): Pro
     }
   }
   const list = commaList(allMasters(cluster));
+  // every console fact in one command
+  const listing = await console.list({ groups: [names.masterGroup, names.mcollectiveGroup], nodes: cluster.secondaries.map((s) => s.fqdn) });
   for (const [group, variable] of [
     [names.masterGroup, names.brokersVariable],
     [names.mcollectiveGroup, names.stompServerVariable],
   ] as const) {
-    const cur = (await console.groupVariables(group)).get(variable);
+    const cur = listing.variables.get(group)?.get(variable);
     const have = new Set((cur ?? '').split(',').filter(Boolean));
     const missing = allMasters(cluster).filter((m) => !have.has(m.fqdn));
     const extra = [...have].filter((h) => !allMasters(cluster).some((m) => m.fqdn === h));
@@ -183,7 +236,7 @@ export async function verifyPe3(cluster: McoCluster, opts: Pe3Options = {}): Pro
     });
   }
   for (const s of cluster.secondaries) {
-    const have = await console.nodeGroups(s.fqdn);
+    const have = listing.nodeGroups.get(s.fqdn) ?? [];
     const missing = [names.masterGroup, names.consoleGroup].filter((g) => !have.includes(g));
     checks.push({ name: `console groups of ${s.fqdn}`, ok: missing.length === 0, detail: missing.length === 0 ? 'in the master groups' : `not in ${missing.join(', ')}` });
   }

@@ -1,4 +1,4 @@
-import { PeError, readFiles, writeFiles, type BatchWrite, type Host } from '@pe-stack/pe-host';
+import { DryRunHost, PeError, readFiles, writeFiles, type BatchWrite, type Host } from '@pe-stack/pe-host';
 import type { Layout } from '@pe-stack/pe-config-files';
 import { McoError } from './errors.js';
 import type { Master } from './steps.js';
@@ -40,31 +40,78 @@ export interface FileFacts {
   mode?: number;
 }
 
-/** stat and sha256sum on the host, in one command (only hashes and attributes travel). Missing files are reported, not thrown. */
-export async function fileFacts(host: Host, paths: readonly string[], opts: { sudo?: boolean } = {}): Promise<Map<string, FileFacts>> {
-  const out = new Map<string, FileFacts>(paths.map((p) => [p, { path: p, exists: false }]));
-  if (paths.length === 0) return out;
-  const sudo = opts.sudo ?? true;
-  // one command (one round trip): attributes of every path, then the sha256 of those that are regular files
-  const script = [
-    "stat -L -c '%U:%G:%a:%F:%n' -- \"$@\" 2>/dev/null",
-    'echo "--sha256--"',
-    'for p do shift; if [ -f "$p" ]; then set -- "$@" "$p"; fi; done',
-    'if [ $# -gt 0 ]; then sha256sum -- "$@" 2>/dev/null; fi',
-    'exit 0',
-  ].join('\n');
-  const r = await host.exec(['sh', '-c', script, 'sh', ...paths], { sudo, readOnly: true, allowFailure: true });
-  const [statPart = '', sumPart = ''] = r.stdout.split('--sha256--\n');
+/** What one facts command found on a host: its files, which directories exist, and user and group ids by name. */
+export interface HostFacts {
+  files: Map<string, FileFacts>;
+  /** Each directory asked about: whether it exists (as a directory). */
+  dirs: Map<string, boolean>;
+  /** Numeric ids by name: the names asked about (`undefined`: no such user/group there), the login user's, and the owners of the files seen. */
+  users: Map<string, number | undefined>;
+  groups: Map<string, number | undefined>;
+}
+
+// One command (one round trip): ids of the users and groups asked for (and the login user's), the attributes of every
+// path with numeric and named owners, then the sha256 of those that are regular files. Only hashes and attributes travel.
+const FACTS_SCRIPT = [
+  'nu=$1; ng=$2; shift 2',
+  'while [ "$nu" -gt 0 ]; do printf \'u\\t%s\\t%s\\n\' "$1" "$(id -u -- "$1" 2>/dev/null)"; shift; nu=$((nu - 1)); done',
+  'while [ "$ng" -gt 0 ]; do printf \'g\\t%s\\t%s\\n\' "$1" "$(getent group -- "$1" 2>/dev/null | cut -d: -f3)"; shift; ng=$((ng - 1)); done',
+  'printf \'u\\t%s\\t%s\\ng\\t%s\\t%s\\n\' "$(id -un)" "$(id -u)" "$(id -gn)" "$(id -g)"',
+  'echo "--stat--"',
+  "stat -L -c '%u:%g:%U:%G:%a:%F:%n' -- \"$@\" 2>/dev/null",
+  'echo "--sha256--"',
+  'for p do shift; if [ -f "$p" ]; then set -- "$@" "$p"; fi; done',
+  'if [ $# -gt 0 ]; then sha256sum -- "$@" 2>/dev/null; fi',
+  'exit 0',
+].join('\n');
+
+/**
+ * Facts of files (and directories, users, groups) on a host in ONE read-only
+ * command: attributes and a sha256 computed there for each path (missing
+ * files are reported, not thrown), whether each of `dirs` exists, and the
+ * numeric ids of `users` and `groups` there.
+ */
+export async function hostFacts(host: Host, paths: readonly string[], opts: { sudo?: boolean; dirs?: readonly string[]; users?: readonly string[]; groups?: readonly string[] } = {}): Promise<HostFacts> {
+  const files = new Map<string, FileFacts>(paths.map((p) => [p, { path: p, exists: false }]));
+  const dirs = new Map<string, boolean>((opts.dirs ?? []).map((d) => [d, false]));
+  const users = new Map<string, number | undefined>();
+  const groups = new Map<string, number | undefined>();
+  const names = (xs: readonly string[] | undefined) => [...new Set(xs ?? [])].filter((n) => /^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(n));
+  const us = names(opts.users);
+  const gs = names(opts.groups);
+  const all = [...new Set([...paths, ...dirs.keys()])];
+  if (all.length === 0 && us.length + gs.length === 0) return { files, dirs, users, groups };
+  const r = await host.exec(['sh', '-c', FACTS_SCRIPT, 'sh', String(us.length), String(gs.length), ...us, ...gs, ...all], { sudo: opts.sudo ?? true, readOnly: true, allowFailure: true });
+  const out = r.stdout.replace(/\r/g, '');
+  const [idPart = '', rest = ''] = out.split('--stat--\n');
+  const [statPart = '', sumPart = ''] = rest.split('--sha256--\n');
+  for (const line of idPart.split('\n')) {
+    const m = /^([ug])\t([^\t]*)\t(\d*)$/.exec(line);
+    if (!m || m[2] === '') continue;
+    (m[1] === 'u' ? users : groups).set(m[2]!, m[3] === '' ? undefined : Number(m[3]));
+  }
   for (const line of statPart.split('\n')) {
-    const m = /^([^:]*):([^:]*):([0-7]+):([^:]*):(.*)$/.exec(line);
-    if (!m || !out.has(m[5]!) || (m[4] !== 'regular file' && m[4] !== 'regular empty file')) continue;
-    out.set(m[5]!, { path: m[5]!, exists: true, owner: m[1]!, group: m[2]!, mode: parseInt(m[3]!, 8) });
+    const m = /^(\d+):(\d+):([^:]*):([^:]*):([0-7]+):([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    const [, uid, gid, owner, group, mode, type, path] = m as unknown as [string, string, string, string, string, string, string, string];
+    // names seen on the host's own files exist there
+    if (owner !== 'UNKNOWN' && !users.has(owner)) users.set(owner, Number(uid));
+    if (group !== 'UNKNOWN' && !groups.has(group)) groups.set(group, Number(gid));
+    if (type === 'directory' && dirs.has(path)) dirs.set(path, true);
+    if (!files.has(path) || (type !== 'regular file' && type !== 'regular empty file')) continue;
+    files.set(path, { path, exists: true, owner, group, mode: parseInt(mode, 8) });
   }
   for (const line of sumPart.split('\n')) {
     const m = /^\\?([0-9a-f]{64}) [ *](.*)$/.exec(line);
-    if (m && out.get(m[2]!)?.exists) out.get(m[2]!)!.sha256 = m[1]!;
+    if (m && files.get(m[2]!)?.exists) files.get(m[2]!)!.sha256 = m[1]!;
   }
-  return out;
+  return { files, dirs, users, groups };
+}
+
+/** stat and sha256sum on the host, in one command (only hashes and attributes travel). Missing files are reported, not thrown. */
+export async function fileFacts(host: Host, paths: readonly string[], opts: { sudo?: boolean } = {}): Promise<Map<string, FileFacts>> {
+  if (paths.length === 0) return new Map();
+  return (await hostFacts(host, paths, opts)).files;
 }
 
 export interface FileComparison {
@@ -84,24 +131,45 @@ export async function compareSharedFiles(primary: Master, other: Master, opts: {
   return (await compareWithFacts(primary, other, opts)).cmp;
 }
 
-/** The comparison, and the facts of the primary's files it was made from. */
-/** A comparison with the facts of the primary's files it was made from (compareWithFacts), to copy from without asking again. */
+/**
+ * A comparison with what it was made from (compareWithFacts): the facts of
+ * the primary's files, to copy from without asking again, and what the
+ * target's own command found besides (its directories, the ids of the users
+ * and groups that may own the files), so the copy asks nothing more there.
+ */
 export interface SharedFilesComparison {
   cmp: FileComparison[];
   srcFacts: Map<string, FileFacts>;
+  target?: Omit<HostFacts, 'files'>;
 }
 
-export async function compareWithFacts(primary: Master, other: Master, opts: { sudo?: boolean } = {}): Promise<SharedFilesComparison> {
+/**
+ * Compare each shared file on a master with the primary's, one command on
+ * each (in parallel). The target's command also tells whether the files'
+ * directories exist and the ids of the layout's users and groups there (what
+ * a copy needs). With `srcFacts` (the primary's facts from a comparison made
+ * moments ago, e.g. a re-check right after a copy) only the target is asked.
+ */
+export async function compareWithFacts(primary: Master, other: Master, opts: { sudo?: boolean; srcFacts?: Map<string, FileFacts> } = {}): Promise<SharedFilesComparison> {
   const a = sharedFiles(primary.layout);
   const b = new Map(sharedFiles(other.layout).map((f) => [f.id, f]));
-  const [fa, fb] = await Promise.all([
-    fileFacts(primary.host, a.map((f) => f.path), opts),
-    fileFacts(other.host, [...b.values()].map((f) => f.path), opts),
+  const targetPaths = [...b.values()].map((f) => f.path);
+  const owners = Object.values(other.layout.users).filter((u): u is { user: string; group: string } => u !== undefined);
+  const sudo = opts.sudo === undefined ? {} : { sudo: opts.sudo };
+  const [fa, tb] = await Promise.all([
+    opts.srcFacts ?? fileFacts(primary.host, a.map((f) => f.path), sudo),
+    hostFacts(other.host, targetPaths, {
+      ...sudo,
+      dirs: [...new Set(targetPaths.map(dirOf))],
+      users: ['root', ...owners.map((o) => o.user)],
+      groups: ['root', ...owners.map((o) => o.group)],
+    }),
   ]);
+  const fb = tb.files;
   const cmp = a.map((f): FileComparison => {
     const theirs = b.get(f.id);
     const path = theirs?.path ?? f.path;
-    const x = fa.get(f.path)!;
+    const x = fa.get(f.path) ?? { path: f.path, exists: false };
     const y = theirs ? fb.get(theirs.path)! : { path, exists: false };
     if (!x.exists) return { id: f.id, path, status: 'missing-on-primary' };
     if (!y.exists) return { id: f.id, path, status: 'missing' };
@@ -111,7 +179,7 @@ export async function compareWithFacts(primary: Master, other: Master, opts: { s
     }
     return { id: f.id, path, status: 'same' };
   });
-  return { cmp, srcFacts: fa };
+  return { cmp, srcFacts: fa, target: { dirs: tb.dirs, users: tb.users, groups: tb.groups } };
 }
 
 export interface CopyReport {
@@ -133,10 +201,10 @@ function dirOf(p: string): string {
  * new content). A missing parent directory is created with the primary's
  * directory owner and mode. Files already identical are left alone.
  */
-export async function copySharedFiles(primary: Master, target: Master, opts: { sudo?: boolean; compared?: SharedFilesComparison } = {}): Promise<CopyReport> {
+export async function copySharedFiles(primary: Master, target: Master, opts: { sudo?: boolean; compared?: SharedFilesComparison; dryRun?: boolean } = {}): Promise<CopyReport> {
   const sudo = opts.sudo ?? true;
   // `compared`: a comparison the caller has just made (a step's check), not asked for again
-  const { cmp, srcFacts } = opts.compared ?? (await compareWithFacts(primary, target, { sudo }));
+  const { cmp, srcFacts, target: known } = opts.compared ?? (await compareWithFacts(primary, target, { sudo }));
   const src = new Map(sharedFiles(primary.layout).map((f) => [f.id, f]));
   const missingAtSource = cmp.filter((c) => c.status === 'missing-on-primary');
   if (missingAtSource.length > 0) {
@@ -152,13 +220,15 @@ export async function copySharedFiles(primary: Master, target: Master, opts: { s
   });
   if (todo.length === 0) return report;
   // parent directories once each (a directory holding one of the files exists); owner and group names resolved on the target once each
+  // (the comparison's command on the target said which directories exist and resolved the usual owners' ids there)
   const present = new Set(cmp.filter((c) => c.status !== 'missing').map((c) => dirOf(c.path)));
+  for (const [d, exists] of known?.dirs ?? []) if (exists) present.add(d);
   for (const dir of new Set(todo.map((c) => dirOf(c.path)))) {
     if (present.has(dir)) continue;
     const c = todo.find((x) => dirOf(x.path) === dir)!;
-    await ensureDir(primary.host, dirOf(src.get(c.id)!.path), target.host, dir, sudo);
+    await ensureDir(primary.host, dirOf(src.get(c.id)!.path), target.host, dir, sudo, known?.dirs.has(dir) === true);
   }
-  const ids = await resolveIds(target.host, todo.map((c) => srcFacts.get(src.get(c.id)!.path)!), sudo);
+  const ids = await resolveIds(target.host, todo.map((c) => srcFacts.get(src.get(c.id)!.path)!), sudo, known);
   const fail = (what: string, e: unknown) =>
     // the cause may be a low-level error; the message names the file only
     new McoError('E_MCO_COPY', `copying ${what} from ${primary.host.name} to ${target.host.name} failed${e instanceof PeError ? ` (${e.code})` : ''}.`, {
@@ -189,7 +259,8 @@ export async function copySharedFiles(primary: Master, target: Master, opts: { s
       throw fail(todo.map((c) => c.id).join(', '), e);
     }
     try {
-      old = await read(target.host, todo.filter((c) => src.get(c.id)!.secret && c.status !== 'missing').map((c) => c.path));
+      // the target's old secrets only mask a plan's diff (a DryRunHost diffs old and new): not read in a real run
+      old = opts.dryRun === false && !(target.host instanceof DryRunHost) ? new Map() : await read(target.host, todo.filter((c) => src.get(c.id)!.secret && c.status !== 'missing').map((c) => c.path));
     } catch (e) {
       throw fail(todo.map((c) => c.id).join(', '), e);
     }
@@ -216,10 +287,26 @@ export async function copySharedFiles(primary: Master, target: Master, opts: { s
 }
 
 /** Numeric ids of the owners and groups on the target host (names are what travel; ids differ between hosts). */
-async function resolveIds(host: Host, facts: FileFacts[], sudo: boolean): Promise<{ users: Map<string, number>; groups: Map<string, number> }> {
+async function resolveIds(host: Host, facts: FileFacts[], sudo: boolean, known?: Pick<HostFacts, 'users' | 'groups'>): Promise<{ users: Map<string, number>; groups: Map<string, number> }> {
   const users = new Map<string, number>();
   const groups = new Map<string, number>();
-  const names = { users: [...new Set(facts.map((f) => f.owner!))], groups: [...new Set(facts.map((f) => f.group!))] };
+  const missingUser = (u: string) =>
+    new McoError('E_MCO_COPY', `the user ${u}, owner of the files on the primary, does not exist here.`, { host: host.name, hint: 'Install the same packages on every master (they create the users), then rerun.' });
+  const missingGroup = (g: string) =>
+    new McoError('E_MCO_COPY', `the group ${g} of the files on the primary does not exist here.`, { host: host.name, hint: 'Install the same packages on every master (they create the groups), then rerun.' });
+  // names the comparison's command already resolved on this host cost nothing more
+  const take = (names: string[], got: Map<string, number | undefined> | undefined, into: Map<string, number>, missing: (n: string) => Error): string[] =>
+    names.filter((n) => {
+      if (!got?.has(n)) return true;
+      const id = got.get(n);
+      if (id === undefined) throw missing(n);
+      into.set(n, id);
+      return false;
+    });
+  const names = {
+    users: take([...new Set(facts.map((f) => f.owner!))], known?.users, users, missingUser),
+    groups: take([...new Set(facts.map((f) => f.group!))], known?.groups, groups, missingGroup),
+  };
   if (names.users.length + names.groups.length === 0) return { users, groups };
   // one command (one round trip): a uid per user, then a gid per group ("?" when there is none), in order
   const script = [
@@ -230,19 +317,19 @@ async function resolveIds(host: Host, facts: FileFacts[], sudo: boolean): Promis
   const lines = r.stdout.split('\n');
   names.users.forEach((u, i) => {
     const v = lines[i]?.trim() ?? '';
-    if (r.code !== 0 || !/^\d+$/.test(v)) throw new McoError('E_MCO_COPY', `the user ${u}, owner of the files on the primary, does not exist here.`, { host: host.name, hint: 'Install the same packages on every master (they create the users), then rerun.' });
+    if (r.code !== 0 || !/^\d+$/.test(v)) throw missingUser(u);
     users.set(u, Number(v));
   });
   names.groups.forEach((g, i) => {
     const v = lines[names.users.length + i]?.trim() ?? '';
-    if (r.code !== 0 || !/^\d+$/.test(v)) throw new McoError('E_MCO_COPY', `the group ${g} of the files on the primary does not exist here.`, { host: host.name, hint: 'Install the same packages on every master (they create the groups), then rerun.' });
+    if (r.code !== 0 || !/^\d+$/.test(v)) throw missingGroup(g);
     groups.set(g, Number(v));
   });
   return { users, groups };
 }
 
-async function ensureDir(src: Host, srcDir: string, dst: Host, dstDir: string, sudo: boolean): Promise<void> {
-  if (await dst.exists(dstDir, { sudo })) return;
+async function ensureDir(src: Host, srcDir: string, dst: Host, dstDir: string, sudo: boolean, knownAbsent = false): Promise<void> {
+  if (!knownAbsent && (await dst.exists(dstDir, { sudo }))) return;
   const s = await src.stat(srcDir, { sudo });
   await dst.mkdir(dstDir, { sudo, mode: s?.mode ?? 0o755 });
   const owner = await src.exec(['stat', '-c', '%U:%G', '--', srcDir], { sudo, readOnly: true, allowFailure: true });

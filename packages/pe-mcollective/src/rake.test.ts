@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { DryRunHost, LocalHost } from '@pe-stack/pe-host';
 import { resolveLayout } from '@pe-stack/pe-config-files';
 import { McoError } from './errors.js';
-import { Pe3Console, parseNameListing, parseRakeTask, parseVariableListing, parseVariablesArg, rakeArg, rakePrefix, rakeTask, variablesArg } from './rake.js';
+import { Pe3Console, RAKE_RUN_MARKER, packRakeRuns, parseNameListing, parseRakeTask, parseVariableListing, parseVariablesArg, rakeArg, rakePrefix, rakeTask, variablesArg } from './rake.js';
 import { FAKE_RAKE, pe3LayoutUnder, tempRoot } from './test-support.js';
 
 describe('console rake arguments', () => {
@@ -104,4 +104,61 @@ describe('Pe3Console over a rake stand-in (real process, argv only)', () => {
     const con = new Pe3Console(new LocalHost({ name: 'primary' }), layout, { sudo: false });
     await expect(con.nodeGroups('m2.example.com')).rejects.toMatchObject({ code: 'E_MCO_CONSOLE', message: expect.stringContaining('node:listgroups') });
   });
+
+  it('list: every group\'s variables and every node\'s groups in ONE command, no run naming a task twice', async () => {
+    const root = tempRoot();
+    const state = join(root, 'rake.json');
+    const con = new Pe3Console(new LocalHost({ name: 'primary' }), pe3LayoutUnder(root, state), { sudo: false });
+    // several pairs in one nodegroup:variables task (PE 3: "add (or edit) variables"), commas inside values
+    await con.change({
+      variables: new Map<string, Record<string, string>>([
+        ['puppet_master', { activemq_brokers: 'm1.example.com,m2.example.com', other: 'x' }],
+        ['mcollective', { fact_stomp_server: 'm1.example.com' }],
+      ]),
+      addGroups: new Map([['m2.example.com', ['puppet_master', 'puppet_console']]]),
+    });
+    expect(con.calls).toHaveLength(1);
+    const recorded = JSON.parse(readFileSync(state, 'utf8')) as { calls: string[][] };
+    expect(recorded.calls.map((c) => c.slice(3))).toEqual([
+      ['nodegroup:variables[puppet_master,activemq_brokers=m1.example.com\\\\\\,m2.example.com\\,other=x]', 'node:addgroup[m2.example.com,puppet_master]'],
+      ['nodegroup:variables[mcollective,fact_stomp_server=m1.example.com]', 'node:addgroup[m2.example.com,puppet_console]'],
+    ]);
+    const l = await con.list({ groups: ['puppet_master', 'mcollective'], nodes: ['m2.example.com', 'm3.example.com', 'm4.example.com'], exactNodes: ['m4.example.com'] });
+    expect(con.calls).toHaveLength(2);
+    expect(con.calls[1]!.readOnly).toBe(true);
+    expect(l.variables).toEqual(
+      new Map([
+        ['puppet_master', new Map([['activemq_brokers', 'm1.example.com,m2.example.com'], ['other', 'x']])],
+        ['mcollective', new Map([['fact_stomp_server', 'm1.example.com']])],
+      ]),
+    );
+    expect(l.nodeGroups.get('m2.example.com')).toEqual(['puppet_master', 'puppet_console']);
+    expect(l.nodeGroups.get('m3.example.com')).toEqual([]);
+    // m2 and m3 share their runs with a variables listing; m4 was asked exact: a run of its own
+    expect([...l.exact]).toEqual(['m4.example.com']);
+    const runs = (JSON.parse(readFileSync(state, 'utf8')) as { calls: string[][] }).calls.slice(2).map((c) => c.slice(3));
+    expect(runs).toEqual([
+      ['node:listgroups[m2.example.com]', 'nodegroup:variables[puppet_master]'],
+      ['node:listgroups[m3.example.com]', 'nodegroup:variables[mcollective]'],
+      ['node:listgroups[m4.example.com]'],
+    ]);
+    // nothing to change: no command
+    await con.change({});
+    expect(con.calls).toHaveLength(2);
+  });
+
+  it('packs task words first fit, each task once per run; a failing run is named, with the runs before it done', async () => {
+    expect(packRakeRuns(['nodegroup:variables[a,x=1]', 'nodegroup:variables[b,y=2]', 'node:addgroup[n,a]', 'node:groups[m,a]', 'node:addgroup[n,b]'])).toEqual([
+      ['nodegroup:variables[a,x=1]', 'node:addgroup[n,a]', 'node:groups[m,a]'],
+      ['nodegroup:variables[b,y=2]', 'node:addgroup[n,b]'],
+    ]);
+    const root = tempRoot();
+    const state = join(root, 'rake.json');
+    const con = new Pe3Console(new LocalHost({ name: 'primary' }), pe3LayoutUnder(root, state), { sudo: false });
+    // the fake knows no node:frobnicate: the second run fails
+    const err = await (con as unknown as { runs(r: string[][], ro: boolean): Promise<string[]> }).runs([['node:addgroup[n,a]'], ['node:frobnicate[n]']], false).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_MCO_CONSOLE', host: 'primary', message: expect.stringContaining('the console rake task node:frobnicate failed (rake run 2 of 2; the runs before it are done)') });
+    expect(RAKE_RUN_MARKER).not.toMatch(/[=:]/);
+  });
 });
+

@@ -1,4 +1,4 @@
-import type { Host } from '@pe-stack/pe-host';
+import { sequenceArgv, type Host } from '@pe-stack/pe-host';
 import type { Layout } from '@pe-stack/pe-config-files';
 import { McoError } from './errors.js';
 
@@ -122,6 +122,55 @@ export interface RakeCall {
   readOnly: boolean;
 }
 
+/** What one command's listing asks: the variables of these node groups, the groups of these nodes. */
+export interface ConsoleQuery {
+  groups?: readonly string[];
+  nodes?: readonly string[];
+  /**
+   * Nodes whose whole group list must be exact (it is to be given back to
+   * `node:groups`): listed in a rake run of their own, never beside a
+   * variables listing whose lines could be mistaken for group names.
+   */
+  exactNodes?: readonly string[];
+}
+
+export interface ConsoleListing {
+  /** Each group asked about: its variables. */
+  variables: Map<string, Map<string, string>>;
+  /** Each node asked about: its groups. */
+  nodeGroups: Map<string, string[]>;
+  /** The nodes whose list was read alone in its rake run (exact). */
+  exact: Set<string>;
+}
+
+/** Changes made in one command: variables added or edited per group, groups added to a node, or a node's whole list replaced. */
+export interface ConsoleChanges {
+  variables?: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  addGroups?: ReadonlyMap<string, readonly string[]>;
+  setGroups?: ReadonlyMap<string, readonly string[]>;
+}
+
+/** Printed between two rake runs of one command, to split its output. */
+export const RAKE_RUN_MARKER = '--pe-mcollective-next-rake-run--';
+
+/**
+ * Task words packed into as few rake runs as rake allows: a task runs once
+ * per process, so no run names a task twice (first fit, order kept).
+ */
+export function packRakeRuns(words: readonly string[]): string[][] {
+  const runs: { names: Set<string>; words: string[] }[] = [];
+  for (const w of words) {
+    const name = parseRakeTask(w).task;
+    let run = runs.find((r) => !r.names.has(name));
+    if (!run) runs.push((run = { names: new Set(), words: [] }));
+    run.names.add(name);
+    run.words.push(w);
+  }
+  return runs.map((r) => r.words);
+}
+
+const VARIABLE_LINE = /^\s*[A-Za-z_][A-Za-z0-9_]*\s*(?:=>|=|:)/;
+
 /**
  * The PE console on the primary, through its rake tasks. Reads run with
  * `readOnly` (a DryRunHost runs them for real); writes are recorded by a
@@ -140,18 +189,86 @@ export class Pe3Console {
   }
 
   private async run(tasks: string[], readOnly: boolean): Promise<string> {
-    const argv = [...this.prefix, ...tasks];
+    return (await this.runs([tasks], readOnly))[0]!;
+  }
+
+  /**
+   * Several rake runs in ONE command (one round trip): a single run is rake
+   * itself; more are chained by `sh -c` (each argv quoted, the first failure
+   * stops the rest) with a marker line between them. Returns each run's
+   * output. Console tasks change no file (`changesFiles: []`).
+   */
+  private async runs(runs: readonly string[][], readOnly: boolean): Promise<string[]> {
+    const argvs = runs.map((tasks) => [...this.prefix, ...tasks]);
+    const argv = argvs.length === 1 ? argvs[0]! : sequenceArgv(argvs.flatMap((a, i) => (i === 0 ? [a] : [['echo', RAKE_RUN_MARKER], a])));
     this.calls.push({ argv, readOnly });
+    const timeoutMs = (this.opts.timeoutMs ?? 5 * 60_000) * runs.length;
     try {
-      const r = await this.host.exec(argv, { sudo: this.opts.sudo ?? true, readOnly, timeoutMs: this.opts.timeoutMs ?? 5 * 60_000 });
-      return r.stdout;
+      const r = await this.host.exec(argv, { sudo: this.opts.sudo ?? true, timeoutMs, ...(readOnly ? { readOnly: true } : { changesFiles: [] }) });
+      return splitRuns(r.stdout, runs.length);
     } catch (e) {
-      throw new McoError('E_MCO_CONSOLE', `the console rake task ${tasks.map((t) => parseRakeTask(t).task).join(', ')} failed.`, {
+      // the run that failed: the one after the last marker printed
+      const printed = typeof (e as { stdout?: unknown }).stdout === 'string' ? splitRuns((e as { stdout: string }).stdout, Infinity).length - 1 : 0;
+      const failed = runs[Math.min(printed, runs.length - 1)]!;
+      throw new McoError('E_MCO_CONSOLE', `the console rake task ${failed.map((t) => parseRakeTask(t).task).join(', ')} failed${runs.length > 1 ? ` (rake run ${Math.min(printed, runs.length - 1) + 1} of ${runs.length}; the runs before it are done)` : ''}.`, {
         host: this.host.name,
         cause: e,
         hint: 'Check that the console (puppet-dashboard) and its database are up on the primary; the rake output is in the cause.',
       });
     }
+  }
+
+  /**
+   * Everything a check needs in ONE command: each group's variables
+   * (`nodegroup:variables[group]`) and each node's groups
+   * (`node:listgroups[node]`), two different tasks, so one rake run holds a
+   * group's listing and a node's; as many runs as the longer list (rake runs
+   * a task once per process), chained in one `sh -c`. `exactNodes` get runs of
+   * their own. Read-only.
+   */
+  async list(q: ConsoleQuery): Promise<ConsoleListing> {
+    const groups = [...new Set(q.groups ?? [])].map((g) => checkName('group', g));
+    const exactNodes = [...new Set(q.exactNodes ?? [])].map((n) => checkName('node', n));
+    const nodes = [...new Set(q.nodes ?? [])].filter((n) => !exactNodes.includes(n)).map((n) => checkName('node', n));
+    const plan: { group?: string; node?: string }[] = [];
+    for (let i = 0; i < Math.max(groups.length, nodes.length); i++) plan.push({ ...(groups[i] ? { group: groups[i] } : {}), ...(nodes[i] ? { node: nodes[i] } : {}) });
+    for (const n of exactNodes) plan.push({ node: n });
+    const out: ConsoleListing = { variables: new Map(), nodeGroups: new Map(), exact: new Set() };
+    if (plan.length === 0) return out;
+    const texts = await this.runs(
+      plan.map((p) => [...(p.node ? [rakeTask('node:listgroups', [p.node])] : []), ...(p.group ? [rakeTask('nodegroup:variables', [p.group])] : [])]),
+      true,
+    );
+    plan.forEach((p, i) => {
+      const text = texts[i] ?? '';
+      if (p.group && p.node) {
+        // two listings in one output: `name = value` lines are the group's variables, bare names the node's groups
+        // (console group names this package handles hold no `=` or `:`; a node that needs its exact list is read alone)
+        const lines = text.split(/\r?\n/);
+        out.variables.set(p.group, parseVariableListing(lines.filter((l) => VARIABLE_LINE.test(l)).join('\n')));
+        out.nodeGroups.set(p.node, parseNameListing(lines.filter((l) => !VARIABLE_LINE.test(l)).join('\n')));
+      } else if (p.group) out.variables.set(p.group, parseVariableListing(text));
+      else if (p.node) {
+        out.nodeGroups.set(p.node, parseNameListing(text));
+        out.exact.add(p.node);
+      }
+    });
+    return out;
+  }
+
+  /**
+   * Every change in ONE command: `nodegroup:variables[group,k=v,...]` per
+   * group (all of a group's variables in one task), `node:addgroup` per group
+   * added, `node:groups` per node whose list is replaced; packed into as few
+   * rake runs as rake allows (a task once per run), chained in one `sh -c`.
+   */
+  async change(c: ConsoleChanges): Promise<void> {
+    const words: string[] = [];
+    for (const [g, vars] of c.variables ?? []) words.push(rakeTask('nodegroup:variables', [checkName('group', g), variablesArg(vars)]));
+    for (const [n, gs] of c.setGroups ?? []) words.push(rakeTask('node:groups', [checkName('node', n), gs.map((g) => checkName('group', g)).join(',')]));
+    for (const [n, gs] of c.addGroups ?? []) for (const g of gs) words.push(rakeTask('node:addgroup', [checkName('node', n), checkName('group', g)]));
+    if (words.length === 0) return;
+    await this.runs(packRakeRuns(words), false);
   }
 
   async groupVariables(group: string): Promise<Map<string, string>> {
@@ -180,4 +297,15 @@ export class Pe3Console {
   async setNodeGroups(node: string, groups: readonly string[]): Promise<void> {
     await this.run([rakeTask('node:groups', [checkName('node', node), groups.map((g) => checkName('group', g)).join(',')])], false);
   }
+}
+
+/** One command's output split at the markers between its rake runs (`expected` runs; missing ones are empty). */
+function splitRuns(stdout: string, expected: number): string[] {
+  const out: string[] = [''];
+  for (const line of stdout.split('\n')) {
+    if (line.replace(/\r$/, '').trim() === RAKE_RUN_MARKER) out.push('');
+    else out[out.length - 1] += `${line}\n`;
+  }
+  if (Number.isFinite(expected)) while (out.length < expected) out.push('');
+  return out;
 }

@@ -35,6 +35,12 @@ export interface StepState {
  */
 export interface StepHosts {
   hostFor?(name: string): Host;
+  /**
+   * Whether the hosts are DryRunHosts (pe-cluster's StepContext has it).
+   * Only an explicit `false` lets a step skip reads that exist to mask a
+   * plan (the target's old secrets before a copy).
+   */
+  readonly dryRun?: boolean;
 }
 
 /**
@@ -76,15 +82,16 @@ export interface StepOutcome {
  */
 export async function runSteps(steps: readonly McoStep[], opts: { dryRun?: boolean; hosts?: StepHosts; log?: (o: StepOutcome) => void } = {}): Promise<StepOutcome[]> {
   const out: StepOutcome[] = [];
+  const hosts: StepHosts = { ...(opts.hosts?.hostFor ? { hostFor: opts.hosts.hostFor.bind(opts.hosts) } : {}), dryRun: opts.hosts?.dryRun ?? Boolean(opts.dryRun) };
   for (const s of steps) {
     const t0 = performance.now();
-    const before = await s.check(opts.hosts);
+    const before = await s.check(hosts);
     let o: StepOutcome;
     if (before.done) o = { id: s.id, host: s.host, title: s.title, status: 'already-done', why: before.why, ms: 0 };
     else {
-      await s.apply(opts.hosts);
+      await s.apply(hosts);
       if (!opts.dryRun) {
-        const after = await s.check(opts.hosts);
+        const after = await s.check(hosts);
         if (!after.done) throw new McoError('E_MCO_STEP', `step ${s.id} (${s.title}) is still not done after applying it: ${after.why}`, { host: s.host, step: s.id });
       }
       o = { id: s.id, host: s.host, title: s.title, status: opts.dryRun ? 'planned' : 'applied', why: before.why, ms: 0 };

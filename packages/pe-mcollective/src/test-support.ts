@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalHost, Redactor, type Host } from '@pe-stack/pe-host';
+import { LocalHost, Redactor, execWriteFiles, type BatchWrite, type Host, type WriteFilesOptions } from '@pe-stack/pe-host';
 import { resolveLayout, type Layout } from '@pe-stack/pe-config-files';
 import type { Master } from './steps.js';
 
@@ -175,4 +175,50 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<numb
     if (performance.now() - t0 > timeoutMs) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** One round trip a CountingHost saw: the host, the operation, and a short label (the command's first words, or the path). */
+export interface RoundTrip {
+  host: string;
+  op: string;
+  what: string;
+}
+
+/**
+ * A host that counts round trips the way SshHost makes them: every exec and
+ * every file operation is one, and a batch of writes (`writeFiles`, which
+ * SshHost does in one command) is one, done here with pe-host's batch script.
+ * Labels: rake runs by their task names, `sh -c` scripts by their first line.
+ */
+export function countingHost(inner: Host, log: RoundTrip[]): Host {
+  const label = (argv: readonly string[]): string => {
+    const tasks = argv.filter((a) => /^[a-z_]+(:[a-z_]+)+(\[|$)/.test(a)).map((a) => a.replace(/\[.*$/s, ''));
+    if (argv[0] === 'sh' && argv[1] === '-c') {
+      const inScript = [...(argv[2] ?? '').matchAll(/\b([a-z_]+(?::[a-z_]+)+)\[/g)].map((m) => m[1]!);
+      return inScript.length ? `rake ${inScript.join(' ')}` : `sh ${(argv[2] ?? '').split('\n')[0]!.slice(0, 40)}`;
+    }
+    return tasks.length ? `rake ${tasks.join(' ')}` : argv.slice(0, 2).join(' ');
+  };
+  const count = (op: string, what: string) => log.push({ host: inner.name, op, what });
+  const wrapper: Host & { writeFiles(files: readonly BatchWrite[], opts?: WriteFilesOptions): ReturnType<typeof execWriteFiles> } = {
+    get name() {
+      return inner.name;
+    },
+    get redactor() {
+      return inner.redactor;
+    },
+    exec: (argv, opts) => (count('exec', label(argv)), inner.exec(argv, opts)),
+    spawn: (argv, opts) => (count('spawn', label(argv)), inner.spawn(argv, opts)),
+    readFile: (p, o) => (count('readFile', p), inner.readFile(p, o)),
+    writeFile: (p, d, o) => (count('writeFile', p), inner.writeFile(p, d, o)),
+    stat: (p, o) => (count('stat', p), inner.stat(p, o)),
+    exists: (p, o) => (count('exists', p), inner.exists(p, o)),
+    remove: (p, o) => (count('remove', p), inner.remove(p, o)),
+    mkdir: (p, o) => (count('mkdir', p), inner.mkdir(p, o)),
+    forward: (port, h) => inner.forward(port, h),
+    connect: (port, h) => inner.connect(port, h),
+    close: () => inner.close(),
+    writeFiles: (files, opts = {}) => (count('writeFiles', files.map((f) => f.path.split('/').at(-1)).join(',')), execWriteFiles({ name: inner.name, exec: (a, o) => inner.exec(a, o) }, files, { sudo: opts.sudo ?? false })),
+  };
+  return wrapper;
 }
