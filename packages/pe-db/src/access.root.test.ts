@@ -3,10 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DryRunHost, LocalHost, MASK, SshHost, startTestSshd, freePort } from '@pe-stack/pe-host';
+import { DryRunHost, LocalHost, MASK, SshHost, startTestSshd, freePort, writeFiles, type BatchWrite, type Host } from '@pe-stack/pe-host';
 import {
   DbAuthError,
+  DbConfigError,
+  DbFencedError,
+  FENCE_MARKER,
   accessGranted,
+  isRunning,
+  postmasterPid,
   DbBudgetError,
   DbConnectError,
   DbHbaRejectedError,
@@ -89,7 +94,8 @@ describe('primary access rules', () => {
     expect(writes.map((w) => w.path)).toEqual([primary.hbaFile, primary.confFile]);
     expect(writes[0]!.diff).toMatch(/^\+host\s+pdb\s+pdb\s+10\.9\.8\.7\/32\s+scram-sha-256$/m);
     expect(writes[1]!.diff).toMatch(/^\+listen_addresses = '127\.0\.0\.1,10\.9\.8\.1'$/m);
-    expect(dry.mutations.filter((m) => m.kind === 'exec')).toHaveLength(2); // the two reloads
+    // one reload for both files (the write of both is one round trip on a host that batches)
+    expect(dry.mutations.filter((m) => m.kind === 'exec')).toHaveLength(1);
   });
 
   it('adds one scram-sha-256 record per database/user pair, reloads and confirms them in pg_hba_file_rules', async () => {
@@ -226,6 +232,107 @@ describe('primary access rules', () => {
     await expect(checkFromHost(secondary, target(), PDB_PW)).rejects.toBeInstanceOf(DbHbaRejectedError);
     expect(await accessGranted(primary, '127.0.0.1', [{ database: 'pdb', user: 'pdb' }])).toBe(false);
     expect((await revokeAccess(primary, '127.0.0.1')).hbaChanged).toBe(false);
+  });
+});
+
+/** Counts what would be one SSH round trip each (writeFiles: one command, as SshHost does it). */
+function counting(inner: Host): { host: Host; calls: string[] } {
+  const calls: string[] = [];
+  const ops = new Set(['exec', 'readFile', 'writeFile', 'stat', 'exists', 'remove', 'mkdir', 'spawn']);
+  const host = new Proxy(inner, {
+    get(t, k, r) {
+      if (k === 'writeFiles') {
+        return (files: readonly BatchWrite[]) => {
+          calls.push('writeFiles');
+          return writeFiles(inner, files);
+        };
+      }
+      const v = Reflect.get(t, k, r) as unknown;
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        if (ops.has(String(k))) calls.push(String(k));
+        return (v as (...a: unknown[]) => unknown).apply(t, args);
+      };
+    },
+  });
+  return { host, calls };
+}
+
+describe('first join on a fresh primary: pg_hba records and listen_addresses with the restart (round trips)', () => {
+  let fresh: PgInstance;
+  beforeAll(async () => {
+    fresh = await initCluster(host, { dir: `${dir}/fresh`, port: await freePort() });
+    await startInstance(fresh);
+    await psql(fresh, `CREATE ROLE pdb LOGIN PASSWORD '${PDB_PW}'; CREATE DATABASE pdb OWNER pdb;\n`, { secrets: [PDB_PW] });
+  });
+  afterAll(async () => {
+    if (fresh) await destroyCluster(fresh);
+  });
+  const grants = [{ database: 'pdb', user: 'pdb' }];
+
+  it('check 1, apply 5 (2 file reads a run cache answers), re-check 1 round trip; then the secondary connects on the new address', async () => {
+    const c = counting(host);
+    const P = { ...fresh, host: c.host };
+    expect(await accessGranted(P, '127.0.0.1', grants, { listen: '127.0.0.3' })).toBe(false);
+    expect(c.calls).toEqual(['exec']);
+    c.calls.length = 0;
+    const pid = await postmasterPid(fresh);
+    const r = await grantAccessMany(P, [{ address: '127.0.0.1', grants }], { listen: '127.0.0.3', restart: true });
+    expect(r).toMatchObject({ hbaChanged: true, listenChanged: true, restartRequired: false, dryRun: false });
+    expect(r.confirmedLines).toHaveLength(1);
+    expect(c.calls).toEqual(['exec', 'readFile', 'readFile', 'writeFiles', 'exec']);
+    expect(await postmasterPid(fresh)).not.toBe(pid);
+    c.calls.length = 0;
+    expect(await accessGranted(P, '127.0.0.1', grants, { listen: '127.0.0.3' })).toBe(true);
+    expect(c.calls).toEqual(['exec']);
+    const ok = await checkFromHost(secondary, { server: '127.0.0.3', port: fresh.port, database: 'pdb', user: 'pdb' }, PDB_PW);
+    expect(ok.serverVersion).toMatch(/^15\./);
+    // again: one read-only psql run, no restart
+    c.calls.length = 0;
+    const pid2 = await postmasterPid(fresh);
+    expect((await grantAccessMany(P, [{ address: '127.0.0.1', grants }], { listen: '127.0.0.3', restart: true })).confirmedLines).toEqual(r.confirmedLines);
+    expect(c.calls).toEqual(['exec']);
+    expect(await postmasterPid(fresh)).toBe(pid2);
+  });
+
+  it('a fence marker stops the restart before the server is touched (E_DB_FENCED); it keeps running', async () => {
+    const marker = join(fresh.dataDir, FENCE_MARKER);
+    writeFileSync(marker, `${JSON.stringify({ host: 'primary.test', dataDir: fresh.dataDir, at: '2024-05-01T10:00:00Z', newPrimary: 'secondary1.test', how: 'stopped', reason: 'test' }, null, 2)}\n`);
+    try {
+      const pid = await postmasterPid(fresh);
+      const e = (await grantAccess(fresh, '127.0.0.1', grants, { listen: '127.0.0.4', restart: true }).catch((x: unknown) => x)) as DbFencedError;
+      expect(e).toBeInstanceOf(DbFencedError);
+      expect(e.code).toBe('E_DB_FENCED');
+      expect(e.host).toBe('primary.test');
+      expect(e.message).toContain('2024-05-01T10:00:00Z');
+      expect(e.message).toContain('secondary1.test');
+      expect(await isRunning(fresh)).toBe(true);
+      expect(await postmasterPid(fresh)).toBe(pid);
+    } finally {
+      rmSync(marker, { force: true });
+    }
+    // without the marker the restart the file still asks for happens
+    const r = await grantAccess(fresh, '127.0.0.1', grants, { listen: '127.0.0.4', restart: true });
+    expect(r.restartRequired).toBe(false);
+    expect((await queryOne<{ v: string }>(fresh, `SELECT current_setting('listen_addresses') AS v`)).v).toBe('127.0.0.1,127.0.0.3,127.0.0.4');
+  });
+
+  it('a pg_hba.conf PostgreSQL cannot parse: both files put back, no restart, the line named', async () => {
+    const bad = `${readFileSync(fresh.hbaFile, 'utf8')}host all all 999.1.2.3/32 scram-sha-256\n`;
+    writeFileSync(fresh.hbaFile, bad);
+    const conf = readFileSync(fresh.confFile, 'utf8');
+    const pid = await postmasterPid(fresh);
+    try {
+      const e = (await grantAccess(fresh, '127.0.0.9', grants, { listen: '127.0.0.5', restart: true }).catch((x: unknown) => x)) as DbConfigError;
+      expect(e).toBeInstanceOf(DbConfigError);
+      expect(e.message).toMatch(/line \d+: .*999\.1\.2\.3/);
+      expect(e.message).toContain('not restarted');
+      expect(readFileSync(fresh.hbaFile, 'utf8')).toBe(bad);
+      expect(readFileSync(fresh.confFile, 'utf8')).toBe(conf);
+      expect(await postmasterPid(fresh)).toBe(pid);
+    } finally {
+      writeFileSync(fresh.hbaFile, bad.replace('host all all 999.1.2.3/32 scram-sha-256\n', ''));
+    }
   });
 });
 

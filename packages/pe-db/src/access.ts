@@ -1,8 +1,8 @@
-import { DryRunHost, isIpLiteral } from '@pe-stack/pe-host';
+import { DryRunHost, isIpLiteral, writeFiles, type BatchWrite } from '@pe-stack/pe-host';
 import { editors, readText, type HbaRecordSpec } from './editors.js';
-import { DbConfigError } from './errors.js';
-import { psql, query, queryOne, quoteLiteral, requireVersion, type PgInstance } from './instance.js';
-import { restartInstance } from './lifecycle.js';
+import { DbConfigError, DbQueryError } from './errors.js';
+import { bin, psql, query, quoteLiteral, requireVersion, type PgInstance } from './instance.js';
+import { fenceMarkerPath, fencedError, parseFenceMarker, serverRunFiles } from './lifecycle.js';
 
 /** One database/user pair a secondary's service uses. `database: 'replication'` is the replication keyword. */
 export interface AccessGrant {
@@ -110,21 +110,60 @@ async function withHbaRules<T>(inst: PgInstance, run: () => Promise<T>): Promise
   }
 }
 
-/** pg_hba_file_rules and the hba methods of the grants' roles (see hbaMethods), in one psql run. */
-export async function hbaRulesAndMethods(inst: PgInstance, grants: readonly AccessGrant[]): Promise<{ rules: HbaFileRule[]; methods: Map<string, HbaMethod> }> {
+/** listen_addresses as the running server has it (pg_settings). */
+export interface ListenState {
+  /** The value in effect. */
+  setting: string;
+  /** The configuration files say another value, which takes effect at the next restart. */
+  pendingRestart: boolean;
+  /** pg_settings.source: 'default', 'configuration file', 'command line', ... */
+  source: string;
+  /** The file the value in effect comes from (null: not from a file). */
+  sourcefile: string | null;
+}
+
+/** What accessGranted and grantAccessMany need to know of the server, asked in ONE psql run. */
+export interface AccessState {
+  /** pg_hba_file_rules: pg_hba.conf as it is on disk now. */
+  rules: HbaFileRule[];
+  /** The hba method of each grant's role (see hbaMethods). */
+  methods: Map<string, HbaMethod>;
+  listen: ListenState;
+}
+
+/**
+ * pg_hba_file_rules, the hba methods of the grants' roles and listen_addresses
+ * (with pending_restart and where its value comes from): one read-only psql
+ * run. PostgreSQL before 10 (no pg_hba_file_rules) is refused with
+ * requireVersion's sentence.
+ */
+export async function accessState(inst: PgInstance, grants: readonly AccessGrant[]): Promise<AccessState> {
   const users = [...new Set(grants.map((g) => g.user))];
   const roles = users.length
     ? `(SELECT coalesce(json_agg(a), '[]'::json) FROM (SELECT rolname, coalesce(rolpassword LIKE 'SCRAM-SHA-256$%', false) AS scram FROM pg_authid WHERE rolname IN (${users.map(quoteLiteral).join(', ')})) a)`
     : `'[]'::json`;
   const [row] = await withHbaRules(inst, () =>
-    query<{ rules: HbaFileRule[]; roles: { rolname: string; scram: boolean }[] }>(
+    query<{ rules: HbaFileRule[]; roles: { rolname: string; scram: boolean }[]; listen: { setting: string; pending_restart: boolean; source: string; sourcefile: string | null } | null }>(
       inst,
-      `SELECT (SELECT coalesce(json_agg(r ORDER BY r.line_number), '[]'::json) FROM (SELECT ${HBA_COLUMNS} FROM pg_hba_file_rules) r) AS rules, ${roles} AS roles`,
+      `SELECT (SELECT coalesce(json_agg(r ORDER BY r.line_number), '[]'::json) FROM (SELECT ${HBA_COLUMNS} FROM pg_hba_file_rules) r) AS rules, ${roles} AS roles, ` +
+        `(SELECT row_to_json(s) FROM (SELECT setting, pending_restart, source, sourcefile FROM pg_settings WHERE name = 'listen_addresses') s) AS listen`,
     ),
   );
   const methods = new Map<string, HbaMethod>(users.map((u) => [u, 'scram-sha-256']));
   for (const r of row?.roles ?? []) if (!r.scram) methods.set(r.rolname, 'md5');
-  return { rules: row?.rules ?? [], methods };
+  const l = row?.listen;
+  if (!l) throw new DbQueryError(inst.host.name, `PostgreSQL on port ${inst.port} did not report listen_addresses (pg_settings).`, { hint: 'Check that the instance is a PostgreSQL server of version 10 or later.' });
+  return {
+    rules: row?.rules ?? [],
+    methods,
+    listen: { setting: l.setting, pendingRestart: l.pending_restart === true, source: l.source, sourcefile: l.sourcefile },
+  };
+}
+
+/** pg_hba_file_rules and the hba methods of the grants' roles (see hbaMethods), in one psql run. */
+export async function hbaRulesAndMethods(inst: PgInstance, grants: readonly AccessGrant[]): Promise<{ rules: HbaFileRule[]; methods: Map<string, HbaMethod> }> {
+  const { rules, methods } = await accessState(inst, grants);
+  return { rules, methods };
 }
 
 function ruleMatches(r: HbaFileRule, rec: HbaRecordSpec): boolean {
@@ -141,39 +180,55 @@ function ruleMatches(r: HbaFileRule, rec: HbaRecordSpec): boolean {
   );
 }
 
+/** The statement that checks the new pg_hba.conf and reloads only when every line parsed; it returns the rules. */
+const CHECK_AND_RELOAD = `SELECT json_agg(r ORDER BY r.line_number) AS rules, CASE WHEN bool_and(r.error IS NULL) THEN pg_reload_conf() ELSE false END AS reloaded FROM (SELECT ${HBA_COLUMNS} FROM pg_hba_file_rules) r`;
+
+function hbaParseError(inst: PgInstance, bad: readonly HbaFileRule[] | readonly { line_number: number; error: string | null }[], restored: string): DbConfigError {
+  return new DbConfigError(
+    inst.host.name,
+    `PostgreSQL cannot parse ${inst.hbaFile} after the change: ${bad.map((r) => `line ${r.line_number}: ${r.error}`).join('; ')}. ${restored}`,
+    'Fix the listed lines by hand, then run the step again.',
+  );
+}
+
+/**
+ * Has PostgreSQL parse pg_hba.conf as written (pg_hba_file_rules) and reload
+ * only when every line parsed, in one psql run that changes no file; on a
+ * parse error `restore` puts the previous files back and an error is thrown.
+ * Returns the rules (the confirmation needs no other run).
+ */
+async function checkAndReload(inst: PgInstance, restore: () => Promise<void>): Promise<HbaFileRule[]> {
+  const [checked] = await withHbaRules(inst, () =>
+    query<{ rules: HbaFileRule[] | null; reloaded: boolean | null }>(inst, CHECK_AND_RELOAD, { readOnly: false, changesFiles: [] }),
+  );
+  const rules = checked?.rules ?? [];
+  const bad = rules.filter((r) => r.error !== null);
+  if (bad.length > 0) {
+    await restore();
+    throw hbaParseError(inst, bad, 'The previous file was put back and nothing was reloaded.');
+  }
+  if (!checked?.reloaded) await psql(inst, 'SELECT pg_reload_conf();', { changesFiles: [] });
+  return rules;
+}
+
 /**
  * Writes pg_hba.conf, has PostgreSQL parse it (pg_hba_file_rules) and reloads
  * only when every line parsed; otherwise puts the old file back and throws.
  */
-async function commitHba(inst: PgInstance, before: string, after: string): Promise<void> {
+async function commitHba(inst: PgInstance, before: string, after: string): Promise<HbaFileRule[] | undefined> {
   const host = inst.host;
   await host.writeFile(inst.hbaFile, after, { backup: true });
   if (isDryRun(inst)) {
-    await psql(inst, 'SELECT pg_reload_conf();');
-    return;
+    await psql(inst, 'SELECT pg_reload_conf();', { changesFiles: [] });
+    return undefined;
   }
-  // one psql run: what PostgreSQL makes of the new file, and the reload only when it parses without an error
-  const [checked] = await withHbaRules(inst, () =>
-    query<{ rules: HbaFileRule[] | null; reloaded: boolean | null }>(
-      inst,
-      `SELECT json_agg(r ORDER BY r.line_number) AS rules, CASE WHEN bool_and(r.error IS NULL) THEN pg_reload_conf() ELSE false END AS reloaded FROM (SELECT ${HBA_COLUMNS} FROM pg_hba_file_rules) r`,
-      { readOnly: false },
-    ),
-  );
-  const bad = (checked?.rules ?? []).filter((r) => r.error !== null);
-  if (bad.length > 0) {
+  return checkAndReload(inst, async () => {
     await host.writeFile(inst.hbaFile, before, { backup: false });
-    throw new DbConfigError(
-      host.name,
-      `PostgreSQL cannot parse ${inst.hbaFile} after the change: ${bad.map((r) => `line ${r.line_number}: ${r.error}`).join('; ')}. The previous file was put back and nothing was reloaded.`,
-      'Fix the listed lines by hand, then run the step again.',
-    );
-  }
-  if (!checked?.reloaded) await psql(inst, 'SELECT pg_reload_conf();');
+  });
 }
 
-async function confirm(inst: PgInstance, records: HbaRecordSpec[]): Promise<{ lines: number[]; warnings: string[] }> {
-  const rules = await hbaFileRules(inst);
+/** Each record's line in the rules (or a typed error naming the record), and the broader rules an operator should see. */
+function confirmRules(inst: PgInstance, rules: readonly HbaFileRule[], records: readonly HbaRecordSpec[]): { lines: number[]; warnings: string[] } {
   const lines: number[] = [];
   for (const rec of records) {
     const hit = rules.find((r) => ruleMatches(r, rec));
@@ -210,7 +265,7 @@ export async function setParameters(inst: PgInstance, params: Record<string, str
   }
   if (changed.length > 0) {
     await host.writeFile(inst.confFile, doc.toString(), { backup: true });
-    await psql(inst, 'SELECT pg_reload_conf();');
+    await psql(inst, 'SELECT pg_reload_conf();', { changesFiles: [] });
     // a dry run cannot know what the server would make of it; listen_addresses always needs a restart
     if (isDryRun(inst)) return { changed, pendingRestart: changed.filter((k) => k.toLowerCase() === 'listen_addresses') };
     // the reload is asynchronous: give the postmaster a moment to reread the files
@@ -226,10 +281,14 @@ export async function setParameters(inst: PgInstance, params: Record<string, str
     const row = rows.find((r) => r.name === k.toLowerCase());
     if (!row) throw new DbConfigError(host.name, `PostgreSQL does not know the parameter ${k}.`);
     if (v !== null && !row.pending_restart && row.sourcefile !== null && row.sourcefile !== inst.confFile) {
-      throw new DbConfigError(host.name, `${k} is set in ${row.sourcefile}, which overrides ${inst.confFile}.`, `Remove ${k} from ${row.sourcefile} (ALTER SYSTEM RESET ${k} for postgresql.auto.conf), then run the step again.`);
+      throw overridden(inst, k, row.sourcefile);
     }
   }
   return { changed, pendingRestart };
+}
+
+function overridden(inst: PgInstance, name: string, sourcefile: string): DbConfigError {
+  return new DbConfigError(inst.host.name, `${name} is set in ${sourcefile}, which overrides ${inst.confFile}.`, `Remove ${name} from ${sourcefile} (ALTER SYSTEM RESET ${name} for postgresql.auto.conf), then run the step again.`);
 }
 
 /** Does listen_addresses already cover the address secondaries connect to? */
@@ -245,6 +304,29 @@ export interface GrantAccessOptions {
   restart?: boolean;
 }
 
+export interface AccessGrantedOptions {
+  /**
+   * Also require listen_addresses to cover this address ('*' as grantAccess's
+   * default), in effect (no restart pending for it). Unset: pg_hba only.
+   */
+  listen?: string;
+}
+
+/**
+ * Every record grantAccess would add is in effect (pg_hba_file_rules, no
+ * error) and, with `listen`, the server listens there already: ONE read-only
+ * psql run.
+ */
+export async function accessGranted(primary: PgInstance, address: string, grants: readonly AccessGrant[], opts: AccessGrantedOptions = {}): Promise<boolean> {
+  const { rules, methods, listen } = await accessState(primary, grants);
+  if (opts.listen !== undefined && (!listens(listen.setting, opts.listen) || listen.pendingRestart)) return false;
+  return grants.every((g) => {
+    const rec = hbaRecord(g, address, methods.get(g.user));
+    const [ip] = rec.address!.split('/');
+    return rules.some((r) => r.error === null && r.type === 'host' && r.database?.length === 1 && r.database[0] === rec.database && r.user_name?.length === 1 && r.user_name[0] === rec.user && r.address === ip && r.auth_method === rec.method);
+  });
+}
+
 /**
  * Primary access for one secondary: a `host <db> <user> <ip>/32 scram-sha-256`
  * record per pair (no subnet, no trust), listen_addresses, a reload, and
@@ -254,42 +336,196 @@ export async function grantAccess(primary: PgInstance, address: string, grants: 
   return grantAccessMany(primary, [{ address, grants }], opts);
 }
 
+// The restart of grantAccessMany as ONE command (run as root): when pg_hba.conf changed, PostgreSQL parses it
+// first (pg_hba_file_rules; a file with an error stops everything before the server is touched); the fence
+// marker refuses the restart of a fenced instance (looked at before the stop and again before the start); the
+// instance's own stop command, wait until pg_isready says it is down; its start command, wait until it accepts
+// connections; then pg_hba_file_rules and listen_addresses as the restarted server has them. Every value
+// arrives as an argument, none is interpolated into the program. Exit codes name the failed stage.
+const RESTART_SCRIPT = [
+  'set -u',
+  'user=$1; psql=$2; isready=$3; sock=$4; port=$5; fence=$6; stopsecs=$7; startsecs=$8; checksql=$9; shift 9',
+  'confirmsql=$1; nstop=$2; shift 2',
+  'cd /',
+  'q() { runuser -u "$user" -- "$psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$sock" -p "$port" -d postgres -c "$1"; }',
+  'ready() { runuser -u "$user" -- "$isready" -q -h "$sock" -p "$port" -d postgres; }',
+  // runs the arguments from index $1 (inclusive) to $2 (exclusive) of the rest as one command
+  'part() ( from=$1; to=$2; shift 2; i=0; for a do shift; if [ "$i" -ge "$from" ] && [ "$i" -lt "$to" ]; then set -- "$@" "$a"; fi; i=$((i + 1)); done; exec "$@" )',
+  'fenced() { if [ -e "$fence" ]; then printf "#fenced\\n"; head -c 8192 -- "$fence"; echo; exit 13; fi; }',
+  'if [ -n "$checksql" ]; then',
+  '  out=$(q "$checksql" 2>&1) || { printf "%s\\n" "$out" >&2; exit 11; }',
+  '  case $out in ok) ;; *) printf "#hba\\n%s\\n" "$out"; exit 12 ;; esac',
+  'fi',
+  'fenced',
+  'out=$(part 0 "$nstop" "$@" 2>&1) || { printf "%s\\n" "$out" >&2; exit 14; }',
+  'end=$(($(date +%s) + stopsecs))',
+  'while ready; do [ "$(date +%s)" -lt "$end" ] || exit 15; sleep 0.1; done',
+  'fenced',
+  'out=$(part "$nstop" "$#" "$@" 2>&1) || { printf "%s\\n" "$out" >&2; exit 16; }',
+  'end=$(($(date +%s) + startsecs))',
+  'until ready; do [ "$(date +%s)" -lt "$end" ] || exit 17; sleep 0.1; done',
+  'out=$(q "$confirmsql" 2>&1) || { printf "%s\\n" "$out" >&2; exit 18; }',
+  'printf "#state\\n%s\\n" "$out"',
+].join('\n');
+
+const CHECK_ONLY = `SELECT CASE WHEN count(*) = 0 THEN 'ok' ELSE json_agg(json_build_object('line_number', line_number, 'error', error) ORDER BY line_number)::text END FROM pg_hba_file_rules WHERE error IS NOT NULL`;
+const CONFIRM = `SELECT json_build_object('rules', (SELECT coalesce(json_agg(r ORDER BY r.line_number), '[]'::json) FROM (SELECT ${HBA_COLUMNS} FROM pg_hba_file_rules) r), 'listen', current_setting('listen_addresses'))`;
+
+const STOP_SECONDS = 90;
+const START_SECONDS = 60;
+
+/** The JSON after a `#marker` line of the restart command's output. */
+function after(stdout: string, marker: string): string | undefined {
+  const out = stdout.replace(/\r/g, ''); // a sudo pty (requiretty) turns \n into \r\n
+  const i = out.indexOf(`#${marker}\n`);
+  return i < 0 ? undefined : out.slice(i + marker.length + 2).trim();
+}
+
+/**
+ * Restarts the instance in one command (see RESTART_SCRIPT) and returns
+ * pg_hba_file_rules and listen_addresses as the restarted server has them.
+ * `checkHba`: have PostgreSQL parse pg_hba.conf first; on an error `restore`
+ * runs and a typed error is thrown (the server was not touched).
+ */
+async function restartAndConfirm(inst: PgInstance, checkHba: boolean, restore: () => Promise<void>): Promise<{ rules: HbaFileRule[]; listen: string }> {
+  const host = inst.host;
+  const argv = [
+    'sh', '-c', RESTART_SCRIPT, 'sh',
+    inst.osUser, bin(inst, 'psql'), bin(inst, 'pg_isready'), inst.socketDir, String(inst.port), fenceMarkerPath(inst),
+    String(STOP_SECONDS), String(START_SECONDS), checkHba ? CHECK_ONLY : '', CONFIRM,
+    String(inst.control.stop.length), ...inst.control.stop, ...inst.control.start,
+  ];
+  const r = await host.exec(argv, { sudo: true, cwd: '/', allowFailure: true, timeoutMs: (STOP_SECONDS + START_SECONDS + 60) * 1000, changesFiles: serverRunFiles(inst) });
+  const detail = () => host.redactor.redact((r.stderr.trim() || r.stdout.trim()).split('\n').slice(-4).join(' '));
+  switch (r.code) {
+    case 0: {
+      const text = after(r.stdout, 'state');
+      try {
+        const v = JSON.parse(text ?? '') as { rules: HbaFileRule[] | null; listen: string };
+        return { rules: v.rules ?? [], listen: v.listen };
+      } catch (e) {
+        throw new DbQueryError(host.name, `PostgreSQL on port ${inst.port} was restarted, but its answer about pg_hba_file_rules could not be read.`, { cause: e, hint: 'Run the step again: it checks the records and changes nothing more.' });
+      }
+    }
+    case 11:
+      await requireVersion(inst, 'checking pg_hba.conf (pg_hba_file_rules)');
+      throw new DbQueryError(host.name, `psql on port ${inst.port} failed while checking ${inst.hbaFile} before the restart: ${detail()}`, { hint: 'Check that the PostgreSQL instance is running; nothing was restarted.' });
+    case 12: {
+      let bad: { line_number: number; error: string | null }[];
+      try {
+        bad = JSON.parse(after(r.stdout, 'hba') ?? '') as typeof bad;
+      } catch {
+        bad = [{ line_number: 0, error: after(r.stdout, 'hba') ?? 'unknown error' }];
+      }
+      await restore();
+      throw hbaParseError(inst, bad, 'The previous files were put back and PostgreSQL was not restarted.');
+    }
+    case 13:
+      throw fencedError(inst, parseFenceMarker(inst, after(r.stdout, 'fenced') ?? ''));
+    case 14:
+      throw new DbQueryError(host.name, `stopping PostgreSQL on port ${inst.port} (${inst.control.stop.join(' ')}) failed: ${detail()}`, { hint: 'Read the server log and the service manager, then run the step again.' });
+    case 15:
+      throw new DbQueryError(host.name, `PostgreSQL on port ${inst.port} still accepts connections ${STOP_SECONDS} s after stop.`, { hint: 'Read the server log (a long-running session or checkpoint), then run the step again.' });
+    case 16:
+      throw new DbQueryError(host.name, `starting PostgreSQL on port ${inst.port} (${inst.control.start.join(' ')}) failed: ${detail()}; it is stopped now.`, { hint: `Read the server log, fix the cause (${inst.confFile}, ${inst.hbaFile}), start it, then run the step again.` });
+    case 17:
+      throw new DbQueryError(host.name, `PostgreSQL on port ${inst.port} did not accept connections within ${START_SECONDS * 1000} ms after start.`, { hint: 'Read the server log.' });
+    case 18:
+      throw new DbQueryError(host.name, `psql on port ${inst.port} failed after the restart: ${detail()}`, { hint: 'Check that the PostgreSQL instance is running, then run the step again.' });
+    default:
+      throw new DbQueryError(host.name, `restarting PostgreSQL on port ${inst.port} failed (exit ${r.code}): ${detail()}`, { hint: 'Check that the server is running (pg_isready), read its log, then run the step again.' });
+  }
+}
+
 /**
  * grantAccess for several hosts at once: every record in one pg_hba.conf
  * change, one reload (and at most one restart), one confirmation from
  * pg_hba_file_rules. Several secondaries joining together cost the primary
  * one edit instead of one each.
+ *
+ * Round trips on the primary: one read-only psql run (rules, the roles' hba
+ * methods, listen_addresses); the two files read (a run's file cache answers
+ * them); one write of every changed file together; then one psql run that
+ * checks the new pg_hba.conf, reloads and confirms, or, when a restart is
+ * needed and wanted, one command that checks, restarts and confirms. Nothing
+ * to change: the first run's rules are the confirmation.
  */
 export async function grantAccessMany(primary: PgInstance, targets: readonly { address: string; grants: readonly AccessGrant[] }[], opts: GrantAccessOptions = {}): Promise<AccessResult> {
   const host = primary.host;
-  const methods = await hbaMethods(primary, targets.flatMap((t) => t.grants));
-  const records = targets.flatMap((t) => t.grants.map((g) => hbaRecord(g, t.address, methods.get(g.user))));
-  const before = await readText(host, primary.hbaFile);
-  const doc = editors.hba(before, primary.hbaFile);
-  let hbaChanged = false;
-  // records go before the first existing one: pg_hba is first-match, and a broader reject below must not shadow them
-  for (const rec of [...records].reverse()) hbaChanged = doc.add(rec, 'start') || hbaChanged;
-  if (hbaChanged) await commitHba(primary, before, doc.toString());
+  // names and addresses refused before anything is asked of the server
+  for (const t of targets) for (const g of t.grants) hbaRecord(g, t.address);
+  const state = await accessState(primary, targets.flatMap((t) => t.grants));
+  const records = targets.flatMap((t) => t.grants.map((g) => hbaRecord(g, t.address, state.methods.get(g.user))));
+  const writes: BatchWrite[] = [];
+  const restores: BatchWrite[] = [];
 
+  // pg_hba.conf: read only when a record is not in effect yet
+  let hbaChanged = false;
+  if (!records.every((rec) => state.rules.some((r) => ruleMatches(r, rec)))) {
+    const before = await readText(host, primary.hbaFile);
+    const doc = editors.hba(before, primary.hbaFile);
+    // records go before the first existing one: pg_hba is first-match, and a broader reject below must not shadow them
+    for (const rec of [...records].reverse()) hbaChanged = doc.add(rec, 'start') || hbaChanged;
+    if (hbaChanged) {
+      writes.push({ path: primary.hbaFile, data: doc.toString(), opts: { backup: true } });
+      restores.push({ path: primary.hbaFile, data: before, opts: { backup: false } });
+    }
+  }
+
+  // listen_addresses: restart-only; the running value decides, the file is made to say what we want
   const want = opts.listen ?? '*';
-  // listen_addresses and whether a restart is pending for it, in one query
-  const { v: current, p: pendingNow } = await queryOne<{ v: string; p: boolean }>(primary, `SELECT current_setting('listen_addresses') AS v, pending_restart AS p FROM pg_settings WHERE name = 'listen_addresses'`);
+  const current = state.listen.setting;
   let listenChanged = false;
-  let restartRequired: boolean;
+  let restartRequired = state.listen.pendingRestart;
   if (!listens(current, want)) {
+    // a value postgresql.auto.conf or an include sets would override the file we edit (as setParameters reports)
+    if (!state.listen.pendingRestart && state.listen.sourcefile !== null && state.listen.sourcefile !== primary.confFile) throw overridden(primary, 'listen_addresses', state.listen.sourcefile);
     const value = want === '*' ? '*' : [...current.split(',').map((s) => s.trim()).filter(Boolean), want].join(',');
-    const r = await setParameters(primary, { listen_addresses: value });
-    listenChanged = r.changed.length > 0;
-    restartRequired = r.pendingRestart.includes('listen_addresses');
-  } else {
-    restartRequired = pendingNow;
+    const before = await readText(host, primary.confFile);
+    const doc = editors.conf(before, primary.confFile);
+    listenChanged = doc.set('listen_addresses', value);
+    if (listenChanged) {
+      writes.push({ path: primary.confFile, data: doc.toString(), opts: { backup: true } });
+      restores.push({ path: primary.confFile, data: before, opts: { backup: false } });
+    }
+    // the file says it (now or already): it takes effect with the next restart
+    restartRequired = true;
   }
-  if (isDryRun(primary)) return { records, hbaChanged, confirmedLines: [], listenChanged, restartRequired, warnings: [], dryRun: true };
-  if (restartRequired && opts.restart) {
-    await restartInstance(primary);
+  const restart = restartRequired && opts.restart === true;
+
+  // every changed file in one round trip (each atomic, with its backup)
+  await writeFiles(host, writes);
+  const restore = async () => {
+    await writeFiles(host, restores);
+  };
+
+  if (isDryRun(primary)) {
+    // the plan: the reload (a restart reads the files anyway) or the stop and the start
+    if (restart) {
+      await host.exec(primary.control.stop, { sudo: true, cwd: '/', changesFiles: serverRunFiles(primary) });
+      await host.exec(primary.control.start, { sudo: true, cwd: '/', changesFiles: serverRunFiles(primary) });
+    } else if (writes.length > 0) {
+      await psql(primary, 'SELECT pg_reload_conf();', { changesFiles: [] });
+    }
+    return { records, hbaChanged, confirmedLines: [], listenChanged, restartRequired, warnings: [], dryRun: true };
+  }
+
+  let rules = state.rules;
+  if (restart) {
+    const r = await restartAndConfirm(primary, hbaChanged, restore);
+    rules = r.rules;
     restartRequired = false;
+    if (!listens(r.listen, want)) {
+      throw new DbConfigError(
+        host.name,
+        `after the restart listen_addresses is '${r.listen}', not covering ${want}: ${primary.confFile} says otherwise than what is in effect.`,
+        `Look for listen_addresses in postgresql.auto.conf, an included file or the service's command line (pg_settings.source), fix it, then run the step again.`,
+      );
+    }
+  } else if (writes.length > 0) {
+    rules = await checkAndReload(primary, restore);
   }
-  const { lines, warnings } = await confirm(primary, records);
+  const { lines, warnings } = confirmRules(primary, rules, records);
   return { records, hbaChanged, confirmedLines: lines, listenChanged, restartRequired, warnings, dryRun: false };
 }
 
@@ -303,10 +539,11 @@ export async function revokeAccess(primary: PgInstance, address: string): Promis
   for (const type of ['host', 'hostssl', 'hostnossl'] as const) doc.remove({ type, address: cidr });
   const after = doc.toString();
   if (after === before) return { removed: 0, hbaChanged: false };
-  await commitHba(primary, before, after);
-  if (isDryRun(primary)) return { removed: count, hbaChanged: true };
+  const rules = await commitHba(primary, before, after);
+  if (!rules) return { removed: count, hbaChanged: true }; // dry run
   const [ip] = cidr.split('/');
-  const left = (await hbaFileRules(primary)).filter((r) => r.address === ip && (r.netmask === '255.255.255.255' || /^(ffff:){7}ffff$/.test(r.netmask ?? '')));
+  // the rules the check before the reload returned: pg_hba.conf as written
+  const left = rules.filter((r) => r.address === ip && (r.netmask === '255.255.255.255' || /^(ffff:){7}ffff$/.test(r.netmask ?? '')));
   if (left.length > 0) {
     throw new DbConfigError(host.name, `pg_hba_file_rules still shows ${left.length} record(s) for ${cidr} (lines ${left.map((r) => r.line_number).join(', ')}).`, `Remove them from ${primary.hbaFile} by hand.`);
   }

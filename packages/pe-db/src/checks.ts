@@ -1,5 +1,4 @@
 import type { Host } from '@pe-stack/pe-host';
-import { hbaRecord, hbaRulesAndMethods, type AccessGrant } from './access.js';
 import { readText } from './editors.js';
 import { renderServiceFile, type DbCredentials, type ServiceDbFile, type WriteCredentialsOptions } from './credentials.js';
 import { query, quoteLiteral, type PgInstance } from './instance.js';
@@ -9,15 +8,8 @@ import { query, quoteLiteral, type PgInstance } from './instance.js';
  * matching operation would change nothing, so `--resume` can skip it.
  */
 
-/** Every record grantAccess would add is in effect (pg_hba_file_rules, no error). */
-export async function accessGranted(primary: PgInstance, address: string, grants: readonly AccessGrant[]): Promise<boolean> {
-  const { rules, methods } = await hbaRulesAndMethods(primary, grants);
-  return grants.every((g) => {
-    const rec = hbaRecord(g, address, methods.get(g.user));
-    const [ip] = rec.address!.split('/');
-    return rules.some((r) => r.error === null && r.type === 'host' && r.database?.length === 1 && r.database[0] === rec.database && r.user_name?.length === 1 && r.user_name[0] === rec.user && r.address === ip && r.auth_method === rec.method);
-  });
-}
+/** Every record grantAccess would add is in effect (pg_hba_file_rules, no error); see access.ts. */
+export { accessGranted, type AccessGrantedOptions } from './access.js';
 
 /** The secondary's files already say what writeCredentials would write. */
 export async function credentialsCurrent(secondary: Host, files: readonly ServiceDbFile[], creds: readonly DbCredentials[], opts: WriteCredentialsOptions): Promise<boolean> {

@@ -37,6 +37,8 @@ export {
 export {
   type AccessGrant,
   type AccessResult,
+  type AccessState,
+  type ListenState,
   type GrantAccessOptions,
   type HbaFileRule,
   type SetParametersResult,
@@ -47,6 +49,7 @@ export {
   hbaRecord,
   hbaMethods,
   hbaRulesAndMethods,
+  accessState,
   type HbaMethod,
   hostCidr,
   setParameters,
@@ -79,7 +82,7 @@ export {
   waitCaughtUp,
   removeReplica,
 } from './replica.js';
-export { FENCE_MARKER, type FenceRecord, type StartOptions, fenceMarkerPath, readFenceMarker, startInstance, stopInstance, restartInstance, clearStaleLock } from './lifecycle.js';
+export { FENCE_MARKER, type FenceRecord, type StartOptions, fenceMarkerPath, serverRunFiles, readFenceMarker, startInstance, stopInstance, restartInstance, clearStaleLock } from './lifecycle.js';
 export {
   type PromoteResult,
   type FenceResult,
@@ -95,4 +98,4 @@ export {
   rejoin,
 } from './failover.js';
 export { type RewindResult, rewindAsStandby, rewindBlocker } from './rewind.js';
-export { accessGranted, credentialsCurrent, replicaStreaming } from './checks.js';
+export { accessGranted, type AccessGrantedOptions, credentialsCurrent, replicaStreaming } from './checks.js';

@@ -1,6 +1,6 @@
 import type { ExecResult, Host } from '@pe-stack/pe-host';
 import { layouts, parsePostgresqlConf, type Layout } from '@pe-stack/pe-config-files';
-import { validateRemotePath } from '@pe-stack/pe-host';
+import { FileNotFoundError, validateRemotePath } from '@pe-stack/pe-host';
 import { DbQueryError } from './errors.js';
 
 /**
@@ -86,8 +86,15 @@ export function instanceFromLayout(host: Host, layout: Layout): PgInstance {
  */
 export async function instanceFromHost(host: Host, layout: Layout): Promise<PgInstance> {
   const inst = instanceFromLayout(host, layout);
-  if (!(await host.exists(inst.confFile, { sudo: true }))) return inst;
-  const conf = parsePostgresqlConf((await host.readFile(inst.confFile, { sudo: true })).toString('utf8'), inst.confFile);
+  let text: string;
+  try {
+    // one read (no exists first): one round trip where no cache answers it
+    text = (await host.readFile(inst.confFile, { sudo: true })).toString('utf8');
+  } catch (e) {
+    if (e instanceof FileNotFoundError) return inst;
+    throw e;
+  }
+  const conf = parsePostgresqlConf(text, inst.confFile);
   const first = conf.get('unix_socket_directories')?.split(',')[0]?.trim();
   return first && first.startsWith('/') ? { ...inst, socketDir: first.replace(/\/+$/, '') || '/' } : inst;
 }
@@ -128,6 +135,12 @@ export interface SqlOptions {
   /** Declares the statement changes nothing (DryRunHost runs it). */
   readOnly?: boolean;
   /**
+   * The files the statement may change (pe-host ExecOptions.changesFiles),
+   * e.g. `[]` for `SELECT pg_reload_conf()`: a file cache then forgets only
+   * those. Unset: any file (ALTER SYSTEM, COPY TO, a base backup ...).
+   */
+  changesFiles?: readonly string[];
+  /**
    * Commit without waiting for a synchronous standby (synchronous_commit =
    * local; default true): our administrative statements must not hang when
    * the synchronous standby is the host that just failed.
@@ -153,7 +166,7 @@ export async function psql(inst: PgInstance, sql: string, opts: SqlOptions = {})
   ]);
   const secrets = [...(opts.secrets ?? [])];
   const env = opts.localCommit === false ? undefined : { PGOPTIONS: '-c synchronous_commit=local' };
-  const r = await inst.host.exec(argv, { sudo: true, stdin: sql, cwd: '/', secrets, ...(env ? { env } : {}), allowFailure: true, timeoutMs: opts.timeoutMs ?? 120_000, readOnly: opts.readOnly ?? false });
+  const r = await inst.host.exec(argv, { sudo: true, stdin: sql, cwd: '/', secrets, ...(env ? { env } : {}), allowFailure: true, timeoutMs: opts.timeoutMs ?? 120_000, readOnly: opts.readOnly ?? false, ...(opts.changesFiles ? { changesFiles: opts.changesFiles } : {}) });
   if (r.code !== 0) {
     const red = inst.host.redactor.with(secrets);
     const detail = red.redact((r.stderr.trim() || r.stdout.trim()).split('\n').slice(-4).join(' '));

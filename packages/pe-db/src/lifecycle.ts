@@ -24,7 +24,28 @@ export function fenceMarkerPath(inst: PgInstance): string {
 export async function readFenceMarker(inst: PgInstance): Promise<FenceRecord | undefined> {
   const p = fenceMarkerPath(inst);
   if (!(await inst.host.exists(p, { sudo: true }))) return undefined;
-  const text = (await inst.host.readFile(p, { sudo: true })).toString('utf8');
+  return parseFenceMarker(inst, (await inst.host.readFile(p, { sudo: true })).toString('utf8'));
+}
+
+/**
+ * Files a start or stop of the server changes that a file cache may hold
+ * (ExecOptions.changesFiles): the lock files in the data directory and the
+ * socket directory (socket, its lock, Debian's external pid file).
+ */
+export function serverRunFiles(inst: PgInstance): string[] {
+  return [`${inst.dataDir}/postmaster.pid`, `${inst.dataDir}/postmaster.opts`, inst.socketDir];
+}
+
+/** The sentence of E_DB_FENCED for this instance and its marker. */
+export function fencedError(inst: PgInstance, fence: FenceRecord): DbFencedError {
+  return new DbFencedError(
+    inst.host.name,
+    `PostgreSQL in ${inst.dataDir} was fenced${fence.at ? ` at ${fence.at}` : ''}${fence.newPrimary ? ` when ${fence.newPrimary} became primary` : ''}; it is not started.`,
+  );
+}
+
+/** A fence marker's text as a record (a marker that is not our JSON still fences: its text is the reason). */
+export function parseFenceMarker(inst: PgInstance, text: string): FenceRecord {
   try {
     return JSON.parse(text) as FenceRecord;
   } catch {
@@ -50,15 +71,10 @@ export async function startInstance(inst: PgInstance, opts: StartOptions = {}): 
   const t0 = performance.now();
   if (!opts.allowFenced) {
     const fence = await readFenceMarker(inst);
-    if (fence) {
-      throw new DbFencedError(
-        inst.host.name,
-        `PostgreSQL in ${inst.dataDir} was fenced${fence.at ? ` at ${fence.at}` : ''}${fence.newPrimary ? ` when ${fence.newPrimary} became primary` : ''}; it is not started.`,
-      );
-    }
+    if (fence) throw fencedError(inst, fence);
   }
   if (!opts.knownStopped && (await isRunning(inst))) return { ms: performance.now() - t0 };
-  await inst.host.exec(inst.control.start, { sudo: true, cwd: '/', timeoutMs: (opts.timeoutMs ?? 60_000) + 10_000 });
+  await inst.host.exec(inst.control.start, { sudo: true, cwd: '/', timeoutMs: (opts.timeoutMs ?? 60_000) + 10_000, changesFiles: serverRunFiles(inst) });
   const up = await waitFor(() => isRunning(inst), opts.timeoutMs ?? 60_000, 100);
   if (!up.ok) throw new DbQueryError(inst.host.name, `PostgreSQL on port ${inst.port} did not accept connections within ${opts.timeoutMs ?? 60_000} ms after start.`, { hint: 'Read the server log.' });
   return { ms: performance.now() - t0 };
@@ -67,7 +83,7 @@ export async function startInstance(inst: PgInstance, opts: StartOptions = {}): 
 export async function stopInstance(inst: PgInstance, opts: { timeoutMs?: number } = {}): Promise<{ ms: number; wasRunning: boolean }> {
   const t0 = performance.now();
   if (!(await isRunning(inst))) return { ms: performance.now() - t0, wasRunning: false };
-  await inst.host.exec(inst.control.stop, { sudo: true, cwd: '/', timeoutMs: opts.timeoutMs ?? 90_000 });
+  await inst.host.exec(inst.control.stop, { sudo: true, cwd: '/', timeoutMs: opts.timeoutMs ?? 90_000, changesFiles: serverRunFiles(inst) });
   const down = await waitFor(async () => !(await isRunning(inst)), opts.timeoutMs ?? 90_000, 100);
   if (!down.ok) throw new DbQueryError(inst.host.name, `PostgreSQL on port ${inst.port} still accepts connections after stop.`);
   return { ms: performance.now() - t0, wasRunning: true };
