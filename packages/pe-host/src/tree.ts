@@ -1,4 +1,4 @@
-import { PeError } from './errors.js';
+import { CommandFailedError, PeError } from './errors.js';
 import type { Host } from './host.js';
 import { validateRemotePath } from './validate.js';
 
@@ -6,13 +6,23 @@ import { validateRemotePath } from './validate.js';
 export async function treeManifest(host: Host, dir: string, opts: { sudo?: boolean } = {}): Promise<Map<string, string>> {
   validateRemotePath(dir);
   const script = 'cd -- "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum --';
-  const r = await host.exec(['sh', '-c', script, 'sh', dir], { sudo: opts.sudo ?? false, readOnly: true });
+  const argv = ['sh', '-c', script, 'sh', dir];
+  const r = await host.exec(argv, { sudo: opts.sudo ?? false, readOnly: true, allowFailure: true });
+  // a live tree (a CA signing meanwhile: its request is removed) may lose a file between the listing and its hash:
+  // such a file is not in the tree any more, and is left out; any other failure is one
+  if (r.code !== 0 && !vanishedOnly(r.stderr)) throw new CommandFailedError(host.name, argv, r.code, r.stderr, r.stdout);
   const m = new Map<string, string>();
   for (const line of r.stdout.split('\n')) {
     const match = /^\\?([0-9a-f]{64}) {2}(.*)$/.exec(line);
     if (match) m.set(match[2]!.replace(/^\.\//, ''), match[1]!);
   }
   return m;
+}
+
+/** sha256sum's complaints are all of files that no longer exist (xargs exits 123 when sha256sum failed). */
+export function vanishedOnly(stderr: string): boolean {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  return lines.length > 0 && lines.every((l) => /^sha256sum: .*: No such file or directory$/.test(l));
 }
 
 export interface CopyTreeResult {

@@ -145,9 +145,11 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
       // pe-db's read-only check: every record grantAccess would add is in effect (pg_hba_file_rules)
       check: async (ctx) => {
         const a = await access(ctx, s);
-        return (await accessGranted(a.inst, a.address, a.grants))
-          ? { done: true, why: `pg_hba admits ${a.address} for ${a.grants.map((g) => `${g.database}/${g.user}`).join(', ')}` }
-          : { done: false, why: `no pg_hba record in effect for ${a.address}` };
+        // listen_addresses too (what grantAccessMany sets, with no restart pending): a run stopped after pg_hba.conf was
+        // written but before the restart resumes here as to do, not done
+        return (await accessGranted(a.inst, a.address, a.grants, { listen: '*' }))
+          ? { done: true, why: `pg_hba admits ${a.address} for ${a.grants.map((g) => `${g.database}/${g.user}`).join(', ')}; listening on every address` }
+          : { done: false, why: `no pg_hba record in effect for ${a.address}, or listen_addresses is not '*' yet` };
       },
       // one pg_hba change, one reload and one confirmation for every secondary joining now (records already in
       // effect are kept): the primary's steps run one after another, so N secondaries cost one edit, not N;

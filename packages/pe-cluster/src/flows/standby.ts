@@ -79,6 +79,8 @@ export async function standbyFlow(c: HaContext, name: string, opts: StandbyOptio
     const addresses = [...new Set(await Promise.all(inv.masters.map((m) => addressOf(ctx.hostFor(p.name), m))))];
     return { grants, addresses };
   };
+  // listen on the standby's own address (as buildReplica does on the primary); '*' when the inventory gives none
+  const own = s.ssh.address && isIpLiteral(s.ssh.address) ? s.ssh.address : '*';
   steps.push({
     id: 'standby.db-access',
     host: s.name,
@@ -86,13 +88,12 @@ export async function standbyFlow(c: HaContext, name: string, opts: StandbyOptio
     check: async (ctx) => {
       const g = await grantsFor(ctx);
       const missing: string[] = [];
-      for (const a of g.addresses) if (!(await accessGranted(S(ctx), a, g.grants))) missing.push(a);
-      return missing.length ? { done: false, why: `no pg_hba record for ${missing.join(', ')}` } : { done: true, why: `admits ${g.addresses.join(', ')}` };
+      // listen_addresses too: a run stopped between the pg_hba write and the restart is still to do
+      for (const a of g.addresses) if (!(await accessGranted(S(ctx), a, g.grants, { listen: own }))) missing.push(a);
+      return missing.length ? { done: false, why: `no pg_hba record for ${missing.join(', ')}, or not listening on ${own}` } : { done: true, why: `admits ${g.addresses.join(', ')}` };
     },
     apply: async (ctx) => {
       const g = await grantsFor(ctx);
-      // listen on the standby's own address (as buildReplica does on the primary); '*' when the inventory gives none
-      const own = s.ssh.address && isIpLiteral(s.ssh.address) ? s.ssh.address : '*';
       for (const a of g.addresses) await grantAccess(S(ctx), a, g.grants, { restart: true, listen: own });
     },
   });
