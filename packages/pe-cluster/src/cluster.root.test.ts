@@ -211,7 +211,8 @@ describe('the real join flow over a real sshd (debian layout moved into a temp d
     pg = await initCluster(local, { dir: `${pgDir}/pg`, port: await freePort(), settings: { unix_socket_directories: `'${pgDir}/pg/sock,/var/run/postgresql'` } });
     await startInstance(pg);
     await psql(pg, `CREATE ROLE puppetdb LOGIN PASSWORD '${DB_PW}'; CREATE DATABASE puppetdb OWNER puppetdb;\n`, { secrets: [DB_PW] });
-    await grantAccess(pg, '127.0.0.1', [{ database: 'puppetdb', user: 'puppetdb' }]);
+    // listening on 127.0.0.1 already (the primary's address in the inventory): nothing pending a restart
+    await grantAccess(pg, '127.0.0.1', [{ database: 'puppetdb', user: 'puppetdb' }], { listen: '127.0.0.1' });
   }, 120_000);
   afterAll(async () => {
     if (pg) await destroyCluster(pg);

@@ -14,7 +14,7 @@ import {
 } from '@pe-stack/pe-certs';
 import { accessGranted, checkBudget, checkManyFromHost, credentialsCurrent, dbFilesFromLayout, grantAccessMany, instanceFromHost, instanceFromLayout, readCredentials, writeCredentials, type DbCredentials } from '@pe-stack/pe-db';
 import { debianSyncSteps, pe3JoinSteps, readSecrets, sharedFiles, type McoCluster } from '@pe-stack/pe-mcollective';
-import { CommandFailedError, sequenceArgv, type Host } from '@pe-stack/pe-host';
+import { CommandFailedError, isIpLiteral, sequenceArgv, type Host } from '@pe-stack/pe-host';
 import type { FileHint, Flow, Step, StepContext } from '../engine/types.js';
 import type { Inventory, InventoryNode } from '../inventory.js';
 import { ensureStep as baseEnsureStep, resolveAddress, type EnsureHosts } from './ensure.js';
@@ -137,6 +137,7 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
     const grants = [...new Map(creds.map((c) => [`${c.database}/${c.user}`, { database: c.database, user: c.user }])).values()];
     return { inst: await instanceFromHost(ctx.host, layout), address, grants };
   };
+  const primaryListen = primary.ssh.address && isIpLiteral(primary.ssh.address) ? primary.ssh.address : '*';
   for (const s of secondaries) {
     items.push({
       id: `primary.db-access:${s.name}`,
@@ -145,11 +146,11 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
       // pe-db's read-only check: every record grantAccess would add is in effect (pg_hba_file_rules)
       check: async (ctx) => {
         const a = await access(ctx, s);
-        // listen_addresses too (what grantAccessMany sets, with no restart pending): a run stopped after pg_hba.conf was
-        // written but before the restart resumes here as to do, not done
-        return (await accessGranted(a.inst, a.address, a.grants, { listen: '*' }))
-          ? { done: true, why: `pg_hba admits ${a.address} for ${a.grants.map((g) => `${g.database}/${g.user}`).join(', ')}; listening on every address` }
-          : { done: false, why: `no pg_hba record in effect for ${a.address}, or listen_addresses is not '*' yet` };
+        // listen_addresses too, in effect (no restart pending): the primary's address from the inventory ('*' when it gives
+        // a name) is covered; a run stopped after pg_hba.conf was written but before the restart resumes here as to do
+        return (await accessGranted(a.inst, a.address, a.grants, { listen: primaryListen }))
+          ? { done: true, why: `pg_hba admits ${a.address} for ${a.grants.map((g) => `${g.database}/${g.user}`).join(', ')}` }
+          : { done: false, why: `no pg_hba record in effect for ${a.address}, or PostgreSQL does not listen on ${primaryListen === '*' ? 'every address' : primaryListen} yet` };
       },
       // one pg_hba change, one reload and one confirmation for every secondary joining now (records already in
       // effect are kept): the primary's steps run one after another, so N secondaries cost one edit, not N;
@@ -280,6 +281,9 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
     );
     steps.push({
       ...certificate,
+      // regenerateNodeCert's apply ends with the full verification (verifyNode with the key check, signed by the
+      // primary's CA, exactly the alt names) and fails the step otherwise: the engine's re-check would repeat it
+      verify: false,
       apply: async (ctx) => {
         // pe3, the guide's step 3: the agent service stays stopped while the secondary is prepared (step 10 restarts it)
         if (pe3) await ctx.host.exec(buildCommand(layout, 'serviceStop', { service: layout.services.agent }), { sudo, timeoutMs: 120_000, changesFiles: [] });
