@@ -63,6 +63,23 @@ export function consoleAutosign(primary: Host, o: ConsoleCertOptions): Promise<A
   return applyEdits(primary, [{ kind: 'lines', path: fileOf(o.layout, 'autosignConf').path, create: true, write: { mode: 0o644 }, ops: [{ op: 'add', entry: p.certname }] }], { sudo: o.sudo ?? true }).then((r) => r[0]!);
 }
 
+/**
+ * The console's tasks as one rake process when every command is the same
+ * rake invocation with its task last (the PE 3 layout's): each task runs once,
+ * in order, and the first failure stops the rest, as the separate runs did,
+ * with one Rails start instead of one per task. Otherwise undefined.
+ */
+export function oneRakeRun(argvs: readonly (readonly string[])[]): string[] | undefined {
+  const [first] = argvs;
+  if (!first) return undefined;
+  if (argvs.length === 1) return [...first];
+  const prefix = first.slice(0, -1);
+  const same = argvs.every((a) => a.length === first.length && a.slice(0, -1).every((w, i) => w === prefix[i]));
+  const tasks = argvs.map((a) => a.at(-1)!);
+  if (!same || !/(^|\/)rake$/.test(prefix[0] ?? '') || new Set(tasks).size !== tasks.length || tasks.some((t) => !/^[a-z_]+:[a-z_]+$/.test(t))) return undefined;
+  return [...prefix, ...tasks];
+}
+
 export async function ensureConsoleCert(primary: Host, consoleHost: Host, o: ConsoleCertOptions): Promise<ConsoleCertResult> {
   validateHostname(o.caServer);
   const sudo = o.sudo ?? true;
@@ -122,7 +139,7 @@ export async function ensureConsoleCert(primary: Host, consoleHost: Host, o: Con
   // cert:create_key_pair alone only makes the key pair in the certs directory; cert:request and cert:retrieve also
   // talk to the CA (the request is stored on the primary): then nothing is declared and every file may have changed
   const localOnly = todo.every(([key]) => key === 'consoleCreateKeyPair');
-  const r = await consoleHost.exec(argvs.length === 1 ? argvs[0]! : sequenceArgv(argvs), { sudo, allowFailure: true, timeoutMs: 300_000 * argvs.length, ...(localOnly ? { changesFiles: [p.dir] } : {}) });
+  const r = await consoleHost.exec(oneRakeRun(argvs) ?? sequenceArgv(argvs), { sudo, allowFailure: true, timeoutMs: 300_000 * argvs.length, ...(localOnly ? { changesFiles: [p.dir] } : {}) });
   const created = await Promise.all(todo.map(([, , creates]) => consoleHost.exists(creates, { sudo })));
   for (const [k, [key, task, creates]] of todo.entries()) {
     if (created[k]) {

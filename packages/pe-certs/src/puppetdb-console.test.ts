@@ -6,7 +6,7 @@ import { LocalHost } from '@pe-stack/pe-host';
 import { parseIni, resolveLayout } from '@pe-stack/pe-config-files';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OpensslCa } from './ca-openssl.js';
-import { consoleCertPaths, ensureConsoleCert } from './console.js';
+import { consoleCertPaths, ensureConsoleCert, oneRakeRun } from './console.js';
 import { puppetdbSslDir, reinitPuppetdbSsl } from './puppetdb.js';
 import { enrolNode, failure, tempDir, testCa } from './test-support.js';
 
@@ -120,6 +120,28 @@ describe('ensureConsoleCert (pe3)', () => {
     await rm(p.cert);
     expect((await ensureConsoleCert(primary, host, opts)).ran).toEqual(['cert:retrieve']);
     expect(await readFile(join(d, 'rake.log'), 'utf8')).toBe('cert:create_key_pair\ncert:request\ncert:retrieve\ncert:retrieve\n');
+  });
+
+  it("the PE 3 layout's rake tasks run in one rake process (one Rails start), in order; a missing file still names its task", async () => {
+    const { d, p, layout: base } = await setup();
+    const failRetrieveMarker = join(d, 'retrieve-ran');
+    for (const f of [p.privateKey, p.publicKey, p.caCert, p.cert, p.crl, failRetrieveMarker, join(d, 'processes.log')]) await rm(f, { force: true });
+    // a rake that logs each process (its tasks) and, per task, creates what the console's task creates
+    const rake = join(d, 'bin', 'rake');
+    await mkdir(join(d, 'bin'), { recursive: true });
+    const files: Record<string, string[]> = { 'cert:create_key_pair': [p.privateKey, p.publicKey], 'cert:request': [p.caCert], 'cert:retrieve': [failRetrieveMarker] };
+    const script = ['#!/bin/sh', `echo "run: $*" >> "${d}/processes.log"`, 'for t do case "$t" in', ...Object.entries(files).map(([t, fs]) => `  ${t}) ${fs.map((f) => `echo x > "${f}"`).join('; ')} ;;`), 'esac; done', ''].join('\n');
+    await writeFile(rake, script, { mode: 0o755 });
+    const cmd = (task: string) => [rake, '-f', '/opt/puppet/share/puppet-dashboard/Rakefile', 'RAILS_ENV=production', task];
+    const layout = resolveLayout(base, { commands: { consoleCreateKeyPair: cmd('cert:create_key_pair'), consoleCertRequest: cmd('cert:request'), consoleCertRetrieve: cmd('cert:retrieve') } });
+    const opts = { layout, fqdn: 's1.example.com', caServer: 'master.example.com', sudo: false };
+    // cert:retrieve "fails" (creates a marker, not the certificate): the error names it, after one process
+    const err = await failure<{ code: string; message: string }>(ensureConsoleCert(new LocalHost({ name: 'master1' }), host, opts));
+    expect(err.code).toBe('E_CA_COMMAND');
+    expect(err.message).toMatch(/cert:retrieve. did not create .*\.cert\.pem/);
+    expect(await readFile(join(d, 'processes.log'), 'utf8')).toBe('run: -f /opt/puppet/share/puppet-dashboard/Rakefile RAILS_ENV=production cert:create_key_pair cert:request cert:retrieve\n');
+    expect(oneRakeRun([cmd('a:b'), cmd('a:b')])).toBeUndefined(); // a task twice: separate runs
+    expect(oneRakeRun([['sh', '-c', 'x'], ['sh', '-c', 'y']])).toBeUndefined();
   });
 
   it('a failing rake step is a typed error naming the console cert', async () => {
