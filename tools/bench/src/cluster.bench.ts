@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse, stringify } from 'yaml';
@@ -22,6 +22,9 @@ import { round } from './stats.js';
  * - then the other N secondaries (default 20) joined in one run with
  *   `--concurrency N`, against the single join.
  * Targets: overhead < 2 s, <= 40 round trips, N in parallel <= 2x one.
+ * Also the machine's busy CPU seconds during the single join and the N joins
+ * (/proc/stat: the tool, sshd and the simulator's stand-ins, as every lab
+ * master shares this machine's cores) and the wall that CPU allows at best.
  *
  * Its own lab (namespaces `labc-*`, 10.83.0.0/24, /var/lib/pe-stack-lab-benchc)
  * so it never touches a lab someone has up; the measuring half runs inside
@@ -114,6 +117,7 @@ function timedCluster(inv: Awaited<ReturnType<typeof loadInventory>>) {
 async function joinTimed(inventory: string, hosts: string[], concurrency: number) {
   const inv = await loadInventory(inventory);
   const t = timedCluster(inv);
+  const cpu0 = busyCpuS();
   const t0 = performance.now();
   try {
     // wall time per phase: a parallel group, or the run of consecutive single steps with the same id prefix
@@ -133,10 +137,12 @@ async function joinTimed(inventory: string, hosts: string[], concurrency: number
       },
     });
     const wall = performance.now() - t0;
+    const cpu = busyCpuS() - cpu0;
     if (TRACE) appendFileSync(TRACE, `${JSON.stringify({ join: hosts.length, concurrency, calls: t.trace })}\n`);
     if (r.status !== 'ok') throw new Error(`join ${hosts.length} failed: ${r.error?.code} ${r.error?.message}`);
     return {
       wall,
+      cpu,
       waits: unionMs(t.intervals),
       commands: t.ssh.reduce((n, h) => n + h.stats.commands, 0),
       connects: t.ssh.reduce((n, h) => n + h.stats.connects, 0),
@@ -148,6 +154,13 @@ async function joinTimed(inventory: string, hosts: string[], concurrency: number
   } finally {
     await t.cluster.close();
   }
+}
+
+/** CPU seconds the whole machine has spent busy (every core: user, nice, system, irq, softirq, steal), from /proc/stat. */
+function busyCpuS(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = line;
+  return (user + nice + system + irq + softirq + steal) / 100; // USER_HZ
 }
 
 function usedMb(): number {
@@ -217,6 +230,12 @@ async function measure(): Promise<Record<string, number>> {
     out[`cluster join ${n} secondaries tool overhead s`] = round((many.wall - many.waits) / 1000, 2);
     out[`cluster join ${n} secondaries ssh commands`] = many.commands;
     out[`cluster join ${n} in parallel / 1 (ratio)`] = round(many.wall / one.wall, 2);
+    // the lab's masters share this machine's cores: what the joins cost in CPU (tool, sshd, the simulator's stand-ins),
+    // and the shortest wall that CPU allows on these cores
+    const cores = availableParallelism();
+    out['cluster join 1 secondary machine CPU s'] = round(one.cpu, 1);
+    out[`cluster join ${n} secondaries machine CPU s`] = round(many.cpu, 1);
+    out[`cluster join ${n} secondaries CPU-bound floor s (CPU / ${cores} cores)`] = round(many.cpu / cores, 1);
     out[`cluster lab memory in use above start MB (${n + 2} pe3 masters, joined)`] = round(usedMb() - base, 0);
     return out;
   } finally {
