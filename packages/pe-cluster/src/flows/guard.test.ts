@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { parseHocon } from '@pe-stack/pe-config-files';
 import type { Host } from '@pe-stack/pe-host';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { jailedHost } from '../testing/jail.js';
-import { parseInventory, runFlow, type Inventory } from '../index.js';
+import { jailedHost, testInventory } from '../testing/jail.js';
+import { runFlow, type Inventory } from '../index.js';
 import { allowCaStart, caProbePaths, guardClearStep, guardConfig, guardDropIns, guardInstallGroup, guardScript, guardUnits, readGuardFence } from './guard.js';
 
 let root: string;
@@ -17,19 +17,11 @@ afterEach(async () => {
 });
 
 function inventory(layout: 'pe3' | 'debian'): Inventory {
-  return parseInventory(
-    `cluster: t
-layout: ${layout}
-primary_cname: ca.test
-general_cname: puppet.test
-masters:
-  - {name: primary.test, role: primary, address: 10.9.0.1}
-  - {name: s1.test, role: secondary, address: 10.9.0.2}
-  - {name: s2.test, role: secondary}
-`,
-    join(root, 'inventory.yaml'),
-    { env: {}, home: root },
-  );
+  return testInventory(root, layout, [
+    '{name: primary.test, role: primary, address: 10.9.0.1}',
+    '{name: s1.test, role: secondary, address: 10.9.0.2}',
+    '{name: s2.test, role: secondary}',
+  ]);
 }
 
 const jailed = (name: string, calls: string[][]): Host => jailedHost(root, name, { calls });

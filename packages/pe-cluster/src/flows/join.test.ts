@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalHost, PeError, type Host } from '@pe-stack/pe-host';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { jailedHost } from '../testing/jail.js';
-import { flowSteps, isGroup, parseInventory, runFlow, stepKey, type Flow, type Inventory } from '../index.js';
+import { jailedHost, testInventory } from '../testing/jail.js';
+import { flowSteps, isGroup, runFlow, stepKey, type Flow, type Inventory } from '../index.js';
 import { ensureStep, probe } from './ensure.js';
 import { joinFlow } from './join.js';
 
@@ -17,20 +17,12 @@ afterEach(async () => {
 });
 
 function inventory(layout: 'pe3' | 'debian'): Inventory {
-  return parseInventory(
-    `cluster: t
-layout: ${layout}
-primary_cname: ca.test
-general_cname: puppet.test
-masters:
-  - {name: primary.test, role: primary, address: 10.9.0.1}
-  - {name: s1.test, role: secondary, address: 10.9.0.2}
-  - {name: s2.test, role: secondary, address: 10.9.0.3}
-  - {name: s3.test, role: secondary, address: 10.9.0.4}
-`,
-    join(root, 'inventory.yaml'),
-    { env: {}, home: root },
-  );
+  return testInventory(root, layout, [
+    '{name: primary.test, role: primary, address: 10.9.0.1}',
+    '{name: s1.test, role: secondary, address: 10.9.0.2}',
+    '{name: s2.test, role: secondary, address: 10.9.0.3}',
+    '{name: s3.test, role: secondary, address: 10.9.0.4}',
+  ]);
 }
 
 const jailed = (name: string): Host => jailedHost(root, name);

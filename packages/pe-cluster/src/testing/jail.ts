@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { LocalHost, type ExecOptions, type Host } from '@pe-stack/pe-host';
+import { parseInventory, type Inventory } from '../inventory.js';
 
 /** Test support (not part of the public surface): a stand-in for a separate machine on this one. */
 export interface JailOptions {
@@ -34,4 +35,13 @@ export function jailedHost(root: string, name: string, opts: JailOptions = {}): 
       return (v as (...a: unknown[]) => unknown).bind(target);
     },
   });
+}
+
+/**
+ * The test cluster's inventory (layout given; primary_cname ca.test, general_cname puppet.test), parsed as if read
+ * from `root/inventory.yaml`: `masters` as YAML flow mappings, the primary first.
+ */
+export function testInventory(root: string, layout: 'pe3' | 'debian', masters: readonly string[]): Inventory {
+  const yaml = ['cluster: t', `layout: ${layout}`, 'primary_cname: ca.test', 'general_cname: puppet.test', 'masters:', ...masters.map((m) => `  - ${m}`), ''].join('\n');
+  return parseInventory(yaml, join(root, 'inventory.yaml'), { env: {}, home: root });
 }
