@@ -96,23 +96,33 @@ export async function restartInstance(inst: PgInstance): Promise<void> {
 }
 
 /**
- * After a power cut the data directory still holds postmaster.pid; PostgreSQL
- * refuses to start (and pg_rewind to run crash recovery) while the PID in it
- * names a live process: after a reboot an unrelated process may carry it, and
- * a killed postmaster nobody reaped stays a zombie. The file is removed only
- * when the server does not answer and that PID is not a running postgres.
+ * After a power cut the data directory still holds postmaster.pid, and the
+ * socket directory `.s.PGSQL.<port>.lock`; PostgreSQL refuses to start (and
+ * pg_rewind to run crash recovery) while the PID in either names a live
+ * process: after a reboot an unrelated process may carry it, and a killed
+ * postmaster nobody reaped stays a zombie. Each file is removed only when the
+ * server does not answer and its PID is not a running postgres.
  */
 export async function clearStaleLock(inst: PgInstance): Promise<boolean> {
-  const f = `${inst.dataDir}/postmaster.pid`;
-  if (!(await inst.host.exists(f, { sudo: true }))) return false;
-  if (await isRunning(inst)) return false;
-  const pid = Number((await inst.host.readFile(f, { sudo: true })).toString('utf8').split('\n')[0]);
-  if (Number.isInteger(pid) && pid > 1) {
-    const st = await inst.host.exec(['cat', `/proc/${pid}/stat`], { sudo: true, allowFailure: true, readOnly: true });
-    // /proc/PID/stat: "pid (comm) state ..."
-    const m = /^\d+ \((.*)\) (\S)/.exec(st.stdout);
-    if (st.code === 0 && m && m[1] === 'postgres' && m[2] !== 'Z') return false;
+  const files = [`${inst.dataDir}/postmaster.pid`, `${inst.socketDir}/.s.PGSQL.${inst.port}.lock`];
+  const present = [];
+  for (const f of files) if (await inst.host.exists(f, { sudo: true })) present.push(f);
+  if (present.length === 0 || (await isRunning(inst))) return false;
+  let cleared = false;
+  for (const f of present) {
+    const pid = Number((await inst.host.readFile(f, { sudo: true })).toString('utf8').split('\n')[0]);
+    if (await runningPostgres(inst, pid)) continue;
+    await inst.host.remove(f, { sudo: true });
+    cleared = true;
   }
-  await inst.host.remove(f, { sudo: true });
-  return true;
+  return cleared;
+}
+
+/** PID names a running (not zombie) postgres process on the instance's host. */
+async function runningPostgres(inst: PgInstance, pid: number): Promise<boolean> {
+  if (!Number.isInteger(pid) || pid <= 1) return false;
+  const st = await inst.host.exec(['cat', `/proc/${pid}/stat`], { sudo: true, allowFailure: true, readOnly: true });
+  // /proc/PID/stat: "pid (comm) state ..."
+  const m = /^\d+ \((.*)\) (\S)/.exec(st.stdout);
+  return st.code === 0 && m !== null && m[1] === 'postgres' && m[2] !== 'Z';
 }
