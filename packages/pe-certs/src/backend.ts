@@ -55,7 +55,12 @@ export function checkAltNames(certname: string, requested: readonly string[], po
   return { ok: unexpected.length === 0 && missing.length === 0, unexpected, missing, allowed };
 }
 
-export function enforceAltNames(host: string, certname: string, requested: readonly string[], policy: AltNamePolicy): void {
+export function enforceAltNames(
+  host: string,
+  certname: string,
+  requested: readonly string[],
+  policy: AltNamePolicy,
+): void {
   const v = checkAltNames(certname, requested, policy);
   if (!v.ok) throw new CsrRefusedError(host, certname, v.unexpected, v.missing, v.allowed);
 }
@@ -98,7 +103,9 @@ export async function readOptional(host: Host, path: string, sudo: boolean): Pro
 /** A Puppet certname: also used as a file name on the CA, so no slashes, no leading dot or hyphen. */
 export function validateCertname(name: string): string {
   if (typeof name !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9._-]{0,252}$/.test(name) || name.includes('..')) {
-    throw new InvalidInputError(`"${String(name)}" is not a valid certname: use letters, digits, dots, hyphens and underscores.`);
+    throw new InvalidInputError(
+      `"${String(name)}" is not a valid certname: use letters, digits, dots, hyphens and underscores.`,
+    );
   }
   return name;
 }

@@ -41,7 +41,9 @@ describe('backupCa / restoreCa', () => {
     expect((await stat(b.archive)).mode & 0o777).toBe(0o600);
     expect((await stat(b.manifestPath)).mode & 0o777).toBe(0o600);
     expect(new Map(Object.entries(b.manifest.files))).toEqual(await treeManifest(primary, ca.cadir));
-    expect(Object.keys(b.manifest.files)).toEqual(expect.arrayContaining(['ca_crt.pem', 'ca_key.pem', 'ca_crl.pem', 'index.txt', 'signed/a1.example.com.pem']));
+    expect(Object.keys(b.manifest.files)).toEqual(
+      expect.arrayContaining(['ca_crt.pem', 'ca_key.pem', 'ca_crl.pem', 'index.txt', 'signed/a1.example.com.pem']),
+    );
     // the manifest holds hashes, never key material
     const key = (await readFile(join(ca.cadir, 'ca_key.pem'), 'utf8')).split('\n')[1]!;
     expect(await readFile(b.manifestPath, 'utf8')).not.toContain(key);
@@ -62,7 +64,10 @@ describe('backupCa / restoreCa', () => {
     const m = JSON.parse(await readFile(b.manifestPath, 'utf8')) as { files: Record<string, string> };
     m.files['ca_key.pem'] = '0'.repeat(64);
     await copyFile(b.archive, join(t.dir, 'good.tar'));
-    await writeFile(join(t.dir, 'good.tar.manifest.json'), JSON.stringify({ ...JSON.parse(await readFile(b.manifestPath, 'utf8')), files: m.files }));
+    await writeFile(
+      join(t.dir, 'good.tar.manifest.json'),
+      JSON.stringify({ ...JSON.parse(await readFile(b.manifestPath, 'utf8')), files: m.files }),
+    );
     await expect(verifyCaArchive(join(t.dir, 'good.tar'))).rejects.toThrow(/members differ.*ca_key\.pem/);
   });
 
@@ -77,7 +82,11 @@ describe('backupCa / restoreCa', () => {
     await agent.submit(secondary, 'newagent.example.com', []);
     await promoted.sign('newagent.example.com', { allowed: [] });
     await agent.fetch(secondary, 'newagent.example.com');
-    const report = await verifyNode(secondary, { certname: 'newagent.example.com', paths: puppetSslPaths(join(t.dir, 'newagent-ssl'), 'newagent.example.com'), trust: loadTrust(await ca.caCertificate(), await promoted.crl()) });
+    const report = await verifyNode(secondary, {
+      certname: 'newagent.example.com',
+      paths: puppetSslPaths(join(t.dir, 'newagent-ssl'), 'newagent.example.com'),
+      trust: loadTrust(await ca.caCertificate(), await promoted.crl()),
+    });
     expect(report.failures).toEqual([]);
     // serials continue: the new cert does not reuse one the old CA issued
     const serials = (await ca.list()).map((e) => e.serial);
@@ -104,7 +113,9 @@ describe('backupCa / restoreCa', () => {
   });
 
   it('refuses to back up a directory without a CA', async () => {
-    await expect(backupCa(primary, join(t.dir, 'controller'), join(t.dir, 'x'), { sudo: false })).rejects.toMatchObject({ code: 'E_CA_BACKUP' });
+    await expect(backupCa(primary, join(t.dir, 'controller'), join(t.dir, 'x'), { sudo: false })).rejects.toMatchObject(
+      { code: 'E_CA_BACKUP' },
+    );
   });
 });
 
@@ -121,8 +132,11 @@ describe('CA admin rights and alt names (puppetserver config)', () => {
     expect(admin.length).toBeGreaterThanOrEqual(2);
     for (const rule of admin) expect(rule.allow).toEqual(expect.arrayContaining(['secondary1.example.com']));
     // rules not about the CA admin API are untouched, and so is every original line
-    const nonAdmin = (rs: { allow?: unknown }[]) => rs.filter((x) => !JSON.stringify(x.allow ?? '').includes('pp_cli_auth'));
-    expect(nonAdmin(rules)).toEqual(nonAdmin(parseHocon(original, path).get(['authorization', 'rules']) as { allow?: unknown }[]));
+    const nonAdmin = (rs: { allow?: unknown }[]) =>
+      rs.filter((x) => !JSON.stringify(x.allow ?? '').includes('pp_cli_auth'));
+    expect(nonAdmin(rules)).toEqual(
+      nonAdmin(parseHocon(original, path).get(['authorization', 'rules']) as { allow?: unknown }[]),
+    );
     const removed = r.diff
       .split('\n')
       .filter((l) => l.startsWith('-') && !l.startsWith('---'))
@@ -136,7 +150,9 @@ describe('CA admin rights and alt names (puppetserver config)', () => {
     const path = join(t.dir, 'ca.conf');
     await copyFile(fixture('debian-ca.conf'), path);
     expect((await allowSubjectAltNames(secondary, path, { sudo: false })).changed).toBe(true);
-    expect(parseHocon(await readFile(path, 'utf8'), path).get(['certificate-authority', 'allow-subject-alt-names'])).toBe(true);
+    expect(
+      parseHocon(await readFile(path, 'utf8'), path).get(['certificate-authority', 'allow-subject-alt-names']),
+    ).toBe(true);
     expect((await allowSubjectAltNames(secondary, path, { sudo: false })).changed).toBe(false);
   });
 });

@@ -46,7 +46,12 @@ function stamp(d: Date): string {
 const REQUIRED = ['ca_crt.pem', 'ca_key.pem'];
 
 /** Streams `cadir` from `host` into `<destDir>/ca-<host>-<timestamp>.tar` on this machine, with a manifest. */
-export async function backupCa(host: Host, cadir: string, destDir: string, opts: { sudo?: boolean; now?: Date; timeoutMs?: number } = {}): Promise<CaBackupResult> {
+export async function backupCa(
+  host: Host,
+  cadir: string,
+  destDir: string,
+  opts: { sudo?: boolean; now?: Date; timeoutMs?: number } = {},
+): Promise<CaBackupResult> {
   validateRemotePath(cadir);
   const t0 = performance.now();
   const sudo = opts.sudo ?? true;
@@ -54,7 +59,8 @@ export async function backupCa(host: Host, cadir: string, destDir: string, opts:
   await fs.mkdir(destDir, { recursive: true, mode: 0o700 });
   const archive = join(destDir, `ca-${host.name.replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp(now)}.tar`);
   const part = `${archive}.part`;
-  if (!(await host.exists(`${cadir}/ca_crt.pem`, { sudo }))) throw new CaBackupError(`${cadir} holds no CA (no ca_crt.pem).`, { host: host.name });
+  if (!(await host.exists(`${cadir}/ca_crt.pem`, { sudo })))
+    throw new CaBackupError(`${cadir} holds no CA (no ca_crt.pem).`, { host: host.name });
 
   const tarMan = new TarManifest();
   const hash = createHash('sha256');
@@ -65,7 +71,11 @@ export async function backupCa(host: Host, cadir: string, destDir: string, opts:
     bytes += b.length;
     tarMan.write(b);
   });
-  const reader = await host.spawn(['tar', '-C', cadir, '--format=gnu', '-cf', '-', '.'], { sudo, readOnly: true, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+  const reader = await host.spawn(['tar', '-C', cadir, '--format=gnu', '-cf', '-', '.'], {
+    sudo,
+    readOnly: true,
+    ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+  });
   let stderr = '';
   reader.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
   try {
@@ -73,7 +83,10 @@ export async function backupCa(host: Host, cadir: string, destDir: string, opts:
     await new Promise<void>((r, j) => tarMan.end((e?: Error | null) => (e ? j(e) : r())));
   } catch (e) {
     await fs.rm(part, { force: true });
-    throw new CaBackupError(`streaming ${cadir} failed: ${(e as Error).message}${stderr ? ` (${stderr.trim().split('\n').slice(-2).join(' ')})` : ''}`, { host: host.name, cause: e });
+    throw new CaBackupError(
+      `streaming ${cadir} failed: ${(e as Error).message}${stderr ? ` (${stderr.trim().split('\n').slice(-2).join(' ')})` : ''}`,
+      { host: host.name, cause: e },
+    );
   }
   for (const f of REQUIRED) {
     if (!tarMan.files.has(f)) {
@@ -86,7 +99,10 @@ export async function backupCa(host: Host, cadir: string, destDir: string, opts:
   const moved = manifestDifferences(tarMan.files, after);
   if (moved.length) {
     await fs.rm(part, { force: true });
-    throw new CaBackupError(`the CA changed while it was being archived (${moved.slice(0, 3).join(', ')}); the backup was discarded.`, { host: host.name, hint: 'Run the backup again (or stop the CA service while it runs).' });
+    throw new CaBackupError(
+      `the CA changed while it was being archived (${moved.slice(0, 3).join(', ')}); the backup was discarded.`,
+      { host: host.name, hint: 'Run the backup again (or stop the CA service while it runs).' },
+    );
   }
   await fs.rename(part, archive);
   const manifest: CaManifest = {
@@ -112,7 +128,8 @@ export async function verifyCaArchive(archive: string, manifestPath = `${archive
   } catch (e) {
     throw new CaBackupError(`cannot read the manifest ${manifestPath}: ${(e as Error).message}`, { cause: e });
   }
-  if (manifest.version !== 1 || typeof manifest.files !== 'object' || typeof manifest.archiveSha256 !== 'string') throw new CaBackupError(`${manifestPath} is not a CA backup manifest.`);
+  if (manifest.version !== 1 || typeof manifest.files !== 'object' || typeof manifest.archiveSha256 !== 'string')
+    throw new CaBackupError(`${manifestPath} is not a CA backup manifest.`);
   const hash = createHash('sha256');
   const tarMan = new TarManifest();
   const tee = new PassThrough();
@@ -123,9 +140,13 @@ export async function verifyCaArchive(archive: string, manifestPath = `${archive
     throw new CaBackupError(`${archive} cannot be read as a tar archive: ${(e as Error).message}`, { cause: e });
   }
   const sum = hash.digest('hex');
-  if (sum !== manifest.archiveSha256) throw new CaBackupError(`${archive} does not match its manifest (sha256 ${sum.slice(0, 16)}..., expected ${manifest.archiveSha256.slice(0, 16)}...); it was not restored.`);
+  if (sum !== manifest.archiveSha256)
+    throw new CaBackupError(
+      `${archive} does not match its manifest (sha256 ${sum.slice(0, 16)}..., expected ${manifest.archiveSha256.slice(0, 16)}...); it was not restored.`,
+    );
   const diff = manifestDifferences(new Map(Object.entries(manifest.files)), tarMan.files);
-  if (diff.length) throw new CaBackupError(`${archive} members differ from the manifest: ${diff.slice(0, 5).join(', ')}.`);
+  if (diff.length)
+    throw new CaBackupError(`${archive} members differ from the manifest: ${diff.slice(0, 5).join(', ')}.`);
   return manifest;
 }
 
@@ -152,7 +173,12 @@ export interface RestoreResult {
  * an identical CA already there is a no-op; a different one (another CA, or
  * this CA in another state) is refused unless `force`.
  */
-export async function restoreCa(archive: string, host: Host, cadir: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
+export async function restoreCa(
+  archive: string,
+  host: Host,
+  cadir: string,
+  opts: RestoreOptions = {},
+): Promise<RestoreResult> {
   validateRemotePath(cadir);
   const t0 = performance.now();
   const sudo = opts.sudo ?? true;
@@ -169,7 +195,15 @@ export async function restoreCa(archive: string, host: Host, cadir: string, opts
       if (diff.length === 0) return { host: host.name, cadir, changed: false, files: want.size, ms: ms() };
       if (!opts.force) {
         const sameCa = current.get('ca_crt.pem') === want.get('ca_crt.pem');
-        throw new CaExistsError(host.name, cadir, sameCa ? `the same CA in another state: ${diff.slice(0, 3).join(', ')}` : current.has('ca_crt.pem') ? 'a different CA certificate' : 'files that are not this CA');
+        throw new CaExistsError(
+          host.name,
+          cadir,
+          sameCa
+            ? `the same CA in another state: ${diff.slice(0, 3).join(', ')}`
+            : current.has('ca_crt.pem')
+              ? 'a different CA certificate'
+              : 'files that are not this CA',
+        );
       }
     }
   }
@@ -178,7 +212,10 @@ export async function restoreCa(archive: string, host: Host, cadir: string, opts
   const staging = `${dirname(cadir)}/.${basename(cadir)}.pe-restore-${suffix}`;
   await host.mkdir(staging, { mode: 0o750, sudo });
   try {
-    const writer = await host.spawn(['tar', '-C', staging, '-xpf', '-', '--same-owner'], { sudo, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+    const writer = await host.spawn(['tar', '-C', staging, '-xpf', '-', '--same-owner'], {
+      sudo,
+      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+    });
     let stderr = '';
     writer.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
     writer.stdout.resume();
@@ -186,10 +223,14 @@ export async function restoreCa(archive: string, host: Host, cadir: string, opts
     writer.stdin.on('error', () => undefined);
     const feed = pipeline(createReadStream(archive), writer.stdin).catch(() => undefined);
     const [res] = await Promise.all([writer.done, feed]);
-    if (res.code !== 0) throw new CaBackupError(`tar on ${host.name} exited ${res.code}: ${stderr.trim()}`, { host: host.name });
+    if (res.code !== 0)
+      throw new CaBackupError(`tar on ${host.name} exited ${res.code}: ${stderr.trim()}`, { host: host.name });
     const staged = await treeManifest(host, staging, { sudo });
     const diff = manifestDifferences(want, staged);
-    if (diff.length) throw new CaBackupError(`the restored files differ from the manifest: ${diff.slice(0, 5).join(', ')}.`, { host: host.name });
+    if (diff.length)
+      throw new CaBackupError(`the restored files differ from the manifest: ${diff.slice(0, 5).join(', ')}.`, {
+        host: host.name,
+      });
   } catch (e) {
     await host.remove(staging, { sudo, recursive: true });
     throw e;
@@ -209,13 +250,34 @@ export async function restoreCa(archive: string, host: Host, cadir: string, opts
  * (lab-notes.md: a promoted CA answered 403 without this). Lossless HOCON
  * edit through pe-config-files; idempotent. Reload puppetserver afterwards.
  */
-export async function grantCaAdmin(host: Host, authConf: string, certname: string, opts: { sudo?: boolean } = {}): Promise<ApplyResult> {
-  const [r] = await applyEdits(host, [{ kind: 'hocon', path: authConf, ops: [{ op: 'auth-allow', certname }] }], { sudo: opts.sudo ?? true });
+export async function grantCaAdmin(
+  host: Host,
+  authConf: string,
+  certname: string,
+  opts: { sudo?: boolean } = {},
+): Promise<ApplyResult> {
+  const [r] = await applyEdits(host, [{ kind: 'hocon', path: authConf, ops: [{ op: 'auth-allow', certname }] }], {
+    sudo: opts.sudo ?? true,
+  });
   return r!;
 }
 
 /** `certificate-authority.allow-subject-alt-names: true` in puppetserver's ca.conf (needed to sign CSRs with alt names). */
-export async function allowSubjectAltNames(host: Host, caConf: string, opts: { sudo?: boolean } = {}): Promise<ApplyResult> {
-  const [r] = await applyEdits(host, [{ kind: 'hocon', path: caConf, ops: [{ op: 'set', path: ['certificate-authority', 'allow-subject-alt-names'], value: true }] }], { sudo: opts.sudo ?? true });
+export async function allowSubjectAltNames(
+  host: Host,
+  caConf: string,
+  opts: { sudo?: boolean } = {},
+): Promise<ApplyResult> {
+  const [r] = await applyEdits(
+    host,
+    [
+      {
+        kind: 'hocon',
+        path: caConf,
+        ops: [{ op: 'set', path: ['certificate-authority', 'allow-subject-alt-names'], value: true }],
+      },
+    ],
+    { sudo: opts.sudo ?? true },
+  );
   return r!;
 }

@@ -26,7 +26,11 @@ async function csrFor(name: string, alt: string[]): Promise<string> {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'pe-certs-ca-'));
-  ca = await OpensslCa.init(host, join(dir, 'ca'), { commonName: 'Puppet CA: primary.example.com', key: { type: 'rsa', bits: 2048 }, passphrase: PASS });
+  ca = await OpensslCa.init(host, join(dir, 'ca'), {
+    commonName: 'Puppet CA: primary.example.com',
+    key: { type: 'rsa', bits: 2048 },
+    passphrase: PASS,
+  });
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -52,19 +56,37 @@ describe('OpensslCa', () => {
   });
 
   it('signs a request with allowed alt names and copies exactly those names', async () => {
-    await ca.submit('secondary1.example.com', await csrFor('secondary1.example.com', ['secondary1.example.com', 'puppet.example.com', 'master.example.com']));
-    expect((await ca.list()).find((e) => e.name === 'secondary1.example.com')).toMatchObject({ state: 'requested', altNames: ['DNS:secondary1.example.com', 'DNS:puppet.example.com', 'DNS:master.example.com'] });
-    await ca.sign('secondary1.example.com', { allowed: ['puppet.example.com', 'master.example.com'], requireAll: true });
+    await ca.submit(
+      'secondary1.example.com',
+      await csrFor('secondary1.example.com', ['secondary1.example.com', 'puppet.example.com', 'master.example.com']),
+    );
+    expect((await ca.list()).find((e) => e.name === 'secondary1.example.com')).toMatchObject({
+      state: 'requested',
+      altNames: ['DNS:secondary1.example.com', 'DNS:puppet.example.com', 'DNS:master.example.com'],
+    });
+    await ca.sign('secondary1.example.com', {
+      allowed: ['puppet.example.com', 'master.example.com'],
+      requireAll: true,
+    });
     const cert = inspectCert((await ca.certificate('secondary1.example.com'))!);
     expect(cert.cn).toBe('secondary1.example.com');
-    expect(cert.altNames.sort()).toEqual(['DNS:master.example.com', 'DNS:puppet.example.com', 'DNS:secondary1.example.com']);
-    expect(cert.x509.checkIssued(new (await import('node:crypto')).X509Certificate(await ca.caCertificate()))).toBe(true);
+    expect(cert.altNames.sort()).toEqual([
+      'DNS:master.example.com',
+      'DNS:puppet.example.com',
+      'DNS:secondary1.example.com',
+    ]);
+    expect(cert.x509.checkIssued(new (await import('node:crypto')).X509Certificate(await ca.caCertificate()))).toBe(
+      true,
+    );
     const entry = (await ca.list()).find((e) => e.name === 'secondary1.example.com');
     expect(entry).toMatchObject({ state: 'signed', serial: cert.serial });
   });
 
   it('refuses a request with an unexpected alt name and lists the names', async () => {
-    await ca.submit('rogue.example.com', await csrFor('rogue.example.com', ['rogue.example.com', 'puppet.example.com', 'evil.example.org']));
+    await ca.submit(
+      'rogue.example.com',
+      await csrFor('rogue.example.com', ['rogue.example.com', 'puppet.example.com', 'evil.example.org']),
+    );
     const err = await failure(ca.sign('rogue.example.com', { allowed: ['puppet.example.com', 'master.example.com'] }));
     expect(err).toBeInstanceOf(CsrRefusedError);
     expect((err as CsrRefusedError).unexpected).toEqual(['DNS:evil.example.org']);
@@ -76,8 +98,13 @@ describe('OpensslCa', () => {
   });
 
   it('refuses a request that lacks a required name when exact names are required', async () => {
-    await ca.submit('partial.example.com', await csrFor('partial.example.com', ['partial.example.com', 'puppet.example.com']));
-    const err = await failure(ca.sign('partial.example.com', { allowed: ['puppet.example.com', 'master.example.com'], requireAll: true }));
+    await ca.submit(
+      'partial.example.com',
+      await csrFor('partial.example.com', ['partial.example.com', 'puppet.example.com']),
+    );
+    const err = await failure(
+      ca.sign('partial.example.com', { allowed: ['puppet.example.com', 'master.example.com'], requireAll: true }),
+    );
     expect(err).toBeInstanceOf(CsrRefusedError);
     expect((err as CsrRefusedError).missing).toEqual(['DNS:master.example.com']);
   });
@@ -106,14 +133,21 @@ describe('OpensslCa', () => {
     await ca.clean('secondary1.example.com');
     expect(await ca.certificate('secondary1.example.com')).toBeUndefined();
     expect(parseCrl(await ca.crl()).revoked.has(old)).toBe(true);
-    await ca.submit('secondary1.example.com', await csrFor('secondary1.example.com', ['secondary1.example.com', 'puppet.example.com', 'master.example.com']));
+    await ca.submit(
+      'secondary1.example.com',
+      await csrFor('secondary1.example.com', ['secondary1.example.com', 'puppet.example.com', 'master.example.com']),
+    );
     await ca.sign('secondary1.example.com', { allowed: ['puppet.example.com', 'master.example.com'] });
     expect((await ca.inspect('secondary1.example.com')).serial).not.toBe(old);
   });
 
   it('refuses a submission for a name that is already signed, or whose CSR is for another name', async () => {
-    await expect(ca.submit('secondary1.example.com', await csrFor('secondary1.example.com', []))).rejects.toMatchObject({ code: 'E_CSR_REFUSED' });
-    await expect(ca.submit('other.example.com', await csrFor('x.example.com', []))).rejects.toMatchObject({ code: 'E_CSR_REFUSED' });
+    await expect(ca.submit('secondary1.example.com', await csrFor('secondary1.example.com', []))).rejects.toMatchObject(
+      { code: 'E_CSR_REFUSED' },
+    );
+    await expect(ca.submit('other.example.com', await csrFor('x.example.com', []))).rejects.toMatchObject({
+      code: 'E_CSR_REFUSED',
+    });
   });
 
   it('refuses a tampered request (signature check)', async () => {
@@ -123,7 +157,9 @@ describe('OpensslCa', () => {
     const bad = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE REQUEST-----\n`;
     expect(parseCsr(bad).signatureValid).toBe(false);
     await writeFile(join(dir, 'ca', 'requests', 'tamper.example.com.pem'), bad);
-    await expect(ca.sign('tamper.example.com', { allowed: ['tamper.example.com'] })).rejects.toThrow(/invalid signature/);
+    await expect(ca.sign('tamper.example.com', { allowed: ['tamper.example.com'] })).rejects.toThrow(
+      /invalid signature/,
+    );
     expect(await ca.certificate('tamper.example.com')).toBeUndefined();
   });
 
@@ -155,7 +191,9 @@ describe('OpensslCa', () => {
     const names = ['b1.example.com', 'b2.example.com', 'b3.example.com'];
     for (const n of names) await ca.submit(n, await csrFor(n, n === 'b3.example.com' ? [n, 'puppet.example.com'] : []));
     await ca.submit('bad.example.com', await csrFor('bad.example.com', ['bad.example.com', 'evil.example.org']));
-    await expect(ca.signMany([...names, 'bad.example.com'], { allowed: ['puppet.example.com'] })).rejects.toBeInstanceOf(CsrRefusedError);
+    await expect(
+      ca.signMany([...names, 'bad.example.com'], { allowed: ['puppet.example.com'] }),
+    ).rejects.toBeInstanceOf(CsrRefusedError);
     expect(await ca.certificate('b1.example.com')).toBeUndefined();
     await ca.signMany(names, { allowed: ['puppet.example.com'] });
     const certs = await Promise.all(names.map(async (n) => inspectCert((await ca.certificate(n))!)));
@@ -164,7 +202,11 @@ describe('OpensslCa', () => {
     expect(new Set(certs.map((c) => c.serial)).size).toBe(3);
     await ca.revokeMany(['b1.example.com', 'b2.example.com']);
     const crl = parseCrl(await ca.crl());
-    expect([crl.revoked.has(certs[0]!.serial), crl.revoked.has(certs[1]!.serial), crl.revoked.has(certs[2]!.serial)]).toEqual([true, true, false]);
+    expect([
+      crl.revoked.has(certs[0]!.serial),
+      crl.revoked.has(certs[1]!.serial),
+      crl.revoked.has(certs[2]!.serial),
+    ]).toEqual([true, true, false]);
   });
 
   it('under DryRunHost, signing is a plan: recorded argv name the passphrase only as env:, and nothing is signed', async () => {
@@ -182,7 +224,9 @@ describe('OpensslCa', () => {
   });
 
   it('parses index.txt rows (valid, revoked, multiple per name)', () => {
-    const rows = parseIndex('V\t311125000000Z\t\t02\tunknown\t/CN=a.example\nR\t311125000000Z\t261125000000Z,keyCompromise\t0A\tunknown\t/CN=b\nbroken line\n');
+    const rows = parseIndex(
+      'V\t311125000000Z\t\t02\tunknown\t/CN=a.example\nR\t311125000000Z\t261125000000Z,keyCompromise\t0A\tunknown\t/CN=b\nbroken line\n',
+    );
     expect(rows).toEqual([
       { status: 'V', expires: '311125000000Z', revoked: '', serial: '2', cn: 'a.example' },
       { status: 'R', expires: '311125000000Z', revoked: '261125000000Z,keyCompromise', serial: 'A', cn: 'b' },

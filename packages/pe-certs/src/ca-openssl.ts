@@ -1,6 +1,13 @@
 import type { Host } from '@pe-stack/pe-host';
 import { validateRemotePath } from '@pe-stack/pe-host';
-import { enforceAltNames, readOptional, validateCertname, type AltNamePolicy, type CaBackend, type CertEntry } from './backend.js';
+import {
+  enforceAltNames,
+  readOptional,
+  validateCertname,
+  type AltNamePolicy,
+  type CaBackend,
+  type CertEntry,
+} from './backend.js';
 import { parseCsr } from './der.js';
 import { CaExistsError, CertError, CertNotFoundError } from './errors.js';
 import { Openssl, PASS_ENV, altNameEntry, validateCommonName, type KeySpec, type OpensslOptions } from './openssl.js';
@@ -117,7 +124,13 @@ export function parseIndex(text: string): IndexRow[] {
     const f = line.split('\t');
     const m = /(?:^|\/)CN=([^/]*)/.exec(f[5] ?? '');
     if (f.length < 6 || !m) continue;
-    rows.push({ status: f[0] as IndexRow['status'], expires: f[1] ?? '', revoked: f[2] ?? '', serial: (f[3] ?? '').toUpperCase().replace(/^0+(?=.)/, ''), cn: m[1]! });
+    rows.push({
+      status: f[0] as IndexRow['status'],
+      expires: f[1] ?? '',
+      revoked: f[2] ?? '',
+      serial: (f[3] ?? '').toUpperCase().replace(/^0+(?=.)/, ''),
+      cn: m[1]!,
+    });
   }
   return rows;
 }
@@ -154,7 +167,9 @@ export class OpensslCa implements CaBackend {
   }
 
   private pass(): { args: string[]; env: Record<string, string> } {
-    return this.passphrase === undefined ? { args: [], env: {} } : { args: ['-passin', `env:${PASS_ENV}`], env: { [PASS_ENV]: this.passphrase } };
+    return this.passphrase === undefined
+      ? { args: [], env: {} }
+      : { args: ['-passin', `env:${PASS_ENV}`], env: { [PASS_ENV]: this.passphrase } };
   }
 
   /**
@@ -162,7 +177,10 @@ export class OpensslCa implements CaBackend {
    * reads the alt names of the certificate being signed from $PE_SAN, which
    * must therefore always be set (openssl refuses a config with an unset variable).
    */
-  private async runCa(args: readonly string[], o: { san?: string; certname?: string; withKey?: boolean } = {}): Promise<void> {
+  private async runCa(
+    args: readonly string[],
+    o: { san?: string; certname?: string; withKey?: boolean } = {},
+  ): Promise<void> {
     const p = o.withKey === false ? { args: [], env: {} } : this.pass();
     // right after the subcommand: `-infiles` must stay last
     await this.openssl.run([args[0]!, ...p.args, ...args.slice(1)], {
@@ -176,24 +194,48 @@ export class OpensslCa implements CaBackend {
   static async init(host: Host, cadir: string, opts: OpensslCaInitOptions = {}): Promise<OpensslCa> {
     const ca = new OpensslCa(host, cadir, opts);
     const sudo = opts.sudo ?? false;
-    if (await host.exists(ca.path(CA_FILES.cert), { sudo })) throw new CaExistsError(host.name, cadir, `${CA_FILES.cert} is present`);
+    if (await host.exists(ca.path(CA_FILES.cert), { sudo }))
+      throw new CaExistsError(host.name, cadir, `${CA_FILES.cert} is present`);
     const cn = validateCommonName(opts.commonName ?? `Puppet CA: ${host.name}`);
     await host.mkdir(cadir, { mode: 0o750, sudo });
     for (const d of ['signed', 'requests', 'newcerts']) await host.mkdir(ca.path(d), { mode: 0o750, sudo });
-    await host.writeFile(ca.path(CA_FILES.config), opensslCaConfig(opts.crlDays ?? 30, ca.certDays), { mode: 0o640, backup: false, sudo });
+    await host.writeFile(ca.path(CA_FILES.config), opensslCaConfig(opts.crlDays ?? 30, ca.certDays), {
+      mode: 0o640,
+      backup: false,
+      sudo,
+    });
     await host.writeFile(ca.path(CA_FILES.index), '', { mode: 0o640, backup: false, sudo });
     await host.writeFile(ca.path('index.txt.attr'), 'unique_subject = no\n', { mode: 0o640, backup: false, sudo });
     await host.writeFile(ca.path('serial'), '01\n', { mode: 0o640, backup: false, sudo });
     await host.writeFile(ca.path('crlnumber'), '01\n', { mode: 0o640, backup: false, sudo });
     await ca.openssl.genKey(ca.path(CA_FILES.key), opts.key ?? { type: 'rsa', bits: 4096 }, opts.passphrase);
-    await ca.runCa(['req', '-x509', '-new', '-config', CA_FILES.config, '-extensions', 'ca_ext', '-key', CA_FILES.key, '-subj', `/CN=${cn}`, '-days', String(opts.caDays ?? 5475), '-set_serial', '0', '-out', CA_FILES.cert]);
+    await ca.runCa([
+      'req',
+      '-x509',
+      '-new',
+      '-config',
+      CA_FILES.config,
+      '-extensions',
+      'ca_ext',
+      '-key',
+      CA_FILES.key,
+      '-subj',
+      `/CN=${cn}`,
+      '-days',
+      String(opts.caDays ?? 5475),
+      '-set_serial',
+      '0',
+      '-out',
+      CA_FILES.cert,
+    ]);
     await ca.generateCrl();
     return ca;
   }
 
   async caCertificate(): Promise<string> {
     const pem = await readOptional(this.host, this.path(CA_FILES.cert), this.sudo);
-    if (pem === undefined) throw new CertNotFoundError(this.host.name, 'ca', `the CA certificate ${this.path(CA_FILES.cert)}`);
+    if (pem === undefined)
+      throw new CertNotFoundError(this.host.name, 'ca', `the CA certificate ${this.path(CA_FILES.cert)}`);
     return pem;
   }
 
@@ -211,11 +253,23 @@ export class OpensslCa implements CaBackend {
   async submit(certname: string, csrPem: string): Promise<void> {
     validateCertname(certname);
     const csr = parseCsr(csrPem);
-    if (csr.cn !== certname) throw new CertError('E_CSR_REFUSED', `the request submitted as "${certname}" is for "${csr.cn ?? '(no CN)'}".`, { host: this.host.name, certname });
+    if (csr.cn !== certname)
+      throw new CertError('E_CSR_REFUSED', `the request submitted as "${certname}" is for "${csr.cn ?? '(no CN)'}".`, {
+        host: this.host.name,
+        certname,
+      });
     if (await this.host.exists(this.path(`signed/${certname}.pem`), { sudo: this.sudo })) {
-      throw new CertError('E_CSR_REFUSED', `"${certname}" already has a signed certificate; clean it on the CA before submitting a new request.`, { host: this.host.name, certname });
+      throw new CertError(
+        'E_CSR_REFUSED',
+        `"${certname}" already has a signed certificate; clean it on the CA before submitting a new request.`,
+        { host: this.host.name, certname },
+      );
     }
-    await this.host.writeFile(this.path(`requests/${certname}.pem`), csrPem, { mode: 0o644, backup: false, sudo: this.sudo });
+    await this.host.writeFile(this.path(`requests/${certname}.pem`), csrPem, {
+      mode: 0o644,
+      backup: false,
+      sudo: this.sudo,
+    });
   }
 
   private async index(): Promise<IndexRow[]> {
@@ -226,7 +280,10 @@ export class OpensslCa implements CaBackend {
     const latest = new Map<string, IndexRow>();
     for (const row of await this.index()) latest.set(row.cn, row);
     const out: CertEntry[] = [];
-    const requests = await this.host.exec(['find', this.path('requests'), '-maxdepth', '1', '-type', 'f', '-name', '*.pem'], { readOnly: true, sudo: this.sudo });
+    const requests = await this.host.exec(
+      ['find', this.path('requests'), '-maxdepth', '1', '-type', 'f', '-name', '*.pem'],
+      { readOnly: true, sudo: this.sudo },
+    );
     for (const file of requests.stdout.split('\n').filter(Boolean).sort()) {
       const name = file.slice(file.lastIndexOf('/') + 1, -'.pem'.length);
       const csr = parseCsr((await this.host.readFile(file, { sudo: this.sudo })).toString('utf8'));
@@ -234,7 +291,12 @@ export class OpensslCa implements CaBackend {
     }
     for (const [name, row] of [...latest].sort(([a], [b]) => a.localeCompare(b))) {
       const notAfter = asn1Date(row.expires);
-      out.push({ name, state: row.status === 'R' ? 'revoked' : 'signed', serial: row.serial, ...(notAfter ? { notAfter } : {}) });
+      out.push({
+        name,
+        state: row.status === 'R' ? 'revoked' : 'signed',
+        serial: row.serial,
+        ...(notAfter ? { notAfter } : {}),
+      });
     }
     return out;
   }
@@ -245,11 +307,36 @@ export class OpensslCa implements CaBackend {
     const pem = await readOptional(this.host, this.path(reqPath), this.sudo);
     if (pem === undefined) throw new CertNotFoundError(this.host.name, certname, 'a pending certificate request');
     const csr = parseCsr(pem);
-    if (!csr.signatureValid) throw new CertError('E_CSR_REFUSED', `the request "${certname}" has an invalid signature.`, { host: this.host.name, certname });
-    if (csr.cn !== certname) throw new CertError('E_CSR_REFUSED', `the request "${certname}" is for "${csr.cn ?? '(no CN)'}".`, { host: this.host.name, certname });
+    if (!csr.signatureValid)
+      throw new CertError('E_CSR_REFUSED', `the request "${certname}" has an invalid signature.`, {
+        host: this.host.name,
+        certname,
+      });
+    if (csr.cn !== certname)
+      throw new CertError('E_CSR_REFUSED', `the request "${certname}" is for "${csr.cn ?? '(no CN)'}".`, {
+        host: this.host.name,
+        certname,
+      });
     enforceAltNames(this.host.name, certname, csr.altNames, policy);
     const san = csr.altNames.map(altNameEntry).join(',');
-    await this.runCa(['ca', '-config', CA_FILES.config, '-batch', '-notext', '-days', String(this.certDays), '-extensions', san ? 'node_ext_san' : 'node_ext', '-in', reqPath, '-out', `signed/${certname}.pem`], { san, certname });
+    await this.runCa(
+      [
+        'ca',
+        '-config',
+        CA_FILES.config,
+        '-batch',
+        '-notext',
+        '-days',
+        String(this.certDays),
+        '-extensions',
+        san ? 'node_ext_san' : 'node_ext',
+        '-in',
+        reqPath,
+        '-out',
+        `signed/${certname}.pem`,
+      ],
+      { san, certname },
+    );
     await this.host.remove(this.path(reqPath), { sudo: this.sudo });
   }
 
@@ -266,7 +353,11 @@ export class OpensslCa implements CaBackend {
       const pem = await readOptional(this.host, this.path(`requests/${certname}.pem`), this.sudo);
       if (pem === undefined) throw new CertNotFoundError(this.host.name, certname, 'a pending certificate request');
       const csr = parseCsr(pem);
-      if (!csr.signatureValid || csr.cn !== certname) throw new CertError('E_CSR_REFUSED', `the request "${certname}" has an invalid signature or another name.`, { host: this.host.name, certname });
+      if (!csr.signatureValid || csr.cn !== certname)
+        throw new CertError('E_CSR_REFUSED', `the request "${certname}" has an invalid signature or another name.`, {
+          host: this.host.name,
+          certname,
+        });
       enforceAltNames(this.host.name, certname, csr.altNames, policy);
       const san = csr.altNames.map(altNameEntry).join(',');
       groups.set(san, [...(groups.get(san) ?? []), certname]);
@@ -276,15 +367,49 @@ export class OpensslCa implements CaBackend {
         const chunk = names.slice(i, i + 500);
         const before = (await this.index()).length;
         // -out keeps only the last certificate of a batch in OpenSSL 3.0: read each from newcerts/ by the serials openssl recorded
-        await this.runCa(['ca', '-config', CA_FILES.config, '-batch', '-notext', '-days', String(this.certDays), '-extensions', san ? 'node_ext_san' : 'node_ext', '-out', '/dev/null', '-infiles', ...chunk.map((n) => `requests/${n}.pem`)], { san });
+        await this.runCa(
+          [
+            'ca',
+            '-config',
+            CA_FILES.config,
+            '-batch',
+            '-notext',
+            '-days',
+            String(this.certDays),
+            '-extensions',
+            san ? 'node_ext_san' : 'node_ext',
+            '-out',
+            '/dev/null',
+            '-infiles',
+            ...chunk.map((n) => `requests/${n}.pem`),
+          ],
+          { san },
+        );
         const rows = (await this.index()).slice(before);
-        if (rows.length !== chunk.length || rows.some((r, j) => r.cn !== chunk[j])) throw new CertError('E_OPENSSL', `openssl ca recorded ${rows.length} of ${chunk.length} requests in an unexpected order.`, { host: this.host.name });
+        if (rows.length !== chunk.length || rows.some((r, j) => r.cn !== chunk[j]))
+          throw new CertError(
+            'E_OPENSSL',
+            `openssl ca recorded ${rows.length} of ${chunk.length} requests in an unexpected order.`,
+            { host: this.host.name },
+          );
         for (const [j, name] of chunk.entries()) {
           const serial = rows[j]!.serial;
-          const text = (await this.host.readFile(this.path(`newcerts/${serial.length % 2 ? `0${serial}` : serial}.pem`), { sudo: this.sudo })).toString('utf8');
+          const text = (
+            await this.host.readFile(this.path(`newcerts/${serial.length % 2 ? `0${serial}` : serial}.pem`), {
+              sudo: this.sudo,
+            })
+          ).toString('utf8');
           const pem = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/.exec(text)?.[0];
-          if (!pem) throw new CertError('E_OPENSSL', `newcerts/${serial}.pem holds no certificate.`, { host: this.host.name, certname: name });
-          await this.host.writeFile(this.path(`signed/${name}.pem`), pem, { mode: 0o644, backup: false, sudo: this.sudo });
+          if (!pem)
+            throw new CertError('E_OPENSSL', `newcerts/${serial}.pem holds no certificate.`, {
+              host: this.host.name,
+              certname: name,
+            });
+          await this.host.writeFile(this.path(`signed/${name}.pem`), pem, {
+            mode: 0o644,
+            backup: false,
+            sudo: this.sudo,
+          });
           await this.host.remove(this.path(`requests/${name}.pem`), { sudo: this.sudo });
         }
       }
@@ -299,7 +424,16 @@ export class OpensslCa implements CaBackend {
       const row = latest.get(validateCertname(certname));
       if (!row) throw new CertNotFoundError(this.host.name, certname, 'a signed certificate');
       if (row.status === 'R') continue;
-      await this.runCa(['ca', '-config', CA_FILES.config, '-revoke', `newcerts/${row.serial.length % 2 ? `0${row.serial}` : row.serial}.pem`], { certname });
+      await this.runCa(
+        [
+          'ca',
+          '-config',
+          CA_FILES.config,
+          '-revoke',
+          `newcerts/${row.serial.length % 2 ? `0${row.serial}` : row.serial}.pem`,
+        ],
+        { certname },
+      );
     }
     await this.generateCrl();
   }
@@ -315,7 +449,16 @@ export class OpensslCa implements CaBackend {
     const row = await this.latestRow(certname);
     if (!row) throw new CertNotFoundError(this.host.name, certname, 'a signed certificate');
     if (row.status === 'R') return;
-    await this.runCa(['ca', '-config', CA_FILES.config, '-revoke', `newcerts/${row.serial.length % 2 ? `0${row.serial}` : row.serial}.pem`], { certname });
+    await this.runCa(
+      [
+        'ca',
+        '-config',
+        CA_FILES.config,
+        '-revoke',
+        `newcerts/${row.serial.length % 2 ? `0${row.serial}` : row.serial}.pem`,
+      ],
+      { certname },
+    );
     await this.generateCrl();
   }
 

@@ -1,7 +1,16 @@
 import type { ExecResult, Host } from '@pe-stack/pe-host';
 import { tailLines, validateRemotePath } from '@pe-stack/pe-host';
 import type { CommandKey, Layout } from '@pe-stack/pe-config-files';
-import { enforceAltNames, readOptional, validateCertname, type AltNamePolicy, type CaBackend, type CertEntry, type CertState, type SignOptions } from './backend.js';
+import {
+  enforceAltNames,
+  readOptional,
+  validateCertname,
+  type AltNamePolicy,
+  type CaBackend,
+  type CertEntry,
+  type CertState,
+  type SignOptions,
+} from './backend.js';
 import { parseCsr } from './der.js';
 import { CertError, CertNotFoundError, CertParseError } from './errors.js';
 import { parseAltNameText } from './x509.js';
@@ -51,20 +60,28 @@ export function parsePuppetserverListJson(text: string): CertEntry[] {
   } catch (e) {
     throw new CertParseError('`puppetserver ca list --format json` output', (e as Error).message);
   }
-  if (!doc || typeof doc !== 'object') throw new CertParseError('`puppetserver ca list --format json` output', 'not an object');
+  if (!doc || typeof doc !== 'object')
+    throw new CertParseError('`puppetserver ca list --format json` output', 'not an object');
   const out: CertEntry[] = [];
   for (const group of ['requested', 'signed', 'revoked'] as const) {
     const list = (doc as Record<string, unknown>)[group];
     if (list === undefined) continue;
-    if (!Array.isArray(list)) throw new CertParseError('`puppetserver ca list --format json` output', `"${group}" is not a list`);
+    if (!Array.isArray(list))
+      throw new CertParseError('`puppetserver ca list --format json` output', `"${group}" is not a list`);
     for (const raw of list as Record<string, unknown>[]) {
-      if (typeof raw['name'] !== 'string') throw new CertParseError('`puppetserver ca list --format json` output', 'an entry has no name');
+      if (typeof raw['name'] !== 'string')
+        throw new CertParseError('`puppetserver ca list --format json` output', 'an entry has no name');
       const alt = (raw['subject_alt_names'] ?? raw['dns_alt_names'] ?? []) as string[];
       const fps = raw['fingerprints'] as Record<string, string> | undefined;
       const fp = fps?.['SHA256'] ?? (raw['fingerprint'] as string | undefined);
-      const e: CertEntry = { name: raw['name'], state: asState(typeof raw['state'] === 'string' ? raw['state'] : group), altNames: parseAltNameText(alt.join(', ')) };
+      const e: CertEntry = {
+        name: raw['name'],
+        state: asState(typeof raw['state'] === 'string' ? raw['state'] : group),
+        altNames: parseAltNameText(alt.join(', ')),
+      };
       if (fp) e.fingerprint = fp;
-      if (typeof raw['serial_number'] === 'number' || typeof raw['serial_number'] === 'string') e.serial = BigInt(raw['serial_number']).toString(16).toUpperCase();
+      if (typeof raw['serial_number'] === 'number' || typeof raw['serial_number'] === 'string')
+        e.serial = BigInt(raw['serial_number']).toString(16).toUpperCase();
       const na = puppetTime(raw['not_after']);
       if (na) e.notAfter = na;
       out.push(e);
@@ -110,7 +127,11 @@ export function parsePuppetCertList(text: string): CertEntry[] {
     const err = /\((certificate [^)]*|[^)]*)\)\s*$/.exec(rest.replace(/\(alt names: .*?\)/, '').trim());
     let state: CertState = m[1] === '+' ? 'signed' : m[1] === ' ' ? 'requested' : 'invalid';
     if (state === 'invalid' && err && /revoked/.test(err[1]!)) state = 'revoked';
-    const e: CertEntry = { name: m[2]!, state, altNames: alt ? parseAltNameText(parseRubyArray(alt[1]!).join(', ')) : [] };
+    const e: CertEntry = {
+      name: m[2]!,
+      state,
+      altNames: alt ? parseAltNameText(parseRubyArray(alt[1]!).join(', ')) : [],
+    };
     if (m[3] === 'SHA256') e.fingerprint = m[4]!;
     if (state === 'invalid' && err) e.problem = err[1]!;
     out.push(e);
@@ -135,11 +156,27 @@ abstract class PuppetCliCa implements CaBackend {
     this.timeoutMs = o.timeoutMs ?? 120_000;
   }
 
-  protected async run(argv: readonly string[], certname: string | undefined, readOnly = false, okCodes: readonly number[] = [0], changesFiles?: readonly string[]): Promise<ExecResult> {
-    const r = await this.host.exec(argv, { sudo: this.sudo, timeoutMs: this.timeoutMs, allowFailure: true, readOnly, ...(changesFiles ? { changesFiles } : {}) });
+  protected async run(
+    argv: readonly string[],
+    certname: string | undefined,
+    readOnly = false,
+    okCodes: readonly number[] = [0],
+    changesFiles?: readonly string[],
+  ): Promise<ExecResult> {
+    const r = await this.host.exec(argv, {
+      sudo: this.sudo,
+      timeoutMs: this.timeoutMs,
+      allowFailure: true,
+      readOnly,
+      ...(changesFiles ? { changesFiles } : {}),
+    });
     if (!okCodes.includes(r.code)) {
       const tail = this.host.redactor.redact(tailLines((r.stderr.trim() || r.stdout.trim()).replace(/\r/g, ''), 6));
-      throw new CertError('E_CA_COMMAND', `\`${argv.join(' ')}\` exited ${r.code}${tail ? `: ${tail}` : '.'}`, { host: this.host.name, certname, hint: this.hintFor(tail) });
+      throw new CertError('E_CA_COMMAND', `\`${argv.join(' ')}\` exited ${r.code}${tail ? `: ${tail}` : '.'}`, {
+        host: this.host.name,
+        certname,
+        hint: this.hintFor(tail),
+      });
     }
     return r;
   }
@@ -159,15 +196,22 @@ abstract class PuppetCliCa implements CaBackend {
     const names: string[] = [];
     if (!opts.fromRequestFile) {
       const e = await this.entry(certname);
-      if (!e || e.state !== 'requested') throw new CertNotFoundError(this.host.name, certname, 'a pending certificate request');
+      if (!e || e.state !== 'requested')
+        throw new CertNotFoundError(this.host.name, certname, 'a pending certificate request');
       names.push(...(e.altNames ?? []));
     }
     // the request file itself is the authority (a listing may leave names out); both are checked
     const pem = await readOptional(this.host, `${this.cadir}/requests/${certname}.pem`, this.sudo);
-    if (pem === undefined && opts.fromRequestFile) throw new CertNotFoundError(this.host.name, certname, 'a pending certificate request');
+    if (pem === undefined && opts.fromRequestFile)
+      throw new CertNotFoundError(this.host.name, certname, 'a pending certificate request');
     if (pem !== undefined) {
       const csr = parseCsr(pem);
-      if (csr.cn !== certname || !csr.signatureValid) throw new CertError('E_CSR_REFUSED', `the request file for "${certname}" is for "${csr.cn ?? '(no CN)'}" or has an invalid signature.`, { host: this.host.name, certname });
+      if (csr.cn !== certname || !csr.signatureValid)
+        throw new CertError(
+          'E_CSR_REFUSED',
+          `the request file for "${certname}" is for "${csr.cn ?? '(no CN)'}" or has an invalid signature.`,
+          { host: this.host.name, certname },
+        );
       names.push(...csr.altNames);
     }
     enforceAltNames(this.host.name, certname, names, policy);
@@ -181,13 +225,19 @@ abstract class PuppetCliCa implements CaBackend {
    */
   signChanges(certname: string): string[] {
     validateCertname(certname);
-    return [`${this.cadir}/requests/${certname}.pem`, `${this.cadir}/signed/${certname}.pem`, `${this.cadir}/serial`, `${this.cadir}/inventory.txt`];
+    return [
+      `${this.cadir}/requests/${certname}.pem`,
+      `${this.cadir}/signed/${certname}.pem`,
+      `${this.cadir}/serial`,
+      `${this.cadir}/inventory.txt`,
+    ];
   }
 
   /** A Puppet CA lists what its `requests/` and `signed/` directories hold (a revoked certificate stays in `signed/`). */
   async hasFiles(certname: string): Promise<boolean> {
     validateCertname(certname);
-    for (const d of ['requests', 'signed']) if (await this.host.exists(`${this.cadir}/${d}/${certname}.pem`, { sudo: this.sudo })) return true;
+    for (const d of ['requests', 'signed'])
+      if (await this.host.exists(`${this.cadir}/${d}/${certname}.pem`, { sudo: this.sudo })) return true;
     return false;
   }
 
@@ -210,7 +260,8 @@ abstract class PuppetCliCa implements CaBackend {
 
   async caCertificate(): Promise<string> {
     const pem = await readOptional(this.host, `${this.cadir}/ca_crt.pem`, this.sudo);
-    if (pem === undefined) throw new CertNotFoundError(this.host.name, 'ca', `the CA certificate ${this.cadir}/ca_crt.pem`);
+    if (pem === undefined)
+      throw new CertNotFoundError(this.host.name, 'ca', `the CA certificate ${this.cadir}/ca_crt.pem`);
     return pem;
   }
 
@@ -240,8 +291,20 @@ export class PuppetserverCa extends PuppetCliCa {
   }
 
   async list(): Promise<CertEntry[]> {
-    const r = await this.host.exec([...this.o.commands.list, '--format', 'json'], { sudo: this.sudo, timeoutMs: this.timeoutMs, allowFailure: true, readOnly: true });
-    if (r.code === 0 && r.stdout.trim().startsWith('{')) return parsePuppetserverListJson(r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).join(''));
+    const r = await this.host.exec([...this.o.commands.list, '--format', 'json'], {
+      sudo: this.sudo,
+      timeoutMs: this.timeoutMs,
+      allowFailure: true,
+      readOnly: true,
+    });
+    if (r.code === 0 && r.stdout.trim().startsWith('{'))
+      return parsePuppetserverListJson(
+        r.stdout
+          .trim()
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .join(''),
+      );
     // older puppetserver-ca gems have no --format: fall back to the text listing
     return parsePuppetserverListText((await this.run(this.o.commands.list, undefined, true)).stdout);
   }
@@ -252,9 +315,12 @@ export class PuppetserverCa extends PuppetCliCa {
   }
 
   protected override hintFor(stderr: string): string | undefined {
-    if (/code: 409/.test(stderr) && /alt/i.test(stderr)) return 'Enable allow-subject-alt-names in ca.conf on the CA (allowSubjectAltNamesEdit) and reload puppetserver.';
-    if (/code: 403/.test(stderr)) return 'This host may not use the CA admin endpoints: add its certname to the pp_cli_auth rules of auth.conf (caAdminAuthEdit) and reload puppetserver.';
-    if (/Connection refused|Failed to open TCP/i.test(stderr)) return 'puppetserver ca talks to the running puppetserver: start it (or wait until it is ready).';
+    if (/code: 409/.test(stderr) && /alt/i.test(stderr))
+      return 'Enable allow-subject-alt-names in ca.conf on the CA (allowSubjectAltNamesEdit) and reload puppetserver.';
+    if (/code: 403/.test(stderr))
+      return 'This host may not use the CA admin endpoints: add its certname to the pp_cli_auth rules of auth.conf (caAdminAuthEdit) and reload puppetserver.';
+    if (/Connection refused|Failed to open TCP/i.test(stderr))
+      return 'puppetserver ca talks to the running puppetserver: start it (or wait until it is ready).';
     return undefined;
   }
 }

@@ -34,7 +34,8 @@ export interface ConsoleCertPaths {
 
 export function consoleCertPaths(layout: Layout, fqdn: string): ConsoleCertPaths {
   validateHostname(fqdn);
-  if (!layout.console || !layout.dirs.consoleCertsDir) throw new CertError('E_CA_COMMAND', `the ${layout.name} layout has no console.`);
+  if (!layout.console || !layout.dirs.consoleCertsDir)
+    throw new CertError('E_CA_COMMAND', `the ${layout.name} layout has no console.`);
   const certname = `${layout.console.cnPrefix}-${fqdn}`;
   const dir = layout.dirs.consoleCertsDir;
   return {
@@ -60,7 +61,19 @@ export interface ConsoleCertResult {
 /** Autosign entry on the primary (idempotent). */
 export function consoleAutosign(primary: Host, o: ConsoleCertOptions): Promise<ApplyResult> {
   const p = consoleCertPaths(o.layout, o.fqdn);
-  return applyEdits(primary, [{ kind: 'lines', path: fileOf(o.layout, 'autosignConf').path, create: true, write: { mode: 0o644 }, ops: [{ op: 'add', entry: p.certname }] }], { sudo: o.sudo ?? true }).then((r) => r[0]!);
+  return applyEdits(
+    primary,
+    [
+      {
+        kind: 'lines',
+        path: fileOf(o.layout, 'autosignConf').path,
+        create: true,
+        write: { mode: 0o644 },
+        ops: [{ op: 'add', entry: p.certname }],
+      },
+    ],
+    { sudo: o.sudo ?? true },
+  ).then((r) => r[0]!);
 }
 
 /**
@@ -76,17 +89,31 @@ export function oneRakeRun(argvs: readonly (readonly string[])[]): string[] | un
   const prefix = first.slice(0, -1);
   const same = argvs.every((a) => a.length === first.length && a.slice(0, -1).every((w, i) => w === prefix[i]));
   const tasks = argvs.map((a) => a.at(-1)!);
-  if (!same || !/(^|\/)rake$/.test(prefix[0] ?? '') || new Set(tasks).size !== tasks.length || tasks.some((t) => !/^[a-z_]+:[a-z_]+$/.test(t))) return undefined;
+  if (
+    !same ||
+    !/(^|\/)rake$/.test(prefix[0] ?? '') ||
+    new Set(tasks).size !== tasks.length ||
+    tasks.some((t) => !/^[a-z_]+:[a-z_]+$/.test(t))
+  )
+    return undefined;
   return [...prefix, ...tasks];
 }
 
-export async function ensureConsoleCert(primary: Host, consoleHost: Host, o: ConsoleCertOptions): Promise<ConsoleCertResult> {
+export async function ensureConsoleCert(
+  primary: Host,
+  consoleHost: Host,
+  o: ConsoleCertOptions,
+): Promise<ConsoleCertResult> {
   validateHostname(o.caServer);
   const sudo = o.sudo ?? true;
   const p = consoleCertPaths(o.layout, o.fqdn);
   const rel = (abs: string) => `certs/${abs.slice(abs.lastIndexOf('/') + 1)}`;
   const autosign = await consoleAutosign(primary, o);
-  const steps: [key: 'consoleCreateKeyPair' | 'consoleCertRequest' | 'consoleCertRetrieve', task: string, creates: string][] = [
+  const steps: [
+    key: 'consoleCreateKeyPair' | 'consoleCertRequest' | 'consoleCertRetrieve',
+    task: string,
+    creates: string,
+  ][] = [
     ['consoleCreateKeyPair', 'cert:create_key_pair', p.publicKey],
     ['consoleCertRequest', 'cert:request', p.caCert],
     ['consoleCertRetrieve', 'cert:retrieve', p.cert],
@@ -133,13 +160,21 @@ export async function ensureConsoleCert(primary: Host, consoleHost: Host, o: Con
   if (todo.length === 0) return { certname: p.certname, autosign, settings: settings!, vhost: vhost!, ran };
   const argvs = todo.map(([key]) => {
     const argv = o.layout.commands[key];
-    if (!argv.length) throw new CertError('E_CA_COMMAND', `the ${o.layout.name} layout has no ${key} command.`, { host: consoleHost.name });
+    if (!argv.length)
+      throw new CertError('E_CA_COMMAND', `the ${o.layout.name} layout has no ${key} command.`, {
+        host: consoleHost.name,
+      });
     return argv;
   });
   // cert:create_key_pair alone only makes the key pair in the certs directory; cert:request and cert:retrieve also
   // talk to the CA (the request is stored on the primary): then nothing is declared and every file may have changed
   const localOnly = todo.every(([key]) => key === 'consoleCreateKeyPair');
-  const r = await consoleHost.exec(oneRakeRun(argvs) ?? sequenceArgv(argvs), { sudo, allowFailure: true, timeoutMs: 300_000 * argvs.length, ...(localOnly ? { changesFiles: [p.dir] } : {}) });
+  const r = await consoleHost.exec(oneRakeRun(argvs) ?? sequenceArgv(argvs), {
+    sudo,
+    allowFailure: true,
+    timeoutMs: 300_000 * argvs.length,
+    ...(localOnly ? { changesFiles: [p.dir] } : {}),
+  });
   const created = await Promise.all(todo.map(([, , creates]) => consoleHost.exists(creates, { sudo })));
   for (const [k, [key, task, creates]] of todo.entries()) {
     if (created[k]) {
@@ -147,14 +182,25 @@ export async function ensureConsoleCert(primary: Host, consoleHost: Host, o: Con
       continue;
     }
     const argv = argvs[k]!;
-    throw new CertError('E_CA_COMMAND', `\`${argv.join(' ')}\` ${r.code !== 0 ? `exited ${r.code}` : `did not create ${creates}`}: ${consoleHost.redactor.redact(r.stderr.trim().split('\n').slice(-3).join(' '))}`, {
-      host: consoleHost.name,
-      certname: p.certname,
-      hint: key === 'consoleCertRetrieve' ? `Check that ${p.certname} is in the primary's autosign.conf and signed (puppet cert list ${p.certname}).` : undefined,
-    });
+    throw new CertError(
+      'E_CA_COMMAND',
+      `\`${argv.join(' ')}\` ${r.code !== 0 ? `exited ${r.code}` : `did not create ${creates}`}: ${consoleHost.redactor.redact(r.stderr.trim().split('\n').slice(-3).join(' '))}`,
+      {
+        host: consoleHost.name,
+        certname: p.certname,
+        hint:
+          key === 'consoleCertRetrieve'
+            ? `Check that ${p.certname} is in the primary's autosign.conf and signed (puppet cert list ${p.certname}).`
+            : undefined,
+      },
+    );
   }
   if (r.code !== 0) {
-    throw new CertError('E_CA_COMMAND', `\`${argvs.at(-1)!.join(' ')}\` exited ${r.code}: ${consoleHost.redactor.redact(r.stderr.trim().split('\n').slice(-3).join(' '))}`, { host: consoleHost.name, certname: p.certname });
+    throw new CertError(
+      'E_CA_COMMAND',
+      `\`${argvs.at(-1)!.join(' ')}\` exited ${r.code}: ${consoleHost.redactor.redact(r.stderr.trim().split('\n').slice(-3).join(' '))}`,
+      { host: consoleHost.name, certname: p.certname },
+    );
   }
   return { certname: p.certname, autosign: autosign, settings: settings!, vhost: vhost!, ran };
 }

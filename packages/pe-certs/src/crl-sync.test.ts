@@ -12,7 +12,11 @@ let ca: OpensslCa;
 const s1 = new LocalHost({ name: 'secondary1' });
 const s2 = new LocalHost({ name: 'secondary2' });
 let targets: CrlTarget[];
-const reloads = (n: string) => readFile(join(t.dir, `${n}.reloads`), 'utf8').then((s) => s.length, () => 0);
+const reloads = (n: string) =>
+  readFile(join(t.dir, `${n}.reloads`), 'utf8').then(
+    (s) => s.length,
+    () => 0,
+  );
 
 beforeAll(async () => {
   t = await tempDir('crl');
@@ -46,11 +50,19 @@ describe('syncCrl', () => {
     // secondary1's web server CRL is what the node is checked against
     const paths = { ...puppetSslPaths(ssl, 'agent9.example.com'), webCrl: targets[0]!.path };
     await ca.revoke('agent9.example.com');
-    const stale = await verifyNode(agentHost, { certname: 'agent9.example.com', paths, trust: loadTrust(await ca.caCertificate(), await ca.crl()) });
+    const stale = await verifyNode(agentHost, {
+      certname: 'agent9.example.com',
+      paths,
+      trust: loadTrust(await ca.caCertificate(), await ca.crl()),
+    });
     expect(stale.failures.map((f) => f.id)).toEqual(['revoked', 'crl-current']);
     const r = await syncCrl(ca, targets);
     expect(r.every((x) => x.changed && x.reloaded)).toBe(true);
-    const after = await verifyNode(agentHost, { certname: 'agent9.example.com', paths, trust: loadTrust(await ca.caCertificate(), await ca.crl()) });
+    const after = await verifyNode(agentHost, {
+      certname: 'agent9.example.com',
+      paths,
+      trust: loadTrust(await ca.caCertificate(), await ca.crl()),
+    });
     expect(after.failures.map((f) => f.id)).toEqual(['revoked']);
     expect([await reloads('secondary1'), await reloads('secondary2')]).toEqual([2, 2]);
   });
@@ -74,6 +86,9 @@ describe('syncCrl', () => {
     await expect(syncCrl(ca, targets)).rejects.toThrow(/not signed by the CA/);
     await writeFile(join(ca.cadir, 'ca_crl.pem'), good);
     await ca.generateCrl();
-    await expect(syncCrl(ca, [{ ...targets[0]!, reload: ['false'] }])).rejects.toMatchObject({ code: 'E_CA_COMMAND', host: 'secondary1' });
+    await expect(syncCrl(ca, [{ ...targets[0]!, reload: ['false'] }])).rejects.toMatchObject({
+      code: 'E_CA_COMMAND',
+      host: 'secondary1',
+    });
   });
 });

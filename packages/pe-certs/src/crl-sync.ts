@@ -32,7 +32,11 @@ export interface CrlSyncResult {
  * by the CA; a target holding a newer CRL from the same CA (higher CRL
  * number) is never downgraded.
  */
-export async function syncCrl(ca: CaBackend, targets: readonly CrlTarget[], opts: { concurrency?: number } = {}): Promise<CrlSyncResult[]> {
+export async function syncCrl(
+  ca: CaBackend,
+  targets: readonly CrlTarget[],
+  opts: { concurrency?: number } = {},
+): Promise<CrlSyncResult[]> {
   const crlPem = await ca.crl();
   const trust = loadTrust(await ca.caCertificate(), crlPem, ca.host.name);
   const crl = trust.crl!;
@@ -40,7 +44,12 @@ export async function syncCrl(ca: CaBackend, targets: readonly CrlTarget[], opts
   return Promise.all(targets.map((t) => sem.run(() => syncOne(t, crlPem, crl, trust.ca.x509.publicKey))));
 }
 
-async function syncOne(t: CrlTarget, pem: string, crl: ParsedCrl, caKey: Parameters<typeof parseCrl>[1]): Promise<CrlSyncResult> {
+async function syncOne(
+  t: CrlTarget,
+  pem: string,
+  crl: ParsedCrl,
+  caKey: Parameters<typeof parseCrl>[1],
+): Promise<CrlSyncResult> {
   validateRemotePath(t.path);
   const sudo = t.sudo ?? true;
   const number = crl.crlNumber?.toString();
@@ -53,15 +62,38 @@ async function syncOne(t: CrlTarget, pem: string, crl: ParsedCrl, caKey: Paramet
     } catch {
       theirs = undefined;
     }
-    if (theirs?.signatureValid && theirs.crlNumber !== undefined && crl.crlNumber !== undefined && theirs.crlNumber > crl.crlNumber) {
-      return { host: t.host.name, path: t.path, changed: false, reloaded: false, crlNumber: theirs.crlNumber.toString(), skipped: `holds a newer CRL (#${theirs.crlNumber} > #${crl.crlNumber})` };
+    if (
+      theirs?.signatureValid &&
+      theirs.crlNumber !== undefined &&
+      crl.crlNumber !== undefined &&
+      theirs.crlNumber > crl.crlNumber
+    ) {
+      return {
+        host: t.host.name,
+        path: t.path,
+        changed: false,
+        reloaded: false,
+        crlNumber: theirs.crlNumber.toString(),
+        skipped: `holds a newer CRL (#${theirs.crlNumber} > #${crl.crlNumber})`,
+      };
     }
   }
-  const w = await t.host.writeFile(t.path, pem, { mode: 0o644, backup: false, sudo, ...(t.owner ? { owner: t.owner } : {}), ...(t.group ? { group: t.group } : {}) });
+  const w = await t.host.writeFile(t.path, pem, {
+    mode: 0o644,
+    backup: false,
+    sudo,
+    ...(t.owner ? { owner: t.owner } : {}),
+    ...(t.group ? { group: t.group } : {}),
+  });
   let reloaded = false;
   if (w.changed && t.reload?.length) {
     const r = await t.host.exec(t.reload, { sudo, allowFailure: true, timeoutMs: 120_000 });
-    if (r.code !== 0) throw new CertError('E_CA_COMMAND', `the CRL was updated at ${t.path} but \`${t.reload.join(' ')}\` exited ${r.code}: ${t.host.redactor.redact(r.stderr.trim().split('\n').slice(-2).join(' '))}`, { host: t.host.name });
+    if (r.code !== 0)
+      throw new CertError(
+        'E_CA_COMMAND',
+        `the CRL was updated at ${t.path} but \`${t.reload.join(' ')}\` exited ${r.code}: ${t.host.redactor.redact(r.stderr.trim().split('\n').slice(-2).join(' '))}`,
+        { host: t.host.name },
+      );
     reloaded = true;
   }
   return { host: t.host.name, path: t.path, changed: w.changed, reloaded, crlNumber: number };

@@ -45,7 +45,9 @@ describe('parseCsr', () => {
   });
 
   it('refuses non-CSR input with a typed error', () => {
-    expect(() => parseCsr('-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----')).toThrow(/cannot parse a certificate signing request/);
+    expect(() => parseCsr('-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----')).toThrow(
+      /cannot parse a certificate signing request/,
+    );
     expect(() => parseCsr('hello')).toThrow(/E_CERT_PARSE|cannot parse/);
   });
 });
@@ -65,7 +67,9 @@ describe('parseCrl', () => {
     expect(p.signatureValid).toBe(true);
     const serials = [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => m[1]!.replace(/^0+(?=.)/, ''));
     expect([...p.revoked.keys()].sort()).toEqual(serials.sort());
-    expect(serials).toEqual([(await ca.inspect('a1.example')).serial, (await ca.inspect('a3.example')).serial].map((s) => s));
+    expect(serials).toEqual(
+      [(await ca.inspect('a1.example')).serial, (await ca.inspect('a3.example')).serial].map((s) => s),
+    );
     expect(`CRL #${String(p.crlNumber)}`).toBe(`CRL #${/X509v3 CRL Number:\s*\n\s*(\d+)/.exec(text)![1]}`);
     const last = /Last Update: (.*)/.exec(text)![1]!;
     const next = /Next Update: (.*)/.exec(text)![1]!;

@@ -36,7 +36,7 @@ function readTlv(buf: Buffer, pos: number, limit = buf.length): Tlv {
 
 function kids(buf: Buffer, t: Tlv): Tlv[] {
   const out: Tlv[] = [];
-  for (let p = t.body; p < t.end; ) {
+  for (let p = t.body; p < t.end;) {
     const c = readTlv(buf, p, t.end);
     out.push(c);
     p = c.end;
@@ -45,7 +45,8 @@ function kids(buf: Buffer, t: Tlv): Tlv[] {
 }
 
 function expect(t: Tlv | undefined, tag: number, what: string): Tlv {
-  if (!t || t.tag !== tag) throw new Error(`expected ${what} (tag 0x${tag.toString(16)}), found ${t ? `0x${t.tag.toString(16)}` : 'nothing'}`);
+  if (!t || t.tag !== tag)
+    throw new Error(`expected ${what} (tag 0x${tag.toString(16)}), found ${t ? `0x${t.tag.toString(16)}` : 'nothing'}`);
   return t;
 }
 
@@ -75,14 +76,24 @@ function integerHex(buf: Buffer, t: Tlv): string {
 
 function time(buf: Buffer, t: Tlv): Date {
   const s = buf.subarray(t.body, t.end).toString('latin1');
-  const m = t.tag === 0x17 ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s) : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s);
+  const m =
+    t.tag === 0x17
+      ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s)
+      : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s);
   if (!m) throw new Error(`bad time ${s}`);
   let year = Number(m[1]);
   if (t.tag === 0x17) year += year < 50 ? 2000 : 1900;
   return new Date(Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
 }
 
-const ATTR_NAMES: Record<string, string> = { '2.5.4.3': 'CN', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '2.5.4.10': 'O', '2.5.4.11': 'OU' };
+const ATTR_NAMES: Record<string, string> = {
+  '2.5.4.3': 'CN',
+  '2.5.4.6': 'C',
+  '2.5.4.7': 'L',
+  '2.5.4.8': 'ST',
+  '2.5.4.10': 'O',
+  '2.5.4.11': 'OU',
+};
 
 function name(buf: Buffer, t: Tlv): { text: string; cn: string | undefined } {
   const parts: string[] = [];
@@ -137,7 +148,8 @@ function generalNames(buf: Buffer, octets: Tlv): string[] {
     const v = buf.subarray(gn.body, gn.end);
     if (gn.tag === 0x82) out.push(`DNS:${v.toString('latin1').toLowerCase()}`);
     else if (gn.tag === 0x87 && v.length === 4) out.push(`IP:${[...v].join('.')}`);
-    else if (gn.tag === 0x87 && v.length === 16) out.push(`IP:${(v.toString('hex').match(/.{4}/g) ?? []).map((h) => h.replace(/^0+(?=.)/, '')).join(':')}`);
+    else if (gn.tag === 0x87 && v.length === 16)
+      out.push(`IP:${(v.toString('hex').match(/.{4}/g) ?? []).map((h) => h.replace(/^0+(?=.)/, '')).join(':')}`);
     else out.push(`OTHER:0x${gn.tag.toString(16)}`);
   }
   return out;
@@ -174,7 +186,8 @@ export function parseCsr(pem: string): ParsedCsr {
             const parts = kids(buf, ext);
             const id = oid(buf, expect(parts[0], 0x06, 'extension id'));
             extensionOids.push(id);
-            if (id === '2.5.29.17') altNames.push(...generalNames(buf, expect(parts[parts.length - 1], 0x04, 'extension value')));
+            if (id === '2.5.29.17')
+              altNames.push(...generalNames(buf, expect(parts[parts.length - 1], 0x04, 'extension value')));
           }
         }
       }
@@ -244,7 +257,9 @@ export function parseCrl(pem: string, issuerKey?: KeyObject): ParsedCrl {
       nextUpdate,
       crlNumber,
       revoked,
-      signatureValid: issuerKey ? checkSignature(buf, tbs!, expect(alg, 0x30, 'algorithm'), expect(sig, 0x03, 'signature'), issuerKey) : undefined,
+      signatureValid: issuerKey
+        ? checkSignature(buf, tbs!, expect(alg, 0x30, 'algorithm'), expect(sig, 0x03, 'signature'), issuerKey)
+        : undefined,
     };
   } catch (e) {
     throw e instanceof CertParseError ? e : new CertParseError('a CRL', (e as Error).message);

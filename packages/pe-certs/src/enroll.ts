@@ -30,7 +30,8 @@ export class OpensslAgent implements NodeAgent {
     validateCertname(certname);
     const p = puppetSslPaths(this.ssldir, certname);
     const sudo = this.opts.sudo ?? false;
-    for (const d of ['certs', 'private_keys', 'public_keys', 'certificate_requests']) await node.mkdir(`${this.ssldir}/${d}`, { mode: d === 'private_keys' ? 0o750 : 0o755, sudo });
+    for (const d of ['certs', 'private_keys', 'public_keys', 'certificate_requests'])
+      await node.mkdir(`${this.ssldir}/${d}`, { mode: d === 'private_keys' ? 0o750 : 0o755, sudo });
     const o = new Openssl(node, { sudo });
     if (!(await node.exists(p.key, { sudo }))) await o.genKey(p.key, this.opts.key ?? { type: 'rsa', bits: 4096 });
     await node.writeFile(p.publicKey, await o.publicKeyOf(p.key), { mode: 0o644, backup: false, sudo });
@@ -62,7 +63,12 @@ export interface PuppetAgentOptions {
 
 // Runs the command given as the arguments after the path, then says whether the path exists (the last line of
 // stdout, after the command's own output), in ONE command; the exit status is the command's.
-const RUN_THEN_LOOK = ['p=$1; shift', '"$@" && rc=0 || rc=$?', 'if [ -e "$p" ]; then printf "\\n#present\\n"; else printf "\\n#absent\\n"; fi', 'exit $rc'].join('\n');
+const RUN_THEN_LOOK = [
+  'p=$1; shift',
+  '"$@" && rc=0 || rc=$?',
+  'if [ -e "$p" ]; then printf "\\n#present\\n"; else printf "\\n#absent\\n"; fi',
+  'exit $rc',
+].join('\n');
 
 /**
  * `argv`, then whether `path` exists on the node, in one round trip (the
@@ -70,9 +76,18 @@ const RUN_THEN_LOOK = ['p=$1; shift', '"$@" && rc=0 || rc=$?', 'if [ -e "$p" ]; 
  * arguments, never spliced into the script. Under a DryRunHost (a plan) the
  * command is only recorded: the file counts as absent.
  */
-export async function runThenLook(node: Host, argv: readonly string[], path: string, opts: { sudo: boolean; timeoutMs: number }): Promise<{ result: ExecResult; present: boolean }> {
+export async function runThenLook(
+  node: Host,
+  argv: readonly string[],
+  path: string,
+  opts: { sudo: boolean; timeoutMs: number },
+): Promise<{ result: ExecResult; present: boolean }> {
   validateRemotePath(path);
-  const result = await node.exec(['sh', '-c', RUN_THEN_LOOK, 'sh', path, ...argv], { sudo: opts.sudo, timeoutMs: opts.timeoutMs, allowFailure: true });
+  const result = await node.exec(['sh', '-c', RUN_THEN_LOOK, 'sh', path, ...argv], {
+    sudo: opts.sudo,
+    timeoutMs: opts.timeoutMs,
+    allowFailure: true,
+  });
   const last = result.stdout.replace(/\r/g, '').trimEnd().split('\n').at(-1);
   return { result, present: last === '#present' };
 }
@@ -126,9 +141,18 @@ export class PuppetSslAgent extends PuppetCliAgent {
 
   async submit(node: Host, certname: string, altNames: readonly string[]): Promise<void> {
     // the exit code is 1 both for "submitted, not signed yet" and for real failures: the request file decides (looked at in the same command)
-    const { result: r, present } = await runThenLook(node, this.argv(certname, altNames), puppetSslPaths(this.ssldir, certname).csr, { sudo: this.o.sudo ?? true, timeoutMs: this.o.timeoutMs ?? 120_000 });
+    const { result: r, present } = await runThenLook(
+      node,
+      this.argv(certname, altNames),
+      puppetSslPaths(this.ssldir, certname).csr,
+      { sudo: this.o.sudo ?? true, timeoutMs: this.o.timeoutMs ?? 120_000 },
+    );
     if (!present && r.code !== 0) {
-      throw new CertError('E_CA_COMMAND', `puppet ssl bootstrap did not submit a request for "${certname}" (exit ${r.code}): ${node.redactor.redact(r.stderr.trim().split('\n').slice(-3).join(' '))}`, { host: node.name, certname });
+      throw new CertError(
+        'E_CA_COMMAND',
+        `puppet ssl bootstrap did not submit a request for "${certname}" (exit ${r.code}): ${node.redactor.redact(r.stderr.trim().split('\n').slice(-3).join(' '))}`,
+        { host: node.name, certname },
+      );
     }
   }
 
@@ -166,15 +190,27 @@ export class Pe3PuppetAgent extends PuppetCliAgent {
 
   async submit(node: Host, certname: string, altNames: readonly string[]): Promise<void> {
     // the run and a look at the request it should leave: one command
-    const { present } = await runThenLook(node, this.argv(certname, altNames), puppetSslPaths(this.ssldir, certname).csr, { sudo: this.o.sudo ?? true, timeoutMs: this.o.timeoutMs ?? 300_000 });
+    const { present } = await runThenLook(
+      node,
+      this.argv(certname, altNames),
+      puppetSslPaths(this.ssldir, certname).csr,
+      { sudo: this.o.sudo ?? true, timeoutMs: this.o.timeoutMs ?? 300_000 },
+    );
     if (!present) {
-      throw new CertError('E_CA_COMMAND', `puppet agent did not leave a certificate request for "${certname}".`, { host: node.name, certname });
+      throw new CertError('E_CA_COMMAND', `puppet agent did not leave a certificate request for "${certname}".`, {
+        host: node.name,
+        certname,
+      });
     }
   }
 
   async fetch(node: Host, certname: string): Promise<void> {
     // --detailed-exitcodes (implied by --test): 0 and 2 are success, 4/6 are resource failures after the cert was fetched
-    await node.exec(this.argv(certname, []), { sudo: this.o.sudo ?? true, timeoutMs: this.o.timeoutMs ?? 300_000, allowFailure: true });
+    await node.exec(this.argv(certname, []), {
+      sudo: this.o.sudo ?? true,
+      timeoutMs: this.o.timeoutMs ?? 300_000,
+      allowFailure: true,
+    });
     if (!(await node.exists(puppetSslPaths(this.ssldir, certname).cert, { sudo: this.o.sudo ?? true }))) {
       throw new CertNotFoundError(node.name, certname, 'the signed certificate on the node after `puppet agent -t`');
     }

@@ -5,7 +5,15 @@ import { PeError, type PeErrorOptions } from '@pe-stack/pe-host';
  * certificate. Messages are built from public data only (names, serials,
  * fingerprints, paths): private keys and passphrases are never read into them.
  */
-export type CertErrorCode = 'E_CERT_VERIFY' | 'E_CSR_REFUSED' | 'E_CA_EXISTS' | 'E_OPENSSL' | 'E_CERT_NOT_FOUND' | 'E_CA_BACKUP' | 'E_CERT_PARSE' | 'E_CA_COMMAND';
+export type CertErrorCode =
+  | 'E_CERT_VERIFY'
+  | 'E_CSR_REFUSED'
+  | 'E_CA_EXISTS'
+  | 'E_OPENSSL'
+  | 'E_CERT_NOT_FOUND'
+  | 'E_CA_BACKUP'
+  | 'E_CERT_PARSE'
+  | 'E_CA_COMMAND';
 
 export class CertError extends PeError {
   readonly certname: string | undefined;
@@ -41,14 +49,22 @@ export class CertVerifyError extends CertError {
 export class CsrRefusedError extends CertError {
   readonly unexpected: readonly string[];
   readonly missing: readonly string[];
-  constructor(host: string, certname: string, unexpected: readonly string[], missing: readonly string[] = [], allowed: readonly string[] = []) {
+  constructor(
+    host: string,
+    certname: string,
+    unexpected: readonly string[],
+    missing: readonly string[] = [],
+    allowed: readonly string[] = [],
+  ) {
     const parts: string[] = [];
     if (unexpected.length) parts.push(`it asks for alt names that are not allowed: ${unexpected.join(', ')}`);
     if (missing.length) parts.push(`it lacks required alt names: ${missing.join(', ')}`);
     super('E_CSR_REFUSED', `refused to sign the request "${certname}": ${parts.join('; ')}.`, {
       host,
       certname,
-      hint: allowed.length ? `Allowed alt names: ${allowed.join(', ')}. Clean the request and submit one with those names.` : 'Clean the request and submit one with the right names.',
+      hint: allowed.length
+        ? `Allowed alt names: ${allowed.join(', ')}. Clean the request and submit one with those names.`
+        : 'Clean the request and submit one with the right names.',
     });
     this.unexpected = unexpected;
     this.missing = missing;

@@ -8,14 +8,31 @@ import { Openssl } from './openssl.js';
 import { ScriptedHost, enrolNode, tempDir, testCa } from './test-support.js';
 import { loadTrust, puppetSslPaths, verifyNode } from './verify.js';
 
-const st = (o: Partial<FileStat> = {}): FileStat => ({ size: 241, mode: 0o600, uid: 0, gid: 0, isFile: true, isDirectory: false, isSymlink: false, mtimeMs: 1_000_000, ...o });
+const st = (o: Partial<FileStat> = {}): FileStat => ({
+  size: 241,
+  mode: 0o600,
+  uid: 0,
+  gid: 0,
+  isFile: true,
+  isDirectory: false,
+  isSymlink: false,
+  mtimeMs: 1_000_000,
+  ...o,
+});
 
 describe('PublicKeyMemo', () => {
   it('answers only while the key file has the attributes seen when openssl read it', () => {
     const m = new PublicKeyMemo();
     m.set('h', '/ssl/private_keys/a.pem', true, st(), 'PUB', 1_000_000 + 60_000);
     expect(m.get('h', '/ssl/private_keys/a.pem', true, st())).toBe('PUB');
-    for (const other of [st({ size: 242 }), st({ mtimeMs: 2_000_000 }), st({ mode: 0o640 }), st({ uid: 1 }), st({ gid: 1 })]) expect(m.get('h', '/ssl/private_keys/a.pem', true, other)).toBeUndefined();
+    for (const other of [
+      st({ size: 242 }),
+      st({ mtimeMs: 2_000_000 }),
+      st({ mode: 0o640 }),
+      st({ uid: 1 }),
+      st({ gid: 1 }),
+    ])
+      expect(m.get('h', '/ssl/private_keys/a.pem', true, other)).toBeUndefined();
     // another host, path or sudo: nothing
     expect(m.get('g', '/ssl/private_keys/a.pem', true, st())).toBeUndefined();
     expect(m.get('h', '/ssl/private_keys/b.pem', true, st())).toBeUndefined();
@@ -52,7 +69,12 @@ describe('verifyNode with a PublicKeyMemo', () => {
     await utimes(p.key, old, old);
     const memo = new PublicKeyMemo();
     const trust = loadTrust(await ca.caCertificate(), await ca.crl());
-    const o = { certname: 'node1.example.com', paths: { cert: p.cert, key: p.key, caCert: p.caCert }, trust, publicKeys: memo };
+    const o = {
+      certname: 'node1.example.com',
+      paths: { cert: p.cert, key: p.key, caCert: p.caCert },
+      trust,
+      publicKeys: memo,
+    };
     const pkeys = () => host.calls.filter((a) => a[0] === 'openssl' && a[1] === 'pkey').length;
     expect((await verifyNode(host, o)).ok).toBe(true);
     expect((await verifyNode(host, o)).ok).toBe(true);
@@ -65,7 +87,12 @@ describe('verifyNode with a PublicKeyMemo', () => {
     expect(pkeys()).toBe(2);
     expect(r.failures.map((f) => f.id)).toEqual(['key-match']);
     // a certificate failing already (wrong name): with when-cert-ok the key is not looked at
-    const skip = await verifyNode(host, { ...o, certname: 'other.example.com', keyCheck: 'when-cert-ok', publicKeys: false });
+    const skip = await verifyNode(host, {
+      ...o,
+      certname: 'other.example.com',
+      keyCheck: 'when-cert-ok',
+      publicKeys: false,
+    });
     expect(skip.checks.find((c) => c.id === 'key-match')?.level).toBe('skip');
     expect(pkeys()).toBe(2);
     // publicKeys: false asks every time

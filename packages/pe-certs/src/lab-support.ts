@@ -31,5 +31,11 @@ export async function ownLab(profile: 'debian' | 'pe3', hosts: string[], agents:
 
 export function labHost(lab: Lab, name: string): SshHost {
   const h = lab.host(name);
-  return new SshHost({ name: h.fqdn, address: h.ip, user: 'root', privateKey: lab.keyFile, knownHosts: lab.knownHostsFile });
+  return new SshHost({
+    name: h.fqdn,
+    address: h.ip,
+    user: 'root',
+    privateKey: lab.keyFile,
+    knownHosts: lab.knownHostsFile,
+  });
 }

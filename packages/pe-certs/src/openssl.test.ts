@@ -30,7 +30,9 @@ describe('Openssl wrapper', () => {
   });
 
   it('throws OpensslError with exit code, argv and the stderr tail on failure', async () => {
-    const err = await failure<OpensslError>(new Openssl(host).run(['x509', '-in', join(t.dir, 'missing.pem'), '-noout']));
+    const err = await failure<OpensslError>(
+      new Openssl(host).run(['x509', '-in', join(t.dir, 'missing.pem'), '-noout']),
+    );
     expect(err).toBeInstanceOf(OpensslError);
     expect(err.code).toBe('E_OPENSSL');
     expect(err.exitCode).not.toBe(0);
@@ -47,14 +49,18 @@ describe('Openssl wrapper', () => {
   it('kills a command that outlives its timeout', async () => {
     const t0 = Date.now();
     // generating an 8192-bit prime takes far longer than 300 ms
-    const err = await failure<{ code: string }>(new Openssl(host, { timeoutMs: 300 }).run(['prime', '-generate', '-bits', '8192']));
+    const err = await failure<{ code: string }>(
+      new Openssl(host, { timeoutMs: 300 }).run(['prime', '-generate', '-bits', '8192']),
+    );
     expect(err.code).toBe('E_TIMEOUT');
     expect(Date.now() - t0).toBeLessThan(5000);
   });
 
   it('refuses a secret value in argv, and passes it through the environment', async () => {
     const o = new Openssl(host);
-    await expect(o.run(['pkey', '-passin', 'pass:hunter22'], { secretEnv: { PE_OPENSSL_PASS: 'hunter22' } })).rejects.toThrow(/secret in its arguments/);
+    await expect(
+      o.run(['pkey', '-passin', 'pass:hunter22'], { secretEnv: { PE_OPENSSL_PASS: 'hunter22' } }),
+    ).rejects.toThrow(/secret in its arguments/);
     const key = join(t.dir, 'enc.pem');
     await o.genKey(key, { type: 'ec' }, 'hunter22');
     expect(await o.publicKeyOf(key, 'hunter22')).toContain('BEGIN PUBLIC KEY');
@@ -81,12 +87,22 @@ describe('names', () => {
     const label = fc.stringMatching(/^[a-z][a-z0-9]{0,8}$/);
     const dns = fc.tuple(label, label).map(([a, b]) => `${a}.${b}.example`);
     fc.assert(
-      fc.property(fc.uniqueArray(dns, { maxLength: 6 }), fc.uniqueArray(dns, { maxLength: 6 }), (allowed, requested) => {
-        const v = checkAltNames('node.example', requested.map((n) => n.toUpperCase()), { allowed });
-        const expectedBad = requested.filter((n) => !allowed.includes(n) && n !== 'node.example').map((n) => `DNS:${n}`);
-        expect(v.unexpected.sort()).toEqual(expectedBad.sort());
-        expect(v.ok).toBe(expectedBad.length === 0);
-      }),
+      fc.property(
+        fc.uniqueArray(dns, { maxLength: 6 }),
+        fc.uniqueArray(dns, { maxLength: 6 }),
+        (allowed, requested) => {
+          const v = checkAltNames(
+            'node.example',
+            requested.map((n) => n.toUpperCase()),
+            { allowed },
+          );
+          const expectedBad = requested
+            .filter((n) => !allowed.includes(n) && n !== 'node.example')
+            .map((n) => `DNS:${n}`);
+          expect(v.unexpected.sort()).toEqual(expectedBad.sort());
+          expect(v.ok).toBe(expectedBad.length === 0);
+        },
+      ),
     );
   });
 });

@@ -38,7 +38,10 @@ export class OpensslError extends CertError {
   readonly exitCode: number;
   readonly stderrTail: string;
   constructor(host: string, argv: readonly string[], exitCode: number, stderrTail: string, certname?: string) {
-    const what = exitCode === 127 ? 'openssl could not be run (is it installed and on PATH?)' : `\`${argv.join(' ')}\` exited ${exitCode}`;
+    const what =
+      exitCode === 127
+        ? 'openssl could not be run (is it installed and on PATH?)'
+        : `\`${argv.join(' ')}\` exited ${exitCode}`;
     super('E_OPENSSL', `${what}${stderrTail ? `: ${stderrTail}` : '.'}`, { host, certname });
     this.argv = argv;
     this.exitCode = exitCode;
@@ -55,7 +58,10 @@ export type KeySpec = { type: 'rsa'; bits?: number } | { type: 'ec'; curve?: 'P-
 const CN = /^[A-Za-z0-9][A-Za-z0-9 ._:@-]{0,127}$/;
 
 export function validateCommonName(cn: string): string {
-  if (!CN.test(cn)) throw new InvalidInputError(`"${cn}" is not an acceptable certificate name: use letters, digits, dots, hyphens, underscores, colons and spaces.`);
+  if (!CN.test(cn))
+    throw new InvalidInputError(
+      `"${cn}" is not an acceptable certificate name: use letters, digits, dots, hyphens, underscores, colons and spaces.`,
+    );
   return cn;
 }
 
@@ -88,7 +94,10 @@ export class Openssl {
     const secrets = Object.values(o.secretEnv ?? {});
     for (const a of args) {
       if (secrets.some((s) => s.length > 0 && a.includes(s))) {
-        throw new InvalidInputError('refusing to run openssl with a secret in its arguments; pass it through secretEnv.', { host: this.host.name });
+        throw new InvalidInputError(
+          'refusing to run openssl with a secret in its arguments; pass it through secretEnv.',
+          { host: this.host.name },
+        );
       }
     }
     const argv = [this.bin, ...args];
@@ -104,7 +113,13 @@ export class Openssl {
     });
     if (r.code !== 0) {
       const red = this.host.redactor.with(secrets);
-      throw new OpensslError(this.host.name, red.redactArgv(argv), r.code, red.redact(tailLines(r.stderr.trim() || r.stdout.trim(), 4)), o.certname);
+      throw new OpensslError(
+        this.host.name,
+        red.redactArgv(argv),
+        r.code,
+        red.redact(tailLines(r.stderr.trim() || r.stdout.trim(), 4)),
+        o.certname,
+      );
     }
     return r;
   }
@@ -113,13 +128,21 @@ export class Openssl {
     return (await this.run(['version'], { readOnly: true })).stdout.trim();
   }
 
-  private passArgs(flag: string, passphrase: string | undefined): { args: string[]; secretEnv?: Record<string, string> } {
-    return passphrase === undefined ? { args: [] } : { args: [flag, `env:${PASS_ENV}`], secretEnv: { [PASS_ENV]: passphrase } };
+  private passArgs(
+    flag: string,
+    passphrase: string | undefined,
+  ): { args: string[]; secretEnv?: Record<string, string> } {
+    return passphrase === undefined
+      ? { args: [] }
+      : { args: [flag, `env:${PASS_ENV}`], secretEnv: { [PASS_ENV]: passphrase } };
   }
 
   /** A new private key at `out` (mode 0600), optionally encrypted with AES-256 under `passphrase`. */
   async genKey(out: string, spec: KeySpec = { type: 'rsa' }, passphrase?: string): Promise<void> {
-    const algo = spec.type === 'rsa' ? ['-algorithm', 'RSA', '-pkeyopt', `rsa_keygen_bits:${spec.bits ?? 4096}`] : ['-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${spec.curve ?? 'P-256'}`];
+    const algo =
+      spec.type === 'rsa'
+        ? ['-algorithm', 'RSA', '-pkeyopt', `rsa_keygen_bits:${spec.bits ?? 4096}`]
+        : ['-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${spec.curve ?? 'P-256'}`];
     const p = this.passArgs('-pass', passphrase);
     const enc = passphrase === undefined ? [] : ['-aes-256-cbc'];
     await this.run(['genpkey', ...algo, ...enc, ...p.args, '-out', out], p.secretEnv ? { secretEnv: p.secretEnv } : {});
@@ -127,16 +150,30 @@ export class Openssl {
   }
 
   /** A CSR at `out` for `cn` with the given alt names (public data only leaves the host). */
-  async newCsr(key: string, out: string, cn: string, altNames: readonly string[] = [], passphrase?: string): Promise<void> {
+  async newCsr(
+    key: string,
+    out: string,
+    cn: string,
+    altNames: readonly string[] = [],
+    passphrase?: string,
+  ): Promise<void> {
     validateCommonName(cn);
     const san = altNames.length ? ['-addext', `subjectAltName=${altNames.map(altNameEntry).join(',')}`] : [];
     const p = this.passArgs('-passin', passphrase);
-    await this.run(['req', '-new', '-sha256', '-key', key, ...p.args, '-subj', `/CN=${cn}`, ...san, '-out', out], { certname: cn, ...(p.secretEnv ? { secretEnv: p.secretEnv } : {}) });
+    await this.run(['req', '-new', '-sha256', '-key', key, ...p.args, '-subj', `/CN=${cn}`, ...san, '-out', out], {
+      certname: cn,
+      ...(p.secretEnv ? { secretEnv: p.secretEnv } : {}),
+    });
   }
 
   /** The public key (PEM, SubjectPublicKeyInfo) of a private key file: the key itself never leaves the host. */
   async publicKeyOf(key: string, passphrase?: string): Promise<string> {
     const p = this.passArgs('-passin', passphrase);
-    return (await this.run(['pkey', '-in', key, ...p.args, '-pubout'], { readOnly: true, ...(p.secretEnv ? { secretEnv: p.secretEnv } : {}) })).stdout;
+    return (
+      await this.run(['pkey', '-in', key, ...p.args, '-pubout'], {
+        readOnly: true,
+        ...(p.secretEnv ? { secretEnv: p.secretEnv } : {}),
+      })
+    ).stdout;
   }
 }

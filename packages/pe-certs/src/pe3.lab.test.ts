@@ -32,15 +32,30 @@ describe('pe-certs against the PE 3.x simulator (lab, pe3)', () => {
   it('refuses a request with an unexpected alt name (puppet cert list + the request file)', async () => {
     const o = new Openssl(primary);
     await o.genKey('/tmp/rogue.key', { type: 'ec' });
-    await o.newCsr('/tmp/rogue.key', `${L.dirs.cadir}/requests/rogue.lab.test.pem`, 'rogue.lab.test', ['rogue.lab.test', 'www.evil.example']);
+    await o.newCsr('/tmp/rogue.key', `${L.dirs.cadir}/requests/rogue.lab.test.pem`, 'rogue.lab.test', [
+      'rogue.lab.test',
+      'www.evil.example',
+    ]);
     expect((await ca.list()).find((e) => e.name === 'rogue.lab.test')?.state).toBe('requested');
-    await expect(ca.sign('rogue.lab.test', { allowed: ['puppet.lab.test'] })).rejects.toMatchObject({ code: 'E_CSR_REFUSED', unexpected: ['DNS:www.evil.example'] });
+    await expect(ca.sign('rogue.lab.test', { allowed: ['puppet.lab.test'] })).rejects.toMatchObject({
+      code: 'E_CSR_REFUSED',
+      unexpected: ['DNS:www.evil.example'],
+    });
     await primary.remove(`${L.dirs.cadir}/requests/rogue.lab.test.pem`);
   });
 
   it("regenerates the secondary's certificate against the primary CA with puppet cert and puppet agent -t", async () => {
     const agent = new Pe3PuppetAgent({ ssldir: L.dirs.ssldir, caServer: 'primary.lab.test', sudo: false });
-    const opts = { node: secondary, ca, agent, certname: 'secondary1.lab.test', ownNames: ['secondary1', 'puppet'], generalCname: 'puppet.lab.test', primaryCname: 'master.lab.test', sudo: false };
+    const opts = {
+      node: secondary,
+      ca,
+      agent,
+      certname: 'secondary1.lab.test',
+      ownNames: ['secondary1', 'puppet'],
+      generalCname: 'puppet.lab.test',
+      primaryCname: 'master.lab.test',
+      sudo: false,
+    };
     const r = await regenerateNodeCert(opts);
     expect(r.changed).toBe(true);
     const cert = inspectCert((await secondary.readFile(`${L.dirs.ssldir}/certs/secondary1.lab.test.pem`)).toString());
@@ -54,7 +69,11 @@ describe('pe-certs against the PE 3.x simulator (lab, pe3)', () => {
     const r = await ensureConsoleCert(primary, secondary, o);
     expect(r.certname).toBe('pe-internal-dashboard-secondary1.lab.test');
     expect(r.ran).toEqual(['cert:create_key_pair', 'cert:request', 'cert:retrieve']);
-    const cert = inspectCert((await secondary.readFile(`${L.dirs.consoleCertsDir}/pe-internal-dashboard-secondary1.lab.test.cert.pem`)).toString());
+    const cert = inspectCert(
+      (
+        await secondary.readFile(`${L.dirs.consoleCertsDir}/pe-internal-dashboard-secondary1.lab.test.cert.pem`)
+      ).toString(),
+    );
     expect(cert.x509.verify(inspectCert(await ca.caCertificate()).x509.publicKey)).toBe(true);
     expect((await ensureConsoleCert(primary, secondary, o)).ran).toEqual([]);
   });
@@ -62,7 +81,9 @@ describe('pe-certs against the PE 3.x simulator (lab, pe3)', () => {
   it("re-initialises PuppetDB's certificates from the new agent certificate", async () => {
     const r = await reinitPuppetdbSsl(secondary, L, 'secondary1.lab.test', { sudo: false });
     expect(r.changed).toBe(true);
-    expect((await secondary.readFile('/etc/puppetlabs/puppetdb/ssl/public.pem')).toString()).toBe((await secondary.readFile(`${L.dirs.ssldir}/certs/secondary1.lab.test.pem`)).toString());
+    expect((await secondary.readFile('/etc/puppetlabs/puppetdb/ssl/public.pem')).toString()).toBe(
+      (await secondary.readFile(`${L.dirs.ssldir}/certs/secondary1.lab.test.pem`)).toString(),
+    );
     expect((await reinitPuppetdbSsl(secondary, L, 'secondary1.lab.test', { sudo: false })).changed).toBe(false);
   });
 });

@@ -33,18 +33,37 @@ describe('reinitPuppetdbSsl (debian)', () => {
     const me = userInfo();
     const group = (await host.exec(['id', '-gn'])).stdout.trim();
     // Debian's real `puppetdb ssl-setup` refuses once jetty.ini has ssl-port: it must never be what runs here
-    const refuse = ['sh', '-c', 'echo "Error: config key \'ssl-port\' already exists in PuppetDB configuration."; exit 1'];
-    const layout = resolveLayout('debian', { dirs: { ssldir, puppetdbConfdir: confd }, files: { puppetdbJettyIni: { path: jetty } }, commands: { puppetdbSslSetup: refuse }, users: { puppetdb: { user: me.username, group } } });
+    const refuse = [
+      'sh',
+      '-c',
+      'echo "Error: config key \'ssl-port\' already exists in PuppetDB configuration."; exit 1',
+    ];
+    const layout = resolveLayout('debian', {
+      dirs: { ssldir, puppetdbConfdir: confd },
+      files: { puppetdbJettyIni: { path: jetty } },
+      commands: { puppetdbSslSetup: refuse },
+      users: { puppetdb: { user: me.username, group } },
+    });
     expect(puppetdbSslDir(layout)).toBe(dbssl);
     const r1 = await reinitPuppetdbSsl(host, layout, 'secondary1.example.com', { sudo: false });
     expect(r1).toMatchObject({ changed: true, reason: 'PuppetDB has no certificates' });
     const ini = parseIni(await readFile(jetty, 'utf8'), jetty);
-    expect(['ssl-host', 'ssl-port', 'ssl-key', 'ssl-cert', 'ssl-ca-cert'].map((k) => ini.get('jetty', k))).toEqual(['0.0.0.0', '8081', join(dbssl, 'private.pem'), join(dbssl, 'public.pem'), join(dbssl, 'ca.pem')]);
+    expect(['ssl-host', 'ssl-port', 'ssl-key', 'ssl-cert', 'ssl-ca-cert'].map((k) => ini.get('jetty', k))).toEqual([
+      '0.0.0.0',
+      '8081',
+      join(dbssl, 'private.pem'),
+      join(dbssl, 'public.pem'),
+      join(dbssl, 'ca.pem'),
+    ]);
     // only the five ssl lines were added; the packaged lines are untouched
     expect((await readFile(jetty, 'utf8')).startsWith(packaged.replace(/\n$/, ''))).toBe(true);
-    expect(await readFile(join(dbssl, 'public.pem'), 'utf8')).toBe(await readFile(join(ssldir, 'certs', 'secondary1.example.com.pem'), 'utf8'));
+    expect(await readFile(join(dbssl, 'public.pem'), 'utf8')).toBe(
+      await readFile(join(ssldir, 'certs', 'secondary1.example.com.pem'), 'utf8'),
+    );
     expect(await readFile(join(dbssl, 'ca.pem'), 'utf8')).toBe(await readFile(join(ssldir, 'certs', 'ca.pem'), 'utf8'));
-    expect(await readFile(join(dbssl, 'private.pem'), 'utf8')).toBe(await readFile(join(ssldir, 'private_keys', 'secondary1.example.com.pem'), 'utf8'));
+    expect(await readFile(join(dbssl, 'private.pem'), 'utf8')).toBe(
+      await readFile(join(ssldir, 'private_keys', 'secondary1.example.com.pem'), 'utf8'),
+    );
     expect((await stat(join(dbssl, 'private.pem'))).mode & 0o777).toBe(0o600);
     const r2 = await reinitPuppetdbSsl(host, layout, 'secondary1.example.com', { sudo: false });
     expect(r2.changed).toBe(false);
@@ -55,20 +74,30 @@ describe('reinitPuppetdbSsl (debian)', () => {
     await enrolNode(ca, host, ssldir, 'secondary1.example.com', []);
     const r3 = await reinitPuppetdbSsl(host, layout, 'secondary1.example.com', { sudo: false });
     expect(r3).toMatchObject({ changed: true, reason: "PuppetDB's certificate differs from the agent's" });
-    expect(await readFile(join(dbssl, 'public.pem'), 'utf8')).toBe(await readFile(join(ssldir, 'certs', 'secondary1.example.com.pem'), 'utf8'));
+    expect(await readFile(join(dbssl, 'public.pem'), 'utf8')).toBe(
+      await readFile(join(ssldir, 'certs', 'secondary1.example.com.pem'), 'utf8'),
+    );
     expect(parseIni(await readFile(jetty, 'utf8'), jetty).get('jetty', 'ssl-port')).toBe('8443');
   });
 
   it("names the failing command with the script's message when it prints on stdout (pe3 ssl-setup)", async () => {
     const ssldir = join(t.dir, 'agent-ssl-pe3');
     await enrolNode(ca, host, ssldir, 'secondary2.example.com', []);
-    const layout = resolveLayout('pe3', { dirs: { ssldir, puppetdbConfdir: join(t.dir, 'pe3db', 'conf.d') }, commands: { puppetdbSslSetup: ['sh', '-c', 'echo "Error: cannot set up"; exit 1'] } });
-    await expect(reinitPuppetdbSsl(host, layout, 'secondary2.example.com', { sudo: false })).rejects.toMatchObject({ code: 'E_CA_COMMAND', message: expect.stringContaining('Error: cannot set up') });
+    const layout = resolveLayout('pe3', {
+      dirs: { ssldir, puppetdbConfdir: join(t.dir, 'pe3db', 'conf.d') },
+      commands: { puppetdbSslSetup: ['sh', '-c', 'echo "Error: cannot set up"; exit 1'] },
+    });
+    await expect(reinitPuppetdbSsl(host, layout, 'secondary2.example.com', { sudo: false })).rejects.toMatchObject({
+      code: 'E_CA_COMMAND',
+      message: expect.stringContaining('Error: cannot set up'),
+    });
   });
 
   it('refuses when the agent has no certificate yet', async () => {
     const layout = resolveLayout('debian', { dirs: { ssldir: join(t.dir, 'nothing') } });
-    await expect(reinitPuppetdbSsl(host, layout, 'x.example.com', { sudo: false })).rejects.toMatchObject({ code: 'E_CERT_NOT_FOUND' });
+    await expect(reinitPuppetdbSsl(host, layout, 'x.example.com', { sudo: false })).rejects.toMatchObject({
+      code: 'E_CERT_NOT_FOUND',
+    });
   });
 });
 
@@ -86,9 +115,19 @@ describe('ensureConsoleCert (pe3)', () => {
     const base = resolveLayout('pe3', { dirs: { consoleCertsDir: certs } });
     const p = consoleCertPaths(base, 's1.example.com');
     // stand-ins for the console's rake tasks: each creates the file the real one creates, and logs
-    const task = (name: string, ...files: string[]) => ['sh', '-c', `for f in "$@"; do printf ${name} > "$f"; done; echo ${name} >> "${d}/rake.log"`, 'sh', ...files];
+    const task = (name: string, ...files: string[]) => [
+      'sh',
+      '-c',
+      `for f in "$@"; do printf ${name} > "$f"; done; echo ${name} >> "${d}/rake.log"`,
+      'sh',
+      ...files,
+    ];
     const layout = resolveLayout(base, {
-      files: { autosignConf: { path: join(d, 'autosign.conf') }, consoleSettingsYml: { path: join(d, 'settings.yml') }, consoleVhostConf: { path: join(d, 'puppetdashboard.conf') } },
+      files: {
+        autosignConf: { path: join(d, 'autosign.conf') },
+        consoleSettingsYml: { path: join(d, 'settings.yml') },
+        consoleVhostConf: { path: join(d, 'puppetdashboard.conf') },
+      },
       commands: {
         consoleCreateKeyPair: task('cert:create_key_pair', p.privateKey, p.publicKey),
         consoleCertRequest: task('cert:request', p.caCert),
@@ -105,7 +144,9 @@ describe('ensureConsoleCert (pe3)', () => {
     expect(r.certname).toBe('pe-internal-dashboard-s1.example.com');
     expect(r.ran).toEqual(['cert:create_key_pair', 'cert:request', 'cert:retrieve']);
     expect([r.autosign.changed, r.settings.changed, r.vhost.changed]).toEqual([true, true, true]);
-    expect((await readFile(join(d, 'autosign.conf'), 'utf8')).split('\n')).toContain('pe-internal-dashboard-s1.example.com');
+    expect((await readFile(join(d, 'autosign.conf'), 'utf8')).split('\n')).toContain(
+      'pe-internal-dashboard-s1.example.com',
+    );
     const settings = await readFile(join(d, 'settings.yml'), 'utf8');
     expect(settings).toMatch(/^cn_name: 'pe-internal-dashboard-s1\.example\.com'$/m);
     expect(settings).toMatch(/^ca_server: 'master\.example\.com'$/m);
@@ -119,34 +160,71 @@ describe('ensureConsoleCert (pe3)', () => {
     expect([again.autosign.changed, again.settings.changed, again.vhost.changed]).toEqual([false, false, false]);
     await rm(p.cert);
     expect((await ensureConsoleCert(primary, host, opts)).ran).toEqual(['cert:retrieve']);
-    expect(await readFile(join(d, 'rake.log'), 'utf8')).toBe('cert:create_key_pair\ncert:request\ncert:retrieve\ncert:retrieve\n');
+    expect(await readFile(join(d, 'rake.log'), 'utf8')).toBe(
+      'cert:create_key_pair\ncert:request\ncert:retrieve\ncert:retrieve\n',
+    );
   });
 
   it("the PE 3 layout's rake tasks run in one rake process (one Rails start), in order; a missing file still names its task", async () => {
     const { d, p, layout: base } = await setup();
     const failRetrieveMarker = join(d, 'retrieve-ran');
-    for (const f of [p.privateKey, p.publicKey, p.caCert, p.cert, p.crl, failRetrieveMarker, join(d, 'processes.log')]) await rm(f, { force: true });
+    for (const f of [p.privateKey, p.publicKey, p.caCert, p.cert, p.crl, failRetrieveMarker, join(d, 'processes.log')])
+      await rm(f, { force: true });
     // a rake that logs each process (its tasks) and, per task, creates what the console's task creates
     const rake = join(d, 'bin', 'rake');
     await mkdir(join(d, 'bin'), { recursive: true });
-    const files: Record<string, string[]> = { 'cert:create_key_pair': [p.privateKey, p.publicKey], 'cert:request': [p.caCert], 'cert:retrieve': [failRetrieveMarker] };
-    const script = ['#!/bin/sh', `echo "run: $*" >> "${d}/processes.log"`, 'for t do case "$t" in', ...Object.entries(files).map(([t, fs]) => `  ${t}) ${fs.map((f) => `echo x > "${f}"`).join('; ')} ;;`), 'esac; done', ''].join('\n');
+    const files: Record<string, string[]> = {
+      'cert:create_key_pair': [p.privateKey, p.publicKey],
+      'cert:request': [p.caCert],
+      'cert:retrieve': [failRetrieveMarker],
+    };
+    const script = [
+      '#!/bin/sh',
+      `echo "run: $*" >> "${d}/processes.log"`,
+      'for t do case "$t" in',
+      ...Object.entries(files).map(([t, fs]) => `  ${t}) ${fs.map((f) => `echo x > "${f}"`).join('; ')} ;;`),
+      'esac; done',
+      '',
+    ].join('\n');
     await writeFile(rake, script, { mode: 0o755 });
-    const cmd = (task: string) => [rake, '-f', '/opt/puppet/share/puppet-dashboard/Rakefile', 'RAILS_ENV=production', task];
-    const layout = resolveLayout(base, { commands: { consoleCreateKeyPair: cmd('cert:create_key_pair'), consoleCertRequest: cmd('cert:request'), consoleCertRetrieve: cmd('cert:retrieve') } });
+    const cmd = (task: string) => [
+      rake,
+      '-f',
+      '/opt/puppet/share/puppet-dashboard/Rakefile',
+      'RAILS_ENV=production',
+      task,
+    ];
+    const layout = resolveLayout(base, {
+      commands: {
+        consoleCreateKeyPair: cmd('cert:create_key_pair'),
+        consoleCertRequest: cmd('cert:request'),
+        consoleCertRetrieve: cmd('cert:retrieve'),
+      },
+    });
     const opts = { layout, fqdn: 's1.example.com', caServer: 'master.example.com', sudo: false };
     // cert:retrieve "fails" (creates a marker, not the certificate): the error names it, after one process
-    const err = await failure<{ code: string; message: string }>(ensureConsoleCert(new LocalHost({ name: 'master1' }), host, opts));
+    const err = await failure<{ code: string; message: string }>(
+      ensureConsoleCert(new LocalHost({ name: 'master1' }), host, opts),
+    );
     expect(err.code).toBe('E_CA_COMMAND');
     expect(err.message).toMatch(/cert:retrieve. did not create .*\.cert\.pem/);
-    expect(await readFile(join(d, 'processes.log'), 'utf8')).toBe('run: -f /opt/puppet/share/puppet-dashboard/Rakefile RAILS_ENV=production cert:create_key_pair cert:request cert:retrieve\n');
+    expect(await readFile(join(d, 'processes.log'), 'utf8')).toBe(
+      'run: -f /opt/puppet/share/puppet-dashboard/Rakefile RAILS_ENV=production cert:create_key_pair cert:request cert:retrieve\n',
+    );
     expect(oneRakeRun([cmd('a:b'), cmd('a:b')])).toBeUndefined(); // a task twice: separate runs
-    expect(oneRakeRun([['sh', '-c', 'x'], ['sh', '-c', 'y']])).toBeUndefined();
+    expect(
+      oneRakeRun([
+        ['sh', '-c', 'x'],
+        ['sh', '-c', 'y'],
+      ]),
+    ).toBeUndefined();
   });
 
   it('a failing rake step is a typed error naming the console cert', async () => {
     const { opts } = await setup(true);
-    const err = await failure<{ code: string; certname: string; message: string }>(ensureConsoleCert(new LocalHost({ name: 'master1' }), host, opts));
+    const err = await failure<{ code: string; certname: string; message: string }>(
+      ensureConsoleCert(new LocalHost({ name: 'master1' }), host, opts),
+    );
     expect(err).toMatchObject({ code: 'E_CA_COMMAND', certname: 'pe-internal-dashboard-s1.example.com' });
     expect(err.message).toMatch(/autosign/);
   });

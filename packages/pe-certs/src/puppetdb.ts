@@ -22,7 +22,12 @@ export function puppetdbSslDir(layout: Layout): string {
 function assertPuppetdbSslDir(host: string, dir: string): void {
   validateRemotePath(dir);
   const norm = dir.replace(/\/+$/, '');
-  if (!norm.endsWith('/ssl') || norm.split('/').length < 4) throw new CertError('E_CA_COMMAND', `refusing to remove ${dir} before the PuppetDB ssl setup: not a PuppetDB ssl directory.`, { host });
+  if (!norm.endsWith('/ssl') || norm.split('/').length < 4)
+    throw new CertError(
+      'E_CA_COMMAND',
+      `refusing to remove ${dir} before the PuppetDB ssl setup: not a PuppetDB ssl directory.`,
+      { host },
+    );
 }
 
 /**
@@ -42,20 +47,37 @@ function assertPuppetdbSslDir(host: string, dir: string): void {
  *   `ssl-ca-cert` name those files (`ssl-host`/`ssl-port` added only when
  *   jetty.ini has no TLS port yet). Found by the first real join in the lab.
  */
-export async function reinitPuppetdbSsl(node: Host, layout: Layout, certname: string, opts: { sudo?: boolean; force?: boolean } = {}): Promise<PuppetdbSslResult> {
+export async function reinitPuppetdbSsl(
+  node: Host,
+  layout: Layout,
+  certname: string,
+  opts: { sudo?: boolean; force?: boolean } = {},
+): Promise<PuppetdbSslResult> {
   validateCertname(certname);
   const sudo = opts.sudo ?? true;
   const agent = puppetSslPaths(layout.dirs.ssldir, certname);
   const dir = puppetdbSslDir(layout);
-  const read = async (p: string) => ((await node.exists(p, { sudo })) ? (await node.readFile(p, { sudo })).toString('utf8') : undefined);
-  const [agentCa, agentCert, dbCa, dbCert] = await Promise.all([read(agent.caCert), read(agent.cert), read(`${dir}/ca.pem`), read(`${dir}/public.pem`)]);
+  const read = async (p: string) =>
+    (await node.exists(p, { sudo })) ? (await node.readFile(p, { sudo })).toString('utf8') : undefined;
+  const [agentCa, agentCert, dbCa, dbCert] = await Promise.all([
+    read(agent.caCert),
+    read(agent.cert),
+    read(`${dir}/ca.pem`),
+    read(`${dir}/public.pem`),
+  ]);
   if (agentCa === undefined || agentCert === undefined) {
-    throw new CertError('E_CERT_NOT_FOUND', `the agent certificate or CA copy is missing under ${layout.dirs.ssldir}; regenerate the node certificate first.`, { host: node.name, certname });
+    throw new CertError(
+      'E_CERT_NOT_FOUND',
+      `the agent certificate or CA copy is missing under ${layout.dirs.ssldir}; regenerate the node certificate first.`,
+      { host: node.name, certname },
+    );
   }
   const jettyPath = layout.flavour === 'debian' ? fileOf(layout, 'puppetdbJettyIni').path : undefined;
   const fixJetty = async (): Promise<ApplyResult | undefined> => {
     if (!jettyPath) return undefined;
-    const text = (await node.exists(jettyPath, { sudo })) ? (await node.readFile(jettyPath, { sudo })).toString('utf8') : '';
+    const text = (await node.exists(jettyPath, { sudo }))
+      ? (await node.readFile(jettyPath, { sudo })).toString('utf8')
+      : '';
     const hasTls = parseIni(text, jettyPath).get('jetty', 'ssl-port') !== undefined;
     const set = (key: string, value: string) => ({ op: 'set' as const, section: 'jetty', key, value });
     const ops = [
@@ -68,14 +90,28 @@ export async function reinitPuppetdbSsl(node: Host, layout: Layout, certname: st
   };
   if (!opts.force && dbCa === agentCa && dbCert === agentCert) {
     const jetty = await fixJetty();
-    return { host: node.name, changed: jetty?.changed ?? false, reason: 'PuppetDB already uses the agent certificate', ...(jetty ? { jetty } : {}) };
+    return {
+      host: node.name,
+      changed: jetty?.changed ?? false,
+      reason: 'PuppetDB already uses the agent certificate',
+      ...(jetty ? { jetty } : {}),
+    };
   }
-  const reason = dbCa === undefined ? 'PuppetDB has no certificates' : dbCa !== agentCa ? "PuppetDB's CA differs from the agent's" : "PuppetDB's certificate differs from the agent's";
+  const reason =
+    dbCa === undefined
+      ? 'PuppetDB has no certificates'
+      : dbCa !== agentCa
+        ? "PuppetDB's CA differs from the agent's"
+        : "PuppetDB's certificate differs from the agent's";
   const run = async (argv: readonly string[], what: string, changesFiles: readonly string[]) => {
     const r = await node.exec(argv, { sudo, allowFailure: true, timeoutMs: 120_000, changesFiles });
     // Debian's and PE's scripts print their errors on stdout
     const tail = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-3).join(' ');
-    if (r.code !== 0) throw new CertError('E_CA_COMMAND', `${what} exited ${r.code}: ${node.redactor.redact(tail)}`, { host: node.name, certname });
+    if (r.code !== 0)
+      throw new CertError('E_CA_COMMAND', `${what} exited ${r.code}: ${node.redactor.redact(tail)}`, {
+        host: node.name,
+        certname,
+      });
   };
   if (layout.flavour === 'debian') {
     const { user, group } = layout.users.puppetdb;
@@ -87,16 +123,24 @@ export async function reinitPuppetdbSsl(node: Host, layout: Layout, certname: st
       ['install', '-o', user, '-g', group, '-m', '0600', agent.key, `${dir}/private.pem`],
     ];
     // `install` changes only PuppetDB's ssl directory (jetty.ini is edited below, as a file)
-    await run(sequenceArgv(installs), `installing the agent's CA copy, certificate and key into ${dir} (\`install\`)`, [dir]);
+    await run(sequenceArgv(installs), `installing the agent's CA copy, certificate and key into ${dir} (\`install\`)`, [
+      dir,
+    ]);
   } else {
     // PuppetDB's old directory removed and the setup run, in one command: the setup runs only once the removal succeeded
     assertPuppetdbSslDir(node.name, dir);
     const setup = layout.commands.puppetdbSslSetup;
-    if (!setup.length) throw new CertError('E_CA_COMMAND', `the ${layout.name} layout has no puppetdbSslSetup command.`, { host: node.name, certname });
+    if (!setup.length)
+      throw new CertError('E_CA_COMMAND', `the ${layout.name} layout has no puppetdbSslSetup command.`, {
+        host: node.name,
+        certname,
+      });
     // the setup writes under PuppetDB's own directory (its confdir's parent: the ssl files, jetty.ini), nothing elsewhere
     const pdbRoot = layout.dirs.puppetdbConfdir.replace(/\/conf\.d$/, '');
     const jetty = layout.files.puppetdbJettyIni?.path;
-    await run(sequenceArgv([['rm', '-rf', '--', dir], setup]), `\`${setup.join(' ')}\` (after removing ${dir})`, [...new Set([dir, pdbRoot, ...(jetty ? [jetty] : [])])]);
+    await run(sequenceArgv([['rm', '-rf', '--', dir], setup]), `\`${setup.join(' ')}\` (after removing ${dir})`, [
+      ...new Set([dir, pdbRoot, ...(jetty ? [jetty] : [])]),
+    ]);
   }
   const jetty = await fixJetty();
   return { host: node.name, changed: true, reason, ...(jetty ? { jetty } : {}) };

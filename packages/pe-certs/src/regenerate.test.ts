@@ -14,7 +14,15 @@ let t: Awaited<ReturnType<typeof tempDir>>;
 let primary: OpensslCa;
 let own: OpensslCa;
 let ssldir: string;
-const opts = () => ({ node, ca: primary, agent: new OpensslAgent(primary, ssldir, { key: { type: 'ec' } }), certname: 'secondary1.example.com', ownNames: ['secondary1'], generalCname: 'puppet.example.com', primaryCname: 'master.example.com' });
+const opts = () => ({
+  node,
+  ca: primary,
+  agent: new OpensslAgent(primary, ssldir, { key: { type: 'ec' } }),
+  certname: 'secondary1.example.com',
+  ownNames: ['secondary1'],
+  generalCname: 'puppet.example.com',
+  primaryCname: 'master.example.com',
+});
 
 beforeAll(async () => {
   t = await tempDir('regen');
@@ -28,7 +36,12 @@ afterAll(() => t.cleanup());
 
 describe('regenerateNodeCert', () => {
   it('computes the alt names: own names + general_cname + primary_cname', () => {
-    expect(masterAltNames('s1.example.com', ['s1'], 'puppet.example.com', 'master.example.com')).toEqual(['s1.example.com', 's1', 'puppet.example.com', 'master.example.com']);
+    expect(masterAltNames('s1.example.com', ['s1'], 'puppet.example.com', 'master.example.com')).toEqual([
+      's1.example.com',
+      's1',
+      'puppet.example.com',
+      'master.example.com',
+    ]);
     expect(() => masterAltNames('s1.example.com', [], 'bad name', 'm')).toThrow();
   });
 
@@ -46,7 +59,12 @@ describe('regenerateNodeCert', () => {
     expect(await readFile(join(r.backup!, 'certs', 'secondary1.example.com.pem'), 'utf8')).toBe(oldCert);
     const cert = inspectCert(await readFile(join(ssldir, 'certs', 'secondary1.example.com.pem'), 'utf8'));
     expect(cert.issuer).toBe('CN=Puppet CA: primary.example.com');
-    expect(cert.altNames.sort()).toEqual(['DNS:master.example.com', 'DNS:puppet.example.com', 'DNS:secondary1', 'DNS:secondary1.example.com']);
+    expect(cert.altNames.sort()).toEqual([
+      'DNS:master.example.com',
+      'DNS:puppet.example.com',
+      'DNS:secondary1',
+      'DNS:secondary1.example.com',
+    ]);
     expect(await readFile(join(ssldir, 'certs', 'ca.pem'), 'utf8')).toBe(await primary.caCertificate());
     expect(lines.join('\n')).toMatch(/backed up to .*manifests equal/);
   });
@@ -79,13 +97,23 @@ describe('regenerateNodeCert', () => {
         },
       });
     // a name the CA has never seen: no listing
-    const fresh = await regenerateNodeCert({ ...opts(), certname: 'secondary2.example.com', ca: counted(() => false), listOnlyWithFiles: true });
+    const fresh = await regenerateNodeCert({
+      ...opts(),
+      certname: 'secondary2.example.com',
+      ca: counted(() => false),
+      listOnlyWithFiles: true,
+    });
     expect(fresh.changed).toBe(true);
     expect(fresh.report.ok).toBe(true);
     expect(lists).toBe(0);
     // a name it holds files for: listed, and the old entry cleaned
     const oldSerial = (await primary.inspect('secondary1.example.com')).serial;
-    const again = await regenerateNodeCert({ ...opts(), generalCname: 'puppet3.example.com', ca: counted(() => true), listOnlyWithFiles: true });
+    const again = await regenerateNodeCert({
+      ...opts(),
+      generalCname: 'puppet3.example.com',
+      ca: counted(() => true),
+      listOnlyWithFiles: true,
+    });
     expect(again.changed).toBe(true);
     expect(lists).toBe(1);
     expect((await primary.inspect('secondary1.example.com')).serial).not.toBe(oldSerial);
@@ -98,7 +126,13 @@ describe('regenerateNodeCert', () => {
       }
     }
     const before = await treeManifest(node, ssldir);
-    const err = await failure<CsrRefusedError>(regenerateNodeCert({ ...opts(), agent: new GreedyAgent(primary, ssldir, { key: { type: 'ec' } }), primaryCname: 'master2.example.com' }));
+    const err = await failure<CsrRefusedError>(
+      regenerateNodeCert({
+        ...opts(),
+        agent: new GreedyAgent(primary, ssldir, { key: { type: 'ec' } }),
+        primaryCname: 'master2.example.com',
+      }),
+    );
     expect(err).toBeInstanceOf(CsrRefusedError);
     expect(err.unexpected).toEqual(['DNS:www.evil.example']);
     expect(err.host).toBe('primary.example.com');

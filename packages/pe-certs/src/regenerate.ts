@@ -44,9 +44,16 @@ export interface RegenerateResult {
 }
 
 /** The alt names a master's certificate carries: its own names + general_cname + primary_cname. */
-export function masterAltNames(certname: string, ownNames: readonly string[], generalCname: string, primaryCname: string): string[] {
+export function masterAltNames(
+  certname: string,
+  ownNames: readonly string[],
+  generalCname: string,
+  primaryCname: string,
+): string[] {
   for (const n of [generalCname, primaryCname]) validateHostname(n);
-  return [...new Set([certname, ...ownNames, generalCname, primaryCname].map(altNameEntry))].map((n) => n.replace(/^DNS:/, ''));
+  return [...new Set([certname, ...ownNames, generalCname, primaryCname].map(altNameEntry))].map((n) =>
+    n.replace(/^DNS:/, ''),
+  );
 }
 
 /** The sha256 manifest lines (`sha256sum` output, paths relative to the tree) between two marker lines. */
@@ -81,13 +88,20 @@ export async function verifiedLocalCopy(host: Host, src: string, dst: string, su
   validateRemotePath(dst);
   const r = await host.exec(['sh', '-c', COPY_SCRIPT, 'sh', src, dst], { sudo, changesFiles: [dst] });
   const lines = r.stdout.split('\n').map((l) => l.replace(/\r$/, ''));
-  if (lines.includes('#exists')) throw new CertError('E_CA_BACKUP', `${dst} already exists; refusing to copy over it.`, { host: host.name });
+  if (lines.includes('#exists'))
+    throw new CertError('E_CA_BACKUP', `${dst} already exists; refusing to copy over it.`, { host: host.name });
   // a plan (DryRunHost) records the command without running it: nothing to verify, which is not a verified copy
-  if (!lines.includes('#src') || !lines.includes('#end')) throw new CertError('E_CA_BACKUP', `the copy of ${src} at ${dst} could not be verified (no manifests).`, { host: host.name });
+  if (!lines.includes('#src') || !lines.includes('#end'))
+    throw new CertError('E_CA_BACKUP', `the copy of ${src} at ${dst} could not be verified (no manifests).`, {
+      host: host.name,
+    });
   const a = manifestBetween(lines, '#src', '#dst');
   const b = manifestBetween(lines, '#dst', '#end');
   const diff = manifestDifferences(a, b);
-  if (diff.length) throw new CertError('E_CA_BACKUP', `the copy of ${src} at ${dst} does not match: ${diff.slice(0, 5).join(', ')}.`, { host: host.name });
+  if (diff.length)
+    throw new CertError('E_CA_BACKUP', `the copy of ${src} at ${dst} does not match: ${diff.slice(0, 5).join(', ')}.`, {
+      host: host.name,
+    });
   return a.size;
 }
 
@@ -122,8 +136,27 @@ const CLEAR_SCRIPT = [
 /** Paths no clearing may ever remove (as pe-host's Host.remove refuses them). */
 function assertClearable(host: string, path: string): void {
   const norm = path.replace(/\/+$/, '') || '/';
-  const forbidden = ['/', '/etc', '/usr', '/var', '/bin', '/sbin', '/lib', '/boot', '/home', '/root', '/opt', '/tmp', '/var/lib', '/etc/puppet', '/etc/puppetlabs'];
-  if (forbidden.includes(norm) || norm.split('/').length < 3) throw new CertError('E_CA_BACKUP', `refusing to clear ${path}: it is too close to the root of the file system.`, { host });
+  const forbidden = [
+    '/',
+    '/etc',
+    '/usr',
+    '/var',
+    '/bin',
+    '/sbin',
+    '/lib',
+    '/boot',
+    '/home',
+    '/root',
+    '/opt',
+    '/tmp',
+    '/var/lib',
+    '/etc/puppet',
+    '/etc/puppetlabs',
+  ];
+  if (forbidden.includes(norm) || norm.split('/').length < 3)
+    throw new CertError('E_CA_BACKUP', `refusing to clear ${path}: it is too close to the root of the file system.`, {
+      host,
+    });
 }
 
 export interface ClearResult {
@@ -146,38 +179,76 @@ export interface ClearResult {
  * again (rm or mkdir failed), `cleared` is false and `backup` names the
  * verified copy: the caller puts it back.
  */
-export async function clearWithVerifiedBackup(host: Host, dir: string, base: string, o: { sudo: boolean; mode?: number }): Promise<ClearResult> {
+export async function clearWithVerifiedBackup(
+  host: Host,
+  dir: string,
+  base: string,
+  o: { sudo: boolean; mode?: number },
+): Promise<ClearResult> {
   validateRemotePath(dir);
   validateRemotePath(base);
   assertClearable(host.name, dir);
   const candidates = Array.from({ length: BACKUP_NAMES }, (_, i) => (i === 0 ? base : `${base}-${i}`));
   const mode = (o.mode ?? 0o771).toString(8);
-  const r = await host.exec(['sh', '-c', CLEAR_SCRIPT, 'sh', dir, mode, ...candidates], { sudo: o.sudo, allowFailure: true, changesFiles: [dir, ...candidates] });
+  const r = await host.exec(['sh', '-c', CLEAR_SCRIPT, 'sh', dir, mode, ...candidates], {
+    sudo: o.sudo,
+    allowFailure: true,
+    changesFiles: [dir, ...candidates],
+  });
   const lines = r.stdout.split('\n').map((l) => l.replace(/\r$/, ''));
   const has = (m: string) => lines.includes(m);
   const tail = () => host.redactor.redact(tailLines((r.stderr.trim() || r.stdout.trim()).replace(/\r/g, ''), 3));
   if (has('#nosrc')) {
-    if (r.code !== 0 || !has('#cleared')) throw new CertError('E_CA_BACKUP', `creating ${dir} failed (exit ${r.code}): ${tail()}`, { host: host.name });
+    if (r.code !== 0 || !has('#cleared'))
+      throw new CertError('E_CA_BACKUP', `creating ${dir} failed (exit ${r.code}): ${tail()}`, { host: host.name });
     return { files: 0, cleared: true };
   }
-  if (has('#nofree')) throw new CertError('E_CA_BACKUP', `no free backup name for ${dir} (${base} to ${candidates.at(-1)!} exist); nothing was removed.`, { host: host.name });
+  if (has('#nofree'))
+    throw new CertError(
+      'E_CA_BACKUP',
+      `no free backup name for ${dir} (${base} to ${candidates.at(-1)!} exist); nothing was removed.`,
+      { host: host.name },
+    );
   const dst = lines.find((l) => l.startsWith('#dst '))?.slice('#dst '.length);
   // a plan (DryRunHost) records the command without running it: nothing verified, which is not a verified copy
   if (!dst || !has('#src') || !has('#end')) {
-    throw new CertError('E_CA_BACKUP', `the copy of ${dir} could not be verified (no manifests${r.code !== 0 ? `; exit ${r.code}: ${tail()}` : ''}); nothing was removed.`, { host: host.name });
+    throw new CertError(
+      'E_CA_BACKUP',
+      `the copy of ${dir} could not be verified (no manifests${r.code !== 0 ? `; exit ${r.code}: ${tail()}` : ''}); nothing was removed.`,
+      { host: host.name },
+    );
   }
   const a = manifestBetween(lines, '#src', '#dst');
   const diff = manifestDifferences(a, manifestBetween(lines, '#dst', '#end'));
   if (!has('#verified')) {
-    throw new CertError('E_CA_BACKUP', `the copy of ${dir} at ${dst} does not match${diff.length ? `: ${diff.slice(0, 5).join(', ')}` : ` (exit ${r.code}: ${tail()})`}; nothing was removed.`, { host: host.name });
+    throw new CertError(
+      'E_CA_BACKUP',
+      `the copy of ${dir} at ${dst} does not match${diff.length ? `: ${diff.slice(0, 5).join(', ')}` : ` (exit ${r.code}: ${tail()})`}; nothing was removed.`,
+      { host: host.name },
+    );
   }
   // the host said equal, the manifests it printed differ: never trust such a run (a cleared dir is reported as not cleared: the caller puts the copy back)
-  if (diff.length && !has('#removed')) throw new CertError('E_CA_BACKUP', `the manifests of ${dir} and ${dst} differ: ${diff.slice(0, 5).join(', ')}; nothing was removed.`, { host: host.name });
+  if (diff.length && !has('#removed'))
+    throw new CertError(
+      'E_CA_BACKUP',
+      `the manifests of ${dir} and ${dst} differ: ${diff.slice(0, 5).join(', ')}; nothing was removed.`,
+      { host: host.name },
+    );
   return { backup: dst, files: a.size, cleared: r.code === 0 && has('#cleared') && diff.length === 0 };
 }
 
 // CRL freshness is CRL sync's business, not a reason to replace a certificate
-const CERT_CHECKS = new Set(['cert-present', 'parse', 'name', 'chain', 'alt-names', 'expiry', 'revoked', 'ca-copy', 'key-match']);
+const CERT_CHECKS = new Set([
+  'cert-present',
+  'parse',
+  'name',
+  'chain',
+  'alt-names',
+  'expiry',
+  'revoked',
+  'ca-copy',
+  'key-match',
+]);
 
 /**
  * Gives a node a certificate signed by the cluster CA with the shared alt
@@ -199,21 +270,40 @@ export async function regenerateNodeCert(o: RegenerateOptions): Promise<Regenera
   const paths = { cert: base.cert, key: base.key, caCert: base.caCert, ...(o.webCrl ? { webCrl: o.webCrl } : {}) };
   const publicKeys = o.publicKeys ?? publicKeyMemo;
   const verify = async (keyCheck: 'always' | 'when-cert-ok') =>
-    verifyNode(node, { certname, paths, trust: loadTrust(await ca.caCertificate(), await ca.crl(), ca.host.name), altNames, sudo, keyCheck, publicKeys, ...(o.now ? { now: o.now } : {}) });
+    verifyNode(node, {
+      certname,
+      paths,
+      trust: loadTrust(await ca.caCertificate(), await ca.crl(), ca.host.name),
+      altNames,
+      sudo,
+      keyCheck,
+      publicKeys,
+      ...(o.now ? { now: o.now } : {}),
+    });
 
   // a certificate that fails already is replaced whatever its key: openssl is asked only when the rest is fine
   const before = await verify('when-cert-ok');
   const certProblems = before.failures.filter((f) => CERT_CHECKS.has(f.id));
   if (certProblems.length === 0) {
     log(`${node.name}: ${certname} already carries a valid certificate from the cluster CA`);
-    return { node: node.name, certname, changed: false, reason: 'already valid', altNames, report: assertVerified(before) };
+    return {
+      node: node.name,
+      certname,
+      changed: false,
+      reason: 'already valid',
+      altNames,
+      report: assertVerified(before),
+    };
   }
   const reason = certProblems.map((f) => `${f.id}: ${f.detail}`).join('; ');
   log(`${node.name}: regenerating ${certname} (${reason})`);
 
   // the verified backup copy, the ssldir cleared and made again: one command, the removal only after the copy's manifests compared equal
   const memo = publicKeys === false ? undefined : publicKeys;
-  const cleared = await clearWithVerifiedBackup(node, ssldir, backupPath(ssldir, o.now ?? new Date()), { sudo, mode: 0o771 });
+  const cleared = await clearWithVerifiedBackup(node, ssldir, backupPath(ssldir, o.now ?? new Date()), {
+    sudo,
+    mode: 0o771,
+  });
   // the keys below the ssldir are new from here on
   memo?.forgetUnder(node.name, ssldir);
   const backup = cleared.backup;
@@ -235,7 +325,12 @@ export async function regenerateNodeCert(o: RegenerateOptions): Promise<Regenera
   };
 
   try {
-    if (!cleared.cleared) throw new CertError('E_CA_BACKUP', `${ssldir} could not be cleared after its verified backup to ${backup ?? '?'}.`, { host: node.name, certname });
+    if (!cleared.cleared)
+      throw new CertError(
+        'E_CA_BACKUP',
+        `${ssldir} could not be cleared after its verified backup to ${backup ?? '?'}.`,
+        { host: node.name, certname },
+      );
     const listed = !(o.listOnlyWithFiles && ca.hasFiles) || (await ca.hasFiles(certname));
     const entry = listed ? (await ca.list()).find((e) => e.name === certname) : undefined;
     if (entry) {
@@ -243,7 +338,11 @@ export async function regenerateNodeCert(o: RegenerateOptions): Promise<Regenera
       await ca.clean(certname);
     }
     await agent.submit(node, certname, altNames);
-    await ca.sign(certname, { allowed: altNames, requireAll: true }, o.signFromRequestFile ? { fromRequestFile: true } : {});
+    await ca.sign(
+      certname,
+      { allowed: altNames, requireAll: true },
+      o.signFromRequestFile ? { fromRequestFile: true } : {},
+    );
     await agent.fetch(node, certname);
     const after = await verify('always');
     if (!after.ok) throw new CertVerifyError(node.name, certname, after.failures);

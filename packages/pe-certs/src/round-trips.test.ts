@@ -13,7 +13,16 @@ import { Pe3PuppetAgent, PuppetSslAgent } from './enroll.js';
 import { PublicKeyMemo } from './keymemo.js';
 import { puppetdbSslDir, reinitPuppetdbSsl } from './puppetdb.js';
 import { clearWithVerifiedBackup, regenerateNodeCert } from './regenerate.js';
-import { CountingHost, ModelFileCache, enrolNode, failure, runStep, tempDir, testCa, type TestFileHint } from './test-support.js';
+import {
+  CountingHost,
+  ModelFileCache,
+  enrolNode,
+  failure,
+  runStep,
+  tempDir,
+  testCa,
+  type TestFileHint,
+} from './test-support.js';
 import { puppetSslPaths } from './verify.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -101,7 +110,18 @@ async function world(flavour: 'pe3' | 'debian', name: string): Promise<World> {
     users: { puppetdb: { user: me, group } },
     commands:
       flavour === 'pe3'
-        ? { caSign: [puppet, 'cert', 'sign', '--allow-dns-alt-names', '{certname}'], puppetdbSslSetup: ['sh', '-c', 'd=$1; mkdir -p "$d"; cp "$2" "$d/ca.pem"; cp "$3" "$d/public.pem"', 'sh', join(d, 'puppetdb', 'ssl'), `${ssldir}/certs/ca.pem`, `${ssldir}/certs/${S}.pem`] }
+        ? {
+            caSign: [puppet, 'cert', 'sign', '--allow-dns-alt-names', '{certname}'],
+            puppetdbSslSetup: [
+              'sh',
+              '-c',
+              'd=$1; mkdir -p "$d"; cp "$2" "$d/ca.pem"; cp "$3" "$d/public.pem"',
+              'sh',
+              join(d, 'puppetdb', 'ssl'),
+              `${ssldir}/certs/ca.pem`,
+              `${ssldir}/certs/${S}.pem`,
+            ],
+          }
         : { caSign: [puppet, 'ca', 'sign', '--certname', '{certname}'] },
   });
   const log: string[] = [];
@@ -109,8 +129,23 @@ async function world(flavour: 'pe3' | 'debian', name: string): Promise<World> {
   const ssl = puppetSslPaths(ssldir, S);
   const pdb = puppetdbSslDir(layout);
   // what join's file hints name (pe-cluster joinFileHints): the agent's material, PuppetDB's copies, jetty.ini; on the CA its files and the secondary's
-  const nodeHints: TestFileHint[] = [{ path: ssl.cert }, { path: ssl.caCert }, { path: ssl.publicKey }, { path: ssl.key, content: false }, { path: `${pdb}/ca.pem` }, { path: `${pdb}/public.pem` }, { path: `${pdb}/private.pem`, content: false }, { path: join(confd, 'jetty.ini') }];
-  const caHints: TestFileHint[] = [{ path: `${ca.cadir}/ca_crt.pem` }, { path: `${ca.cadir}/ca_crl.pem` }, { path: `${ca.cadir}/ca_key.pem`, content: false }, { path: `${ca.cadir}/requests/${S}.pem` }, { path: `${ca.cadir}/signed/${S}.pem` }];
+  const nodeHints: TestFileHint[] = [
+    { path: ssl.cert },
+    { path: ssl.caCert },
+    { path: ssl.publicKey },
+    { path: ssl.key, content: false },
+    { path: `${pdb}/ca.pem` },
+    { path: `${pdb}/public.pem` },
+    { path: `${pdb}/private.pem`, content: false },
+    { path: join(confd, 'jetty.ini') },
+  ];
+  const caHints: TestFileHint[] = [
+    { path: `${ca.cadir}/ca_crt.pem` },
+    { path: `${ca.cadir}/ca_crl.pem` },
+    { path: `${ca.cadir}/ca_key.pem`, content: false },
+    { path: `${ca.cadir}/requests/${S}.pem` },
+    { path: `${ca.cadir}/signed/${S}.pem` },
+  ];
   const node = cache.wrap(new CountingHost(plainNode, log), nodeHints);
   const primary = cache.wrap(new CountingHost(new LocalHost({ name: 'primary.example.com' }), log), caHints);
   // the steps before this one read their files: the cache is warm (one batched read per host, not counted below)
@@ -124,8 +159,14 @@ function certificateStep(w: World, flavour: 'pe3' | 'debian', publicKeys: Public
   return (h: { node: Host; primary: Host }) =>
     regenerateNodeCert({
       node: h.node,
-      ca: flavour === 'pe3' ? PuppetCertCa.fromLayout(h.primary, w.layout, { sudo: false }) : PuppetserverCa.fromLayout(h.primary, w.layout, { sudo: false }),
-      agent: flavour === 'pe3' ? new Pe3PuppetAgent({ ssldir: w.ssldir, caServer: 'master.example.com', bin: w.puppet, sudo: false }) : new PuppetSslAgent({ ssldir: w.ssldir, caServer: 'master.example.com', bin: w.puppet, sudo: false }),
+      ca:
+        flavour === 'pe3'
+          ? PuppetCertCa.fromLayout(h.primary, w.layout, { sudo: false })
+          : PuppetserverCa.fromLayout(h.primary, w.layout, { sudo: false }),
+      agent:
+        flavour === 'pe3'
+          ? new Pe3PuppetAgent({ ssldir: w.ssldir, caServer: 'master.example.com', bin: w.puppet, sudo: false })
+          : new PuppetSslAgent({ ssldir: w.ssldir, caServer: 'master.example.com', bin: w.puppet, sudo: false }),
       certname: S,
       ownNames: ['secondary1'],
       generalCname: 'puppet.example.com',
@@ -182,10 +223,24 @@ describe('round trips of the join steps (pe-cluster file cache rules)', () => {
       await copyFile(fixture(f), join(d, to));
     const base = resolveLayout('pe3', { dirs: { consoleCertsDir: certs } });
     const p = consoleCertPaths(base, S);
-    const task = (name: string, ...files: string[]) => ['sh', '-c', `for f in "$@"; do printf ${name} > "$f"; done`, 'sh', ...files];
+    const task = (name: string, ...files: string[]) => [
+      'sh',
+      '-c',
+      `for f in "$@"; do printf ${name} > "$f"; done`,
+      'sh',
+      ...files,
+    ];
     const layout = resolveLayout(base, {
-      files: { autosignConf: { path: join(d, 'autosign.conf') }, consoleSettingsYml: { path: join(d, 'settings.yml') }, consoleVhostConf: { path: join(d, 'puppetdashboard.conf') } },
-      commands: { consoleCreateKeyPair: task('kp', p.privateKey, p.publicKey), consoleCertRequest: task('req', p.caCert), consoleCertRetrieve: task('cert', p.cert, p.crl) },
+      files: {
+        autosignConf: { path: join(d, 'autosign.conf') },
+        consoleSettingsYml: { path: join(d, 'settings.yml') },
+        consoleVhostConf: { path: join(d, 'puppetdashboard.conf') },
+      },
+      commands: {
+        consoleCreateKeyPair: task('kp', p.privateKey, p.publicKey),
+        consoleCertRequest: task('req', p.caCert),
+        consoleCertRetrieve: task('cert', p.cert, p.crl),
+      },
     });
     const log: string[] = [];
     const cache = new ModelFileCache();
@@ -197,7 +252,9 @@ describe('round trips of the join steps (pe-cluster file cache rules)', () => {
       { path: join(d, 'settings.yml') },
       { path: join(d, 'puppetdashboard.conf') },
     ]);
-    const primary = cache.wrap(new CountingHost(new LocalHost({ name: 'primary.example.com' }), log), [{ path: join(d, 'autosign.conf') }]);
+    const primary = cache.wrap(new CountingHost(new LocalHost({ name: 'primary.example.com' }), log), [
+      { path: join(d, 'autosign.conf') },
+    ]);
     const o = { layout, fqdn: S, caServer: 'master.example.com', sudo: false };
     // join writes the autosign entry with the primary's other files, before this step
     await consoleAutosign(primary, o);
@@ -206,7 +263,11 @@ describe('round trips of the join steps (pe-cluster file cache rules)', () => {
     const step = (h: { node: Host; primary: Host }) => ensureConsoleCert(h.primary, h.node, o);
     const rt = await runStep(log, { node, primary }, step);
     expect(rt).toMatchObject({ checkDone: false, recheckDone: true, check: [], recheck: [] });
-    expect(rt.apply).toEqual([`${S}: writeFiles 2`, expect.stringMatching(`^${S}: exec sh -c `), expect.stringMatching(`^${S}: readFiles \\d+$`)]);
+    expect(rt.apply).toEqual([
+      `${S}: writeFiles 2`,
+      expect.stringMatching(`^${S}: exec sh -c `),
+      expect.stringMatching(`^${S}: readFiles \\d+$`),
+    ]);
     const again = await runStep(log, { node, primary }, step);
     expect(again).toMatchObject({ checkDone: true, check: [] });
   });
@@ -227,7 +288,10 @@ describe('round trips of the join steps (pe-cluster file cache rules)', () => {
         expect(rt.recheck).toEqual([expect.stringMatching(`^${S}: readFiles \\d+$`)]);
       } else {
         // and the jetty.ini edit; PuppetDB's new files read once, by the re-check... or here
-        expect(rt.apply).toEqual([expect.stringMatching(`^${S}: exec sh -c`), `${S}: writeFile ${join(w.layout.dirs.puppetdbConfdir, 'jetty.ini')}`]);
+        expect(rt.apply).toEqual([
+          expect.stringMatching(`^${S}: exec sh -c`),
+          `${S}: writeFile ${join(w.layout.dirs.puppetdbConfdir, 'jetty.ini')}`,
+        ]);
         expect(rt.recheck).toEqual([expect.stringMatching(`^${S}: readFiles \\d+$`)]);
       }
       expect(rt.apply.length + rt.recheck.length).toBeLessThanOrEqual(3);
@@ -255,22 +319,38 @@ describe('the verified backup before the ssldir is cleared (one command)', () =>
     const d = join(t.dir, 'corrupt');
     const bin = join(d, 'bin');
     await mkdir(bin, { recursive: true });
-    await writeFile(join(bin, 'cp'), '#!/bin/sh\n/bin/cp "$@" || exit $?\nfor a do last=$a; done\nf=$(find "$last" -type f | head -n 1)\necho tampered >> "$f"\n');
+    await writeFile(
+      join(bin, 'cp'),
+      '#!/bin/sh\n/bin/cp "$@" || exit $?\nfor a do last=$a; done\nf=$(find "$last" -type f | head -n 1)\necho tampered >> "$f"\n',
+    );
     await chmod(join(bin, 'cp'), 0o755);
     const host = new CorruptingCopyHost(S, bin);
     const ca = await testCa(d);
     const ssldir = join(d, 'ssl');
     await enrolNode(ca, new LocalHost({ name: S }), ssldir, S, [S]);
     const before = await treeManifest(host, ssldir);
-    const err = await failure<{ code: string; message: string }>(clearWithVerifiedBackup(host, ssldir, join(d, 'ssl.pe-backup-x'), { sudo: false }));
-    expect(err).toMatchObject({ code: 'E_CA_BACKUP', message: expect.stringMatching(/does not match: .* differs; nothing was removed/) });
+    const err = await failure<{ code: string; message: string }>(
+      clearWithVerifiedBackup(host, ssldir, join(d, 'ssl.pe-backup-x'), { sudo: false }),
+    );
+    expect(err).toMatchObject({
+      code: 'E_CA_BACKUP',
+      message: expect.stringMatching(/does not match: .* differs; nothing was removed/),
+    });
     expect(await treeManifest(host, ssldir)).toEqual(before);
     // and regenerateNodeCert stops there: the node keeps its ssldir, nothing reached the CA
     const w = await world('pe3', 'corrupt-regen');
     const plain = new CorruptingCopyHost(S, bin);
     const manifest = await treeManifest(plain, w.ssldir);
     const e2 = await failure<{ code: string }>(
-      regenerateNodeCert({ node: plain, ca: PuppetCertCa.fromLayout(new LocalHost({ name: 'primary.example.com' }), w.layout, { sudo: false }), agent: new Pe3PuppetAgent({ ssldir: w.ssldir, caServer: 'm.example.com', bin: w.puppet, sudo: false }), certname: S, generalCname: 'puppet.example.com', primaryCname: 'master.example.com', sudo: false }),
+      regenerateNodeCert({
+        node: plain,
+        ca: PuppetCertCa.fromLayout(new LocalHost({ name: 'primary.example.com' }), w.layout, { sudo: false }),
+        agent: new Pe3PuppetAgent({ ssldir: w.ssldir, caServer: 'm.example.com', bin: w.puppet, sudo: false }),
+        certname: S,
+        generalCname: 'puppet.example.com',
+        primaryCname: 'master.example.com',
+        sudo: false,
+      }),
     );
     expect(e2.code).toBe('E_CA_BACKUP');
     expect(await treeManifest(plain, w.ssldir)).toEqual(manifest);
@@ -285,7 +365,9 @@ describe('the verified backup before the ssldir is cleared (one command)', () =>
     await writeFile(join(ssldir, 'private_keys', 'k.pem'), 'secret');
     await chmod(join(ssldir, 'private_keys', 'k.pem'), 0o000);
     const host = new LocalHost({ name: S });
-    const err = await failure<{ code: string; message: string }>(clearWithVerifiedBackup(host, ssldir, join(d, 'ssl.bak'), { sudo: false }));
+    const err = await failure<{ code: string; message: string }>(
+      clearWithVerifiedBackup(host, ssldir, join(d, 'ssl.bak'), { sudo: false }),
+    );
     expect(err).toMatchObject({ code: 'E_CA_BACKUP', message: expect.stringMatching(/nothing was removed/) });
     await chmod(join(ssldir, 'private_keys', 'k.pem'), 0o600);
     expect(await readFile(join(ssldir, 'private_keys', 'k.pem'), 'utf8')).toBe('secret');
@@ -303,8 +385,13 @@ describe('the verified backup before the ssldir is cleared (one command)', () =>
     expect(await readdir(ssldir)).toEqual([]);
     expect(await readFile(join(d, 'ssl.bak-1', 'certs', 'a.pem'), 'utf8')).toBe('a');
     await rm(ssldir, { recursive: true });
-    expect(await clearWithVerifiedBackup(host, ssldir, join(d, 'ssl.bak'), { sudo: false })).toEqual({ files: 0, cleared: true });
+    expect(await clearWithVerifiedBackup(host, ssldir, join(d, 'ssl.bak'), { sudo: false })).toEqual({
+      files: 0,
+      cleared: true,
+    });
     expect(await readdir(ssldir)).toEqual([]);
-    await expect(clearWithVerifiedBackup(host, '/etc/puppetlabs', '/tmp/x', { sudo: false })).rejects.toMatchObject({ code: 'E_CA_BACKUP' });
+    await expect(clearWithVerifiedBackup(host, '/etc/puppetlabs', '/tmp/x', { sudo: false })).rejects.toMatchObject({
+      code: 'E_CA_BACKUP',
+    });
   });
 });

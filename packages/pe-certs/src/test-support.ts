@@ -32,13 +32,27 @@ export async function tempDir(prefix: string): Promise<{ dir: string; cleanup: (
 }
 
 /** A small fast CA (EC keys) on LocalHost. */
-export async function testCa(dir: string, name = 'primary.example.com', opts: { certDays?: number; crlDays?: number } = {}): Promise<OpensslCa> {
+export async function testCa(
+  dir: string,
+  name = 'primary.example.com',
+  opts: { certDays?: number; crlDays?: number } = {},
+): Promise<OpensslCa> {
   const host = new LocalHost({ name });
-  return OpensslCa.init(host, join(dir, `ca-${name}`), { commonName: `Puppet CA: ${name}`, key: { type: 'ec' }, ...opts });
+  return OpensslCa.init(host, join(dir, `ca-${name}`), {
+    commonName: `Puppet CA: ${name}`,
+    key: { type: 'ec' },
+    ...opts,
+  });
 }
 
 /** Enrols a node (EC key) with the CA: its ssldir ends up in Puppet layout with cert, key, ca.pem, crl.pem. */
-export async function enrolNode(ca: OpensslCa, node: LocalHost, ssldir: string, certname: string, altNames: string[]): Promise<OpensslAgent> {
+export async function enrolNode(
+  ca: OpensslCa,
+  node: LocalHost,
+  ssldir: string,
+  certname: string,
+  altNames: string[],
+): Promise<OpensslAgent> {
   const agent = new OpensslAgent(ca, ssldir, { key: { type: 'ec' } });
   await agent.submit(node, certname, altNames);
   await ca.sign(certname, { allowed: altNames });
@@ -69,14 +83,26 @@ export interface ScriptedReply {
  */
 export class ScriptedHost extends LocalHost {
   readonly calls: string[][] = [];
-  private readonly script: { match: (argv: readonly string[]) => boolean; reply: (argv: readonly string[]) => ScriptedReply }[] = [];
+  private readonly script: {
+    match: (argv: readonly string[]) => boolean;
+    reply: (argv: readonly string[]) => ScriptedReply;
+  }[] = [];
 
-  on(match: string | ((argv: readonly string[]) => boolean), reply: ScriptedReply | ((argv: readonly string[]) => ScriptedReply)): this {
-    this.script.unshift({ match: typeof match === 'string' ? (a) => a.join(' ') === match : match, reply: typeof reply === 'function' ? reply : () => reply });
+  on(
+    match: string | ((argv: readonly string[]) => boolean),
+    reply: ScriptedReply | ((argv: readonly string[]) => ScriptedReply),
+  ): this {
+    this.script.unshift({
+      match: typeof match === 'string' ? (a) => a.join(' ') === match : match,
+      reply: typeof reply === 'function' ? reply : () => reply,
+    });
     return this;
   }
 
-  override async exec(argv: readonly string[], opts: Parameters<LocalHost['exec']>[1] = {}): ReturnType<LocalHost['exec']> {
+  override async exec(
+    argv: readonly string[],
+    opts: Parameters<LocalHost['exec']>[1] = {},
+  ): ReturnType<LocalHost['exec']> {
     this.calls.push([...argv]);
     const s = this.script.find((x) => x.match(argv));
     if (!s) return super.exec(argv, opts);
@@ -111,7 +137,17 @@ export class CountingHost implements Host {
   }
   exec(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
     const script = argv[0] === 'sh' && argv[1] === '-c';
-    this.count(`exec ${script ? `sh -c ${argv.slice(4).map((a) => a.slice(a.lastIndexOf('/') + 1)).join(' ').slice(0, 60)}` : argv.join(' ').slice(0, 60)}`);
+    this.count(
+      `exec ${
+        script
+          ? `sh -c ${argv
+              .slice(4)
+              .map((a) => a.slice(a.lastIndexOf('/') + 1))
+              .join(' ')
+              .slice(0, 60)}`
+          : argv.join(' ').slice(0, 60)
+      }`,
+    );
     return this.inner.exec(argv, opts);
   }
   spawn(argv: readonly string[], opts?: Omit<ExecOptions, 'stdin' | 'allowFailure'>): Promise<StreamingExec> {
@@ -130,11 +166,20 @@ export class CountingHost implements Host {
   async writeFiles(files: readonly BatchWrite[], opts: WriteFilesOptions = {}): Promise<WriteResult[]> {
     this.count(`writeFiles ${files.length}`);
     const out: WriteResult[] = [];
-    for (const f of files) out.push(await this.inner.writeFile(f.path, f.data, { ...f.opts, ...(opts.sudo === undefined ? {} : { sudo: opts.sudo }) }));
+    for (const f of files)
+      out.push(
+        await this.inner.writeFile(f.path, f.data, {
+          ...f.opts,
+          ...(opts.sudo === undefined ? {} : { sudo: opts.sudo }),
+        }),
+      );
     return out;
   }
   /** As SshHost: many files read in one round trip. */
-  readFiles(paths: readonly string[], opts: { statOnly?: readonly string[]; sudo?: boolean } = {}): Promise<Map<string, BatchedFile>> {
+  readFiles(
+    paths: readonly string[],
+    opts: { statOnly?: readonly string[]; sudo?: boolean } = {},
+  ): Promise<Map<string, BatchedFile>> {
     this.count(`readFiles ${paths.length}`);
     return readFiles(this.inner, paths, opts);
   }
@@ -218,7 +263,8 @@ export class ModelCachingHost implements Host {
   private forgetUnder(paths: readonly string[]): void {
     this.forgetIndirect();
     const roots = paths.map((p) => p.replace(/\/+$/, '') || '/');
-    for (const p of [...this.entries.keys()]) if (roots.some((r) => r === '/' || p === r || p.startsWith(`${r}/`))) this.entries.delete(p);
+    for (const p of [...this.entries.keys()])
+      if (roots.some((r) => r === '/' || p === r || p.startsWith(`${r}/`))) this.entries.delete(p);
   }
   private filling: Promise<void> | undefined;
   /** On a miss: the path and every hinted path not known yet, in one batched read; concurrent misses wait for the one in flight. */
@@ -239,10 +285,16 @@ export class ModelCachingHost implements Host {
     const missing = this.hints.filter((h) => !this.entries.has(h.path) && h.path !== path).map((h) => h.path);
     if (missing.length === 0) return;
     const want = [path, ...missing];
-    const got = await this.inner.readFiles(want, { statOnly: want.filter((p) => !this.content.has(p)), ...(opts?.sudo === undefined ? {} : { sudo: opts.sudo }) });
+    const got = await this.inner.readFiles(want, {
+      statOnly: want.filter((p) => !this.content.has(p)),
+      ...(opts?.sudo === undefined ? {} : { sudo: opts.sudo }),
+    });
     for (const f of got.values()) {
       if (f.unknown) continue;
-      this.entries.set(f.path, f.stat === undefined ? { stat: null } : { stat: f.stat, ...(f.data ? { data: f.data } : {}) });
+      this.entries.set(
+        f.path,
+        f.stat === undefined ? { stat: null } : { stat: f.stat, ...(f.data ? { data: f.data } : {}) },
+      );
     }
   }
   async readFile(path: string, opts?: ReadOptions): Promise<Buffer> {
@@ -307,7 +359,11 @@ export class ModelCachingHost implements Host {
     this.forgetIndirect();
     this.forgetAbsent(); // a backup beside it now exists
     const old = this.entries.get(path)?.stat ?? undefined;
-    this.entries.set(path, { present: true, ...(this.content.has(path) ? { data: Buffer.from(buf) } : {}), ...(old ? { stat: { ...old, size: buf.length } } : {}) });
+    this.entries.set(path, {
+      present: true,
+      ...(this.content.has(path) ? { data: Buffer.from(buf) } : {}),
+      ...(old ? { stat: { ...old, size: buf.length } } : {}),
+    });
   }
   private equal(path: string, buf: Buffer, o: WriteOptions): boolean {
     const e = this.entries.get(path);
@@ -326,7 +382,9 @@ export class ModelCachingHost implements Host {
     }
   }
   async writeFiles(files: readonly BatchWrite[], opts: WriteFilesOptions = {}): Promise<WriteResult[]> {
-    const todo = files.filter((f) => !this.equal(f.path, typeof f.data === 'string' ? Buffer.from(f.data) : f.data, f.opts ?? {}));
+    const todo = files.filter(
+      (f) => !this.equal(f.path, typeof f.data === 'string' ? Buffer.from(f.data) : f.data, f.opts ?? {}),
+    );
     const rs = await pehostWriteFiles(this.inner, todo, opts);
     todo.forEach((f) => this.wrote(f.path, typeof f.data === 'string' ? Buffer.from(f.data) : f.data));
     return files.map((f) => rs[todo.indexOf(f)] ?? { path: f.path, changed: false });
@@ -379,8 +437,13 @@ export class StoppingDryRunHost extends DryRunHost {
 }
 
 /** A check as pe-cluster's ensureStep makes it: the function against stopping DryRunHosts; done when nothing would change. */
-export async function probeDone<H extends Record<string, Host>>(hosts: H, fn: (h: H) => Promise<unknown>): Promise<boolean> {
-  const dry = Object.fromEntries(Object.entries(hosts).map(([k, h]) => [k, new StoppingDryRunHost(h)])) as unknown as H & Record<string, StoppingDryRunHost>;
+export async function probeDone<H extends Record<string, Host>>(
+  hosts: H,
+  fn: (h: H) => Promise<unknown>,
+): Promise<boolean> {
+  const dry = Object.fromEntries(
+    Object.entries(hosts).map(([k, h]) => [k, new StoppingDryRunHost(h)]),
+  ) as unknown as H & Record<string, StoppingDryRunHost>;
   try {
     await fn(dry);
   } catch (e) {
@@ -400,7 +463,11 @@ export interface StepRoundTrips {
 }
 
 /** check, apply (unless the check says done), re-check; the round trips of each phase. */
-export async function runStep<H extends Record<string, Host>>(log: string[], hosts: H, fn: (h: H) => Promise<unknown>): Promise<StepRoundTrips> {
+export async function runStep<H extends Record<string, Host>>(
+  log: string[],
+  hosts: H,
+  fn: (h: H) => Promise<unknown>,
+): Promise<StepRoundTrips> {
   const phase = async (f: () => Promise<unknown>) => {
     const from = log.length;
     await f();

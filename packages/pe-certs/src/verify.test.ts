@@ -24,7 +24,13 @@ function level(r: NodeReport, id: string) {
 }
 
 async function verify(over: Partial<Parameters<typeof verifyNode>[1]> = {}) {
-  return verifyNode(node, { certname: 'secondary1.example.com', paths: puppetSslPaths(ssldir, 'secondary1.example.com'), trust: await trust(), altNames: ['puppet.example.com', 'master.example.com'], ...over });
+  return verifyNode(node, {
+    certname: 'secondary1.example.com',
+    paths: puppetSslPaths(ssldir, 'secondary1.example.com'),
+    trust: await trust(),
+    altNames: ['puppet.example.com', 'master.example.com'],
+    ...over,
+  });
 }
 
 beforeAll(async () => {
@@ -41,7 +47,20 @@ describe('verifyNode', () => {
     const r = await verify();
     expect(r.failures).toEqual([]);
     expect(r.ok).toBe(true);
-    expect(r.checks.map((c) => c.id)).toEqual(['cert-present', 'name', 'chain', 'alt-names', 'expiry', 'revoked', 'ca-copy', 'crl-present', 'crl-signed', 'crl-current', 'crl-fresh', 'key-match']);
+    expect(r.checks.map((c) => c.id)).toEqual([
+      'cert-present',
+      'name',
+      'chain',
+      'alt-names',
+      'expiry',
+      'revoked',
+      'ca-copy',
+      'crl-present',
+      'crl-signed',
+      'crl-current',
+      'crl-fresh',
+      'key-match',
+    ]);
     expect(r.checks.every((c) => c.level === 'ok')).toBe(true);
     expect(assertVerified(r)).toBe(r);
   });
@@ -72,7 +91,9 @@ describe('verifyNode', () => {
 
   it('fails when a required alt name is missing', async () => {
     const r = await verify({ altNames: ['puppet.example.com', 'master.example.com', 'newname.example.com'] });
-    expect(r.failures).toEqual([{ id: 'alt-names', level: 'fail', detail: 'missing alt names: DNS:newname.example.com' }]);
+    expect(r.failures).toEqual([
+      { id: 'alt-names', level: 'fail', detail: 'missing alt names: DNS:newname.example.com' },
+    ]);
   });
 
   it('warns under 30 days, fails when expired or not yet valid', async () => {
@@ -139,11 +160,15 @@ describe('checkCertificate and loadTrust', () => {
   });
 
   it('reports garbage as a parse failure, not a crash', async () => {
-    expect(checkCertificate('not a certificate', await trust()).checks).toEqual([{ id: 'parse', level: 'fail', detail: expect.stringContaining('cannot parse') as unknown as string }]);
+    expect(checkCertificate('not a certificate', await trust()).checks).toEqual([
+      { id: 'parse', level: 'fail', detail: expect.stringContaining('cannot parse') as unknown as string },
+    ]);
   });
 
   it('skips the revocation check without a CRL and reports a wrong CN', async () => {
-    const r = checkCertificate((await ca.certificate('secondary1.example.com'))!, loadTrust(await ca.caCertificate()), { certname: 'x.example.com' });
+    const r = checkCertificate((await ca.certificate('secondary1.example.com'))!, loadTrust(await ca.caCertificate()), {
+      certname: 'x.example.com',
+    });
     expect(r.checks.find((c) => c.id === 'revoked')?.level).toBe('skip');
     expect(r.checks.find((c) => c.id === 'name')?.level).toBe('fail');
   });

@@ -47,11 +47,13 @@ export interface Trust {
 /** Parses the CA certificate and CRL; refuses a CRL that the CA did not sign. */
 export function loadTrust(caPem: string, crlPem?: string, host?: string): Trust {
   const ca = inspectCert(caPem, 'the CA certificate');
-  if (!ca.isCa) throw new CertError('E_CERT_VERIFY', `the CA certificate "${ca.subject}" is not a CA certificate.`, { host });
+  if (!ca.isCa)
+    throw new CertError('E_CERT_VERIFY', `the CA certificate "${ca.subject}" is not a CA certificate.`, { host });
   let crl: ParsedCrl | undefined;
   if (crlPem !== undefined) {
     crl = parseCrl(crlPem, ca.x509.publicKey);
-    if (!crl.signatureValid) throw new CertError('E_CERT_VERIFY', `the CRL is not signed by the CA "${ca.subject}".`, { host });
+    if (!crl.signatureValid)
+      throw new CertError('E_CERT_VERIFY', `the CRL is not signed by the CA "${ca.subject}".`, { host });
   }
   return { ca, caPem, crl, crlPem };
 }
@@ -69,7 +71,11 @@ export interface CertExpectations {
 const DAY = 86_400_000;
 
 /** Checks one certificate against the CA and CRL: name, chain, alt names, validity, revocation. */
-export function checkCertificate(certPem: string | Buffer, trust: Trust, exp: CertExpectations = {}): { info: CertInfo | undefined; checks: Check[] } {
+export function checkCertificate(
+  certPem: string | Buffer,
+  trust: Trust,
+  exp: CertExpectations = {},
+): { info: CertInfo | undefined; checks: Check[] } {
   const checks: Check[] = [];
   let info: CertInfo;
   try {
@@ -79,27 +85,59 @@ export function checkCertificate(certPem: string | Buffer, trust: Trust, exp: Ce
   }
   const now = exp.now ?? new Date();
   if (exp.certname !== undefined) {
-    checks.push(info.cn === exp.certname ? { id: 'name', level: 'ok', detail: `CN=${info.cn}` } : { id: 'name', level: 'fail', detail: `the certificate is for "${info.cn ?? '(no CN)'}", expected "${exp.certname}"` });
+    checks.push(
+      info.cn === exp.certname
+        ? { id: 'name', level: 'ok', detail: `CN=${info.cn}` }
+        : {
+            id: 'name',
+            level: 'fail',
+            detail: `the certificate is for "${info.cn ?? '(no CN)'}", expected "${exp.certname}"`,
+          },
+    );
   }
   const issued = info.x509.checkIssued(trust.ca.x509) && info.x509.verify(trust.ca.x509.publicKey);
   checks.push(
     issued
       ? { id: 'chain', level: 'ok', detail: `signed by ${trust.ca.subject}` }
-      : { id: 'chain', level: 'fail', detail: `issued by "${info.issuer}", not signed by the cluster CA "${trust.ca.subject}" (${trust.ca.fingerprint.slice(0, 23)}...)` },
+      : {
+          id: 'chain',
+          level: 'fail',
+          detail: `issued by "${info.issuer}", not signed by the cluster CA "${trust.ca.subject}" (${trust.ca.fingerprint.slice(0, 23)}...)`,
+        },
   );
   if (exp.altNames !== undefined) {
     const v = checkAltNames(info.cn ?? exp.certname ?? '', info.altNames, { allowed: exp.altNames, requireAll: true });
-    checks.push(v.missing.length ? { id: 'alt-names', level: 'fail', detail: `missing alt names: ${v.missing.join(', ')}` } : { id: 'alt-names', level: 'ok', detail: info.altNames.join(', ') || '(none)' });
+    checks.push(
+      v.missing.length
+        ? { id: 'alt-names', level: 'fail', detail: `missing alt names: ${v.missing.join(', ')}` }
+        : { id: 'alt-names', level: 'ok', detail: info.altNames.join(', ') || '(none)' },
+    );
   }
   const warnDays = exp.warnDays ?? 30;
   const left = (info.notAfter.getTime() - now.getTime()) / DAY;
-  if (info.notBefore.getTime() > now.getTime()) checks.push({ id: 'expiry', level: 'fail', detail: `not valid before ${info.notBefore.toISOString()}` });
+  if (info.notBefore.getTime() > now.getTime())
+    checks.push({ id: 'expiry', level: 'fail', detail: `not valid before ${info.notBefore.toISOString()}` });
   else if (left < 0) checks.push({ id: 'expiry', level: 'fail', detail: `expired on ${info.notAfter.toISOString()}` });
-  else if (left < warnDays) checks.push({ id: 'expiry', level: 'warn', detail: `expires in ${Math.floor(left)} days (${info.notAfter.toISOString()})` });
+  else if (left < warnDays)
+    checks.push({
+      id: 'expiry',
+      level: 'warn',
+      detail: `expires in ${Math.floor(left)} days (${info.notAfter.toISOString()})`,
+    });
   else checks.push({ id: 'expiry', level: 'ok', detail: `valid until ${info.notAfter.toISOString()}` });
   if (!trust.crl) checks.push({ id: 'revoked', level: 'skip', detail: 'no CRL given' });
-  else if (trust.crl.revoked.has(info.serial)) checks.push({ id: 'revoked', level: 'fail', detail: `serial ${info.serial} is revoked (since ${trust.crl.revoked.get(info.serial)!.toISOString()})` });
-  else checks.push({ id: 'revoked', level: 'ok', detail: `serial ${info.serial} not in CRL #${String(trust.crl.crlNumber ?? '?')}` });
+  else if (trust.crl.revoked.has(info.serial))
+    checks.push({
+      id: 'revoked',
+      level: 'fail',
+      detail: `serial ${info.serial} is revoked (since ${trust.crl.revoked.get(info.serial)!.toISOString()})`,
+    });
+  else
+    checks.push({
+      id: 'revoked',
+      level: 'ok',
+      detail: `serial ${info.serial} not in CRL #${String(trust.crl.crlNumber ?? '?')}`,
+    });
   return { info, checks };
 }
 
@@ -114,7 +152,10 @@ export interface NodeSslPaths {
 }
 
 /** Puppet's ssldir layout for a certname. */
-export function puppetSslPaths(ssldir: string, certname: string): NodeSslPaths & { csr: string; crl: string; publicKey: string } {
+export function puppetSslPaths(
+  ssldir: string,
+  certname: string,
+): NodeSslPaths & { csr: string; crl: string; publicKey: string } {
   validateRemotePath(ssldir);
   return {
     cert: `${ssldir}/certs/${certname}.pem`,
@@ -159,7 +200,16 @@ export interface NodeReport {
 
 function report(host: string, certname: string, checks: Check[], info?: CertInfo): NodeReport {
   const failures = checks.filter((c) => c.level === 'fail');
-  return { host, certname, ok: failures.length === 0, checks, failures, warnings: checks.filter((c) => c.level === 'warn'), fingerprint: info?.fingerprint, notAfter: info?.notAfter };
+  return {
+    host,
+    certname,
+    ok: failures.length === 0,
+    checks,
+    failures,
+    warnings: checks.filter((c) => c.level === 'warn'),
+    fingerprint: info?.fingerprint,
+    notAfter: info?.notAfter,
+  };
 }
 
 async function readPublic(host: Host, path: string, sudo: boolean): Promise<string | undefined> {
@@ -176,7 +226,10 @@ export async function verifyNode(host: Host, o: VerifyNodeOptions): Promise<Node
   const sudo = o.sudo ?? false;
   const now = o.now ?? new Date();
   const certPem = await readPublic(host, o.paths.cert, sudo);
-  if (certPem === undefined) return report(host.name, o.certname, [{ id: 'cert-present', level: 'fail', detail: `${o.paths.cert} does not exist` }]);
+  if (certPem === undefined)
+    return report(host.name, o.certname, [
+      { id: 'cert-present', level: 'fail', detail: `${o.paths.cert} does not exist` },
+    ]);
   const { info, checks } = checkCertificate(certPem, o.trust, { ...o, now });
   checks.unshift({ id: 'cert-present', level: 'ok', detail: o.paths.cert });
   if (!info) return report(host.name, o.certname, checks);
@@ -190,12 +243,17 @@ export async function verifyNode(host: Host, o: VerifyNodeOptions): Promise<Node
     } catch {
       fp = undefined;
     }
-    checks.push(fp === o.trust.ca.fingerprint ? { id: 'ca-copy', level: 'ok', detail: o.paths.caCert } : { id: 'ca-copy', level: 'fail', detail: `${o.paths.caCert} is not the cluster CA certificate` });
+    checks.push(
+      fp === o.trust.ca.fingerprint
+        ? { id: 'ca-copy', level: 'ok', detail: o.paths.caCert }
+        : { id: 'ca-copy', level: 'fail', detail: `${o.paths.caCert} is not the cluster CA certificate` },
+    );
   }
 
   if (o.paths.webCrl !== undefined) {
     const crlPem = await readPublic(host, o.paths.webCrl, sudo);
-    if (crlPem === undefined) checks.push({ id: 'crl-present', level: 'fail', detail: `${o.paths.webCrl} does not exist` });
+    if (crlPem === undefined)
+      checks.push({ id: 'crl-present', level: 'fail', detail: `${o.paths.webCrl} does not exist` });
     else {
       checks.push({ id: 'crl-present', level: 'ok', detail: o.paths.webCrl });
       let crl: ParsedCrl | undefined;
@@ -205,16 +263,39 @@ export async function verifyNode(host: Host, o: VerifyNodeOptions): Promise<Node
         checks.push({ id: 'crl-signed', level: 'fail', detail: `${o.paths.webCrl}: ${(e as Error).message}` });
       }
       if (crl) {
-        checks.push(crl.signatureValid ? { id: 'crl-signed', level: 'ok', detail: 'signed by the cluster CA' } : { id: 'crl-signed', level: 'fail', detail: `${o.paths.webCrl} is not signed by the cluster CA` });
+        checks.push(
+          crl.signatureValid
+            ? { id: 'crl-signed', level: 'ok', detail: 'signed by the cluster CA' }
+            : { id: 'crl-signed', level: 'fail', detail: `${o.paths.webCrl} is not signed by the cluster CA` },
+        );
         const cur = o.trust.crl;
         if (!cur) checks.push({ id: 'crl-current', level: 'skip', detail: "the CA's CRL was not given" });
-        else if (crlPem === o.trust.crlPem || (crl.crlNumber !== undefined && crl.crlNumber === cur.crlNumber && crl.thisUpdate.getTime() === cur.thisUpdate.getTime())) {
+        else if (
+          crlPem === o.trust.crlPem ||
+          (crl.crlNumber !== undefined &&
+            crl.crlNumber === cur.crlNumber &&
+            crl.thisUpdate.getTime() === cur.thisUpdate.getTime())
+        ) {
           checks.push({ id: 'crl-current', level: 'ok', detail: `CRL #${String(crl.crlNumber ?? '?')}` });
         } else {
-          checks.push({ id: 'crl-current', level: 'fail', detail: `${o.paths.webCrl} is CRL #${String(crl.crlNumber ?? '?')} of ${crl.thisUpdate.toISOString()}, the CA's current one is #${String(cur.crlNumber ?? '?')} of ${cur.thisUpdate.toISOString()}` });
+          checks.push({
+            id: 'crl-current',
+            level: 'fail',
+            detail: `${o.paths.webCrl} is CRL #${String(crl.crlNumber ?? '?')} of ${crl.thisUpdate.toISOString()}, the CA's current one is #${String(cur.crlNumber ?? '?')} of ${cur.thisUpdate.toISOString()}`,
+          });
         }
-        if (crl.nextUpdate && crl.nextUpdate.getTime() < now.getTime()) checks.push({ id: 'crl-fresh', level: 'fail', detail: `the CRL's nextUpdate ${crl.nextUpdate.toISOString()} has passed` });
-        else checks.push({ id: 'crl-fresh', level: 'ok', detail: crl.nextUpdate ? `next update ${crl.nextUpdate.toISOString()}` : 'no nextUpdate' });
+        if (crl.nextUpdate && crl.nextUpdate.getTime() < now.getTime())
+          checks.push({
+            id: 'crl-fresh',
+            level: 'fail',
+            detail: `the CRL's nextUpdate ${crl.nextUpdate.toISOString()} has passed`,
+          });
+        else
+          checks.push({
+            id: 'crl-fresh',
+            level: 'ok',
+            detail: crl.nextUpdate ? `next update ${crl.nextUpdate.toISOString()}` : 'no nextUpdate',
+          });
       }
     }
   }
@@ -223,7 +304,12 @@ export async function verifyNode(host: Host, o: VerifyNodeOptions): Promise<Node
   const keyStat = await host.stat(o.paths.key, { sudo });
   const certFails = checks.some((c) => c.level === 'fail' && !c.id.startsWith('crl-'));
   if (!keyStat) checks.push({ id: 'key-match', level: 'fail', detail: `${o.paths.key} does not exist` });
-  else if (o.keyCheck === 'when-cert-ok' && certFails) checks.push({ id: 'key-match', level: 'skip', detail: `${o.paths.key} not checked: the certificate fails already` });
+  else if (o.keyCheck === 'when-cert-ok' && certFails)
+    checks.push({
+      id: 'key-match',
+      level: 'skip',
+      detail: `${o.paths.key} not checked: the certificate fails already`,
+    });
   else {
     const memo = o.publicKeys === false || o.keyPassphrase !== undefined ? undefined : (o.publicKeys ?? publicKeyMemo);
     try {
@@ -232,9 +318,17 @@ export async function verifyNode(host: Host, o: VerifyNodeOptions): Promise<Node
         pub = await new Openssl(host, { ...o.openssl, sudo }).publicKeyOf(o.paths.key, o.keyPassphrase);
         memo?.set(host.name, o.paths.key, sudo, keyStat, pub);
       }
-      checks.push(canonicalPublicKey(pub) === canonicalPublicKey(info.publicKeyPem) ? { id: 'key-match', level: 'ok', detail: o.paths.key } : { id: 'key-match', level: 'fail', detail: `${o.paths.key} does not match the certificate` });
+      checks.push(
+        canonicalPublicKey(pub) === canonicalPublicKey(info.publicKeyPem)
+          ? { id: 'key-match', level: 'ok', detail: o.paths.key }
+          : { id: 'key-match', level: 'fail', detail: `${o.paths.key} does not match the certificate` },
+      );
     } catch (e) {
-      checks.push({ id: 'key-match', level: 'fail', detail: `${o.paths.key} cannot be read by openssl (${(e as { code?: string }).code ?? 'error'})` });
+      checks.push({
+        id: 'key-match',
+        level: 'fail',
+        detail: `${o.paths.key} cannot be read by openssl (${(e as { code?: string }).code ?? 'error'})`,
+      });
     }
   }
   return report(host.name, o.certname, checks, info);
@@ -242,6 +336,11 @@ export async function verifyNode(host: Host, o: VerifyNodeOptions): Promise<Node
 
 /** Throws CertVerifyError (naming host, cert and every failed check) unless the report is ok. */
 export function assertVerified(r: NodeReport): NodeReport {
-  if (!r.ok) throw new CertVerifyError(r.host, r.certname, r.failures.map((f) => ({ id: f.id, detail: f.detail })));
+  if (!r.ok)
+    throw new CertVerifyError(
+      r.host,
+      r.certname,
+      r.failures.map((f) => ({ id: f.id, detail: f.detail })),
+    );
   return r;
 }

@@ -36,7 +36,13 @@ export function parseAltNameText(text: string | undefined): string[] {
     .split(/,\s*/)
     .map((s) => s.trim())
     .filter(Boolean)
-    .map((s) => (s.startsWith('IP Address:') ? `IP:${s.slice('IP Address:'.length)}` : s.startsWith('DNS:') ? `DNS:${s.slice(4).toLowerCase()}` : s));
+    .map((s) =>
+      s.startsWith('IP Address:')
+        ? `IP:${s.slice('IP Address:'.length)}`
+        : s.startsWith('DNS:')
+          ? `DNS:${s.slice(4).toLowerCase()}`
+          : s,
+    );
 }
 
 export function inspectCert(pem: string | Buffer, what = 'a certificate'): CertInfo {

@@ -14,16 +14,24 @@ let root: string;
 
 beforeAll(async () => {
   // the bin is the compiled dist/cli.js: bring it up to date (incremental, fast when it is)
-  await run(process.execPath, [join(PKG, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'), '-b', PKG], { cwd: PKG });
+  await run(process.execPath, [join(PKG, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'), '-b', PKG], {
+    cwd: PKG,
+  });
   root = await fs.mkdtemp(join(tmpdir(), 'pe-cli-child-'));
 }, 120_000);
 afterAll(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
-async function pecluster(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function pecluster(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: root, ...env }, timeout: 60_000 });
+    const r = await run(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: root, ...env },
+      timeout: 60_000,
+    });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
     const x = e as { code: number; stdout: string; stderr: string };
@@ -71,7 +79,11 @@ describe('pe-cluster as a child process (node dist/cli.js)', () => {
     expect(r.stderr).toContain('masters[0].ssh.port');
     const j = await pecluster(['-i', bad, '--json', 'status']);
     expect(j.code).toBe(2);
-    expect(JSON.parse(j.stdout)).toMatchObject({ type: 'error', exitCode: 2, error: { code: 'E_INVENTORY', issues: [{ line: 9, key: 'masters[0].ssh.port' }] } });
+    expect(JSON.parse(j.stdout)).toMatchObject({
+      type: 'error',
+      exitCode: 2,
+      error: { code: 'E_INVENTORY', issues: [{ line: 9, key: 'masters[0].ssh.port' }] },
+    });
   });
 
   it('the inventory can come from PE_CLUSTER_INVENTORY', async () => {
@@ -84,7 +96,10 @@ describe('pe-cluster as a child process (node dist/cli.js)', () => {
     const inv = await unreachableInventory();
     const r = await pecluster(['-i', inv, '--json', 'status']);
     expect(r.code).toBe(4);
-    const o = JSON.parse(r.stdout) as { health: string; masters: { name: string; reachable: boolean; error?: { code: string } }[] };
+    const o = JSON.parse(r.stdout) as {
+      health: string;
+      masters: { name: string; reachable: boolean; error?: { code: string } }[];
+    };
     expect(o.health).toBe('broken');
     expect(o.masters.map((m) => [m.name, m.reachable, m.error?.code])).toEqual([
       ['primary.test', false, 'E_UNREACHABLE'],
@@ -99,7 +114,10 @@ describe('pe-cluster as a child process (node dist/cli.js)', () => {
     const inv = await unreachableInventory();
     const r = await pecluster(['-i', inv, '--json', 'join', 's1.test']);
     expect(r.code).toBe(5);
-    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toMatchObject({ exitCode: 5, error: { code: 'E_UNREACHABLE' } });
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toMatchObject({
+      exitCode: 5,
+      error: { code: 'E_UNREACHABLE' },
+    });
   });
 
   it('an unknown host exits 2', async () => {

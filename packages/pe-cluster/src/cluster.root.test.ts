@@ -69,11 +69,17 @@ const dir = (h: string) => join(root, 'hosts', h);
 /** A join-shaped flow over real SSH: a config edit, a command carrying a secret, an optional crash. */
 function demo(crashAt?: string) {
   return (_c: Cluster, hosts: readonly string[]): Flow => {
-    const step = (h: string, id: string, apply: (host: import('@pe-stack/pe-host').Host) => Promise<unknown>, done: (host: import('@pe-stack/pe-host').Host) => Promise<boolean>): Step => ({
+    const step = (
+      h: string,
+      id: string,
+      apply: (host: import('@pe-stack/pe-host').Host) => Promise<unknown>,
+      done: (host: import('@pe-stack/pe-host').Host) => Promise<boolean>,
+    ): Step => ({
       id,
       host: h,
       title: `${id} on ${h}`,
-      check: async (ctx) => ((await done(ctx.host)) ? { done: true, why: 'as wanted' } : { done: false, why: 'not yet' }),
+      check: async (ctx) =>
+        (await done(ctx.host)) ? { done: true, why: 'as wanted' } : { done: false, why: 'not yet' },
       apply: async (ctx) => {
         await apply(ctx.host);
         if (`${id}@${h}` === crashAt) throw new Error('simulated crash');
@@ -84,9 +90,16 @@ function demo(crashAt?: string) {
         h,
         'conf',
         (host) => host.writeFile(`${dir(h)}/puppet.conf`, '[main]\nca_server = ca.rt.test\n'),
-        async (host) => (await host.exists(`${dir(h)}/puppet.conf`)) && (await host.readFile(`${dir(h)}/puppet.conf`)).toString().includes('ca_server'),
+        async (host) =>
+          (await host.exists(`${dir(h)}/puppet.conf`)) &&
+          (await host.readFile(`${dir(h)}/puppet.conf`)).toString().includes('ca_server'),
       ),
-      step(h, 'marker', (host) => host.exec(['sh', '-c', 'printf %s "$1" | sha256sum > "$2"', 'sh', SECRET, `${dir(h)}/marker`]), (host) => host.exists(`${dir(h)}/marker`)),
+      step(
+        h,
+        'marker',
+        (host) => host.exec(['sh', '-c', 'printf %s "$1" | sha256sum > "$2"', 'sh', SECRET, `${dir(h)}/marker`]),
+        (host) => host.exists(`${dir(h)}/marker`),
+      ),
     ]);
     return { name: 'join', items: [{ group: 'secondaries', lanes }] };
   };
@@ -109,7 +122,8 @@ async function cli(args: string[], flows?: ReturnType<typeof demo>) {
 async function snapshot(): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const h of ['s1.rt.test', 's2.rt.test']) {
-    for (const f of await fs.readdir(dir(h)).catch(() => [] as string[])) if (!f.includes('.pe-backup-')) out[`${h}/${f}`] = await fs.readFile(join(dir(h), f), 'utf8');
+    for (const f of await fs.readdir(dir(h)).catch(() => [] as string[]))
+      if (!f.includes('.pe-backup-')) out[`${h}/${f}`] = await fs.readFile(join(dir(h), f), 'utf8');
   }
   return out;
 }
@@ -125,13 +139,27 @@ describe('pe-cluster over a real sshd', () => {
     const run = await cli(['-i', inv, 'join', 's1.rt.test', 's2.rt.test'], demo());
     expect(run.code).toBe(0);
     const state = await snapshot();
-    expect(Object.keys(state).sort()).toEqual(['s1.rt.test/marker', 's1.rt.test/puppet.conf', 's2.rt.test/marker', 's2.rt.test/puppet.conf']);
+    expect(Object.keys(state).sort()).toEqual([
+      's1.rt.test/marker',
+      's1.rt.test/puppet.conf',
+      's2.rt.test/marker',
+      's2.rt.test/puppet.conf',
+    ]);
     const again = await cli(['-i', inv, '--json', 'join', 's1.rt.test', 's2.rt.test'], demo());
     expect(again.code).toBe(0);
-    expect(JSON.parse(again.stdout.trim().split('\n').at(-1)!)).toMatchObject({ status: 'ok', steps: [{ status: 'skipped' }, { status: 'skipped' }, { status: 'skipped' }, { status: 'skipped' }] });
+    expect(JSON.parse(again.stdout.trim().split('\n').at(-1)!)).toMatchObject({
+      status: 'ok',
+      steps: [{ status: 'skipped' }, { status: 'skipped' }, { status: 'skipped' }, { status: 'skipped' }],
+    });
     const journals = await fs.readdir(join(root, 'journal'));
     expect(journals).toHaveLength(2);
-    const blobs = [await fs.readFile(join(root, 'audit.log'), 'utf8'), ...(await Promise.all(journals.map((j) => fs.readFile(join(root, 'journal', j), 'utf8')))), plan.stdout, run.stdout, again.stdout];
+    const blobs = [
+      await fs.readFile(join(root, 'audit.log'), 'utf8'),
+      ...(await Promise.all(journals.map((j) => fs.readFile(join(root, 'journal', j), 'utf8')))),
+      plan.stdout,
+      run.stdout,
+      again.stdout,
+    ];
     for (const b of blobs) expect(b).not.toContain(SECRET);
   });
 
@@ -152,7 +180,13 @@ describe('pe-cluster over a real sshd', () => {
 
   it('status through the API: every master reachable over SSH, and the missing Puppet files are reported (broken)', async () => {
     const inv = await loadInventory(await writeInventory(), { env: { PE_ROOT_TEST_SECRET: SECRET } });
-    const cluster = new Cluster({ ...inv, layout: { ...inv.layout, files: { ...inv.layout.files, puppetConf: { ...inv.layout.files.puppetConf!, path: `${root}/none.conf` } } } });
+    const cluster = new Cluster({
+      ...inv,
+      layout: {
+        ...inv.layout,
+        files: { ...inv.layout.files, puppetConf: { ...inv.layout.files.puppetConf!, path: `${root}/none.conf` } },
+      },
+    });
     try {
       const r = await cluster.status();
       expect(r.masters.map((m) => m.reachable)).toEqual([true, true, true]);
@@ -193,7 +227,10 @@ describe('pe-cluster over a real sshd', () => {
 async function treeHash(d: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const e of await fs.readdir(d, { recursive: true, withFileTypes: true })) {
-    if (e.isFile()) out[join(e.parentPath, e.name)] = createHash('sha256').update(await fs.readFile(join(e.parentPath, e.name))).digest('hex');
+    if (e.isFile())
+      out[join(e.parentPath, e.name)] = createHash('sha256')
+        .update(await fs.readFile(join(e.parentPath, e.name)))
+        .digest('hex');
   }
   return out;
 }
@@ -208,9 +245,15 @@ describe('the real join flow over a real sshd (debian layout moved into a temp d
     await fs.chmod(pgDir, 0o755);
     const local = new LocalHost({ name: 'primary.rt.test' });
     // also on the socket directory the debian layout names, so the flow's pe-db instance (layout port overridden) reaches it
-    pg = await initCluster(local, { dir: `${pgDir}/pg`, port: await freePort(), settings: { unix_socket_directories: `'${pgDir}/pg/sock,/var/run/postgresql'` } });
+    pg = await initCluster(local, {
+      dir: `${pgDir}/pg`,
+      port: await freePort(),
+      settings: { unix_socket_directories: `'${pgDir}/pg/sock,/var/run/postgresql'` },
+    });
     await startInstance(pg);
-    await psql(pg, `CREATE ROLE puppetdb LOGIN PASSWORD '${DB_PW}'; CREATE DATABASE puppetdb OWNER puppetdb;\n`, { secrets: [DB_PW] });
+    await psql(pg, `CREATE ROLE puppetdb LOGIN PASSWORD '${DB_PW}'; CREATE DATABASE puppetdb OWNER puppetdb;\n`, {
+      secrets: [DB_PW],
+    });
     // listening on 127.0.0.1 already (the primary's address in the inventory): nothing pending a restart
     await grantAccess(pg, '127.0.0.1', [{ database: 'puppetdb', user: 'puppetdb' }], { listen: '127.0.0.1' });
   }, 120_000);
@@ -232,7 +275,10 @@ describe('the real join flow over a real sshd (debian layout moved into a temp d
       await fs.copyFile(f.path, `${T}${f.path}`).catch(() => undefined);
     }
     for (const [k, d] of Object.entries(L.dirs)) if (d) dirs[k] = `${T}${d}`;
-    await fs.writeFile(`${T}${L.files.puppetdbDatabaseIni!.path}`, `[database]\nsubname = //127.0.0.1:${pg!.port}/puppetdb\nusername = puppetdb\npassword = ${password}\n`);
+    await fs.writeFile(
+      `${T}${L.files.puppetdbDatabaseIni!.path}`,
+      `[database]\nsubname = //127.0.0.1:${pg!.port}/puppetdb\nusername = puppetdb\npassword = ${password}\n`,
+    );
     await fs.writeFile(`${T}${L.files.pgHbaConf!.path}`, 'local all postgres peer\n');
     const inv = join(root, 'inventory.json.yaml');
     await fs.writeFile(
@@ -267,10 +313,24 @@ describe('the real join flow over a real sshd (debian layout moved into a temp d
     const plan = r.stdout.slice(r.stdout.indexOf('Plan for join'));
     const s1 = plan.slice(plan.indexOf('\ns1.rt.test\n'));
     const ids = [...s1.matchAll(/^ {2}\[(?:to do|done )\] ([^:]+(?::[a-z0-9.]+)?):/gm)].map((m) => m[1]);
-    expect(ids).toEqual(['preflight.ssh', 'settings', 'certificate', 'database-settings', 'puppetdb-ssl', 'mco-config:s1.rt.test', 'activemq-instance:s1.rt.test', 'mco-restart:s1.rt.test', 'restart', 'validate-self', 'validate-general']);
+    expect(ids).toEqual([
+      'preflight.ssh',
+      'settings',
+      'certificate',
+      'database-settings',
+      'puppetdb-ssl',
+      'mco-config:s1.rt.test',
+      'activemq-instance:s1.rt.test',
+      'mco-restart:s1.rt.test',
+      'restart',
+      'validate-self',
+      'validate-general',
+    ]);
     expect(plan).toContain('+    allow-subject-alt-names: true');
     // the throwaway PostgreSQL admits 127.0.0.1 already (pg_hba_file_rules): pe-db's read-only check says done
-    expect(plan).toMatch(/\[done \] primary\.db-access:s1\.rt\.test: .*\(pg_hba admits 127\.0\.0\.1 for puppetdb\/puppetdb\)/);
+    expect(plan).toMatch(
+      /\[done \] primary\.db-access:s1\.rt\.test: .*\(pg_hba admits 127\.0\.0\.1 for puppetdb\/puppetdb\)/,
+    );
     // every master's PuppetDB pools (2 x (25 + 25)) do not fit max_connections 100: maximum-pool-size is lowered
     expect(plan).toMatch(/\[to do\] primary\.connection-budget/);
     expect(plan).toMatch(/^ +\+maximum-pool-size = \d+$/m);
@@ -290,13 +350,22 @@ describe('the real join flow over a real sshd (debian layout moved into a temp d
     const before = await treeHash(T);
     const r = await cli(['-i', inv, '--json', 'join', 's1.rt.test']);
     expect(r.code).toBe(7);
-    const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { error: { code: string; host: string; step: string }; steps: { id: string; status: string }[] };
+    const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+      error: { code: string; host: string; step: string };
+      steps: { id: string; status: string }[];
+    };
     expect(result.error).toMatchObject({ code: 'E_DB_AUTH', host: 'primary.rt.test', step: 'preflight.database' });
     expect(result.steps.filter((x) => x.status === 'done')).toEqual([]);
     expect(await treeHash(T)).toEqual(before);
     const audit = await fs.readFile(join(root, 'audit.log'), 'utf8').catch(() => '');
     expect(audit).toBe('');
-    for (const b of [r.stdout, r.stderr, ...(await Promise.all((await fs.readdir(join(root, 'journal'))).map((j) => fs.readFile(join(root, 'journal', j), 'utf8'))))]) {
+    for (const b of [
+      r.stdout,
+      r.stderr,
+      ...(await Promise.all(
+        (await fs.readdir(join(root, 'journal'))).map((j) => fs.readFile(join(root, 'journal', j), 'utf8')),
+      )),
+    ]) {
       expect(b).not.toContain(WRONG);
     }
   });

@@ -7,7 +7,14 @@ import { collectStatus, type StatusReport } from './flows/status.js';
 import type { Inventory, InventoryNode } from './inventory.js';
 import type { PgInstance } from '@pe-stack/pe-db';
 import type { DnsProvider } from './dns/index.js';
-import { backupCluster, restoreCluster, type BackupOptions, type BackupResult, type RestoreOptions, type RestoreReport } from './flows/backup.js';
+import {
+  backupCluster,
+  restoreCluster,
+  type BackupOptions,
+  type BackupResult,
+  type RestoreOptions,
+  type RestoreReport,
+} from './flows/backup.js';
 import { failoverFlow, type FailoverOptions } from './flows/failover.js';
 import { addHaStatus } from './flows/ha-status.js';
 import { rejoinFlow, type RejoinOptions } from './flows/rejoin.js';
@@ -103,14 +110,20 @@ export class Cluster {
     const fenced = new Set(fencedHosts(this.inventory).map((f) => f.host));
     if (names.length === 0) {
       const all = this.inventory.masters.filter((m) => m.role === 'secondary' && !fenced.has(m.name));
-      if (all.length === 0) throw new UsageError(`the inventory ${this.inventory.file} lists no secondary.`, 'Add masters with role: secondary, or name the hosts to join.');
+      if (all.length === 0)
+        throw new UsageError(
+          `the inventory ${this.inventory.file} lists no secondary.`,
+          'Add masters with role: secondary, or name the hosts to join.',
+        );
       return all;
     }
     const out: InventoryNode[] = [];
     for (const name of names) {
       const n = this.node(name);
-      if (n.role !== 'secondary') throw new UsageError(`${name} is the ${n.role} in the inventory, not a secondary; only secondaries join.`);
-      if (fenced.has(n.name)) throw new UsageError(`${name} was fenced by a failover; bring it back with: pe-cluster rejoin ${name}`);
+      if (n.role !== 'secondary')
+        throw new UsageError(`${name} is the ${n.role} in the inventory, not a secondary; only secondaries join.`);
+      if (fenced.has(n.name))
+        throw new UsageError(`${name} was fenced by a failover; bring it back with: pe-cluster rejoin ${name}`);
       if (!out.includes(n)) out.push(n);
     }
     return out;
@@ -134,7 +147,10 @@ export class Cluster {
       case 'rejoin':
         return rejoinFlow(this, one('the former primary'), params);
       default:
-        throw new UsageError(`unknown flow "${name}".`, `Known flows: ${[...new Set([...FLOWS, ...Object.keys(this.extraFlows)])].join(', ')}.`);
+        throw new UsageError(
+          `unknown flow "${name}".`,
+          `Known flows: ${[...new Set([...FLOWS, ...Object.keys(this.extraFlows)])].join(', ')}.`,
+        );
     }
   }
 
@@ -165,7 +181,10 @@ export class Cluster {
 
   /** Make a secondary the warm standby: streaming replica, pg_hba for every master, CA admin rights, a verified CA copy. */
   standby(host: string, opts: RunFlowOptions & StandbyOptions = {}): Promise<RunResult> {
-    return this.run('standby', [host], { ...opts, params: { ...opts.params, ...(opts.synchronous !== undefined ? { synchronous: opts.synchronous } : {}) } });
+    return this.run('standby', [host], {
+      ...opts,
+      params: { ...opts.params, ...(opts.synchronous !== undefined ? { synchronous: opts.synchronous } : {}) },
+    });
   }
 
   /** Fail over to a secondary (planned switchover when the primary answers, emergency otherwise). */
@@ -176,7 +195,10 @@ export class Cluster {
 
   /** Bring a former primary back as a secondary. */
   rejoin(host: string, opts: RunFlowOptions & RejoinOptions = {}): Promise<RunResult> {
-    return this.run('rejoin', [host], { ...opts, params: { ...opts.params, ...(opts.database ? { database: opts.database } : {}) } });
+    return this.run('rejoin', [host], {
+      ...opts,
+      params: { ...opts.params, ...(opts.database ? { database: opts.database } : {}) },
+    });
   }
 
   /** CA, credentials and database dump of the primary into a timestamped, checksummed archive on the controller. */
@@ -190,7 +212,11 @@ export class Cluster {
   }
 
   /** The dry run of a flow: the plan, nothing changed. */
-  plan(name: string, hosts: readonly string[], opts: Omit<RunFlowOptions, 'dryRun' | 'resume'> = {}): Promise<RunResult> {
+  plan(
+    name: string,
+    hosts: readonly string[],
+    opts: Omit<RunFlowOptions, 'dryRun' | 'resume'> = {},
+  ): Promise<RunResult> {
     return this.run(name, hosts, { ...opts, dryRun: true });
   }
 

@@ -39,9 +39,19 @@ interface CliRun {
 function cli(args: string[], timeoutMs = 20 * 60_000): Promise<CliRun> {
   const t0 = performance.now();
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: timeoutMs, maxBuffer: 64 << 20, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr, ms: performance.now() - t0 });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { timeout: timeoutMs, maxBuffer: 64 << 20, env: { ...process.env, NO_COLOR: '1' } },
+      (err, stdout, stderr) => {
+        resolve({
+          code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
+          stdout,
+          stderr,
+          ms: performance.now() - t0,
+        });
+      },
+    );
   });
 }
 /** The CLI with --json, SIGKILLed right after the step `id` reports done. */
@@ -80,7 +90,11 @@ interface Status {
   caHolders: string[];
   masters: { name: string; caEnabled?: boolean; caGated?: boolean }[];
   problems: { level: string; host?: string; message: string }[];
-  ha?: { primary: string; standby?: { host: string; replication: { state?: string; syncState?: string }; caCopy: { verified: boolean } }; fenced: { host: string }[] };
+  ha?: {
+    primary: string;
+    standby?: { host: string; replication: { state?: string; syncState?: string }; caCopy: { verified: boolean } };
+    fenced: { host: string }[];
+  };
 }
 
 describe('pe-cluster standby / failover / rejoin on the debian lab (3 masters, 1 agent)', () => {
@@ -95,7 +109,12 @@ describe('pe-cluster standby / failover / rejoin on the debian lab (3 masters, 1
     const files = await lab.writeInventory();
     const dir = await mkdtemp(join(tmpdir(), 'pe-cluster-failover-lab-'));
     const inv = parse(readFileSync(files.inventory, 'utf8')) as { vars: Record<string, unknown> };
-    Object.assign(inv.vars, { journals: join(dir, 'journal'), audit_log: join(dir, 'audit.log'), backups: join(dir, 'backups'), dns: { provider: 'hosts-file' } });
+    Object.assign(inv.vars, {
+      journals: join(dir, 'journal'),
+      audit_log: join(dir, 'audit.log'),
+      backups: join(dir, 'backups'),
+      dns: { provider: 'hosts-file' },
+    });
     inventory = join(dir, 'inventory.yaml');
     writeFileSync(inventory, stringify(inv));
     const j = await cli([...I(), '--json', 'join']);
@@ -103,22 +122,46 @@ describe('pe-cluster standby / failover / rejoin on the debian lab (3 masters, 1
     figure('join_s', (j.ms / 1000).toFixed(1));
   });
 
-  const agentRun = async (extra: string[] = []) => lab.ssh('agent1', ['puppet', 'agent', '-t', '--detailed-exitcodes', '--color=false', '--http_keepalive_timeout', '0', ...extra], { allowFailure: true, timeoutMs: 300_000 });
+  const agentRun = async (extra: string[] = []) =>
+    lab.ssh(
+      'agent1',
+      ['puppet', 'agent', '-t', '--detailed-exitcodes', '--color=false', '--http_keepalive_timeout', '0', ...extra],
+      { allowFailure: true, timeoutMs: 300_000 },
+    );
   const status = async () => {
     const r = await cli([...I(), '--json', 'status']);
     return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Status;
   };
-  const pdb = async (host: string, what: string) => JSON.parse((await lab.ssh(host, ['curl', '-sf', '--max-time', '30', `http://127.0.0.1:8080/pdb/query/v4/${what}`])).stdout) as { certname: string; hash?: string }[];
+  const pdb = async (host: string, what: string) =>
+    JSON.parse(
+      (await lab.ssh(host, ['curl', '-sf', '--max-time', '30', `http://127.0.0.1:8080/pdb/query/v4/${what}`])).stdout,
+    ) as { certname: string; hash?: string }[];
 
   it('emergency failover to the synchronous standby after a power cut; a new agent gets a certificate and a catalog; nothing written before the cut is lost', async () => {
     const sb = await cli([...I(), '--json', 'standby', fq('secondary1'), '--sync']);
     expect(sb.code, sb.stdout.slice(-2000)).toBe(0);
     const st0 = await status();
-    expect(st0.ha?.standby).toMatchObject({ host: fq('secondary1'), replication: { state: 'streaming', syncState: 'sync' }, caCopy: { verified: true } });
+    expect(st0.ha?.standby).toMatchObject({
+      host: fq('secondary1'),
+      replication: { state: 'streaming', syncState: 'sync' },
+      caCopy: { verified: true },
+    });
     // the standby's CA runs on the copy, gated: it answers the CA certificate, refuses a CSR and signs nothing
     expect(st0.caHolders).toEqual([fq('primary')]);
     expect(st0.masters.find((m) => m.name === fq('secondary1'))?.caGated).toBe(true);
-    const gate = await lab.ssh('secondary1', ['curl', '-sk', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '--data-binary', 'x', 'https://127.0.0.1:8140/puppet-ca/v1/certificate_request/intruder.lab.test']);
+    const gate = await lab.ssh('secondary1', [
+      'curl',
+      '-sk',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-X',
+      'PUT',
+      '--data-binary',
+      'x',
+      'https://127.0.0.1:8140/puppet-ca/v1/certificate_request/intruder.lab.test',
+    ]);
     expect(gate.stdout).toBe('403');
     expect([0, 2]).toContain((await agentRun()).code);
     const nodesBefore = (await pdb('primary', 'nodes')).map((n) => n.certname).sort();
@@ -133,13 +176,22 @@ describe('pe-cluster standby / failover / rejoin on the debian lab (3 masters, 1
     for (const s of fr.steps) if (s.ms !== undefined) figure(`step ${s.id}@${s.host} ms`, Math.round(s.ms));
     // a new agent (a new certname on agent1): CSR, signed by the new CA through its CA admin endpoints, then a catalog through puppet.lab.test
     const certname = `new${Date.now() % 100000}.lab.test`;
-    await lab.ssh('agent1', ['puppet', 'ssl', 'bootstrap', '--certname', certname, '--waitforcert', '0', '--http_keepalive_timeout', '0'], { allowFailure: true, timeoutMs: 120_000 });
-    const sign = await lab.ssh('secondary1', ['puppetserver', 'ca', 'sign', '--certname', certname], { allowFailure: true, timeoutMs: 120_000 });
+    await lab.ssh(
+      'agent1',
+      ['puppet', 'ssl', 'bootstrap', '--certname', certname, '--waitforcert', '0', '--http_keepalive_timeout', '0'],
+      { allowFailure: true, timeoutMs: 120_000 },
+    );
+    const sign = await lab.ssh('secondary1', ['puppetserver', 'ca', 'sign', '--certname', certname], {
+      allowFailure: true,
+      timeoutMs: 120_000,
+    });
     expect(sign.code, sign.stderr + sign.stdout).toBe(0);
     const newRun = await agentRun(['--certname', certname]);
     expect([0, 2], newRun.stderr).toContain(newRun.code);
     figure('rto_power_cut_to_new_agent_catalog_s', ((performance.now() - cut) / 1000).toFixed(1));
-    expect((await lab.ssh('agent1', ['cat', '/tmp/lab-catalog'])).stdout).toMatch(new RegExp(`for ${certname.replace(/\./g, '\\.')}`));
+    expect((await lab.ssh('agent1', ['cat', '/tmp/lab-catalog'])).stdout).toMatch(
+      new RegExp(`for ${certname.replace(/\./g, '\\.')}`),
+    );
     // the existing agent keeps working
     expect([0, 2]).toContain((await agentRun()).code);
     // every node and report from before the cut is in the promoted database
@@ -149,11 +201,15 @@ describe('pe-cluster standby / failover / rejoin on the debian lab (3 masters, 1
     for (const h of reportsBefore) expect(reportsAfter).toContain(h);
     // master.lab.test is secondary1 everywhere that runs
     const addr = (await lab.ssh('secondary1', ['getent', 'ahosts', 'secondary1.lab.test'])).stdout.split(/\s+/)[0];
-    for (const h of ['secondary1', 'secondary2', 'agent1']) expect((await lab.ssh(h, ['getent', 'ahosts', 'master.lab.test'])).stdout.split(/\s+/)[0]).toBe(addr);
+    for (const h of ['secondary1', 'secondary2', 'agent1'])
+      expect((await lab.ssh(h, ['getent', 'ahosts', 'master.lab.test'])).stdout.split(/\s+/)[0]).toBe(addr);
     const st = await status();
     expect(st.caHolders).toEqual([fq('secondary1')]);
     expect(st.ha?.fenced.map((x) => x.host)).toEqual([fq('primary')]);
-    figure('status_after_failover', `${st.health}: ${st.problems.map((p) => `${p.host ?? ''} ${p.message}`).join(' | ')}`);
+    figure(
+      'status_after_failover',
+      `${st.health}: ${st.problems.map((p) => `${p.host ?? ''} ${p.message}`).join(' | ')}`,
+    );
     expect(st.health).toBe('healthy');
   });
 
@@ -162,12 +218,41 @@ describe('pe-cluster standby / failover / rejoin on the debian lab (3 masters, 1
     // the boot-time guard found secondary1 signing: the old primary's CA is off and its PostgreSQL in recovery
     // its services start in the background after the boot (puppetserver: a JVM cold start)
     let code = '000';
-    for (const t0 = Date.now(); code === '000' && Date.now() - t0 < 240_000; await new Promise((r) => setTimeout(r, 2000))) {
-      code = (await lab.ssh('primary', ['curl', '-sk', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', 'https://127.0.0.1:8140/puppet-ca/v1/certificate/ca'], { allowFailure: true })).stdout.trim();
+    for (
+      const t0 = Date.now();
+      code === '000' && Date.now() - t0 < 240_000;
+      await new Promise((r) => setTimeout(r, 2000))
+    ) {
+      code = (
+        await lab.ssh(
+          'primary',
+          [
+            'curl',
+            '-sk',
+            '-o',
+            '/dev/null',
+            '-w',
+            '%{http_code}',
+            '--max-time',
+            '10',
+            'https://127.0.0.1:8140/puppet-ca/v1/certificate/ca',
+          ],
+          { allowFailure: true },
+        )
+      ).stdout.trim();
     }
-    figure('guard_log', (await lab.ssh('primary', ['tail', '-n', '4', '/var/local/pe-cluster/guard.log'], { allowFailure: true })).stdout.trim().replace(/\n/g, ' | '));
+    figure(
+      'guard_log',
+      (await lab.ssh('primary', ['tail', '-n', '4', '/var/local/pe-cluster/guard.log'], { allowFailure: true })).stdout
+        .trim()
+        .replace(/\n/g, ' | '),
+    );
     expect(code).toBe('404');
-    expect((await lab.ssh('primary', ['runuser', '-u', 'postgres', '--', 'psql', '-tAc', "'select pg_is_in_recovery()'"])).stdout.trim()).toBe('t');
+    expect(
+      (
+        await lab.ssh('primary', ['runuser', '-u', 'postgres', '--', 'psql', '-tAc', "'select pg_is_in_recovery()'"])
+      ).stdout.trim(),
+    ).toBe('t');
     const st = await status();
     figure('status_after_power_on', `${st.health}; CA holders ${st.caHolders.join(',')}`);
     expect(st.caHolders).toEqual([fq('secondary1')]);
@@ -177,7 +262,11 @@ describe('pe-cluster standby / failover / rejoin on the debian lab (3 masters, 1
     expect(st2.caHolders).toEqual([fq('secondary1')]);
     expect(st2.ha?.fenced).toEqual([]);
     expect(st2.health).toBe('healthy');
-    expect((await lab.ssh('primary', ['runuser', '-u', 'postgres', '--', 'psql', '-tAc', "'select pg_is_in_recovery()'"])).stdout.trim()).toBe('t');
+    expect(
+      (
+        await lab.ssh('primary', ['runuser', '-u', 'postgres', '--', 'psql', '-tAc', "'select pg_is_in_recovery()'"])
+      ).stdout.trim(),
+    ).toBe('t');
   });
 
   it('planned switchover back to the primary, the CLI killed after the promotion and resumed: zero data loss, one CA', async () => {

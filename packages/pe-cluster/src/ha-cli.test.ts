@@ -30,7 +30,11 @@ async function cli(args: string[]) {
   await fs.writeFile(inv, INV(root));
   let stdout = '';
   let stderr = '';
-  const code = await main(['-i', inv, ...args], { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env: {} });
+  const code = await main(['-i', inv, ...args], {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: {},
+  });
   return { code, stdout, stderr };
 }
 
@@ -70,7 +74,11 @@ describe('cluster state', () => {
   it('after a failover the state names the primary: roles swap, the new primary comes first; no state file changes nothing', () => {
     const inv = parseInventory(INV(root), join(root, 'inventory.yaml'), { env: {}, home: root });
     expect(applyClusterState(inv)).toBe(inv);
-    writeState(inv, { version: 1, primary: 's1.test', fenced: [{ host: 'p.test', at: 'x', how: 'unreachable', newPrimary: 's1.test' }] });
+    writeState(inv, {
+      version: 1,
+      primary: 's1.test',
+      fenced: [{ host: 'p.test', at: 'x', how: 'unreachable', newPrimary: 's1.test' }],
+    });
     const now = applyClusterState(inv);
     expect(now.primary.name).toBe('s1.test');
     expect(now.masters.map((m) => `${m.name}:${m.role}`)).toEqual(['s1.test:primary', 'p.test:secondary']);
@@ -79,7 +87,11 @@ describe('cluster state', () => {
 
   it('join leaves a fenced former primary out, and refuses it by name (rejoin brings it back)', async () => {
     const inv = parseInventory(INV(root), join(root, 'inventory.yaml'), { env: {}, home: root });
-    writeState(inv, { version: 1, primary: 's1.test', fenced: [{ host: 'p.test', at: 'x', how: 'unreachable', newPrimary: 's1.test' }] });
+    writeState(inv, {
+      version: 1,
+      primary: 's1.test',
+      fenced: [{ host: 'p.test', at: 'x', how: 'unreachable', newPrimary: 's1.test' }],
+    });
     const { Cluster } = await import('./cluster.js');
     const c = new Cluster(inv);
     expect(() => c.secondaries([])).toThrow(/lists no secondary/);

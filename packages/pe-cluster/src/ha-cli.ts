@@ -14,7 +14,13 @@ interface GlobalOpts {
 
 export interface HaCliDeps {
   open(g: GlobalOpts): Promise<Cluster>;
-  runAndReport(g: GlobalOpts, flow: string, hosts: string[], dryRun: boolean, params?: RunFlowOptions['params']): Promise<void>;
+  runAndReport(
+    g: GlobalOpts,
+    flow: string,
+    hosts: string[],
+    dryRun: boolean,
+    params?: RunFlowOptions['params'],
+  ): Promise<void>;
   out(s: string): void;
   err(s: string): void;
   setExit(code: number): void;
@@ -25,23 +31,39 @@ export interface HaCliDeps {
 export function registerHaCommands(program: Command, d: HaCliDeps): void {
   program
     .command('standby')
-    .description('make a secondary the warm standby: streaming PostgreSQL replica, pg_hba for every master, CA admin rights, a verified copy of the CA')
+    .description(
+      'make a secondary the warm standby: streaming PostgreSQL replica, pg_hba for every master, CA admin rights, a verified copy of the CA',
+    )
     .argument('<host>', 'the secondary')
     .option('--sync', 'synchronous replication: every commit waits for the standby (RPO 0)')
-    .option('--watch', 'after the flow, keep the CA copy current: compare and push a verified copy every --interval seconds (until Ctrl-C)')
+    .option(
+      '--watch',
+      'after the flow, keep the CA copy current: compare and push a verified copy every --interval seconds (until Ctrl-C)',
+    )
     .addOption(new Option('--interval <s>', 'seconds between CA comparisons with --watch').default('10'))
-    .addHelpText('after', '\nThe CA copy must follow every change of the CA (signed certificates, inventory, CRL). Either run with --watch, or\nschedule `pe-cluster -i INVENTORY standby HOST` (idempotent: it pushes only when the CA changed), e.g. every minute from cron.')
+    .addHelpText(
+      'after',
+      '\nThe CA copy must follow every change of the CA (signed certificates, inventory, CRL). Either run with --watch, or\nschedule `pe-cluster -i INVENTORY standby HOST` (idempotent: it pushes only when the CA changed), e.g. every minute from cron.',
+    )
     .action(async (host: string, o: { sync?: boolean; watch?: boolean; interval: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
       await d.runAndReport(g, 'standby', [host], Boolean(g.dryRun), { synchronous: Boolean(o.sync) });
-      if (!g.json && !g.dryRun) d.err(`CA copy: keep it current with \`pe-cluster -i ${g.inventory} standby ${host} --watch\`, or run \`pe-cluster -i ${g.inventory} standby ${host}${o.sync ? ' --sync' : ''}\` every minute (cron).\n`);
+      if (!g.json && !g.dryRun)
+        d.err(
+          `CA copy: keep it current with \`pe-cluster -i ${g.inventory} standby ${host} --watch\`, or run \`pe-cluster -i ${g.inventory} standby ${host}${o.sync ? ' --sync' : ''}\` every minute (cron).\n`,
+        );
       if (o.watch && !g.dryRun) {
         const cluster = await d.open(g);
         try {
           const n = await watchCaCopy(cluster, host, {
             intervalS: Math.max(1, Number(o.interval) || 10),
             ...(d.io.signal ? { signal: d.io.signal } : {}),
-            onSync: (r) => d.out(g.json ? `${JSON.stringify({ type: 'ca-sync', ...r })}\n` : `${r.at} CA copy pushed to ${host} (${r.files} files, ${Math.round(r.ms)} ms)\n`),
+            onSync: (r) =>
+              d.out(
+                g.json
+                  ? `${JSON.stringify({ type: 'ca-sync', ...r })}\n`
+                  : `${r.at} CA copy pushed to ${host} (${r.files} files, ${Math.round(r.ms)} ms)\n`,
+              ),
           });
           d.err(`watch ended after ${n} pushes\n`);
         } finally {
@@ -52,23 +74,49 @@ export function registerHaCommands(program: Command, d: HaCliDeps): void {
 
   program
     .command('failover')
-    .description('make a secondary the primary: planned switchover when the primary answers (drain, sync, swap, zero data loss), emergency failover when it does not')
+    .description(
+      'make a secondary the primary: planned switchover when the primary answers (drain, sync, swap, zero data loss), emergency failover when it does not',
+    )
     .requiredOption('--to <host>', 'the secondary (the standby) that becomes primary')
-    .option('--accept-data-loss', 'emergency failover of an asynchronous standby: go ahead although committed transactions may be lost')
-    .option('--ca-backup <archive>', 'take the CA over from this verified pe-certs CA archive instead of the standby\'s synced copy')
-    .addOption(new Option('--dead-after <ms>', 'how long the old primary gets to answer before it counts as dead (emergency mode)').default('5000'))
-    .addHelpText('after', '\nThe old primary is fenced first (CA disabled, PostgreSQL stopped and marked; unreachable: recorded, and rejoin is\nrequired before it serves again), then the new CA is enabled: never two CAs. Exit 6 with E_DATA_LOSS_RISK when it refuses.')
+    .option(
+      '--accept-data-loss',
+      'emergency failover of an asynchronous standby: go ahead although committed transactions may be lost',
+    )
+    .option(
+      '--ca-backup <archive>',
+      "take the CA over from this verified pe-certs CA archive instead of the standby's synced copy",
+    )
+    .addOption(
+      new Option(
+        '--dead-after <ms>',
+        'how long the old primary gets to answer before it counts as dead (emergency mode)',
+      ).default('5000'),
+    )
+    .addHelpText(
+      'after',
+      '\nThe old primary is fenced first (CA disabled, PostgreSQL stopped and marked; unreachable: recorded, and rejoin is\nrequired before it serves again), then the new CA is enabled: never two CAs. Exit 6 with E_DATA_LOSS_RISK when it refuses.',
+    )
     .action(async (o: { to: string; acceptDataLoss?: boolean; caBackup?: string; deadAfter: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
       const reachTimeoutMs = Math.max(200, Number(o.deadAfter) || 5000);
-      await d.runAndReport(g, 'failover', [o.to], Boolean(g.dryRun), { reachTimeoutMs, ...(o.acceptDataLoss ? { acceptDataLoss: true } : {}), ...(o.caBackup ? { caBackup: o.caBackup } : {}) });
+      await d.runAndReport(g, 'failover', [o.to], Boolean(g.dryRun), {
+        reachTimeoutMs,
+        ...(o.acceptDataLoss ? { acceptDataLoss: true } : {}),
+        ...(o.caBackup ? { caBackup: o.caBackup } : {}),
+      });
     });
 
   program
     .command('rejoin')
-    .description('bring a former primary back as a secondary: CA off, backed up and removed, database rebuilt as a standby (or a plain client), certificate checked')
+    .description(
+      'bring a former primary back as a secondary: CA off, backed up and removed, database rebuilt as a standby (or a plain client), certificate checked',
+    )
     .argument('<host>', 'the former primary')
-    .addOption(new Option('--database <mode>', 'its PostgreSQL: a standby of the new primary, or stopped (client only)').choices(['standby', 'client']).default('standby'))
+    .addOption(
+      new Option('--database <mode>', 'its PostgreSQL: a standby of the new primary, or stopped (client only)')
+        .choices(['standby', 'client'])
+        .default('standby'),
+    )
     .action(async (host: string, o: { database: 'standby' | 'client' }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
       await d.runAndReport(g, 'rejoin', [host], Boolean(g.dryRun), { database: o.database });
@@ -76,17 +124,34 @@ export function registerHaCommands(program: Command, d: HaCliDeps): void {
 
   program
     .command('backup')
-    .description("the primary's CA, credentials and database dump into a timestamped, checksummed archive on this machine")
+    .description(
+      "the primary's CA, credentials and database dump into a timestamped, checksummed archive on this machine",
+    )
     .option('--from <host>', 'the master to back up (default: the primary)')
     .option('--no-database', 'leave out the database dump')
-    .option('--dir <dir>', 'where the archive goes (default: the inventory\'s backups)')
+    .option('--dir <dir>', "where the archive goes (default: the inventory's backups)")
     .action(async (o: { from?: string; database: boolean; dir?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
       const cluster = await d.open(g);
       try {
-        const r = await cluster.backup({ ...(o.from ? { from: o.from } : {}), ...(o.dir ? { dir: o.dir } : {}), noDatabase: !o.database });
-        const summary = { type: 'backup', archive: r.archive, sha256: r.sha256, checksumFile: r.checksumFile, members: Object.keys(r.manifest.members).length, ms: Math.round(r.ms) };
-        d.out(g.json ? `${JSON.stringify({ ...summary, exitCode: EXIT.OK })}\n` : `${r.archive}\nsha256 ${r.sha256} (${summary.members} members, verified)\n`);
+        const r = await cluster.backup({
+          ...(o.from ? { from: o.from } : {}),
+          ...(o.dir ? { dir: o.dir } : {}),
+          noDatabase: !o.database,
+        });
+        const summary = {
+          type: 'backup',
+          archive: r.archive,
+          sha256: r.sha256,
+          checksumFile: r.checksumFile,
+          members: Object.keys(r.manifest.members).length,
+          ms: Math.round(r.ms),
+        };
+        d.out(
+          g.json
+            ? `${JSON.stringify({ ...summary, exitCode: EXIT.OK })}\n`
+            : `${r.archive}\nsha256 ${r.sha256} (${summary.members} members, verified)\n`,
+        );
       } finally {
         await cluster.close();
       }
@@ -94,27 +159,47 @@ export function registerHaCommands(program: Command, d: HaCliDeps): void {
 
   program
     .command('restore')
-    .description('verify a backup archive (checksums of the archive and every member), back up the current state, then restore it')
+    .description(
+      'verify a backup archive (checksums of the archive and every member), back up the current state, then restore it',
+    )
     .argument('<archive>', 'a pe-cluster backup archive (with its .sha256 beside it)')
     .option('--to <host>', 'the master to restore onto (default: the primary)')
     .option('--only <parts>', 'comma-separated: ca, credentials, database (default: all)')
     .option('--force', 'replace a CA directory that differs (it is moved aside, never deleted)')
     .option('--verify-only', 'check the archive and stop; nothing is contacted')
-    .action(async (archive: string, o: { to?: string; only?: string; force?: boolean; verifyOnly?: boolean }, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOpts>();
-      if (o.verifyOnly) {
-        const { verifyClusterBackup } = await import('./flows/backup.js');
-        const m = await verifyClusterBackup(archive);
-        d.out(g.json ? `${JSON.stringify({ type: 'verify', archive, created: m.created, members: Object.keys(m.members).length, exitCode: EXIT.OK })}\n` : `${archive}: verified (${Object.keys(m.members).length} members, taken ${m.created} from ${m.host})\n`);
-        return;
-      }
-      const parts = o.only?.split(',').map((x) => x.trim()) as ('ca' | 'credentials' | 'database')[] | undefined;
-      const cluster = await d.open(g);
-      try {
-        const r = await cluster.restore(archive, { ...(o.to ? { to: o.to } : {}), ...(parts ? { parts } : {}), force: Boolean(o.force) });
-        d.out(g.json ? `${JSON.stringify({ type: 'restore', ...r, exitCode: EXIT.OK })}\n` : `restored ${archive} onto ${r.to}${r.safetyBackup ? `; the state before is in ${r.safetyBackup}` : ''}\n`);
-      } finally {
-        await cluster.close();
-      }
-    });
+    .action(
+      async (
+        archive: string,
+        o: { to?: string; only?: string; force?: boolean; verifyOnly?: boolean },
+        cmd: Command,
+      ) => {
+        const g = cmd.optsWithGlobals<GlobalOpts>();
+        if (o.verifyOnly) {
+          const { verifyClusterBackup } = await import('./flows/backup.js');
+          const m = await verifyClusterBackup(archive);
+          d.out(
+            g.json
+              ? `${JSON.stringify({ type: 'verify', archive, created: m.created, members: Object.keys(m.members).length, exitCode: EXIT.OK })}\n`
+              : `${archive}: verified (${Object.keys(m.members).length} members, taken ${m.created} from ${m.host})\n`,
+          );
+          return;
+        }
+        const parts = o.only?.split(',').map((x) => x.trim()) as ('ca' | 'credentials' | 'database')[] | undefined;
+        const cluster = await d.open(g);
+        try {
+          const r = await cluster.restore(archive, {
+            ...(o.to ? { to: o.to } : {}),
+            ...(parts ? { parts } : {}),
+            force: Boolean(o.force),
+          });
+          d.out(
+            g.json
+              ? `${JSON.stringify({ type: 'restore', ...r, exitCode: EXIT.OK })}\n`
+              : `restored ${archive} onto ${r.to}${r.safetyBackup ? `; the state before is in ${r.safetyBackup}` : ''}\n`,
+          );
+        } finally {
+          await cluster.close();
+        }
+      },
+    );
 }

@@ -1,23 +1,89 @@
 export * from './errors.js';
-export { loadInventory, parseInventory, parseUri, describeInventory, type Inventory, type InventoryNode, type NodeRole, type NodeSsh, type LoadOptions } from './inventory.js';
+export {
+  loadInventory,
+  parseInventory,
+  parseUri,
+  describeInventory,
+  type Inventory,
+  type InventoryNode,
+  type NodeRole,
+  type NodeSsh,
+  type LoadOptions,
+} from './inventory.js';
 export { formatKey, type KeyPath } from './yaml-source.js';
 export { runFlow, type RunOptions } from './engine/engine.js';
-export { Journal, readJournal, findResumable, newRunId, type JournalRecord, type JournalSummary } from './engine/journal.js';
+export {
+  Journal,
+  readJournal,
+  findResumable,
+  newRunId,
+  type JournalRecord,
+  type JournalSummary,
+} from './engine/journal.js';
 export { RecordingHost, type Recorded } from './engine/recording-host.js';
 export { plainRenderer, ndjsonRenderer, TtyProgress, formatPlan, type Output } from './engine/render.js';
 export * from './engine/types.js';
 export { probe, ensureStep, resolveAddress, type EnsureHosts } from './flows/ensure.js';
 export { joinFlow, type JoinContext } from './flows/join.js';
-export { collectStatus, formatStatus, type StatusReport, type MasterStatus, type Health, type StatusContext } from './flows/status.js';
+export {
+  collectStatus,
+  formatStatus,
+  type StatusReport,
+  type MasterStatus,
+  type Health,
+  type StatusContext,
+} from './flows/status.js';
 export { Cluster, FLOWS, type FlowName, type ClusterOptions, type RunFlowOptions } from './cluster.js';
 export { EXIT, exitCodeForCode, exitCodeForError, exitCodeForRun, type ExitCode } from './exit-codes.js';
 export { main, interruptOnSigint, type CliIo } from './main.js';
 export { standbyFlow, watchCaCopy, caCopyStep, type StandbyOptions } from './flows/standby.js';
 export { failoverFlow, DataLossRiskError, type FailoverOptions } from './flows/failover.js';
 export { rejoinFlow, type RejoinOptions } from './flows/rejoin.js';
-export { syncCaCopy, caCopyVerified, caServing, caGateEdits, CA_GATE, FailoverError, type HaContext, type CaSyncResult, type CaServing } from './flows/ha.js';
-export { guardInstallGroup, guardInstallSteps, guardClearStep, allowCaStart, readGuardFence, guardCheck, type GuardOptions } from './flows/guard.js';
+export {
+  syncCaCopy,
+  caCopyVerified,
+  caServing,
+  caGateEdits,
+  CA_GATE,
+  FailoverError,
+  type HaContext,
+  type CaSyncResult,
+  type CaServing,
+} from './flows/ha.js';
+export {
+  guardInstallGroup,
+  guardInstallSteps,
+  guardClearStep,
+  allowCaStart,
+  readGuardFence,
+  guardCheck,
+  type GuardOptions,
+} from './flows/guard.js';
 export { addHaStatus, formatHaStatus, type HaStatus, type HaStatusReport } from './flows/ha-status.js';
-export { backupCluster, restoreCluster, openClusterBackup, verifyClusterBackup, BackupError, type BackupContext, type BackupManifest, type BackupOptions, type BackupResult, type RestoreOptions, type RestoreReport, type VerifiedBackup } from './flows/backup.js';
-export { applyClusterState, readState, writeState, updateState, statePath, fenceRegistry, type ClusterState, type StandbyState, type FencedHost, type FailoverDecision } from './state.js';
+export {
+  backupCluster,
+  restoreCluster,
+  openClusterBackup,
+  verifyClusterBackup,
+  BackupError,
+  type BackupContext,
+  type BackupManifest,
+  type BackupOptions,
+  type BackupResult,
+  type RestoreOptions,
+  type RestoreReport,
+  type VerifiedBackup,
+} from './flows/backup.js';
+export {
+  applyClusterState,
+  readState,
+  writeState,
+  updateState,
+  statePath,
+  fenceRegistry,
+  type ClusterState,
+  type StandbyState,
+  type FencedHost,
+  type FailoverDecision,
+} from './state.js';
 export * from './dns/index.js';

@@ -13,7 +13,10 @@ export const hostname = z.string({ error: 'expected a host name' }).superRefine(
   try {
     validateHostname(v);
   } catch {
-    ctx.addIssue({ code: 'custom', message: `"${v}" is not a valid host name: expected letters, digits, hyphens and dots` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${v}" is not a valid host name: expected letters, digits, hyphens and dots`,
+    });
   }
 });
 
@@ -30,24 +33,47 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const USER_NAME = /^[a-z_][a-z0-9_.-]*\$?$/i;
 
 /** `{env: NAME}`: ours. */
-export const envRef = z.strictObject({ env: z.string().regex(ENV_NAME, { error: 'expected an environment variable name' }) });
+export const envRef = z.strictObject({
+  env: z.string().regex(ENV_NAME, { error: 'expected an environment variable name' }),
+});
 /** `{_plugin: env_var, var: NAME}`: Bolt's reference plugin (also `env_plugin`, the module of the same purpose). */
 export const boltEnvRef = z.strictObject({
-  _plugin: z.enum(['env_var', 'env_plugin'], { error: 'expected _plugin: env_var (the only reference plugin pe-cluster resolves)' }),
+  _plugin: z.enum(['env_var', 'env_plugin'], {
+    error: 'expected _plugin: env_var (the only reference plugin pe-cluster resolves)',
+  }),
   var: z.string().regex(ENV_NAME, { error: 'expected an environment variable name' }),
   optional: z.boolean().optional(),
   default: z.string().optional(),
 });
 /** A secret: a reference to an environment variable (preferred) or a literal (accepted, masked everywhere, warned about). */
-export const secretValue = z.union([z.string(), envRef, boltEnvRef], { error: 'expected {env: NAME}, {_plugin: env_var, var: NAME} or a string' });
+export const secretValue = z.union([z.string(), envRef, boltEnvRef], {
+  error: 'expected {env: NAME}, {_plugin: env_var, var: NAME} or a string',
+});
 export type SecretValue = z.infer<typeof secretValue>;
 
-const fingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, { error: 'expected an OpenSSH fingerprint such as SHA256:AbC...(43 characters)' });
+const fingerprint = z
+  .string()
+  .regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, {
+    error: 'expected an OpenSSH fingerprint such as SHA256:AbC...(43 characters)',
+  });
 
 /** Bolt ssh options that change nothing for pe-cluster's own SSH client: accepted and ignored. */
 export const BOLT_IGNORED_SSH = [
-  'batch-mode', 'cleanup', 'copy-command', 'disconnect-timeout', 'encryption-algorithms', 'extensions', 'host-key-algorithms',
-  'interpreters', 'kex-algorithms', 'load-config', 'login-shell', 'mac-algorithms', 'script-dir', 'tmpdir', 'tty',
+  'batch-mode',
+  'cleanup',
+  'copy-command',
+  'disconnect-timeout',
+  'encryption-algorithms',
+  'extensions',
+  'host-key-algorithms',
+  'interpreters',
+  'kex-algorithms',
+  'load-config',
+  'login-shell',
+  'mac-algorithms',
+  'script-dir',
+  'tmpdir',
+  'tty',
 ] as const;
 
 /** Bolt ssh options whose meaning pe-cluster cannot honour: refused with a reason rather than silently ignored. */
@@ -62,7 +88,11 @@ export const sshConfig = z
   .object({
     user: z.string().regex(USER_NAME, { error: 'expected a user name' }).optional(),
     port: z.number({ error: 'expected a port number' }).int().min(1).max(65535).optional(),
-    'private-key': z.union([z.string(), z.strictObject({ 'key-data': secretValue })], { error: 'expected a key file path or {key-data: ...}' }).optional(),
+    'private-key': z
+      .union([z.string(), z.strictObject({ 'key-data': secretValue })], {
+        error: 'expected a key file path or {key-data: ...}',
+      })
+      .optional(),
     'host-key-check': z.boolean({ error: 'expected true or false' }).optional(),
     /** ours: a known_hosts file (default ~/.ssh/known_hosts) */
     'known-hosts': z.string().min(1).optional(),
@@ -108,7 +138,9 @@ export const dnsSettings = z.discriminatedUnion(
     }),
     z.strictObject({
       provider: z.literal('command'),
-      command: z.array(z.string().min(1), { error: 'expected argv: [program, args...]' }).min(1, { error: 'expected at least the program' }),
+      command: z
+        .array(z.string().min(1), { error: 'expected argv: [program, args...]' })
+        .min(1, { error: 'expected at least the program' }),
       timeout: z.number().positive().max(600).optional(),
     }),
   ],
@@ -118,7 +150,9 @@ export type DnsSettings = z.infer<typeof dnsSettings>;
 
 /** Cluster-wide settings: top level in our format, under `vars` in a Bolt inventory. */
 export const clusterSettings = {
-  cluster: z.string({ error: 'expected a cluster name' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected letters, digits, dots, hyphens, underscores' }),
+  cluster: z
+    .string({ error: 'expected a cluster name' })
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected letters, digits, dots, hyphens, underscores' }),
   layout: z.enum(LAYOUT_NAMES, { error: 'expected pe3 or debian' }),
   /** Per-site overrides deep-merged into the layout (pe-config-files resolveLayout). */
   layout_overrides: z.record(z.string(), z.unknown(), { error: 'expected a mapping of layout fields' }).optional(),
@@ -143,9 +177,12 @@ const master = z.strictObject(
   { error: 'expected a mapping with name and role' },
 );
 
-const agent = z.union([hostname, z.strictObject({ name: hostname, address: hostname.optional(), ssh: sshConfig.optional() })], {
-  error: 'expected a host name or {name, address, ssh}',
-});
+const agent = z.union(
+  [hostname, z.strictObject({ name: hostname, address: hostname.optional(), ssh: sshConfig.optional() })],
+  {
+    error: 'expected a host name or {name, address, ssh}',
+  },
+);
 
 export const ownInventory = z.strictObject({
   ...clusterSettings,
@@ -207,7 +244,9 @@ export interface BoltGroupInput {
 const boltGroup: z.ZodType<BoltGroupInput> = z.lazy(() =>
   z
     .object({
-      name: z.string({ error: 'expected a group name' }).regex(/^[a-z0-9_]+$/, { error: 'expected lower-case letters, digits and underscores (Bolt group names)' }),
+      name: z
+        .string({ error: 'expected a group name' })
+        .regex(/^[a-z0-9_]+$/, { error: 'expected lower-case letters, digits and underscores (Bolt group names)' }),
       targets: z.array(boltTarget).optional(),
       groups: z.array(boltGroup).optional(),
       config: boltConfig.optional(),

@@ -35,19 +35,31 @@ const BAD: Record<string, [number, string, RegExp]> = {
   'host-key-check-off.yaml': [6, 'ssh.host-key-check', /refuses it; expected pinned keys .*trust-on-first-use/],
   'run-as-other.yaml': [7, 'ssh.run-as', /expected root/],
   'non-root-without-run-as.yaml': [6, 'ssh.user', /expected run-as: root/],
-  'sudo-password-env-missing.yaml': [8, 'ssh.sudo-password', /environment variable PE_TEST_UNSET_VARIABLE, which is not set/],
+  'sudo-password-env-missing.yaml': [
+    8,
+    'ssh.sudo-password',
+    /environment variable PE_TEST_UNSET_VARIABLE, which is not set/,
+  ],
   'bad-fingerprint.yaml': [9, 'masters[0].ssh.host-keys[0]', /SHA256:/],
   'bad-proxyjump.yaml': [6, 'ssh.proxyjump', /not a jump host; expected \[user@\]host\[:port\]/],
   'same-cnames.yaml': [4, 'general_cname', /equals primary_cname/],
   'layout-override-typo.yaml': [5, 'layout_overrides.services.puppetsrever', /is not a layout field/],
-  'layout-override-relative-path.yaml': [6, 'layout_overrides.files.puppetConf.path', /not an absolute, normalised path/],
+  'layout-override-relative-path.yaml': [
+    6,
+    'layout_overrides.files.puppetConf.path',
+    /not an absolute, normalised path/,
+  ],
   'ssh-password.yaml': [6, 'ssh.password', /password authentication is not supported/],
   'mixed-shapes.yaml': [1, '', /mixes our keys .* with Bolt keys/],
   'bolt-winrm.yaml': [7, 'targets[0].uri', /transport winrm is not supported/],
   'bolt-missing-vars.yaml': [1, 'vars', /the key cluster is missing; expected it under vars/],
   'bolt-bad-group-name.yaml': [7, 'groups[0].name', /Bolt group names/],
   'bolt-host-key-check.yaml': [10, 'groups[0].config.ssh.host-key-check', /refuses it/],
-  'bolt-conflicting-vars.yaml': [9, 'groups[0].vars.layout', /already set to a different value at vars.layout \(line 3\)/],
+  'bolt-conflicting-vars.yaml': [
+    9,
+    'groups[0].vars.layout',
+    /already set to a different value at vars.layout \(line 3\)/,
+  ],
   'bolt-bad-uri.yaml': [7, 'targets[0].uri', /not a target uri/],
   'bolt-version-1.yaml': [1, 'version', /expected version 2/],
 };
@@ -83,7 +95,10 @@ describe('malformed inventories', () => {
   });
 
   it('a missing file is an InventoryError too', async () => {
-    await expect(loadInventory(`${FIX}does-not-exist.yaml`)).rejects.toMatchObject({ code: 'E_INVENTORY', message: expect.stringMatching(/ENOENT/) });
+    await expect(loadInventory(`${FIX}does-not-exist.yaml`)).rejects.toMatchObject({
+      code: 'E_INVENTORY',
+      message: expect.stringMatching(/ENOENT/),
+    });
   });
 });
 
@@ -170,7 +185,11 @@ describe('rules', () => {
     const inv = parseInventory(txt, '/x/inv.yaml', { env: {}, home: HOME });
     expect(inv.primary.ssh.sudoPassword).toBe('plain-text-pw');
     expect(inv.redactor.has('plain-text-pw')).toBe(true);
-    expect(inv.warnings[0]).toMatchObject({ key: 'ssh.sudo-password', line: 11, message: expect.stringContaining('plain text') });
+    expect(inv.warnings[0]).toMatchObject({
+      key: 'ssh.sudo-password',
+      line: 11,
+      message: expect.stringContaining('plain text'),
+    });
     expect(JSON.stringify(inv.warnings)).not.toContain('plain-text-pw');
   });
 
@@ -205,7 +224,13 @@ groups:
     targets: [m1.example.com]
 `;
     const inv = parseInventory(txt, '/x/inv.yaml', { env: {}, home: HOME });
-    expect(inv.primary.ssh).toMatchObject({ name: 'm1.example.com', address: '10.0.0.1', port: 4, connectTimeoutMs: 3000, maxChannels: 5 });
+    expect(inv.primary.ssh).toMatchObject({
+      name: 'm1.example.com',
+      address: '10.0.0.1',
+      port: 4,
+      connectTimeoutMs: 3000,
+      maxChannels: 5,
+    });
   });
 });
 
@@ -226,7 +251,13 @@ groups:
     targets: []
 `;
     const inv = parseInventory(txt, '/x/inv.yaml', { env: {}, home: HOME });
-    expect(inv.primary.ssh).toEqual({ name: 'primary.lab.test', address: '10.77.0.11', user: 'root', privateKey: '/k/id', knownHosts: '/k/known_hosts' });
+    expect(inv.primary.ssh).toEqual({
+      name: 'primary.lab.test',
+      address: '10.77.0.11',
+      user: 'root',
+      privateKey: '/k/id',
+      knownHosts: '/k/known_hosts',
+    });
   });
 });
 
@@ -237,5 +268,7 @@ describe('parseUri', () => {
     ['10.0.0.1:22', { host: '10.0.0.1', port: 22 }],
     ['[::1]:2200', { host: '::1', port: 2200 }],
   ])('%s', (uri, want) => expect(parseUri(uri)).toEqual(want));
-  it.each(['h:0', 'h:65536', 'a b', 'u@', '-rf.example.com', 'ssh://'])('refuses %s', (uri) => expect(parseUri(uri)).toBeUndefined());
+  it.each(['h:0', 'h:65536', 'a b', 'u@', '-rf.example.com', 'ssh://'])('refuses %s', (uri) =>
+    expect(parseUri(uri)).toBeUndefined(),
+  );
 });

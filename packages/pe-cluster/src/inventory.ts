@@ -81,7 +81,15 @@ export async function loadInventory(file: string, opts: LoadOptions = {}): Promi
     text = await fs.readFile(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? String(e);
-    throw new InventoryError(file, [{ file, line: undefined, column: undefined, key: '', message: `cannot read the file (${code}); expected a readable YAML inventory` }]);
+    throw new InventoryError(file, [
+      {
+        file,
+        line: undefined,
+        column: undefined,
+        key: '',
+        message: `cannot read the file (${code}); expected a readable YAML inventory`,
+      },
+    ]);
   }
   return parseInventory(text, resolve(file), opts);
 }
@@ -94,14 +102,19 @@ export function parseInventory(text: string, file: string, opts: LoadOptions = {
   const js = src.toJS();
   const ctx = new Builder(src, opts);
   if (js === null || typeof js !== 'object' || Array.isArray(js)) {
-    throw new InventoryError(file, [src.issue([], 'expected a mapping (our inventory with cluster/masters, or a Bolt inventory with targets/groups)')]);
+    throw new InventoryError(file, [
+      src.issue([], 'expected a mapping (our inventory with cluster/masters, or a Bolt inventory with targets/groups)'),
+    ]);
   }
   const top = js as Record<string, unknown>;
   const bolt = ['targets', 'groups', 'version', 'config'].some((k) => k in top);
   const ours = ['masters', 'cluster', 'primary_cname'].some((k) => k in top);
   if (bolt && ours) {
     throw new InventoryError(file, [
-      src.issue([], 'mixes our keys (cluster, masters, primary_cname) with Bolt keys (targets, groups, config); expected one shape: in a Bolt inventory our keys go under vars'),
+      src.issue(
+        [],
+        'mixes our keys (cluster, masters, primary_cname) with Bolt keys (targets, groups, config); expected one shape: in a Bolt inventory our keys go under vars',
+      ),
     ]);
   }
   const inv = bolt ? ctx.fromBolt(top) : ctx.fromOwn(top);
@@ -144,7 +157,11 @@ class Builder {
     for (const i of err.issues) {
       const path = [...at, ...(i.path as (string | number)[])];
       if (i.code === 'unrecognized_keys') {
-        for (const k of i.keys) this.add([...path, k], 'unknown key; expected one of the documented keys (see the pe-cluster README, "Inventory")');
+        for (const k of i.keys)
+          this.add(
+            [...path, k],
+            'unknown key; expected one of the documented keys (see the pe-cluster README, "Inventory")',
+          );
         continue;
       }
       const missing = getIn(value, i.path as KeyPath) === undefined;
@@ -171,7 +188,8 @@ class Builder {
     const data = this.check(ownInventory, top, []);
     if (!data) return undefined;
     const settings: Record<string, Located<unknown>> = {};
-    for (const [k, v] of Object.entries(data)) if (k in clusterSettings && v !== undefined) settings[k] = { value: v, path: [k] };
+    for (const [k, v] of Object.entries(data))
+      if (k in clusterSettings && v !== undefined) settings[k] = { value: v, path: [k] };
     const topSsh = data.ssh ? [{ value: data.ssh, path: ['ssh'] as KeyPath }] : [];
     const nodes: InventoryNode[] = [];
     const origins = new Map<InventoryNode, KeyPath>();
@@ -185,7 +203,10 @@ class Builder {
     });
     (data.agents ?? []).forEach((a, i) => {
       const spec = typeof a === 'string' ? { name: a } : a;
-      const layers = [...topSsh, ...('ssh' in spec && spec.ssh ? [{ value: spec.ssh, path: ['agents', i, 'ssh'] as KeyPath }] : [])];
+      const layers = [
+        ...topSsh,
+        ...('ssh' in spec && spec.ssh ? [{ value: spec.ssh, path: ['agents', i, 'ssh'] as KeyPath }] : []),
+      ];
       const n = this.node(spec.name, 'agent', 'address' in spec ? spec.address : undefined, layers, {}, ['agents', i]);
       if (n) {
         nodes.push(n);
@@ -208,7 +229,10 @@ class Builder {
         if (!(k in clusterSettings)) continue;
         const prev = settings[k];
         if (prev && JSON.stringify(prev.value) !== JSON.stringify(v)) {
-          this.add([...at, k], `is already set to a different value at ${formatKey(prev.path)} (line ${this.src.locate(prev.path).line}); expected one value per cluster`);
+          this.add(
+            [...at, k],
+            `is already set to a different value at ${formatKey(prev.path)} (line ${this.src.locate(prev.path).line}); expected one value per cluster`,
+          );
           continue;
         }
         const schema = clusterSettings[k as keyof typeof clusterSettings] as z.ZodType;
@@ -220,9 +244,18 @@ class Builder {
 
     interface Entry {
       path: KeyPath;
-      own?: { uri?: string | undefined; name?: string | undefined; config?: Record<string, unknown> | undefined; vars?: Record<string, unknown> | undefined };
+      own?: {
+        uri?: string | undefined;
+        name?: string | undefined;
+        config?: Record<string, unknown> | undefined;
+        vars?: Record<string, unknown> | undefined;
+      };
       ref: string;
-      groups: { config?: Record<string, unknown> | undefined; vars?: Record<string, unknown> | undefined; path: KeyPath }[];
+      groups: {
+        config?: Record<string, unknown> | undefined;
+        vars?: Record<string, unknown> | undefined;
+        path: KeyPath;
+      }[];
     }
     const entries: Entry[] = [];
     const addTargets = (targets: BoltTargetInput[] | undefined, chain: Entry['groups'], at: KeyPath) => {
@@ -263,32 +296,54 @@ class Builder {
       const def = list.find((e) => e.own) ?? list[0]!;
       // lowest priority first: top config, later groups, earlier groups (each chain outer -> inner), the target's own
       const groupLayers = [...list].reverse().flatMap((e) => e.groups);
-      const ownLayers = list.filter((e) => e.own).map((e) => ({ config: e.own!.config, vars: e.own!.vars, path: e.path }));
+      const ownLayers = list
+        .filter((e) => e.own)
+        .map((e) => ({ config: e.own!.config, vars: e.own!.vars, path: e.path }));
       const layers = [...topCfg.map((c) => ({ ...c, vars: undefined })), ...groupLayers, ...ownLayers];
-      const ssh = layers.filter((l) => l.config?.ssh).map((l) => ({ value: l.config!.ssh as SshInput, path: [...l.path, 'config', 'ssh'] as KeyPath }));
+      const ssh = layers
+        .filter((l) => l.config?.ssh)
+        .map((l) => ({ value: l.config!.ssh as SshInput, path: [...l.path, 'config', 'ssh'] as KeyPath }));
       const vars: Record<string, Located<unknown>> = {};
       for (const l of layers) {
         if (!l.vars) continue;
         const parsed = this.check(targetVars, l.vars, [...l.path, 'vars']);
         if (!parsed) continue;
-        for (const k of ['role', 'certname', 'address'] as const) if (parsed[k] !== undefined) vars[k] = { value: parsed[k], path: [...l.path, 'vars', k] };
+        for (const k of ['role', 'certname', 'address'] as const)
+          if (parsed[k] !== undefined) vars[k] = { value: parsed[k], path: [...l.path, 'vars', k] };
       }
       const role = vars.role?.value as NodeRole | undefined;
       if (!role) {
-        this.warnings.push(this.src.issue(def.path, `target ${name} has no vars.role (primary, secondary or agent); it is not part of the cluster`));
+        this.warnings.push(
+          this.src.issue(
+            def.path,
+            `target ${name} has no vars.role (primary, secondary or agent); it is not part of the cluster`,
+          ),
+        );
         continue;
       }
       const uri = parseUri(def.own?.uri ?? def.ref);
       if (!uri) {
-        this.add(def.own?.uri ? [...def.path, 'uri'] : def.path, `"${def.own?.uri ?? def.ref}" is not a target uri; expected [ssh://][user@]host[:port]`);
+        this.add(
+          def.own?.uri ? [...def.path, 'uri'] : def.path,
+          `"${def.own?.uri ?? def.ref}" is not a target uri; expected [ssh://][user@]host[:port]`,
+        );
         continue;
       }
       if (uri.transport && uri.transport !== 'ssh') {
         this.add([...def.path, 'uri'], `transport ${uri.transport} is not supported; expected ssh://`);
         continue;
       }
-      const certname = (vars.certname?.value as string | undefined) ?? (def.own?.name && isHost(def.own.name) ? def.own.name : uri.host);
-      const n = this.node(certname, role, (vars.address?.value as string | undefined) ?? uri.host, ssh, { user: uri.user, port: uri.port }, def.path);
+      const certname =
+        (vars.certname?.value as string | undefined) ??
+        (def.own?.name && isHost(def.own.name) ? def.own.name : uri.host);
+      const n = this.node(
+        certname,
+        role,
+        (vars.address?.value as string | undefined) ?? uri.host,
+        ssh,
+        { user: uri.user, port: uri.port },
+        def.path,
+      );
       if (n) {
         nodes.push(n);
         origins.set(n, def.path);
@@ -302,7 +357,12 @@ class Builder {
   private secret(v: Located<SecretValue>): string | undefined {
     const val = v.value;
     if (typeof val === 'string') {
-      this.warnings.push(this.src.issue(v.path, 'a secret in plain text in the inventory; it is masked everywhere, but prefer {env: NAME}'));
+      this.warnings.push(
+        this.src.issue(
+          v.path,
+          'a secret in plain text in the inventory; it is masked everywhere, but prefer {env: NAME}',
+        ),
+      );
       this.redactor.add(val);
       return val;
     }
@@ -321,7 +381,14 @@ class Builder {
   }
 
   /** Map merged ssh settings (Bolt names) to an SshHostConfig. */
-  private node(name: string, role: NodeRole, address: string | undefined, layers: Located<SshInput>[], fromUri: { user?: string | undefined; port?: number | undefined }, at: KeyPath): InventoryNode | undefined {
+  private node(
+    name: string,
+    role: NodeRole,
+    address: string | undefined,
+    layers: Located<SshInput>[],
+    fromUri: { user?: string | undefined; port?: number | undefined },
+    at: KeyPath,
+  ): InventoryNode | undefined {
     if (!isHost(name)) {
       this.add([...at, 'name'], `"${name}" is not a valid host name; expected letters, digits, hyphens and dots`);
       return undefined;
@@ -336,13 +403,21 @@ class Builder {
     for (const [k, why] of Object.entries(BOLT_REFUSED_SSH)) if (s[k]) this.add(s[k].path, `${why}`);
     const user = fromUri.user ?? (s.user?.value as string | undefined) ?? 'root';
     const runAs = s['run-as'];
-    if (runAs && runAs.value !== 'root') this.add(runAs.path, `"${String(runAs.value)}" is not supported; expected root (pe-cluster changes Puppet's files and services as root)`);
+    if (runAs && runAs.value !== 'root')
+      this.add(
+        runAs.path,
+        `"${String(runAs.value)}" is not supported; expected root (pe-cluster changes Puppet's files and services as root)`,
+      );
     const runAsCmd = s['run-as-command'];
-    if (runAsCmd && (runAsCmd.value as string[])[0]?.replace(/^.*\//, '') !== 'sudo') this.add(runAsCmd.path, 'expected a sudo command (pe-cluster escalates with sudo only)');
+    if (runAsCmd && (runAsCmd.value as string[])[0]?.replace(/^.*\//, '') !== 'sudo')
+      this.add(runAsCmd.path, 'expected a sudo command (pe-cluster escalates with sudo only)');
     const sudoExe = s['sudo-executable'];
     if (sudoExe && String(sudoExe.value).replace(/^.*\//, '') !== 'sudo') this.add(sudoExe.path, 'expected sudo');
     if (user !== 'root' && !runAs) {
-      this.add(s.user?.path ?? at, `user "${user}" is not root and no run-as is set; expected run-as: root (pe-cluster changes Puppet's files and services as root, through sudo)`);
+      this.add(
+        s.user?.path ?? at,
+        `user "${user}" is not root and no run-as is set; expected run-as: root (pe-cluster changes Puppet's files and services as root, through sudo)`,
+      );
     }
     const cfg: NodeSsh = { name, user };
     if (address && address !== name) cfg.address = address;
@@ -357,7 +432,9 @@ class Builder {
         if (key !== undefined) cfg.privateKey = key;
       }
     }
-    const knownHosts = s['known-hosts'] ? this.path(s['known-hosts'].value as string) : join(this.home, '.ssh', 'known_hosts');
+    const knownHosts = s['known-hosts']
+      ? this.path(s['known-hosts'].value as string)
+      : join(this.home, '.ssh', 'known_hosts');
     cfg.knownHosts = knownHosts;
     if (s['host-keys']) cfg.hostKeys = s['host-keys'].value as string[];
     const tofu = s['trust-on-first-use']?.value === true;
@@ -379,7 +456,8 @@ class Builder {
     const pj = s.proxyjump;
     if (pj) {
       const j = parseUri(String(pj.value));
-      if (!j || (j.transport && j.transport !== 'ssh')) this.add(pj.path, `"${String(pj.value)}" is not a jump host; expected [user@]host[:port]`);
+      if (!j || (j.transport && j.transport !== 'ssh'))
+        this.add(pj.path, `"${String(pj.value)}" is not a jump host; expected [user@]host[:port]`);
       else {
         const jump: NodeSsh['jump'] = { name: j.host, user: j.user ?? user, knownHosts };
         if (j.port !== undefined) jump.port = j.port;
@@ -402,25 +480,41 @@ class Builder {
   ): Inventory | undefined {
     const varsAt: KeyPath = format === 'bolt' ? ['vars'] : [];
     for (const k of ['cluster', 'layout', 'primary_cname', 'general_cname'] as const) {
-      if (!settings[k]) this.add(varsAt, `the key ${k} is missing; expected ${format === 'bolt' ? 'it under vars (top level or a group)' : 'it at the top level'}`);
+      if (!settings[k])
+        this.add(
+          varsAt,
+          `the key ${k} is missing; expected ${format === 'bolt' ? 'it under vars (top level or a group)' : 'it at the top level'}`,
+        );
     }
     const seen = new Map<string, InventoryNode>();
     for (const n of nodes) {
       const prev = seen.get(n.name);
-      if (prev) this.add(origins.get(n)!, `${n.name} is listed twice (also at line ${this.src.locate(origins.get(prev)!).line}); expected each host once`);
+      if (prev)
+        this.add(
+          origins.get(n)!,
+          `${n.name} is listed twice (also at line ${this.src.locate(origins.get(prev)!).line}); expected each host once`,
+        );
       seen.set(n.name, n);
     }
     const primaries = nodes.filter((n) => n.role === 'primary');
     const masters = nodes.filter((n) => n.role !== 'agent');
     // a node that failed validation may be the primary: do not add a consequential error
-    if (primaries.length === 0 && this.issues.length === 0) this.add(listPath, 'no master has role primary; expected exactly one primary (it holds the CA and PostgreSQL)');
+    if (primaries.length === 0 && this.issues.length === 0)
+      this.add(listPath, 'no master has role primary; expected exactly one primary (it holds the CA and PostgreSQL)');
     for (const extra of primaries.slice(1)) {
       const at = origins.get(extra)!;
-      this.add(format === 'bolt' ? at : [...at, 'role'], `${extra.name} is a second primary (the first is ${primaries[0]!.name}); expected exactly one`);
+      this.add(
+        format === 'bolt' ? at : [...at, 'role'],
+        `${extra.name} is a second primary (the first is ${primaries[0]!.name}); expected exactly one`,
+      );
     }
     const pc = settings.primary_cname;
     const gc = settings.general_cname;
-    if (pc && gc && pc.value === gc.value) this.add(gc.path, 'equals primary_cname; expected a different name (general_cname balances across all masters, primary_cname points at the CA)');
+    if (pc && gc && pc.value === gc.value)
+      this.add(
+        gc.path,
+        'equals primary_cname; expected a different name (general_cname balances across all masters, primary_cname points at the CA)',
+      );
     let layout: Layout | undefined;
     const overrides = settings.layout_overrides as Located<Record<string, unknown>> | undefined;
     if (settings.layout) {
@@ -429,7 +523,9 @@ class Builder {
       } catch (e) {
         if (!(e instanceof LayoutError)) throw e;
         const at = overrides ? [...overrides.path, ...e.field.split('.')] : settings.layout.path;
-        const detail = e.message.replace(/^layout field \S+: /, '').replace(/ Fix the layout overrides in the inventory\.$/, '');
+        const detail = e.message
+          .replace(/^layout field \S+: /, '')
+          .replace(/ Fix the layout overrides in the inventory\.$/, '');
         // the deepest existing key is located; name the full field in the message
         this.add(at, `${detail} (layout field ${e.field})`);
       }
@@ -473,7 +569,9 @@ function isHost(name: string): boolean {
 
 /** `[transport://][user@]host[:port]`; undefined when it is not one. */
 export function parseUri(uri: string): { transport?: string; user?: string; host: string; port?: number } | undefined {
-  const m = /^(?:([a-z][a-z0-9+.-]*):\/\/)?(?:([^@/:\s]+)@)?(\[[0-9A-Fa-f:.]+\]|[^:/@\s[\]]+)(?::(\d{1,5}))?\/?$/.exec(uri);
+  const m = /^(?:([a-z][a-z0-9+.-]*):\/\/)?(?:([^@/:\s]+)@)?(\[[0-9A-Fa-f:.]+\]|[^:/@\s[\]]+)(?::(\d{1,5}))?\/?$/.exec(
+    uri,
+  );
   if (!m) return undefined;
   const host = m[3]!.replace(/^\[|\]$/g, '');
   if (!isHost(host)) return undefined;

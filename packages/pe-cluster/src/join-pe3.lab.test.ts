@@ -43,16 +43,29 @@ const F = {
   pgConf: '/opt/puppet/var/lib/pgsql/9.2/data/postgresql.conf',
   credentials: '/etc/puppetlabs/mcollective/credentials',
 } as const;
-const PKI = ['pe-internal-broker', 'pe-internal-mcollective-servers', 'pe-internal-peadmin-mcollective-client', 'pe-internal-puppet-console-mcollective-client'].flatMap((n) =>
-  ['certs', 'private_keys', 'public_keys'].map((d) => `/etc/puppetlabs/puppet/ssl/${d}/${n}.pem`),
-);
+const PKI = [
+  'pe-internal-broker',
+  'pe-internal-mcollective-servers',
+  'pe-internal-peadmin-mcollective-client',
+  'pe-internal-puppet-console-mcollective-client',
+].flatMap((n) => ['certs', 'private_keys', 'public_keys'].map((d) => `/etc/puppetlabs/puppet/ssl/${d}/${n}.pem`));
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
   const t0 = performance.now();
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 10 * 60_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr, ms: performance.now() - t0 });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { timeout: 10 * 60_000, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        resolve({
+          code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
+          stdout,
+          stderr,
+          ms: performance.now() - t0,
+        });
+      },
+    );
   });
 }
 
@@ -115,17 +128,26 @@ describe('pe-cluster join on the pe3 simulator (PE 3.x file tree)', () => {
   });
 
   afterAll(async () => {
-    if (lab) writeFileSync(`${lab.config.stateDir}/fixture.key`, 'joined by packages/pe-cluster/src/join-pe3.lab.test.ts');
+    if (lab)
+      writeFileSync(`${lab.config.stateDir}/fixture.key`, 'joined by packages/pe-cluster/src/join-pe3.lab.test.ts');
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('joins secondary1 and secondary2 (exit 0); a second run changes nothing', async () => {
     const r = await cli(['-i', inventory, '--json', 'join']);
-    if (r.code !== 0) process.stderr.write(r.stdout.split('\n').filter((l) => l.includes('step-fail')).join('\n'));
+    if (r.code !== 0)
+      process.stderr.write(
+        r.stdout
+          .split('\n')
+          .filter((l) => l.includes('step-fail'))
+          .join('\n'),
+      );
     expect(r.code).toBe(0);
     const again = await cli(['-i', inventory, '--json', 'join']);
     expect(again.code).toBe(0);
-    const res = JSON.parse(again.stdout.trim().split('\n').at(-1)!) as { steps: { status: string; mutations: unknown[] }[] };
+    const res = JSON.parse(again.stdout.trim().split('\n').at(-1)!) as {
+      steps: { status: string; mutations: unknown[] }[];
+    };
     expect(res.steps.filter((s) => s.status !== 'skipped')).toEqual([]);
     process.stderr.write(`join-pe3.lab: join ${Math.round(r.ms)} ms, rerun ${Math.round(again.ms)} ms\n`);
   });
@@ -135,7 +157,9 @@ describe('pe-cluster join on the pe3 simulator (PE 3.x file tree)', () => {
       let conf = setLine(was(s, F.puppetConf), /^(\s*ca\s*=\s*)true$/, 'false');
       conf = addIniKey(conf, 'main', 'ca_server', CNAME);
       expect(read(s, F.puppetConf)).toBe(conf);
-      expect(read(s, F.puppetmaster)).toBe(setLine(was(s, F.puppetmaster), /^(\s*SSLCARevocationFile\s+)\S+$/, '/etc/puppetlabs/puppet/ssl/crl.pem'));
+      expect(read(s, F.puppetmaster)).toBe(
+        setLine(was(s, F.puppetmaster), /^(\s*SSLCARevocationFile\s+)\S+$/, '/etc/puppetlabs/puppet/ssl/crl.pem'),
+      );
       expect(read(s, F.sitePp)).toBe(setLine(was(s, F.sitePp), /^(\s*server\s*=>\s*)'[^']*',$/, `'${CNAME}',`));
     }
   });
@@ -147,22 +171,39 @@ describe('pe-cluster join on the pe3 simulator (PE 3.x file tree)', () => {
       let settings = was(h, F.settings);
       settings = setLine(settings, /^(ca_server:\s*)\S+$/, `'${CNAME}'`);
       settings = setLine(settings, /^(cn_name:\s*)\S+$/, `'${cn}'`);
-      for (const [k, suffix] of [['ca_certificate_path', 'ca_cert'], ['ca_crl_path', 'ca_crl'], ['certificate_path', 'cert'], ['private_key_path', 'private_key'], ['public_key_path', 'public_key']] as const) {
+      for (const [k, suffix] of [
+        ['ca_certificate_path', 'ca_cert'],
+        ['ca_crl_path', 'ca_crl'],
+        ['certificate_path', 'cert'],
+        ['private_key_path', 'private_key'],
+        ['public_key_path', 'public_key'],
+      ] as const) {
         settings = setLine(settings, new RegExp(`^(${k}:\\s*)\\S+$`), `'certs/${cn}.${suffix}.pem'`);
       }
       expect(read(h, F.settings)).toBe(settings);
       let vhost = was(h, F.vhost);
-      for (const [d, suffix] of [['SSLCertificateFile', 'cert'], ['SSLCertificateKeyFile', 'private_key'], ['SSLCACertificateFile', 'ca_cert'], ['SSLCertificateChainFile', 'ca_cert'], ['SSLCARevocationFile', 'ca_crl']] as const) {
+      for (const [d, suffix] of [
+        ['SSLCertificateFile', 'cert'],
+        ['SSLCertificateKeyFile', 'private_key'],
+        ['SSLCACertificateFile', 'ca_cert'],
+        ['SSLCertificateChainFile', 'ca_cert'],
+        ['SSLCARevocationFile', 'ca_crl'],
+      ] as const) {
         vhost = setLine(vhost, new RegExp(`^(\\s*${d}\\s+)\\S+$`), `${DASH}/${cn}.${suffix}.pem`);
       }
       expect(read(h, F.vhost)).toBe(vhost);
       let inspector = was(h, F.inspector);
-      for (const [k, suffix] of [['certificate', 'cert'], ['private_key', 'private_key'], ['ca_certificate', 'ca_cert']] as const) {
+      for (const [k, suffix] of [
+        ['certificate', 'cert'],
+        ['private_key', 'private_key'],
+        ['ca_certificate', 'ca_cert'],
+      ] as const) {
         inspector = setLine(inspector, new RegExp(`^(\\s+${k}:\\s*)\\S+$`), `${DASH}/${cn}.${suffix}.pem`);
       }
       expect(read(h, F.inspector)).toBe(inspector);
       // the certificate files the settings name exist (rake cert:create_key_pair / request / retrieve)
-      for (const suffix of ['ca_cert', 'ca_crl', 'cert', 'private_key', 'public_key']) expect(read(h, `${DASH}/${cn}.${suffix}.pem`)).toMatch(/^-----BEGIN /);
+      for (const suffix of ['ca_cert', 'ca_crl', 'cert', 'private_key', 'public_key'])
+        expect(read(h, `${DASH}/${cn}.${suffix}.pem`)).toMatch(/^-----BEGIN /);
     }
   });
 
@@ -189,7 +230,7 @@ describe('pe-cluster join on the pe3 simulator (PE 3.x file tree)', () => {
     }
   });
 
-  it('pe_secondary::puppetdb and ::mcollective: every whitelist holds every master and every secondary console; the MCollective PKI and credentials are the primary\'s', () => {
+  it("pe_secondary::puppetdb and ::mcollective: every whitelist holds every master and every secondary console; the MCollective PKI and credentials are the primary's", () => {
     const entries = [...MASTERS, ...SECONDARIES.map((s) => `pe-internal-dashboard-${s}`)];
     for (const h of HOSTS) expect(read(h, F.whitelist)).toBe(addLines(was(h, F.whitelist), entries));
     for (const h of ['secondary1', 'secondary2']) {
@@ -201,14 +242,27 @@ describe('pe-cluster join on the pe3 simulator (PE 3.x file tree)', () => {
   });
 
   it("the primary: autosign for the consoles (guide step 2), listen_addresses = '*', one pg_hba record per secondary, database and user", () => {
-    expect(read('primary', F.autosign)).toBe(addLines(was('primary', F.autosign), SECONDARIES.map((s) => `pe-internal-dashboard-${s}`)));
-    expect(read('primary', F.pgConf)).toBe(setLine(was('primary', F.pgConf), /^(listen_addresses = )'localhost'$/, "'*'"));
-    const fields = (t: string) => t.split('\n').filter((l) => l.trim() && !l.trim().startsWith('#')).map((l) => l.trim().split(/\s+/).join(' '));
+    expect(read('primary', F.autosign)).toBe(
+      addLines(
+        was('primary', F.autosign),
+        SECONDARIES.map((s) => `pe-internal-dashboard-${s}`),
+      ),
+    );
+    expect(read('primary', F.pgConf)).toBe(
+      setLine(was('primary', F.pgConf), /^(listen_addresses = )'localhost'$/, "'*'"),
+    );
+    const fields = (t: string) =>
+      t
+        .split('\n')
+        .filter((l) => l.trim() && !l.trim().startsWith('#'))
+        .map((l) => l.trim().split(/\s+/).join(' '));
     const old = fields(was('primary', F.pgHba));
     const now = fields(read('primary', F.pgHba));
     const ip = (h: string) => lab.host(h).ip;
     // PE 3's pe-postgresql stores md5 passwords: md5 records (a scram-sha-256 record would refuse them)
-    const added = ['secondary2', 'secondary1'].flatMap((h) => ['pe-puppetdb', 'console', 'console_auth'].map((db) => `host ${db} ${db} ${ip(h)}/32 md5`));
+    const added = ['secondary2', 'secondary1'].flatMap((h) =>
+      ['pe-puppetdb', 'console', 'console_auth'].map((db) => `host ${db} ${db} ${ip(h)}/32 md5`),
+    );
     expect(now).toEqual([...added, ...old]);
   });
 
@@ -231,7 +285,8 @@ describe('pe-cluster join on the pe3 simulator (PE 3.x file tree)', () => {
         .map((m) => ({ time: m[1]!, tool: 'systemctl', argv: [m[2]!, m[3]!], host: h }));
     const primary = await calls('primary');
     const e = (x: string) => x.replace(/[.[\]]/g, '\\$&');
-    const line = (c: { host: string; tool: string; argv: string[] }) => `${c.host} ${c.tool} ${c.argv.filter((a) => !RAKE.includes(a)).join(' ')}`;
+    const line = (c: { host: string; tool: string; argv: string[] }) =>
+      `${c.host} ${c.tool} ${c.argv.filter((a) => !RAKE.includes(a)).join(' ')}`;
     /** The first entry of a log (in the log's own order, which is the host's order) that matches, by index. */
     const find = <T extends { host: string; tool: string; argv: string[] }>(log: T[], re: RegExp, from = 0): number => {
       const i = log.findIndex((c, k) => k >= from && re.test(line(c)));
@@ -245,16 +300,30 @@ describe('pe-cluster join on the pe3 simulator (PE 3.x file tree)', () => {
       const own = await calls(h);
       const svc = await restarts(h);
       // on the secondary, in order: step 3 request and fetch, step 4 console certificate, step 7, step 11
-      const request = find(own, new RegExp(`^${h} puppet agent --test --certname ${e(s)} --server ${e(CNAME)} .*--dns_alt_names=${e(s)},puppet\\.lab\\.test,master\\.lab\\.test$`));
-      const fetch = find(own, new RegExp(`^${h} puppet agent --test --certname ${e(s)} --server ${e(CNAME)} .*--dns_alt_names=$`), request + 1);
+      const request = find(
+        own,
+        new RegExp(
+          `^${h} puppet agent --test --certname ${e(s)} --server ${e(CNAME)} .*--dns_alt_names=${e(s)},puppet\\.lab\\.test,master\\.lab\\.test$`,
+        ),
+      );
+      const fetch = find(
+        own,
+        new RegExp(`^${h} puppet agent --test --certname ${e(s)} --server ${e(CNAME)} .*--dns_alt_names=$`),
+        request + 1,
+      );
       // step 4: the console's three tasks, in the guide's order, in one rake process (one Rails start)
-      const consoleCert = find(own, new RegExp(`^${h} rake cert:create_key_pair cert:request cert:retrieve$`), fetch + 1);
+      const consoleCert = find(
+        own,
+        new RegExp(`^${h} rake cert:create_key_pair cert:request cert:retrieve$`),
+        fetch + 1,
+      );
       const pdbSsl = find(own, new RegExp(`^${h} puppetdb-ssl-setup`), consoleCert + 1);
       const self = find(own, new RegExp(`^${h} puppet agent --test --server ${e(s)}$`), pdbSsl + 1);
       // its services: step 3 stops the agent, step 10 restarts every PE service, the agent too
       const stop = find(svc, new RegExp(`^${h} systemctl stop pe-puppet$`));
       const httpd = find(svc, new RegExp(`^${h} systemctl restart pe-httpd$`), stop + 1);
-      for (const x of ['pe-puppetdb', 'pe-memcached', 'pe-puppet-dashboard-workers']) find(svc, new RegExp(`^${h} systemctl restart ${x}$`), httpd);
+      for (const x of ['pe-puppetdb', 'pe-memcached', 'pe-puppet-dashboard-workers'])
+        find(svc, new RegExp(`^${h} systemctl restart ${x}$`), httpd);
       const agentBack = find(svc, new RegExp(`^${h} systemctl restart pe-puppet$`), httpd + 1);
       // on the primary: the signature (step 3) between request and fetch; the console groups (step 9) before the restarts
       const sign = primary[find(primary, new RegExp(`^primary puppet cert sign --allow-dns-alt-names ${e(s)}$`))]!;
@@ -271,7 +340,10 @@ describe('pe-cluster join on the pe3 simulator (PE 3.x file tree)', () => {
     // step 9's variables: every master, comma-separated, in the console's groups
     const vars = primary.flatMap((c) => c.argv).filter((a) => a.startsWith('nodegroup:variables[') && a.includes('='));
     expect(vars).toEqual(
-      expect.arrayContaining([`nodegroup:variables[puppet_master,activemq_brokers=${MASTERS.join('\\\\\\,')}]`, `nodegroup:variables[mcollective,fact_stomp_server=${MASTERS.join('\\\\\\,')}]`]),
+      expect.arrayContaining([
+        `nodegroup:variables[puppet_master,activemq_brokers=${MASTERS.join('\\\\\\,')}]`,
+        `nodegroup:variables[mcollective,fact_stomp_server=${MASTERS.join('\\\\\\,')}]`,
+      ]),
     );
     const listed = await lab.exec('primary', ['/opt/puppet/bin/rake', ...RAKE, 'nodegroup:variables[puppet_master]']);
     expect(listed.stdout).toContain(`activemq_brokers = ${MASTERS.join(',')}`);

@@ -34,10 +34,15 @@ interface CliRun {
 function cli(args: string[], timeoutMs = 20 * 60_000): Promise<CliRun> {
   const t0 = performance.now();
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr, ms: performance.now() - t0 });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1' } },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr, ms: performance.now() - t0 });
+      },
+    );
   });
 }
 
@@ -98,7 +103,10 @@ describe('pe-cluster join on the debian lab (3 real masters, 1 agent)', () => {
     expect(r.code).toBe(0);
     const plan = result(r);
     const planned = plan.steps.filter((s) => s.status === 'planned').map((s) => `${s.id}@${s.host}`);
-    for (const h of SECONDARIES) expect(planned).toEqual(expect.arrayContaining([`settings@${h}`, `certificate@${h}`, `database-settings@${h}`, `puppetdb-ssl@${h}`]));
+    for (const h of SECONDARIES)
+      expect(planned).toEqual(
+        expect.arrayContaining([`settings@${h}`, `certificate@${h}`, `database-settings@${h}`, `puppetdb-ssl@${h}`]),
+      );
     expect((await lab.exec('secondary1', ['cat', '/etc/puppet/puppetserver/services.d/ca.cfg'])).stdout).toBe(before);
     expect(r.stdout).not.toContain(dbPassword);
     figure('plan ms', Math.round(r.ms));
@@ -109,23 +117,46 @@ describe('pe-cluster join on the debian lab (3 real masters, 1 agent)', () => {
     let peak = base;
     const timer = setInterval(() => (peak = Math.max(peak, usedMb())), 500);
     const r = await cli(['-i', inventory, '--json', 'join']).finally(() => clearInterval(timer));
-    if (r.code !== 0) process.stderr.write(r.stdout.split('\n').filter((l) => l.includes('step-fail') || l.includes('"type":"result"')).join('\n'));
+    if (r.code !== 0)
+      process.stderr.write(
+        r.stdout
+          .split('\n')
+          .filter((l) => l.includes('step-fail') || l.includes('"type":"result"'))
+          .join('\n'),
+      );
     expect(r.code).toBe(0);
     const res = result(r);
     expect(res.status).toBe('ok');
     const done = res.steps.filter((s) => s.status === 'done').map((s) => `${s.id}@${s.host}`);
     for (const h of SECONDARIES) {
-      for (const id of ['settings', 'certificate', 'database-settings', 'puppetdb-ssl', 'restart', 'validate-self', 'validate-general']) expect(done).toContain(`${id}@${h}`);
+      for (const id of [
+        'settings',
+        'certificate',
+        'database-settings',
+        'puppetdb-ssl',
+        'restart',
+        'validate-self',
+        'validate-general',
+      ])
+        expect(done).toContain(`${id}@${h}`);
     }
     // one pg_hba change grants every secondary joining now: the first one's step makes it, the next finds its access in effect
     const access = res.steps.filter((s) => s.id.startsWith('primary.db-access:'));
-    expect(access.map((s) => `${s.id}:${s.status}`)).toEqual(SECONDARIES.map((h, i) => `primary.db-access:${h}:${i === 0 ? 'done' : 'skipped'}`));
+    expect(access.map((s) => `${s.id}:${s.status}`)).toEqual(
+      SECONDARIES.map((h, i) => `primary.db-access:${h}:${i === 0 ? 'done' : 'skipped'}`),
+    );
     for (const s of access.slice(1)) expect(s.why).toMatch(/^pg_hba admits /);
     expect(res.steps.filter((s) => s.status === 'failed' || s.status === 'not-run')).toEqual([]);
     // secrets: the primary's database password is nowhere in the output, the journal or the audit log
     const journals = await readdir(join(dir, 'journal'));
     expect(journals).toHaveLength(1);
-    for (const text of [r.stdout, r.stderr, await readFile(join(dir, 'journal', journals[0]!), 'utf8'), await readFile(join(dir, 'audit.log'), 'utf8')]) expect(text).not.toContain(dbPassword);
+    for (const text of [
+      r.stdout,
+      r.stderr,
+      await readFile(join(dir, 'journal', journals[0]!), 'utf8'),
+      await readFile(join(dir, 'audit.log'), 'utf8'),
+    ])
+      expect(text).not.toContain(dbPassword);
     figure('join wall s', (r.ms / 1000).toFixed(1));
     figure('join peak memory above start MB', peak - base);
   });
@@ -138,7 +169,10 @@ describe('pe-cluster join on the debian lab (3 real masters, 1 agent)', () => {
   it('runs puppet agent -t through puppet.lab.test repeatedly, with catalogs compiled by each master', async () => {
     const compiledBy: string[] = [];
     for (let i = 0; i < 12 && (i < 6 || new Set(compiledBy).size < MASTERS.length); i++) {
-      const run = await lab.ssh('agent1', ['puppet', 'agent', '-t', '--color=false'], { allowFailure: true, timeoutMs: 300_000 });
+      const run = await lab.ssh('agent1', ['puppet', 'agent', '-t', '--color=false'], {
+        allowFailure: true,
+        timeoutMs: 300_000,
+      });
       expect([0, 2], `run ${i + 1}: ${run.stdout.slice(-400)}${run.stderr.slice(-400)}`).toContain(run.code);
       const said = (await lab.exec('agent1', ['cat', '/tmp/lab-catalog'])).stdout.trim();
       const m = /^catalog compiled by (\S+) for agent1\.lab\.test$/.exec(said);
@@ -146,7 +180,10 @@ describe('pe-cluster join on the debian lab (3 real masters, 1 agent)', () => {
       compiledBy.push(m![1]!);
     }
     expect(new Set(compiledBy)).toEqual(new Set(MASTERS.map((m) => `${m}.lab.test`)));
-    figure('agent runs through puppet.lab.test', `${compiledBy.length} (${compiledBy.map((c) => c.split('.')[0]).join(' ')})`);
+    figure(
+      'agent runs through puppet.lab.test',
+      `${compiledBy.length} (${compiledBy.map((c) => c.split('.')[0]).join(' ')})`,
+    );
   });
 
   it("stores through every master's PuppetDB into the primary's database: the same nodes through each, reports produced by each", async () => {
@@ -157,17 +194,43 @@ describe('pe-cluster join on the debian lab (3 real masters, 1 agent)', () => {
     const viaPrimary = await nodesVia('primary');
     expect(viaPrimary).toEqual(expect.arrayContaining(['agent1.lab.test', ...SECONDARIES]));
     for (const h of ['secondary1', 'secondary2']) expect(await nodesVia(h)).toEqual(viaPrimary);
-    const inDb = await lab.exec('primary', ['runuser', '-u', 'postgres', '--', 'psql', '-tAc', 'select count(*) from certnames where deactivated is null', 'puppetdb']);
+    const inDb = await lab.exec('primary', [
+      'runuser',
+      '-u',
+      'postgres',
+      '--',
+      'psql',
+      '-tAc',
+      'select count(*) from certnames where deactivated is null',
+      'puppetdb',
+    ]);
     expect(Number(inDb.stdout.trim())).toBe(viaPrimary.length);
     // the secondaries' PuppetDBs have no database of their own any more
     for (const h of ['secondary1', 'secondary2']) {
-      expect((await lab.exec(h, ['cat', '/etc/puppetdb/conf.d/database.ini'])).stdout).toMatch(/^subname\s*=\s*\/\/master\.lab\.test:5432\/puppetdb/m);
+      expect((await lab.exec(h, ['cat', '/etc/puppetdb/conf.d/database.ini'])).stdout).toMatch(
+        /^subname\s*=\s*\/\/master\.lab\.test:5432\/puppetdb/m,
+      );
     }
     // each master submitted the agent's reports through its own PuppetDB (terminus: its own server_urls), all in the primary's database
-    const q = '["extract",[["function","count"],"producer"],["=","certname","agent1.lab.test"],["group_by","producer"]]';
-    const rows = JSON.parse((await lab.exec('primary', ['curl', '-sf', '-G', 'http://127.0.0.1:8080/pdb/query/v4/reports', '--data-urlencode', `query=${q}`])).stdout) as { producer: string; count: number }[];
+    const q =
+      '["extract",[["function","count"],"producer"],["=","certname","agent1.lab.test"],["group_by","producer"]]';
+    const rows = JSON.parse(
+      (
+        await lab.exec('primary', [
+          'curl',
+          '-sf',
+          '-G',
+          'http://127.0.0.1:8080/pdb/query/v4/reports',
+          '--data-urlencode',
+          `query=${q}`,
+        ])
+      ).stdout,
+    ) as { producer: string; count: number }[];
     expect(rows.map((r) => r.producer).sort()).toEqual(MASTERS.map((m) => `${m}.lab.test`));
-    for (const h of ['secondary1', 'secondary2']) expect((await lab.exec(h, ['cat', '/etc/puppet/puppetdb.conf'])).stdout).toContain(`server_urls = https://${h}.lab.test:8081`);
+    for (const h of ['secondary1', 'secondary2'])
+      expect((await lab.exec(h, ['cat', '/etc/puppet/puppetdb.conf'])).stdout).toContain(
+        `server_urls = https://${h}.lab.test:8081`,
+      );
     figure('nodes through each PuppetDB', viaPrimary.length);
   });
 
@@ -177,10 +240,21 @@ describe('pe-cluster join on the debian lab (3 real masters, 1 agent)', () => {
     const code = (m: string) =>
       new Promise<number>((resolve, reject) => {
         const h = lab.host(m);
-        const req = request({ host: h.ip, servername: h.fqdn, headers: { host: `${h.fqdn}:8140` }, port: 8140, path: '/puppet-ca/v1/certificate/ca', ca, timeout: 30_000 }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
+        const req = request(
+          {
+            host: h.ip,
+            servername: h.fqdn,
+            headers: { host: `${h.fqdn}:8140` },
+            port: 8140,
+            path: '/puppet-ca/v1/certificate/ca',
+            ca,
+            timeout: 30_000,
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
         req.on('error', reject);
         req.on('timeout', () => req.destroy(new Error(`timeout on ${m}`)));
         req.end();
@@ -192,7 +266,12 @@ describe('pe-cluster join on the debian lab (3 real masters, 1 agent)', () => {
 
   it('reports the cluster healthy (pe-cluster status)', async () => {
     const r = await cli(['-i', inventory, '--json', 'status']);
-    const s = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { health: string; caHolders: string[]; problems: unknown[]; exitCode: number };
+    const s = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+      health: string;
+      caHolders: string[];
+      problems: unknown[];
+      exitCode: number;
+    };
     expect(s.problems).toEqual([]);
     expect(s).toMatchObject({ health: 'healthy', caHolders: ['primary.lab.test'], exitCode: 0 });
     expect(r.code).toBe(0);

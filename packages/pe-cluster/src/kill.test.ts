@@ -41,7 +41,9 @@ process.exitCode = await main(['-i', inv, ...args], {
 `;
 
 beforeAll(async () => {
-  await run(process.execPath, [join(PKG, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'), '-b', PKG], { cwd: PKG });
+  await run(process.execPath, [join(PKG, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'), '-b', PKG], {
+    cwd: PKG,
+  });
   root = await fs.mkdtemp(join(tmpdir(), 'pe-kill-'));
   harness = join(root, 'harness.mjs');
   await fs.writeFile(harness, HARNESS(PKG));
@@ -79,7 +81,8 @@ async function harnessRun(inv: string, dir: string, killAt: string, slowAt: stri
  */
 async function snapshot(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const f of (await fs.readdir(dir)).sort()) if (!f.includes('.pe-backup-') && !f.includes('.pe-tmp-')) out[f] = await fs.readFile(join(dir, f), 'utf8');
+  for (const f of (await fs.readdir(dir)).sort())
+    if (!f.includes('.pe-backup-') && !f.includes('.pe-tmp-')) out[f] = await fs.readFile(join(dir, f), 'utf8');
   return out;
 }
 
@@ -111,7 +114,9 @@ describe('kill -9 after step k, then --resume (real processes)', () => {
 describe('Ctrl-C (SIGINT) to the CLI process', () => {
   it('stops after the running step, exits 130, records it; --resume finishes', async () => {
     const t = await setup('sigint');
-    const child = spawn(process.execPath, [harness, t.inv, t.dir, '', 'marker@s1.test', '--concurrency', '1', 'join'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [harness, t.inv, t.dir, '', 'marker@s1.test', '--concurrency', '1', 'join'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     await new Promise<void>((resolve) =>

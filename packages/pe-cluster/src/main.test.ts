@@ -38,7 +38,10 @@ afterEach(async () => {
 const file = (host: string, name: string) => join(root, 'hosts', host, name);
 
 /** A small join-shaped flow on LocalHost temp dirs: one file per host, one command carrying the secret. */
-function demoFlow(extra: Partial<Record<'fail' | 'verify' | 'unreachable' | 'unavailable' | 'slow', boolean>> = {}, ac?: AbortController) {
+function demoFlow(
+  extra: Partial<Record<'fail' | 'verify' | 'unreachable' | 'unavailable' | 'slow', boolean>> = {},
+  ac?: AbortController,
+) {
   return (_c: Cluster, hosts: readonly string[]): Flow => {
     const targets = hosts.length ? [...hosts] : ['s1.test', 's2.test'];
     const conf = (h: string): Step => ({
@@ -61,12 +64,20 @@ function demoFlow(extra: Partial<Record<'fail' | 'verify' | 'unreachable' | 'una
       id: 'command',
       host: h,
       title: 'a command with a secret',
-      check: async (ctx) => ((await ctx.host.exists(file(h, 'marker'))) ? { done: true, why: 'marker' } : { done: false, why: 'no marker' }),
+      check: async (ctx) =>
+        (await ctx.host.exists(file(h, 'marker'))) ? { done: true, why: 'marker' } : { done: false, why: 'no marker' },
       apply: async (ctx) => {
         if (extra.unreachable) throw new HostUnreachableError(h, 'test');
         if (extra.unavailable) throw new NotAvailableError('the demo operation', ['pe-demo: operation X']);
         if (extra.verify) return;
-        await ctx.host.exec(['sh', '-c', `test "$1" != x && touch "$2"${extra.fail ? ' && exit 9' : ''}`, 'sh', SECRET, file(h, 'marker')]);
+        await ctx.host.exec([
+          'sh',
+          '-c',
+          `test "$1" != x && touch "$2"${extra.fail ? ' && exit 9' : ''}`,
+          'sh',
+          SECRET,
+          file(h, 'marker'),
+        ]);
       },
     });
     return { name: 'join', items: [{ group: 'secondaries', lanes: targets.map((h) => [conf(h), cmd(h)]) }] };
@@ -79,7 +90,10 @@ interface Captured {
   stderr: string;
 }
 
-async function cli(args: string[], opts: { flow?: ReturnType<typeof demoFlow>; tty?: boolean; signal?: AbortSignal } = {}): Promise<Captured> {
+async function cli(
+  args: string[],
+  opts: { flow?: ReturnType<typeof demoFlow>; tty?: boolean; signal?: AbortSignal } = {},
+): Promise<Captured> {
   let stdout = '';
   let stderr = '';
   for (const h of ['primary.test', 's1.test', 's2.test']) await fs.mkdir(join(root, 'hosts', h), { recursive: true });
@@ -87,7 +101,10 @@ async function cli(args: string[], opts: { flow?: ReturnType<typeof demoFlow>; t
     stdout: { write: (s: string) => (stdout += s), isTTY: opts.tty ?? false, columns: 120 },
     stderr: { write: (s: string) => (stderr += s) },
     env: { PE_TEST_SUDO: SECRET },
-    cluster: { hostFactory: (n, redactor): Host => new LocalHost({ name: n.name, redactor }), ...(opts.flow ? { flows: { join: opts.flow } } : {}) },
+    cluster: {
+      hostFactory: (n, redactor): Host => new LocalHost({ name: n.name, redactor }),
+      ...(opts.flow ? { flows: { join: opts.flow } } : {}),
+    },
     ...(opts.signal ? { signal: opts.signal } : {}),
   };
   const code = await main(['-i', inventory, ...args], io);
@@ -115,7 +132,10 @@ describe('pe-cluster CLI (in process)', () => {
   });
 
   it('a bad inventory exits 2 and names file, line and key (--json: the issues)', async () => {
-    await fs.writeFile(inventory, 'cluster: t\nlayout: debian\nprimary_cname: ca.test\ngeneral_cname: puppet.test\nmasters:\n  - {name: p.test, role: boss}\n');
+    await fs.writeFile(
+      inventory,
+      'cluster: t\nlayout: debian\nprimary_cname: ca.test\ngeneral_cname: puppet.test\nmasters:\n  - {name: p.test, role: boss}\n',
+    );
     const r = await cli(['status']);
     expect(r.code).toBe(EXIT.BAD_INPUT);
     expect(r.stderr).toContain(`${inventory}:6:`);
@@ -128,7 +148,11 @@ describe('pe-cluster CLI (in process)', () => {
   });
 
   it('an unknown host, the primary or an unknown flow exit 2 and change nothing', async () => {
-    for (const args of [['join', 'nothere.test'], ['join', 'primary.test'], ['plan', 'nope']]) {
+    for (const args of [
+      ['join', 'nothere.test'],
+      ['join', 'primary.test'],
+      ['plan', 'nope'],
+    ]) {
       const r = await cli(args, { flow: undefined });
       expect(r.code, args.join(' ')).toBe(EXIT.BAD_INPUT);
     }
@@ -137,7 +161,10 @@ describe('pe-cluster CLI (in process)', () => {
   });
 
   it('join without hosts and without secondaries in the inventory exits 2', async () => {
-    await fs.writeFile(inventory, 'cluster: t\nlayout: debian\nprimary_cname: ca.test\ngeneral_cname: puppet.test\nmasters:\n  - {name: primary.test, role: primary}\n');
+    await fs.writeFile(
+      inventory,
+      'cluster: t\nlayout: debian\nprimary_cname: ca.test\ngeneral_cname: puppet.test\nmasters:\n  - {name: primary.test, role: primary}\n',
+    );
     const r = await cli(['join']);
     expect(r.code).toBe(EXIT.BAD_INPUT);
     expect(r.stderr).toContain('lists no secondary');
@@ -160,18 +187,26 @@ describe('pe-cluster CLI (in process)', () => {
   it('--json: NDJSON events then one result object with the exit code', async () => {
     const r = await cli(['--json', 'join'], { flow: demoFlow() });
     expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; exitCode?: number; status?: string });
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; exitCode?: number; status?: string });
     expect(lines[0]!.type).toBe('flow-start');
     expect(lines.at(-2)!.type).toBe('flow-end');
     expect(lines.at(-1)).toMatchObject({ type: 'result', status: 'ok', exitCode: 0, flow: 'join' });
-    expect(new Set(lines.map((l) => l.type))).toEqual(new Set(['flow-start', 'step-start', 'step-check', 'step-done', 'flow-end', 'result']));
+    expect(new Set(lines.map((l) => l.type))).toEqual(
+      new Set(['flow-start', 'step-start', 'step-check', 'step-done', 'flow-end', 'result']),
+    );
     expect(r.stdout).not.toContain(SECRET);
   });
 
   it('--dry-run and plan: the plan with diffs and masked commands; nothing changes, no journal', async () => {
     await fs.mkdir(join(root, 'hosts', 's1.test'), { recursive: true });
     await fs.writeFile(file('s1.test', 'puppet.conf'), '[main]\nserver = old.test\n');
-    for (const args of [['--dry-run', 'join', 's1.test'], ['plan', 'join', 's1.test']]) {
+    for (const args of [
+      ['--dry-run', 'join', 's1.test'],
+      ['plan', 'join', 's1.test'],
+    ]) {
       const r = await cli(args, { flow: demoFlow() });
       expect(r.code, args.join(' ')).toBe(0);
       expect(r.stdout).toContain('Plan for join (2 of 2 steps to do; nothing was changed)');
@@ -191,7 +226,12 @@ describe('pe-cluster CLI (in process)', () => {
   ] as const)('a step that fails with %s exits %i', async (kind, code, errCode) => {
     const r = await cli(['--json', 'join', 's1.test'], { flow: demoFlow({ [kind]: true }) });
     expect(r.code).toBe(code);
-    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toMatchObject({ type: 'result', status: 'failed', exitCode: code, error: { code: errCode, host: 's1.test', step: 'command' } });
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toMatchObject({
+      type: 'result',
+      status: 'failed',
+      exitCode: code,
+      error: { code: errCode, host: 's1.test', step: 'command' },
+    });
     expect(r.stdout).not.toContain(SECRET);
   });
 

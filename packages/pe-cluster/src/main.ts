@@ -47,7 +47,10 @@ function concurrency(v: string): number {
 }
 
 function errorJson(e: unknown, code: ExitCode, redactor?: Redactor): Record<string, unknown> {
-  const base = e instanceof PeError ? e.toJSON() : { name: 'Error', code: 'E_INTERNAL', message: e instanceof Error ? e.message : String(e) };
+  const base =
+    e instanceof PeError
+      ? e.toJSON()
+      : { name: 'Error', code: 'E_INTERNAL', message: e instanceof Error ? e.message : String(e) };
   const text = JSON.stringify(base);
   return { type: 'error', exitCode: code, error: JSON.parse(redactor ? redactor.redact(text) : text) as unknown };
 }
@@ -83,7 +86,11 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   const program = new Command()
     .name('pe-cluster')
     .description('Scale a Puppet master into a highly available cluster: status, join (more flows follow).')
-    .addOption(new Option('-i, --inventory <file>', 'inventory file (ours or a Bolt inventory.yaml v2)').env('PE_CLUSTER_INVENTORY').default('inventory.yaml'))
+    .addOption(
+      new Option('-i, --inventory <file>', 'inventory file (ours or a Bolt inventory.yaml v2)')
+        .env('PE_CLUSTER_INVENTORY')
+        .default('inventory.yaml'),
+    )
     .option('--json', 'machine output: NDJSON events, then one result object')
     .option('--dry-run', 'print the plan (steps per host, masked commands, diffs); change nothing')
     .option('--resume', 'continue the last unfinished run of this flow from its journal')
@@ -96,11 +103,18 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   const open = async (g: GlobalOpts): Promise<Cluster> => {
     const inv = await loadInventory(g.inventory, { env: io.env ?? process.env });
     redactor = inv.redactor;
-    for (const w of inv.warnings) err(`warning: ${w.file}:${w.line ?? '?'}: ${w.key ? `${w.key}: ` : ''}${w.message}\n`);
+    for (const w of inv.warnings)
+      err(`warning: ${w.file}:${w.line ?? '?'}: ${w.key ? `${w.key}: ` : ''}${w.message}\n`);
     return new Cluster(inv, io.cluster);
   };
 
-  const runAndReport = async (g: GlobalOpts, flow: string, hosts: string[], dryRun: boolean, params?: RunFlowOptions['params']): Promise<void> => {
+  const runAndReport = async (
+    g: GlobalOpts,
+    flow: string,
+    hosts: string[],
+    dryRun: boolean,
+    params?: RunFlowOptions['params'],
+  ): Promise<void> => {
     const cluster = await open(g);
     let progress: TtyProgress | undefined;
     let onEvent: (e: FlowEvent) => void;
@@ -109,7 +123,14 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     else onEvent = plainRenderer(io.stdout);
     let result: RunResult;
     try {
-      result = await cluster.run(flow, hosts, { onEvent, dryRun, resume: Boolean(g.resume), concurrency: g.concurrency, ...(io.signal ? { signal: io.signal } : {}), ...(params ? { params } : {}) });
+      result = await cluster.run(flow, hosts, {
+        onEvent,
+        dryRun,
+        resume: Boolean(g.resume),
+        concurrency: g.concurrency,
+        ...(io.signal ? { signal: io.signal } : {}),
+        ...(params ? { params } : {}),
+      });
     } finally {
       progress?.stop();
       await cluster.close();
@@ -125,7 +146,9 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
 
   program
     .command('status')
-    .description('health of every master: reachability, services, the CA holder, certificates, CRL, PuppetDB database, MCollective')
+    .description(
+      'health of every master: reachability, services, the CA holder, certificates, CRL, PuppetDB database, MCollective',
+    )
     .addHelpText('after', '\nExit: 0 healthy, 3 degraded, 4 broken (and 2 for a bad inventory).')
     .action(async (_o: unknown, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
@@ -133,7 +156,11 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       try {
         const report = await cluster.status({ concurrency: g.concurrency });
         exit = report.health === 'healthy' ? EXIT.OK : report.health === 'degraded' ? EXIT.DEGRADED : EXIT.BROKEN;
-        out(g.json ? `${JSON.stringify({ type: 'status', ...report, exitCode: exit })}\n` : formatStatus(report) + formatHaStatus(report));
+        out(
+          g.json
+            ? `${JSON.stringify({ type: 'status', ...report, exitCode: exit })}\n`
+            : formatStatus(report) + formatHaStatus(report),
+        );
       } finally {
         await cluster.close();
       }
@@ -141,7 +168,9 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
 
   program
     .command('join')
-    .description("join secondaries to the primary: the primary prepared, the secondary's CA off, certificates, database, PuppetDB, MCollective, restarts, validation")
+    .description(
+      "join secondaries to the primary: the primary prepared, the secondary's CA off, certificates, database, PuppetDB, MCollective, restarts, validation",
+    )
     .argument('[hosts...]', 'secondaries to join (default: every secondary in the inventory)')
     .action(async (hosts: string[], _o: unknown, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
@@ -166,8 +195,12 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     return exit;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;
-      if (json) out(`${JSON.stringify({ type: 'error', exitCode: EXIT.BAD_INPUT, error: { code: 'E_USAGE', message: e.message } })}\n`);
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')
+        return EXIT.OK;
+      if (json)
+        out(
+          `${JSON.stringify({ type: 'error', exitCode: EXIT.BAD_INPUT, error: { code: 'E_USAGE', message: e.message } })}\n`,
+        );
       return EXIT.BAD_INPUT;
     }
     const code = exitCodeForError(e);

@@ -79,7 +79,10 @@ export function writeState(inv: Pick<Inventory, 'journalDir' | 'cluster'>, s: Cl
   renameSync(tmp, p);
 }
 
-export function updateState(inv: Pick<Inventory, 'journalDir' | 'cluster'>, fn: (s: ClusterState) => void): ClusterState {
+export function updateState(
+  inv: Pick<Inventory, 'journalDir' | 'cluster'>,
+  fn: (s: ClusterState) => void,
+): ClusterState {
   const s = readState(inv);
   fn(s);
   writeState(inv, s);
@@ -102,7 +105,9 @@ export function applyClusterState(inv: Inventory): Inventory {
   if (!s.primary || s.primary === inv.primary.name) return inv;
   const next = inv.masters.find((m) => m.name === s.primary);
   if (!next) return inv;
-  const masters: InventoryNode[] = inv.masters.map((m) => (m === next ? { ...m, role: 'primary' } : m.role === 'primary' ? { ...m, role: 'secondary' } : m));
+  const masters: InventoryNode[] = inv.masters.map((m) =>
+    m === next ? { ...m, role: 'primary' } : m.role === 'primary' ? { ...m, role: 'secondary' } : m,
+  );
   const primary = masters.find((m) => m.name === s.primary)!;
   return { ...inv, primary, masters: [primary, ...masters.filter((m) => m !== primary)] };
 }

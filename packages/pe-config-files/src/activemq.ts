@@ -11,7 +11,9 @@ import { detectEolText, indentOf, lineEnd, lineOfOffset, lineStart, splice } fro
  */
 export type ConnectorKind = 'network' | 'transport';
 export type ConnectorAttrs = { name: string } & Record<string, string>;
-export type ActiveMqOp = { op: 'set-connector'; kind: ConnectorKind; attrs: ConnectorAttrs } | { op: 'remove-connector'; kind: ConnectorKind; name: string };
+export type ActiveMqOp =
+  | { op: 'set-connector'; kind: ConnectorKind; attrs: ConnectorAttrs }
+  | { op: 'remove-connector'; kind: ConnectorKind; name: string };
 
 interface Attr {
   name: string;
@@ -93,7 +95,8 @@ export function parseXmlTree(s: string, path: string): XmlElement[] {
       if (!m) fail('malformed end tag', i);
       const open = stack.pop();
       if (!open) fail(`end tag </${m![1]}> without a start tag`, i);
-      if (localName(m![1]!) !== open!.name) fail(`end tag </${m![1]}> does not match <${open!.name}> (line ${lineOfOffset(s, open!.start)})`, i);
+      if (localName(m![1]!) !== open!.name)
+        fail(`end tag </${m![1]}> does not match <${open!.name}> (line ${lineOfOffset(s, open!.start)})`, i);
       open!.closeStart = i;
       open!.end = i + m![0].length;
       i = open!.end;
@@ -113,12 +116,29 @@ export function parseXmlTree(s: string, path: string): XmlElement[] {
         const valueStart = j + am![0].length;
         const close = s.indexOf(q, valueStart);
         if (close === -1) fail(`unterminated attribute value in <${nm![1]}>`, j);
-        attrs.push({ name: am![1]!, value: unescapeXml(s.slice(valueStart, close)), valueStart, valueEnd: close, start: j, end: close + 1 });
+        attrs.push({
+          name: am![1]!,
+          value: unescapeXml(s.slice(valueStart, close)),
+          valueStart,
+          valueEnd: close,
+          start: j,
+          end: close + 1,
+        });
         j = close + 1;
       }
       const selfClosing = s[j] === '/';
       const tagEnd = j + (selfClosing ? 2 : 1);
-      const el: XmlElement = { name: localName(nm![1]!), start, tagEnd, tagClose: j, closeStart: tagEnd, end: tagEnd, selfClosing, attrs, children: [] };
+      const el: XmlElement = {
+        name: localName(nm![1]!),
+        start,
+        tagEnd,
+        tagClose: j,
+        closeStart: tagEnd,
+        end: tagEnd,
+        selfClosing,
+        attrs,
+        children: [],
+      };
       (stack.at(-1)?.children ?? roots).push(el);
       if (!selfClosing) stack.push(el);
       i = tagEnd;
@@ -167,7 +187,9 @@ export class ActiveMqDocument {
   connectors(kind: ConnectorKind): Record<string, string>[] {
     const c = this.container(kind);
     if (!c) return [];
-    return c.children.filter((e) => e.name === `${kind}Connector`).map((e) => Object.fromEntries(e.attrs.map((a) => [a.name, a.value])));
+    return c.children
+      .filter((e) => e.name === `${kind}Connector`)
+      .map((e) => Object.fromEntries(e.attrs.map((a) => [a.name, a.value])));
   }
 
   /** Create or update the connector with this name; only the given attributes are touched. */
@@ -178,7 +200,9 @@ export class ActiveMqDocument {
     }
     const eol = detectEolText(this.text);
     const container = this.container(kind);
-    const existing = container?.children.find((e) => e.name === `${kind}Connector` && e.attrs.some((a) => a.name === 'name' && a.value === attrs.name));
+    const existing = container?.children.find(
+      (e) => e.name === `${kind}Connector` && e.attrs.some((a) => a.name === 'name' && a.value === attrs.name),
+    );
     if (existing) {
       // back to front so earlier offsets stay valid
       const edits: { at: number; end: number; text: string }[] = [];
@@ -192,7 +216,9 @@ export class ActiveMqDocument {
         const last = existing.attrs.at(-1)!;
         const multiLine = lineOfOffset(this.text, last.start) !== lineOfOffset(this.text, existing.start);
         const indent = indentOf(this.text.slice(lineStart(this.text, last.start)));
-        const add = missing.map((k) => `${multiLine ? `${eol}${indent}` : ' '}${k}="${escapeXmlAttr(attrs[k]!)}"`).join('');
+        const add = missing
+          .map((k) => `${multiLine ? `${eol}${indent}` : ' '}${k}="${escapeXmlAttr(attrs[k]!)}"`)
+          .join('');
         edits.push({ at: last.end, end: last.end, text: add });
       }
       if (edits.length === 0) return false;
@@ -205,15 +231,20 @@ export class ActiveMqDocument {
       .join(' ')}/>`;
     if (container && !container.selfClosing) {
       const sibling = container.children.at(-1);
-      const indent = sibling ? indentOf(this.text.slice(lineStart(this.text, sibling.start))) : `${indentOf(this.text.slice(lineStart(this.text, container.start)))}    `;
+      const indent = sibling
+        ? indentOf(this.text.slice(lineStart(this.text, sibling.start)))
+        : `${indentOf(this.text.slice(lineStart(this.text, container.start)))}    `;
       this.insertBeforeClose(container, `${indent}${element}`, eol);
     } else {
-      if (container?.selfClosing) throw new ConfigEditError(this.path, `<${kind}Connectors/> is empty and self-closing; edit it by hand.`);
+      if (container?.selfClosing)
+        throw new ConfigEditError(this.path, `<${kind}Connectors/> is empty and self-closing; edit it by hand.`);
       const broker = this.broker();
       const name = `${kind}Connectors`;
       const next = broker.children.find((c) => c.name.localeCompare(name) > 0);
       const ref = next ?? broker.children.at(-1);
-      const indent = ref ? indentOf(this.text.slice(lineStart(this.text, ref.start))) : `${indentOf(this.text.slice(lineStart(this.text, broker.start)))}    `;
+      const indent = ref
+        ? indentOf(this.text.slice(lineStart(this.text, ref.start)))
+        : `${indentOf(this.text.slice(lineStart(this.text, broker.start)))}    `;
       const block = [`${indent}<${name}>`, `${indent}    ${element}`, `${indent}</${name}>`].join(eol) + eol;
       if (next) {
         const at = lineStart(this.text, next.start);
@@ -227,7 +258,9 @@ export class ActiveMqDocument {
 
   removeConnector(kind: ConnectorKind, name: string): boolean {
     const container = this.container(kind);
-    const el = container?.children.find((e) => e.name === `${kind}Connector` && e.attrs.some((a) => a.name === 'name' && a.value === name));
+    const el = container?.children.find(
+      (e) => e.name === `${kind}Connector` && e.attrs.some((a) => a.name === 'name' && a.value === name),
+    );
     if (!el) return false;
     let s = el.start;
     let e = el.end;

@@ -29,7 +29,8 @@ export class ApacheDocument {
 
   set(directive: string, value: string): boolean {
     checkName(this.path, directive);
-    if (/[\r\n]/.test(value) || value.trim() === '' || value !== value.trim()) throw new ConfigEditError(this.path, `invalid value for ${directive}.`);
+    if (/[\r\n]/.test(value) || value.trim() === '' || value !== value.trim())
+      throw new ConfigEditError(this.path, `invalid value for ${directive}.`);
     const found = this.find(directive);
     if (found.length > 0) {
       let changed = false;

@@ -84,7 +84,10 @@ function open(edit: Edit, text: string): ConfigDocument {
     case 'hosts':
       return new HostsDocument(text, p);
     default:
-      throw new ConfigEditError((edit as Edit).path, `unknown edit kind "${String((edit as { kind: unknown }).kind)}".`);
+      throw new ConfigEditError(
+        (edit as Edit).path,
+        `unknown edit kind "${String((edit as { kind: unknown }).kind)}".`,
+      );
   }
 }
 
@@ -94,7 +97,12 @@ export function editText(edit: Edit, text: string, redactor?: Redactor): EditRes
     const doc = open(edit, text);
     for (const op of edit.ops) doc.apply(op as never);
     const after = doc.toString();
-    return { path: edit.path, changed: after !== text, diff: maskedDiff(edit.path, text, after, redactor), text: after };
+    return {
+      path: edit.path,
+      changed: after !== text,
+      diff: maskedDiff(edit.path, text, after, redactor),
+      text: after,
+    };
   } catch (err) {
     throw scrub(err, [text, JSON.stringify(edit.ops)], redactor);
   }
@@ -121,16 +129,26 @@ export interface ApplyResult extends EditResult {
  * fails (a parse error, an impossible change) the error is thrown and no
  * file is written. Edits naming the same path apply one after the other.
  */
-export async function applyEdits(host: Host, edits: readonly Edit[], opts: { sudo?: boolean } = {}): Promise<ApplyResult[]> {
+export async function applyEdits(
+  host: Host,
+  edits: readonly Edit[],
+  opts: { sudo?: boolean } = {},
+): Promise<ApplyResult[]> {
   const originals = new Map<string, string>();
   const current = new Map<string, string>();
   const writeOpts = new Map<string, Omit<WriteOptions, 'secrets'> | undefined>();
   for (const edit of edits) {
     if (!current.has(edit.path)) {
       let text: string;
-      if (await host.exists(edit.path, { sudo: opts.sudo ?? true })) text = (await host.readFile(edit.path, { sudo: opts.sudo ?? true })).toString('utf8');
+      if (await host.exists(edit.path, { sudo: opts.sudo ?? true }))
+        text = (await host.readFile(edit.path, { sudo: opts.sudo ?? true })).toString('utf8');
       else if (edit.create) text = '';
-      else throw new ConfigEditError(edit.path, 'the file does not exist.', 'Check the layout path for this host (inventory overrides), or create the file first.');
+      else
+        throw new ConfigEditError(
+          edit.path,
+          'the file does not exist.',
+          'Check the layout path for this host (inventory overrides), or create the file first.',
+        );
       originals.set(edit.path, text);
       current.set(edit.path, text);
     }
@@ -146,9 +164,23 @@ export async function applyEdits(host: Host, edits: readonly Edit[], opts: { sud
     const diff = maskedDiff(path, before, after, host.redactor);
     out.push({ path, changed: false, diff });
     if (before === after) continue;
-    writes.push({ i: out.length - 1, w: { path, data: after, opts: { ...writeOpts.get(path), secrets: [...new Set([...findSecretValues(before), ...findSecretValues(after)])] } } });
+    writes.push({
+      i: out.length - 1,
+      w: {
+        path,
+        data: after,
+        opts: {
+          ...writeOpts.get(path),
+          secrets: [...new Set([...findSecretValues(before), ...findSecretValues(after)])],
+        },
+      },
+    });
   }
-  const results = await writeFiles(host, writes.map((x) => x.w), opts.sudo === undefined ? {} : { sudo: opts.sudo });
+  const results = await writeFiles(
+    host,
+    writes.map((x) => x.w),
+    opts.sudo === undefined ? {} : { sudo: opts.sudo },
+  );
   writes.forEach((x, k) => {
     const w = results[k]!;
     out[x.i] = { ...out[x.i]!, changed: w.changed, ...(w.backup ? { backup: w.backup } : {}) };

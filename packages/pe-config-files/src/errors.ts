@@ -27,7 +27,9 @@ export class ConfigEditError extends PeError {
 export class LayoutError extends PeError {
   readonly field: string;
   constructor(field: string, detail: string) {
-    super('E_LAYOUT_INVALID', `layout field ${field}: ${detail}`, { hint: 'Fix the layout overrides in the inventory.' });
+    super('E_LAYOUT_INVALID', `layout field ${field}: ${detail}`, {
+      hint: 'Fix the layout overrides in the inventory.',
+    });
     this.field = field;
   }
 }

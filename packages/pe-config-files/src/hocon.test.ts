@@ -35,17 +35,22 @@ describe('HOCON editor', () => {
     expect(doc.set(['certificate-authority', 'allow-subject-alt-names'], true)).toBe(true);
     const after = doc.toString();
     expect(lineChanges(CA_CONF, after)).toEqual({ removed: [], added: ['    allow-subject-alt-names: true\n'] });
-    expect(after.endsWith('# allow-authorization-extensions: false\n    allow-subject-alt-names: true\n}\n')).toBe(true);
+    expect(after.endsWith('# allow-authorization-extensions: false\n    allow-subject-alt-names: true\n}\n')).toBe(
+      true,
+    );
     expect(doc.set(['certificate-authority', 'allow-subject-alt-names'], true)).toBe(false);
     expect(doc.set(['certificate-authority', 'allow-subject-alt-names'], false)).toBe(true);
     expect(lineChanges(after, doc.toString()).added).toEqual(['    allow-subject-alt-names: false\n']);
   });
 
   it('webserver.conf: adds ssl-crl-path, then changes it in place keeping its quoting', () => {
-    const text = 'webserver: {\r\n    access-log-config: /etc/puppet/puppetserver/request-logging.xml\r\n    client-auth: want\r\n    ssl-host: 0.0.0.0\r\n    ssl-port: 8140\r\n}\r\n';
+    const text =
+      'webserver: {\r\n    access-log-config: /etc/puppet/puppetserver/request-logging.xml\r\n    client-auth: want\r\n    ssl-host: 0.0.0.0\r\n    ssl-port: 8140\r\n}\r\n';
     const doc = parseHocon(text, '/etc/puppet/puppetserver/conf.d/webserver.conf');
     doc.set(['webserver', 'ssl-crl-path'], '/var/lib/puppet/ssl/crl.pem');
-    expect(doc.toString()).toBe(text.replace('ssl-port: 8140\r\n', 'ssl-port: 8140\r\n    ssl-crl-path: "/var/lib/puppet/ssl/crl.pem"\r\n'));
+    expect(doc.toString()).toBe(
+      text.replace('ssl-port: 8140\r\n', 'ssl-port: 8140\r\n    ssl-crl-path: "/var/lib/puppet/ssl/crl.pem"\r\n'),
+    );
     doc.set(['webserver', 'ssl-crl-path'], '/etc/puppet/puppetserver/ca/ca_crl.pem');
     expect(doc.get(['webserver', 'ssl-crl-path'])).toBe('/etc/puppet/puppetserver/ca/ca_crl.pem');
     expect(doc.toString()).toContain('    ssl-crl-path: "/etc/puppet/puppetserver/ca/ca_crl.pem"\r\n}');
@@ -57,7 +62,9 @@ describe('HOCON editor', () => {
   it('creates nested objects for a path that does not exist yet', () => {
     const doc = parseHocon('jruby-puppet: {\n    max-active-instances: 1\n}\n', '/p.conf');
     doc.set(['http-client', 'ssl-protocols'], ['TLSv1.3', 'TLSv1.2']);
-    expect(doc.toString()).toBe('jruby-puppet: {\n    max-active-instances: 1\n}\nhttp-client: {\n    ssl-protocols: ["TLSv1.3", "TLSv1.2"]\n}\n');
+    expect(doc.toString()).toBe(
+      'jruby-puppet: {\n    max-active-instances: 1\n}\nhttp-client: {\n    ssl-protocols: ["TLSv1.3", "TLSv1.2"]\n}\n',
+    );
     expect(doc.get(['http-client', 'ssl-protocols'])).toEqual(['TLSv1.3', 'TLSv1.2']);
   });
 
@@ -97,15 +104,27 @@ describe('HOCON editor', () => {
   });
 
   it('auth.conf: a named rule goes first, is replaced when it differs, and is removed without a trace', () => {
-    const text = debianAuth ?? 'authorization: {\n    version: 1\n    rules: [\n        {\n            match-request: { path: "/", type: path }\n            deny: "*"\n            sort-order: 999\n            name: "puppetlabs deny all"\n        }\n    ]\n}\n';
-    const rule: AuthRule = { name: 'pe-cluster CA gate', match: { path: '^/puppet-ca/v1/(?!certificate/|certificate_revocation_list/)', type: 'regex' }, deny: '*', sortOrder: 1 };
+    const text =
+      debianAuth ??
+      'authorization: {\n    version: 1\n    rules: [\n        {\n            match-request: { path: "/", type: path }\n            deny: "*"\n            sort-order: 999\n            name: "puppetlabs deny all"\n        }\n    ]\n}\n';
+    const rule: AuthRule = {
+      name: 'pe-cluster CA gate',
+      match: { path: '^/puppet-ca/v1/(?!certificate/|certificate_revocation_list/)', type: 'regex' },
+      deny: '*',
+      sortOrder: 1,
+    };
     const doc = parseHocon(text, AUTH);
     const n = (doc.get(['authorization', 'rules']) as unknown[]).length;
     expect(doc.authRule(rule)).toBe(true);
     expect(doc.authRule(rule)).toBe(false);
     const rules = parseHocon(doc.toString(), AUTH).get(['authorization', 'rules']) as Record<string, unknown>[];
     expect(rules).toHaveLength(n + 1);
-    expect(rules[0]).toEqual({ 'match-request': { path: rule.match.path, type: 'regex' }, deny: '*', 'sort-order': 1, name: 'pe-cluster CA gate' });
+    expect(rules[0]).toEqual({
+      'match-request': { path: rule.match.path, type: 'regex' },
+      deny: '*',
+      'sort-order': 1,
+      name: 'pe-cluster CA gate',
+    });
     expect(doc.authRule({ ...rule, sortOrder: 2 })).toBe(true);
     expect((doc.get(['authorization', 'rules']) as unknown[]).length).toBe(n + 1);
     expect(doc.get(['authorization', 'rules', 0, 'sort-order'])).toBe(2);
@@ -122,7 +141,10 @@ describe('HOCON editor', () => {
   });
 
   it('auth.conf: by rule name, for rules whose allow is a plain string', () => {
-    const doc = parseHocon('authorization: { rules: [ { name: "r1", allow: "*" }, { name: "r2", allow: "$1" } ] }\n', AUTH);
+    const doc = parseHocon(
+      'authorization: { rules: [ { name: "r1", allow: "*" }, { name: "r2", allow: "$1" } ] }\n',
+      AUTH,
+    );
     expect(doc.authAllow('m2', ['r2'])).toBe(true);
     expect(doc.get(['authorization', 'rules', 1, 'allow'])).toEqual(['$1', 'm2']);
     expect(doc.get(['authorization', 'rules', 0, 'allow'])).toBe('*');
@@ -161,14 +183,29 @@ describe('HOCON editor', () => {
 
   it('property: generated nested objects round-trip and set changes only the value', () => {
     const key = fc.stringMatching(/^[a-z][a-z-]{0,6}$/);
-    const value = fc.oneof(fc.integer().map(String), fc.constantFrom('true', '"quoted value"', '/a/path', '[a, b]', '${sub}'));
+    const value = fc.oneof(
+      fc.integer().map(String),
+      fc.constantFrom('true', '"quoted value"', '/a/path', '[a, b]', '${sub}'),
+    );
     const leaf = fc.tuple(key, value, fc.constantFrom(': ', ' = ', ':'), fc.constantFrom('', ' # c', ' // c', ','));
     const block = fc.tuple(key, fc.uniqueArray(leaf, { selector: (l) => l[0], minLength: 1, maxLength: 6 }));
     const file = fc
-      .tuple(fc.uniqueArray(block, { selector: (b) => b[0], minLength: 1, maxLength: 4 }), fc.constantFrom('\n', '\r\n'), fc.boolean())
+      .tuple(
+        fc.uniqueArray(block, { selector: (b) => b[0], minLength: 1, maxLength: 4 }),
+        fc.constantFrom('\n', '\r\n'),
+        fc.boolean(),
+      )
       .map(([blocks, eol, chop]) => {
-        const t = blocks.map(([k, leaves]) => `${k}: {${eol}${leaves.map(([lk, v, sep, tail]) => `    ${lk}${sep}${v}${tail}${eol}`).join('')}}${eol}`).join('');
-        return { text: chop ? t.slice(0, -eol.length) : t, paths: blocks.flatMap(([k, leaves]) => leaves.map(([lk]) => [k, lk])) };
+        const t = blocks
+          .map(
+            ([k, leaves]) =>
+              `${k}: {${eol}${leaves.map(([lk, v, sep, tail]) => `    ${lk}${sep}${v}${tail}${eol}`).join('')}}${eol}`,
+          )
+          .join('');
+        return {
+          text: chop ? t.slice(0, -eol.length) : t,
+          paths: blocks.flatMap(([k, leaves]) => leaves.map(([lk]) => [k, lk])),
+        };
       });
     fc.assert(
       fc.property(file, fc.nat(), fc.stringMatching(/^[A-Za-z0-9 /.]{1,10}$/), ({ text, paths }, i, v) => {

@@ -53,8 +53,14 @@ function authRuleValue(r: AuthRule): Record<string, unknown> {
 function renderAuthRule(r: AuthRule, indent: string, eol: string): string {
   const i1 = `${indent}    `;
   const i2 = `${i1}    `;
-  const list = (x: string | readonly string[]) => (typeof x === 'string' ? JSON.stringify(x) : `[${x.map((y) => JSON.stringify(y)).join(', ')}]`);
-  const lines = ['{', `${i1}match-request: {`, `${i2}path: ${JSON.stringify(r.match.path)}`, `${i2}type: ${r.match.type}`];
+  const list = (x: string | readonly string[]) =>
+    typeof x === 'string' ? JSON.stringify(x) : `[${x.map((y) => JSON.stringify(y)).join(', ')}]`;
+  const lines = [
+    '{',
+    `${i1}match-request: {`,
+    `${i2}path: ${JSON.stringify(r.match.path)}`,
+    `${i2}type: ${r.match.type}`,
+  ];
   if (r.match.method) lines.push(`${i2}method: ${list(r.match.method)}`);
   lines.push(`${i1}}`);
   if (r.allow !== undefined) lines.push(`${i1}allow: ${list(r.allow)}`);
@@ -65,7 +71,8 @@ function renderAuthRule(r: AuthRule, indent: string, eol: string): string {
 }
 
 function sameJson(a: unknown, b: unknown): boolean {
-  if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]));
+  if (Array.isArray(a) || Array.isArray(b))
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]));
   if (isPlainObject(a) || isPlainObject(b)) {
     if (!isPlainObject(a) || !isPlainObject(b)) return false;
     const ka = Object.keys(a).sort();
@@ -212,7 +219,16 @@ class Parser {
       const save = this.i;
       while (this.s[this.i] === ' ' || this.s[this.i] === '\t') this.i++;
       const c = this.s[this.i];
-      if (c === undefined || c === '\n' || c === '\r' || c === ',' || c === '}' || c === ']' || c === '#' || (c === '/' && this.s[this.i + 1] === '/')) {
+      if (
+        c === undefined ||
+        c === '\n' ||
+        c === '\r' ||
+        c === ',' ||
+        c === '}' ||
+        c === ']' ||
+        c === '#' ||
+        (c === '/' && this.s[this.i + 1] === '/')
+      ) {
         this.i = save;
         break;
       }
@@ -265,7 +281,12 @@ class Parser {
     }
     let end = this.i;
     while (end > start && (s[end - 1] === ' ' || s[end - 1] === '\t')) end--;
-    if (end === start) this.fail(this.i >= s.length ? 'unexpected end of file, a value was expected' : `unexpected "${s[this.i]}" where a value was expected`);
+    if (end === start)
+      this.fail(
+        this.i >= s.length
+          ? 'unexpected end of file, a value was expected'
+          : `unexpected "${s[this.i]}" where a value was expected`,
+      );
     this.i = end;
     const raw = s.slice(start, end);
     return { kind: 'scalar', start, end, raw, value: unquotedValue(raw), quoted: false };
@@ -340,7 +361,13 @@ function deepMergeObjects(a: Record<string, unknown>, b: Record<string, unknown>
 function renderScalar(v: HoconScalar, quotedStyle: boolean | undefined): string {
   if (v === null) return 'null';
   if (typeof v !== 'string') return String(v);
-  if (quotedStyle === false && /^[A-Za-z0-9_./-]+$/.test(v) && typeof unquotedValue(v) === 'string' && !v.includes('//')) return v;
+  if (
+    quotedStyle === false &&
+    /^[A-Za-z0-9_./-]+$/.test(v) &&
+    typeof unquotedValue(v) === 'string' &&
+    !v.includes('//')
+  )
+    return v;
   return JSON.stringify(v);
 }
 
@@ -398,7 +425,12 @@ export class HoconDocument {
     if (hit) {
       if (sameValue(hit.node, value)) return false;
       if (hit.node.kind === 'object') throw new ConfigEditError(this.path, `${show(path)} is an object, not a value.`);
-      const quotedStyle = hit.node.kind === 'scalar' ? hit.node.quoted : hit.node.items[0]?.kind === 'scalar' ? hit.node.items[0].quoted : undefined;
+      const quotedStyle =
+        hit.node.kind === 'scalar'
+          ? hit.node.quoted
+          : hit.node.items[0]?.kind === 'scalar'
+            ? hit.node.items[0].quoted
+            : undefined;
       this.text = splice(this.text, hit.node.start, hit.node.end, renderValue(value, quotedStyle));
     } else {
       this.insert(path, renderValue(value, true));
@@ -416,7 +448,10 @@ export class HoconDocument {
       const s = lineStart(this.text, f.start);
       let e = lineEnd(this.text, f.end);
       const tail = this.text.slice(f.end, e).trim();
-      if (this.text.slice(s, f.start).trim() !== '' || (tail !== '' && tail !== ',' && !tail.startsWith('#') && !tail.startsWith('//'))) {
+      if (
+        this.text.slice(s, f.start).trim() !== '' ||
+        (tail !== '' && tail !== ',' && !tail.startsWith('#') && !tail.startsWith('//'))
+      ) {
         throw new ConfigEditError(this.path, `${show(path)} shares its line with other content; edit it by hand.`);
       }
       if (e === this.text.length && !this.text.endsWith('\n')) e = this.text.length;
@@ -466,7 +501,8 @@ export class HoconDocument {
     if (!hit) return false;
     const node = hit.node;
     if (node.kind !== 'array') {
-      if (node.kind === 'scalar' && node.value === value) throw new ConfigEditError(this.path, `${show(path)} holds only that value; unset it instead.`);
+      if (node.kind === 'scalar' && node.value === value)
+        throw new ConfigEditError(this.path, `${show(path)} holds only that value; unset it instead.`);
       return false;
     }
     const idx = node.items.findIndex((it) => it.kind === 'scalar' && it.value === value);
@@ -489,12 +525,19 @@ export class HoconDocument {
    */
   authAllow(certname: string, rules: 'ca-admin' | readonly string[] = 'ca-admin'): boolean {
     const list = this.get(['authorization', 'rules']);
-    if (!Array.isArray(list)) throw new ConfigEditError(this.path, 'no authorization.rules list: is this an auth.conf?');
+    if (!Array.isArray(list))
+      throw new ConfigEditError(this.path, 'no authorization.rules list: is this an auth.conf?');
     let changed = false;
     const wanted = (rule: unknown): boolean =>
-      rules === 'ca-admin' ? isCaAdminRule(rule) : isPlainObject(rule) && typeof rule['name'] === 'string' && rules.includes(rule['name']);
+      rules === 'ca-admin'
+        ? isCaAdminRule(rule)
+        : isPlainObject(rule) && typeof rule['name'] === 'string' && rules.includes(rule['name']);
     const matches = list.map((r, i) => (wanted(r) ? i : -1)).filter((i) => i >= 0);
-    if (matches.length === 0) throw new ConfigEditError(this.path, rules === 'ca-admin' ? 'no rule requires pp_cli_auth.' : `no rule named ${rules.join(', ')}.`);
+    if (matches.length === 0)
+      throw new ConfigEditError(
+        this.path,
+        rules === 'ca-admin' ? 'no rule requires pp_cli_auth.' : `no rule named ${rules.join(', ')}.`,
+      );
     for (const i of matches) changed = this.addToList(['authorization', 'rules', i, 'allow'], certname) || changed;
     return changed;
   }
@@ -502,7 +545,8 @@ export class HoconDocument {
   /** auth.conf: the rule named `rule.name` first in the rules list, exactly as given; no change when it already is. */
   authRule(rule: AuthRule): boolean {
     const list = this.get(['authorization', 'rules']);
-    if (!Array.isArray(list)) throw new ConfigEditError(this.path, 'no authorization.rules list: is this an auth.conf?');
+    if (!Array.isArray(list))
+      throw new ConfigEditError(this.path, 'no authorization.rules list: is this an auth.conf?');
     const at = list.findIndex((r) => isPlainObject(r) && r['name'] === rule.name);
     if (at === 0 && sameJson(list[0], authRuleValue(rule))) return false;
     if (at >= 0) this.authRuleRemove(rule.name);
@@ -515,7 +559,12 @@ export class HoconDocument {
       this.text = splice(this.text, first.start, first.start, `${renderAuthRule(rule, indent, eol)},${eol}${indent}`);
     } else {
       const indent = `${indentOf(this.text.slice(lineStart(this.text, arr.start)))}    `;
-      this.text = splice(this.text, arr.start + 1, arr.end - 1, `${eol}${indent}${renderAuthRule(rule, indent, eol)}${eol}${indent.slice(4)}`);
+      this.text = splice(
+        this.text,
+        arr.start + 1,
+        arr.end - 1,
+        `${eol}${indent}${renderAuthRule(rule, indent, eol)}${eol}${indent.slice(4)}`,
+      );
     }
     this.reparse();
     return true;
@@ -606,7 +655,8 @@ export class HoconDocument {
       }
       if (h.node.kind === 'array' && typeof path[depth + 1] === 'number') {
         const item = h.node.items[path[depth + 1] as number];
-        if (item?.kind !== 'object') throw new ConfigEditError(this.path, `${show(path.slice(0, depth + 2))} is not an object.`);
+        if (item?.kind !== 'object')
+          throw new ConfigEditError(this.path, `${show(path.slice(0, depth + 2))} is not an object.`);
         obj = item;
         depth += 2;
         continue;
@@ -614,7 +664,8 @@ export class HoconDocument {
       throw new ConfigEditError(this.path, `${show(path.slice(0, depth + 1))} is not an object.`);
     }
     const rest = path.slice(depth);
-    if (rest.some((k) => typeof k !== 'string')) throw new ConfigEditError(this.path, `${show(path)}: no such list item.`);
+    if (rest.some((k) => typeof k !== 'string'))
+      throw new ConfigEditError(this.path, `${show(path)}: no such list item.`);
     const eol = detectEolText(this.text);
     const lastField = obj.fields.at(-1);
     let indent: string;
@@ -628,18 +679,25 @@ export class HoconDocument {
     } else if (obj.braced) {
       const close = obj.end - 1;
       const cs = lineStart(this.text, close);
-      if (this.text.slice(cs, close).trim() !== '') throw new ConfigEditError(this.path, `${show(path.slice(0, depth))} is written on one line; edit it by hand.`);
+      if (this.text.slice(cs, close).trim() !== '')
+        throw new ConfigEditError(this.path, `${show(path.slice(0, depth))} is written on one line; edit it by hand.`);
       at = cs;
-      const inner = this.text.slice(lineEnd(this.text, obj.start), cs).split('\n').find((l) => l.trim() !== '');
+      const inner = this.text
+        .slice(lineEnd(this.text, obj.start), cs)
+        .split('\n')
+        .find((l) => l.trim() !== '');
       indent = inner !== undefined ? indentOf(inner) : `${indentOf(this.text.slice(cs))}    `;
     } else {
       indent = '';
       at = this.text.length;
     }
     const step = '    ';
-    const keyText = (k: string | number): string => (/^[A-Za-z0-9_-]+$/.test(String(k)) ? String(k) : JSON.stringify(String(k)));
+    const keyText = (k: string | number): string =>
+      /^[A-Za-z0-9_-]+$/.test(String(k)) ? String(k) : JSON.stringify(String(k));
     const out: string[] = [];
-    rest.forEach((k, i) => out.push(`${indent}${step.repeat(i)}${keyText(k)}: ${i === rest.length - 1 ? rendered : '{'}`));
+    rest.forEach((k, i) =>
+      out.push(`${indent}${step.repeat(i)}${keyText(k)}: ${i === rest.length - 1 ? rendered : '{'}`),
+    );
     for (let i = rest.length - 2; i >= 0; i--) out.push(`${indent}${step.repeat(i)}}`);
     let chunk = out.join(eol);
     if (at === this.text.length && this.text.length > 0 && !this.text.endsWith('\n')) chunk = eol + chunk;

@@ -97,7 +97,8 @@ export class HostsDocument {
   }
 
   private checkName(name: string): void {
-    if (!/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(name)) throw new ConfigEditError(this.path, `"${name}" is not a host name.`);
+    if (!/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(name))
+      throw new ConfigEditError(this.path, `"${name}" is not a host name.`);
   }
 }
 

@@ -3,7 +3,14 @@ export { type Eol, type Line, splitLines, joinLines, detectEol, detectEolText } 
 export { type EditResult, maskedDiff, findSecretValues } from './diff.js';
 export * from './layouts.js';
 export { IniDocument, parseIni, type IniOp } from './ini.js';
-export { YamlDocument, parseYaml, renderScalar as renderYamlScalar, type YamlOp, type YamlPath, type YamlScalar } from './yaml.js';
+export {
+  YamlDocument,
+  parseYaml,
+  renderScalar as renderYamlScalar,
+  type YamlOp,
+  type YamlPath,
+  type YamlScalar,
+} from './yaml.js';
 export { LineListDocument, parseLineList, type LineListOp } from './lines.js';
 export { ApacheDocument, parseApache, type ApacheOp } from './apache.js';
 export {
@@ -26,6 +33,20 @@ export { PostgresqlConfDocument, parsePostgresqlConf, type PostgresqlConfOp } fr
 export { PgHbaDocument, parsePgHba, type HbaRecord, type HbaMatch, type PgHbaOp } from './pghba.js';
 export { KeyValueDocument, parseKeyValue, setJavaOption, type KvOp, type KvStyle } from './kv.js';
 export { SitePpDocument, parseSitePp, type SitePpOp } from './sitepp.js';
-export { ActiveMqDocument, parseActiveMq, type ActiveMqOp, type ConnectorKind, type ConnectorAttrs } from './activemq.js';
+export {
+  ActiveMqDocument,
+  parseActiveMq,
+  type ActiveMqOp,
+  type ConnectorKind,
+  type ConnectorAttrs,
+} from './activemq.js';
 export { HostsDocument, parseHosts, type HostsOp } from './hosts.js';
-export { type Edit, type EditKindName, type ApplyResult, type ConfigDocument, editText, applyEdits, openDocument } from './edits.js';
+export {
+  type Edit,
+  type EditKindName,
+  type ApplyResult,
+  type ConfigDocument,
+  editText,
+  applyEdits,
+  openDocument,
+} from './edits.js';

@@ -26,7 +26,8 @@ describe('INI editor', () => {
         for (const key of doc.keys(section)) {
           const v = sec[key];
           // the ini package strips quotes and inline ;/# comments; compare plain values only
-          if (typeof v === 'string' && !/['";#]/.test(doc.get(section, key) ?? '')) expect(doc.get(section, key), `${s.name} [${section}] ${key}`).toBe(v);
+          if (typeof v === 'string' && !/['";#]/.test(doc.get(section, key) ?? ''))
+            expect(doc.get(section, key), `${s.name} [${section}] ${key}`).toBe(v);
         }
       }
     }
@@ -42,7 +43,9 @@ describe('INI editor', () => {
     expect(removed).toEqual([]);
     // new keys use the section's 4-space indentation and land after its last key
     expect(added).toEqual(['    ca_server = master1.example.com\n', '    ca = false\n']);
-    expect(after).toContain('    archive_file_server = master1.example.com\n    ca_server = master1.example.com\n    # ca_server');
+    expect(after).toContain(
+      '    archive_file_server = master1.example.com\n    ca_server = master1.example.com\n    # ca_server',
+    );
     expect(after).toContain('puppet.example.com\n    ca = false\n\n[agent]');
     expect(parseIni(after, P).get('master', 'ca')).toBe('false');
   });
@@ -64,7 +67,9 @@ describe('INI editor', () => {
   it('adds a missing section at the end with the file line ending, keeping a missing final newline missing', () => {
     const doc = parseIni('[main]\r\nserver = a', P);
     doc.set('puppetdb', 'certificate-allowlist', '/etc/puppetdb/certificate-allowlist');
-    expect(doc.toString()).toBe('[main]\r\nserver = a\r\n\r\n[puppetdb]\r\ncertificate-allowlist = /etc/puppetdb/certificate-allowlist');
+    expect(doc.toString()).toBe(
+      '[main]\r\nserver = a\r\n\r\n[puppetdb]\r\ncertificate-allowlist = /etc/puppetdb/certificate-allowlist',
+    );
   });
 
   it('updates every duplicate so that no stale value can win, and unsets all of them', () => {
@@ -93,14 +98,18 @@ describe('INI editor', () => {
     const key = fc.stringMatching(/^[a-z][a-z0-9_-]{0,8}$/);
     const value = fc.stringMatching(/^[A-Za-z0-9/:.,=_-]([A-Za-z0-9/:.,= _-]{0,12}[A-Za-z0-9/:.,=_-])?$/);
     const line = fc.oneof(
-      fc.tuple(key, value, fc.constantFrom(' = ', '=', '  =  ', ' =\t'), fc.constantFrom('', '    ', '\t')).map(([k, v, sep, ind]) => `${ind}${k}${sep}${v}`),
+      fc
+        .tuple(key, value, fc.constantFrom(' = ', '=', '  =  ', ' =\t'), fc.constantFrom('', '    ', '\t'))
+        .map(([k, v, sep, ind]) => `${ind}${k}${sep}${v}`),
       key.map((k) => `[${k}]`),
       fc.constantFrom('', '# comment = x', '; other', '   ', '\t# indented'),
     );
-    const file = fc.tuple(fc.array(fc.tuple(line, fc.constantFrom('\n', '\r\n')), { maxLength: 30 }), fc.boolean()).map(([ls, chop]) => {
-      const t = ls.map(([l, e]) => l + e).join('');
-      return chop ? t.replace(/\r?\n$/, '') : t;
-    });
+    const file = fc
+      .tuple(fc.array(fc.tuple(line, fc.constantFrom('\n', '\r\n')), { maxLength: 30 }), fc.boolean())
+      .map(([ls, chop]) => {
+        const t = ls.map(([l, e]) => l + e).join('');
+        return chop ? t.replace(/\r?\n$/, '') : t;
+      });
     fc.assert(
       fc.property(file, key, key, value, (text, section, k, v) => {
         const doc = parseIni(text, P);

@@ -12,8 +12,7 @@ import { type Line, splitLines, joinLines, insertLines, removeLines, indentOf } 
  * comments, blank lines, indentation, CRLF, a missing final newline, stays.
  */
 export type IniOp =
-  | { op: 'set'; section: string; key: string; value: string }
-  | { op: 'unset'; section: string; key: string };
+  { op: 'set'; section: string; key: string; value: string } | { op: 'unset'; section: string; key: string };
 
 interface Entry {
   index: number;
@@ -90,8 +89,16 @@ export class IniDocument {
    */
   set(section: string, key: string, value: string): boolean {
     validateKey(this.path, key);
-    if (/[\r\n]/.test(value)) throw new ConfigEditError(this.path, `the value for ${section ? `[${section}] ` : ''}${key} contains a line break.`);
-    if (value !== value.trim()) throw new ConfigEditError(this.path, `the value for ${key} has leading or trailing whitespace, which INI cannot keep.`);
+    if (/[\r\n]/.test(value))
+      throw new ConfigEditError(
+        this.path,
+        `the value for ${section ? `[${section}] ` : ''}${key} contains a line break.`,
+      );
+    if (value !== value.trim())
+      throw new ConfigEditError(
+        this.path,
+        `the value for ${key} has leading or trailing whitespace, which INI cannot keep.`,
+      );
     const found = this.find(section, key);
     if (found.length > 0) {
       let changed = false;
@@ -179,7 +186,8 @@ function parseAssignment(t: string): Omit<Entry, 'index' | 'section'> | undefine
 }
 
 function validateKey(path: string, key: string): void {
-  if (!/^[^\s=:[\]#;][^=:\r\n]*$/.test(key) || key !== key.trim()) throw new ConfigEditError(path, `"${key}" is not a valid INI key.`);
+  if (!/^[^\s=:[\]#;][^=:\r\n]*$/.test(key) || key !== key.trim())
+    throw new ConfigEditError(path, `"${key}" is not a valid INI key.`);
 }
 
 export function parseIni(text: string, path: string): IniDocument {

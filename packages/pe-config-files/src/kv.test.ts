@@ -15,16 +15,24 @@ describe('key = value (MCollective cfg)', () => {
     const after = doc.toString();
     expect(lineChanges(before, after)).toEqual({
       removed: ['plugin.activemq.pool.size = 1\n', 'plugin.activemq.pool.1.host = master1.example.com\n'],
-      added: ['plugin.activemq.pool.size = 2\n', 'plugin.activemq.pool.1.host = master2.example.com\n', 'plugin.activemq.pool.2.host = master1.example.com\n'],
+      added: [
+        'plugin.activemq.pool.size = 2\n',
+        'plugin.activemq.pool.1.host = master2.example.com\n',
+        'plugin.activemq.pool.2.host = master1.example.com\n',
+      ],
     });
-    expect(after).toContain('ssl.key = /etc/puppetlabs/mcollective/ssl/mcollective-private.pem\nplugin.activemq.pool.2.host');
+    expect(after).toContain(
+      'ssl.key = /etc/puppetlabs/mcollective/ssl/mcollective-private.pem\nplugin.activemq.pool.2.host',
+    );
     expect(doc.set('plugin.activemq.pool.2.host', 'master1.example.com')).toBe(false);
   });
 
   it('keeps the = column of aligned neighbours', () => {
     const doc = parseKeyValue('plugin.ssl_server_private  = /a\nplugin.ssl_client_cert_dir = /b\n', '/s.cfg');
     doc.set('plugin.ssl_serializer', 'yaml');
-    expect(doc.toString()).toBe('plugin.ssl_server_private  = /a\nplugin.ssl_client_cert_dir = /b\nplugin.ssl_serializer      = yaml\n');
+    expect(doc.toString()).toBe(
+      'plugin.ssl_server_private  = /a\nplugin.ssl_client_cert_dir = /b\nplugin.ssl_serializer      = yaml\n',
+    );
   });
 
   it.each(allSamples('kv').map((s) => [s.name, s] as const))('%s: the psk changes on one line', (_n, s) => {
@@ -38,11 +46,17 @@ describe('key = value (MCollective cfg)', () => {
   });
 
   it('shell variables: JAVA_ARGS keeps its quotes; flags are replaced, not duplicated', () => {
-    const text = '# Init settings for puppetserver\nJAVA_ARGS="-Xms1g -Xmx1g -Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger"\nJAVA_BIN="/usr/bin/java"\n';
+    const text =
+      '# Init settings for puppetserver\nJAVA_ARGS="-Xms1g -Xmx1g -Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger"\nJAVA_BIN="/usr/bin/java"\n';
     const doc = parseKeyValue(text, '/etc/default/puppetserver', 'shell');
     const args = setJavaOption(setJavaOption(doc.get('JAVA_ARGS')!, '-Xmx', '-Xmx512m'), '-Xms', '-Xms256m');
     expect(doc.set('JAVA_ARGS', setJavaOption(args, '-XX:TieredStopAtLevel', '-XX:TieredStopAtLevel=1'))).toBe(true);
-    expect(doc.toString()).toBe(text.replace('-Xms1g -Xmx1g -Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger"', '-Xms256m -Xmx512m -Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger -XX:TieredStopAtLevel=1"'));
+    expect(doc.toString()).toBe(
+      text.replace(
+        '-Xms1g -Xmx1g -Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger"',
+        '-Xms256m -Xmx512m -Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger -XX:TieredStopAtLevel=1"',
+      ),
+    );
     doc.set('TK_ARGS', 'a "b" $c');
     expect(doc.toString()).toContain('TK_ARGS="a \\"b\\" \\$c"');
     expect(parseKeyValue(doc.toString(), '/d', 'shell').get('TK_ARGS')).toBe('a "b" $c');
@@ -51,19 +65,27 @@ describe('key = value (MCollective cfg)', () => {
   it('property: generated cfg files round-trip and set reads back', () => {
     const key = fc.stringMatching(/^[a-z][a-z0-9_.]{0,10}$/);
     const line = fc.oneof(
-      fc.tuple(key, fc.constantFrom(' = ', '=', '      = ', ' =  '), fc.stringMatching(/^[A-Za-z0-9/:.,=_ -]{0,12}$/)).map(([k, s, v]) => `${k}${s}${v.trim()}`),
+      fc
+        .tuple(key, fc.constantFrom(' = ', '=', '      = ', ' =  '), fc.stringMatching(/^[A-Za-z0-9/:.,=_ -]{0,12}$/))
+        .map(([k, s, v]) => `${k}${s}${v.trim()}`),
       fc.constantFrom('', '# comment', '#plugin.psk = x'),
     );
     fc.assert(
-      fc.property(fc.array(fc.tuple(line, fc.constantFrom('\n', '\r\n')), { maxLength: 25 }), fc.boolean(), key, fc.stringMatching(/^[A-Za-z0-9/.=-]{1,10}$/), (ls, chop, k, v) => {
-        let text = ls.map(([l, e]) => l + e).join('');
-        if (chop) text = text.replace(/\r?\n$/, '');
-        const doc = parseKeyValue(text, '/s.cfg');
-        if (doc.toString() !== text) return false;
-        const had = doc.get(k);
-        if (doc.set(k, v) !== (had !== v)) return false;
-        return parseKeyValue(doc.toString(), '/s.cfg').get(k) === v;
-      }),
+      fc.property(
+        fc.array(fc.tuple(line, fc.constantFrom('\n', '\r\n')), { maxLength: 25 }),
+        fc.boolean(),
+        key,
+        fc.stringMatching(/^[A-Za-z0-9/.=-]{1,10}$/),
+        (ls, chop, k, v) => {
+          let text = ls.map(([l, e]) => l + e).join('');
+          if (chop) text = text.replace(/\r?\n$/, '');
+          const doc = parseKeyValue(text, '/s.cfg');
+          if (doc.toString() !== text) return false;
+          const had = doc.get(k);
+          if (doc.set(k, v) !== (had !== v)) return false;
+          return parseKeyValue(doc.toString(), '/s.cfg').get(k) === v;
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -76,7 +98,10 @@ describe('site.pp filebucket', () => {
     expect(doc.filebucketServer()).toBe('master1.example.com');
     expect(doc.setFilebucketServer('puppet.example.com')).toBe(true);
     expect(doc.setFilebucketServer('puppet.example.com')).toBe(false);
-    expect(lineChanges(before, doc.toString())).toEqual({ removed: ["  server => 'master1.example.com',\n"], added: ["  server => 'puppet.example.com',\n"] });
+    expect(lineChanges(before, doc.toString())).toEqual({
+      removed: ["  server => 'master1.example.com',\n"],
+      added: ["  server => 'puppet.example.com',\n"],
+    });
   });
 
   it.each(allSamples('site-pp').map((s) => [s.name, s] as const))('%s', (_n, s) => {
@@ -95,8 +120,12 @@ describe('site.pp filebucket', () => {
   });
 
   it('tells whether a filebucket is declared (none in a Puppet 7 site.pp, a commented one does not count)', () => {
-    expect(parseSitePp("node default {\n  file { '/tmp/x': ensure => file }\n}\n", '/s.pp').hasFilebucket()).toBe(false);
-    expect(parseSitePp("# filebucket { 'main': server => 'x' }\nnode default {}\n", '/s.pp').hasFilebucket()).toBe(false);
+    expect(parseSitePp("node default {\n  file { '/tmp/x': ensure => file }\n}\n", '/s.pp').hasFilebucket()).toBe(
+      false,
+    );
+    expect(parseSitePp("# filebucket { 'main': server => 'x' }\nnode default {}\n", '/s.pp').hasFilebucket()).toBe(
+      false,
+    );
     const doc = parseSitePp("filebucket { main: server => 'p' }\n", '/s.pp');
     expect(doc.hasFilebucket()).toBe(true);
     expect(doc.hasFilebucket('main')).toBe(true);
@@ -107,7 +136,9 @@ describe('site.pp filebucket', () => {
     const doc = parseSitePp("filebucket { 'main':\r\n  # server => 'old',\r\n  path => false,\r\n}\r\n", '/s.pp');
     expect(doc.filebucketServer()).toBeUndefined();
     doc.setFilebucketServer('p.example.com');
-    expect(doc.toString()).toBe("filebucket { 'main':\r\n  server => 'p.example.com',\r\n  # server => 'old',\r\n  path => false,\r\n}\r\n");
+    expect(doc.toString()).toBe(
+      "filebucket { 'main':\r\n  server => 'p.example.com',\r\n  # server => 'old',\r\n  path => false,\r\n}\r\n",
+    );
     expect(() => doc.setFilebucketServer("x'; exec {")).toThrow(/not a server name/);
   });
 });

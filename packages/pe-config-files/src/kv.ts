@@ -41,7 +41,14 @@ export class KeyValueDocument {
       const m = (this.style === 'shell' ? SHELL : SPACED).exec(l.text);
       if (!m) return;
       const rawValue = m[3]!;
-      out.push({ index, key: m[2]!, value: this.style === 'shell' ? shellUnquote(rawValue) : rawValue, before: m[1]!, rawValue, after: m[4]! });
+      out.push({
+        index,
+        key: m[2]!,
+        value: this.style === 'shell' ? shellUnquote(rawValue) : rawValue,
+        before: m[1]!,
+        rawValue,
+        after: m[4]!,
+      });
     });
     return out;
   }
@@ -51,7 +58,9 @@ export class KeyValueDocument {
   }
 
   get(key: string): string | undefined {
-    return this.entries().filter((e) => e.key === key).at(-1)?.value;
+    return this.entries()
+      .filter((e) => e.key === key)
+      .at(-1)?.value;
   }
 
   /**
@@ -63,7 +72,8 @@ export class KeyValueDocument {
   set(key: string, value: string): boolean {
     this.checkKey(key);
     if (/[\r\n]/.test(value)) throw new ConfigEditError(this.path, `the value for ${key} contains a line break.`);
-    if (this.style === 'spaced' && value !== value.trim()) throw new ConfigEditError(this.path, `the value for ${key} has leading or trailing blanks.`);
+    if (this.style === 'spaced' && value !== value.trim())
+      throw new ConfigEditError(this.path, `the value for ${key} has leading or trailing blanks.`);
     const all = this.entries();
     const last = all.filter((e) => e.key === key).at(-1);
     if (last) {
@@ -88,7 +98,10 @@ export class KeyValueDocument {
       // keep the column of '=' when the neighbours pad their keys to one
       const eqCol = (e: Entry): number => e.before.indexOf('=');
       const near = all.filter((e) => Math.abs(e.index - anchor!.index) <= 3);
-      const aligned = near.length > 1 && near.every((e) => eqCol(e) === eqCol(anchor!)) && new Set(near.map((e) => e.key.length)).size > 1;
+      const aligned =
+        near.length > 1 &&
+        near.every((e) => eqCol(e) === eqCol(anchor!)) &&
+        new Set(near.map((e) => e.key.length)).size > 1;
       const gap = aligned ? ' '.repeat(Math.max(1, eqCol(anchor) - m[1]!.length - key.length)) : m[3]!;
       text = `${m[1]}${key}${gap}${m[4]}${raw}`;
     } else text = `${anchor ? indentOf(anchor.before) : ''}${key}${this.style === 'shell' ? '=' : ' = '}${raw}`;
@@ -125,7 +138,8 @@ function commonDottedPrefix(a: string, b: string): number {
 }
 
 function shellUnquote(raw: string): string {
-  if (raw.startsWith('"') && raw.endsWith('"') && raw.length >= 2) return raw.slice(1, -1).replace(/\\(["\\$`])/g, '$1');
+  if (raw.startsWith('"') && raw.endsWith('"') && raw.length >= 2)
+    return raw.slice(1, -1).replace(/\\(["\\$`])/g, '$1');
   if (raw.startsWith("'") && raw.endsWith("'") && raw.length >= 2) return raw.slice(1, -1);
   return raw;
 }

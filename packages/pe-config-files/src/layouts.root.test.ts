@@ -6,13 +6,16 @@ import { debian, type FileKey } from './layouts.js';
 // The debian layout against the files the Debian packages installed on this machine.
 const installed = (pkg: string): boolean => {
   try {
-    return execFileSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' }).includes('install ok installed');
+    return execFileSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' }).includes(
+      'install ok installed',
+    );
   } catch {
     return false;
   }
 };
 
-const name = (id: number, db: 'passwd' | 'group'): string => execFileSync('getent', [db, String(id)], { encoding: 'utf8' }).split(':')[0]!;
+const name = (id: number, db: 'passwd' | 'group'): string =>
+  execFileSync('getent', [db, String(id)], { encoding: 'utf8' }).split(':')[0]!;
 
 const shipped: [FileKey, string][] = [
   ['puppetConf', 'puppet-agent'],

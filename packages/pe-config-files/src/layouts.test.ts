@@ -6,7 +6,11 @@ describe('layouts', () => {
   it('pe3 follows pe_secondary / pe_server', () => {
     expect(pe3.files.puppetConf?.path).toBe('/etc/puppetlabs/puppet/puppet.conf');
     expect(pe3.files.webServerConf?.path).toBe('/etc/puppetlabs/httpd/conf.d/puppetmaster.conf');
-    expect(pe3.crl).toMatchObject({ kind: 'apache', directive: 'SSLCARevocationFile', nonCaValue: '/etc/puppetlabs/puppet/ssl/crl.pem' });
+    expect(pe3.crl).toMatchObject({
+      kind: 'apache',
+      directive: 'SSLCARevocationFile',
+      nonCaValue: '/etc/puppetlabs/puppet/ssl/crl.pem',
+    });
     expect(pe3.files.sitePp?.path).toBe('/etc/puppetlabs/puppet/manifests/site.pp');
     expect(pe3.files.puppetdbAllowlist?.path).toBe('/etc/puppetlabs/puppetdb/certificate-whitelist');
     expect(pe3.files.consoleSettingsYml?.path).toBe('/etc/puppetlabs/puppet-dashboard/settings.yml');
@@ -15,7 +19,9 @@ describe('layouts', () => {
     expect(pe3.files.eventInspectorConfig?.path).toBe('/opt/puppet/share/event-inspector/config/config.yml');
     expect(pe3.mcollective.credentials).toBe('/etc/puppetlabs/mcollective/credentials');
     expect(Object.keys(pe3.mcollective.pki)).toContain('pe-internal-peadmin-mcollective-client');
-    expect(pe3.mcollective.pki['pe-internal-broker']?.privateKey).toBe('/etc/puppetlabs/puppet/ssl/private_keys/pe-internal-broker.pem');
+    expect(pe3.mcollective.pki['pe-internal-broker']?.privateKey).toBe(
+      '/etc/puppetlabs/puppet/ssl/private_keys/pe-internal-broker.pem',
+    );
     expect(pe3.caDisable).toEqual({ kind: 'ini', file: 'puppetConf', section: 'master', key: 'ca', value: 'false' });
     expect(pe3.services.puppetserver).toBe('pe-httpd');
   });
@@ -25,7 +31,11 @@ describe('layouts', () => {
     expect(debian.dirs.cadir).toBe('/etc/puppet/puppetserver/ca');
     expect(debian.crl).toMatchObject({ kind: 'hocon', path: ['webserver', 'ssl-crl-path'] });
     expect(debian.caDisable).toEqual({ kind: 'services', file: 'caCfg' });
-    expect(debian.puppetdbAllowlist).toMatchObject({ kind: 'setting', section: 'puppetdb', key: 'certificate-allowlist' });
+    expect(debian.puppetdbAllowlist).toMatchObject({
+      kind: 'setting',
+      section: 'puppetdb',
+      key: 'certificate-allowlist',
+    });
     expect(debian.console).toBeUndefined();
     expect(debian.files.consoleDatabaseYml).toBeUndefined();
   });
@@ -35,14 +45,39 @@ describe('layouts', () => {
       expect(resolveLayout(l)).toEqual(l);
       for (const k of COMMAND_KEYS) expect(Array.isArray(l.commands[k])).toBe(true);
     }
-    expect(FILE_KEYS.filter((k) => !pe3.files[k])).toEqual(['caConf', 'authConf', 'caCfg', 'bootstrapCfg', 'puppetserverDefaults', 'puppetdbDefaults']);
+    expect(FILE_KEYS.filter((k) => !pe3.files[k])).toEqual([
+      'caConf',
+      'authConf',
+      'caCfg',
+      'bootstrapCfg',
+      'puppetserverDefaults',
+      'puppetdbDefaults',
+    ]);
   });
 
   it('builds CA commands as argv, refusing values that could pass as options', () => {
-    expect(buildCommand(pe3, 'caSign', { certname: 'master2.example.com' })).toEqual(['/opt/puppet/bin/puppet', 'cert', 'sign', '--allow-dns-alt-names', 'master2.example.com']);
-    expect(buildCommand(debian, 'caSign', { certname: 'secondary1' })).toEqual(['puppetserver', 'ca', 'sign', '--certname', 'secondary1']);
-    expect(buildCommand(debian, 'serviceRestart', { service: debian.services.puppetdb })).toEqual(['systemctl', 'restart', 'puppetdb']);
-    expect(buildCommand(pe3, 'caGenerate', { certname: 'm2', dnsAltNames: 'puppet,puppet.example.com' })).toContain('--dns_alt_names=puppet,puppet.example.com');
+    expect(buildCommand(pe3, 'caSign', { certname: 'master2.example.com' })).toEqual([
+      '/opt/puppet/bin/puppet',
+      'cert',
+      'sign',
+      '--allow-dns-alt-names',
+      'master2.example.com',
+    ]);
+    expect(buildCommand(debian, 'caSign', { certname: 'secondary1' })).toEqual([
+      'puppetserver',
+      'ca',
+      'sign',
+      '--certname',
+      'secondary1',
+    ]);
+    expect(buildCommand(debian, 'serviceRestart', { service: debian.services.puppetdb })).toEqual([
+      'systemctl',
+      'restart',
+      'puppetdb',
+    ]);
+    expect(buildCommand(pe3, 'caGenerate', { certname: 'm2', dnsAltNames: 'puppet,puppet.example.com' })).toContain(
+      '--dns_alt_names=puppet,puppet.example.com',
+    );
     expect(() => buildCommand(debian, 'caSign', { certname: '--all' })).toThrow(LayoutError);
     expect(() => buildCommand(debian, 'caSign', { certname: 'a b' })).toThrow(/invalid certname/);
     expect(() => buildCommand(debian, 'caSign')).toThrow(/needs a value for \{certname\}/);
@@ -55,7 +90,12 @@ describe('layouts', () => {
       services: { extra: ['pe-memcached'] },
       postgresql: { port: 5433 },
     });
-    expect(l.files.sitePp).toMatchObject({ path: '/etc/puppetlabs/puppet/environments/production/manifests/site.pp', owner: 'root', mode: 0o644, kind: 'site-pp' });
+    expect(l.files.sitePp).toMatchObject({
+      path: '/etc/puppetlabs/puppet/environments/production/manifests/site.pp',
+      owner: 'root',
+      mode: 0o644,
+      kind: 'site-pp',
+    });
     expect(l.services.extra).toEqual(['pe-memcached']);
     expect(l.postgresql.port).toBe(5433);
     expect(pe3.files.sitePp?.path).toBe('/etc/puppetlabs/puppet/manifests/site.pp');

@@ -12,7 +12,22 @@ import { LayoutError } from './errors.js';
  * 12 packages install (`dpkg -L puppetserver` etc.).
  */
 
-export type EditKind = 'ini' | 'yaml' | 'lines' | 'apache' | 'hocon' | 'services' | 'postgresql-conf' | 'pg-hba' | 'kv' | 'shell-vars' | 'site-pp' | 'activemq' | 'hosts' | 'pem' | 'text';
+export type EditKind =
+  | 'ini'
+  | 'yaml'
+  | 'lines'
+  | 'apache'
+  | 'hocon'
+  | 'services'
+  | 'postgresql-conf'
+  | 'pg-hba'
+  | 'kv'
+  | 'shell-vars'
+  | 'site-pp'
+  | 'activemq'
+  | 'hosts'
+  | 'pem'
+  | 'text';
 
 export interface FileSpec {
   path: string;
@@ -24,21 +39,62 @@ export interface FileSpec {
 }
 
 export const FILE_KEYS = [
-  'puppetConf', 'autosignConf', 'sitePp', 'routesYaml', 'puppetdbTerminusConf',
-  'caCert', 'caKey', 'caCrl', 'hostCrl', 'agentCaCert',
-  'webServerConf', 'caConf', 'authConf', 'caCfg', 'bootstrapCfg', 'puppetserverDefaults',
-  'puppetdbDatabaseIni', 'puppetdbJettyIni', 'puppetdbConfigIni', 'puppetdbAllowlist', 'puppetdbDefaults',
-  'postgresqlConf', 'pgHbaConf',
-  'mcollectiveServerCfg', 'mcollectiveClientCfg', 'mcollectiveCredentials', 'activemqXml',
-  'consoleSettingsYml', 'consoleDatabaseYml', 'consoleAuthDatabaseYml', 'consoleConf', 'consoleVhostConf', 'eventInspectorConfig',
+  'puppetConf',
+  'autosignConf',
+  'sitePp',
+  'routesYaml',
+  'puppetdbTerminusConf',
+  'caCert',
+  'caKey',
+  'caCrl',
+  'hostCrl',
+  'agentCaCert',
+  'webServerConf',
+  'caConf',
+  'authConf',
+  'caCfg',
+  'bootstrapCfg',
+  'puppetserverDefaults',
+  'puppetdbDatabaseIni',
+  'puppetdbJettyIni',
+  'puppetdbConfigIni',
+  'puppetdbAllowlist',
+  'puppetdbDefaults',
+  'postgresqlConf',
+  'pgHbaConf',
+  'mcollectiveServerCfg',
+  'mcollectiveClientCfg',
+  'mcollectiveCredentials',
+  'activemqXml',
+  'consoleSettingsYml',
+  'consoleDatabaseYml',
+  'consoleAuthDatabaseYml',
+  'consoleConf',
+  'consoleVhostConf',
+  'eventInspectorConfig',
   'hosts',
 ] as const;
 export type FileKey = (typeof FILE_KEYS)[number];
 
 export const COMMAND_KEYS = [
-  'caSign', 'caList', 'caRevoke', 'caClean', 'caGenerate', 'caSetup', 'agentTest', 'sslBootstrap',
-  'puppetdbSslSetup', 'serviceStart', 'serviceStop', 'serviceRestart', 'serviceReload', 'serviceStatus',
-  'postgresPromote', 'consoleCreateKeyPair', 'consoleCertRequest', 'consoleCertRetrieve',
+  'caSign',
+  'caList',
+  'caRevoke',
+  'caClean',
+  'caGenerate',
+  'caSetup',
+  'agentTest',
+  'sslBootstrap',
+  'puppetdbSslSetup',
+  'serviceStart',
+  'serviceStop',
+  'serviceRestart',
+  'serviceReload',
+  'serviceStatus',
+  'postgresPromote',
+  'consoleCreateKeyPair',
+  'consoleCertRequest',
+  'consoleCertRetrieve',
 ] as const;
 export type CommandKey = (typeof COMMAND_KEYS)[number];
 
@@ -68,11 +124,17 @@ export interface Layout {
   /** Files by role; a role a flavour lacks (e.g. the console in debian) is absent. */
   files: Partial<Record<FileKey, FileSpec>>;
   /** How a master that is not the CA is told so. */
-  caDisable: { kind: 'ini'; file: 'puppetConf'; section: string; key: string; value: string } | { kind: 'services'; file: 'caCfg' };
+  caDisable:
+    | { kind: 'ini'; file: 'puppetConf'; section: string; key: string; value: string }
+    | { kind: 'services'; file: 'caCfg' };
   /** The web server's CRL directive, and the CRL a non-CA master should point it at. */
-  crl: { file: 'webServerConf'; kind: 'apache'; directive: string; nonCaValue: string } | { file: 'webServerConf'; kind: 'hocon'; path: string[]; nonCaValue: string };
+  crl:
+    | { file: 'webServerConf'; kind: 'apache'; directive: string; nonCaValue: string }
+    | { file: 'webServerConf'; kind: 'hocon'; path: string[]; nonCaValue: string };
   /** PuppetDB's certificate allowlist: a fixed file (pe3) or a file named by a setting (debian). */
-  puppetdbAllowlist: { kind: 'file'; file: 'puppetdbAllowlist' } | { kind: 'setting'; file: 'puppetdbConfigIni'; section: string; key: string; list: 'puppetdbAllowlist' };
+  puppetdbAllowlist:
+    | { kind: 'file'; file: 'puppetdbAllowlist' }
+    | { kind: 'setting'; file: 'puppetdbConfigIni'; section: string; key: string; list: 'puppetdbAllowlist' };
   mcollective: {
     /** Shared PKI entries (certname -> cert/private/public paths). */
     pki: Record<string, { cert: string; privateKey: string; publicKey: string }>;
@@ -100,11 +162,24 @@ export interface Layout {
   commands: Record<CommandKey, readonly string[]>;
 }
 
-const f = (path: string, owner: string, group: string, mode: number, kind: EditKind): FileSpec => ({ path, owner, group, mode, kind });
+const f = (path: string, owner: string, group: string, mode: number, kind: EditKind): FileSpec => ({
+  path,
+  owner,
+  group,
+  mode,
+  kind,
+});
 
 function pki(ssldir: string, names: string[]): Layout['mcollective']['pki'] {
   return Object.fromEntries(
-    names.map((n) => [n, { cert: `${ssldir}/certs/${n}.pem`, privateKey: `${ssldir}/private_keys/${n}.pem`, publicKey: `${ssldir}/public_keys/${n}.pem` }]),
+    names.map((n) => [
+      n,
+      {
+        cert: `${ssldir}/certs/${n}.pem`,
+        privateKey: `${ssldir}/private_keys/${n}.pem`,
+        publicKey: `${ssldir}/public_keys/${n}.pem`,
+      },
+    ]),
   );
 }
 
@@ -146,26 +221,67 @@ export const pe3: Layout = {
     puppetdbDatabaseIni: f('/etc/puppetlabs/puppetdb/conf.d/database.ini', 'pe-puppetdb', 'pe-puppetdb', 0o640, 'ini'),
     puppetdbJettyIni: f('/etc/puppetlabs/puppetdb/conf.d/jetty.ini', 'pe-puppetdb', 'pe-puppetdb', 0o640, 'ini'),
     puppetdbConfigIni: f('/etc/puppetlabs/puppetdb/conf.d/config.ini', 'pe-puppetdb', 'pe-puppetdb', 0o640, 'ini'),
-    puppetdbAllowlist: f('/etc/puppetlabs/puppetdb/certificate-whitelist', 'pe-puppetdb', 'pe-puppetdb', 0o644, 'lines'),
-    postgresqlConf: f('/opt/puppet/var/lib/pgsql/9.2/data/postgresql.conf', 'pe-postgres', 'pe-postgres', 0o600, 'postgresql-conf'),
+    puppetdbAllowlist: f(
+      '/etc/puppetlabs/puppetdb/certificate-whitelist',
+      'pe-puppetdb',
+      'pe-puppetdb',
+      0o644,
+      'lines',
+    ),
+    postgresqlConf: f(
+      '/opt/puppet/var/lib/pgsql/9.2/data/postgresql.conf',
+      'pe-postgres',
+      'pe-postgres',
+      0o600,
+      'postgresql-conf',
+    ),
     pgHbaConf: f('/opt/puppet/var/lib/pgsql/9.2/data/pg_hba.conf', 'pe-postgres', 'pe-postgres', 0o600, 'pg-hba'),
     mcollectiveServerCfg: f('/etc/puppetlabs/mcollective/server.cfg', 'root', 'root', 0o600, 'kv'),
     mcollectiveClientCfg: f('/var/lib/peadmin/.mcollective', 'peadmin', 'peadmin', 0o600, 'kv'),
     mcollectiveCredentials: f('/etc/puppetlabs/mcollective/credentials', 'root', 'root', 0o600, 'text'),
     activemqXml: f('/etc/puppetlabs/activemq/activemq.xml', 'root', 'pe-activemq', 0o640, 'activemq'),
-    consoleSettingsYml: f('/etc/puppetlabs/puppet-dashboard/settings.yml', 'puppet-dashboard', 'puppet-dashboard', 0o640, 'yaml'),
-    consoleDatabaseYml: f('/etc/puppetlabs/puppet-dashboard/database.yml', 'puppet-dashboard', 'puppet-dashboard', 0o640, 'yaml'),
-    consoleAuthDatabaseYml: f('/etc/puppetlabs/console-auth/database.yml', 'puppet-dashboard', 'puppet-dashboard', 0o640, 'yaml'),
+    consoleSettingsYml: f(
+      '/etc/puppetlabs/puppet-dashboard/settings.yml',
+      'puppet-dashboard',
+      'puppet-dashboard',
+      0o640,
+      'yaml',
+    ),
+    consoleDatabaseYml: f(
+      '/etc/puppetlabs/puppet-dashboard/database.yml',
+      'puppet-dashboard',
+      'puppet-dashboard',
+      0o640,
+      'yaml',
+    ),
+    consoleAuthDatabaseYml: f(
+      '/etc/puppetlabs/console-auth/database.yml',
+      'puppet-dashboard',
+      'puppet-dashboard',
+      0o640,
+      'yaml',
+    ),
     consoleConf: f('/etc/puppetlabs/puppet/console.conf', 'root', 'root', 0o644, 'ini'),
     consoleVhostConf: f('/etc/puppetlabs/httpd/conf.d/puppetdashboard.conf', 'root', 'root', 0o644, 'apache'),
-    eventInspectorConfig: f('/opt/puppet/share/event-inspector/config/config.yml', 'puppet-dashboard', 'puppet-dashboard', 0o640, 'yaml'),
+    eventInspectorConfig: f(
+      '/opt/puppet/share/event-inspector/config/config.yml',
+      'puppet-dashboard',
+      'puppet-dashboard',
+      0o640,
+      'yaml',
+    ),
     hosts: f('/etc/hosts', 'root', 'root', 0o644, 'hosts'),
   },
   caDisable: { kind: 'ini', file: 'puppetConf', section: 'master', key: 'ca', value: 'false' },
   crl: { file: 'webServerConf', kind: 'apache', directive: 'SSLCARevocationFile', nonCaValue: `${PE_SSL}/crl.pem` },
   puppetdbAllowlist: { kind: 'file', file: 'puppetdbAllowlist' },
   mcollective: {
-    pki: pki(PE_SSL, ['pe-internal-broker', 'pe-internal-mcollective-servers', 'pe-internal-peadmin-mcollective-client', 'pe-internal-puppet-console-mcollective-client']),
+    pki: pki(PE_SSL, [
+      'pe-internal-broker',
+      'pe-internal-mcollective-servers',
+      'pe-internal-peadmin-mcollective-client',
+      'pe-internal-puppet-console-mcollective-client',
+    ]),
     credentials: '/etc/puppetlabs/mcollective/credentials',
   },
   console: { certName: 'pe-internal-dashboard', cnPrefix: 'pe-internal-dashboard' },
@@ -262,7 +378,13 @@ export const debian: Layout = {
   },
   caDisable: { kind: 'services', file: 'caCfg' },
   crl: { file: 'webServerConf', kind: 'hocon', path: ['webserver', 'ssl-crl-path'], nonCaValue: `${DEB_SSL}/crl.pem` },
-  puppetdbAllowlist: { kind: 'setting', file: 'puppetdbConfigIni', section: 'puppetdb', key: 'certificate-allowlist', list: 'puppetdbAllowlist' },
+  puppetdbAllowlist: {
+    kind: 'setting',
+    file: 'puppetdbConfigIni',
+    section: 'puppetdb',
+    key: 'certificate-allowlist',
+    list: 'puppetdbAllowlist',
+  },
   mcollective: {
     // Debian's mcollective ships with the psk provider: no PKI until the ssl provider is configured
     pki: {},
@@ -307,7 +429,11 @@ export const debian: Layout = {
 
 export const layouts: Readonly<Record<'pe3' | 'debian', Layout>> = { pe3, debian };
 
-export type DeepPartial<T> = T extends readonly (infer _U)[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+export type DeepPartial<T> = T extends readonly (infer _U)[]
+  ? T
+  : T extends object
+    ? { [K in keyof T]?: DeepPartial<T[K]> }
+    : T;
 
 function isObj(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -326,7 +452,10 @@ export function deepMerge<T>(base: T, over: unknown, where = ''): T {
 }
 
 /** A named layout (or a given one) with inventory overrides deep-merged in, then validated. */
-export function resolveLayout(base: 'pe3' | 'debian' | Layout, overrides?: DeepPartial<Layout> | Record<string, unknown>): Layout {
+export function resolveLayout(
+  base: 'pe3' | 'debian' | Layout,
+  overrides?: DeepPartial<Layout> | Record<string, unknown>,
+): Layout {
   const start = typeof base === 'string' ? layouts[base] : base;
   if (!start) throw new LayoutError('name', `unknown layout "${String(base)}" (known: pe3, debian).`);
   if (overrides !== undefined) checkKnownKeys(start, overrides, '');
@@ -356,7 +485,13 @@ const USER = /^[a-z_][a-z0-9_-]*\$?$/;
 const SERVICE = /^[A-Za-z0-9@._-]+$/;
 
 function checkPath(field: string, p: unknown): void {
-  if (typeof p !== 'string' || !p.startsWith('/') || /[\0\r\n]/.test(p) || p.split('/').includes('..') || (p.length > 1 && p.endsWith('/'))) {
+  if (
+    typeof p !== 'string' ||
+    !p.startsWith('/') ||
+    /[\0\r\n]/.test(p) ||
+    p.split('/').includes('..') ||
+    (p.length > 1 && p.endsWith('/'))
+  ) {
     throw new LayoutError(field, `"${String(p)}" is not an absolute, normalised path.`);
   }
 }
@@ -370,7 +505,8 @@ export function validateLayout(l: Layout): void {
     checkPath(`files.${k}.path`, spec.path);
     if (!USER.test(spec.owner)) throw new LayoutError(`files.${k}.owner`, `"${spec.owner}" is not a user name.`);
     if (!USER.test(spec.group)) throw new LayoutError(`files.${k}.group`, `"${spec.group}" is not a group name.`);
-    if (!Number.isInteger(spec.mode) || spec.mode < 0 || spec.mode > 0o7777) throw new LayoutError(`files.${k}.mode`, 'must be a permission number such as 0o640.');
+    if (!Number.isInteger(spec.mode) || spec.mode < 0 || spec.mode > 0o7777)
+      throw new LayoutError(`files.${k}.mode`, 'must be a permission number such as 0o640.');
     if (spec.mode & 0o002) throw new LayoutError(`files.${k}.mode`, 'must not be world-writable.');
   }
   const need = (field: string, key: string): void => {
@@ -379,21 +515,30 @@ export function validateLayout(l: Layout): void {
   need('caDisable.file', l.caDisable.file);
   need('crl.file', l.crl.file);
   need('puppetdbAllowlist.file', l.puppetdbAllowlist.file);
-  for (const [n, e] of Object.entries(l.mcollective.pki)) for (const [k, p] of Object.entries(e)) checkPath(`mcollective.pki.${n}.${k}`, p);
+  for (const [n, e] of Object.entries(l.mcollective.pki))
+    for (const [k, p] of Object.entries(e)) checkPath(`mcollective.pki.${n}.${k}`, p);
   if (l.mcollective.credentials !== undefined) checkPath('mcollective.credentials', l.mcollective.credentials);
   for (const [k, v] of Object.entries(l.services)) {
     const names = Array.isArray(v) ? v : [v];
-    for (const s of names) if (typeof s !== 'string' || !SERVICE.test(s)) throw new LayoutError(`services.${k}`, `"${String(s)}" is not a service name.`);
+    for (const s of names)
+      if (typeof s !== 'string' || !SERVICE.test(s))
+        throw new LayoutError(`services.${k}`, `"${String(s)}" is not a service name.`);
   }
   for (const [k, u] of Object.entries(l.users)) {
-    if (u && (!USER.test(u.user) || !USER.test(u.group))) throw new LayoutError(`users.${k}`, 'user and group must be plain names.');
+    if (u && (!USER.test(u.user) || !USER.test(u.group)))
+      throw new LayoutError(`users.${k}`, 'user and group must be plain names.');
   }
   for (const key of COMMAND_KEYS) {
     const argv = l.commands[key];
-    if (!Array.isArray(argv) || argv.some((a) => typeof a !== 'string' || /[\0\r\n]/.test(a))) throw new LayoutError(`commands.${key}`, 'must be an argv array of strings.');
+    if (!Array.isArray(argv) || argv.some((a) => typeof a !== 'string' || /[\0\r\n]/.test(a)))
+      throw new LayoutError(`commands.${key}`, 'must be an argv array of strings.');
     for (const a of argv) {
       for (const m of a.matchAll(/\{([^}]*)\}/g)) {
-        if (!(COMMAND_VARS as readonly string[]).includes(m[1]!)) throw new LayoutError(`commands.${key}`, `unknown placeholder {${m[1]}} (known: ${COMMAND_VARS.join(', ')}).`);
+        if (!(COMMAND_VARS as readonly string[]).includes(m[1]!))
+          throw new LayoutError(
+            `commands.${key}`,
+            `unknown placeholder {${m[1]}} (known: ${COMMAND_VARS.join(', ')}).`,
+          );
       }
     }
   }
@@ -410,9 +555,14 @@ const VAR_CHECK: Record<CommandVar, RegExp> = {
  * checked (a certname cannot start with '-' and so cannot pass as an option);
  * no shell is ever involved.
  */
-export function buildCommand(layout: Layout, key: CommandKey, vars: Partial<Record<CommandVar, string>> = {}): string[] {
+export function buildCommand(
+  layout: Layout,
+  key: CommandKey,
+  vars: Partial<Record<CommandVar, string>> = {},
+): string[] {
   const argv = layout.commands[key];
-  if (!argv || argv.length === 0) throw new LayoutError(`commands.${key}`, `the ${layout.name} layout has no such command.`);
+  if (!argv || argv.length === 0)
+    throw new LayoutError(`commands.${key}`, `the ${layout.name} layout has no such command.`);
   for (const [k, v] of Object.entries(vars)) {
     const check = VAR_CHECK[k as CommandVar];
     if (!check) throw new LayoutError(`commands.${key}`, `unknown placeholder ${k}.`);

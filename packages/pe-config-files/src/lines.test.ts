@@ -29,16 +29,21 @@ describe('line lists (autosign.conf, certificate-whitelist)', () => {
 
   it('property: add then remove gives back the entries, adding twice changes once', () => {
     fc.assert(
-      fc.property(fc.array(fc.stringMatching(/^[a-z*.#-]{0,8}$/), { maxLength: 10 }), fc.constantFrom('\n', '\r\n'), fc.stringMatching(/^[a-z][a-z.-]{0,8}$/), (ls, eol, entry) => {
-        const text = ls.map((l) => l + eol).join('');
-        const doc = parseLineList(text, '/x');
-        if (doc.toString() !== text) return false;
-        const had = doc.has(entry);
-        if (doc.add(entry) === had) return false;
-        if (doc.add(entry)) return false;
-        const after = doc.toString();
-        return had ? after === text : lineChanges(text, after).added.length === 1;
-      }),
+      fc.property(
+        fc.array(fc.stringMatching(/^[a-z*.#-]{0,8}$/), { maxLength: 10 }),
+        fc.constantFrom('\n', '\r\n'),
+        fc.stringMatching(/^[a-z][a-z.-]{0,8}$/),
+        (ls, eol, entry) => {
+          const text = ls.map((l) => l + eol).join('');
+          const doc = parseLineList(text, '/x');
+          if (doc.toString() !== text) return false;
+          const had = doc.has(entry);
+          if (doc.add(entry) === had) return false;
+          if (doc.add(entry)) return false;
+          const after = doc.toString();
+          return had ? after === text : lineChanges(text, after).added.length === 1;
+        },
+      ),
     );
   });
 });
@@ -46,22 +51,25 @@ describe('line lists (autosign.conf, certificate-whitelist)', () => {
 describe('services.d (ca.cfg)', () => {
   const samples = allSamples('services').filter((s) => s.text.includes('certificate-authority'));
 
-  it.skipIf(samples.length === 0).each(samples.map((s) => [s.name, s] as const))('switches the CA off and on in %s by (un)commenting lines', (_n, s) => {
-    const doc = parseServices(s.text, s.path);
-    const wasOn = doc.caEnabled();
-    doc.setCa(false);
-    expect(doc.caEnabled()).toBe(false);
-    expect(doc.isEnabled(CA_SERVICE)).toBe(false);
-    const off = doc.toString();
-    expect(doc.setCa(false)).toBe(false);
-    // only the two CA lines changed; a line is added only when the file never mentioned the disabled service
-    const { removed, added } = lineChanges(s.text, off);
-    expect(added.length - removed.length).toBe(s.text.includes(CA_DISABLED_SERVICE) ? 0 : 1);
-    expect(added.every((l) => l.includes('certificate-authority'))).toBe(true);
-    doc.setCa(true);
-    expect(doc.caEnabled()).toBe(true);
-    if (wasOn === true && s.text.includes(`#${CA_DISABLED_SERVICE}`)) expect(doc.toString()).toBe(s.text);
-  });
+  it.skipIf(samples.length === 0).each(samples.map((s) => [s.name, s] as const))(
+    'switches the CA off and on in %s by (un)commenting lines',
+    (_n, s) => {
+      const doc = parseServices(s.text, s.path);
+      const wasOn = doc.caEnabled();
+      doc.setCa(false);
+      expect(doc.caEnabled()).toBe(false);
+      expect(doc.isEnabled(CA_SERVICE)).toBe(false);
+      const off = doc.toString();
+      expect(doc.setCa(false)).toBe(false);
+      // only the two CA lines changed; a line is added only when the file never mentioned the disabled service
+      const { removed, added } = lineChanges(s.text, off);
+      expect(added.length - removed.length).toBe(s.text.includes(CA_DISABLED_SERVICE) ? 0 : 1);
+      expect(added.every((l) => l.includes('certificate-authority'))).toBe(true);
+      doc.setCa(true);
+      expect(doc.caEnabled()).toBe(true);
+      if (wasOn === true && s.text.includes(`#${CA_DISABLED_SERVICE}`)) expect(doc.toString()).toBe(s.text);
+    },
+  );
 
   it('keeps CRLF and an indented comment style; appends a service never mentioned', () => {
     const doc = parseServices(`# enable\r\n${CA_SERVICE}\r\n  # ${CA_DISABLED_SERVICE}\r\n`, '/ca.cfg');

@@ -55,7 +55,8 @@ export class LineListDocument {
 
   private check(entry: string): string {
     const e = entry.trim();
-    if (e === '' || /[\r\n]/.test(e) || e.startsWith('#')) throw new ConfigEditError(this.path, `"${entry}" is not a valid list entry.`);
+    if (e === '' || /[\r\n]/.test(e) || e.startsWith('#'))
+      throw new ConfigEditError(this.path, `"${entry}" is not a valid list entry.`);
     return e;
   }
 }

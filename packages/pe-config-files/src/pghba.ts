@@ -135,7 +135,8 @@ export class PgHbaDocument {
       }
       return changed;
     }
-    const at = position === 'start' ? (all[0]?.index ?? this.lines.length) : (all.at(-1)?.index ?? this.lines.length - 1) + 1;
+    const at =
+      position === 'start' ? (all[0]?.index ?? this.lines.length) : (all.at(-1)?.index ?? this.lines.length - 1) + 1;
     insertLines(this.lines, at, [text]);
     this.cache = undefined;
     return true;
@@ -144,7 +145,9 @@ export class PgHbaDocument {
   /** Remove every record matching all given fields. */
   remove(match: HbaMatch): boolean {
     const hits = this.parsed().filter((p) =>
-      (Object.keys(match) as (keyof typeof match)[]).every((k) => match[k] === undefined || normalize(String(p.record[k] ?? '')) === normalize(String(match[k]))),
+      (Object.keys(match) as (keyof typeof match)[]).every(
+        (k) => match[k] === undefined || normalize(String(p.record[k] ?? '')) === normalize(String(match[k])),
+      ),
     );
     for (const h of [...hits].reverse()) removeLines(this.lines, h.index);
     if (hits.length > 0) this.cache = undefined;
@@ -160,7 +163,14 @@ export class PgHbaDocument {
   }
 
   private format(r: HbaRecord, columns: number[] | undefined): string {
-    const fields = [r.type, r.database, r.user, ...(r.type === 'local' ? [] : [r.address!]), r.method, ...(r.options ? [r.options] : [])];
+    const fields = [
+      r.type,
+      r.database,
+      r.user,
+      ...(r.type === 'local' ? [] : [r.address!]),
+      r.method,
+      ...(r.options ? [r.options] : []),
+    ];
     // columns of a local record lack the address column: line methods up with host records
     const cols = columns && r.type !== 'local' && columns.length >= 5 ? columns : undefined;
     let out = '';
@@ -177,7 +187,8 @@ export class PgHbaDocument {
   private check(r: HbaRecord): void {
     if (!TYPES.has(r.type)) throw new ConfigEditError(this.path, `unknown connection type "${r.type}".`);
     const fields = [r.database, r.user, r.method, ...(r.address ? [r.address] : [])];
-    if (fields.some((f) => !f || /[\s#]/.test(f.replace(/ (?=\d+\.\d+\.\d+\.\d+$)/, '')) || /[\r\n]/.test(f))) throw new ConfigEditError(this.path, 'a pg_hba field is empty or contains blanks.');
+    if (fields.some((f) => !f || /[\s#]/.test(f.replace(/ (?=\d+\.\d+\.\d+\.\d+$)/, '')) || /[\r\n]/.test(f)))
+      throw new ConfigEditError(this.path, 'a pg_hba field is empty or contains blanks.');
     if (r.type !== 'local' && !r.address) throw new ConfigEditError(this.path, `a ${r.type} record needs an address.`);
     if (r.options && /[\r\n#]/.test(r.options)) throw new ConfigEditError(this.path, 'invalid pg_hba options.');
   }
@@ -188,7 +199,12 @@ function normalize(s: string): string {
 }
 
 function sameKey(a: HbaRecord, b: HbaRecord): boolean {
-  return a.type === b.type && a.database === b.database && a.user === b.user && normalize(a.address ?? '') === normalize(b.address ?? '');
+  return (
+    a.type === b.type &&
+    a.database === b.database &&
+    a.user === b.user &&
+    normalize(a.address ?? '') === normalize(b.address ?? '')
+  );
 }
 
 export function parsePgHba(text: string, path: string): PgHbaDocument {

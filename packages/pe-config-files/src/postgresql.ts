@@ -10,7 +10,8 @@ import { type Line, splitLines, joinLines, insertLines, removeLines } from './te
  * default (`#listen_addresses = 'localhost'`) when the file has one, else at
  * the end.
  */
-export type PostgresqlConfOp = { op: 'set'; name: string; value: string | number | boolean } | { op: 'unset'; name: string };
+export type PostgresqlConfOp =
+  { op: 'set'; name: string; value: string | number | boolean } | { op: 'unset'; name: string };
 
 interface Setting {
   index: number;
@@ -51,7 +52,14 @@ export class PostgresqlConfDocument {
       if (want !== undefined && m[2]!.toLowerCase() !== want) return;
       const raw = m[4]!;
       const quoted = raw.startsWith("'");
-      out.push({ index, name: m[2]!, value: quoted ? unquote(raw) : raw, before: m[1]! + m[2]! + m[3]!, after: m[5]!, quoted });
+      out.push({
+        index,
+        name: m[2]!,
+        value: quoted ? unquote(raw) : raw,
+        before: m[1]! + m[2]! + m[3]!,
+        after: m[5]!,
+        quoted,
+      });
     });
     return out;
   }
@@ -77,7 +85,9 @@ export class PostgresqlConfDocument {
       this.lines[last.index]!.text = last.before + render(v, last.quoted) + last.after;
       return true;
     }
-    const commented = this.lines.findIndex((l) => new RegExp(`^\\s*#\\s*${name.replace(/\./g, '\\.')}\\s*(=|\\s)`, 'i').test(l.text));
+    const commented = this.lines.findIndex((l) =>
+      new RegExp(`^\\s*#\\s*${name.replace(/\./g, '\\.')}\\s*(=|\\s)`, 'i').test(l.text),
+    );
     const text = `${name} = ${render(v, typeof value === 'string' && !/^-?\d+(\.\d+)?[A-Za-z]*$/.test(v))}`;
     insertLines(this.lines, commented >= 0 ? commented + 1 : this.lines.length, [text]);
     return true;
@@ -114,7 +124,8 @@ function render(v: string, quote: boolean): string {
 }
 
 function checkName(path: string, name: string): void {
-  if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(name)) throw new ConfigEditError(path, `"${name}" is not a PostgreSQL setting name.`);
+  if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(name))
+    throw new ConfigEditError(path, `"${name}" is not a PostgreSQL setting name.`);
 }
 
 export function parsePostgresqlConf(text: string, path: string): PostgresqlConfDocument {

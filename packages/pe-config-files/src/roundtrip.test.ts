@@ -16,25 +16,34 @@ describe.each(KINDS)('%s round trip', (kind) => {
     expect(openDocument(kind, crlf, s.path).toString()).toBe(crlf);
   });
 
-  it.skipIf(samples.length === 0)('survives generated variants (CRLF per line, missing final newline, tabs, trailing blanks)', () => {
-    fc.assert(
-      fc.property(fc.constantFrom(...samples), fc.array(fc.constantFrom('\n', '\r\n'), { minLength: 1, maxLength: 8 }), fc.boolean(), fc.boolean(), (s, eols, chop, tabs) => {
-        let i = 0;
-        let text = s.text.replace(/\r?\n/g, () => eols[i++ % eols.length]!);
-        if (tabs) text = text.replace(/^( {4})/gm, '\t').replace(/([^\s])$/gm, '$1 \t');
-        if (chop) text = text.replace(/\r?\n$/, '');
-        let doc;
-        try {
-          doc = openDocument(kind, text, s.path);
-        } catch (err) {
-          if (tabs) return true; // a tab or trailing blank can make a strict format invalid; parse errors are tested per editor
-          throw err;
-        }
-        return doc.toString() === text;
-      }),
-      { numRuns: 60 },
-    );
-  });
+  it.skipIf(samples.length === 0)(
+    'survives generated variants (CRLF per line, missing final newline, tabs, trailing blanks)',
+    () => {
+      fc.assert(
+        fc.property(
+          fc.constantFrom(...samples),
+          fc.array(fc.constantFrom('\n', '\r\n'), { minLength: 1, maxLength: 8 }),
+          fc.boolean(),
+          fc.boolean(),
+          (s, eols, chop, tabs) => {
+            let i = 0;
+            let text = s.text.replace(/\r?\n/g, () => eols[i++ % eols.length]!);
+            if (tabs) text = text.replace(/^( {4})/gm, '\t').replace(/([^\s])$/gm, '$1 \t');
+            if (chop) text = text.replace(/\r?\n$/, '');
+            let doc;
+            try {
+              doc = openDocument(kind, text, s.path);
+            } catch (err) {
+              if (tabs) return true; // a tab or trailing blank can make a strict format invalid; parse errors are tested per editor
+              throw err;
+            }
+            return doc.toString() === text;
+          },
+        ),
+        { numRuns: 60 },
+      );
+    },
+  );
 });
 
 describe('real-world sources', () => {

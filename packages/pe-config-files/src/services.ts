@@ -7,9 +7,11 @@ import { type Line, splitLines, joinLines, insertLines } from './text.js';
  * disabled by commenting it out, so the packaged hint comments stay intact.
  */
 export const CA_SERVICE = 'puppetlabs.services.ca.certificate-authority-service/certificate-authority-service';
-export const CA_DISABLED_SERVICE = 'puppetlabs.services.ca.certificate-authority-disabled-service/certificate-authority-disabled-service';
+export const CA_DISABLED_SERVICE =
+  'puppetlabs.services.ca.certificate-authority-disabled-service/certificate-authority-disabled-service';
 
-export type ServicesOp = { op: 'enable'; service: string } | { op: 'disable'; service: string } | { op: 'ca'; enabled: boolean };
+export type ServicesOp =
+  { op: 'enable'; service: string } | { op: 'disable'; service: string } | { op: 'ca'; enabled: boolean };
 
 const COMMENTED = /^(\s*)#+\s*(\S+)\s*$/;
 
@@ -81,7 +83,8 @@ export class ServicesDocument {
 }
 
 function check(path: string, service: string): void {
-  if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(service)) throw new ConfigEditError(path, `"${service}" is not a trapperkeeper service (namespace/service-name).`);
+  if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(service))
+    throw new ConfigEditError(path, `"${service}" is not a trapperkeeper service (namespace/service-name).`);
 }
 
 export function parseServices(text: string, path: string): ServicesDocument {

@@ -60,8 +60,14 @@ export class SitePpDocument {
 
   private find(title?: string): Bucket {
     const all = this.buckets();
-    const b = title === undefined ? (all.find((x) => x.title === 'main') ?? all[0]) : all.find((x) => x.title === title);
-    if (!b) throw new ConfigEditError(this.path, `no filebucket resource${title ? ` titled '${title}'` : ''}.`, 'Add the filebucket resource by hand or leave the filebucket unchanged.');
+    const b =
+      title === undefined ? (all.find((x) => x.title === 'main') ?? all[0]) : all.find((x) => x.title === title);
+    if (!b)
+      throw new ConfigEditError(
+        this.path,
+        `no filebucket resource${title ? ` titled '${title}'` : ''}.`,
+        'Add the filebucket resource by hand or leave the filebucket unchanged.',
+      );
     return b;
   }
 

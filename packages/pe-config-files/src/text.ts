@@ -55,7 +55,12 @@ export function detectEolText(text: string): '\n' | '\r\n' {
  * inserting after a last line that has no terminator, that line gets one and
  * the last inserted line goes without, so "no final newline" survives.
  */
-export function insertLines(lines: Line[], at: number, texts: readonly string[], eol: '\n' | '\r\n' = detectEol(lines)): void {
+export function insertLines(
+  lines: Line[],
+  at: number,
+  texts: readonly string[],
+  eol: '\n' | '\r\n' = detectEol(lines),
+): void {
   if (texts.length === 0) return;
   const added: Line[] = texts.map((t) => ({ text: t, eol }));
   if (at >= lines.length && lines.length > 0) {

@@ -22,7 +22,7 @@ describe('YAML editor', () => {
     expect(doc.set(['common', 'password'], 'N3w-s3cret!')).toBe(true);
     const after = doc.toString();
     const { removed, added } = lineChanges(before, after);
-    expect(removed).toEqual(['    password: \'Zx9tB4qLmN2vR8wK\'\n', '    host: localhost\n']);
+    expect(removed).toEqual(["    password: 'Zx9tB4qLmN2vR8wK'\n", '    host: localhost\n']);
     expect(added).toEqual(["    password: 'N3w-s3cret!'\n", '    host: db.example.com\n']);
     expect(parseYaml(after, DB).get(['production', 'host'])).toBe('db.example.com');
   });
@@ -32,7 +32,10 @@ describe('YAML editor', () => {
     const doc = parseYaml(before, '/etc/puppetlabs/puppet-dashboard/settings.yml');
     expect(doc.set(['ca_server'], 'master2.example.com')).toBe(true);
     expect(doc.set(['ca_server'], 'master2.example.com')).toBe(false);
-    expect(lineChanges(before, doc.toString())).toEqual({ removed: ["ca_server: 'master1.example.com'\n"], added: ["ca_server: 'master2.example.com'\n"] });
+    expect(lineChanges(before, doc.toString())).toEqual({
+      removed: ["ca_server: 'master1.example.com'\n"],
+      added: ["ca_server: 'master2.example.com'\n"],
+    });
   });
 
   it('adds a missing key to a nested block at its indentation, and a new key to a merge-only block', () => {
@@ -83,10 +86,19 @@ describe('YAML editor', () => {
 
   it('property: generated block mappings round-trip, and set changes exactly one line', () => {
     const key = fc.stringMatching(/^[a-z][a-z_]{0,6}$/);
-    const scalar = fc.oneof(fc.stringMatching(/^[a-z][a-z0-9 ./-]{0,10}[a-z0-9]$/), fc.integer().map(String), fc.constantFrom("'quoted'", '"dq"', 'true', '~'));
+    const scalar = fc.oneof(
+      fc.stringMatching(/^[a-z][a-z0-9 ./-]{0,10}[a-z0-9]$/),
+      fc.integer().map(String),
+      fc.constantFrom("'quoted'", '"dq"', 'true', '~'),
+    );
     const entry = fc.tuple(key, scalar, fc.constantFrom('', ' # note'));
     const file = fc
-      .tuple(fc.uniqueArray(entry, { selector: (e) => e[0], minLength: 1, maxLength: 12 }), fc.constantFrom('\n', '\r\n'), fc.boolean(), fc.boolean())
+      .tuple(
+        fc.uniqueArray(entry, { selector: (e) => e[0], minLength: 1, maxLength: 12 }),
+        fc.constantFrom('\n', '\r\n'),
+        fc.boolean(),
+        fc.boolean(),
+      )
       .map(([es, eol, chop, comment]) => {
         const t = (comment ? `# generated${eol}` : '') + es.map(([k, v, c]) => `${k}: ${v}${c}${eol}`).join('');
         return { text: chop ? t.slice(0, -eol.length) : t, keys: es.map((e) => e[0]) };

@@ -1,4 +1,17 @@
-import { LineCounter, parseDocument, parse, stringify, isMap, isSeq, isScalar, isPair, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
+import {
+  LineCounter,
+  parseDocument,
+  parse,
+  stringify,
+  isMap,
+  isSeq,
+  isScalar,
+  isPair,
+  type Document,
+  type Node,
+  type Pair,
+  type YAMLMap,
+} from 'yaml';
 import { ConfigEditError, ConfigParseError } from './errors.js';
 import { detectEolText, lineEnd, lineStart, splice } from './text.js';
 
@@ -27,7 +40,13 @@ export class YamlDocument {
 
   private reparse(): void {
     const lineCounter = new LineCounter();
-    const doc = parseDocument(this.text, { lineCounter, merge: true, uniqueKeys: false, prettyErrors: false, keepSourceTokens: false });
+    const doc = parseDocument(this.text, {
+      lineCounter,
+      merge: true,
+      uniqueKeys: false,
+      prettyErrors: false,
+      keepSourceTokens: false,
+    });
     const err = doc.errors[0];
     if (err) {
       const line = lineCounter.linePos(err.pos[0]).line;
@@ -65,7 +84,8 @@ export class YamlDocument {
       this.insert(found.parent, found.depth, path, value);
     }
     this.reparse();
-    if (!sameScalar(this.get(path), value)) throw new ConfigEditError(this.path, `setting ${showPath(path)} did not give the expected value.`);
+    if (!sameScalar(this.get(path), value))
+      throw new ConfigEditError(this.path, `setting ${showPath(path)} did not give the expected value.`);
     return true;
   }
 
@@ -77,7 +97,11 @@ export class YamlDocument {
     const key = pair.key as Node;
     if (!key.range) throw new ConfigEditError(this.path, `${showPath(path)} has no source position.`);
     const start = lineStart(this.text, key.range[0]);
-    if (this.text.slice(start, key.range[0]).trim() !== '') throw new ConfigEditError(this.path, `${showPath(path)} does not start its own line (flow mapping); edit it by hand.`);
+    if (this.text.slice(start, key.range[0]).trim() !== '')
+      throw new ConfigEditError(
+        this.path,
+        `${showPath(path)} does not start its own line (flow mapping); edit it by hand.`,
+      );
     const end = this.pairEnd(pair);
     this.text = this.text.slice(0, start) + this.text.slice(end);
     this.reparse();
@@ -127,18 +151,25 @@ export class YamlDocument {
 
   private insert(parent: YAMLMap | undefined, depth: number, path: YamlPath, value: YamlScalar): void {
     const rest = path.slice(depth);
-    if (rest.some((k) => typeof k !== 'string')) throw new ConfigEditError(this.path, `${showPath(path)}: cannot create sequence items.`);
+    if (rest.some((k) => typeof k !== 'string'))
+      throw new ConfigEditError(this.path, `${showPath(path)}: cannot create sequence items.`);
     const eol = detectEolText(this.text);
     let indent = '';
     let at: number;
     if (parent && depth > 0) {
-      if (parent.flow) throw new ConfigEditError(this.path, `${showPath(path.slice(0, depth))} is a flow mapping; edit it by hand.`);
+      if (parent.flow)
+        throw new ConfigEditError(this.path, `${showPath(path.slice(0, depth))} is a flow mapping; edit it by hand.`);
       const first = parent.items[0];
       const last = parent.items.at(-1);
-      if (!first || !last || !(first.key as Node | null)?.range) throw new ConfigEditError(this.path, `${showPath(path.slice(0, depth))} is empty; cannot infer its indentation.`);
+      if (!first || !last || !(first.key as Node | null)?.range)
+        throw new ConfigEditError(
+          this.path,
+          `${showPath(path.slice(0, depth))} is empty; cannot infer its indentation.`,
+        );
       const k0 = (first.key as Node).range![0];
       indent = this.text.slice(lineStart(this.text, k0), k0);
-      if (indent.trim() !== '') throw new ConfigEditError(this.path, `${showPath(path.slice(0, depth))} is not a block mapping.`);
+      if (indent.trim() !== '')
+        throw new ConfigEditError(this.path, `${showPath(path.slice(0, depth))} is not a block mapping.`);
       at = this.pairEnd(last);
     } else if (depth === 0 && (parent || this.doc.contents === null)) {
       if (parent?.flow) throw new ConfigEditError(this.path, 'the top level is a flow mapping; edit it by hand.');
@@ -148,7 +179,10 @@ export class YamlDocument {
       throw new ConfigEditError(this.path, `${showPath(path.slice(0, depth))} is not a mapping.`);
     }
     const step = '  ';
-    const newLines = rest.map((k, i) => `${indent}${step.repeat(i)}${renderKey(String(k))}:${i === rest.length - 1 ? ` ${renderScalar(value)}` : ''}`);
+    const newLines = rest.map(
+      (k, i) =>
+        `${indent}${step.repeat(i)}${renderKey(String(k))}:${i === rest.length - 1 ? ` ${renderScalar(value)}` : ''}`,
+    );
     let chunk = newLines.join(eol);
     if (at === this.text.length && this.text.length > 0 && !this.text.endsWith('\n')) chunk = eol + chunk;
     else chunk += eol;

@@ -3,7 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DryRunHost, LocalHost, MASK, SshHost, startTestSshd, freePort, writeFiles, type BatchWrite, type Host } from '@pe-stack/pe-host';
+import {
+  DryRunHost,
+  LocalHost,
+  MASK,
+  SshHost,
+  startTestSshd,
+  freePort,
+  writeFiles,
+  type BatchWrite,
+  type Host,
+} from '@pe-stack/pe-host';
 import {
   DbAuthError,
   DbConfigError,
@@ -46,10 +56,18 @@ let dir: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pe-db-access-'));
   chmodSync(dir, 0o755);
-  primary = await initCluster(host, { dir: `${dir}/primary`, port: await freePort(), settings: { max_connections: 100, superuser_reserved_connections: 3 } });
+  primary = await initCluster(host, {
+    dir: `${dir}/primary`,
+    port: await freePort(),
+    settings: { max_connections: 100, superuser_reserved_connections: 3 },
+  });
   await startInstance(primary);
   // the primary's service roles, as the puppetdb/console installers create them (password_encryption = scram-sha-256)
-  await psql(primary, `CREATE ROLE pdb LOGIN PASSWORD '${PDB_PW}'; CREATE DATABASE pdb OWNER pdb;\nCREATE ROLE console LOGIN PASSWORD '${CONSOLE_PW}'; CREATE DATABASE console OWNER console;\n`, { secrets: [PDB_PW, CONSOLE_PW] });
+  await psql(
+    primary,
+    `CREATE ROLE pdb LOGIN PASSWORD '${PDB_PW}'; CREATE DATABASE pdb OWNER pdb;\nCREATE ROLE console LOGIN PASSWORD '${CONSOLE_PW}'; CREATE DATABASE console OWNER console;\n`,
+    { secrets: [PDB_PW, CONSOLE_PW] },
+  );
 });
 
 afterAll(async () => {
@@ -57,7 +75,13 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const target = (over: Partial<{ server: string; port: number; database: string; user: string }> = {}) => ({ server: '127.0.0.1', port: primary.port, database: 'pdb', user: 'pdb', ...over });
+const target = (over: Partial<{ server: string; port: number; database: string; user: string }> = {}) => ({
+  server: '127.0.0.1',
+  port: primary.port,
+  database: 'pdb',
+  user: 'pdb',
+  ...over,
+});
 
 describe('primary access rules', () => {
   it('refuses subnets, host names and keyword rules', () => {
@@ -66,7 +90,13 @@ describe('primary access rules', () => {
     expect(hostCidr('fd00::5')).toBe('fd00::5/128');
     expect(() => hbaRecord({ database: 'all', user: 'pdb' }, '10.0.0.5')).toThrow(/keywords/);
     expect(() => hbaRecord({ database: 'pdb', user: 'all' }, '10.0.0.5')).toThrow(/keywords/);
-    expect(hbaRecord({ database: 'pdb', user: 'pdb' }, '10.0.0.5')).toEqual({ type: 'host', database: 'pdb', user: 'pdb', address: '10.0.0.5/32', method: 'scram-sha-256' });
+    expect(hbaRecord({ database: 'pdb', user: 'pdb' }, '10.0.0.5')).toEqual({
+      type: 'host',
+      database: 'pdb',
+      user: 'pdb',
+      address: '10.0.0.5/32',
+      method: 'scram-sha-256',
+    });
   });
 
   it('before any rule, a connection is rejected by pg_hba with a typed error naming host, database, user and the fix', async () => {
@@ -86,8 +116,16 @@ describe('primary access rules', () => {
     const dry = new DryRunHost(host);
     const before = readFileSync(primary.hbaFile, 'utf8');
     const conf = readFileSync(primary.confFile, 'utf8');
-    const r = await grantAccess({ ...primary, host: dry }, '10.9.8.7', [{ database: 'pdb', user: 'pdb' }], { listen: '10.9.8.1' });
-    expect(r).toMatchObject({ dryRun: true, hbaChanged: true, listenChanged: true, restartRequired: true, confirmedLines: [] });
+    const r = await grantAccess({ ...primary, host: dry }, '10.9.8.7', [{ database: 'pdb', user: 'pdb' }], {
+      listen: '10.9.8.1',
+    });
+    expect(r).toMatchObject({
+      dryRun: true,
+      hbaChanged: true,
+      listenChanged: true,
+      restartRequired: true,
+      confirmedLines: [],
+    });
     expect(readFileSync(primary.hbaFile, 'utf8')).toBe(before);
     expect(readFileSync(primary.confFile, 'utf8')).toBe(conf);
     const writes = dry.mutations.filter((m) => m.kind === 'write') as { path: string; diff: string }[];
@@ -99,10 +137,15 @@ describe('primary access rules', () => {
   });
 
   it('adds one scram-sha-256 record per database/user pair, reloads and confirms them in pg_hba_file_rules', async () => {
-    const r = await grantAccess(primary, '127.0.0.1', [
-      { database: 'pdb', user: 'pdb' },
-      { database: 'console', user: 'console' },
-    ], { listen: '127.0.0.1' });
+    const r = await grantAccess(
+      primary,
+      '127.0.0.1',
+      [
+        { database: 'pdb', user: 'pdb' },
+        { database: 'console', user: 'console' },
+      ],
+      { listen: '127.0.0.1' },
+    );
     expect(r.hbaChanged).toBe(true);
     expect(r.confirmedLines).toHaveLength(2);
     const rules = await hbaFileRules(primary);
@@ -112,7 +155,12 @@ describe('primary access rules', () => {
       [['console'], ['console'], '127.0.0.1', '255.255.255.255', 'scram-sha-256'],
     ]);
     expect(rules.every((x) => x.auth_method !== 'trust')).toBe(true);
-    expect(await accessGranted(primary, '127.0.0.1', [{ database: 'pdb', user: 'pdb' }, { database: 'console', user: 'console' }])).toBe(true);
+    expect(
+      await accessGranted(primary, '127.0.0.1', [
+        { database: 'pdb', user: 'pdb' },
+        { database: 'console', user: 'console' },
+      ]),
+    ).toBe(true);
     expect(await accessGranted(primary, '127.0.0.1', [{ database: 'pdb', user: 'console' }])).toBe(false);
     expect(await accessGranted(primary, '127.0.0.9', [{ database: 'pdb', user: 'pdb' }])).toBe(false);
     // idempotent
@@ -125,11 +173,21 @@ describe('primary access rules', () => {
     const before = readFileSync(primary.hbaFile, 'utf8');
     const targets = [
       { address: '127.0.0.21', grants: [{ database: 'pdb', user: 'pdb' }] },
-      { address: '127.0.0.22', grants: [{ database: 'pdb', user: 'pdb' }, { database: 'console', user: 'console' }] },
+      {
+        address: '127.0.0.22',
+        grants: [
+          { database: 'pdb', user: 'pdb' },
+          { database: 'console', user: 'console' },
+        ],
+      },
     ];
     const r = await grantAccessMany(primary, targets, { listen: '127.0.0.1' });
     expect(r.hbaChanged).toBe(true);
-    expect(r.records.map((x) => `${x.address} ${x.database}/${x.user}`)).toEqual(['127.0.0.21/32 pdb/pdb', '127.0.0.22/32 pdb/pdb', '127.0.0.22/32 console/console']);
+    expect(r.records.map((x) => `${x.address} ${x.database}/${x.user}`)).toEqual([
+      '127.0.0.21/32 pdb/pdb',
+      '127.0.0.22/32 pdb/pdb',
+      '127.0.0.22/32 console/console',
+    ]);
     expect(r.confirmedLines).toHaveLength(3);
     expect(await accessGranted(primary, '127.0.0.21', targets[0]!.grants)).toBe(true);
     expect(await accessGranted(primary, '127.0.0.22', targets[1]!.grants)).toBe(true);
@@ -176,11 +234,17 @@ describe('primary access rules', () => {
 
   it('an unreachable port is E_DB_CONNECT on both paths', async () => {
     const closed = await freePort();
-    const a = await checkFromHost(secondary, target({ port: closed }), PDB_PW).then(() => new Error("connected"), (x: unknown) => x as Error);
+    const a = await checkFromHost(secondary, target({ port: closed }), PDB_PW).then(
+      () => new Error('connected'),
+      (x: unknown) => x as Error,
+    );
     expect(a).toBeInstanceOf(DbConnectError);
     expect(a.message).toContain(`127.0.0.1:${closed}`);
     expect((a as DbConnectError).hint).toMatch(/listen_addresses/);
-    const b = await checkFromController(host, target({ port: closed }), PDB_PW).then(() => new Error("connected"), (x: unknown) => x as Error);
+    const b = await checkFromController(host, target({ port: closed }), PDB_PW).then(
+      () => new Error('connected'),
+      (x: unknown) => x as Error,
+    );
     expect(b).toBeInstanceOf(DbConnectError);
   });
 
@@ -188,10 +252,17 @@ describe('primary access rules', () => {
     const r1 = await grantAccess(primary, '127.0.0.1', [{ database: 'pdb', user: 'pdb' }], { listen: '127.0.0.2' });
     expect(r1.listenChanged).toBe(true);
     expect(r1.restartRequired).toBe(true);
-    await expect(checkFromHost(secondary, target({ server: '127.0.0.2' }), PDB_PW)).rejects.toBeInstanceOf(DbConnectError);
-    const r2 = await grantAccess(primary, '127.0.0.1', [{ database: 'pdb', user: 'pdb' }], { listen: '127.0.0.2', restart: true });
+    await expect(checkFromHost(secondary, target({ server: '127.0.0.2' }), PDB_PW)).rejects.toBeInstanceOf(
+      DbConnectError,
+    );
+    const r2 = await grantAccess(primary, '127.0.0.1', [{ database: 'pdb', user: 'pdb' }], {
+      listen: '127.0.0.2',
+      restart: true,
+    });
     expect(r2.restartRequired).toBe(false);
-    expect((await queryOne<{ v: string }>(primary, `SELECT current_setting('listen_addresses') AS v`)).v).toBe('127.0.0.1,127.0.0.2');
+    expect((await queryOne<{ v: string }>(primary, `SELECT current_setting('listen_addresses') AS v`)).v).toBe(
+      '127.0.0.1,127.0.0.2',
+    );
     const ok = await checkFromHost(secondary, target({ server: '127.0.0.2' }), PDB_PW);
     expect(ok.serverVersion).toMatch(/^15\./);
   });
@@ -207,7 +278,9 @@ describe('primary access rules', () => {
 
   it('a role whose password is stored as md5 (PE 3 pe-postgresql: password_encryption = md5) gets an md5 record, and logs in', async () => {
     const pw = 'legacy-md5-pw-58';
-    await psql(primary, `SET password_encryption = 'md5';\nCREATE ROLE legacy LOGIN PASSWORD '${pw}';\n`, { secrets: [pw] });
+    await psql(primary, `SET password_encryption = 'md5';\nCREATE ROLE legacy LOGIN PASSWORD '${pw}';\n`, {
+      secrets: [pw],
+    });
     expect(await accessGranted(primary, '127.0.0.1', [{ database: 'pdb', user: 'legacy' }])).toBe(false);
     const g = await grantAccess(primary, '127.0.0.1', [{ database: 'pdb', user: 'legacy' }], { listen: '127.0.0.1' });
     expect(g.records).toEqual([expect.objectContaining({ user: 'legacy', method: 'md5' })]);
@@ -215,9 +288,15 @@ describe('primary access rules', () => {
     const r = await checkFromController(host, target({ user: 'legacy' }), pw);
     expect(r.serverVersionNum).toBeGreaterThan(0);
     // the SCRAM roles keep their scram-sha-256 records
-    expect((await hbaFileRules(primary)).find((x) => x.user_name?.[0] === 'pdb' && x.address === '127.0.0.1')?.auth_method).toBe('scram-sha-256');
+    expect(
+      (await hbaFileRules(primary)).find((x) => x.user_name?.[0] === 'pdb' && x.address === '127.0.0.1')?.auth_method,
+    ).toBe('scram-sha-256');
     // rules and methods in one psql run say what the two separate queries say
-    const grants = [{ database: 'pdb', user: 'legacy' }, { database: 'pdb', user: 'pdb' }, { database: 'pdb', user: 'nosuchrole' }];
+    const grants = [
+      { database: 'pdb', user: 'legacy' },
+      { database: 'pdb', user: 'pdb' },
+      { database: 'pdb', user: 'nosuchrole' },
+    ];
     const one = await hbaRulesAndMethods(primary, grants);
     expect(one.rules).toEqual(await hbaFileRules(primary));
     expect(one.methods).toEqual(await hbaMethods(primary, grants));
@@ -263,7 +342,9 @@ describe('first join on a fresh primary: pg_hba records and listen_addresses wit
   beforeAll(async () => {
     fresh = await initCluster(host, { dir: `${dir}/fresh`, port: await freePort() });
     await startInstance(fresh);
-    await psql(fresh, `CREATE ROLE pdb LOGIN PASSWORD '${PDB_PW}'; CREATE DATABASE pdb OWNER pdb;\n`, { secrets: [PDB_PW] });
+    await psql(fresh, `CREATE ROLE pdb LOGIN PASSWORD '${PDB_PW}'; CREATE DATABASE pdb OWNER pdb;\n`, {
+      secrets: [PDB_PW],
+    });
   });
   afterAll(async () => {
     if (fresh) await destroyCluster(fresh);
@@ -285,22 +366,34 @@ describe('first join on a fresh primary: pg_hba records and listen_addresses wit
     c.calls.length = 0;
     expect(await accessGranted(P, '127.0.0.1', grants, { listen: '127.0.0.3' })).toBe(true);
     expect(c.calls).toEqual(['exec']);
-    const ok = await checkFromHost(secondary, { server: '127.0.0.3', port: fresh.port, database: 'pdb', user: 'pdb' }, PDB_PW);
+    const ok = await checkFromHost(
+      secondary,
+      { server: '127.0.0.3', port: fresh.port, database: 'pdb', user: 'pdb' },
+      PDB_PW,
+    );
     expect(ok.serverVersion).toMatch(/^15\./);
     // again: one read-only psql run, no restart
     c.calls.length = 0;
     const pid2 = await postmasterPid(fresh);
-    expect((await grantAccessMany(P, [{ address: '127.0.0.1', grants }], { listen: '127.0.0.3', restart: true })).confirmedLines).toEqual(r.confirmedLines);
+    expect(
+      (await grantAccessMany(P, [{ address: '127.0.0.1', grants }], { listen: '127.0.0.3', restart: true }))
+        .confirmedLines,
+    ).toEqual(r.confirmedLines);
     expect(c.calls).toEqual(['exec']);
     expect(await postmasterPid(fresh)).toBe(pid2);
   });
 
   it('a fence marker stops the restart before the server is touched (E_DB_FENCED); it keeps running', async () => {
     const marker = join(fresh.dataDir, FENCE_MARKER);
-    writeFileSync(marker, `${JSON.stringify({ host: 'primary.test', dataDir: fresh.dataDir, at: '2024-05-01T10:00:00Z', newPrimary: 'secondary1.test', how: 'stopped', reason: 'test' }, null, 2)}\n`);
+    writeFileSync(
+      marker,
+      `${JSON.stringify({ host: 'primary.test', dataDir: fresh.dataDir, at: '2024-05-01T10:00:00Z', newPrimary: 'secondary1.test', how: 'stopped', reason: 'test' }, null, 2)}\n`,
+    );
     try {
       const pid = await postmasterPid(fresh);
-      const e = (await grantAccess(fresh, '127.0.0.1', grants, { listen: '127.0.0.4', restart: true }).catch((x: unknown) => x)) as DbFencedError;
+      const e = (await grantAccess(fresh, '127.0.0.1', grants, { listen: '127.0.0.4', restart: true }).catch(
+        (x: unknown) => x,
+      )) as DbFencedError;
       expect(e).toBeInstanceOf(DbFencedError);
       expect(e.code).toBe('E_DB_FENCED');
       expect(e.host).toBe('primary.test');
@@ -314,7 +407,9 @@ describe('first join on a fresh primary: pg_hba records and listen_addresses wit
     // without the marker the restart the file still asks for happens
     const r = await grantAccess(fresh, '127.0.0.1', grants, { listen: '127.0.0.4', restart: true });
     expect(r.restartRequired).toBe(false);
-    expect((await queryOne<{ v: string }>(fresh, `SELECT current_setting('listen_addresses') AS v`)).v).toBe('127.0.0.1,127.0.0.3,127.0.0.4');
+    expect((await queryOne<{ v: string }>(fresh, `SELECT current_setting('listen_addresses') AS v`)).v).toBe(
+      '127.0.0.1,127.0.0.3,127.0.0.4',
+    );
   });
 
   it('a pg_hba.conf PostgreSQL cannot parse: both files put back, no restart, the line named', async () => {
@@ -323,7 +418,9 @@ describe('first join on a fresh primary: pg_hba records and listen_addresses wit
     const conf = readFileSync(fresh.confFile, 'utf8');
     const pid = await postmasterPid(fresh);
     try {
-      const e = (await grantAccess(fresh, '127.0.0.9', grants, { listen: '127.0.0.5', restart: true }).catch((x: unknown) => x)) as DbConfigError;
+      const e = (await grantAccess(fresh, '127.0.0.9', grants, { listen: '127.0.0.5', restart: true }).catch(
+        (x: unknown) => x,
+      )) as DbConfigError;
       expect(e).toBeInstanceOf(DbConfigError);
       expect(e.message).toMatch(/line \d+: .*999\.1\.2\.3/);
       expect(e.message).toContain('not restarted');
@@ -341,7 +438,10 @@ describe('connection budget', () => {
     const p = join(dir, name, 'database.ini');
     mkdirSync(join(dir, name), { recursive: true });
     writeFileSync(p, ini);
-    return { host: new LocalHost({ name }), files: [{ service: 'puppetdb', path: p, format: 'ini', section: 'database' }] };
+    return {
+      host: new LocalHost({ name }),
+      files: [{ service: 'puppetdb', path: p, format: 'ini', section: 'database' }],
+    };
   };
   const ini = (server: string) => `[database]\nsubname = //${server}:5432/pdb\nusername = pdb\npassword = ${PDB_PW}\n`;
 
@@ -356,7 +456,11 @@ describe('connection budget', () => {
   });
 
   it('fit mode writes maximum-pool-size so the total fits, and PostgreSQL really serves that many connections', async () => {
-    const nodes = [node('f1', ini('primary')), node('f2', ini('primary')), node('f3', `${ini('primary')}\n[read-database]\nsubname = //primary:5432/pdb\nmaximum-pool-size = 40\n`)];
+    const nodes = [
+      node('f1', ini('primary')),
+      node('f2', ini('primary')),
+      node('f3', `${ini('primary')}\n[read-database]\nsubname = //primary:5432/pdb\nmaximum-pool-size = 40\n`),
+    ];
     const r = await checkBudget(primary, nodes, { mode: 'fit' });
     expect(r.setPoolSize).toBe(15);
     expect(r.total).toBe(90);
@@ -373,7 +477,13 @@ describe('connection budget', () => {
     const clients: pg.Client[] = [];
     try {
       const open = async () => {
-        const c = new pg.Client({ host: '127.0.0.1', port: primary.port, user: 'pdb', database: 'pdb', password: PDB_PW });
+        const c = new pg.Client({
+          host: '127.0.0.1',
+          port: primary.port,
+          user: 'pdb',
+          database: 'pdb',
+          password: PDB_PW,
+        });
         c.on('error', () => undefined);
         await c.connect();
         clients.push(c);
@@ -394,7 +504,14 @@ describe('connectivity over SSH (SshHost to a throwaway sshd on 127.0.0.1)', () 
   let ssh: SshHost;
   beforeAll(async () => {
     sshd = await startTestSshd();
-    ssh = new SshHost({ name: 'secondary-over-ssh.test', address: '127.0.0.1', port: sshd.port, user: 'root', privateKey: sshd.clientKeyPath, knownHosts: sshd.knownHostsPath });
+    ssh = new SshHost({
+      name: 'secondary-over-ssh.test',
+      address: '127.0.0.1',
+      port: sshd.port,
+      user: 'root',
+      privateKey: sshd.clientKeyPath,
+      knownHosts: sshd.knownHostsPath,
+    });
     await grantAccess(primary, '127.0.0.1', [{ database: 'pdb', user: 'pdb' }], { listen: '127.0.0.1' });
   });
   afterAll(async () => {
@@ -418,6 +535,8 @@ describe('connectivity over SSH (SshHost to a throwaway sshd on 127.0.0.1)', () 
     expect(r.clientAddress).toBe('127.0.0.1');
     const closed = await freePort();
     await expect(checkFromController(ssh, target({ port: closed }), PDB_PW)).rejects.toBeInstanceOf(DbConnectError);
-    await expect(checkFromController(ssh, target({ user: 'console', database: 'console' }), CONSOLE_PW)).rejects.toBeInstanceOf(DbHbaRejectedError);
+    await expect(
+      checkFromController(ssh, target({ user: 'console', database: 'console' }), CONSOLE_PW),
+    ).rejects.toBeInstanceOf(DbHbaRejectedError);
   });
 });

@@ -1,8 +1,26 @@
 import { isIP } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { DryRunHost, Redactor, writeFiles, type BatchWrite, type ExecOptions, type ExecResult, type FileStat, type Host, type WriteOptions, type WriteResult } from '@pe-stack/pe-host';
+import {
+  DryRunHost,
+  Redactor,
+  writeFiles,
+  type BatchWrite,
+  type ExecOptions,
+  type ExecResult,
+  type FileStat,
+  type Host,
+  type WriteOptions,
+  type WriteResult,
+} from '@pe-stack/pe-host';
 import { parsePgHba, parsePostgresqlConf } from '@pe-stack/pe-config-files';
-import { DbConfigError, DbFencedError, accessGranted, grantAccessMany, type HbaFileRule, type PgInstance } from './index.js';
+import {
+  DbConfigError,
+  DbFencedError,
+  accessGranted,
+  grantAccessMany,
+  type HbaFileRule,
+  type PgInstance,
+} from './index.js';
 
 // Round trips of the primary's access step (issue #8): a fake PE 3 primary answers psql runs from its files as
 // PostgreSQL would (pg_hba_file_rules from pg_hba.conf on disk, listen_addresses in effect until a restart), and
@@ -60,7 +78,14 @@ class FakePrimary implements Host {
           database: [r.database],
           user_name: [r.user],
           address: r.type === 'local' ? null : ip === 'all' ? 'all' : ip!,
-          netmask: bits === '32' ? '255.255.255.255' : bits === '128' ? 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff' : bits ? '255.255.255.0' : null,
+          netmask:
+            bits === '32'
+              ? '255.255.255.255'
+              : bits === '128'
+                ? 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'
+                : bits
+                  ? '255.255.255.0'
+                  : null,
           auth_method: r.method,
           error: bad ? `invalid IP address "${r.address}"` : null,
         };
@@ -76,7 +101,8 @@ class FakePrimary implements Host {
     if (argv[0] === 'sh' && argv[1] === '-c' && String(argv[2]).includes('fenced()')) {
       this.calls.push({ op: 'exec', what: 'restart', opts });
       const check = argv[12];
-      if (check && this.rules().some((r) => r.error)) return ok(`#hba\n${JSON.stringify(this.rules().filter((r) => r.error))}\n`, 12);
+      if (check && this.rules().some((r) => r.error))
+        return ok(`#hba\n${JSON.stringify(this.rules().filter((r) => r.error))}\n`, 12);
       if (this.fenced) return ok(`#fenced\n{"at":"2024-01-01T00:00:00Z","newPrimary":"secondary1.test"}\n`, 13);
       this.restarts++;
       this.listen = this.fileListen();
@@ -100,9 +126,19 @@ class FakePrimary implements Host {
     }
     if (sql.includes('pg_settings') && sql.includes('pg_hba_file_rules')) {
       this.calls.push({ op: 'exec', what: 'state', opts });
-      const users = [...sql.matchAll(/IN \(([^)]*)\)/g)].flatMap((m) => m[1]!.split(',').map((u) => u.trim().replace(/^'|'$/g, '')));
+      const users = [...sql.matchAll(/IN \(([^)]*)\)/g)].flatMap((m) =>
+        m[1]!.split(',').map((u) => u.trim().replace(/^'|'$/g, '')),
+      );
       const pending = this.fileListen() !== this.listen;
-      return ok(JSON.stringify([{ rules: this.rules(), roles: users.map((u) => ({ rolname: u, scram: !this.md5.has(u) })), listen: { setting: this.listen, pending_restart: pending, source: 'configuration file', sourcefile: CONF } }]));
+      return ok(
+        JSON.stringify([
+          {
+            rules: this.rules(),
+            roles: users.map((u) => ({ rolname: u, scram: !this.md5.has(u) })),
+            listen: { setting: this.listen, pending_restart: pending, source: 'configuration file', sourcefile: CONF },
+          },
+        ]),
+      );
     }
     throw new Error(`unexpected SQL ${sql}`);
   }
@@ -139,7 +175,9 @@ class FakePrimary implements Host {
   async stat(path: string): Promise<FileStat | undefined> {
     this.calls.push({ op: 'stat', what: path });
     const t = this.files.get(path);
-    return t === undefined ? undefined : { size: t.length, mode: 0o640, uid: 0, gid: 0, isFile: true, isDirectory: false, isSymlink: false, mtimeMs: 0 };
+    return t === undefined
+      ? undefined
+      : { size: t.length, mode: 0o640, uid: 0, gid: 0, isFile: true, isDirectory: false, isSymlink: false, mtimeMs: 0 };
   }
 
   async exists(path: string): Promise<boolean> {
@@ -181,7 +219,11 @@ function primary(host: Host): PgInstance {
     osUser: 'pe-postgres',
     port: 5432,
     socketDir: '/tmp',
-    control: { start: ['service', 'pe-postgresql', 'start'], stop: ['service', 'pe-postgresql', 'stop'], promote: ['runuser', '-u', 'pe-postgres', '--', '/opt/puppet/bin/pg_ctl', 'promote'] },
+    control: {
+      start: ['service', 'pe-postgresql', 'start'],
+      stop: ['service', 'pe-postgresql', 'stop'],
+      promote: ['runuser', '-u', 'pe-postgres', '--', '/opt/puppet/bin/pg_ctl', 'promote'],
+    },
   };
 }
 
@@ -194,7 +236,8 @@ const targets = [{ address: '10.0.0.12', grants }];
 
 /** Every command declares what it changes: readOnly, or the files it may change (a file cache then keeps the rest). */
 function declared(h: FakePrimary): void {
-  for (const c of h.calls.filter((x) => x.op === 'exec')) expect(c.opts?.readOnly === true || Array.isArray(c.opts?.changesFiles), c.what).toBe(true);
+  for (const c of h.calls.filter((x) => x.op === 'exec'))
+    expect(c.opts?.readOnly === true || Array.isArray(c.opts?.changesFiles), c.what).toBe(true);
 }
 
 describe('primary.db-access round trips (check, apply with restart, re-check)', () => {
@@ -306,12 +349,9 @@ describe('primary.db-access round trips (check, apply with restart, re-check)', 
     const dry = new DryRunHost(h);
     const r = await grantAccessMany(primary(dry), targets, { restart: true });
     expect(r).toMatchObject({ dryRun: true, hbaChanged: true, listenChanged: true, confirmedLines: [] });
-    expect(dry.mutations.map((m) => (m.kind === 'exec' ? m.argv.join(' ') : `${m.kind} ${'path' in m ? m.path : ''}`))).toEqual([
-      `write ${HBA}`,
-      `write ${CONF}`,
-      'service pe-postgresql stop',
-      'service pe-postgresql start',
-    ]);
+    expect(
+      dry.mutations.map((m) => (m.kind === 'exec' ? m.argv.join(' ') : `${m.kind} ${'path' in m ? m.path : ''}`)),
+    ).toEqual([`write ${HBA}`, `write ${CONF}`, 'service pe-postgresql stop', 'service pe-postgresql start']);
     expect(h.files.get(HBA)).toBe(hba0);
     expect(h.files.get(CONF)).toBe(conf0);
     expect(h.restarts + h.reloads).toBe(0);
@@ -319,7 +359,10 @@ describe('primary.db-access round trips (check, apply with restart, re-check)', 
 
   it('writeFiles of pe-host takes the batch path of a host that has one', async () => {
     const h = new FakePrimary(hba0, conf0);
-    await writeFiles(h, [{ path: HBA, data: hba0 }, { path: CONF, data: conf0 }]);
+    await writeFiles(h, [
+      { path: HBA, data: hba0 },
+      { path: CONF, data: conf0 },
+    ]);
     expect(h.count()).toEqual({ writeFiles: 1 });
   });
 });

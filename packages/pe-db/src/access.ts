@@ -47,7 +47,10 @@ const KEYWORDS = new Set(['all', 'sameuser', 'samerole', 'samegroup', 'replicati
 export function hostCidr(address: string): string {
   const [ip, mask, extra] = address.split('/');
   if (extra !== undefined || !ip || !isIpLiteral(ip) || ip.startsWith('[')) {
-    throw new DbConfigError('', `"${address}" is not a single IP address; pg_hba records are only ever added for one host (/32 or /128).`);
+    throw new DbConfigError(
+      '',
+      `"${address}" is not a single IP address; pg_hba records are only ever added for one host (/32 or /128).`,
+    );
   }
   const full = ip.includes(':') ? '128' : '32';
   if (mask !== undefined && mask !== full) {
@@ -59,10 +62,16 @@ export function hostCidr(address: string): string {
 function checkGrant(g: AccessGrant): void {
   const replication = g.database === 'replication';
   if (!NAME.test(g.database) || (!replication && KEYWORDS.has(g.database))) {
-    throw new DbConfigError('', `"${g.database}" is not a database name pe-db grants access to (keywords such as "all" are refused).`);
+    throw new DbConfigError(
+      '',
+      `"${g.database}" is not a database name pe-db grants access to (keywords such as "all" are refused).`,
+    );
   }
   if (!NAME.test(g.user) || KEYWORDS.has(g.user)) {
-    throw new DbConfigError('', `"${g.user}" is not a user name pe-db grants access to (keywords such as "all" are refused).`);
+    throw new DbConfigError(
+      '',
+      `"${g.user}" is not a user name pe-db grants access to (keywords such as "all" are refused).`,
+    );
   }
 }
 
@@ -84,14 +93,19 @@ export async function hbaMethods(inst: PgInstance, grants: readonly AccessGrant[
   const users = [...new Set(grants.map((g) => g.user))];
   const out = new Map<string, HbaMethod>(users.map((u) => [u, 'scram-sha-256']));
   if (users.length === 0) return out;
-  const rows = await query<{ rolname: string; scram: boolean }>(inst, `SELECT rolname, coalesce(rolpassword LIKE 'SCRAM-SHA-256$%', false) AS scram FROM pg_authid WHERE rolname IN (${users.map(quoteLiteral).join(', ')})`);
+  const rows = await query<{ rolname: string; scram: boolean }>(
+    inst,
+    `SELECT rolname, coalesce(rolpassword LIKE 'SCRAM-SHA-256$%', false) AS scram FROM pg_authid WHERE rolname IN (${users.map(quoteLiteral).join(', ')})`,
+  );
   for (const r of rows) if (!r.scram) out.set(r.rolname, 'md5');
   return out;
 }
 
 /** pg_hba_file_rules: what PostgreSQL makes of pg_hba.conf as it is on disk now (errors included). */
 export async function hbaFileRules(inst: PgInstance): Promise<HbaFileRule[]> {
-  return withHbaRules(inst, () => query<HbaFileRule>(inst, `SELECT ${HBA_COLUMNS} FROM pg_hba_file_rules ORDER BY line_number`));
+  return withHbaRules(inst, () =>
+    query<HbaFileRule>(inst, `SELECT ${HBA_COLUMNS} FROM pg_hba_file_rules ORDER BY line_number`),
+  );
 }
 
 const HBA_COLUMNS = 'line_number, type, database, user_name, address, netmask, auth_method, error';
@@ -143,7 +157,11 @@ export async function accessState(inst: PgInstance, grants: readonly AccessGrant
     ? `(SELECT coalesce(json_agg(a), '[]'::json) FROM (SELECT rolname, coalesce(rolpassword LIKE 'SCRAM-SHA-256$%', false) AS scram FROM pg_authid WHERE rolname IN (${users.map(quoteLiteral).join(', ')})) a)`
     : `'[]'::json`;
   const [row] = await withHbaRules(inst, () =>
-    query<{ rules: HbaFileRule[]; roles: { rolname: string; scram: boolean }[]; listen: { setting: string; pending_restart: boolean; source: string; sourcefile: string | null } | null }>(
+    query<{
+      rules: HbaFileRule[];
+      roles: { rolname: string; scram: boolean }[];
+      listen: { setting: string; pending_restart: boolean; source: string; sourcefile: string | null } | null;
+    }>(
       inst,
       `SELECT (SELECT coalesce(json_agg(r ORDER BY r.line_number), '[]'::json) FROM (SELECT ${HBA_COLUMNS} FROM pg_hba_file_rules) r) AS rules, ${roles} AS roles, ` +
         `(SELECT row_to_json(s) FROM (SELECT setting, pending_restart, source, sourcefile FROM pg_settings WHERE name = 'listen_addresses') s) AS listen`,
@@ -152,16 +170,29 @@ export async function accessState(inst: PgInstance, grants: readonly AccessGrant
   const methods = new Map<string, HbaMethod>(users.map((u) => [u, 'scram-sha-256']));
   for (const r of row?.roles ?? []) if (!r.scram) methods.set(r.rolname, 'md5');
   const l = row?.listen;
-  if (!l) throw new DbQueryError(inst.host.name, `PostgreSQL on port ${inst.port} did not report listen_addresses (pg_settings).`, { hint: 'Check that the instance is a PostgreSQL server of version 10 or later.' });
+  if (!l)
+    throw new DbQueryError(
+      inst.host.name,
+      `PostgreSQL on port ${inst.port} did not report listen_addresses (pg_settings).`,
+      { hint: 'Check that the instance is a PostgreSQL server of version 10 or later.' },
+    );
   return {
     rules: row?.rules ?? [],
     methods,
-    listen: { setting: l.setting, pendingRestart: l.pending_restart === true, source: l.source, sourcefile: l.sourcefile },
+    listen: {
+      setting: l.setting,
+      pendingRestart: l.pending_restart === true,
+      source: l.source,
+      sourcefile: l.sourcefile,
+    },
   };
 }
 
 /** pg_hba_file_rules and the hba methods of the grants' roles (see hbaMethods), in one psql run. */
-export async function hbaRulesAndMethods(inst: PgInstance, grants: readonly AccessGrant[]): Promise<{ rules: HbaFileRule[]; methods: Map<string, HbaMethod> }> {
+export async function hbaRulesAndMethods(
+  inst: PgInstance,
+  grants: readonly AccessGrant[],
+): Promise<{ rules: HbaFileRule[]; methods: Map<string, HbaMethod> }> {
   const { rules, methods } = await accessState(inst, grants);
   return { rules, methods };
 }
@@ -172,8 +203,10 @@ function ruleMatches(r: HbaFileRule, rec: HbaRecordSpec): boolean {
   return (
     r.error === null &&
     r.type === rec.type &&
-    (r.database ?? []).length === 1 && r.database![0] === rec.database &&
-    (r.user_name ?? []).length === 1 && r.user_name![0] === rec.user &&
+    (r.database ?? []).length === 1 &&
+    r.database![0] === rec.database &&
+    (r.user_name ?? []).length === 1 &&
+    r.user_name![0] === rec.user &&
     r.address === ip &&
     r.netmask === netmask &&
     r.auth_method === rec.method
@@ -183,7 +216,11 @@ function ruleMatches(r: HbaFileRule, rec: HbaRecordSpec): boolean {
 /** The statement that checks the new pg_hba.conf and reloads only when every line parsed; it returns the rules. */
 const CHECK_AND_RELOAD = `SELECT json_agg(r ORDER BY r.line_number) AS rules, CASE WHEN bool_and(r.error IS NULL) THEN pg_reload_conf() ELSE false END AS reloaded FROM (SELECT ${HBA_COLUMNS} FROM pg_hba_file_rules) r`;
 
-function hbaParseError(inst: PgInstance, bad: readonly HbaFileRule[] | readonly { line_number: number; error: string | null }[], restored: string): DbConfigError {
+function hbaParseError(
+  inst: PgInstance,
+  bad: readonly HbaFileRule[] | readonly { line_number: number; error: string | null }[],
+  restored: string,
+): DbConfigError {
   return new DbConfigError(
     inst.host.name,
     `PostgreSQL cannot parse ${inst.hbaFile} after the change: ${bad.map((r) => `line ${r.line_number}: ${r.error}`).join('; ')}. ${restored}`,
@@ -199,7 +236,10 @@ function hbaParseError(inst: PgInstance, bad: readonly HbaFileRule[] | readonly 
  */
 async function checkAndReload(inst: PgInstance, restore: () => Promise<void>): Promise<HbaFileRule[]> {
   const [checked] = await withHbaRules(inst, () =>
-    query<{ rules: HbaFileRule[] | null; reloaded: boolean | null }>(inst, CHECK_AND_RELOAD, { readOnly: false, changesFiles: [] }),
+    query<{ rules: HbaFileRule[] | null; reloaded: boolean | null }>(inst, CHECK_AND_RELOAD, {
+      readOnly: false,
+      changesFiles: [],
+    }),
   );
   const rules = checked?.rules ?? [];
   const bad = rules.filter((r) => r.error !== null);
@@ -228,19 +268,35 @@ async function commitHba(inst: PgInstance, before: string, after: string): Promi
 }
 
 /** Each record's line in the rules (or a typed error naming the record), and the broader rules an operator should see. */
-function confirmRules(inst: PgInstance, rules: readonly HbaFileRule[], records: readonly HbaRecordSpec[]): { lines: number[]; warnings: string[] } {
+function confirmRules(
+  inst: PgInstance,
+  rules: readonly HbaFileRule[],
+  records: readonly HbaRecordSpec[],
+): { lines: number[]; warnings: string[] } {
   const lines: number[] = [];
   for (const rec of records) {
     const hit = rules.find((r) => ruleMatches(r, rec));
     if (!hit) {
-      throw new DbConfigError(inst.host.name, `pg_hba_file_rules does not show the record "${rec.type} ${rec.database} ${rec.user} ${rec.address} ${rec.method}" after the reload.`, `Look at ${inst.hbaFile}: an include or a second hba_file setting may be in effect.`);
+      throw new DbConfigError(
+        inst.host.name,
+        `pg_hba_file_rules does not show the record "${rec.type} ${rec.database} ${rec.user} ${rec.address} ${rec.method}" after the reload.`,
+        `Look at ${inst.hbaFile}: an include or a second hba_file setting may be in effect.`,
+      );
     }
     lines.push(hit.line_number);
   }
   const warnings = rules
     .filter((r) => r.type !== 'local' && r.error === null)
-    .filter((r) => r.auth_method === 'trust' || (r.netmask !== null && r.netmask !== '255.255.255.255' && !/^(ffff:){7}ffff$/.test(r.netmask)) || r.address === 'all')
-    .map((r) => `${inst.hbaFile} line ${r.line_number}: ${r.type} ${(r.database ?? []).join(',')} ${(r.user_name ?? []).join(',')} ${r.address ?? ''}${r.netmask ? `/${r.netmask}` : ''} ${r.auth_method ?? ''} is broader than a single-host scram rule`);
+    .filter(
+      (r) =>
+        r.auth_method === 'trust' ||
+        (r.netmask !== null && r.netmask !== '255.255.255.255' && !/^(ffff:){7}ffff$/.test(r.netmask)) ||
+        r.address === 'all',
+    )
+    .map(
+      (r) =>
+        `${inst.hbaFile} line ${r.line_number}: ${r.type} ${(r.database ?? []).join(',')} ${(r.user_name ?? []).join(',')} ${r.address ?? ''}${r.netmask ? `/${r.netmask}` : ''} ${r.auth_method ?? ''} is broader than a single-host scram rule`,
+    );
   return { lines, warnings };
 }
 
@@ -255,7 +311,10 @@ export interface SetParametersResult {
  * checks in pg_settings that each came from that file, so a value that
  * postgresql.auto.conf or an include overrides is reported, not ignored.
  */
-export async function setParameters(inst: PgInstance, params: Record<string, string | number | boolean | null>): Promise<SetParametersResult> {
+export async function setParameters(
+  inst: PgInstance,
+  params: Record<string, string | number | boolean | null>,
+): Promise<SetParametersResult> {
   const host = inst.host;
   const before = await readText(host, inst.confFile);
   const doc = editors.conf(before, inst.confFile);
@@ -267,11 +326,14 @@ export async function setParameters(inst: PgInstance, params: Record<string, str
     await host.writeFile(inst.confFile, doc.toString(), { backup: true });
     await psql(inst, 'SELECT pg_reload_conf();', { changesFiles: [] });
     // a dry run cannot know what the server would make of it; listen_addresses always needs a restart
-    if (isDryRun(inst)) return { changed, pendingRestart: changed.filter((k) => k.toLowerCase() === 'listen_addresses') };
+    if (isDryRun(inst))
+      return { changed, pendingRestart: changed.filter((k) => k.toLowerCase() === 'listen_addresses') };
     // the reload is asynchronous: give the postmaster a moment to reread the files
     await new Promise((r) => setTimeout(r, 300));
   }
-  const names = Object.keys(params).map((k) => quoteLiteral(k.toLowerCase())).join(',');
+  const names = Object.keys(params)
+    .map((k) => quoteLiteral(k.toLowerCase()))
+    .join(',');
   const rows = await query<{ name: string; setting: string; sourcefile: string | null; pending_restart: boolean }>(
     inst,
     `SELECT name, setting, sourcefile, pending_restart FROM pg_settings WHERE name IN (${names})`,
@@ -288,13 +350,19 @@ export async function setParameters(inst: PgInstance, params: Record<string, str
 }
 
 function overridden(inst: PgInstance, name: string, sourcefile: string): DbConfigError {
-  return new DbConfigError(inst.host.name, `${name} is set in ${sourcefile}, which overrides ${inst.confFile}.`, `Remove ${name} from ${sourcefile} (ALTER SYSTEM RESET ${name} for postgresql.auto.conf), then run the step again.`);
+  return new DbConfigError(
+    inst.host.name,
+    `${name} is set in ${sourcefile}, which overrides ${inst.confFile}.`,
+    `Remove ${name} from ${sourcefile} (ALTER SYSTEM RESET ${name} for postgresql.auto.conf), then run the step again.`,
+  );
 }
 
 /** Does listen_addresses already cover the address secondaries connect to? */
 function listens(current: string, want: string): boolean {
   const parts = current.split(',').map((s) => s.trim());
-  return parts.includes('*') || parts.includes(want) || (want !== '*' && parts.includes('0.0.0.0') && !want.includes(':'));
+  return (
+    parts.includes('*') || parts.includes(want) || (want !== '*' && parts.includes('0.0.0.0') && !want.includes(':'))
+  );
 }
 
 export interface GrantAccessOptions {
@@ -317,13 +385,28 @@ export interface AccessGrantedOptions {
  * error) and, with `listen`, the server listens there already: ONE read-only
  * psql run.
  */
-export async function accessGranted(primary: PgInstance, address: string, grants: readonly AccessGrant[], opts: AccessGrantedOptions = {}): Promise<boolean> {
+export async function accessGranted(
+  primary: PgInstance,
+  address: string,
+  grants: readonly AccessGrant[],
+  opts: AccessGrantedOptions = {},
+): Promise<boolean> {
   const { rules, methods, listen } = await accessState(primary, grants);
   if (opts.listen !== undefined && (!listens(listen.setting, opts.listen) || listen.pendingRestart)) return false;
   return grants.every((g) => {
     const rec = hbaRecord(g, address, methods.get(g.user));
     const [ip] = rec.address!.split('/');
-    return rules.some((r) => r.error === null && r.type === 'host' && r.database?.length === 1 && r.database[0] === rec.database && r.user_name?.length === 1 && r.user_name[0] === rec.user && r.address === ip && r.auth_method === rec.method);
+    return rules.some(
+      (r) =>
+        r.error === null &&
+        r.type === 'host' &&
+        r.database?.length === 1 &&
+        r.database[0] === rec.database &&
+        r.user_name?.length === 1 &&
+        r.user_name[0] === rec.user &&
+        r.address === ip &&
+        r.auth_method === rec.method,
+    );
   });
 }
 
@@ -332,7 +415,12 @@ export async function accessGranted(primary: PgInstance, address: string, grants
  * record per pair (no subnet, no trust), listen_addresses, a reload, and
  * pg_hba_file_rules as proof that PostgreSQL parsed every record. Idempotent.
  */
-export async function grantAccess(primary: PgInstance, address: string, grants: readonly AccessGrant[], opts: GrantAccessOptions = {}): Promise<AccessResult> {
+export async function grantAccess(
+  primary: PgInstance,
+  address: string,
+  grants: readonly AccessGrant[],
+  opts: GrantAccessOptions = {},
+): Promise<AccessResult> {
   return grantAccessMany(primary, [{ address, grants }], opts);
 }
 
@@ -387,15 +475,38 @@ function after(stdout: string, marker: string): string | undefined {
  * `checkHba`: have PostgreSQL parse pg_hba.conf first; on an error `restore`
  * runs and a typed error is thrown (the server was not touched).
  */
-async function restartAndConfirm(inst: PgInstance, checkHba: boolean, restore: () => Promise<void>): Promise<{ rules: HbaFileRule[]; listen: string }> {
+async function restartAndConfirm(
+  inst: PgInstance,
+  checkHba: boolean,
+  restore: () => Promise<void>,
+): Promise<{ rules: HbaFileRule[]; listen: string }> {
   const host = inst.host;
   const argv = [
-    'sh', '-c', RESTART_SCRIPT, 'sh',
-    inst.osUser, bin(inst, 'psql'), bin(inst, 'pg_isready'), inst.socketDir, String(inst.port), fenceMarkerPath(inst),
-    String(STOP_SECONDS), String(START_SECONDS), checkHba ? CHECK_ONLY : '', CONFIRM,
-    String(inst.control.stop.length), ...inst.control.stop, ...inst.control.start,
+    'sh',
+    '-c',
+    RESTART_SCRIPT,
+    'sh',
+    inst.osUser,
+    bin(inst, 'psql'),
+    bin(inst, 'pg_isready'),
+    inst.socketDir,
+    String(inst.port),
+    fenceMarkerPath(inst),
+    String(STOP_SECONDS),
+    String(START_SECONDS),
+    checkHba ? CHECK_ONLY : '',
+    CONFIRM,
+    String(inst.control.stop.length),
+    ...inst.control.stop,
+    ...inst.control.start,
   ];
-  const r = await host.exec(argv, { sudo: true, cwd: '/', allowFailure: true, timeoutMs: (STOP_SECONDS + START_SECONDS + 60) * 1000, changesFiles: serverRunFiles(inst) });
+  const r = await host.exec(argv, {
+    sudo: true,
+    cwd: '/',
+    allowFailure: true,
+    timeoutMs: (STOP_SECONDS + START_SECONDS + 60) * 1000,
+    changesFiles: serverRunFiles(inst),
+  });
   const detail = () => host.redactor.redact((r.stderr.trim() || r.stdout.trim()).split('\n').slice(-4).join(' '));
   switch (r.code) {
     case 0: {
@@ -404,12 +515,20 @@ async function restartAndConfirm(inst: PgInstance, checkHba: boolean, restore: (
         const v = JSON.parse(text ?? '') as { rules: HbaFileRule[] | null; listen: string };
         return { rules: v.rules ?? [], listen: v.listen };
       } catch (e) {
-        throw new DbQueryError(host.name, `PostgreSQL on port ${inst.port} was restarted, but its answer about pg_hba_file_rules could not be read.`, { cause: e, hint: 'Run the step again: it checks the records and changes nothing more.' });
+        throw new DbQueryError(
+          host.name,
+          `PostgreSQL on port ${inst.port} was restarted, but its answer about pg_hba_file_rules could not be read.`,
+          { cause: e, hint: 'Run the step again: it checks the records and changes nothing more.' },
+        );
       }
     }
     case 11:
       await requireVersion(inst, 'checking pg_hba.conf (pg_hba_file_rules)');
-      throw new DbQueryError(host.name, `psql on port ${inst.port} failed while checking ${inst.hbaFile} before the restart: ${detail()}`, { hint: 'Check that the PostgreSQL instance is running; nothing was restarted.' });
+      throw new DbQueryError(
+        host.name,
+        `psql on port ${inst.port} failed while checking ${inst.hbaFile} before the restart: ${detail()}`,
+        { hint: 'Check that the PostgreSQL instance is running; nothing was restarted.' },
+      );
     case 12: {
       let bad: { line_number: number; error: string | null }[];
       try {
@@ -423,17 +542,41 @@ async function restartAndConfirm(inst: PgInstance, checkHba: boolean, restore: (
     case 13:
       throw fencedError(inst, parseFenceMarker(inst, after(r.stdout, 'fenced') ?? ''));
     case 14:
-      throw new DbQueryError(host.name, `stopping PostgreSQL on port ${inst.port} (${inst.control.stop.join(' ')}) failed: ${detail()}`, { hint: 'Read the server log and the service manager, then run the step again.' });
+      throw new DbQueryError(
+        host.name,
+        `stopping PostgreSQL on port ${inst.port} (${inst.control.stop.join(' ')}) failed: ${detail()}`,
+        { hint: 'Read the server log and the service manager, then run the step again.' },
+      );
     case 15:
-      throw new DbQueryError(host.name, `PostgreSQL on port ${inst.port} still accepts connections ${STOP_SECONDS} s after stop.`, { hint: 'Read the server log (a long-running session or checkpoint), then run the step again.' });
+      throw new DbQueryError(
+        host.name,
+        `PostgreSQL on port ${inst.port} still accepts connections ${STOP_SECONDS} s after stop.`,
+        { hint: 'Read the server log (a long-running session or checkpoint), then run the step again.' },
+      );
     case 16:
-      throw new DbQueryError(host.name, `starting PostgreSQL on port ${inst.port} (${inst.control.start.join(' ')}) failed: ${detail()}; it is stopped now.`, { hint: `Read the server log, fix the cause (${inst.confFile}, ${inst.hbaFile}), start it, then run the step again.` });
+      throw new DbQueryError(
+        host.name,
+        `starting PostgreSQL on port ${inst.port} (${inst.control.start.join(' ')}) failed: ${detail()}; it is stopped now.`,
+        {
+          hint: `Read the server log, fix the cause (${inst.confFile}, ${inst.hbaFile}), start it, then run the step again.`,
+        },
+      );
     case 17:
-      throw new DbQueryError(host.name, `PostgreSQL on port ${inst.port} did not accept connections within ${START_SECONDS * 1000} ms after start.`, { hint: 'Read the server log.' });
+      throw new DbQueryError(
+        host.name,
+        `PostgreSQL on port ${inst.port} did not accept connections within ${START_SECONDS * 1000} ms after start.`,
+        { hint: 'Read the server log.' },
+      );
     case 18:
-      throw new DbQueryError(host.name, `psql on port ${inst.port} failed after the restart: ${detail()}`, { hint: 'Check that the PostgreSQL instance is running, then run the step again.' });
+      throw new DbQueryError(host.name, `psql on port ${inst.port} failed after the restart: ${detail()}`, {
+        hint: 'Check that the PostgreSQL instance is running, then run the step again.',
+      });
     default:
-      throw new DbQueryError(host.name, `restarting PostgreSQL on port ${inst.port} failed (exit ${r.code}): ${detail()}`, { hint: 'Check that the server is running (pg_isready), read its log, then run the step again.' });
+      throw new DbQueryError(
+        host.name,
+        `restarting PostgreSQL on port ${inst.port} failed (exit ${r.code}): ${detail()}`,
+        { hint: 'Check that the server is running (pg_isready), read its log, then run the step again.' },
+      );
   }
 }
 
@@ -450,11 +593,18 @@ async function restartAndConfirm(inst: PgInstance, checkHba: boolean, restore: (
  * needed and wanted, one command that checks, restarts and confirms. Nothing
  * to change: the first run's rules are the confirmation.
  */
-export async function grantAccessMany(primary: PgInstance, targets: readonly { address: string; grants: readonly AccessGrant[] }[], opts: GrantAccessOptions = {}): Promise<AccessResult> {
+export async function grantAccessMany(
+  primary: PgInstance,
+  targets: readonly { address: string; grants: readonly AccessGrant[] }[],
+  opts: GrantAccessOptions = {},
+): Promise<AccessResult> {
   const host = primary.host;
   // names and addresses refused before anything is asked of the server
   for (const t of targets) for (const g of t.grants) hbaRecord(g, t.address);
-  const state = await accessState(primary, targets.flatMap((t) => t.grants));
+  const state = await accessState(
+    primary,
+    targets.flatMap((t) => t.grants),
+  );
   const records = targets.flatMap((t) => t.grants.map((g) => hbaRecord(g, t.address, state.methods.get(g.user))));
   const writes: BatchWrite[] = [];
   const restores: BatchWrite[] = [];
@@ -479,8 +629,22 @@ export async function grantAccessMany(primary: PgInstance, targets: readonly { a
   let restartRequired = state.listen.pendingRestart;
   if (!listens(current, want)) {
     // a value postgresql.auto.conf or an include sets would override the file we edit (as setParameters reports)
-    if (!state.listen.pendingRestart && state.listen.sourcefile !== null && state.listen.sourcefile !== primary.confFile) throw overridden(primary, 'listen_addresses', state.listen.sourcefile);
-    const value = want === '*' ? '*' : [...current.split(',').map((s) => s.trim()).filter(Boolean), want].join(',');
+    if (
+      !state.listen.pendingRestart &&
+      state.listen.sourcefile !== null &&
+      state.listen.sourcefile !== primary.confFile
+    )
+      throw overridden(primary, 'listen_addresses', state.listen.sourcefile);
+    const value =
+      want === '*'
+        ? '*'
+        : [
+            ...current
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean),
+            want,
+          ].join(',');
     const before = await readText(host, primary.confFile);
     const doc = editors.conf(before, primary.confFile);
     listenChanged = doc.set('listen_addresses', value);
@@ -530,12 +694,17 @@ export async function grantAccessMany(primary: PgInstance, targets: readonly { a
 }
 
 /** Removes every pg_hba record for this address (the secondary leaves), then reloads and checks. */
-export async function revokeAccess(primary: PgInstance, address: string): Promise<{ removed: number; hbaChanged: boolean }> {
+export async function revokeAccess(
+  primary: PgInstance,
+  address: string,
+): Promise<{ removed: number; hbaChanged: boolean }> {
   const host = primary.host;
   const cidr = hostCidr(address);
   const before = await readText(host, primary.hbaFile);
   const doc = editors.hba(before, primary.hbaFile);
-  const count = doc.records().filter((r) => r.type !== 'local' && (r.address ?? '').toLowerCase() === cidr.toLowerCase()).length;
+  const count = doc
+    .records()
+    .filter((r) => r.type !== 'local' && (r.address ?? '').toLowerCase() === cidr.toLowerCase()).length;
   for (const type of ['host', 'hostssl', 'hostnossl'] as const) doc.remove({ type, address: cidr });
   const after = doc.toString();
   if (after === before) return { removed: 0, hbaChanged: false };
@@ -543,9 +712,15 @@ export async function revokeAccess(primary: PgInstance, address: string): Promis
   if (!rules) return { removed: count, hbaChanged: true }; // dry run
   const [ip] = cidr.split('/');
   // the rules the check before the reload returned: pg_hba.conf as written
-  const left = rules.filter((r) => r.address === ip && (r.netmask === '255.255.255.255' || /^(ffff:){7}ffff$/.test(r.netmask ?? '')));
+  const left = rules.filter(
+    (r) => r.address === ip && (r.netmask === '255.255.255.255' || /^(ffff:){7}ffff$/.test(r.netmask ?? '')),
+  );
   if (left.length > 0) {
-    throw new DbConfigError(host.name, `pg_hba_file_rules still shows ${left.length} record(s) for ${cidr} (lines ${left.map((r) => r.line_number).join(', ')}).`, `Remove them from ${primary.hbaFile} by hand.`);
+    throw new DbConfigError(
+      host.name,
+      `pg_hba_file_rules still shows ${left.length} record(s) for ${cidr} (lines ${left.map((r) => r.line_number).join(', ')}).`,
+      `Remove them from ${primary.hbaFile} by hand.`,
+    );
   }
   return { removed: count, hbaChanged: true };
 }

@@ -31,7 +31,11 @@ export interface NodePools {
 }
 
 /** Pool settings of the services on one node that use the primary's PostgreSQL. */
-export async function readPools(host: Host, files: readonly ServiceDbFile[], opts: { consoleProcesses?: number } = {}): Promise<PoolUse[]> {
+export async function readPools(
+  host: Host,
+  files: readonly ServiceDbFile[],
+  opts: { consoleProcesses?: number } = {},
+): Promise<PoolUse[]> {
   const out: PoolUse[] = [];
   for (const f of files) {
     if (!(await host.exists(f.path, { sudo: true }))) continue;
@@ -39,13 +43,31 @@ export async function readPools(host: Host, files: readonly ServiceDbFile[], opt
     if (f.format === 'ini') {
       const doc = editors.ini(text, f.path);
       const write = Number(doc.get(f.section, 'maximum-pool-size') ?? PUPPETDB_DEFAULT_POOL);
-      const read = Number(doc.get('read-database', 'maximum-pool-size') ?? doc.get(f.section, 'maximum-pool-size') ?? PUPPETDB_DEFAULT_POOL);
-      out.push({ node: host.name, service: f.service, file: f.path, connections: write + read, basis: `write pool ${write} + read pool ${read}`, adjustable: true });
+      const read = Number(
+        doc.get('read-database', 'maximum-pool-size') ??
+          doc.get(f.section, 'maximum-pool-size') ??
+          PUPPETDB_DEFAULT_POOL,
+      );
+      out.push({
+        node: host.name,
+        service: f.service,
+        file: f.path,
+        connections: write + read,
+        basis: `write pool ${write} + read pool ${read}`,
+        adjustable: true,
+      });
     } else {
       const doc = editors.yaml(text, f.path);
       const pool = Number(doc.get([f.section, 'pool']) ?? RAILS_DEFAULT_POOL);
       const procs = opts.consoleProcesses ?? 4;
-      out.push({ node: host.name, service: f.service, file: f.path, connections: pool * procs, basis: `pool ${pool} x ${procs} processes`, adjustable: false });
+      out.push({
+        node: host.name,
+        service: f.service,
+        file: f.path,
+        connections: pool * procs,
+        basis: `pool ${pool} x ${procs} processes`,
+        adjustable: false,
+      });
     }
   }
   return out;
@@ -97,7 +119,11 @@ export function fitPoolSize(pools: readonly PoolUse[], available: number): numbe
  * PuppetDB's maximum-pool-size on every node so they do (and still throws
  * when even a pool of 2 would not fit).
  */
-export async function checkBudget(primary: PgInstance, nodes: readonly NodePools[], opts: { mode?: 'refuse' | 'fit'; headroom?: number; consoleProcesses?: number; minPool?: number } = {}): Promise<BudgetReport> {
+export async function checkBudget(
+  primary: PgInstance,
+  nodes: readonly NodePools[],
+  opts: { mode?: 'refuse' | 'fit'; headroom?: number; consoleProcesses?: number; minPool?: number } = {},
+): Promise<BudgetReport> {
   const limits = await primaryLimits(primary);
   const headroom = opts.headroom ?? 5;
   const available = limits.maxConnections - limits.reserved - headroom;
@@ -128,7 +154,10 @@ export async function checkBudget(primary: PgInstance, nodes: readonly NodePools
         const before = await readText(n.host, f.path);
         const doc = editors.ini(before, f.path);
         doc.set(f.section, 'maximum-pool-size', String(size));
-        if (doc.get('read-database', 'subname') !== undefined || doc.get('read-database', 'maximum-pool-size') !== undefined) {
+        if (
+          doc.get('read-database', 'subname') !== undefined ||
+          doc.get('read-database', 'maximum-pool-size') !== undefined
+        ) {
           doc.set('read-database', 'maximum-pool-size', String(size));
         }
         out.push(await n.host.writeFile(f.path, doc.toString(), { backup: true }));

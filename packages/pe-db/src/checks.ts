@@ -1,6 +1,11 @@
 import type { Host } from '@pe-stack/pe-host';
 import { readText } from './editors.js';
-import { renderServiceFile, type DbCredentials, type ServiceDbFile, type WriteCredentialsOptions } from './credentials.js';
+import {
+  renderServiceFile,
+  type DbCredentials,
+  type ServiceDbFile,
+  type WriteCredentialsOptions,
+} from './credentials.js';
 import { query, quoteLiteral, type PgInstance } from './instance.js';
 
 /**
@@ -12,7 +17,12 @@ import { query, quoteLiteral, type PgInstance } from './instance.js';
 export { accessGranted, type AccessGrantedOptions } from './access.js';
 
 /** The secondary's files already say what writeCredentials would write. */
-export async function credentialsCurrent(secondary: Host, files: readonly ServiceDbFile[], creds: readonly DbCredentials[], opts: WriteCredentialsOptions): Promise<boolean> {
+export async function credentialsCurrent(
+  secondary: Host,
+  files: readonly ServiceDbFile[],
+  creds: readonly DbCredentials[],
+  opts: WriteCredentialsOptions,
+): Promise<boolean> {
   for (const f of files) {
     const c = creds.find((x) => x.service === f.service);
     if (!c) return false;
@@ -24,7 +34,14 @@ export async function credentialsCurrent(secondary: Host, files: readonly Servic
 }
 
 /** The standby is connected and streaming (and, when asked, synchronous). */
-export async function replicaStreaming(primary: PgInstance, name: string, opts: { synchronous?: boolean } = {}): Promise<boolean> {
-  const rows = await query<{ sync_state: string }>(primary, `SELECT sync_state FROM pg_stat_replication WHERE application_name = ${quoteLiteral(name)} AND state = 'streaming'`);
+export async function replicaStreaming(
+  primary: PgInstance,
+  name: string,
+  opts: { synchronous?: boolean } = {},
+): Promise<boolean> {
+  const rows = await query<{ sync_state: string }>(
+    primary,
+    `SELECT sync_state FROM pg_stat_replication WHERE application_name = ${quoteLiteral(name)} AND state = 'streaming'`,
+  );
   return rows.length > 0 && (!opts.synchronous || rows.some((r) => r.sync_state === 'sync'));
 }

@@ -40,13 +40,30 @@ export async function initCluster(host: Host, o: InitClusterOptions): Promise<Pg
   }
   await host.exec(['chown', '-R', `${osUser}:`, dir], { sudo: true });
   await host.exec(['chmod', '0700', sock], { sudo: true });
-  const reach = await host.exec(asDbUser({ osUser } as PgInstance, ['test', '-w', conf]), { sudo: true, cwd: '/', allowFailure: true, readOnly: true });
+  const reach = await host.exec(asDbUser({ osUser } as PgInstance, ['test', '-w', conf]), {
+    sudo: true,
+    cwd: '/',
+    allowFailure: true,
+    readOnly: true,
+  });
   if (reach.code !== 0) {
-    throw new PeError('E_PERMISSION', `${osUser} cannot reach ${dir}: a parent directory is closed to it.`, { host: host.name, hint: `Make every parent of ${dir} searchable by ${osUser} (chmod o+x).` });
+    throw new PeError('E_PERMISSION', `${osUser} cannot reach ${dir}: a parent directory is closed to it.`, {
+      host: host.name,
+      hint: `Make every parent of ${dir} searchable by ${osUser} (chmod o+x).`,
+    });
   }
   await host.exec(
     asDbUser({ osUser } as PgInstance, [
-      `${binDir}/initdb`, '-D', data, '-U', 'postgres', '--auth-local=peer', '--auth-host=reject', '-E', 'UTF8', '--locale=C.UTF-8',
+      `${binDir}/initdb`,
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '--auth-local=peer',
+      '--auth-host=reject',
+      '-E',
+      'UTF8',
+      '--locale=C.UTF-8',
       ...(o.checksums === false ? [] : ['--data-checksums']),
       ...(o.noSync === false ? [] : ['--no-sync']),
     ]),
@@ -55,7 +72,9 @@ export async function initCluster(host: Host, o: InitClusterOptions): Promise<Pg
   const inData = o.configInDataDir === true;
   const cfgDir = inData ? data : conf;
   const settings: Record<string, string | number> = {
-    ...(inData ? {} : { data_directory: `'${data}'`, hba_file: `'${conf}/pg_hba.conf'`, ident_file: `'${data}/pg_ident.conf'` }),
+    ...(inData
+      ? {}
+      : { data_directory: `'${data}'`, hba_file: `'${conf}/pg_hba.conf'`, ident_file: `'${data}/pg_ident.conf'` }),
     port: o.port,
     listen_addresses: `'${o.listen ?? '127.0.0.1'}'`,
     unix_socket_directories: `'${sock}'`,
@@ -66,9 +85,15 @@ export async function initCluster(host: Host, o: InitClusterOptions): Promise<Pg
     log_line_prefix: `'%m [%p] %q%u@%d '`,
     ...(o.settings ?? {}),
   };
-  const confText = Object.entries(settings).map(([k, v]) => `${k} = ${v}\n`).join('');
+  const confText = Object.entries(settings)
+    .map(([k, v]) => `${k} = ${v}\n`)
+    .join('');
   await host.writeFile(`${cfgDir}/postgresql.conf`, confText, { owner: osUser, mode: 0o644, backup: false });
-  await host.writeFile(`${cfgDir}/pg_hba.conf`, `# TYPE  DATABASE  USER  ADDRESS  METHOD\nlocal   all       ${osUser}    peer\n`, { owner: osUser, mode: 0o640, backup: false });
+  await host.writeFile(
+    `${cfgDir}/pg_hba.conf`,
+    `# TYPE  DATABASE  USER  ADDRESS  METHOD\nlocal   all       ${osUser}    peer\n`,
+    { owner: osUser, mode: 0o640, backup: false },
+  );
   const ctl = `${binDir}/pg_ctl`;
   return {
     host,
@@ -80,7 +105,17 @@ export async function initCluster(host: Host, o: InitClusterOptions): Promise<Pg
     port: o.port,
     socketDir: sock,
     control: {
-      start: asDbUser({ osUser } as PgInstance, [ctl, '-D', cfgDir, '-l', `${dir}/server.log`, '-w', '-t', '60', 'start']),
+      start: asDbUser({ osUser } as PgInstance, [
+        ctl,
+        '-D',
+        cfgDir,
+        '-l',
+        `${dir}/server.log`,
+        '-w',
+        '-t',
+        '60',
+        'start',
+      ]),
       stop: asDbUser({ osUser } as PgInstance, [ctl, '-D', cfgDir, '-m', 'fast', '-w', '-t', '60', 'stop']),
       promote: asDbUser({ osUser } as PgInstance, [ctl, '-D', cfgDir, '-w', '-t', '60', 'promote']),
     },
@@ -94,8 +129,12 @@ export async function initCluster(host: Host, o: InitClusterOptions): Promise<Pg
 export async function destroyCluster(inst: PgInstance): Promise<void> {
   const host = inst.host;
   const dir = inst.dataDir.replace(/\/data$/, '');
-  if (dir === inst.dataDir) throw new PeError('E_INVALID_INPUT', `${inst.dataDir} was not made by initCluster; refusing to remove it.`, { host: host.name });
-  if (await isRunning(inst)) await host.exec(inst.control.stop, { sudo: true, cwd: '/', allowFailure: true, timeoutMs: 90_000 });
+  if (dir === inst.dataDir)
+    throw new PeError('E_INVALID_INPUT', `${inst.dataDir} was not made by initCluster; refusing to remove it.`, {
+      host: host.name,
+    });
+  if (await isRunning(inst))
+    await host.exec(inst.control.stop, { sudo: true, cwd: '/', allowFailure: true, timeoutMs: 90_000 });
   const pid = await postmasterPid(inst);
   if (pid !== undefined) {
     await host.exec(['kill', '-KILL', String(pid)], { sudo: true, allowFailure: true });

@@ -22,7 +22,7 @@ function fakePsql(dir: string): string {
 }
 
 describe('checkManyFromHost', () => {
-  it('proves several services\' credentials in one command, passwords only in the environment; the first failure is typed', async () => {
+  it("proves several services' credentials in one command, passwords only in the environment; the first failure is typed", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pe-db-many-'));
     try {
       const psql = fakePsql(dir);
@@ -30,25 +30,37 @@ describe('checkManyFromHost', () => {
       const calls: { argv: readonly string[]; opts?: ExecOptions }[] = [];
       const host = new Proxy(base, {
         get(t, p, r) {
-          if (p === 'exec') return (argv: readonly string[], opts?: ExecOptions) => (calls.push({ argv, ...(opts ? { opts } : {}) }), t.exec(argv, opts));
+          if (p === 'exec')
+            return (argv: readonly string[], opts?: ExecOptions) => (
+              calls.push({ argv, ...(opts ? { opts } : {}) }),
+              t.exec(argv, opts)
+            );
           return Reflect.get(t, p, r) as unknown;
         },
       });
       const target = (user: string) => ({ server: 'puppetdb.example.com', port: 5432, database: user, user });
-      const ok = await checkManyFromHost(host, [
-        { target: target('pe-puppetdb'), password: 'right-pe-puppetdb' },
-        { target: target('console'), password: 'right-console' },
-      ], { psql });
+      const ok = await checkManyFromHost(
+        host,
+        [
+          { target: target('pe-puppetdb'), password: 'right-pe-puppetdb' },
+          { target: target('console'), password: 'right-console' },
+        ],
+        { psql },
+      );
       expect(calls).toHaveLength(1);
       expect(calls[0]!.argv.join(' ')).not.toContain('right-');
       expect(ok.map((r) => [r.target.user, r.serverVersionNum, r.clientAddress, r.queryMs])).toEqual([
         ['pe-puppetdb', 90224, '10.0.0.5', 0.25],
         ['console', 90224, '10.0.0.5', 0.25],
       ]);
-      const err = await checkManyFromHost(host, [
-        { target: target('pe-puppetdb'), password: 'right-pe-puppetdb' },
-        { target: target('console'), password: 'wrong-secret' },
-      ], { psql }).catch((e: unknown) => e as Error);
+      const err = await checkManyFromHost(
+        host,
+        [
+          { target: target('pe-puppetdb'), password: 'right-pe-puppetdb' },
+          { target: target('console'), password: 'wrong-secret' },
+        ],
+        { psql },
+      ).catch((e: unknown) => e as Error);
       expect(err).toMatchObject({ code: 'E_DB_AUTH' });
       expect(String((err as Error).message)).toContain('console');
       expect(String((err as Error).message)).not.toContain('wrong-secret');

@@ -24,7 +24,12 @@ export interface ServiceDbFile {
  */
 export function dbFilesFromLayout(layout: Layout): ServiceDbFile[] {
   const out: ServiceDbFile[] = [];
-  const spec = (service: string, key: 'puppetdbDatabaseIni' | 'consoleDatabaseYml' | 'consoleAuthDatabaseYml', format: 'ini' | 'yaml', section: string) => {
+  const spec = (
+    service: string,
+    key: 'puppetdbDatabaseIni' | 'consoleDatabaseYml' | 'consoleAuthDatabaseYml',
+    format: 'ini' | 'yaml',
+    section: string,
+  ) => {
     const f = layout.files[key];
     if (f) out.push({ service, path: f.path, format, section, owner: f.owner, group: f.group });
   };
@@ -51,10 +56,17 @@ export interface DbCredentials {
 const SUBNAME = /^\/\/(\[[^\]]+\]|[^/:?]+)(?::(\d+))?\/([^?]+)(\?.*)?$/;
 
 /** PuppetDB's JDBC subname `//host:port/db?params`. */
-export function parseSubname(subname: string): { server: string; port: number; database: string; params: string } | undefined {
+export function parseSubname(
+  subname: string,
+): { server: string; port: number; database: string; params: string } | undefined {
   const m = SUBNAME.exec(subname.trim());
   if (!m) return undefined;
-  return { server: m[1]!.replace(/^\[|\]$/g, ''), port: m[2] ? Number(m[2]) : 5432, database: m[3]!, params: m[4] ?? '' };
+  return {
+    server: m[1]!.replace(/^\[|\]$/g, ''),
+    port: m[2] ? Number(m[2]) : 5432,
+    database: m[3]!,
+    params: m[4] ?? '',
+  };
 }
 
 function formatServer(server: string): string {
@@ -64,7 +76,10 @@ function formatServer(server: string): string {
 /** Rethrow with every known secret masked: errors travel to logs and journals. */
 function scrub(e: unknown, red: Redactor, host: string, what: string): never {
   const msg = red.redact(e instanceof Error ? e.message : String(e));
-  const causeSafe = e instanceof Error && red.redact(e.message) === e.message && red.redact(String(e.stack ?? '')) === String(e.stack ?? '');
+  const causeSafe =
+    e instanceof Error &&
+    red.redact(e.message) === e.message &&
+    red.redact(String(e.stack ?? '')) === String(e.stack ?? '');
   if (e instanceof PeError && causeSafe) throw e;
   throw new DbConfigError(host, `${what}: ${msg}`, undefined, causeSafe ? e : undefined);
 }
@@ -80,7 +95,11 @@ export async function readServiceCredentials(host: Host, f: ServiceDbFile): Prom
   if (!(await host.exists(f.path, { sudo: true }))) return undefined;
   const text = await readText(host, f.path);
   const missing = (what: string): never => {
-    throw new DbConfigError(host.name, `${f.path} has no ${what} for ${f.service}.`, `Complete ${f.path} on ${host.name} (the service cannot run without it).`);
+    throw new DbConfigError(
+      host.name,
+      `${f.path} has no ${what} for ${f.service}.`,
+      `Complete ${f.path} on ${host.name} (the service cannot run without it).`,
+    );
   };
   try {
     if (f.format === 'ini') {
@@ -90,7 +109,15 @@ export async function readServiceCredentials(host: Host, f: ServiceDbFile): Prom
       const subname = doc.get(f.section, 'subname') ?? missing(`[${f.section}] subname`);
       const sn = parseSubname(subname) ?? missing(`PostgreSQL subname (//host:port/database) in [${f.section}]`);
       const user = doc.get(f.section, 'username') ?? missing(`[${f.section}] username`);
-      return { service: f.service, file: f.path, server: sn.server, port: sn.port, database: sn.database, user, password };
+      return {
+        service: f.service,
+        file: f.path,
+        server: sn.server,
+        port: sn.port,
+        database: sn.database,
+        user,
+        password,
+      };
     }
     const doc = editors.yaml(text, f.path);
     const password = str(doc.get([f.section, 'password'])) ?? missing(`${f.section}.password`);
@@ -118,7 +145,12 @@ export async function readCredentials(primary: Host, files: readonly ServiceDbFi
   const out: DbCredentials[] = [];
   for (const f of files) {
     const c = await readServiceCredentials(primary, f);
-    if (!c) throw new DbConfigError(primary.name, `${f.path} does not exist, so the ${f.service} database settings cannot be read.`, `Is ${primary.name} the primary, and is ${f.service} installed there?`);
+    if (!c)
+      throw new DbConfigError(
+        primary.name,
+        `${f.path} does not exist, so the ${f.service} database settings cannot be read.`,
+        `Is ${primary.name} the primary, and is ${f.service} installed there?`,
+      );
     out.push(c);
   }
   return out;
@@ -132,7 +164,13 @@ export interface WriteCredentialsOptions {
 }
 
 /** The new file content for one service, pointing at server:port with the given credentials. */
-export function renderServiceFile(f: ServiceDbFile, current: string | undefined, c: DbCredentials, server: string, port: number): string {
+export function renderServiceFile(
+  f: ServiceDbFile,
+  current: string | undefined,
+  c: DbCredentials,
+  server: string,
+  port: number,
+): string {
   if (f.format === 'ini') {
     const doc = editors.ini(current ?? '', f.path);
     const old = parseSubname(doc.get(f.section, 'subname') ?? '');
@@ -166,13 +204,23 @@ export function renderServiceFile(f: ServiceDbFile, current: string | undefined,
  * at the primary's name. Lossless edits, atomic writes with a backup, no-op
  * when already so; the password is masked in any plan (DryRunHost) and error.
  */
-export async function writeCredentials(secondary: Host, files: readonly ServiceDbFile[], creds: readonly DbCredentials[], opts: WriteCredentialsOptions): Promise<WriteResult[]> {
+export async function writeCredentials(
+  secondary: Host,
+  files: readonly ServiceDbFile[],
+  creds: readonly DbCredentials[],
+  opts: WriteCredentialsOptions,
+): Promise<WriteResult[]> {
   validateHostname(opts.server);
   const writes: BatchWrite[] = [];
   for (const c of creds) secondary.redactor.add(c.password);
   for (const f of files) {
     const c = creds.find((x) => x.service === f.service);
-    if (!c) throw new DbConfigError(secondary.name, `no credentials were read for ${f.service}.`, 'Read them from the primary first (readCredentials).');
+    if (!c)
+      throw new DbConfigError(
+        secondary.name,
+        `no credentials were read for ${f.service}.`,
+        'Read them from the primary first (readCredentials).',
+      );
     try {
       const exists = await secondary.exists(f.path, { sudo: true });
       const current = exists ? await readText(secondary, f.path) : undefined;
@@ -184,23 +232,40 @@ export async function writeCredentials(secondary: Host, files: readonly ServiceD
         opts: {
           backup: true,
           secrets: [c.password],
-          ...(exists ? {} : { mode: 0o640, ...(f.owner ? { owner: f.owner } : {}), ...(f.group ? { group: f.group } : {}) }),
+          ...(exists
+            ? {}
+            : { mode: 0o640, ...(f.owner ? { owner: f.owner } : {}), ...(f.group ? { group: f.group } : {}) }),
         },
       });
     } catch (e) {
-      scrub(e, secondary.redactor.with([c.password]), secondary.name, `cannot write the database settings of ${f.service} to ${f.path}`);
+      scrub(
+        e,
+        secondary.redactor.with([c.password]),
+        secondary.name,
+        `cannot write the database settings of ${f.service} to ${f.path}`,
+      );
     }
   }
   // every file in one round trip where the host can (pe-host writeFiles), each atomic with its backup
   try {
     return await writeFiles(secondary, writes);
   } catch (e) {
-    scrub(e, secondary.redactor.with(creds.map((c) => c.password)), secondary.name, `cannot write the database settings to ${files.map((f) => f.path).join(', ')}`);
+    scrub(
+      e,
+      secondary.redactor.with(creds.map((c) => c.password)),
+      secondary.name,
+      `cannot write the database settings to ${files.map((f) => f.path).join(', ')}`,
+    );
   }
 }
 
 /** After a promotion: the services on `host` keep their credentials but use `server` (usually the host itself). */
-export async function pointServicesAt(host: Host, files: readonly ServiceDbFile[], server: string, port?: number): Promise<WriteResult[]> {
+export async function pointServicesAt(
+  host: Host,
+  files: readonly ServiceDbFile[],
+  server: string,
+  port?: number,
+): Promise<WriteResult[]> {
   const present: ServiceDbFile[] = [];
   const creds: DbCredentials[] = [];
   for (const f of files) {

@@ -16,7 +16,11 @@ function describe(t: DbTarget): string {
 /** Base of every pe-db error: carries the target so callers can act on it. */
 export class DbError extends PeError {
   readonly target: DbTarget | undefined;
-  constructor(code: string, message: string, opts: { host?: string | undefined; target?: DbTarget; hint?: string; cause?: unknown; step?: string } = {}) {
+  constructor(
+    code: string,
+    message: string,
+    opts: { host?: string | undefined; target?: DbTarget; hint?: string; cause?: unknown; step?: string } = {},
+  ) {
     super(code, message, opts);
     this.target = opts.target;
   }
@@ -53,12 +57,16 @@ export class DbAuthError extends DbError {
 export class DbHbaRejectedError extends DbError {
   readonly clientAddress: string | undefined;
   constructor(host: string, target: DbTarget, clientAddress: string | undefined, cause?: unknown) {
-    super('E_DB_HBA', `${describe(target)} has no pg_hba.conf record for this client${clientAddress ? ` (${clientAddress})` : ''}.`, {
-      host,
-      target,
-      cause,
-      hint: `Grant access on the primary (pe-db grantAccess) for ${clientAddress ?? "this host's address"}, database "${target.database}" and user "${target.user}"; it adds a host record with scram-sha-256 and reloads PostgreSQL.`,
-    });
+    super(
+      'E_DB_HBA',
+      `${describe(target)} has no pg_hba.conf record for this client${clientAddress ? ` (${clientAddress})` : ''}.`,
+      {
+        host,
+        target,
+        cause,
+        hint: `Grant access on the primary (pe-db grantAccess) for ${clientAddress ?? "this host's address"}, database "${target.database}" and user "${target.user}"; it adds a host record with scram-sha-256 and reloads PostgreSQL.`,
+      },
+    );
     this.clientAddress = clientAddress;
   }
 }

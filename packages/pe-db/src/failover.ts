@@ -22,16 +22,28 @@ export async function promote(standby: PgInstance, opts: { timeoutMs?: number } 
   const t0 = performance.now();
   let alreadyPrimary = false;
   if (await isInRecovery(standby)) {
-    await standby.host.exec(standby.control.promote, { sudo: true, cwd: '/', timeoutMs: (opts.timeoutMs ?? 60_000) + 5_000 });
+    await standby.host.exec(standby.control.promote, {
+      sudo: true,
+      cwd: '/',
+      timeoutMs: (opts.timeoutMs ?? 60_000) + 5_000,
+    });
     const done = await waitFor(async () => !(await isInRecovery(standby)), opts.timeoutMs ?? 60_000, 20);
-    if (!done.ok) throw new DbReplicationError(standby.host.name, `the standby on port ${standby.port} is still in recovery ${opts.timeoutMs ?? 60_000} ms after promote.`, 'Read its server log.');
+    if (!done.ok)
+      throw new DbReplicationError(
+        standby.host.name,
+        `the standby on port ${standby.port} is still in recovery ${opts.timeoutMs ?? 60_000} ms after promote.`,
+        'Read its server log.',
+      );
   } else {
     alreadyPrimary = true;
   }
   const ms = performance.now() - t0;
   // write the new timeline into pg_control now (pg_rewind and pg_controldata read it from there)
   if (!alreadyPrimary) await psql(standby, 'CHECKPOINT;');
-  const sync = await queryOne<{ v: string; f: string | null }>(standby, `SELECT setting AS v, sourcefile AS f FROM pg_settings WHERE name = 'synchronous_standby_names'`);
+  const sync = await queryOne<{ v: string; f: string | null }>(
+    standby,
+    `SELECT setting AS v, sourcefile AS f FROM pg_settings WHERE name = 'synchronous_standby_names'`,
+  );
   let resetSynchronous = false;
   if (sync.v !== '') {
     if (sync.f === standby.confFile) {
@@ -121,18 +133,40 @@ async function reachable(inst: PgInstance, timeoutMs: number): Promise<boolean> 
  * stop. Unreachable: the fence is recorded in the registry, and `rejoin`
  * must rebuild it as a standby before it serves again.
  */
-export async function fence(oldPrimary: PgInstance, info: { newPrimary: string; reason: string }, registry: FenceRegistry, opts: { reachTimeoutMs?: number } = {}): Promise<FenceResult> {
-  const record: FenceRecord = { host: oldPrimary.host.name, dataDir: oldPrimary.dataDir, at: new Date().toISOString(), newPrimary: info.newPrimary, how: 'stopped', reason: info.reason };
+export async function fence(
+  oldPrimary: PgInstance,
+  info: { newPrimary: string; reason: string },
+  registry: FenceRegistry,
+  opts: { reachTimeoutMs?: number } = {},
+): Promise<FenceResult> {
+  const record: FenceRecord = {
+    host: oldPrimary.host.name,
+    dataDir: oldPrimary.dataDir,
+    at: new Date().toISOString(),
+    newPrimary: info.newPrimary,
+    how: 'stopped',
+    reason: info.reason,
+  };
   if (!(await reachable(oldPrimary, opts.reachTimeoutMs ?? 10_000))) {
     record.how = 'unreachable';
     await registry.record(record);
     return { how: 'unreachable', record, wasRunning: false };
   }
   const host = oldPrimary.host;
-  await host.writeFile(fenceMarkerPath(oldPrimary), `${JSON.stringify(record, null, 2)}\n`, { owner: oldPrimary.osUser, mode: 0o600, backup: false });
-  await host.writeFile(`${oldPrimary.dataDir}/standby.signal`, '', { owner: oldPrimary.osUser, mode: 0o600, backup: false });
+  await host.writeFile(fenceMarkerPath(oldPrimary), `${JSON.stringify(record, null, 2)}\n`, {
+    owner: oldPrimary.osUser,
+    mode: 0o600,
+    backup: false,
+  });
+  await host.writeFile(`${oldPrimary.dataDir}/standby.signal`, '', {
+    owner: oldPrimary.osUser,
+    mode: 0o600,
+    backup: false,
+  });
   if (oldPrimary.startConf && (await host.exists(oldPrimary.startConf, { sudo: true }))) {
-    await host.writeFile(oldPrimary.startConf, '# pe-db: fenced after failover; rebuild with pe-db rejoin\nmanual\n', { backup: true });
+    await host.writeFile(oldPrimary.startConf, '# pe-db: fenced after failover; rebuild with pe-db rejoin\nmanual\n', {
+      backup: true,
+    });
   }
   const { wasRunning } = await stopInstance(oldPrimary);
   await registry.record(record);
@@ -149,7 +183,11 @@ export async function fencedBy(inst: PgInstance, registry?: FenceRegistry): Prom
 /** Start through our tools, honouring both the marker and the controller's registry. */
 export async function guardedStart(inst: PgInstance, registry: FenceRegistry): Promise<{ ms: number }> {
   const rec = await registry.get(inst.host.name, inst.dataDir);
-  if (rec) throw new DbFencedError(inst.host.name, `PostgreSQL in ${inst.dataDir} is recorded as fenced (${rec.how}, ${rec.at}) since ${rec.newPrimary} became primary; it is not started.`);
+  if (rec)
+    throw new DbFencedError(
+      inst.host.name,
+      `PostgreSQL in ${inst.dataDir} is recorded as fenced (${rec.how}, ${rec.at}) since ${rec.newPrimary} became primary; it is not started.`,
+    );
   return startInstance(inst);
 }
 
@@ -168,10 +206,17 @@ export interface FailoverResult {
 }
 
 /** Promote the standby, point its services at it, fence the old primary (reachable or not). */
-export async function failover(standby: PgInstance, oldPrimary: PgInstance, registry: FenceRegistry, opts: FailoverOptions = {}): Promise<FailoverResult> {
+export async function failover(
+  standby: PgInstance,
+  oldPrimary: PgInstance,
+  registry: FenceRegistry,
+  opts: FailoverOptions = {},
+): Promise<FailoverResult> {
   const p = await promote(standby);
   const f = await fence(oldPrimary, { newPrimary: standby.host.name, reason: opts.reason ?? 'failover' }, registry);
-  const writes = opts.files ? await pointServicesAt(standby.host, opts.files, opts.serviceServer ?? 'localhost', standby.port) : [];
+  const writes = opts.files
+    ? await pointServicesAt(standby.host, opts.files, opts.serviceServer ?? 'localhost', standby.port)
+    : [];
   return { promote: p, fence: f, servicesRewritten: writes.filter((w) => w.changed).map((w) => w.path) };
 }
 
@@ -191,14 +236,22 @@ export interface RejoinResult {
  * backup (the old data directory is kept aside). The fence is lifted only
  * once the standby streams.
  */
-export async function rejoin(oldPrimary: PgInstance, newPrimary: PgInstance, registry: FenceRegistry, o: ReplicaOptions, opts: { rewind?: boolean } = {}): Promise<RejoinResult> {
+export async function rejoin(
+  oldPrimary: PgInstance,
+  newPrimary: PgInstance,
+  registry: FenceRegistry,
+  o: ReplicaOptions,
+  opts: { rewind?: boolean } = {},
+): Promise<RejoinResult> {
   const t0 = performance.now();
   if (await isRunning(oldPrimary)) {
     // came back after a power cut and something started it: it must not take writes
     await stopInstance(oldPrimary);
   }
-  if (await isInRecovery(newPrimary)) throw new DbReplicationError(newPrimary.host.name, 'the new primary is still in recovery; promote it first.');
-  let rewindSkipped: string | undefined = opts.rewind === false ? 'disabled by the caller' : await rewindBlocker(oldPrimary);
+  if (await isInRecovery(newPrimary))
+    throw new DbReplicationError(newPrimary.host.name, 'the new primary is still in recovery; promote it first.');
+  let rewindSkipped: string | undefined =
+    opts.rewind === false ? 'disabled by the caller' : await rewindBlocker(oldPrimary);
   let rewind: RewindResult | undefined;
   if (rewindSkipped === undefined) {
     try {

@@ -54,7 +54,13 @@ export {
   hostCidr,
   setParameters,
 } from './access.js';
-export { type ConnectivityResult, checkFromHost, checkManyFromHost, checkFromController, classifyFailure } from './connectivity.js';
+export {
+  type ConnectivityResult,
+  checkFromHost,
+  checkManyFromHost,
+  checkFromController,
+  classifyFailure,
+} from './connectivity.js';
 export {
   type PoolUse,
   type NodePools,
@@ -82,7 +88,18 @@ export {
   waitCaughtUp,
   removeReplica,
 } from './replica.js';
-export { FENCE_MARKER, type FenceRecord, type StartOptions, fenceMarkerPath, serverRunFiles, readFenceMarker, startInstance, stopInstance, restartInstance, clearStaleLock } from './lifecycle.js';
+export {
+  FENCE_MARKER,
+  type FenceRecord,
+  type StartOptions,
+  fenceMarkerPath,
+  serverRunFiles,
+  readFenceMarker,
+  startInstance,
+  stopInstance,
+  restartInstance,
+  clearStaleLock,
+} from './lifecycle.js';
 export {
   type PromoteResult,
   type FenceResult,

@@ -157,16 +157,34 @@ export async function psql(inst: PgInstance, sql: string, opts: SqlOptions = {})
   validateRemotePath(inst.socketDir);
   const argv = asDbUser(inst, [
     bin(inst, 'psql'),
-    '-X', '-q', '-A', '-t',
-    '-v', 'ON_ERROR_STOP=1',
-    '-h', inst.socketDir,
-    '-p', String(inst.port),
-    '-d', opts.database ?? 'postgres',
-    '-f', '-',
+    '-X',
+    '-q',
+    '-A',
+    '-t',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-h',
+    inst.socketDir,
+    '-p',
+    String(inst.port),
+    '-d',
+    opts.database ?? 'postgres',
+    '-f',
+    '-',
   ]);
   const secrets = [...(opts.secrets ?? [])];
   const env = opts.localCommit === false ? undefined : { PGOPTIONS: '-c synchronous_commit=local' };
-  const r = await inst.host.exec(argv, { sudo: true, stdin: sql, cwd: '/', secrets, ...(env ? { env } : {}), allowFailure: true, timeoutMs: opts.timeoutMs ?? 120_000, readOnly: opts.readOnly ?? false, ...(opts.changesFiles ? { changesFiles: opts.changesFiles } : {}) });
+  const r = await inst.host.exec(argv, {
+    sudo: true,
+    stdin: sql,
+    cwd: '/',
+    secrets,
+    ...(env ? { env } : {}),
+    allowFailure: true,
+    timeoutMs: opts.timeoutMs ?? 120_000,
+    readOnly: opts.readOnly ?? false,
+    ...(opts.changesFiles ? { changesFiles: opts.changesFiles } : {}),
+  });
   if (r.code !== 0) {
     const red = inst.host.redactor.with(secrets);
     const detail = red.redact((r.stderr.trim() || r.stdout.trim()).split('\n').slice(-4).join(' '));
@@ -178,8 +196,15 @@ export async function psql(inst: PgInstance, sql: string, opts: SqlOptions = {})
 }
 
 /** Rows of a SELECT as plain objects (through json_agg, so types and NULLs survive). */
-export async function query<T = Record<string, unknown>>(inst: PgInstance, select: string, opts: SqlOptions = {}): Promise<T[]> {
-  const r = await psql(inst, `SELECT coalesce(json_agg(q), '[]'::json) FROM (${select}) q;\n`, { readOnly: true, ...opts });
+export async function query<T = Record<string, unknown>>(
+  inst: PgInstance,
+  select: string,
+  opts: SqlOptions = {},
+): Promise<T[]> {
+  const r = await psql(inst, `SELECT coalesce(json_agg(q), '[]'::json) FROM (${select}) q;\n`, {
+    readOnly: true,
+    ...opts,
+  });
   const text = r.stdout.trim();
   try {
     return JSON.parse(text === '' ? '[]' : text) as T[];
@@ -188,7 +213,11 @@ export async function query<T = Record<string, unknown>>(inst: PgInstance, selec
   }
 }
 
-export async function queryOne<T = Record<string, unknown>>(inst: PgInstance, select: string, opts: SqlOptions = {}): Promise<T> {
+export async function queryOne<T = Record<string, unknown>>(
+  inst: PgInstance,
+  select: string,
+  opts: SqlOptions = {},
+): Promise<T> {
   const rows = await query<T>(inst, select, opts);
   if (rows.length !== 1) throw new DbQueryError(inst.host.name, `expected one row, got ${rows.length}.`);
   return rows[0]!;
@@ -207,22 +236,29 @@ export async function serverVersionNum(inst: PgInstance): Promise<number> {
 export async function requireVersion(inst: PgInstance, what: string, min = 100000): Promise<void> {
   const v = await serverVersionNum(inst);
   if (v < min) {
-    throw new DbQueryError(inst.host.name, `${what} needs PostgreSQL ${Math.floor(min / 10000)} or later; the server on port ${inst.port} is ${Math.floor(v / 10000)}.${Math.floor(v / 100) % 100}.`, {
-      hint: 'Upgrade that PostgreSQL (pg_upgrade) before using pe-db on it.',
-    });
+    throw new DbQueryError(
+      inst.host.name,
+      `${what} needs PostgreSQL ${Math.floor(min / 10000)} or later; the server on port ${inst.port} is ${Math.floor(v / 10000)}.${Math.floor(v / 100) % 100}.`,
+      {
+        hint: 'Upgrade that PostgreSQL (pg_upgrade) before using pe-db on it.',
+      },
+    );
   }
 }
 
 /** Is the server accepting connections on its socket? (pg_isready) */
 export async function isRunning(inst: PgInstance): Promise<boolean> {
   // as the OS user: peer authentication lets it in, so the server logs no rejected connection for every check
-  const r = await inst.host.exec(asDbUser(inst, [bin(inst, 'pg_isready'), '-q', '-h', inst.socketDir, '-p', String(inst.port), '-d', 'postgres']), {
-    sudo: true,
-    cwd: '/',
-    allowFailure: true,
-    readOnly: true,
-    timeoutMs: 15_000,
-  });
+  const r = await inst.host.exec(
+    asDbUser(inst, [bin(inst, 'pg_isready'), '-q', '-h', inst.socketDir, '-p', String(inst.port), '-d', 'postgres']),
+    {
+      sudo: true,
+      cwd: '/',
+      allowFailure: true,
+      readOnly: true,
+      timeoutMs: 15_000,
+    },
+  );
   return r.code === 0;
 }
 
@@ -231,7 +267,11 @@ export async function isInRecovery(inst: PgInstance): Promise<boolean> {
 }
 
 /** Poll until fn() is true or the time is up; returns whether it became true and how long it took. */
-export async function waitFor(fn: () => Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<{ ok: boolean; ms: number }> {
+export async function waitFor(
+  fn: () => Promise<boolean>,
+  timeoutMs: number,
+  intervalMs = 100,
+): Promise<{ ok: boolean; ms: number }> {
   const t0 = performance.now();
   while (true) {
     if (await fn().catch(() => false)) return { ok: true, ms: performance.now() - t0 };

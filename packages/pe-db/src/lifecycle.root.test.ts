@@ -4,7 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalHost, freePort } from '@pe-stack/pe-host';
-import { clearStaleLock, destroyCluster, initCluster, isRunning, postmasterPid, startInstance, stopInstance, type PgInstance } from './index.js';
+import {
+  clearStaleLock,
+  destroyCluster,
+  initCluster,
+  isRunning,
+  postmasterPid,
+  startInstance,
+  stopInstance,
+  type PgInstance,
+} from './index.js';
 
 // A postmaster killed by a power cut leaves postmaster.pid in the data directory and .s.PGSQL.<port>.lock in the
 // socket directory; while nobody reaps it, its PID is a zombie's, and PostgreSQL refuses to start over either file.

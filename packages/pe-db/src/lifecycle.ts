@@ -74,18 +74,37 @@ export async function startInstance(inst: PgInstance, opts: StartOptions = {}): 
     if (fence) throw fencedError(inst, fence);
   }
   if (!opts.knownStopped && (await isRunning(inst))) return { ms: performance.now() - t0 };
-  await inst.host.exec(inst.control.start, { sudo: true, cwd: '/', timeoutMs: (opts.timeoutMs ?? 60_000) + 10_000, changesFiles: serverRunFiles(inst) });
+  await inst.host.exec(inst.control.start, {
+    sudo: true,
+    cwd: '/',
+    timeoutMs: (opts.timeoutMs ?? 60_000) + 10_000,
+    changesFiles: serverRunFiles(inst),
+  });
   const up = await waitFor(() => isRunning(inst), opts.timeoutMs ?? 60_000, 100);
-  if (!up.ok) throw new DbQueryError(inst.host.name, `PostgreSQL on port ${inst.port} did not accept connections within ${opts.timeoutMs ?? 60_000} ms after start.`, { hint: 'Read the server log.' });
+  if (!up.ok)
+    throw new DbQueryError(
+      inst.host.name,
+      `PostgreSQL on port ${inst.port} did not accept connections within ${opts.timeoutMs ?? 60_000} ms after start.`,
+      { hint: 'Read the server log.' },
+    );
   return { ms: performance.now() - t0 };
 }
 
-export async function stopInstance(inst: PgInstance, opts: { timeoutMs?: number } = {}): Promise<{ ms: number; wasRunning: boolean }> {
+export async function stopInstance(
+  inst: PgInstance,
+  opts: { timeoutMs?: number } = {},
+): Promise<{ ms: number; wasRunning: boolean }> {
   const t0 = performance.now();
   if (!(await isRunning(inst))) return { ms: performance.now() - t0, wasRunning: false };
-  await inst.host.exec(inst.control.stop, { sudo: true, cwd: '/', timeoutMs: opts.timeoutMs ?? 90_000, changesFiles: serverRunFiles(inst) });
+  await inst.host.exec(inst.control.stop, {
+    sudo: true,
+    cwd: '/',
+    timeoutMs: opts.timeoutMs ?? 90_000,
+    changesFiles: serverRunFiles(inst),
+  });
   const down = await waitFor(async () => !(await isRunning(inst)), opts.timeoutMs ?? 90_000, 100);
-  if (!down.ok) throw new DbQueryError(inst.host.name, `PostgreSQL on port ${inst.port} still accepts connections after stop.`);
+  if (!down.ok)
+    throw new DbQueryError(inst.host.name, `PostgreSQL on port ${inst.port} still accepts connections after stop.`);
   return { ms: performance.now() - t0, wasRunning: true };
 }
 

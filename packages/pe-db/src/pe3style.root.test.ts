@@ -29,7 +29,8 @@ const host = new LocalHost({ name: 'pe3.test' });
 let P: PgInstance;
 let S: PgInstance;
 let dir: string;
-const rows = async (inst: PgInstance) => (await queryOne<{ n: number }>(inst, 'SELECT count(*)::int AS n FROM t', { database: 'app' })).n;
+const rows = async (inst: PgInstance) =>
+  (await queryOne<{ n: number }>(inst, 'SELECT count(*)::int AS n FROM t', { database: 'app' })).n;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pe-db-pe3-'));
@@ -40,7 +41,11 @@ beforeAll(async () => {
   ]);
   await Promise.all([startInstance(P), startInstance(S)]);
   await psql(P, 'CREATE DATABASE app;');
-  await psql(P, 'CREATE TABLE t (id serial PRIMARY KEY, v text); INSERT INTO t (v) SELECT i::text FROM generate_series(1, 500) i;', { database: 'app' });
+  await psql(
+    P,
+    'CREATE TABLE t (id serial PRIMARY KEY, v text); INSERT INTO t (v) SELECT i::text FROM generate_series(1, 500) i;',
+    { database: 'app' },
+  );
 });
 
 afterAll(async () => {
@@ -55,10 +60,16 @@ describe('configuration inside the data directory (pe3 style), synchronous stand
     const ownConf = readFileSync(S.confFile, 'utf8');
     const ownHba = readFileSync(S.hbaFile, 'utf8');
     // our administrative statements commit locally; the standby does not exist yet
-    const r = await buildReplica(P, S, { name: 'secondary-pe3', primaryAddress: '127.0.0.1', standbyAddress: '127.0.0.1' });
+    const r = await buildReplica(P, S, {
+      name: 'secondary-pe3',
+      primaryAddress: '127.0.0.1',
+      standbyAddress: '127.0.0.1',
+    });
     expect(r.lag.state).toBe('streaming');
     // the standby becomes the synchronous one once it has reported its first flush position
-    expect((await waitFor(async () => (await replicationLag(P, 'secondary-pe3')).syncState === 'sync', 10_000)).ok).toBe(true);
+    expect(
+      (await waitFor(async () => (await replicationLag(P, 'secondary-pe3')).syncState === 'sync', 10_000)).ok,
+    ).toBe(true);
     expect(readFileSync(S.confFile, 'utf8')).toBe(ownConf);
     expect(readFileSync(S.hbaFile, 'utf8')).toBe(ownHba);
     expect((await queryOne<{ p: string }>(S, `SELECT current_setting('port') AS p`)).p).toBe(String(S.port));
@@ -68,8 +79,12 @@ describe('configuration inside the data directory (pe3 style), synchronous stand
 
   let committed = 0;
   it('every commit acknowledged by the killed primary is on the promoted standby, which takes writes at once', async () => {
-    await psql(P, "INSERT INTO t (v) SELECT 'sync-' || i FROM generate_series(1, 300) i;", { database: 'app', localCommit: false });
-    for (let i = 0; i < 20; i++) await psql(P, `INSERT INTO t (v) VALUES ('one-${i}');`, { database: 'app', localCommit: false });
+    await psql(P, "INSERT INTO t (v) SELECT 'sync-' || i FROM generate_series(1, 300) i;", {
+      database: 'app',
+      localCommit: false,
+    });
+    for (let i = 0; i < 20; i++)
+      await psql(P, `INSERT INTO t (v) VALUES ('one-${i}');`, { database: 'app', localCommit: false });
     committed = await rows(P);
     expect(committed).toBe(820);
     // power cut: SIGKILL the postmaster, no shutdown checkpoint, no chance to send anything more
@@ -83,7 +98,11 @@ describe('configuration inside the data directory (pe3 style), synchronous stand
     expect(await isInRecovery(S)).toBe(false);
     expect(await rows(S)).toBe(committed);
     // without the reset this commit would wait forever for a standby that does not exist
-    const w = await psql(S, "INSERT INTO t (v) VALUES ('after');", { database: 'app', localCommit: false, timeoutMs: 10_000 });
+    const w = await psql(S, "INSERT INTO t (v) VALUES ('after');", {
+      database: 'app',
+      localCommit: false,
+      timeoutMs: 10_000,
+    });
     expect(w.ms).toBeLessThan(5000);
     expect((await queryOne<{ v: string }>(S, `SELECT current_setting('synchronous_standby_names') AS v`)).v).toBe('');
   });
@@ -101,7 +120,11 @@ describe('configuration inside the data directory (pe3 style), synchronous stand
   it('the killed old primary rejoins with pg_rewind (crash recovery first), keeping its own configuration', async () => {
     const reg = new FenceRegistry(join(dir, 'fences.json'));
     const ownConf = readFileSync(P.confFile, 'utf8');
-    const r = await rejoin(P, S, reg, { name: 'primary-pe3', primaryAddress: '127.0.0.1', standbyAddress: '127.0.0.1' });
+    const r = await rejoin(P, S, reg, {
+      name: 'primary-pe3',
+      primaryAddress: '127.0.0.1',
+      standbyAddress: '127.0.0.1',
+    });
     expect(r.rewindSkipped).toBeUndefined();
     expect(r.method).toBe('rewind');
     expect(await isInRecovery(P)).toBe(true);

@@ -39,7 +39,8 @@ function unreachable(h: Host): Host {
   return new Proxy(h, {
     get(target, key, recv) {
       const v = Reflect.get(target, key, recv) as unknown;
-      if (typeof v === 'function' && key !== 'constructor') return () => Promise.reject(new HostUnreachableError(target.name, 'connect ETIMEDOUT'));
+      if (typeof v === 'function' && key !== 'constructor')
+        return () => Promise.reject(new HostUnreachableError(target.name, 'connect ETIMEDOUT'));
       return v;
     },
   });
@@ -63,12 +64,24 @@ beforeAll(async () => {
   [P, S] = await Promise.all([
     // wal_keep_size: the old primary keeps the WAL back to the fork, which pg_rewind needs
     // log_statement = all: the test shows no clear replication password ever reaches the server's log
-    initCluster(primaryHost, { dir: `${dir}/primary`, port: await freePort(), settings: { wal_keep_size: "'256MB'", log_statement: "'all'" } }),
-    initCluster(standbyHost, { dir: `${dir}/secondary1`, port: await freePort(), settings: { wal_keep_size: "'256MB'" } }),
+    initCluster(primaryHost, {
+      dir: `${dir}/primary`,
+      port: await freePort(),
+      settings: { wal_keep_size: "'256MB'", log_statement: "'all'" },
+    }),
+    initCluster(standbyHost, {
+      dir: `${dir}/secondary1`,
+      port: await freePort(),
+      settings: { wal_keep_size: "'256MB'" },
+    }),
   ]);
   await Promise.all([startInstance(P), startInstance(S)]);
   await psql(P, 'CREATE DATABASE app;');
-  await psql(P, 'CREATE TABLE t (id serial PRIMARY KEY, v text); INSERT INTO t (v) SELECT md5(i::text) FROM generate_series(1, 1000) i;', { database: 'app' });
+  await psql(
+    P,
+    'CREATE TABLE t (id serial PRIMARY KEY, v text); INSERT INTO t (v) SELECT md5(i::text) FROM generate_series(1, 1000) i;',
+    { database: 'app' },
+  );
   // the standby's own cluster has data of its own, which must be kept aside, not lost
   await psql(S, 'CREATE DATABASE mine;');
 });
@@ -82,7 +95,11 @@ describe('streaming replica, promotion, fencing, rejoin', () => {
   let replica: ReplicaResult;
 
   it('builds a streaming replica: role with a random password, slot, pg_hba replication record, pg_basebackup -R -X stream -S', async () => {
-    replica = await buildReplica(P, S, { name: 'secondary1.test', primaryAddress: '127.0.0.1', standbyAddress: '127.0.0.1' });
+    replica = await buildReplica(P, S, {
+      name: 'secondary1.test',
+      primaryAddress: '127.0.0.1',
+      standbyAddress: '127.0.0.1',
+    });
     expect(replica.slot).toBe('pe_secondary1_test');
     expect(replica.role).toBe('pe_repl_secondary1_test');
     expect(replica.lag.state).toBe('streaming');
@@ -92,11 +109,19 @@ describe('streaming replica, promotion, fencing, rejoin', () => {
     expect(await isInRecovery(S)).toBe(true);
     expect(await count(S)).toBe(1000);
     // the slot is in use, the record parsed, the role can replicate and nothing else
-    const slot = await queryOne<{ active: boolean; slot_type: string }>(P, `SELECT active, slot_type FROM pg_replication_slots WHERE slot_name = 'pe_secondary1_test'`);
+    const slot = await queryOne<{ active: boolean; slot_type: string }>(
+      P,
+      `SELECT active, slot_type FROM pg_replication_slots WHERE slot_name = 'pe_secondary1_test'`,
+    );
     expect(slot).toEqual({ active: true, slot_type: 'physical' });
     const rules = (await hbaFileRules(P)).filter((r) => r.database?.[0] === 'replication');
-    expect(rules.map((r) => [r.user_name, r.address, r.netmask, r.auth_method])).toEqual([[['pe_repl_secondary1_test'], '127.0.0.1', '255.255.255.255', 'scram-sha-256']]);
-    const role = await queryOne<{ rolreplication: boolean; rolsuper: boolean; scram: boolean }>(P, `SELECT rolreplication, rolsuper, rolpassword LIKE 'SCRAM-SHA-256$%' AS scram FROM pg_authid WHERE rolname = 'pe_repl_secondary1_test'`);
+    expect(rules.map((r) => [r.user_name, r.address, r.netmask, r.auth_method])).toEqual([
+      [['pe_repl_secondary1_test'], '127.0.0.1', '255.255.255.255', 'scram-sha-256'],
+    ]);
+    const role = await queryOne<{ rolreplication: boolean; rolsuper: boolean; scram: boolean }>(
+      P,
+      `SELECT rolreplication, rolsuper, rolpassword LIKE 'SCRAM-SHA-256$%' AS scram FROM pg_authid WHERE rolname = 'pe_repl_secondary1_test'`,
+    );
     expect(role).toEqual({ rolreplication: true, rolsuper: false, scram: true });
     // the standby's previous cluster was moved aside, with its own database in it
     expect(replica.previousData).toBeDefined();
@@ -111,7 +136,9 @@ describe('streaming replica, promotion, fencing, rejoin', () => {
     const pw = m?.[1] ?? m?.[2];
     expect(pw).toMatch(/^[A-Za-z0-9_-]{32}$/);
     const log = readFileSync(join(dir, 'primary', 'server.log'), 'utf8');
-    expect(log).toContain('CREATE ROLE "pe_repl_secondary1_test" WITH REPLICATION LOGIN PASSWORD \'SCRAM-SHA-256$4096:');
+    expect(log).toContain(
+      'CREATE ROLE "pe_repl_secondary1_test" WITH REPLICATION LOGIN PASSWORD \'SCRAM-SHA-256$4096:',
+    );
     expect(log).not.toContain(pw!);
     expect(readFileSync(join(dir, 'secondary1', 'server.log'), 'utf8')).not.toContain(pw!);
     expect(JSON.stringify(replica)).not.toContain(pw!);
@@ -134,15 +161,17 @@ describe('streaming replica, promotion, fencing, rejoin', () => {
   it('synchronous mode: commits wait for the standby, and do not complete while it is down', async () => {
     await setSynchronous(P, ['secondary1.test']);
     expect((await replicationLag(P, 'secondary1.test')).syncState).toBe('sync');
-    const up = await psql(P, 'INSERT INTO t (v) VALUES (\'sync-1\');', { database: 'app', localCommit: false });
+    const up = await psql(P, "INSERT INTO t (v) VALUES ('sync-1');", { database: 'app', localCommit: false });
     expect(up.ms).toBeLessThan(2000);
     expect((await waitCaughtUp(P, 'secondary1.test')).ok).toBe(true);
     expect(await count(S)).toBe(21001);
     await stopInstance(S);
     let settled = false;
-    const pending = psql(P, "INSERT INTO t (v) VALUES ('sync-2');", { database: 'app', localCommit: false }).finally(() => {
-      settled = true;
-    });
+    const pending = psql(P, "INSERT INTO t (v) VALUES ('sync-2');", { database: 'app', localCommit: false }).finally(
+      () => {
+        settled = true;
+      },
+    );
     await new Promise((r) => setTimeout(r, 1500));
     expect(settled).toBe(false); // the commit waits for the standby
     await startInstance(S);
@@ -156,12 +185,17 @@ describe('streaming replica, promotion, fencing, rejoin', () => {
   });
 
   let committed = 0;
-  const filesOf = (root: string): ServiceDbFile[] => [{ service: 'puppetdb', path: join(root, 'database.ini'), format: 'ini', section: 'database' }];
+  const filesOf = (root: string): ServiceDbFile[] => [
+    { service: 'puppetdb', path: join(root, 'database.ini'), format: 'ini', section: 'database' },
+  ];
 
   it('promotes the standby, points its services at it, fences the reachable old primary', async () => {
     committed = await count(P);
     expect((await waitCaughtUp(P, 'secondary1.test')).ok).toBe(true);
-    writeFileSync(join(dir, 'secondary1', 'database.ini'), `[database]\nsubname = //primary.test:${P.port}/app\nusername = app\npassword = app-pw-1234\n`);
+    writeFileSync(
+      join(dir, 'secondary1', 'database.ini'),
+      `[database]\nsubname = //primary.test:${P.port}/app\nusername = app\npassword = app-pw-1234\n`,
+    );
     const r = await failover(S, P, registry, { files: filesOf(join(dir, 'secondary1')), reason: 'test' });
     expect(r.promote.alreadyPrimary).toBe(false);
     expect(r.promote.timeline).toBe(2);
@@ -172,12 +206,20 @@ describe('streaming replica, promotion, fencing, rejoin', () => {
     await psql(S, "INSERT INTO t (v) VALUES ('after-promote');", { database: 'app' });
     // services now use the promoted host
     expect(r.servicesRewritten).toEqual([join(dir, 'secondary1', 'database.ini')]);
-    expect(await readServiceCredentials(standbyHost, filesOf(join(dir, 'secondary1'))[0]!)).toMatchObject({ server: 'localhost', port: S.port, password: 'app-pw-1234' });
+    expect(await readServiceCredentials(standbyHost, filesOf(join(dir, 'secondary1'))[0]!)).toMatchObject({
+      server: 'localhost',
+      port: S.port,
+      password: 'app-pw-1234',
+    });
     // the old primary: stopped, marked, and its data directory would start in recovery
     expect(r.fence.how).toBe('stopped');
     expect(r.fence.wasRunning).toBe(true);
     expect(await isRunning(P)).toBe(false);
-    expect(JSON.parse(readFileSync(join(P.dataDir, FENCE_MARKER), 'utf8'))).toMatchObject({ host: 'primary.test', newPrimary: 'secondary1.test', how: 'stopped' });
+    expect(JSON.parse(readFileSync(join(P.dataDir, FENCE_MARKER), 'utf8'))).toMatchObject({
+      host: 'primary.test',
+      newPrimary: 'secondary1.test',
+      how: 'stopped',
+    });
     expect(existsSync(join(P.dataDir, 'standby.signal'))).toBe(true);
     expect((await registry.list()).map((x) => x.host)).toEqual(['primary.test']);
   });
@@ -196,7 +238,10 @@ describe('streaming replica, promotion, fencing, rejoin', () => {
     const ghost: PgInstance = { ...P, host: unreachable(primaryHost), dataDir: `${dir}/elsewhere/data` };
     const r = await fence(ghost, { newPrimary: 'secondary1.test', reason: 'power-off' }, reg, { reachTimeoutMs: 2000 });
     expect(r.how).toBe('unreachable');
-    expect(await reg.get('primary.test', `${dir}/elsewhere/data`)).toMatchObject({ how: 'unreachable', newPrimary: 'secondary1.test' });
+    expect(await reg.get('primary.test', `${dir}/elsewhere/data`)).toMatchObject({
+      how: 'unreachable',
+      newPrimary: 'secondary1.test',
+    });
     // the host comes back: the registry refuses the start before any command runs
     const back: PgInstance = { ...ghost, host: primaryHost };
     const e = await guardedStart(back, reg).catch((x: unknown) => x);
@@ -205,7 +250,11 @@ describe('streaming replica, promotion, fencing, rejoin', () => {
   });
 
   it('rejoin rewinds the old primary (pg_rewind, checksums on) into a standby of the new one and lifts the fence', async () => {
-    const r = await rejoin(P, S, registry, { name: 'primary.test', primaryAddress: '127.0.0.1', standbyAddress: '127.0.0.1' });
+    const r = await rejoin(P, S, registry, {
+      name: 'primary.test',
+      primaryAddress: '127.0.0.1',
+      standbyAddress: '127.0.0.1',
+    });
     expect(r.rewindSkipped).toBeUndefined();
     expect(r.method).toBe('rewind');
     expect(r.rewind?.lag.state).toBe('streaming');
@@ -217,7 +266,10 @@ describe('streaming replica, promotion, fencing, rejoin', () => {
     const rows = await query<{ v: string }>(P, `SELECT v FROM t WHERE v = 'after-promote'`, { database: 'app' });
     expect(rows).toHaveLength(1);
     // the rewind role was only temporary; the replication role stays, without superuser
-    const roles = await query<{ rolname: string; rolsuper: boolean }>(S, `SELECT rolname, rolsuper FROM pg_roles WHERE rolname LIKE 'pe\\_%' ORDER BY 1`);
+    const roles = await query<{ rolname: string; rolsuper: boolean }>(
+      S,
+      `SELECT rolname, rolsuper FROM pg_roles WHERE rolname LIKE 'pe\\_%' ORDER BY 1`,
+    );
     expect(roles).toEqual([
       { rolname: 'pe_repl_primary_test', rolsuper: false },
       { rolname: 'pe_repl_secondary1_test', rolsuper: false },
@@ -233,7 +285,13 @@ describe('streaming replica, promotion, fencing, rejoin', () => {
     expect(back.promote.timeline).toBe(3);
     expect(back.fence.how).toBe('stopped');
     expect(await count(P)).toBe(total);
-    const r = await rejoin(S, P, registry, { name: 'secondary1.test', primaryAddress: '127.0.0.1', standbyAddress: '127.0.0.1' }, { rewind: false });
+    const r = await rejoin(
+      S,
+      P,
+      registry,
+      { name: 'secondary1.test', primaryAddress: '127.0.0.1', standbyAddress: '127.0.0.1' },
+      { rewind: false },
+    );
     expect(r.method).toBe('basebackup');
     expect(r.rewindSkipped).toBe('disabled by the caller');
     expect(r.replica?.lag.state).toBe('streaming');

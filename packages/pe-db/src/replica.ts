@@ -2,7 +2,19 @@ import { backupPath, isIpLiteral } from '@pe-stack/pe-host';
 import { grantAccess, hostCidr, setParameters } from './access.js';
 import { editors, readText } from './editors.js';
 import { DbConfigError, DbReplicationError } from './errors.js';
-import { asDbUser, bin, isInRecovery, requireVersion, psql, query, queryOne, quoteIdent, quoteLiteral, waitFor, type PgInstance } from './instance.js';
+import {
+  asDbUser,
+  bin,
+  isInRecovery,
+  requireVersion,
+  psql,
+  query,
+  queryOne,
+  quoteIdent,
+  quoteLiteral,
+  waitFor,
+  type PgInstance,
+} from './instance.js';
 import { startInstance, stopInstance } from './lifecycle.js';
 import { randomPassword, scramVerifier } from './scram.js';
 
@@ -53,7 +65,11 @@ export interface ReplicationLag {
 /** `secondary-1.example.com` -> `pe_secondary_1_example_com` (slot and role names: [a-z0-9_], at most 63). */
 export function replicaIdent(name: string, prefix = 'pe_'): string {
   const s = (prefix + name.toLowerCase().replace(/[^a-z0-9_]+/g, '_')).replace(/_+$/, '');
-  if (s === prefix.replace(/_$/, '') || s.length > 63) throw new DbConfigError('', `"${name}" does not make a replication slot name (letters, digits, at most ${63 - prefix.length} characters).`);
+  if (s === prefix.replace(/_$/, '') || s.length > 63)
+    throw new DbConfigError(
+      '',
+      `"${name}" does not make a replication slot name (letters, digits, at most ${63 - prefix.length} characters).`,
+    );
   return s;
 }
 
@@ -67,13 +83,23 @@ export async function ensureReplicationRole(primary: PgInstance, role: string, p
   primary.host.redactor.add(password).add(verifier);
   const exists = await query(primary, `SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(role)}`);
   const verb = exists.length > 0 ? 'ALTER' : 'CREATE';
-  await psql(primary, `${verb} ROLE ${quoteIdent(role)} WITH REPLICATION LOGIN PASSWORD ${quoteLiteral(verifier)};\n`, { secrets: [password, verifier] });
+  await psql(primary, `${verb} ROLE ${quoteIdent(role)} WITH REPLICATION LOGIN PASSWORD ${quoteLiteral(verifier)};\n`, {
+    secrets: [password, verifier],
+  });
 }
 
 async function ensureSlot(primary: PgInstance, slot: string): Promise<void> {
-  const rows = await query<{ active: boolean; slot_type: string }>(primary, `SELECT active, slot_type FROM pg_replication_slots WHERE slot_name = ${quoteLiteral(slot)}`);
+  const rows = await query<{ active: boolean; slot_type: string }>(
+    primary,
+    `SELECT active, slot_type FROM pg_replication_slots WHERE slot_name = ${quoteLiteral(slot)}`,
+  );
   const row = rows[0];
-  if (row?.active) throw new DbReplicationError(primary.host.name, `replication slot ${slot} is in use by a running standby.`, 'Stop that standby, or choose another name.');
+  if (row?.active)
+    throw new DbReplicationError(
+      primary.host.name,
+      `replication slot ${slot} is in use by a running standby.`,
+      'Stop that standby, or choose another name.',
+    );
   // a stale slot holds WAL from an older position: start from a new one
   if (row) await psql(primary, `SELECT pg_drop_replication_slot(${quoteLiteral(slot)});`);
   await psql(primary, `SELECT pg_create_physical_replication_slot(${quoteLiteral(slot)}, true);`);
@@ -81,13 +107,21 @@ async function ensureSlot(primary: PgInstance, slot: string): Promise<void> {
 
 async function checkPrimaryReady(primary: PgInstance): Promise<void> {
   await requireVersion(primary, 'a streaming replica built by pe-db', 120000);
-  if (await isInRecovery(primary)) throw new DbReplicationError(primary.host.name, 'the source of a replica must be a primary, but this server is in recovery.');
+  if (await isInRecovery(primary))
+    throw new DbReplicationError(
+      primary.host.name,
+      'the source of a replica must be a primary, but this server is in recovery.',
+    );
   const s = await queryOne<{ wal_level: string; senders: string; slots: string }>(
     primary,
     `SELECT current_setting('wal_level') AS wal_level, current_setting('max_wal_senders') AS senders, current_setting('max_replication_slots') AS slots`,
   );
   if (s.wal_level === 'minimal' || Number(s.senders) < 2 || Number(s.slots) < 1) {
-    throw new DbReplicationError(primary.host.name, `the primary cannot stream (wal_level ${s.wal_level}, max_wal_senders ${s.senders}, max_replication_slots ${s.slots}).`, 'Set wal_level = replica, max_wal_senders >= 2 and max_replication_slots >= 1, then restart the primary.');
+    throw new DbReplicationError(
+      primary.host.name,
+      `the primary cannot stream (wal_level ${s.wal_level}, max_wal_senders ${s.senders}, max_replication_slots ${s.slots}).`,
+      'Set wal_level = replica, max_wal_senders >= 2 and max_replication_slots >= 1, then restart the primary.',
+    );
   }
 }
 
@@ -105,7 +139,8 @@ async function setApplicationName(standby: PgInstance, name: string): Promise<vo
   const before = await readText(standby.host, auto);
   const doc = editors.conf(before, auto);
   const conninfo = doc.get('primary_conninfo');
-  if (conninfo === undefined) throw new DbReplicationError(standby.host.name, `pg_basebackup -R wrote no primary_conninfo into ${auto}.`);
+  if (conninfo === undefined)
+    throw new DbReplicationError(standby.host.name, `pg_basebackup -R wrote no primary_conninfo into ${auto}.`);
   if (/(^|\s)application_name=/.test(conninfo)) return;
   doc.set('primary_conninfo', `${conninfo} application_name=${quoteConninfo(name)}`);
   await standby.host.writeFile(auto, doc.toString(), { backup: false, secrets: [conninfo] });
@@ -123,7 +158,11 @@ export interface ReplicationSource {
 }
 
 /** On the primary: the standby's replication role (fresh random password), its pg_hba replication record and a new slot. */
-export async function prepareReplicationSource(primary: PgInstance, standby: PgInstance, o: ReplicaOptions): Promise<ReplicationSource> {
+export async function prepareReplicationSource(
+  primary: PgInstance,
+  standby: PgInstance,
+  o: ReplicaOptions,
+): Promise<ReplicationSource> {
   hostCidr(o.standbyAddress);
   await checkPrimaryReady(primary);
   const slot = replicaIdent(o.name);
@@ -131,7 +170,9 @@ export async function prepareReplicationSource(primary: PgInstance, standby: PgI
   const password = randomPassword();
   standby.host.redactor.add(password);
   await ensureReplicationRole(primary, role, password);
-  await grantAccess(primary, o.standbyAddress, [{ database: 'replication', user: role }], { listen: o.listen ?? (isIpLiteral(o.primaryAddress) ? o.primaryAddress : '*') });
+  await grantAccess(primary, o.standbyAddress, [{ database: 'replication', user: role }], {
+    listen: o.listen ?? (isIpLiteral(o.primaryAddress) ? o.primaryAddress : '*'),
+  });
   await ensureSlot(primary, slot);
   return { slot, role, password };
 }
@@ -144,7 +185,11 @@ export async function prepareReplicationSource(primary: PgInstance, standby: PgI
  * start, and wait until pg_stat_replication on the primary shows it
  * streaming. With `synchronous`, commits then wait for it.
  */
-export async function buildReplica(primary: PgInstance, standby: PgInstance, o: ReplicaOptions): Promise<ReplicaResult> {
+export async function buildReplica(
+  primary: PgInstance,
+  standby: PgInstance,
+  o: ReplicaOptions,
+): Promise<ReplicaResult> {
   const t0 = performance.now();
   const { slot, role, password } = await prepareReplicationSource(primary, standby, o);
 
@@ -156,20 +201,46 @@ export async function buildReplica(primary: PgInstance, standby: PgInstance, o: 
     previousData = backupPath(standby.dataDir);
     await standby.host.exec(['mv', '--', standby.dataDir, previousData], { sudo: true });
   }
-  await standby.host.exec(['install', '-d', '-m', '0700', '-o', standby.osUser, '-g', standby.osUser, standby.dataDir], { sudo: true });
+  await standby.host.exec(
+    ['install', '-d', '-m', '0700', '-o', standby.osUser, '-g', standby.osUser, standby.dataDir],
+    { sudo: true },
+  );
   const b0 = performance.now();
   try {
     await standby.host.exec(
       asDbUser(standby, [
         bin(standby, 'pg_basebackup'),
-        '-D', standby.dataDir,
-        '-h', o.primaryAddress, '-p', String(primary.port), '-U', role,
-        '-R', '-X', 'stream', '-S', slot, '-c', 'fast', '-w',
+        '-D',
+        standby.dataDir,
+        '-h',
+        o.primaryAddress,
+        '-p',
+        String(primary.port),
+        '-U',
+        role,
+        '-R',
+        '-X',
+        'stream',
+        '-S',
+        slot,
+        '-c',
+        'fast',
+        '-w',
       ]),
-      { sudo: true, cwd: '/', env: { PGPASSWORD: password, PGAPPNAME: o.name }, secrets: [password], timeoutMs: o.basebackupTimeoutMs ?? 3_600_000 },
+      {
+        sudo: true,
+        cwd: '/',
+        env: { PGPASSWORD: password, PGAPPNAME: o.name },
+        secrets: [password],
+        timeoutMs: o.basebackupTimeoutMs ?? 3_600_000,
+      },
     );
   } catch (e) {
-    throw new DbReplicationError(standby.host.name, `pg_basebackup from ${o.primaryAddress}:${primary.port} failed: ${standby.host.redactor.redact((e as Error).message)}`, previousData ? `The previous data directory is kept in ${previousData}.` : undefined);
+    throw new DbReplicationError(
+      standby.host.name,
+      `pg_basebackup from ${o.primaryAddress}:${primary.port} failed: ${standby.host.redactor.redact((e as Error).message)}`,
+      previousData ? `The previous data directory is kept in ${previousData}.` : undefined,
+    );
   }
   const basebackupMs = performance.now() - b0;
   for (const f of keep) {
@@ -183,19 +254,44 @@ export async function buildReplica(primary: PgInstance, standby: PgInstance, o: 
   await startInstance(standby, { allowFenced: true });
   const streaming = await waitForStreaming(primary, o.name, o.streamingTimeoutMs ?? 60_000);
   if (!streaming.ok) {
-    throw new DbReplicationError(standby.host.name, `the standby started but pg_stat_replication on ${primary.host.name} does not show "${o.name}" streaming after ${Math.round(streaming.ms)} ms.`, "Read the standby's server log (primary_conninfo, pg_hba replication record, slot).");
+    throw new DbReplicationError(
+      standby.host.name,
+      `the standby started but pg_stat_replication on ${primary.host.name} does not show "${o.name}" streaming after ${Math.round(streaming.ms)} ms.`,
+      "Read the standby's server log (primary_conninfo, pg_hba replication record, slot).",
+    );
   }
   const streamingMs = performance.now() - s0;
   if (o.synchronous) await setSynchronous(primary, [o.name]);
   const lag = await replicationLag(primary, o.name);
-  return { name: o.name, slot, role, previousData, basebackupMs, streamingMs, totalMs: performance.now() - t0, synchronous: Boolean(o.synchronous), lag };
+  return {
+    name: o.name,
+    slot,
+    role,
+    previousData,
+    basebackupMs,
+    streamingMs,
+    totalMs: performance.now() - t0,
+    synchronous: Boolean(o.synchronous),
+    lag,
+  };
 }
 
-export async function waitForStreaming(primary: PgInstance, name: string, timeoutMs: number): Promise<{ ok: boolean; ms: number }> {
-  return waitFor(async () => {
-    const r = await query(primary, `SELECT 1 FROM pg_stat_replication WHERE application_name = ${quoteLiteral(name)} AND state = 'streaming'`);
-    return r.length > 0;
-  }, timeoutMs, 100);
+export async function waitForStreaming(
+  primary: PgInstance,
+  name: string,
+  timeoutMs: number,
+): Promise<{ ok: boolean; ms: number }> {
+  return waitFor(
+    async () => {
+      const r = await query(
+        primary,
+        `SELECT 1 FROM pg_stat_replication WHERE application_name = ${quoteLiteral(name)} AND state = 'streaming'`,
+      );
+      return r.length > 0;
+    },
+    timeoutMs,
+    100,
+  );
 }
 
 /**
@@ -207,14 +303,34 @@ export async function setSynchronous(primary: PgInstance, names: readonly string
   const value = names.length === 0 ? '' : `FIRST 1 (${names.map((n) => `"${n.replace(/"/g, '')}"`).join(', ')})`;
   await setParameters(primary, { synchronous_standby_names: value });
   if (names.length > 0) {
-    const ok = await waitFor(async () => (await query(primary, `SELECT 1 FROM pg_stat_replication WHERE application_name = ${quoteLiteral(names[0]!)} AND sync_state = 'sync'`)).length > 0, 15_000);
-    if (!ok.ok) throw new DbReplicationError(primary.host.name, `"${names[0]}" did not become the synchronous standby.`, 'Check that it is streaming (pg_stat_replication).');
+    const ok = await waitFor(
+      async () =>
+        (
+          await query(
+            primary,
+            `SELECT 1 FROM pg_stat_replication WHERE application_name = ${quoteLiteral(names[0]!)} AND sync_state = 'sync'`,
+          )
+        ).length > 0,
+      15_000,
+    );
+    if (!ok.ok)
+      throw new DbReplicationError(
+        primary.host.name,
+        `"${names[0]}" did not become the synchronous standby.`,
+        'Check that it is streaming (pg_stat_replication).',
+      );
   }
 }
 
 /** Lag of one standby, as the primary sees it. */
 export async function replicationLag(primary: PgInstance, name: string): Promise<ReplicationLag> {
-  const rows = await query<{ state: string; sync_state: string; bytes: string | null; sent: string | null; seconds: number | null }>(
+  const rows = await query<{
+    state: string;
+    sync_state: string;
+    bytes: string | null;
+    sent: string | null;
+    seconds: number | null;
+  }>(
     primary,
     `SELECT state, sync_state,
             pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS bytes,
@@ -223,8 +339,20 @@ export async function replicationLag(primary: PgInstance, name: string): Promise
        FROM pg_stat_replication WHERE application_name = ${quoteLiteral(name)}`,
   );
   const r = rows[0];
-  if (!r) throw new DbReplicationError(primary.host.name, `no standby named "${name}" is connected (pg_stat_replication).`, 'Is the standby running? Is its primary_conninfo pointing here?');
-  return { name, state: r.state, syncState: r.sync_state, bytes: Number(r.bytes ?? 0), seconds: r.seconds ?? 0, sentBytes: Number(r.sent ?? 0) };
+  if (!r)
+    throw new DbReplicationError(
+      primary.host.name,
+      `no standby named "${name}" is connected (pg_stat_replication).`,
+      'Is the standby running? Is its primary_conninfo pointing here?',
+    );
+  return {
+    name,
+    state: r.state,
+    syncState: r.sync_state,
+    bytes: Number(r.bytes ?? 0),
+    seconds: r.seconds ?? 0,
+    sentBytes: Number(r.sent ?? 0),
+  };
 }
 
 /** Seconds since the last transaction the standby replayed was committed (0 when it has replayed all it received). */
@@ -238,12 +366,23 @@ export async function standbyDelaySeconds(standby: PgInstance): Promise<number> 
 }
 
 /** Waits until the standby has replayed everything the primary wrote up to now. */
-export async function waitCaughtUp(primary: PgInstance, name: string, timeoutMs = 60_000): Promise<{ ok: boolean; ms: number }> {
+export async function waitCaughtUp(
+  primary: PgInstance,
+  name: string,
+  timeoutMs = 60_000,
+): Promise<{ ok: boolean; ms: number }> {
   const target = (await queryOne<{ l: string }>(primary, 'SELECT pg_current_wal_lsn()::text AS l')).l;
-  return waitFor(async () => {
-    const r = await query(primary, `SELECT 1 FROM pg_stat_replication WHERE application_name = ${quoteLiteral(name)} AND replay_lsn >= ${quoteLiteral(target)}::pg_lsn`);
-    return r.length > 0;
-  }, timeoutMs, 50);
+  return waitFor(
+    async () => {
+      const r = await query(
+        primary,
+        `SELECT 1 FROM pg_stat_replication WHERE application_name = ${quoteLiteral(name)} AND replay_lsn >= ${quoteLiteral(target)}::pg_lsn`,
+      );
+      return r.length > 0;
+    },
+    timeoutMs,
+    50,
+  );
 }
 
 /** Undoes buildReplica on the primary: slot, replication record, role (and takes the standby out of synchronous_standby_names). */
@@ -252,14 +391,27 @@ export async function removeReplica(primary: PgInstance, name: string, standbyAd
   const role = replicationRole(name);
   const sync = (await queryOne<{ v: string }>(primary, `SELECT current_setting('synchronous_standby_names') AS v`)).v;
   if (sync.includes(`"${name}"`)) await setSynchronous(primary, []);
-  const slots = await query<{ active_pid: number | null }>(primary, `SELECT active_pid FROM pg_replication_slots WHERE slot_name = ${quoteLiteral(slot)}`);
+  const slots = await query<{ active_pid: number | null }>(
+    primary,
+    `SELECT active_pid FROM pg_replication_slots WHERE slot_name = ${quoteLiteral(slot)}`,
+  );
   if (slots[0]?.active_pid) await psql(primary, `SELECT pg_terminate_backend(${Number(slots[0].active_pid)});`);
   if (slots.length > 0) {
-    await waitFor(async () => (await query(primary, `SELECT 1 FROM pg_replication_slots WHERE slot_name = ${quoteLiteral(slot)} AND active`)).length === 0, 10_000);
+    await waitFor(
+      async () =>
+        (await query(primary, `SELECT 1 FROM pg_replication_slots WHERE slot_name = ${quoteLiteral(slot)} AND active`))
+          .length === 0,
+      10_000,
+    );
     await psql(primary, `SELECT pg_drop_replication_slot(${quoteLiteral(slot)});`);
   }
   const before = await readText(primary.host, primary.hbaFile);
-  if (editors.hba(before, primary.hbaFile).records().some((r) => r.database === 'replication' && r.user === role)) {
+  if (
+    editors
+      .hba(before, primary.hbaFile)
+      .records()
+      .some((r) => r.database === 'replication' && r.user === role)
+  ) {
     const doc = editors.hba(before, primary.hbaFile);
     doc.remove({ database: 'replication', user: role, address: hostCidr(standbyAddress) });
     await primary.host.writeFile(primary.hbaFile, doc.toString(), { backup: true });
@@ -267,4 +419,3 @@ export async function removeReplica(primary: PgInstance, name: string, standbyAd
   }
   await psql(primary, `DROP ROLE IF EXISTS ${quoteIdent(role)};`);
 }
-

@@ -4,15 +4,31 @@ import { editors, readText } from './editors.js';
 import { DbReplicationError } from './errors.js';
 import { asDbUser, bin, psql, query, quoteIdent, quoteLiteral, type PgInstance } from './instance.js';
 import { clearStaleLock, fenceMarkerPath, startInstance } from './lifecycle.js';
-import { ownConfigFiles, prepareReplicationSource, quoteConninfo, replicaIdent, replicationLag, waitForStreaming, type ReplicaOptions, type ReplicationLag } from './replica.js';
+import {
+  ownConfigFiles,
+  prepareReplicationSource,
+  quoteConninfo,
+  replicaIdent,
+  replicationLag,
+  waitForStreaming,
+  type ReplicaOptions,
+  type ReplicationLag,
+} from './replica.js';
 import { randomPassword, scramVerifier } from './scram.js';
 
 /** Why pg_rewind cannot be used on this (stopped) data directory, or undefined when it can. */
 export async function rewindBlocker(target: PgInstance): Promise<string | undefined> {
   const host = target.host;
   if (!(await host.exists(`${target.dataDir}/PG_VERSION`, { sudo: true }))) return `${target.dataDir} holds no cluster`;
-  if (!(await host.exists(bin(target, 'pg_rewind'), { sudo: true }))) return `${bin(target, 'pg_rewind')} is not installed`;
-  const r = await host.exec(asDbUser(target, [bin(target, 'pg_controldata'), '-D', target.dataDir]), { sudo: true, cwd: '/', readOnly: true, allowFailure: true, env: { LC_ALL: 'C' } });
+  if (!(await host.exists(bin(target, 'pg_rewind'), { sudo: true })))
+    return `${bin(target, 'pg_rewind')} is not installed`;
+  const r = await host.exec(asDbUser(target, [bin(target, 'pg_controldata'), '-D', target.dataDir]), {
+    sudo: true,
+    cwd: '/',
+    readOnly: true,
+    allowFailure: true,
+    env: { LC_ALL: 'C' },
+  });
   if (r.code !== 0) return `pg_controldata failed: ${r.stderr.trim()}`;
   const checksums = /Data page checksum version:\s+([1-9])/.test(r.stdout);
   const hints = /wal_log_hints setting:\s+on/.test(r.stdout);
@@ -34,7 +50,11 @@ export interface RewindResult {
  * are removed again afterwards. Throws when anything fails; the caller then
  * takes a fresh base backup.
  */
-export async function rewindAsStandby(target: PgInstance, source: PgInstance, o: ReplicaOptions): Promise<RewindResult> {
+export async function rewindAsStandby(
+  target: PgInstance,
+  source: PgInstance,
+  o: ReplicaOptions,
+): Promise<RewindResult> {
   const t0 = performance.now();
   const host = target.host;
   const why = await rewindBlocker(target);
@@ -60,10 +80,13 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, b
 `,
     { secrets: [rewindPw, verifier] },
   );
-  await grantAccess(source, o.standbyAddress, [{ database: 'postgres', user: rewindRole }], { listen: o.listen ?? (isIpLiteral(o.primaryAddress) ? o.primaryAddress : '*') });
+  await grantAccess(source, o.standbyAddress, [{ database: 'postgres', user: rewindRole }], {
+    listen: o.listen ?? (isIpLiteral(o.primaryAddress) ? o.primaryAddress : '*'),
+  });
   // pg_rewind makes the data directory a copy of the source's: keep this host's own configuration files
   const keep = new Map<string, Buffer>();
-  for (const f of ownConfigFiles(target)) if (await host.exists(f, { sudo: true })) keep.set(f, await host.readFile(f, { sudo: true }));
+  for (const f of ownConfigFiles(target))
+    if (await host.exists(f, { sudo: true })) keep.set(f, await host.readFile(f, { sudo: true }));
   // the fence's standby.signal would stop pg_rewind's single-user crash recovery of a target that was
   // powered off ("standby mode is not supported by single-user servers"); the marker stays until the end
   await host.remove(`${target.dataDir}/standby.signal`, { sudo: true });
@@ -73,8 +96,21 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, b
   const r0 = performance.now();
   try {
     await host.exec(
-      asDbUser(target, [bin(target, 'pg_rewind'), '-D', target.dataDir, '--source-server', conninfo, ...(separateConf ? ['--config-file', target.confFile] : [])]),
-      { sudo: true, cwd: '/', env: { PGPASSWORD: rewindPw, PGAPPNAME: `${o.name}-rewind` }, secrets: [rewindPw], timeoutMs: o.basebackupTimeoutMs ?? 3_600_000 },
+      asDbUser(target, [
+        bin(target, 'pg_rewind'),
+        '-D',
+        target.dataDir,
+        '--source-server',
+        conninfo,
+        ...(separateConf ? ['--config-file', target.confFile] : []),
+      ]),
+      {
+        sudo: true,
+        cwd: '/',
+        env: { PGPASSWORD: rewindPw, PGAPPNAME: `${o.name}-rewind` },
+        secrets: [rewindPw],
+        timeoutMs: o.basebackupTimeoutMs ?? 3_600_000,
+      },
     );
   } finally {
     await dropRewindRole(source, rewindRole, o.standbyAddress);
@@ -87,12 +123,18 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, b
   const primaryConninfo = `user=${repl.role} password=${quoteConninfo(repl.password)} host=${quoteConninfo(o.primaryAddress)} port=${source.port} application_name=${quoteConninfo(o.name)}`;
   doc.set('primary_conninfo', primaryConninfo);
   doc.set('primary_slot_name', repl.slot);
-  await host.writeFile(auto, doc.toString(), { owner: target.osUser, mode: 0o600, backup: false, secrets: [repl.password, primaryConninfo] });
+  await host.writeFile(auto, doc.toString(), {
+    owner: target.osUser,
+    mode: 0o600,
+    backup: false,
+    secrets: [repl.password, primaryConninfo],
+  });
   await host.writeFile(`${target.dataDir}/standby.signal`, '', { owner: target.osUser, mode: 0o600, backup: false });
   await host.remove(fenceMarkerPath(target), { sudo: true });
   await startInstance(target, { allowFenced: true });
   const streaming = await waitForStreaming(source, o.name, o.streamingTimeoutMs ?? 60_000);
-  if (!streaming.ok) throw new DbReplicationError(host.name, `after pg_rewind the standby does not stream from ${source.host.name}.`);
+  if (!streaming.ok)
+    throw new DbReplicationError(host.name, `after pg_rewind the standby does not stream from ${source.host.name}.`);
   return { ms: performance.now() - t0, rewindMs, lag: await replicationLag(source, o.name) };
 }
 

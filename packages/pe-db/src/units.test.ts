@@ -27,13 +27,41 @@ const target = { server: 'primary.example.com', port: 5432, database: 'puppetdb'
 
 describe('classifyFailure maps libpq and server messages to typed errors', () => {
   it.each([
-    ['psql: error: connection to server at "10.0.0.1", port 5432 failed: FATAL:  password authentication failed for user "puppetdb"', DbAuthError, 'E_DB_AUTH'],
-    ['psql: error: connection to server at "10.0.0.1", port 5432 failed: fe_sendauth: no password supplied', DbAuthError, 'E_DB_AUTH'],
-    ['psql: error: connection to server at "10.0.0.1", port 5432 failed: FATAL:  no pg_hba.conf entry for host "10.0.0.7", user "puppetdb", database "puppetdb", no encryption', DbHbaRejectedError, 'E_DB_HBA'],
-    ['psql: error: connection to server at "10.0.0.1", port 5432 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?', DbConnectError, 'E_DB_CONNECT'],
-    ['psql: error: could not translate host name "nope.example" to address: Name or service not known', DbConnectError, 'E_DB_CONNECT'],
-    ['psql: error: connection to server at "10.0.0.1", port 5432 failed: timeout expired', DbConnectError, 'E_DB_CONNECT'],
-    ['psql: error: connection to server at "10.0.0.1", port 5432 failed: FATAL:  database "puppetdb" does not exist', DbQueryError, 'E_DB_QUERY'],
+    [
+      'psql: error: connection to server at "10.0.0.1", port 5432 failed: FATAL:  password authentication failed for user "puppetdb"',
+      DbAuthError,
+      'E_DB_AUTH',
+    ],
+    [
+      'psql: error: connection to server at "10.0.0.1", port 5432 failed: fe_sendauth: no password supplied',
+      DbAuthError,
+      'E_DB_AUTH',
+    ],
+    [
+      'psql: error: connection to server at "10.0.0.1", port 5432 failed: FATAL:  no pg_hba.conf entry for host "10.0.0.7", user "puppetdb", database "puppetdb", no encryption',
+      DbHbaRejectedError,
+      'E_DB_HBA',
+    ],
+    [
+      'psql: error: connection to server at "10.0.0.1", port 5432 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?',
+      DbConnectError,
+      'E_DB_CONNECT',
+    ],
+    [
+      'psql: error: could not translate host name "nope.example" to address: Name or service not known',
+      DbConnectError,
+      'E_DB_CONNECT',
+    ],
+    [
+      'psql: error: connection to server at "10.0.0.1", port 5432 failed: timeout expired',
+      DbConnectError,
+      'E_DB_CONNECT',
+    ],
+    [
+      'psql: error: connection to server at "10.0.0.1", port 5432 failed: FATAL:  database "puppetdb" does not exist',
+      DbQueryError,
+      'E_DB_QUERY',
+    ],
   ])('%s', (text, cls, code) => {
     const e = classifyFailure('secondary1', target, text) as InstanceType<typeof cls>;
     expect(e).toBeInstanceOf(cls);
@@ -45,7 +73,11 @@ describe('classifyFailure maps libpq and server messages to typed errors', () =>
   });
 
   it('takes the client address from the pg_hba rejection and from SQLSTATE codes of the pg client', () => {
-    const e = classifyFailure('c', target, 'no pg_hba.conf entry for host "10.0.0.7", user "puppetdb"') as DbHbaRejectedError;
+    const e = classifyFailure(
+      'c',
+      target,
+      'no pg_hba.conf entry for host "10.0.0.7", user "puppetdb"',
+    ) as DbHbaRejectedError;
     expect(e.clientAddress).toBe('10.0.0.7');
     expect(e.hint).toContain('10.0.0.7');
     expect(classifyFailure('c', target, 'whatever', '28P01')).toBeInstanceOf(DbAuthError);
@@ -54,7 +86,14 @@ describe('classifyFailure maps libpq and server messages to typed errors', () =>
 });
 
 describe('connection budget arithmetic', () => {
-  const pool = (connections: number, adjustable: boolean): PoolUse => ({ node: 'n', service: adjustable ? 'puppetdb' : 'console', file: '/f', connections, basis: '', adjustable });
+  const pool = (connections: number, adjustable: boolean): PoolUse => ({
+    node: 'n',
+    service: adjustable ? 'puppetdb' : 'console',
+    file: '/f',
+    connections,
+    basis: '',
+    adjustable,
+  });
   it('shares what is left after the fixed users between two pools per puppetdb', () => {
     expect(fitPoolSize([pool(50, true), pool(50, true), pool(50, true)], 92)).toBe(15);
     expect(fitPoolSize([pool(50, true), pool(20, false)], 92)).toBe(36);
@@ -91,15 +130,37 @@ describe('instances from the layouts', () => {
   const host = new LocalHost();
   it('debian: pg_ctlcluster for one cluster, configuration under /etc', () => {
     const i = instanceFromLayout(host, layouts.debian);
-    expect(i).toMatchObject({ binDir: '/usr/lib/postgresql/15/bin', dataDir: '/var/lib/postgresql/15/main', confFile: '/etc/postgresql/15/main/postgresql.conf', hbaFile: '/etc/postgresql/15/main/pg_hba.conf', osUser: 'postgres', port: 5432, startConf: '/etc/postgresql/15/main/start.conf' });
+    expect(i).toMatchObject({
+      binDir: '/usr/lib/postgresql/15/bin',
+      dataDir: '/var/lib/postgresql/15/main',
+      confFile: '/etc/postgresql/15/main/postgresql.conf',
+      hbaFile: '/etc/postgresql/15/main/pg_hba.conf',
+      osUser: 'postgres',
+      port: 5432,
+      startConf: '/etc/postgresql/15/main/start.conf',
+    });
     expect(i.control.promote).toEqual(['pg_ctlcluster', '15', 'main', 'promote']);
     expect(i.control.stop).toEqual(['pg_ctlcluster', '15', 'main', 'stop', '-m', 'fast']);
   });
   it('pe3: pe-postgresql service, configuration in the data directory, pg_ctl promote as pe-postgres', () => {
     const i = instanceFromLayout(host, layouts.pe3);
-    expect(i).toMatchObject({ binDir: '/opt/puppet/bin', dataDir: '/opt/puppet/var/lib/pgsql/9.2/data', confFile: '/opt/puppet/var/lib/pgsql/9.2/data/postgresql.conf', osUser: 'pe-postgres' });
+    expect(i).toMatchObject({
+      binDir: '/opt/puppet/bin',
+      dataDir: '/opt/puppet/var/lib/pgsql/9.2/data',
+      confFile: '/opt/puppet/var/lib/pgsql/9.2/data/postgresql.conf',
+      osUser: 'pe-postgres',
+    });
     expect(i.control.start).toEqual(['/sbin/service', 'pe-postgresql', 'start']);
-    expect(i.control.promote).toEqual(['runuser', '-u', 'pe-postgres', '--', '/opt/puppet/bin/pg_ctl', 'promote', '-D', '/opt/puppet/var/lib/pgsql/9.2/data']);
+    expect(i.control.promote).toEqual([
+      'runuser',
+      '-u',
+      'pe-postgres',
+      '--',
+      '/opt/puppet/bin/pg_ctl',
+      'promote',
+      '-D',
+      '/opt/puppet/var/lib/pgsql/9.2/data',
+    ]);
   });
 });
 
@@ -113,7 +174,10 @@ describe('instanceFromHost: the socket directory the server is configured with',
       expect((await instanceFromHost(host, layout)).socketDir).toBe('/tmp'); // no file: the build's default
       writeFileSync(conf, "#unix_socket_directories = '/var/run/postgresql'\nport = 5432\n");
       expect((await instanceFromHost(host, layout)).socketDir).toBe('/tmp');
-      writeFileSync(conf, "unix_socket_directories = '/a'\nunix_socket_directories = '/var/run/pe-postgresql/, /tmp'\t# PE\n");
+      writeFileSync(
+        conf,
+        "unix_socket_directories = '/a'\nunix_socket_directories = '/var/run/pe-postgresql/, /tmp'\t# PE\n",
+      );
       expect((await instanceFromHost(host, layout)).socketDir).toBe('/var/run/pe-postgresql');
       writeFileSync(conf, "unix_socket_directories = '@abstract'\n");
       expect((await instanceFromHost(host, layout)).socketDir).toBe('/tmp');
@@ -133,7 +197,9 @@ describe('SCRAM-SHA-256 verifier', () => {
     const serverKey = Buffer.from(m[3]!, 'base64');
     const nonce = 'rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0';
     const authMessage = `n=user,r=rOprNGfwEbeRWgbNEkqO,r=${nonce},s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,c=biws,r=${nonce}`;
-    expect(createHmac('sha256', serverKey).update(authMessage).digest('base64')).toBe('6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=');
+    expect(createHmac('sha256', serverKey).update(authMessage).digest('base64')).toBe(
+      '6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=',
+    );
     // ClientProof = ClientKey XOR HMAC(StoredKey, AuthMessage); H(ClientKey) must be StoredKey
     const proof = Buffer.from('dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=', 'base64');
     const sig = createHmac('sha256', storedKey).update(authMessage).digest();

@@ -54,7 +54,10 @@ export async function commitStepwise(p: StepPrimitives, plan: CommitPlan): Promi
   }
 }
 
-async function resolveId(value: string | number | undefined, resolve: (n: string) => Promise<number>): Promise<number | undefined> {
+async function resolveId(
+  value: string | number | undefined,
+  resolve: (n: string) => Promise<number>,
+): Promise<number | undefined> {
   if (value === undefined) return undefined;
   if (typeof value === 'number') return value;
   return /^\d+$/.test(value) ? Number(value) : resolve(value);
@@ -66,7 +69,12 @@ async function resolveId(value: string | number | undefined, resolve: (n: string
  * mode and owner (explicit, else the old file's, else 0644 and the writer),
  * then commit through the transport.
  */
-export async function atomicWrite(p: FilePrimitives, path: string, data: string | Buffer, opts: WriteOptions = {}): Promise<WriteResult> {
+export async function atomicWrite(
+  p: FilePrimitives,
+  path: string,
+  data: string | Buffer,
+  opts: WriteOptions = {},
+): Promise<WriteResult> {
   const buf = toBuffer(data);
   let target = path;
   let st = await p.lstat(path);

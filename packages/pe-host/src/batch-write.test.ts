@@ -12,8 +12,10 @@ function batching() {
   const calls: { argv: readonly string[]; opts: ExecOptions | undefined }[] = [];
   const host = new Proxy(base, {
     get(target, prop, recv) {
-      if (prop === 'exec') return (argv: readonly string[], opts?: ExecOptions) => (calls.push({ argv, opts }), target.exec(argv, opts));
-      if (prop === 'writeFiles') return (files: Parameters<typeof execWriteFiles>[1]) => execWriteFiles(recv as Host, files, { sudo: false });
+      if (prop === 'exec')
+        return (argv: readonly string[], opts?: ExecOptions) => (calls.push({ argv, opts }), target.exec(argv, opts));
+      if (prop === 'writeFiles')
+        return (files: Parameters<typeof execWriteFiles>[1]) => execWriteFiles(recv as Host, files, { sudo: false });
       return Reflect.get(target, prop, recv) as unknown;
     },
   });
@@ -61,7 +63,14 @@ describe('writeFiles', () => {
       ]);
       expect(again.map((x) => x.changed)).toEqual([false, false]);
       // a mode change alone is a change
-      expect((await writeFiles(host, [{ path: join(dir, 'same'), data: 'same\n', opts: { mode: 0o644 } }, { path: join(dir, 'keep'), data: 'new\n' }])).map((x) => x.changed)).toEqual([true, false]);
+      expect(
+        (
+          await writeFiles(host, [
+            { path: join(dir, 'same'), data: 'same\n', opts: { mode: 0o644 } },
+            { path: join(dir, 'keep'), data: 'new\n' },
+          ])
+        ).map((x) => x.changed),
+      ).toEqual([true, false]);
       expect((await fs.stat(join(dir, 'same'))).mode & 0o7777).toBe(0o644);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });

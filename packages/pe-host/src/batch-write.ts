@@ -31,12 +31,19 @@ export interface BatchWriter {
  * are committed in order; on an error the files before it are written, the
  * others are not.
  */
-export async function writeFiles(host: Host, files: readonly BatchWrite[], opts: WriteFilesOptions = {}): Promise<WriteResult[]> {
+export async function writeFiles(
+  host: Host,
+  files: readonly BatchWrite[],
+  opts: WriteFilesOptions = {},
+): Promise<WriteResult[]> {
   if (files.length === 0) return [];
   const w = (host as Partial<BatchWriter>).writeFiles;
   if (typeof w === 'function' && files.length > 1) return w.call(host, files, opts);
   const out: WriteResult[] = [];
-  for (const f of files) out.push(await host.writeFile(f.path, f.data, { ...f.opts, ...(opts.sudo === undefined ? {} : { sudo: opts.sudo }) }));
+  for (const f of files)
+    out.push(
+      await host.writeFile(f.path, f.data, { ...f.opts, ...(opts.sudo === undefined ? {} : { sudo: opts.sudo }) }),
+    );
   return out;
 }
 
@@ -90,7 +97,8 @@ const SCRIPT = [
 function idArg(v: string | number | undefined): string {
   if (v === undefined) return '';
   const s = String(v);
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(s)) throw new InvalidInputError(`"${s}" is not a valid owner or group name.`);
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(s))
+    throw new InvalidInputError(`"${s}" is not a valid owner or group name.`);
   return s;
 }
 
@@ -99,7 +107,11 @@ function idArg(v: string | number | undefined): string {
  * stdin (every file's bytes, concatenated; never argv), and the parser of its
  * output. Exported for hosts that run commands (`exec`).
  */
-export async function execWriteFiles(host: Pick<Host, 'name' | 'exec'>, files: readonly BatchWrite[], opts: { sudo: boolean; timeoutMs?: number }): Promise<WriteResult[]> {
+export async function execWriteFiles(
+  host: Pick<Host, 'name' | 'exec'>,
+  files: readonly BatchWrite[],
+  opts: { sudo: boolean; timeoutMs?: number },
+): Promise<WriteResult[]> {
   const datas = files.map((f) => toBuffer(f.data));
   // the backup suffix, as backupPath makes it (one timestamp for the batch; beside each target)
   const stamp = backupPath('', new Date()).slice('.pe-backup-'.length);
@@ -107,13 +119,25 @@ export async function execWriteFiles(host: Pick<Host, 'name' | 'exec'>, files: r
   files.forEach((f, i) => {
     validateRemotePath(f.path);
     const o = f.opts ?? {};
-    args.push(f.path, String(datas[i]!.length), o.mode === undefined ? '' : (o.mode & 0o7777).toString(8), idArg(o.owner), idArg(o.group), o.backup === false ? '0' : '1');
+    args.push(
+      f.path,
+      String(datas[i]!.length),
+      o.mode === undefined ? '' : (o.mode & 0o7777).toString(8),
+      idArg(o.owner),
+      idArg(o.group),
+      o.backup === false ? '0' : '1',
+    );
   });
   const secrets = files.flatMap((f) => [...(f.opts?.secrets ?? [])]);
   const stdin = Buffer.concat(datas);
   let r;
   try {
-    r = await host.exec(['sh', '-c', SCRIPT, 'sh', ...args], { sudo: opts.sudo, stdin, ...(secrets.length ? { secrets } : {}), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+    r = await host.exec(['sh', '-c', SCRIPT, 'sh', ...args], {
+      sudo: opts.sudo,
+      stdin,
+      ...(secrets.length ? { secrets } : {}),
+      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+    });
   } catch (e) {
     if (!(e instanceof CommandFailedError)) throw e;
     // which file failed: the first one the output does not report
@@ -133,8 +157,17 @@ export async function execWriteFiles(host: Pick<Host, 'name' | 'exec'>, files: r
     const [kind, idx, target, backup] = line.replace(/\r$/, '').split('\t');
     const i = Number(idx);
     if ((kind !== '=' && kind !== '+') || !Number.isInteger(i) || i < 0 || i >= files.length || !target) continue;
-    out[i] = kind === '=' ? { path: target, changed: false } : backup ? { path: target, changed: true, backup } : { path: target, changed: true };
+    out[i] =
+      kind === '='
+        ? { path: target, changed: false }
+        : backup
+          ? { path: target, changed: true, backup }
+          : { path: target, changed: true };
   }
-  if (out.some((x) => x === undefined)) throw new PeError('E_IO', `writing ${files.length} files together: unexpected output.`, { host: host.name, hint: 'The host needs sh and GNU coreutils (head, stat, cmp, readlink).' });
+  if (out.some((x) => x === undefined))
+    throw new PeError('E_IO', `writing ${files.length} files together: unexpected output.`, {
+      host: host.name,
+      hint: 'The host needs sh and GNU coreutils (head, stat, cmp, readlink).',
+    });
   return out as WriteResult[];
 }

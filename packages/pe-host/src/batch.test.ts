@@ -25,7 +25,9 @@ describe('readFiles', () => {
     try {
       await fs.writeFile(join(dir, 'a'), 'alpha\n');
       await fs.writeFile(join(dir, 'k'), 'secret\n', { mode: 0o600 });
-      const r = await readFiles(new LocalHost(), [join(dir, 'a'), join(dir, 'k'), join(dir, 'none')], { statOnly: [join(dir, 'k')] });
+      const r = await readFiles(new LocalHost(), [join(dir, 'a'), join(dir, 'k'), join(dir, 'none')], {
+        statOnly: [join(dir, 'k')],
+      });
       expect(r.get(join(dir, 'a'))!.data!.toString()).toBe('alpha\n');
       expect(r.get(join(dir, 'a'))!.stat).toMatchObject({ isFile: true, size: 6 });
       expect(r.get(join(dir, 'k'))!.data).toBeUndefined();
@@ -38,13 +40,28 @@ describe('readFiles', () => {
 
   it('splits the bytes by the sizes only when the sizes before and after agree; otherwise nothing is known', async () => {
     const stat = (n: number, p: string) => `+${n} 644 0 0 1700000000 regular file\t${p}`;
-    const ok = ['?\t/c', stat(2, '/a'), stat(3, '/b'), '#sizes', '2\t/a', '3\t/b', '#data', b64('a\nbbb'), '#sizes', '2\t/a', '3\t/b', ''].join('\n');
+    const ok = [
+      '?\t/c',
+      stat(2, '/a'),
+      stat(3, '/b'),
+      '#sizes',
+      '2\t/a',
+      '3\t/b',
+      '#data',
+      b64('a\nbbb'),
+      '#sizes',
+      '2\t/a',
+      '3\t/b',
+      '',
+    ].join('\n');
     const r = await readFiles(answering(ok), ['/a', '/b', '/c']);
     expect(r.get('/a')!.data!.toString()).toBe('a\n');
     expect(r.get('/b')!.data!.toString()).toBe('bbb');
     expect(r.get('/c')!.stat).toBeUndefined();
     // /b grew while it was read: the split could be wrong, so no content (and no attributes) are claimed
-    const changed = ok.replace('#sizes\n2\t/a\n3\t/b\n\n', '#sizes\n2\t/a\n4\t/b\n\n').replace(b64('a\nbbb'), b64('a\nbbbb'));
+    const changed = ok
+      .replace('#sizes\n2\t/a\n3\t/b\n\n', '#sizes\n2\t/a\n4\t/b\n\n')
+      .replace(b64('a\nbbb'), b64('a\nbbbb'));
     const r2 = await readFiles(answering(changed), ['/a', '/b', '/c']);
     expect(r2.get('/a')).toEqual({ path: '/a', stat: undefined, unknown: true });
     expect(r2.get('/b')).toEqual({ path: '/b', stat: undefined, unknown: true });

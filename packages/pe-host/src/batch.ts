@@ -75,7 +75,11 @@ export function parseStat(line: string): FileStat {
  * examined is `unknown` (never guessed). Works on every Host that runs `sh`,
  * GNU `stat` and `base64` (coreutils).
  */
-export async function readFiles(host: Host, paths: readonly string[], opts: ReadFilesOptions = {}): Promise<Map<string, BatchedFile>> {
+export async function readFiles(
+  host: Host,
+  paths: readonly string[],
+  opts: ReadFilesOptions = {},
+): Promise<Map<string, BatchedFile>> {
   const out = new Map<string, BatchedFile>();
   const unique = [...new Set(paths)];
   if (unique.length === 0) return out;
@@ -88,7 +92,11 @@ export async function readFiles(host: Host, paths: readonly string[], opts: Read
     ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
   });
   const lines = r.stdout.split('\n').map((l) => l.replace(/\r$/, '')); // a sudo pty may add CR
-  const bad = () => new PeError('E_IO', 'reading several files at once: unexpected output.', { host: host.name, hint: 'The host needs sh, GNU stat, cat and base64 (coreutils).' });
+  const bad = () =>
+    new PeError('E_IO', 'reading several files at once: unexpected output.', {
+      host: host.name,
+      hint: 'The host needs sh, GNU stat, cat and base64 (coreutils).',
+    });
   const tab = (l: string): [string, string] => {
     const i = l.indexOf('\t');
     if (i < 0) throw bad();
@@ -122,7 +130,8 @@ export async function readFiles(host: Host, paths: readonly string[], opts: Read
   const [after] = sizes(d + 2);
   const order = [...before.keys()];
   const total = order.reduce((a, p) => a + before.get(p)!, 0);
-  const agree = order.length === after.size && order.every((p) => after.get(p) === before.get(p)) && total === data.length;
+  const agree =
+    order.length === after.size && order.every((p) => after.get(p) === before.get(p)) && total === data.length;
   let off = 0;
   for (const path of order) {
     const n = before.get(path)!;

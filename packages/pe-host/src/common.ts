@@ -21,7 +21,13 @@ export function sudoProblem(stderr: string): 'password' | 'tty' | undefined {
 }
 
 /** Turns a raw result into the public one, or the right typed error. */
-export function finish(host: string, argv: readonly string[], raw: RawResult, opts: ExecOptions, redactor: Redactor): ExecResult {
+export function finish(
+  host: string,
+  argv: readonly string[],
+  raw: RawResult,
+  opts: ExecOptions,
+  redactor: Redactor,
+): ExecResult {
   const r = redactor.with([...(opts.secrets ?? []), ...Object.values(opts.env ?? {})]);
   const stdout = raw.stdout.toString('utf8');
   const stderr = raw.stderr.toString('utf8');
@@ -60,8 +66,26 @@ export function tempName(path: string): string {
 /** Guard against removing something no tool should ever remove. */
 export function assertRemovable(host: string, path: string): void {
   const norm = path.replace(/\/+$/, '') || '/';
-  const forbidden = ['/', '/etc', '/usr', '/var', '/bin', '/sbin', '/lib', '/boot', '/home', '/root', '/opt', '/tmp', '/var/lib', '/etc/puppet', '/etc/puppetlabs'];
+  const forbidden = [
+    '/',
+    '/etc',
+    '/usr',
+    '/var',
+    '/bin',
+    '/sbin',
+    '/lib',
+    '/boot',
+    '/home',
+    '/root',
+    '/opt',
+    '/tmp',
+    '/var/lib',
+    '/etc/puppet',
+    '/etc/puppetlabs',
+  ];
   if (forbidden.includes(norm) || norm.split('/').length < 3) {
-    throw new InvalidInputError(`refusing to remove ${path}: it is too close to the root of the file system.`, { host });
+    throw new InvalidInputError(`refusing to remove ${path}: it is too close to the root of the file system.`, {
+      host,
+    });
   }
 }

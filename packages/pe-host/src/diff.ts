@@ -6,11 +6,24 @@ import type { Redactor } from './redact.js';
  * the only difference is inside a masked value, the diff says so instead of
  * showing nothing.
  */
-export function maskedDiff(path: string, before: string | undefined, after: string | undefined, redactor: Redactor): string {
+export function maskedDiff(
+  path: string,
+  before: string | undefined,
+  after: string | undefined,
+  redactor: Redactor,
+): string {
   const a = before === undefined ? '' : redactor.redactConfig(before);
   const b = after === undefined ? '' : redactor.redactConfig(after);
   if (a === b) {
     return before === after ? '' : `--- ${path}\n+++ ${path}\n(only a masked secret value changed)\n`;
   }
-  return createTwoFilesPatch(before === undefined ? '/dev/null' : path, after === undefined ? '/dev/null' : path, a, b, '', '', { context: 3 });
+  return createTwoFilesPatch(
+    before === undefined ? '/dev/null' : path,
+    after === undefined ? '/dev/null' : path,
+    a,
+    b,
+    '',
+    '',
+    { context: 3 },
+  );
 }

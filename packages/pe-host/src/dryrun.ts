@@ -1,7 +1,19 @@
 import { PassThrough, Writable } from 'node:stream';
 import { toBuffer } from './common.js';
 import { maskedDiff } from './diff.js';
-import type { ExecOptions, ExecResult, FileStat, Forward, Host, Mutation, ReadOptions, RemoveOptions, StreamingExec, WriteOptions, WriteResult } from './host.js';
+import type {
+  ExecOptions,
+  ExecResult,
+  FileStat,
+  Forward,
+  Host,
+  Mutation,
+  ReadOptions,
+  RemoveOptions,
+  StreamingExec,
+  WriteOptions,
+  WriteResult,
+} from './host.js';
 import type { Redactor } from './redact.js';
 import { FileNotFoundError } from './errors.js';
 import { validateRemotePath } from './validate.js';
@@ -35,7 +47,12 @@ export class DryRunHost implements Host {
 
   async spawn(argv: readonly string[], opts: Omit<ExecOptions, 'stdin' | 'allowFailure'> = {}): Promise<StreamingExec> {
     if (opts.readOnly) return this.inner.spawn(argv, opts);
-    this.mutations.push({ kind: 'exec', host: this.name, argv: this.redactor.with(opts.secrets ?? []).redactArgv(argv), sudo: Boolean(opts.sudo) });
+    this.mutations.push({
+      kind: 'exec',
+      host: this.name,
+      argv: this.redactor.with(opts.secrets ?? []).redactArgv(argv),
+      sudo: Boolean(opts.sudo),
+    });
     const stdout = new PassThrough();
     const stderr = new PassThrough();
     const stdin = new Writable({ write: (_c, _e, cb) => cb() });
@@ -43,7 +60,9 @@ export class DryRunHost implements Host {
       stdout.end();
       stderr.end();
     });
-    const done = new Promise<ExecResult>((resolve) => stdin.on('finish', () => resolve({ code: 0, stdout: '', stderr: '', ms: 0 })));
+    const done = new Promise<ExecResult>((resolve) =>
+      stdin.on('finish', () => resolve({ code: 0, stdout: '', stderr: '', ms: 0 })),
+    );
     return { stdin, stdout, stderr, done };
   }
 
@@ -58,7 +77,16 @@ export class DryRunHost implements Host {
     if (o === null) return undefined;
     const real = await this.inner.stat(path, opts);
     if (o === undefined) return real;
-    return { size: o.length, mode: real?.mode ?? 0o644, uid: real?.uid ?? 0, gid: real?.gid ?? 0, isFile: true, isDirectory: false, isSymlink: false, mtimeMs: Date.now() };
+    return {
+      size: o.length,
+      mode: real?.mode ?? 0o644,
+      uid: real?.uid ?? 0,
+      gid: real?.gid ?? 0,
+      isFile: true,
+      isDirectory: false,
+      isSymlink: false,
+      mtimeMs: Date.now(),
+    };
   }
 
   async exists(path: string, opts?: ReadOptions): Promise<boolean> {
@@ -72,7 +100,12 @@ export class DryRunHost implements Host {
     const before = st?.isFile ? await this.readFile(path, opts) : undefined;
     const modeChange = opts.mode !== undefined && st !== undefined && st.mode !== opts.mode;
     if (before?.equals(buf) && !modeChange) return { path, changed: false };
-    const diff = maskedDiff(path, before?.toString('utf8'), buf.toString('utf8'), this.redactor.with(opts.secrets ?? []));
+    const diff = maskedDiff(
+      path,
+      before?.toString('utf8'),
+      buf.toString('utf8'),
+      this.redactor.with(opts.secrets ?? []),
+    );
     const m: Mutation = { kind: 'write', host: this.name, path, diff, created: before === undefined };
     if (opts.mode !== undefined) m.mode = opts.mode;
     if (opts.owner !== undefined) m.owner = opts.owner;

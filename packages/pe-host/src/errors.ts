@@ -35,7 +35,10 @@ export class PeError extends Error {
 
   constructor(code: PeErrorCode, message: string, opts: PeErrorOptions = {}) {
     const where = opts.host ? `${opts.host}: ` : '';
-    super(`${where}${message}${opts.hint ? ` ${opts.hint}` : ''}`, opts.cause === undefined ? undefined : { cause: opts.cause });
+    super(
+      `${where}${message}${opts.hint ? ` ${opts.hint}` : ''}`,
+      opts.cause === undefined ? undefined : { cause: opts.cause },
+    );
     this.name = new.target.name;
     this.code = code;
     this.host = opts.host;
@@ -85,7 +88,10 @@ export class HostKeyChangedError extends PeError {
     super(
       'E_HOSTKEY_CHANGED',
       `the host key changed: it is now ${fingerprint}, expected ${expected.join(' or ')}. This may be an attack; nothing was sent.`,
-      { host, hint: 'If the host was rebuilt on purpose, remove its old entry from known_hosts and verify the new key out of band.' },
+      {
+        host,
+        hint: 'If the host was rebuilt on purpose, remove its old entry from known_hosts and verify the new key out of band.',
+      },
     );
     this.fingerprint = fingerprint;
   }
@@ -98,7 +104,14 @@ export class CommandFailedError extends PeError {
   readonly stderrTail: string;
   readonly stdout: string;
   readonly stderr: string;
-  constructor(host: string, argv: readonly string[], exitCode: number | null, stderr: string, stdout: string, signal?: string) {
+  constructor(
+    host: string,
+    argv: readonly string[],
+    exitCode: number | null,
+    stderr: string,
+    stdout: string,
+    signal?: string,
+  ) {
     const tail = tailLines(stderr.trim() || stdout.trim(), 6);
     const status = exitCode === null ? `was killed by ${signal ?? 'a signal'}` : `exited ${exitCode}`;
     super('E_COMMAND_FAILED', `\`${argv.join(' ')}\` ${status}${tail ? `: ${tail}` : '.'}`, { host });
@@ -128,8 +141,13 @@ export class SudoPasswordError extends PeError {
   constructor(host: string, detail: 'missing' | 'wrong') {
     super(
       'E_SUDO_PASSWORD',
-      detail === 'missing' ? 'sudo asks for a password and none is configured.' : 'sudo refused the configured password.',
-      { host, hint: 'Set the sudo password for this host (run-as password in the inventory) or allow the user NOPASSWD sudo.' },
+      detail === 'missing'
+        ? 'sudo asks for a password and none is configured.'
+        : 'sudo refused the configured password.',
+      {
+        host,
+        hint: 'Set the sudo password for this host (run-as password in the inventory) or allow the user NOPASSWD sudo.',
+      },
     );
   }
 }
@@ -146,7 +164,11 @@ export class SudoTtyError extends PeError {
 export class PermissionDeniedError extends PeError {
   readonly path: string;
   constructor(host: string, path: string, cause?: unknown) {
-    super('E_PERMISSION', `permission denied on ${path}.`, { host, cause, hint: 'Run with sudo (run-as: root) or fix the permissions.' });
+    super('E_PERMISSION', `permission denied on ${path}.`, {
+      host,
+      cause,
+      hint: 'Run with sudo (run-as: root) or fix the permissions.',
+    });
     this.path = path;
   }
 }

@@ -95,7 +95,16 @@ export interface Forward {
 /** One thing that was (or, under DryRunHost, would have been) changed on a host. */
 export type Mutation =
   | { kind: 'exec'; host: string; argv: string[]; sudo: boolean }
-  | { kind: 'write'; host: string; path: string; diff: string; created: boolean; mode?: number; owner?: string | number; group?: string | number }
+  | {
+      kind: 'write';
+      host: string;
+      path: string;
+      diff: string;
+      created: boolean;
+      mode?: number;
+      owner?: string | number;
+      group?: string | number;
+    }
   | { kind: 'remove'; host: string; path: string; recursive: boolean }
   | { kind: 'mkdir'; host: string; path: string };
 

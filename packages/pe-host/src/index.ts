@@ -8,9 +8,22 @@ export { LocalHost, type LocalHostOptions } from './local.js';
 export { SshHost, type SshHostConfig, type SshStats } from './ssh.js';
 export { DryRunHost } from './dryrun.js';
 export { readFiles, type BatchedFile, type ReadFilesOptions } from './batch.js';
-export { writeFiles, execWriteFiles, type BatchWrite, type BatchWriter, type WriteFilesOptions } from './batch-write.js';
+export {
+  writeFiles,
+  execWriteFiles,
+  type BatchWrite,
+  type BatchWriter,
+  type WriteFilesOptions,
+} from './batch-write.js';
 export { copyTree, treeManifest, manifestDifferences, type CopyTreeResult } from './tree.js';
-export { fingerprint, knownHostsName, parseKnownHosts, patternsMatch, verifyAgainstKnownHosts, type KnownHostEntry } from './knownhosts.js';
+export {
+  fingerprint,
+  knownHostsName,
+  parseKnownHosts,
+  patternsMatch,
+  verifyAgainstKnownHosts,
+  type KnownHostEntry,
+} from './knownhosts.js';
 export { Semaphore } from './semaphore.js';
 export { backupPath } from './common.js';
 export { startTestSshd, freePort, type TestSshd } from './sshd.js';

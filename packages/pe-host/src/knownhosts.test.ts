@@ -45,7 +45,9 @@ describe('known_hosts', () => {
   });
 
   it('refuses a revoked key even when another line accepts it', () => {
-    const entries = parseKnownHosts(`master.lab.test ssh-ed25519 ${k1.toString('base64')}\n@revoked * ssh-ed25519 ${k1.toString('base64')}\n`);
+    const entries = parseKnownHosts(
+      `master.lab.test ssh-ed25519 ${k1.toString('base64')}\n@revoked * ssh-ed25519 ${k1.toString('base64')}\n`,
+    );
     expect(verifyAgainstKnownHosts(entries, ['master.lab.test'], k1)).toMatchObject({ ok: false, reason: 'revoked' });
   });
 

@@ -26,7 +26,8 @@ export function parseKnownHosts(text: string): KnownHostEntry[] {
     if (!line || line.startsWith('#')) return;
     const fields = line.split(/\s+/);
     let marker: KnownHostEntry['marker'] = '';
-    if (fields[0] === '@revoked' || fields[0] === '@cert-authority') marker = fields.shift() as KnownHostEntry['marker'];
+    if (fields[0] === '@revoked' || fields[0] === '@cert-authority')
+      marker = fields.shift() as KnownHostEntry['marker'];
     const [patterns, keyType, b64] = fields;
     if (!patterns || !keyType || !b64) return;
     out.push({ marker, patterns, keyType, key: Buffer.from(b64, 'base64'), line: i + 1 });
@@ -35,7 +36,10 @@ export function parseKnownHosts(text: string): KnownHostEntry[] {
 }
 
 function globToRegExp(glob: string): RegExp {
-  const esc = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const esc = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${esc}$`, 'i');
 }
 
@@ -58,7 +62,8 @@ export function patternsMatch(patterns: string, name: string): boolean {
   return matched;
 }
 
-export type HostKeyVerdict = { ok: true } | { ok: false; reason: 'unknown' | 'changed' | 'revoked'; expected: string[] };
+export type HostKeyVerdict =
+  { ok: true } | { ok: false; reason: 'unknown' | 'changed' | 'revoked'; expected: string[] };
 
 /**
  * Checks a presented key against known_hosts entries for any of `names`
@@ -66,8 +71,11 @@ export type HostKeyVerdict = { ok: true } | { ok: false; reason: 'unknown' | 'ch
  * when another entry matches.
  */
 export function verifyAgainstKnownHosts(entries: KnownHostEntry[], names: string[], keyBlob: Buffer): HostKeyVerdict {
-  const forHost = entries.filter((e) => e.marker !== '@cert-authority' && names.some((n) => patternsMatch(e.patterns, n)));
-  if (entries.some((e) => e.marker === '@revoked' && e.key.equals(keyBlob))) return { ok: false, reason: 'revoked', expected: [] };
+  const forHost = entries.filter(
+    (e) => e.marker !== '@cert-authority' && names.some((n) => patternsMatch(e.patterns, n)),
+  );
+  if (entries.some((e) => e.marker === '@revoked' && e.key.equals(keyBlob)))
+    return { ok: false, reason: 'revoked', expected: [] };
   const plain = forHost.filter((e) => e.marker === '');
   if (plain.some((e) => e.key.equals(keyBlob))) return { ok: true };
   if (plain.length === 0) return { ok: false, reason: 'unknown', expected: [] };
@@ -85,8 +93,11 @@ export async function readKnownHosts(path: string): Promise<KnownHostEntry[]> {
 
 /** Trust on first use: append a hashed entry (only ever called on an explicit opt-in). */
 export async function appendKnownHost(path: string, name: string, keyBlob: Buffer): Promise<void> {
-  const keyType = keyBlob.readUInt32BE(0) > 0 ? keyBlob.subarray(4, 4 + keyBlob.readUInt32BE(0)).toString('latin1') : 'unknown';
+  const keyType =
+    keyBlob.readUInt32BE(0) > 0 ? keyBlob.subarray(4, 4 + keyBlob.readUInt32BE(0)).toString('latin1') : 'unknown';
   const salt = randomBytes(20);
   const hash = createHmac('sha1', salt).update(name).digest('base64');
-  await fs.appendFile(path, `|1|${salt.toString('base64')}|${hash} ${keyType} ${keyBlob.toString('base64')}\n`, { mode: 0o600 });
+  await fs.appendFile(path, `|1|${salt.toString('base64')}|${hash} ${keyType} ${keyBlob.toString('base64')}\n`, {
+    mode: 0o600,
+  });
 }

@@ -29,12 +29,18 @@ describe('LocalHost.exec', () => {
   });
 
   it('passes stdin, env and cwd', async () => {
-    const r = await host.exec(['sh', '-c', 'cat; printf "%s %s" "$PE_X" "$(pwd)"'], { stdin: 'in\n', env: { PE_X: 'val' }, cwd: dir });
+    const r = await host.exec(['sh', '-c', 'cat; printf "%s %s" "$PE_X" "$(pwd)"'], {
+      stdin: 'in\n',
+      env: { PE_X: 'val' },
+      cwd: dir,
+    });
     expect(r.stdout).toBe(`in\nval ${await fs.realpath(dir)}`);
   });
 
   it('throws CommandFailedError with the stderr tail, secrets masked', async () => {
-    const err = await host.exec(['sh', '-c', 'echo "bad db-secret-123 and $X" >&2; exit 3'], { env: { X: 'env-secret-456' } }).catch((e: unknown) => e);
+    const err = await host
+      .exec(['sh', '-c', 'echo "bad db-secret-123 and $X" >&2; exit 3'], { env: { X: 'env-secret-456' } })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CommandFailedError);
     const e = err as CommandFailedError;
     expect(e.exitCode).toBe(3);
@@ -191,7 +197,9 @@ describe('the remote wrapper program', () => {
       cwd: '/tmp',
       stdinLength: 0,
     });
-    const out = execFileSync('sh', ['-c', cmd.line], { input: Buffer.concat([cmd.prelude, Buffer.from('rest-of-stdin')]) });
+    const out = execFileSync('sh', ['-c', cmd.line], {
+      input: Buffer.concat([cmd.prelude, Buffer.from('rest-of-stdin')]),
+    });
     expect(out.toString()).toBe('multi\nline $(x) secret|/tmp|rest-of-stdin');
     expect(cmd.line).not.toContain('secret');
   });

@@ -6,7 +6,18 @@ import { atomicWrite, commitStepwise, type FilePrimitives, type StepPrimitives }
 import { listenForward } from './forward.js';
 import { assertRemovable, DEFAULT_TIMEOUT_MS, finish, type RawResult } from './common.js';
 import { CommandTimeoutError, FileNotFoundError, PeError, PermissionDeniedError } from './errors.js';
-import type { ExecOptions, ExecResult, FileStat, Forward, Host, ReadOptions, RemoveOptions, StreamingExec, WriteOptions, WriteResult } from './host.js';
+import type {
+  ExecOptions,
+  ExecResult,
+  FileStat,
+  Forward,
+  Host,
+  ReadOptions,
+  RemoveOptions,
+  StreamingExec,
+  WriteOptions,
+  WriteResult,
+} from './host.js';
 import { Redactor } from './redact.js';
 import { validateEnvName, validateRemotePath } from './validate.js';
 
@@ -68,9 +79,17 @@ export class LocalHost implements Host {
     child.stdin.on('error', () => undefined);
     child.stdin.end(opts.stdin ?? '');
     const r = await done;
-    if (timedOut()) throw new CommandTimeoutError(this.name, this.redactor.with(opts.secrets ?? []).redactArgv(argv), timeoutMs);
+    if (timedOut())
+      throw new CommandTimeoutError(this.name, this.redactor.with(opts.secrets ?? []).redactArgv(argv), timeoutMs);
     if (r.spawnError) err.push(Buffer.from(`${r.spawnError.message}\n`));
-    const raw: RawResult = { code: r.code, signal: r.signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err), ms: performance.now() - t0, timedOut: false };
+    const raw: RawResult = {
+      code: r.code,
+      signal: r.signal,
+      stdout: Buffer.concat(out),
+      stderr: Buffer.concat(err),
+      ms: performance.now() - t0,
+      timedOut: false,
+    };
     return finish(this.name, argv, raw, opts, this.redactor);
   }
 
@@ -80,7 +99,14 @@ export class LocalHost implements Host {
     child.stdin.on('error', () => undefined);
     const result = done.then((r) => {
       if (timedOut()) throw new CommandTimeoutError(this.name, argv, timeoutMs);
-      const raw: RawResult = { code: r.code, signal: r.signal, stdout: Buffer.alloc(0), stderr: Buffer.from(r.spawnError?.message ?? ''), ms: performance.now() - t0, timedOut: false };
+      const raw: RawResult = {
+        code: r.code,
+        signal: r.signal,
+        stdout: Buffer.alloc(0),
+        stderr: Buffer.from(r.spawnError?.message ?? ''),
+        ms: performance.now() - t0,
+        timedOut: false,
+      };
       return finish(this.name, argv, raw, opts, this.redactor);
     });
     return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, done: result };
@@ -90,7 +116,9 @@ export class LocalHost implements Host {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return new FileNotFoundError(this.name, path, e);
     if (code === 'EACCES' || code === 'EPERM') return new PermissionDeniedError(this.name, path, e);
-    return e instanceof PeError ? e : new PeError('E_IO', `${path}: ${(e as Error).message}`, { host: this.name, cause: e });
+    return e instanceof PeError
+      ? e
+      : new PeError('E_IO', `${path}: ${(e as Error).message}`, { host: this.name, cause: e });
   }
 
   private async guard<T>(path: string, fn: () => Promise<T>): Promise<T> {
@@ -171,11 +199,15 @@ export class LocalHost implements Host {
       realpath: (p) => fs.realpath(p),
       read: (p) => fs.readFile(p),
       resolveUser: async (n) => Number((await this.exec(['id', '-u', '--', n], { readOnly: true })).stdout.trim()),
-      resolveGroup: async (n) => Number((await this.exec(['getent', 'group', n], { readOnly: true })).stdout.split(':')[2]),
+      resolveGroup: async (n) =>
+        Number((await this.exec(['getent', 'group', n], { readOnly: true })).stdout.split(':')[2]),
       commit: (plan) => commitStepwise(steps, plan),
       list: async (dir) =>
         Promise.all(
-          (await fs.readdir(dir)).map(async (name) => ({ name, mtimeMs: (await fs.lstat(`${dir}/${name}`).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs })),
+          (await fs.readdir(dir)).map(async (name) => ({
+            name,
+            mtimeMs: (await fs.lstat(`${dir}/${name}`).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs,
+          })),
         ),
       unlink: (p) => fs.unlink(p),
     };

@@ -12,15 +12,43 @@ function throughShell(argv: string[]): string[] {
 
 describe('shellQuote', () => {
   it('passes awkward arguments through a real shell unchanged', () => {
-    const awkward = ['a b', "it's", '"dq"', '$(touch /tmp/pwned)', '`id`', 'a;b', 'x\ny', '*', '~', '$HOME', '', '\\', '-n', "'", "''", '!', '&&', '|', '>', '%s', '\t'];
+    const awkward = [
+      'a b',
+      "it's",
+      '"dq"',
+      '$(touch /tmp/pwned)',
+      '`id`',
+      'a;b',
+      'x\ny',
+      '*',
+      '~',
+      '$HOME',
+      '',
+      '\\',
+      '-n',
+      "'",
+      "''",
+      '!',
+      '&&',
+      '|',
+      '>',
+      '%s',
+      '\t',
+    ];
     expect(throughShell(awkward)).toEqual(awkward);
   });
 
   it('round-trips arbitrary strings (property)', () => {
     fc.assert(
-      fc.property(fc.array(fc.string({ unit: 'binary' }).filter((s) => !s.includes('\0')), { minLength: 1, maxLength: 6 }), (args) => {
-        expect(throughShell(args)).toEqual(args);
-      }),
+      fc.property(
+        fc.array(
+          fc.string({ unit: 'binary' }).filter((s) => !s.includes('\0')),
+          { minLength: 1, maxLength: 6 },
+        ),
+        (args) => {
+          expect(throughShell(args)).toEqual(args);
+        },
+      ),
       { numRuns: 150 },
     );
   });
@@ -40,10 +68,19 @@ describe('shellQuote', () => {
 describe('sequenceArgv', () => {
   it('runs each argv unchanged, in order, and stops at the first failure with its status', () => {
     const awkward = ['a b', '$(touch /tmp/pwned)', "it's", ';', '&&'];
-    const [sh, c, script] = sequenceArgv([['printf', '%s\\0', ...awkward], ['printf', 'second\\0']]);
+    const [sh, c, script] = sequenceArgv([
+      ['printf', '%s\\0', ...awkward],
+      ['printf', 'second\\0'],
+    ]);
     expect([sh, c]).toEqual(['sh', '-c']);
-    expect(execFileSync('sh', ['-c', script!]).toString('utf8').split('\0').slice(0, -1)).toEqual([...awkward, 'second']);
-    const failing = sequenceArgv([['sh', '-c', 'exit 3'], ['touch', '/nonexistent-dir/never']]);
+    expect(execFileSync('sh', ['-c', script!]).toString('utf8').split('\0').slice(0, -1)).toEqual([
+      ...awkward,
+      'second',
+    ]);
+    const failing = sequenceArgv([
+      ['sh', '-c', 'exit 3'],
+      ['touch', '/nonexistent-dir/never'],
+    ]);
     let status: number | undefined;
     try {
       execFileSync(failing[0]!, failing.slice(1), { stdio: 'pipe' });

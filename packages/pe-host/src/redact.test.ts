@@ -14,7 +14,14 @@ describe('Redactor', () => {
   });
 
   it('masks secret-looking keys in config text without touching others', () => {
-    const text = ['[database]', 'subname = //master:5432/puppetdb', 'password = hunter22', 'psk=abc123', '  password: "yaml-pw"', 'user = puppetdb'].join('\n');
+    const text = [
+      '[database]',
+      'subname = //master:5432/puppetdb',
+      'password = hunter22',
+      'psk=abc123',
+      '  password: "yaml-pw"',
+      'user = puppetdb',
+    ].join('\n');
     const out = new Redactor().redactConfig(text);
     expect(out).not.toMatch(/hunter22|abc123|yaml-pw/);
     expect(out).toContain('subname = //master:5432/puppetdb');
@@ -32,7 +39,12 @@ describe('Redactor', () => {
 
 describe('maskedDiff', () => {
   it('shows changes with secrets masked', () => {
-    const d = maskedDiff('/etc/puppetdb/conf.d/database.ini', 'password = old-pass\nsubname = a\n', 'password = new-pass\nsubname = b\n', new Redactor());
+    const d = maskedDiff(
+      '/etc/puppetdb/conf.d/database.ini',
+      'password = old-pass\nsubname = a\n',
+      'password = new-pass\nsubname = b\n',
+      new Redactor(),
+    );
     expect(d).toContain('-subname = a');
     expect(d).toContain('+subname = b');
     expect(d).not.toMatch(/old-pass|new-pass/);

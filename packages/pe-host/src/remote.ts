@@ -55,7 +55,18 @@ export function buildRemoteCommand(argv: readonly string[], o: BuildOptions): Re
   const prompt = o.pty ? `PE-SUDO-PROMPT-${randomBytes(6).toString('hex')}:` : undefined;
   const wrapped = env.length > 0 || o.cwd !== undefined || o.pty;
   const inner = wrapped
-    ? ['sh', '-c', WRAPPER, 'sh', ready ?? '', o.cwd ?? '', o.pty ? String(o.stdinLength) : '-', String(env.length), ...env.map(([k]) => k), ...argv]
+    ? [
+        'sh',
+        '-c',
+        WRAPPER,
+        'sh',
+        ready ?? '',
+        o.cwd ?? '',
+        o.pty ? String(o.stdinLength) : '-',
+        String(env.length),
+        ...env.map(([k]) => k),
+        ...argv,
+      ]
     : [...argv];
   // in pty mode the command must stay in the tty's foreground process group (else SIGTTIN)
   const timed = ['timeout', ...(o.pty ? ['--foreground'] : []), '-k', '2', `${timeoutSec}s`, ...inner];

@@ -52,7 +52,9 @@ beforeAll(async () => {
   for (const u of [NOPW, TTY]) sh(['useradd', '-m', '-s', '/bin/bash', u]);
   sh(['usermod', '-p', '*', NOPW]); // no password, but not locked
   execFileSync('chpasswd', { input: `${TTY}:${TTY_PASSWORD}\n` });
-  await fs.writeFile(sudoers, `${NOPW} ALL=(ALL) NOPASSWD: ALL\nDefaults:${TTY} requiretty\n${TTY} ALL=(ALL) ALL\n`, { mode: 0o440 });
+  await fs.writeFile(sudoers, `${NOPW} ALL=(ALL) NOPASSWD: ALL\nDefaults:${TTY} requiretty\n${TTY} ALL=(ALL) ALL\n`, {
+    mode: 0o440,
+  });
   sh(['visudo', '-cf', sudoers]);
   sshd = await startTestSshd({ users: [NOPW, TTY] });
   bastion = await startTestSshd({ clientKeyPath: sshd.clientKeyPath });
@@ -102,7 +104,10 @@ describe('SshHost against a real OpenSSH server', () => {
   it('throws CommandFailedError with masked secrets and the stderr tail', async () => {
     const h = host({ redactor: new Redactor(['known-secret-77']) });
     const err = await h
-      .exec(['sh', '-c', 'echo "failed for known-secret-77 / $PGPASSWORD" >&2; exit 4', 'arg-secret-88'], { env: { PGPASSWORD: 'env-secret-99' }, secrets: ['arg-secret-88'] })
+      .exec(['sh', '-c', 'echo "failed for known-secret-77 / $PGPASSWORD" >&2; exit 4', 'arg-secret-88'], {
+        env: { PGPASSWORD: 'env-secret-99' },
+        secrets: ['arg-secret-88'],
+      })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CommandFailedError);
     const e = err as CommandFailedError;
@@ -127,7 +132,9 @@ describe('SshHost against a real OpenSSH server', () => {
 
   it('runs 50 concurrent commands on one connection under the channel cap', async () => {
     const h = host({ maxChannels: 8 });
-    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => h.exec(['sh', '-c', `sleep 0.05; echo ${i}`])));
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => h.exec(['sh', '-c', `sleep 0.05; echo ${i}`])),
+    );
     expect(results.map((r) => r.stdout.trim())).toEqual(Array.from({ length: 50 }, (_, i) => String(i)));
     expect(h.stats.connects).toBe(1);
     expect(h.stats.peakChannels).toBe(8);
@@ -137,7 +144,9 @@ describe('SshHost against a real OpenSSH server', () => {
     // a user with a fast login shell makes commands finish in ~2 ms: the whole
     // channel life can arrive in one chunk (regression: exit codes came back null)
     const h = host({ user: NOPW });
-    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => h.exec(['sh', '-c', `echo ${i}; exit ${i % 3}`], { allowFailure: true })));
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => h.exec(['sh', '-c', `echo ${i}; exit ${i % 3}`], { allowFailure: true })),
+    );
     expect(results.map((r) => r.code)).toEqual(Array.from({ length: 200 }, (_, i) => i % 3));
     expect(results.map((r) => r.stdout)).toEqual(Array.from({ length: 200 }, (_, i) => `${i}\n`));
   });
@@ -171,7 +180,9 @@ describe('SshHost against a real OpenSSH server', () => {
       await h.exec(['ln', '-s', 'bin', `${dir}/link`], { sudo: true });
       await h.exec(['ln', '-s', 'nowhere', `${dir}/dangling`], { sudo: true });
       await h.mkdir(`${dir}/sub`);
-      const paths = ['bin', 'empty', 'key.pem', 'big', 'link', 'dangling', 'sub', 'absent', 'bin'].map((n) => `${dir}/${n}`);
+      const paths = ['bin', 'empty', 'key.pem', 'big', 'link', 'dangling', 'sub', 'absent', 'bin'].map(
+        (n) => `${dir}/${n}`,
+      );
       const before = h.stats.commands;
       const r = await h.readFiles(paths, { statOnly: [`${dir}/key.pem`], maxBytes: 50 });
       expect(h.stats.commands - before).toBe(1);
@@ -200,7 +211,10 @@ describe('SshHost against a real OpenSSH server', () => {
     for (const h of [host(), host({ user: NOPW }), host({ user: TTY, sudoPassword: TTY_PASSWORD })]) {
       const dir = `/root/pe-bwrite-${suffix}`;
       await h.mkdir(dir, { mode: 0o700 });
-      await h.exec(['sh', '-c', 'printf "old\\n" > "$1" && chown "$2" "$1" && chmod 640 "$1"', 'sh', `${dir}/old`, NOPW], { sudo: true });
+      await h.exec(
+        ['sh', '-c', 'printf "old\\n" > "$1" && chown "$2" "$1" && chmod 640 "$1"', 'sh', `${dir}/old`, NOPW],
+        { sudo: true },
+      );
       const secret = 'PRIVATE-KEY-BYTES-7';
       const bin = Buffer.from([0, 1, 10, 13, 255, 10]);
       const before = h.stats.commands;
@@ -257,7 +271,12 @@ describe('SshHost against a real OpenSSH server', () => {
 
   it('answers a sudo password on a pty for a requiretty user, and refuses a wrong or missing one', async () => {
     const ok = host({ user: TTY, sudoPassword: TTY_PASSWORD });
-    const r = await ok.exec(['sh', '-c', 'id -u; printf "%s|" "$V"; cat'], { sudo: true, stdin: 'binary\x00\x04\r\nsafe', env: { V: 'pty-env' }, timeoutMs: 20_000 });
+    const r = await ok.exec(['sh', '-c', 'id -u; printf "%s|" "$V"; cat'], {
+      sudo: true,
+      stdin: 'binary\x00\x04\r\nsafe',
+      env: { V: 'pty-env' },
+      timeoutMs: 20_000,
+    });
     expect(r.stdout).toBe('0\npty-env|binary\x00\x04\r\nsafe');
     const wrong = host({ user: TTY, sudoPassword: 'not-the-password' });
     const e1 = await wrong.exec(['true'], { sudo: true, timeoutMs: 20_000 }).catch((e: unknown) => e);
@@ -276,7 +295,9 @@ describe('SshHost against a real OpenSSH server', () => {
     expect(r.changed).toBe(true);
     const uid = Number(sh(['id', '-u', NOPW]).trim());
     expect(await h.stat(`${dir}/new.conf`, { sudo: true })).toMatchObject({ mode: 0o640, uid, size: 6 });
-    expect((await h.writeFile(`${dir}/new.conf`, 'a = 1\n', { sudo: true, owner: NOPW, mode: 0o640 })).changed).toBe(false);
+    expect((await h.writeFile(`${dir}/new.conf`, 'a = 1\n', { sudo: true, owner: NOPW, mode: 0o640 })).changed).toBe(
+      false,
+    );
     await h.remove(dir, { recursive: true, sudo: true });
   }, 90_000);
 
@@ -286,14 +307,23 @@ describe('SshHost against a real OpenSSH server', () => {
     await expect(host({ knownHosts: empty }).exec(['true'])).rejects.toBeInstanceOf(HostKeyUnknownError);
 
     const other = generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
-    const blob = Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from('ssh-ed25519'), Buffer.from([0, 0, 0, 32]), other]);
+    const blob = Buffer.concat([
+      Buffer.from([0, 0, 0, 11]),
+      Buffer.from('ssh-ed25519'),
+      Buffer.from([0, 0, 0, 32]),
+      other,
+    ]);
     const wrong = `${sshd.dir}/wrong_known_hosts`;
     await fs.writeFile(wrong, `[127.0.0.1]:${sshd.port} ssh-ed25519 ${blob.toString('base64')}\n`);
-    const changed = await host({ knownHosts: wrong }).exec(['true']).catch((e: unknown) => e);
+    const changed = await host({ knownHosts: wrong })
+      .exec(['true'])
+      .catch((e: unknown) => e);
     expect(changed).toBeInstanceOf(HostKeyChangedError);
     expect((changed as HostKeyChangedError).fingerprint).toBe(sshd.hostKeyFingerprint);
     // a changed key is refused even with trust-on-first-use
-    await expect(host({ knownHosts: wrong, trustOnFirstUse: true }).exec(['true'])).rejects.toBeInstanceOf(HostKeyChangedError);
+    await expect(host({ knownHosts: wrong, trustOnFirstUse: true }).exec(['true'])).rejects.toBeInstanceOf(
+      HostKeyChangedError,
+    );
 
     const pinned = host({ knownHosts: undefined, hostKeys: [sshd.hostKeyFingerprint] });
     expect((await pinned.exec(['echo', 'pinned'])).stdout).toBe('pinned\n');
@@ -306,13 +336,18 @@ describe('SshHost against a real OpenSSH server', () => {
   });
 
   it('reports a refused key and an unreachable port as typed errors', async () => {
-    const { privateKey } = generateKeyPairSync('ed25519', { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    const { privateKey } = generateKeyPairSync('ed25519', {
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
     const keyPath = `${sshd.dir}/stranger_key`;
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyPath]);
     void privateKey;
     await expect(host({ privateKey: keyPath }).exec(['true'])).rejects.toBeInstanceOf(AuthFailedError);
     const closed = await freePort();
-    const err = await host({ port: closed }).exec(['true']).catch((e: unknown) => e);
+    const err = await host({ port: closed })
+      .exec(['true'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HostUnreachableError);
     expect((err as Error).message).toMatch(/ECONNREFUSED/);
   });
@@ -321,8 +356,12 @@ describe('SshHost against a real OpenSSH server', () => {
     const sock = `${sshd.dir}/agent.sock`;
     const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
     try {
-      for (let i = 0; i < 50 && !(await fs.stat(sock).catch(() => undefined)); i++) await new Promise((r) => setTimeout(r, 50));
-      execFileSync('ssh-add', ['-q', sshd.clientKeyPath], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+      for (let i = 0; i < 50 && !(await fs.stat(sock).catch(() => undefined)); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      execFileSync('ssh-add', ['-q', sshd.clientKeyPath], {
+        env: { ...process.env, SSH_AUTH_SOCK: sock },
+        stdio: 'ignore',
+      });
       const h = host({ privateKey: undefined, agent: sock });
       expect((await h.exec(['echo', 'agent'])).stdout).toBe('agent\n');
     } finally {
@@ -335,14 +374,23 @@ describe('SshHost against a real OpenSSH server', () => {
     const silent: Server = createServer(() => undefined);
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const t0 = Date.now();
-    const err = await host({ port: (silent.address() as AddressInfo).port, connectTimeoutMs: 700 }).exec(['true']).catch((e: unknown) => e);
+    const err = await host({ port: (silent.address() as AddressInfo).port, connectTimeoutMs: 700 })
+      .exec(['true'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HostUnreachableError);
     expect(Date.now() - t0).toBeLessThan(5000);
     silent.close();
   });
 
   it('reaches a host through a bastion (ProxyJump)', async () => {
-    const jump: SshHostConfig = { name: 'bastion.test', address: '127.0.0.1', port: bastion.port, user: 'root', privateKey: sshd.clientKeyPath, knownHosts: bastion.knownHostsPath };
+    const jump: SshHostConfig = {
+      name: 'bastion.test',
+      address: '127.0.0.1',
+      port: bastion.port,
+      user: 'root',
+      privateKey: sshd.clientKeyPath,
+      knownHosts: bastion.knownHostsPath,
+    };
     const h = host({ jump });
     const r = await h.exec(['echo', 'via-bastion']);
     expect(r.stdout).toBe('via-bastion\n');
@@ -372,7 +420,13 @@ describe('SshHost against a real OpenSSH server', () => {
     const b = host({ user: NOPW });
     const src = `/tmp/pe-tree-src-${suffix}`;
     const dst = `/root/pe-tree-dst-${suffix}`;
-    await a.exec(['sh', '-c', 'mkdir -p "$1/signed" && head -c 300000 /dev/urandom > "$1/big" && echo k > "$1/ca_key.pem" && chmod 600 "$1/ca_key.pem" && for i in 1 2 3; do echo $i > "$1/signed/n$i.pem"; done', 'sh', src]);
+    await a.exec([
+      'sh',
+      '-c',
+      'mkdir -p "$1/signed" && head -c 300000 /dev/urandom > "$1/big" && echo k > "$1/ca_key.pem" && chmod 600 "$1/ca_key.pem" && for i in 1 2 3; do echo $i > "$1/signed/n$i.pem"; done',
+      'sh',
+      src,
+    ]);
     const r = await copyTree(a, src, b, dst);
     expect(r.files).toBe(5);
     expect(r.bytes).toBeGreaterThan(300_000);

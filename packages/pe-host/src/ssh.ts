@@ -2,7 +2,15 @@ import { promises as fs } from 'node:fs';
 import { parseStat } from './batch.js';
 import { connect as netConnect, type Socket } from 'node:net';
 import { PassThrough, type Duplex } from 'node:stream';
-import { Client, type ClientChannel, type ConnectConfig, type ExecOptions as ExecOptions_, type FileEntry, type SFTPWrapper, type Stats } from 'ssh2';
+import {
+  Client,
+  type ClientChannel,
+  type ConnectConfig,
+  type ExecOptions as ExecOptions_,
+  type FileEntry,
+  type SFTPWrapper,
+  type Stats,
+} from 'ssh2';
 import { readFiles, type BatchedFile, type ReadFilesOptions } from './batch.js';
 import { execWriteFiles, type BatchWrite, type WriteFilesOptions } from './batch-write.js';
 import { atomicWrite, commitStepwise, type CommitPlan, type FilePrimitives, type StepPrimitives } from './atomic.js';
@@ -20,7 +28,18 @@ import {
   SudoPasswordError,
   SudoTtyError,
 } from './errors.js';
-import type { ExecOptions, ExecResult, FileStat, Forward, Host, ReadOptions, RemoveOptions, StreamingExec, WriteOptions, WriteResult } from './host.js';
+import type {
+  ExecOptions,
+  ExecResult,
+  FileStat,
+  Forward,
+  Host,
+  ReadOptions,
+  RemoveOptions,
+  StreamingExec,
+  WriteOptions,
+  WriteResult,
+} from './host.js';
 import { appendKnownHost, fingerprint, knownHostsName, readKnownHosts, verifyAgainstKnownHosts } from './knownhosts.js';
 import { Redactor } from './redact.js';
 import { buildRemoteCommand } from './remote.js';
@@ -137,7 +156,8 @@ export class SshHost implements Host {
   }
 
   private client(): Promise<Client> {
-    if (this.closed) return Promise.reject(new PeError('E_CLOSED', 'the connection was closed by the program.', { host: this.name }));
+    if (this.closed)
+      return Promise.reject(new PeError('E_CLOSED', 'the connection was closed by the program.', { host: this.name }));
     if (!this.conn) {
       this.conn = this.handshake();
       this.conn.catch(() => (this.conn = undefined));
@@ -164,7 +184,13 @@ export class SshHost implements Host {
       });
       s.once('error', (e) => {
         clearTimeout(timer);
-        reject(new HostUnreachableError(this.name, `${(e as NodeJS.ErrnoException).code ?? e.message} at ${address}:${port}`, e));
+        reject(
+          new HostUnreachableError(
+            this.name,
+            `${(e as NodeJS.ErrnoException).code ?? e.message} at ${address}:${port}`,
+            e,
+          ),
+        );
       });
     });
   }
@@ -182,12 +208,20 @@ export class SshHost implements Host {
       if (this.config.hostKeys?.includes(fp)) return true;
       const v = verifyAgainstKnownHosts(known, names, key);
       if (v.ok) return true;
-      if (v.reason === 'unknown' && !this.config.hostKeys?.length && this.config.trustOnFirstUse && this.config.knownHosts) {
+      if (
+        v.reason === 'unknown' &&
+        !this.config.hostKeys?.length &&
+        this.config.trustOnFirstUse &&
+        this.config.knownHosts
+      ) {
         tofu = key;
         return true;
       }
       const expected = [...(this.config.hostKeys ?? []), ...v.expected];
-      refusal = v.reason === 'unknown' && expected.length === 0 ? new HostKeyUnknownError(this.name, fp) : new HostKeyChangedError(this.name, fp, expected);
+      refusal =
+        v.reason === 'unknown' && expected.length === 0
+          ? new HostKeyUnknownError(this.name, fp)
+          : new HostKeyChangedError(this.name, fp, expected);
       return false;
     };
     const sock = await this.socket(address, port, timeoutMs);
@@ -226,7 +260,8 @@ export class SshHost implements Host {
       client.connect(cfg);
     });
     this.stats.connects++;
-    if (tofu && this.config.knownHosts) await appendKnownHost(this.config.knownHosts, knownHostsName(this.name, port), tofu);
+    if (tofu && this.config.knownHosts)
+      await appendKnownHost(this.config.knownHosts, knownHostsName(this.name, port), tofu);
     client.once('close', () => {
       this.conn = undefined;
       this.sftpSession = undefined;
@@ -255,15 +290,27 @@ export class SshHost implements Host {
   }
 
   private async runChannel(argv: readonly string[], opts: ExecOptions, pty: boolean): Promise<RawResult> {
-    const stdin = opts.stdin === undefined ? Buffer.alloc(0) : Buffer.isBuffer(opts.stdin) ? opts.stdin : Buffer.from(opts.stdin);
+    const stdin =
+      opts.stdin === undefined ? Buffer.alloc(0) : Buffer.isBuffer(opts.stdin) ? opts.stdin : Buffer.from(opts.stdin);
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const cmd = buildRemoteCommand(argv, { sudo: Boolean(opts.sudo), pty, timeoutMs, env: opts.env, cwd: opts.cwd, stdinLength: stdin.length });
+    const cmd = buildRemoteCommand(argv, {
+      sudo: Boolean(opts.sudo),
+      pty,
+      timeoutMs,
+      env: opts.env,
+      cwd: opts.cwd,
+      stdinLength: stdin.length,
+    });
     const conn = await this.client();
     return this.channels.run(async () => {
       this.stats.commands++;
       this.stats.peakChannels = Math.max(this.stats.peakChannels, this.channels.peak);
       const t0 = performance.now();
-      const { ch, exited } = await this.openExec(conn, cmd.line, pty ? { pty: { term: 'dumb', rows: 24, cols: 200, modes: { ECHO: 0 } } } : {});
+      const { ch, exited } = await this.openExec(
+        conn,
+        cmd.line,
+        pty ? { pty: { term: 'dumb', rows: 24, cols: 200, modes: { ECHO: 0 } } } : {},
+      );
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let failure: PeError | undefined;
@@ -316,8 +363,13 @@ export class SshHost implements Host {
       const ms = performance.now() - t0;
       if (failure) throw failure;
       const redacted = this.redactor.with(opts.secrets ?? []).redactArgv(argv);
-      if (timedOut || ((code === 124 || code === 137) && ms >= timeoutMs - 50)) throw new CommandTimeoutError(this.name, redacted, timeoutMs);
-      if (pty && code !== 0 && /sudo: (a terminal is required|sorry, you must have a tty)/.test(Buffer.concat(out).toString())) {
+      if (timedOut || ((code === 124 || code === 137) && ms >= timeoutMs - 50))
+        throw new CommandTimeoutError(this.name, redacted, timeoutMs);
+      if (
+        pty &&
+        code !== 0 &&
+        /sudo: (a terminal is required|sorry, you must have a tty)/.test(Buffer.concat(out).toString())
+      ) {
         throw new SudoTtyError(this.name);
       }
       return { code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err), ms, timedOut: false };
@@ -393,7 +445,14 @@ export class SshHost implements Host {
     ch.stderr.pipe(stderr);
     const done = exited.then(({ code, signal }) => {
       release();
-      const raw: RawResult = { code, signal, stdout: Buffer.alloc(0), stderr: Buffer.concat(stderrTail), ms: performance.now() - t0, timedOut: false };
+      const raw: RawResult = {
+        code,
+        signal,
+        stdout: Buffer.alloc(0),
+        stderr: Buffer.concat(stderrTail),
+        ms: performance.now() - t0,
+        timedOut: false,
+      };
       return finish(this.name, argv, raw, { ...opts, sudo }, this.redactor);
     });
     return { stdin: ch, stdout: ch, stderr, done };
@@ -408,7 +467,10 @@ export class SshHost implements Host {
   private sftp(): Promise<SFTPWrapper> {
     if (!this.sftpSession) {
       this.sftpSession = this.client().then(
-        (c) => new Promise<SFTPWrapper>((resolve, reject) => c.sftp((err, s) => (err ? reject(this.channelError(err)) : resolve(s)))),
+        (c) =>
+          new Promise<SFTPWrapper>((resolve, reject) =>
+            c.sftp((err, s) => (err ? reject(this.channelError(err)) : resolve(s))),
+          ),
       );
       this.sftpSession.catch(() => (this.sftpSession = undefined));
     }
@@ -419,12 +481,19 @@ export class SshHost implements Host {
     const code = (e as { code?: number }).code;
     if (code === 2) return new FileNotFoundError(this.name, path, e);
     if (code === 3) return new PermissionDeniedError(this.name, path, e);
-    return e instanceof PeError ? e : new PeError('E_IO', `${path}: ${(e as Error).message}`, { host: this.name, cause: e });
+    return e instanceof PeError
+      ? e
+      : new PeError('E_IO', `${path}: ${(e as Error).message}`, { host: this.name, cause: e });
   }
 
-  private async sftpCall<T>(path: string, fn: (s: SFTPWrapper, cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
+  private async sftpCall<T>(
+    path: string,
+    fn: (s: SFTPWrapper, cb: (err: Error | null | undefined, v?: T) => void) => void,
+  ): Promise<T> {
     const s = await this.sftp();
-    return new Promise<T>((resolve, reject) => fn(s, (err, v) => (err ? reject(this.sftpError(path, err)) : resolve(v as T))));
+    return new Promise<T>((resolve, reject) =>
+      fn(s, (err, v) => (err ? reject(this.sftpError(path, err)) : resolve(v as T))),
+    );
   }
 
   async readFile(path: string, opts?: ReadOptions): Promise<Buffer> {
@@ -434,7 +503,9 @@ export class SshHost implements Host {
       if (r.code !== 0) throw this.shellFileError(path, r);
       return r.stdout;
     }
-    return this.sftpCall<Buffer>(path, (s, cb) => s.readFile(path, (e: Error | null | undefined, b?: Buffer) => cb(e, b)));
+    return this.sftpCall<Buffer>(path, (s, cb) =>
+      s.readFile(path, (e: Error | null | undefined, b?: Buffer) => cb(e, b)),
+    );
   }
 
   private shellFileError(path: string, r: RawResult): PeError {
@@ -480,7 +551,10 @@ export class SshHost implements Host {
   }
 
   /** Many files' lstat and content in one command (one round trip): see `readFiles`. Sudo as for readFile. */
-  readFiles(paths: readonly string[], opts: Omit<ReadFilesOptions, 'sudo'> & ReadOptions = {}): Promise<Map<string, BatchedFile>> {
+  readFiles(
+    paths: readonly string[],
+    opts: Omit<ReadFilesOptions, 'sudo'> & ReadOptions = {},
+  ): Promise<Map<string, BatchedFile>> {
     return readFiles(this, paths, { ...opts, sudo: this.fileSudo(opts) });
   }
 
@@ -490,7 +564,10 @@ export class SshHost implements Host {
    * pe-host `writeFiles`. The bytes travel on the command's stdin. Sudo as for writeFile.
    */
   writeFiles(files: readonly BatchWrite[], opts: WriteFilesOptions = {}): Promise<WriteResult[]> {
-    return execWriteFiles(this, files, { sudo: this.fileSudo(opts), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+    return execWriteFiles(this, files, {
+      sudo: this.fileSudo(opts),
+      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+    });
   }
 
   async writeFile(path: string, data: string | Buffer, opts: WriteOptions = {}): Promise<WriteResult> {
@@ -499,30 +576,38 @@ export class SshHost implements Host {
   }
 
   private filePrimitives(sudo: boolean): FilePrimitives {
-    const id = async (argv: string[]) => Number((await this.exec(argv, { readOnly: true })).stdout.trim().split(':')[2] ?? NaN);
+    const id = async (argv: string[]) =>
+      Number((await this.exec(argv, { readOnly: true })).stdout.trim().split(':')[2] ?? NaN);
     const base = {
       lstat: (p: string) => this.stat(p, { sudo }),
       read: (p: string) => this.readFile(p, { sudo }),
-      resolveUser: async (n: string) => Number((await this.exec(['id', '-u', '--', n], { readOnly: true })).stdout.trim()),
+      resolveUser: async (n: string) =>
+        Number((await this.exec(['id', '-u', '--', n], { readOnly: true })).stdout.trim()),
       resolveGroup: (n: string) => id(['getent', 'group', n]),
     };
     if (sudo) {
       return {
         ...base,
-        realpath: async (p) => (await this.exec(['readlink', '-f', '--', p], { sudo: true, readOnly: true })).stdout.trim(),
+        realpath: async (p) =>
+          (await this.exec(['readlink', '-f', '--', p], { sudo: true, readOnly: true })).stdout.trim(),
         commit: (plan) => this.commitWithSudo(plan),
         list: async (dir) => {
           // name and mtime of each entry, NUL-separated: names may hold anything but NUL and /
-          const r = await this.execRaw(['find', dir, '-mindepth', '1', '-maxdepth', '1', '-printf', '%f\\0%T@\\0'], { sudo: true, readOnly: true });
+          const r = await this.execRaw(['find', dir, '-mindepth', '1', '-maxdepth', '1', '-printf', '%f\\0%T@\\0'], {
+            sudo: true,
+            readOnly: true,
+          });
           const parts = r.stdout.toString('utf8').split('\0');
           const out: { name: string; mtimeMs: number }[] = [];
-          for (let i = 0; i + 1 < parts.length; i += 2) out.push({ name: parts[i]!, mtimeMs: Number(parts[i + 1]) * 1000 });
+          for (let i = 0; i + 1 < parts.length; i += 2)
+            out.push({ name: parts[i]!, mtimeMs: Number(parts[i + 1]) * 1000 });
           return out;
         },
         unlink: async (p) => void (await this.exec(['rm', '-f', '--', p], { sudo: true })),
       };
     }
-    const call = <T>(p: string, fn: (s: SFTPWrapper, cb: (err: Error | null | undefined, v?: T) => void) => void) => this.sftpCall<T>(p, fn);
+    const call = <T>(p: string, fn: (s: SFTPWrapper, cb: (err: Error | null | undefined, v?: T) => void) => void) =>
+      this.sftpCall<T>(p, fn);
     const steps: StepPrimitives = {
       writeExclusive: (p, data, mode) => this.sftpLock.run(() => this.sftpWriteExclusive(p, data, mode)),
       chown: (p, uid, gid) => call(p, (s, cb) => s.chown(p, uid, gid, cb)),
@@ -536,7 +621,10 @@ export class SshHost implements Host {
       realpath: (p) => call<string>(p, (s, cb) => s.realpath(p, cb)),
       commit: (plan) => commitStepwise(steps, plan),
       list: async (dir) =>
-        (await call<FileEntry[]>(dir, (s, cb) => s.readdir(dir, cb))).map((e) => ({ name: e.filename, mtimeMs: e.attrs.mtime * 1000 })),
+        (await call<FileEntry[]>(dir, (s, cb) => s.readdir(dir, cb))).map((e) => ({
+          name: e.filename,
+          mtimeMs: e.attrs.mtime * 1000,
+        })),
       unlink: steps.unlink,
     };
   }
@@ -576,8 +664,12 @@ export class SshHost implements Host {
       'sync -- "$(dirname -- "$path")" 2>/dev/null || true',
     ].join('\n');
     // `uid:gid`, `uid` (group kept) or `:gid` (owner kept): chown reads `uid:` as uid and that user's login group, refused for a bare number
-    const owner = plan.gid === undefined ? (plan.uid === undefined ? '' : `${plan.uid}`) : `${plan.uid ?? ''}:${plan.gid}`;
-    const r = await this.execRaw(['sh', '-c', script, 'sh', plan.path, plan.tmp, plan.mode.toString(8), owner, plan.backup ?? ''], { sudo: true, stdin: plan.data });
+    const owner =
+      plan.gid === undefined ? (plan.uid === undefined ? '' : `${plan.uid}`) : `${plan.uid ?? ''}:${plan.gid}`;
+    const r = await this.execRaw(
+      ['sh', '-c', script, 'sh', plan.path, plan.tmp, plan.mode.toString(8), owner, plan.backup ?? ''],
+      { sudo: true, stdin: plan.data },
+    );
     if (r.code !== 0) throw this.shellFileError(plan.path, r);
   }
 
@@ -586,7 +678,11 @@ export class SshHost implements Host {
     const st = await this.stat(path, opts);
     if (!st) return false;
     if (st.isDirectory) assertRemovable(this.name, path);
-    const argv = st.isDirectory ? (opts.recursive ? ['rm', '-rf', '--', path] : ['rmdir', '--', path]) : ['rm', '-f', '--', path];
+    const argv = st.isDirectory
+      ? opts.recursive
+        ? ['rm', '-rf', '--', path]
+        : ['rmdir', '--', path]
+      : ['rm', '-f', '--', path];
     await this.exec(argv, { sudo: this.fileSudo(opts) });
     return true;
   }
@@ -602,7 +698,9 @@ export class SshHost implements Host {
     const conn = await this.client();
     return new Promise<Duplex>((resolve, reject) =>
       conn.forwardOut('127.0.0.1', 0, host, port, (err, stream) =>
-        err ? reject(new HostUnreachableError(this.name, `cannot open a tunnel to ${host}:${port} (${err.message})`, err)) : resolve(stream),
+        err
+          ? reject(new HostUnreachableError(this.name, `cannot open a tunnel to ${host}:${port} (${err.message})`, err))
+          : resolve(stream),
       ),
     );
   }
@@ -619,11 +717,12 @@ export class SshHost implements Host {
     this.sftpSession = undefined;
     if (c) {
       const client = await c.catch(() => undefined);
-      if (client) await new Promise<void>((r) => {
-        client.once('close', () => r());
-        client.end();
-        setTimeout(r, 1000).unref();
-      });
+      if (client)
+        await new Promise<void>((r) => {
+          client.once('close', () => r());
+          client.end();
+          setTimeout(r, 1000).unref();
+        });
     }
     if (this.jumpHost && !(this.config.jump instanceof SshHost)) await this.jumpHost.close();
   }

@@ -43,7 +43,9 @@ async function keyBlob(pubPath: string): Promise<Buffer> {
   return Buffer.from(b64 ?? '', 'base64');
 }
 
-export async function startTestSshd(opts: { users?: string[]; clientKeyPath?: string; extraConfig?: string[] } = {}): Promise<TestSshd> {
+export async function startTestSshd(
+  opts: { users?: string[]; clientKeyPath?: string; extraConfig?: string[] } = {},
+): Promise<TestSshd> {
   const dir = await fs.mkdtemp(join(tmpdir(), 'pe-sshd-'));
   await fs.chmod(dir, 0o755);
   const hostKey = join(dir, 'host_ed25519');
@@ -80,7 +82,9 @@ export async function startTestSshd(opts: { users?: string[]; clientKeyPath?: st
   ].join('\n');
   const cfgPath = join(dir, 'sshd_config');
   await fs.writeFile(cfgPath, `${config}\n`);
-  const child: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', cfgPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', cfgPath], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
   // ready when the port accepts connections

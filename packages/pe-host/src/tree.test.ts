@@ -25,7 +25,10 @@ function racing(gone: string): Host {
     get(target, prop, recv) {
       if (prop !== 'exec') return Reflect.get(target, prop, recv) as unknown;
       return (argv: readonly string[], opts?: ExecOptions) => {
-        const script = String(argv[2]).replace('xargs -0 -r sha256sum --', `xargs -0 -r sh -c 'rm -f -- "$0"; exec sha256sum -- "$@"' ${JSON.stringify(gone)}`);
+        const script = String(argv[2]).replace(
+          'xargs -0 -r sha256sum --',
+          `xargs -0 -r sh -c 'rm -f -- "$0"; exec sha256sum -- "$@"' ${JSON.stringify(gone)}`,
+        );
         return target.exec([argv[0]!, argv[1]!, script, ...argv.slice(3)], opts);
       };
     },

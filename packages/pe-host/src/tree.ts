@@ -3,14 +3,19 @@ import type { Host } from './host.js';
 import { validateRemotePath } from './validate.js';
 
 /** sha256 of every regular file under dir, keyed by relative path. Hashes only: file contents never leave the host. */
-export async function treeManifest(host: Host, dir: string, opts: { sudo?: boolean } = {}): Promise<Map<string, string>> {
+export async function treeManifest(
+  host: Host,
+  dir: string,
+  opts: { sudo?: boolean } = {},
+): Promise<Map<string, string>> {
   validateRemotePath(dir);
   const script = 'cd -- "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum --';
   const argv = ['sh', '-c', script, 'sh', dir];
   const r = await host.exec(argv, { sudo: opts.sudo ?? false, readOnly: true, allowFailure: true });
   // a live tree (a CA signing meanwhile: its request is removed) may lose a file between the listing and its hash:
   // such a file is not in the tree any more, and is left out; any other failure is one
-  if (r.code !== 0 && !vanishedOnly(r.stderr)) throw new CommandFailedError(host.name, argv, r.code, r.stderr, r.stdout);
+  if (r.code !== 0 && !vanishedOnly(r.stderr))
+    throw new CommandFailedError(host.name, argv, r.code, r.stderr, r.stdout);
   const m = new Map<string, string>();
   for (const line of r.stdout.split('\n')) {
     const match = /^\\?([0-9a-f]{64}) {2}(.*)$/.exec(line);
@@ -21,7 +26,10 @@ export async function treeManifest(host: Host, dir: string, opts: { sudo?: boole
 
 /** sha256sum's complaints are all of files that no longer exist (xargs exits 123 when sha256sum failed). */
 export function vanishedOnly(stderr: string): boolean {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return lines.length > 0 && lines.every((l) => /^sha256sum: .*: No such file or directory$/.test(l));
 }
 
@@ -45,14 +53,27 @@ export function manifestDifferences(a: Map<string, string>, b: Map<string, strin
  * manifests taken on both ends. Owners, modes and times are kept (owners by
  * name, as tar does for root).
  */
-export async function copyTree(src: Host, srcDir: string, dst: Host, dstDir: string, opts: { sudo?: boolean; timeoutMs?: number } = {}): Promise<CopyTreeResult> {
+export async function copyTree(
+  src: Host,
+  srcDir: string,
+  dst: Host,
+  dstDir: string,
+  opts: { sudo?: boolean; timeoutMs?: number } = {},
+): Promise<CopyTreeResult> {
   validateRemotePath(srcDir);
   validateRemotePath(dstDir);
   const t0 = performance.now();
   const sudo = opts.sudo ?? true;
   await dst.mkdir(dstDir, { sudo });
-  const reader = await src.spawn(['tar', '-C', srcDir, '-cf', '-', '.'], { sudo, readOnly: true, timeoutMs: opts.timeoutMs });
-  const writer = await dst.spawn(['tar', '-C', dstDir, '-xpf', '-', '--same-owner'], { sudo, timeoutMs: opts.timeoutMs });
+  const reader = await src.spawn(['tar', '-C', srcDir, '-cf', '-', '.'], {
+    sudo,
+    readOnly: true,
+    timeoutMs: opts.timeoutMs,
+  });
+  const writer = await dst.spawn(['tar', '-C', dstDir, '-xpf', '-', '--same-owner'], {
+    sudo,
+    timeoutMs: opts.timeoutMs,
+  });
   let bytes = 0;
   reader.stdout.on('data', (b: Buffer) => (bytes += b.length));
   reader.stderr.resume();
@@ -73,10 +94,14 @@ export async function copyTree(src: Host, srcDir: string, dst: Host, dstDir: str
   const [a, b] = await Promise.all([treeManifest(src, srcDir, { sudo }), treeManifest(dst, dstDir, { sudo })]);
   const diff = manifestDifferences(a, b);
   if (diff.length) {
-    throw new PeError('E_VERIFY', `the copy of ${srcDir} from ${src.name} does not match at ${dstDir}: ${diff.slice(0, 5).join(', ')}.`, {
-      host: dst.name,
-      hint: 'Nothing was removed at the source; rerun the copy.',
-    });
+    throw new PeError(
+      'E_VERIFY',
+      `the copy of ${srcDir} from ${src.name} does not match at ${dstDir}: ${diff.slice(0, 5).join(', ')}.`,
+      {
+        host: dst.name,
+        hint: 'Nothing was removed at the source; rerun the copy.',
+      },
+    );
   }
   return { files: a.size, bytes, ms: performance.now() - t0, manifest: a };
 }

@@ -4,7 +4,8 @@ import { isIpLiteral, validateEnvName, validateHostname, validateRemotePath } fr
 
 describe('validation at the edge', () => {
   it('accepts host names and IP literals', () => {
-    for (const h of ['master.lab.test', 'puppet', 'pe-master-01.example.com', '10.77.0.2', '::1', 'fe80::1']) expect(validateHostname(h)).toBe(h);
+    for (const h of ['master.lab.test', 'puppet', 'pe-master-01.example.com', '10.77.0.2', '::1', 'fe80::1'])
+      expect(validateHostname(h)).toBe(h);
     expect(isIpLiteral('300.1.1.1')).toBe(false);
   });
 
@@ -16,7 +17,8 @@ describe('validation at the edge', () => {
 
   it('wants absolute paths without .. or newlines', () => {
     expect(validateRemotePath('/etc/puppet/puppet.conf')).toBe('/etc/puppet/puppet.conf');
-    for (const p of ['etc/puppet', '/etc/../root', '/a\nb', '/a\0b']) expect(() => validateRemotePath(p)).toThrow(InvalidInputError);
+    for (const p of ['etc/puppet', '/etc/../root', '/a\nb', '/a\0b'])
+      expect(() => validateRemotePath(p)).toThrow(InvalidInputError);
   });
 
   it('keeps environment names plain', () => {

@@ -34,6 +34,7 @@ export function validateRemotePath(path: string): string {
 
 /** Environment variable names are passed to a remote shell: keep them plain. */
 export function validateEnvName(name: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new InvalidInputError(`"${name}" is not a valid environment variable name.`);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+    throw new InvalidInputError(`"${name}" is not a valid environment variable name.`);
   return name;
 }

@@ -40,7 +40,11 @@ describe('ActiveMqAuthEditor (adapter)', () => {
     expect(again.users()).toEqual([{ username: 'mcollective', groups: 'mcollective,everyone', hasPassword: true }]);
     expect(again.passwordOf('mcollective')).toBe(user.password);
     // the connector editor still reads the result
-    expect(parseActiveMq(after, P).connectors('transport').map((c) => c['name'])).toEqual(['openwire']);
+    expect(
+      parseActiveMq(after, P)
+        .connectors('transport')
+        .map((c) => c['name']),
+    ).toEqual(['openwire']);
     expect(again.removeUser('mcollective')).toBe(true);
   });
 
@@ -50,7 +54,10 @@ describe('ActiveMqAuthEditor (adapter)', () => {
     expect(ed.brokerName()).toBe('localhost');
     expect(ed.setBrokerAttribute('brokerName', 'master1.example.com')).toBe(true);
     expect(ed.setBrokerAttribute('brokerName', 'master1.example.com')).toBe(false);
-    expect(lineDiff(before, ed.toString())).toEqual({ removed: ['            brokerName="localhost"'], added: ['            brokerName="master1.example.com"'] });
+    expect(lineDiff(before, ed.toString())).toEqual({
+      removed: ['            brokerName="localhost"'],
+      added: ['            brokerName="master1.example.com"'],
+    });
   });
 
   it('a missing broker attribute is added after the last one, on its own line when attributes are one per line', () => {
@@ -69,12 +76,18 @@ describe('ActiveMqAuthEditor (adapter)', () => {
     expect(ed.users().map((u) => u.username)).toEqual(['mcollective', 'admin']);
     expect(ed.setUser({ username: 'mcollective', password: 'N3wPassw0rd', groups: 'mcollective,everyone' })).toBe(true);
     expect(lineDiff(before, ed.toString())).toEqual({
-      removed: ['              <authenticationUser username="mcollective" password="Kd83nVzQ7pWmR2xT" groups="mcollective,everyone"/>'],
-      added: ['              <authenticationUser username="mcollective" password="N3wPassw0rd" groups="mcollective,everyone"/>'],
+      removed: [
+        '              <authenticationUser username="mcollective" password="Kd83nVzQ7pWmR2xT" groups="mcollective,everyone"/>',
+      ],
+      added: [
+        '              <authenticationUser username="mcollective" password="N3wPassw0rd" groups="mcollective,everyone"/>',
+      ],
     });
     const mid = ed.toString();
     ed.setUser({ username: 'mco2', password: 'An0therPw', groups: 'everyone' });
-    expect(lineDiff(mid, ed.toString()).added).toEqual(['              <authenticationUser username="mco2" password="An0therPw" groups="everyone"/>']);
+    expect(lineDiff(mid, ed.toString()).added).toEqual([
+      '              <authenticationUser username="mco2" password="An0therPw" groups="everyone"/>',
+    ]);
     expect(ed.removeUser('mco2')).toBe(true);
     expect(ed.toString()).toBe(mid);
   });
@@ -95,7 +108,9 @@ describe('ActiveMqAuthEditor (adapter)', () => {
       const { removed } = lineDiff(before, after);
       // only the user's line (when it existed) and the line holding brokerName may change
       expect(removed.length, f).toBeLessThanOrEqual(hadUser ? 2 : 1);
-      expect(parseActiveMq(after, f).connectors('transport'), f).toEqual(parseActiveMq(before, f).connectors('transport'));
+      expect(parseActiveMq(after, f).connectors('transport'), f).toEqual(
+        parseActiveMq(before, f).connectors('transport'),
+      );
     }
   });
 
@@ -107,9 +122,14 @@ describe('ActiveMqAuthEditor (adapter)', () => {
   });
 
   it('refuses JAAS brokers, bad names and malformed XML without writing', () => {
-    const jaas = fixture('debian/activemq.xml').replace('    </broker>', '        <plugins>\n            <jaasAuthenticationPlugin configuration="activemq"/>\n        </plugins>\n    </broker>');
+    const jaas = fixture('debian/activemq.xml').replace(
+      '    </broker>',
+      '        <plugins>\n            <jaasAuthenticationPlugin configuration="activemq"/>\n        </plugins>\n    </broker>',
+    );
     expect(() => new ActiveMqAuthEditor(jaas, P).setUser(user)).toThrow(ConfigEditError);
-    expect(() => new ActiveMqAuthEditor(fixture('debian/activemq.xml'), P).setUser({ ...user, username: 'a b' })).toThrow(ConfigEditError);
+    expect(() =>
+      new ActiveMqAuthEditor(fixture('debian/activemq.xml'), P).setUser({ ...user, username: 'a b' }),
+    ).toThrow(ConfigEditError);
     expect(() => new ActiveMqAuthEditor('<beans>\n<broker>\n</beans>\n', P)).toThrow(ConfigParseError);
     expect(() => new ActiveMqAuthEditor('<beans/>', P).setUser(user)).toThrow(/no <broker>/);
   });

@@ -44,7 +44,17 @@ function lineOf(s: string, at: number): number {
 
 function unescapeXml(s: string): string {
   return s.replace(/&(lt|gt|amp|quot|apos|#\d+|#x[0-9a-fA-F]+);/g, (_m, e: string) =>
-    e === 'lt' ? '<' : e === 'gt' ? '>' : e === 'amp' ? '&' : e === 'quot' ? '"' : e === 'apos' ? "'" : String.fromCodePoint(e.startsWith('#x') ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10)),
+    e === 'lt'
+      ? '<'
+      : e === 'gt'
+        ? '>'
+        : e === 'amp'
+          ? '&'
+          : e === 'quot'
+            ? '"'
+            : e === 'apos'
+              ? "'"
+              : String.fromCodePoint(e.startsWith('#x') ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10)),
   );
 }
 
@@ -93,16 +103,33 @@ function parse(s: string, path: string): El[] {
       while (j < s.length && /\s/.test(s[j]!)) j++;
       if (j >= s.length) fail(`unterminated <${nm[1]}> tag`, i);
       if (s[j] === '>' || (s[j] === '/' && s[j + 1] === '>')) break;
-      const am = /^([A-Za-z_][\w.:-]*)\s*=\s*(["'])/.exec(s.slice(j, j + 300)) ?? fail(`malformed attribute in <${nm[1]}>`, j);
+      const am =
+        /^([A-Za-z_][\w.:-]*)\s*=\s*(["'])/.exec(s.slice(j, j + 300)) ?? fail(`malformed attribute in <${nm[1]}>`, j);
       const valueStart = j + am[0].length;
       const close = s.indexOf(am[2]!, valueStart);
       if (close === -1) fail(`unterminated attribute value in <${nm[1]}>`, j);
-      attrs.push({ name: am[1]!, value: unescapeXml(s.slice(valueStart, close)), valueStart, valueEnd: close, end: close + 1 });
+      attrs.push({
+        name: am[1]!,
+        value: unescapeXml(s.slice(valueStart, close)),
+        valueStart,
+        valueEnd: close,
+        end: close + 1,
+      });
       j = close + 1;
     }
     const selfClosing = s[j] === '/';
     const tagEnd = j + (selfClosing ? 2 : 1);
-    const el: El = { local: nm[1]!, start: i, tagEnd, tagClose: j, closeStart: tagEnd, end: tagEnd, selfClosing, attrs, children: [] };
+    const el: El = {
+      local: nm[1]!,
+      start: i,
+      tagEnd,
+      tagClose: j,
+      closeStart: tagEnd,
+      end: tagEnd,
+      selfClosing,
+      attrs,
+      children: [],
+    };
     (stack.at(-1)?.children ?? roots).push(el);
     if (!selfClosing) stack.push(el);
     i = tagEnd;
@@ -200,12 +227,18 @@ export class ActiveMqAuthEditor {
   users(): { username: string; groups: string | undefined; hasPassword: boolean }[] {
     return (this.usersElement()?.children ?? [])
       .filter((c) => c.local === 'authenticationUser')
-      .map((c) => ({ username: attr(c, 'username')?.value ?? '', groups: attr(c, 'groups')?.value, hasPassword: (attr(c, 'password')?.value ?? '') !== '' }));
+      .map((c) => ({
+        username: attr(c, 'username')?.value ?? '',
+        groups: attr(c, 'groups')?.value,
+        hasPassword: (attr(c, 'password')?.value ?? '') !== '',
+      }));
   }
 
   /** The password of a user, for comparisons in memory (never print it). */
   passwordOf(username: string): string | undefined {
-    const u = (this.usersElement()?.children ?? []).find((c) => c.local === 'authenticationUser' && attr(c, 'username')?.value === username);
+    const u = (this.usersElement()?.children ?? []).find(
+      (c) => c.local === 'authenticationUser' && attr(c, 'username')?.value === username,
+    );
     return u ? attr(u, 'password')?.value : undefined;
   }
 
@@ -215,18 +248,28 @@ export class ActiveMqAuthEditor {
    * (`<plugins>` in alphabetical position among the broker's children).
    */
   setUser(u: AuthUser): boolean {
-    if (!/^[A-Za-z0-9_.@-]+$/.test(u.username)) throw new ConfigEditError(this.path, 'the user name must be letters, digits, "_", ".", "@" or "-".');
-    if (u.password === '' || /[\r\n]/.test(u.password)) throw new ConfigEditError(this.path, `the password for ${u.username} is empty or contains a line break.`);
+    if (!/^[A-Za-z0-9_.@-]+$/.test(u.username))
+      throw new ConfigEditError(this.path, 'the user name must be letters, digits, "_", ".", "@" or "-".');
+    if (u.password === '' || /[\r\n]/.test(u.password))
+      throw new ConfigEditError(this.path, `the password for ${u.username} is empty or contains a line break.`);
     const broker = this.broker();
     const plugins = broker.children.find((c) => c.local === 'plugins');
     const jaas = plugins?.children.find((c) => /^jaas/i.test(c.local));
-    if (jaas) throw new ConfigEditError(this.path, `the broker authenticates through <${jaas.local}>; add the user "${u.username}" there by hand.`);
+    if (jaas)
+      throw new ConfigEditError(
+        this.path,
+        `the broker authenticates through <${jaas.local}>; add the user "${u.username}" there by hand.`,
+      );
     const el = `<authenticationUser username="${escapeAttr(u.username)}" password="${escapeAttr(u.password)}" groups="${escapeAttr(u.groups)}"/>`;
     const users = this.usersElement();
-    const existing = users?.children.find((c) => c.local === 'authenticationUser' && attr(c, 'username')?.value === u.username);
+    const existing = users?.children.find(
+      (c) => c.local === 'authenticationUser' && attr(c, 'username')?.value === u.username,
+    );
     if (existing) {
       const a = this.setAttr(existing, 'password', u.password);
-      const current = this.usersElement()!.children.find((c) => c.local === 'authenticationUser' && attr(c, 'username')?.value === u.username)!;
+      const current = this.usersElement()!.children.find(
+        (c) => c.local === 'authenticationUser' && attr(c, 'username')?.value === u.username,
+      )!;
       const b = this.setAttr(current, 'groups', u.groups);
       return a || b;
     }
@@ -234,8 +277,27 @@ export class ActiveMqAuthEditor {
     if (users) return this.insertChild(users, [el], unit);
     const sap = plugins?.children.find((c) => c.local === 'simpleAuthenticationPlugin');
     if (sap) return this.insertChild(sap, ['<users>', `${unit}${el}`, '</users>'], unit);
-    if (plugins) return this.insertChild(plugins, ['<simpleAuthenticationPlugin>', `${unit}<users>`, `${unit}${unit}${el}`, `${unit}</users>`, '</simpleAuthenticationPlugin>'], unit);
-    const block = ['<plugins>', `${unit}<simpleAuthenticationPlugin>`, `${unit}${unit}<users>`, `${unit}${unit}${unit}${el}`, `${unit}${unit}</users>`, `${unit}</simpleAuthenticationPlugin>`, '</plugins>'];
+    if (plugins)
+      return this.insertChild(
+        plugins,
+        [
+          '<simpleAuthenticationPlugin>',
+          `${unit}<users>`,
+          `${unit}${unit}${el}`,
+          `${unit}</users>`,
+          '</simpleAuthenticationPlugin>',
+        ],
+        unit,
+      );
+    const block = [
+      '<plugins>',
+      `${unit}<simpleAuthenticationPlugin>`,
+      `${unit}${unit}<users>`,
+      `${unit}${unit}${unit}${el}`,
+      `${unit}${unit}</users>`,
+      `${unit}</simpleAuthenticationPlugin>`,
+      '</plugins>',
+    ];
     const next = broker.children.find((c) => c.local.localeCompare('plugins') > 0);
     if (next) {
       const indent = indentAt(this.text, next.start);
@@ -247,7 +309,9 @@ export class ActiveMqAuthEditor {
   }
 
   removeUser(username: string): boolean {
-    const u = this.usersElement()?.children.find((c) => c.local === 'authenticationUser' && attr(c, 'username')?.value === username);
+    const u = this.usersElement()?.children.find(
+      (c) => c.local === 'authenticationUser' && attr(c, 'username')?.value === username,
+    );
     if (!u) return false;
     let a = u.start;
     let b = u.end;
@@ -266,19 +330,28 @@ export class ActiveMqAuthEditor {
     const trimmed = before.trimEnd();
     if (!trimmed.endsWith('-->')) return ls;
     const open = trimmed.lastIndexOf('<!--');
-    if (open === -1 || this.text.slice(lineStart(this.text, open), open).trim() !== '' || /\n[ \t]*\n/.test(before.slice(trimmed.length))) return ls;
+    if (
+      open === -1 ||
+      this.text.slice(lineStart(this.text, open), open).trim() !== '' ||
+      /\n[ \t]*\n/.test(before.slice(trimmed.length))
+    )
+      return ls;
     return lineStart(this.text, open);
   }
 
   /** Insert lines as the last children of el, aligned with its last child (else one step deeper than el). */
   private insertChild(el: El, lines: string[], unit: string): boolean {
-    if (el.selfClosing) throw new ConfigEditError(this.path, `<${el.local}/> is empty and self-closing; edit it by hand.`);
+    if (el.selfClosing)
+      throw new ConfigEditError(this.path, `<${el.local}/> is empty and self-closing; edit it by hand.`);
     const last = el.children.at(-1);
     const indent = last ? indentAt(this.text, last.start) : indentAt(this.text, el.start) + unit;
     const text = lines.map((l) => indent + l).join(this.eol);
     const cs = lineStart(this.text, el.closeStart);
     if (this.text.slice(cs, el.closeStart).trim() === '') this.set(splice(this.text, cs, cs, text + this.eol));
-    else this.set(splice(this.text, el.closeStart, el.closeStart, this.eol + text + this.eol + indentAt(this.text, el.start)));
+    else
+      this.set(
+        splice(this.text, el.closeStart, el.closeStart, this.eol + text + this.eol + indentAt(this.text, el.start)),
+      );
     return true;
   }
 }

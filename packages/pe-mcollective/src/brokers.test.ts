@@ -31,7 +31,12 @@ describe('broker lists', () => {
     expect(() => commaList([m1, { fqdn: 'MASTER1.example.com' }])).toThrow(/named twice/);
     expect(() => commaList([m1, { fqdn: 'bad name;rm' }])).toThrow(/not a valid host name/);
     expect(() => commaList([])).toThrow(McoError);
-    expect(() => checkMasters([{ fqdn: 'a.test', brokerHost: '127.0.0.1', stompPort: 7000 }, { fqdn: 'b.test', brokerHost: '127.0.0.1', stompPort: 7000 }])).toThrow(/two brokers would listen on 127.0.0.1:7000/);
+    expect(() =>
+      checkMasters([
+        { fqdn: 'a.test', brokerHost: '127.0.0.1', stompPort: 7000 },
+        { fqdn: 'b.test', brokerHost: '127.0.0.1', stompPort: 7000 },
+      ]),
+    ).toThrow(/two brokers would listen on 127.0.0.1:7000/);
     expect(() => checkMasters([{ fqdn: 'a.test', stompPort: 70000 }])).toThrow(/not a TCP port/);
   });
 
@@ -51,7 +56,11 @@ describe('pool edits through the kv editor', () => {
     const before = fixture('debian/server.cfg');
     const after = apply(before, poolOps(before, P, poolFor(m1, [m1, m2]), creds));
     expect(lineDiff(before, after)).toEqual({
-      removed: ['plugin.activemq.pool.size = 1', 'plugin.activemq.pool.1.host = stomp1', 'plugin.activemq.pool.1.password = marionette'],
+      removed: [
+        'plugin.activemq.pool.size = 1',
+        'plugin.activemq.pool.1.host = stomp1',
+        'plugin.activemq.pool.1.password = marionette',
+      ],
       added: [
         'plugin.activemq.pool.size = 2',
         'plugin.activemq.pool.1.host = master1.example.com',
@@ -63,7 +72,9 @@ describe('pool edits through the kv editor', () => {
       ],
     });
     // the new entry sits right after entry 1, before the facts section
-    expect(after).toContain('plugin.activemq.pool.1.password = S3cretStompPw\nplugin.activemq.pool.2.host = master2.example.com\n');
+    expect(after).toContain(
+      'plugin.activemq.pool.1.password = S3cretStompPw\nplugin.activemq.pool.2.host = master2.example.com\n',
+    );
     const view = readPool(after, P);
     expect(view.size).toBe(2);
     expect(poolBrokers(view)).toEqual(['master1.example.com:61613', 'master2.example.com:61613']);
@@ -76,7 +87,11 @@ describe('pool edits through the kv editor', () => {
     const base = fixture('debian/server.cfg');
     const two = apply(base, poolOps(base, P, poolFor(m1, [m1, m2]), creds));
     const three = apply(two, poolOps(two, P, poolFor(m1, [m1, m2, m3]), creds));
-    expect(poolBrokers(readPool(three, P))).toEqual(['master1.example.com:61613', 'master2.example.com:61613', 'master3.example.com:61613']);
+    expect(poolBrokers(readPool(three, P))).toEqual([
+      'master1.example.com:61613',
+      'master2.example.com:61613',
+      'master3.example.com:61613',
+    ]);
     const back = apply(three, poolOps(three, P, poolFor(m1, [m1, m2]), creds));
     expect(back).toBe(two);
     expect(back).not.toMatch(/pool\.3\./);
@@ -88,7 +103,10 @@ describe('pool edits through the kv editor', () => {
 
   it('new entries repeat the per-broker extras of entry 1 (ssl settings of PE 3)', () => {
     const before = fixture('pe3/server.cfg');
-    const after = apply(before, poolOps(before, P, poolFor(m1, [m1, m2]), { user: 'mcollective', password: 'Kd83nVzQ7pWmR2xT' }));
+    const after = apply(
+      before,
+      poolOps(before, P, poolFor(m1, [m1, m2]), { user: 'mcollective', password: 'Kd83nVzQ7pWmR2xT' }),
+    );
     const { removed, added } = lineDiff(before, after);
     expect(removed).toEqual(['plugin.activemq.pool.size = 1']);
     expect(added).toEqual([
@@ -110,8 +128,12 @@ describe('pool edits through the kv editor', () => {
     const seen: Record<string, string[]> = {};
     for (const f of files) seen[f] = poolBrokers(readPool(fixture(`corpus/${f}`), f));
     expect(seen['311962__puppetlabs__mcollective__server.cfg']).toEqual(['ip-10-60-131-91.ec2.internal:61613']);
-    expect(seen['DineshSingh94__dineshsingh5.labserver__mcollective__server.cfg']).toEqual(['dineshsingh5.mylabsever.com:61613']);
-    expect(seen['patelnainesh222__devops-compucorp__etc__puppetlabs__mcollective__client.cfg']).toEqual(['stomp1:6163']);
+    expect(seen['DineshSingh94__dineshsingh5.labserver__mcollective__server.cfg']).toEqual([
+      'dineshsingh5.mylabsever.com:61613',
+    ]);
+    expect(seen['patelnainesh222__devops-compucorp__etc__puppetlabs__mcollective__client.cfg']).toEqual([
+      'stomp1:6163',
+    ]);
   });
 
   it('a stomp-connector file is refused with a hint (the keys do not carry over), unchanged', () => {

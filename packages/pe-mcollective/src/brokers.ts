@@ -25,18 +25,27 @@ export const DEFAULT_STOMP_PORT = 61613;
 export const DEFAULT_OPENWIRE_PORT = 61616;
 
 function checkPort(p: number, what: string): number {
-  if (!Number.isInteger(p) || p < 1 || p > 65535) throw new McoError('E_MCO_INPUT', `${what} ${String(p)} is not a TCP port.`);
+  if (!Number.isInteger(p) || p < 1 || p > 65535)
+    throw new McoError('E_MCO_INPUT', `${what} ${String(p)} is not a TCP port.`);
   return p;
 }
 
 /** A master's STOMP endpoint. */
 export function stompEndpoint(m: MasterRef): BrokerEndpoint {
-  return { fqdn: m.fqdn, host: validateHostname(m.brokerHost ?? m.fqdn), port: checkPort(m.stompPort ?? DEFAULT_STOMP_PORT, `the STOMP port of ${m.fqdn}`) };
+  return {
+    fqdn: m.fqdn,
+    host: validateHostname(m.brokerHost ?? m.fqdn),
+    port: checkPort(m.stompPort ?? DEFAULT_STOMP_PORT, `the STOMP port of ${m.fqdn}`),
+  };
 }
 
 /** A master's OpenWire endpoint (network of brokers). */
 export function openwireEndpoint(m: MasterRef): BrokerEndpoint {
-  return { fqdn: m.fqdn, host: validateHostname(m.brokerHost ?? m.fqdn), port: checkPort(m.openwirePort ?? DEFAULT_OPENWIRE_PORT, `the OpenWire port of ${m.fqdn}`) };
+  return {
+    fqdn: m.fqdn,
+    host: validateHostname(m.brokerHost ?? m.fqdn),
+    port: checkPort(m.openwirePort ?? DEFAULT_OPENWIRE_PORT, `the OpenWire port of ${m.fqdn}`),
+  };
 }
 
 /**
@@ -78,7 +87,8 @@ export function commaList(masters: readonly MasterRef[]): string {
 export function poolFor(self: MasterRef, masters: readonly MasterRef[]): BrokerEndpoint[] {
   const all = checkMasters(masters);
   const me = all.find((m) => m.fqdn.toLowerCase() === self.fqdn.toLowerCase());
-  if (!me) throw new McoError('E_MCO_INPUT', `${self.fqdn} is not one of the masters (${all.map((m) => m.fqdn).join(', ')}).`);
+  if (!me)
+    throw new McoError('E_MCO_INPUT', `${self.fqdn} is not one of the masters (${all.map((m) => m.fqdn).join(', ')}).`);
   return [me, ...all.filter((m) => m !== me)].map(stompEndpoint);
 }
 
@@ -126,7 +136,13 @@ export function readPool(text: string, path: string): PoolView {
     .sort((a, b) => a[0] - b[0])
     .map(([index, kv]) => {
       const port = kv.get('port');
-      return { index, host: kv.get('host'), port: port !== undefined && /^\d+$/.test(port) ? Number(port) : undefined, user: kv.get('user'), hasPassword: (kv.get('password') ?? '') !== '' };
+      return {
+        index,
+        host: kv.get('host'),
+        port: port !== undefined && /^\d+$/.test(port) ? Number(port) : undefined,
+        user: kv.get('user'),
+        hasPassword: (kv.get('password') ?? '') !== '',
+      };
     });
   return { connector, size, entries };
 }
@@ -134,7 +150,9 @@ export function readPool(text: string, path: string): PoolView {
 /** The brokers a pool actually uses: entries 1..size with a host (`host:port`). */
 export function poolBrokers(view: PoolView): string[] {
   const n = view.size ?? view.entries.length;
-  return view.entries.filter((e) => e.index >= 1 && e.index <= n && e.host !== undefined).map((e) => `${e.host}:${e.port ?? DEFAULT_STOMP_PORT}`);
+  return view.entries
+    .filter((e) => e.index >= 1 && e.index <= n && e.host !== undefined)
+    .map((e) => `${e.host}:${e.port ?? DEFAULT_STOMP_PORT}`);
 }
 
 export interface StompCredentials {
@@ -151,16 +169,27 @@ const BASIC = new Set(['host', 'port', 'user', 'password']);
  * broker, per-broker extras of entry 1 (e.g. `ssl`, `ssl.ca`) repeated for
  * new entries, and every key of entries past the new size removed.
  */
-export function poolOps(text: string, path: string, brokers: readonly BrokerEndpoint[], creds: StompCredentials): KvOp[] {
+export function poolOps(
+  text: string,
+  path: string,
+  brokers: readonly BrokerEndpoint[],
+  creds: StompCredentials,
+): KvOp[] {
   if (brokers.length === 0) throw new McoError('E_MCO_INPUT', `the broker list for ${path} is empty.`);
-  if (!/^[A-Za-z0-9_.@-]+$/.test(creds.user)) throw new McoError('E_MCO_INPUT', 'the STOMP user name must be letters, digits, "_", ".", "@" or "-".');
-  if (creds.password === '' || /[\s]/.test(creds.password)) throw new McoError('E_MCO_INPUT', 'the STOMP password must be non-empty and contain no blanks.');
+  if (!/^[A-Za-z0-9_.@-]+$/.test(creds.user))
+    throw new McoError('E_MCO_INPUT', 'the STOMP user name must be letters, digits, "_", ".", "@" or "-".');
+  if (creds.password === '' || /[\s]/.test(creds.password))
+    throw new McoError('E_MCO_INPUT', 'the STOMP password must be non-empty and contain no blanks.');
   const doc = new KeyValueDocument(text, path, 'spaced');
   const connector = doc.get('connector');
   if (connector !== undefined && connector !== 'activemq') {
-    throw new McoError('E_MCO_CONFIG', `${path} uses the "${connector}" connector; MCollective 2.12 needs "activemq".`, {
-      hint: 'Change the connector to activemq by hand (the plugin.stomp.* settings do not carry over), then rerun.',
-    });
+    throw new McoError(
+      'E_MCO_CONFIG',
+      `${path} uses the "${connector}" connector; MCollective 2.12 needs "activemq".`,
+      {
+        hint: 'Change the connector to activemq by hand (the plugin.stomp.* settings do not carry over), then rerun.',
+      },
+    );
   }
   const existing = new Map<number, string[]>();
   for (const key of doc.keys()) {
@@ -169,13 +198,24 @@ export function poolOps(text: string, path: string, brokers: readonly BrokerEndp
     const i = Number(m[1]);
     existing.set(i, [...(existing.get(i) ?? []), m[2]!]);
   }
-  const template = (existing.get(1) ?? []).filter((k) => !BASIC.has(k)).map((k) => [k, doc.get(`plugin.activemq.pool.1.${k}`)!] as const);
-  const ops: KvOp[] = [{ op: 'set', key: 'connector', value: 'activemq' }, { op: 'set', key: 'plugin.activemq.pool.size', value: String(brokers.length) }];
+  const template = (existing.get(1) ?? [])
+    .filter((k) => !BASIC.has(k))
+    .map((k) => [k, doc.get(`plugin.activemq.pool.1.${k}`)!] as const);
+  const ops: KvOp[] = [
+    { op: 'set', key: 'connector', value: 'activemq' },
+    { op: 'set', key: 'plugin.activemq.pool.size', value: String(brokers.length) },
+  ];
   brokers.forEach((b, n) => {
     const i = n + 1;
     const p = `plugin.activemq.pool.${i}`;
-    ops.push({ op: 'set', key: `${p}.host`, value: b.host }, { op: 'set', key: `${p}.port`, value: String(b.port) }, { op: 'set', key: `${p}.user`, value: creds.user }, { op: 'set', key: `${p}.password`, value: creds.password });
-    for (const [k, v] of template) if (!existing.get(i)?.includes(k)) ops.push({ op: 'set', key: `${p}.${k}`, value: v });
+    ops.push(
+      { op: 'set', key: `${p}.host`, value: b.host },
+      { op: 'set', key: `${p}.port`, value: String(b.port) },
+      { op: 'set', key: `${p}.user`, value: creds.user },
+      { op: 'set', key: `${p}.password`, value: creds.password },
+    );
+    for (const [k, v] of template)
+      if (!existing.get(i)?.includes(k)) ops.push({ op: 'set', key: `${p}.${k}`, value: v });
   });
   for (const [i, keys] of [...existing.entries()].sort((a, b) => a[0] - b[0])) {
     if (i > brokers.length) for (const k of keys) ops.push({ op: 'unset', key: `plugin.activemq.pool.${i}.${k}` });

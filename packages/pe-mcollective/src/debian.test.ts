@@ -18,14 +18,22 @@ function cluster(n: number) {
     const root = tempRoot(`pe-mco-deb${i}-`);
     const state = join(root, 'services.json');
     services.push(state);
-    masters.push(localMaster(`master${i}.example.com`, debianLayoutUnder(root, { commands: fakeServiceCommands(state) }), redactor));
+    masters.push(
+      localMaster(
+        `master${i}.example.com`,
+        debianLayoutUnder(root, { commands: fakeServiceCommands(state) }),
+        redactor,
+      ),
+    );
   }
   const c: McoCluster = { primary: masters[0]!, secondaries: masters.slice(1), sudo: false };
-  const calls = (i: number): string[] => (existsSync(services[i]!) ? (JSON.parse(readFileSync(services[i]!, 'utf8')) as { calls: string[] }).calls : []);
+  const calls = (i: number): string[] =>
+    existsSync(services[i]!) ? (JSON.parse(readFileSync(services[i]!, 'utf8')) as { calls: string[] }).calls : [];
   return { c, masters, calls, redactor };
 }
 
-const read = (m: Master, key: 'mcollectiveServerCfg' | 'mcollectiveClientCfg' | 'activemqXml') => readFileSync(m.layout.files[key]!.path, 'utf8');
+const read = (m: Master, key: 'mcollectiveServerCfg' | 'mcollectiveClientCfg' | 'activemqXml') =>
+  readFileSync(m.layout.files[key]!.path, 'utf8');
 
 describe('debian: shared psk and credentials, complete broker lists, a network of brokers', () => {
   it('readSecrets replaces the Debian placeholders with fresh values and keeps real ones', async () => {
@@ -37,9 +45,17 @@ describe('debian: shared psk and credentials, complete broker lists, a network o
     expect(a.secrets.password).not.toBe('marionette');
     expect(redactor.has(a.secrets.psk) && redactor.has(a.secrets.password)).toBe(true);
     const path = c.primary.layout.files.mcollectiveServerCfg!.path;
-    writeFileSync(path, readFileSync(path, 'utf8').replace('plugin.psk = unset', 'plugin.psk = Existing-Psk-Value-42').replace('= marionette', '= Existing-Password-42'));
+    writeFileSync(
+      path,
+      readFileSync(path, 'utf8')
+        .replace('plugin.psk = unset', 'plugin.psk = Existing-Psk-Value-42')
+        .replace('= marionette', '= Existing-Password-42'),
+    );
     const b = await readSecrets(c);
-    expect(b).toEqual({ secrets: { psk: 'Existing-Psk-Value-42', user: 'mcollective', password: 'Existing-Password-42' }, generated: [] });
+    expect(b).toEqual({
+      secrets: { psk: 'Existing-Psk-Value-42', user: 'mcollective', password: 'Existing-Password-42' },
+      generated: [],
+    });
     expect((await readSecrets(c, { rotate: true })).generated).toEqual(['psk', 'password']);
   });
 
@@ -55,7 +71,11 @@ describe('debian: shared psk and credentials, complete broker lists, a network o
         expect(doc.get('plugin.psk')).toBe(secrets.psk);
         const pool = poolBrokers(readPool(text, 'x'));
         expect(pool[0]).toBe(`${m.fqdn}:61613`);
-        expect([...pool].sort()).toEqual(['master1.example.com:61613', 'master2.example.com:61613', 'master3.example.com:61613']);
+        expect([...pool].sort()).toEqual([
+          'master1.example.com:61613',
+          'master2.example.com:61613',
+          'master3.example.com:61613',
+        ]);
       }
       expect(new KeyValueDocument(read(m, 'mcollectiveServerCfg'), 'x').get('identity')).toBe(m.fqdn);
       const xml = read(m, 'activemqXml');
@@ -66,7 +86,16 @@ describe('debian: shared psk and credentials, complete broker lists, a network o
       ]);
       const peers = masters.filter((p) => p !== m);
       expect(amq.connectors('network')).toEqual(
-        peers.map((p) => ({ name: `pe-mesh-${p.fqdn}`, uri: `static:(tcp://${p.fqdn}:61616)`, userName: 'mcollective', password: secrets.password, duplex: 'false', networkTTL: '1', dynamicOnly: 'true', decreaseNetworkConsumerPriority: 'true' })),
+        peers.map((p) => ({
+          name: `pe-mesh-${p.fqdn}`,
+          uri: `static:(tcp://${p.fqdn}:61616)`,
+          userName: 'mcollective',
+          password: secrets.password,
+          duplex: 'false',
+          networkTTL: '1',
+          dynamicOnly: 'true',
+          decreaseNetworkConsumerPriority: 'true',
+        })),
       );
       const auth = new ActiveMqAuthEditor(xml, 'x');
       expect(auth.brokerName()).toBe(m.fqdn);
@@ -76,7 +105,12 @@ describe('debian: shared psk and credentials, complete broker lists, a network o
       const enabled = join(m.layout.files.activemqXml!.path, '../../../instances-enabled/main');
       expect(lstatSync(enabled).isSymbolicLink()).toBe(true);
       expect(readlinkSync(enabled)).toMatch(/instances-available\/main$/);
-      expect(calls(i)).toEqual(['restart activemq', 'restart mcollective', 'is-active activemq', 'is-active mcollective']);
+      expect(calls(i)).toEqual([
+        'restart activemq',
+        'restart mcollective',
+        'is-active activemq',
+        'is-active mcollective',
+      ]);
     }
     const again = await runSteps(debianSyncSteps(c, secrets));
     expect(again.every((o) => o.status === 'already-done')).toBe(true);
@@ -111,10 +145,16 @@ describe('debian: shared psk and credentials, complete broker lists, a network o
       ['mco-stop:master3.example.com', 'applied'],
     ]);
     for (const m of remaining.secondaries.concat(remaining.primary)) {
-      for (const key of ['mcollectiveServerCfg', 'mcollectiveClientCfg', 'activemqXml'] as const) expect(read(m, key)).not.toContain('master3');
+      for (const key of ['mcollectiveServerCfg', 'mcollectiveClientCfg', 'activemqXml'] as const)
+        expect(read(m, key)).not.toContain('master3');
       expect(readPool(read(m, 'mcollectiveServerCfg'), 'x').size).toBe(2);
     }
-    expect(calls(2).slice(-4)).toEqual(['stop mcollective', 'stop activemq', 'is-active mcollective', 'is-active activemq']);
+    expect(calls(2).slice(-4)).toEqual([
+      'stop mcollective',
+      'stop activemq',
+      'is-active mcollective',
+      'is-active activemq',
+    ]);
     assertVerified(await verifyDebian(remaining));
     // the removed master's own files are left as they were (it is gone from the cluster, not wiped)
     expect(read(gone, 'mcollectiveServerCfg')).toContain('master1.example.com');
@@ -125,11 +165,19 @@ describe('debian: shared psk and credentials, complete broker lists, a network o
     const { secrets } = await readSecrets(c);
     await runSteps(debianSyncSteps(c, secrets, { restart: false }));
     const path = masters[1]!.layout.files.mcollectiveClientCfg!.path;
-    writeFileSync(path, readFileSync(path, 'utf8').replace(secrets.psk, 'Some-Other-Psk-123').replace(/plugin\.activemq\.pool\.2\.host = .*\n/, '').replace('pool.size = 2', 'pool.size = 1'));
+    writeFileSync(
+      path,
+      readFileSync(path, 'utf8')
+        .replace(secrets.psk, 'Some-Other-Psk-123')
+        .replace(/plugin\.activemq\.pool\.2\.host = .*\n/, '')
+        .replace('pool.size = 2', 'pool.size = 1'),
+    );
     const r = await verifyDebian(c);
     expect(r.ok).toBe(false);
     const text = r.problems.join('\n');
-    expect(text).toMatch(/psk: differs between files \(master1.example.com: .*server.cfg, master1.example.com: .*client.cfg, master2.example.com: .*server.cfg \| master2.example.com: .*client.cfg\)/);
+    expect(text).toMatch(
+      /psk: differs between files \(master1.example.com: .*server.cfg, master1.example.com: .*client.cfg, master2.example.com: .*server.cfg \| master2.example.com: .*client.cfg\)/,
+    );
     expect(text).toMatch(/master2.example.com: broker pool in .*client.cfg: missing master1.example.com:61613/);
     expect(JSON.stringify(r)).not.toContain(secrets.psk);
     expect(JSON.stringify(r)).not.toContain('Some-Other-Psk-123');
@@ -144,7 +192,11 @@ describe('debian: shared psk and credentials, complete broker lists, a network o
     const out = await runSteps(debianSyncSteps(c, secrets), { dryRun: true, hosts: { hostFor: (n) => dry.get(n)! } });
     expect(out.every((o) => o.status === 'planned')).toBe(true);
     const mutations = [...dry.values()].flatMap((d) => d.mutations);
-    expect(mutations.filter((m) => m.kind === 'write').map((m) => (m.kind === 'write' ? m.path.replace(/.*\/etc\//, '/etc/') : ''))).toEqual([
+    expect(
+      mutations
+        .filter((m) => m.kind === 'write')
+        .map((m) => (m.kind === 'write' ? m.path.replace(/.*\/etc\//, '/etc/') : '')),
+    ).toEqual([
       '/etc/mcollective/server.cfg',
       '/etc/mcollective/client.cfg',
       '/etc/activemq/instances-available/main/activemq.xml',
@@ -152,7 +204,9 @@ describe('debian: shared psk and credentials, complete broker lists, a network o
       '/etc/mcollective/client.cfg',
       '/etc/activemq/instances-available/main/activemq.xml',
     ]);
-    expect(mutations.filter((m) => m.kind === 'exec').map((m) => (m.kind === 'exec' ? m.argv.slice(-2).join(' ') : ''))).toEqual(expect.arrayContaining(['restart activemq', 'restart mcollective']));
+    expect(
+      mutations.filter((m) => m.kind === 'exec').map((m) => (m.kind === 'exec' ? m.argv.slice(-2).join(' ') : '')),
+    ).toEqual(expect.arrayContaining(['restart activemq', 'restart mcollective']));
     const plan = JSON.stringify([mutations, out]);
     expect(plan).not.toContain(secrets.psk);
     expect(plan).not.toContain(secrets.password);
@@ -175,4 +229,3 @@ describe('debian: shared psk and credentials, complete broker lists, a network o
     expect(read(masters[0]!, 'mcollectiveServerCfg')).not.toBe(before);
   });
 });
-

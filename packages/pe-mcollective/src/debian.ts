@@ -1,7 +1,25 @@
 import { randomBytes } from 'node:crypto';
-import { buildCommand, editText, fileOf, KeyValueDocument, maskedDiff, parseActiveMq, type ActiveMqOp, type KvOp } from '@pe-stack/pe-config-files';
+import {
+  buildCommand,
+  editText,
+  fileOf,
+  KeyValueDocument,
+  maskedDiff,
+  parseActiveMq,
+  type ActiveMqOp,
+  type KvOp,
+} from '@pe-stack/pe-config-files';
 import { ActiveMqAuthEditor } from './activemq-auth.js';
-import { checkMasters, openwireEndpoint, poolBrokers, poolFor, poolOps, readPool, stompEndpoint, type MasterRef } from './brokers.js';
+import {
+  checkMasters,
+  openwireEndpoint,
+  poolBrokers,
+  poolFor,
+  poolOps,
+  readPool,
+  stompEndpoint,
+  type MasterRef,
+} from './brokers.js';
 import { McoError } from './errors.js';
 import { mcoPing } from './mco.js';
 import { allMasters, bindCluster, bindMaster, type Master, type McoCluster, type McoStep } from './steps.js';
@@ -32,7 +50,10 @@ function register(cluster: McoCluster, s: McoSecrets): void {
  * on every master, the primary included. The values are registered with
  * every master's Redactor; they are returned to the caller only to pass on.
  */
-export async function readSecrets(cluster: McoCluster, opts: { rotate?: boolean } = {}): Promise<{ secrets: McoSecrets; generated: ('psk' | 'password')[] }> {
+export async function readSecrets(
+  cluster: McoCluster,
+  opts: { rotate?: boolean } = {},
+): Promise<{ secrets: McoSecrets; generated: ('psk' | 'password')[] }> {
   const p = cluster.primary;
   const path = fileOf(p.layout, 'mcollectiveServerCfg').path;
   const text = (await p.host.readFile(path, { sudo: cluster.sudo ?? true })).toString('utf8');
@@ -101,7 +122,12 @@ async function readOrEmpty(m: Master, path: string, sudo: boolean): Promise<stri
  * in memory from the files on the host (pe-config-files editors; the
  * activemq user and brokerName through the ActiveMqAuthEditor adapter).
  */
-export async function planMasterFiles(m: Master, cluster: McoCluster, s: McoSecrets, opts: DebianOptions = {}): Promise<FilePlan[]> {
+export async function planMasterFiles(
+  m: Master,
+  cluster: McoCluster,
+  s: McoSecrets,
+  opts: DebianOptions = {},
+): Promise<FilePlan[]> {
   const sudo = cluster.sudo ?? true;
   const masters = checkMasters(allMasters(cluster));
   const pool = poolFor(m, masters);
@@ -110,15 +136,32 @@ export async function planMasterFiles(m: Master, cluster: McoCluster, s: McoSecr
   for (const key of ['mcollectiveServerCfg', 'mcollectiveClientCfg'] as const) {
     const spec = fileOf(m.layout, key);
     const before = await readOrEmpty(m, spec.path, sudo);
-    if (before === undefined) throw new McoError('E_MCO_CONFIG', `${spec.path} does not exist.`, { host: m.host.name, hint: 'Install the mcollective package (server.cfg and client.cfg come with it), then rerun.' });
+    if (before === undefined)
+      throw new McoError('E_MCO_CONFIG', `${spec.path} does not exist.`, {
+        host: m.host.name,
+        hint: 'Install the mcollective package (server.cfg and client.cfg come with it), then rerun.',
+      });
     const ops: KvOp[] = [{ op: 'set', key: 'plugin.psk', value: s.psk }, ...poolOps(before, spec.path, pool, s)];
     if (key === 'mcollectiveServerCfg') ops.push({ op: 'set', key: 'identity', value: m.fqdn });
     const after = editText({ kind: 'kv', path: spec.path, ops }, before, m.host.redactor).text;
-    out.push({ path: spec.path, before, after, changed: after !== before, diff: maskedDiff(spec.path, before, after, m.host.redactor.with(secrets)), owner: spec.owner, group: spec.group, mode: spec.mode });
+    out.push({
+      path: spec.path,
+      before,
+      after,
+      changed: after !== before,
+      diff: maskedDiff(spec.path, before, after, m.host.redactor.with(secrets)),
+      owner: spec.owner,
+      group: spec.group,
+      mode: spec.mode,
+    });
   }
   const xml = fileOf(m.layout, 'activemqXml');
   const before = await readOrEmpty(m, xml.path, sudo);
-  if (before === undefined) throw new McoError('E_MCO_CONFIG', `${xml.path} does not exist.`, { host: m.host.name, hint: 'Install the activemq package, then rerun.' });
+  if (before === undefined)
+    throw new McoError('E_MCO_CONFIG', `${xml.path} does not exist.`, {
+      host: m.host.name,
+      hint: 'Install the activemq package, then rerun.',
+    });
   const bind = opts.bindAddress ?? '0.0.0.0';
   const me = stompEndpoint(m);
   const ow = openwireEndpoint(m);
@@ -138,13 +181,24 @@ export async function planMasterFiles(m: Master, cluster: McoCluster, s: McoSecr
   auth.setBrokerAttribute('brokerName', m.fqdn);
   auth.setUser({ username: s.user, password: s.password, groups: opts.userGroups ?? 'mcollective,everyone' });
   const after = auth.toString();
-  out.push({ path: xml.path, before, after, changed: after !== before, diff: maskedDiff(xml.path, before, after, m.host.redactor.with(secrets)), owner: xml.owner, group: xml.group, mode: xml.mode });
+  out.push({
+    path: xml.path,
+    before,
+    after,
+    changed: after !== before,
+    diff: maskedDiff(xml.path, before, after, m.host.redactor.with(secrets)),
+    owner: xml.owner,
+    group: xml.group,
+    mode: xml.mode,
+  });
   return out;
 }
 
 function instancePaths(m: Master): { available: string; enabled: string } | undefined {
   const r = /^(.*)\/instances-available\/([^/]+)\/activemq\.xml$/.exec(fileOf(m.layout, 'activemqXml').path);
-  return r ? { available: `${r[1]}/instances-available/${r[2]}`, enabled: `${r[1]}/instances-enabled/${r[2]}` } : undefined;
+  return r
+    ? { available: `${r[1]}/instances-available/${r[2]}`, enabled: `${r[1]}/instances-enabled/${r[2]}` }
+    : undefined;
 }
 
 /**
@@ -158,7 +212,11 @@ function instancePaths(m: Master): { available: string; enabled: string } | unde
  */
 export function debianSyncSteps(cluster: McoCluster, s: McoSecrets, opts: DebianOptions = {}): McoStep[] {
   const masters = checkMasters(allMasters(cluster));
-  if (cluster.primary.layout.flavour !== 'debian') throw new McoError('E_MCO_INPUT', `the debian MCollective steps need the debian layout, not ${cluster.primary.layout.name}.`);
+  if (cluster.primary.layout.flavour !== 'debian')
+    throw new McoError(
+      'E_MCO_INPUT',
+      `the debian MCollective steps need the debian layout, not ${cluster.primary.layout.name}.`,
+    );
   register(cluster, s);
   const sudo = cluster.sudo ?? true;
   const changed = new Set<string>();
@@ -174,7 +232,8 @@ export function debianSyncSteps(cluster: McoCluster, s: McoSecrets, opts: Debian
         if (plans.length > 0) return { done: false, why: `${plans.map((p) => p.path).join(', ')} to change` };
         const xml = fileOf(m.layout, 'activemqXml').path;
         const st = await bm.host.stat(xml, { sudo });
-        if (st && st.mode & 0o007) return { done: false, why: `${xml} holds the STOMP password and is readable by all users` };
+        if (st && st.mode & 0o007)
+          return { done: false, why: `${xml} holds the STOMP password and is readable by all users` };
         return { done: true, why: 'configured' };
       },
       apply: async (ctx) => {
@@ -186,7 +245,9 @@ export function debianSyncSteps(cluster: McoCluster, s: McoSecrets, opts: Debian
           const exposed = st !== undefined && (st.mode & 0o007) !== 0;
           if (!p.changed && !exposed) continue;
           // activemq.xml now holds the STOMP password: readable by root and the broker's group only
-          const attrs = isXml ? { mode: ((st?.mode ?? 0o640) & 0o770) | 0o040, group: m.layout.users.activemq.group } : {};
+          const attrs = isXml
+            ? { mode: ((st?.mode ?? 0o640) & 0o770) | 0o040, group: m.layout.users.activemq.group }
+            : {};
           await bm.host.writeFile(p.path, p.after, { sudo, secrets: [s.psk, s.password], ...attrs });
           changed.add(m.fqdn);
         }
@@ -198,7 +259,10 @@ export function debianSyncSteps(cluster: McoCluster, s: McoSecrets, opts: Debian
         id: `activemq-instance:${m.fqdn}`,
         host: m.host.name,
         title: `enable the ActiveMQ instance ${inst.available}`,
-        check: async (ctx) => ((await bindMaster(m, ctx).host.stat(inst.enabled, { sudo }))?.isSymlink ? { done: true, why: 'enabled' } : { done: false, why: `${inst.enabled} is missing` }),
+        check: async (ctx) =>
+          (await bindMaster(m, ctx).host.stat(inst.enabled, { sudo }))?.isSymlink
+            ? { done: true, why: 'enabled' }
+            : { done: false, why: `${inst.enabled} is missing` },
         apply: async (ctx) => {
           await bindMaster(m, ctx).host.exec(['ln', '-sfn', '--', inst.available, inst.enabled], { sudo });
           changed.add(m.fqdn);
@@ -214,14 +278,19 @@ export function debianSyncSteps(cluster: McoCluster, s: McoSecrets, opts: Debian
         check: async (ctx) => {
           if (changed.has(m.fqdn)) return { done: false, why: 'the configuration changed' };
           for (const svc of services) {
-            const r = await bindMaster(m, ctx).host.exec(buildCommand(m.layout, 'serviceStatus', { service: svc }), { sudo, readOnly: true, allowFailure: true });
+            const r = await bindMaster(m, ctx).host.exec(buildCommand(m.layout, 'serviceStatus', { service: svc }), {
+              sudo,
+              readOnly: true,
+              allowFailure: true,
+            });
             if (r.code !== 0) return { done: false, why: `${svc} is not running` };
           }
           return { done: true, why: `${services.join(' and ')} running with the current configuration` };
         },
         apply: async (ctx) => {
           const host = bindMaster(m, ctx).host;
-          for (const svc of services) await host.exec(buildCommand(m.layout, 'serviceRestart', { service: svc }), { sudo, timeoutMs: 120_000 });
+          for (const svc of services)
+            await host.exec(buildCommand(m.layout, 'serviceRestart', { service: svc }), { sudo, timeoutMs: 120_000 });
           changed.delete(m.fqdn);
         },
       });
@@ -236,9 +305,17 @@ export function debianSyncSteps(cluster: McoCluster, s: McoSecrets, opts: Debian
  * then, when the removed master is still reachable and `stopRemoved` is set,
  * its mcollective and activemq stopped so no stale broker bridges remain.
  */
-export function debianRemoveSteps(cluster: McoCluster, removed: MasterRef & { host?: Master['host']; layout?: Master['layout'] }, s: McoSecrets, opts: DebianOptions & { stopRemoved?: boolean } = {}): McoStep[] {
+export function debianRemoveSteps(
+  cluster: McoCluster,
+  removed: MasterRef & { host?: Master['host']; layout?: Master['layout'] },
+  s: McoSecrets,
+  opts: DebianOptions & { stopRemoved?: boolean } = {},
+): McoStep[] {
   if (allMasters(cluster).some((m) => m.fqdn.toLowerCase() === removed.fqdn.toLowerCase())) {
-    throw new McoError('E_MCO_INPUT', `${removed.fqdn} is still listed among the masters; pass the cluster without it.`);
+    throw new McoError(
+      'E_MCO_INPUT',
+      `${removed.fqdn} is still listed among the masters; pass the cluster without it.`,
+    );
   }
   const steps = debianSyncSteps(cluster, s, opts);
   const { host, layout } = removed;
@@ -251,14 +328,22 @@ export function debianRemoveSteps(cluster: McoCluster, removed: MasterRef & { ho
       check: async (ctx) => {
         const h = ctx?.hostFor ? ctx.hostFor(host.name) : host;
         for (const svc of services) {
-          const r = await h.exec(buildCommand(layout, 'serviceStatus', { service: svc }), { sudo: cluster.sudo ?? true, readOnly: true, allowFailure: true });
+          const r = await h.exec(buildCommand(layout, 'serviceStatus', { service: svc }), {
+            sudo: cluster.sudo ?? true,
+            readOnly: true,
+            allowFailure: true,
+          });
           if (r.code === 0) return { done: false, why: `${svc} is running` };
         }
         return { done: true, why: `${services.join(' and ')} stopped` };
       },
       apply: async (ctx) => {
         const h = ctx?.hostFor ? ctx.hostFor(host.name) : host;
-        for (const svc of services) await h.exec(buildCommand(layout, 'serviceStop', { service: svc }), { sudo: cluster.sudo ?? true, timeoutMs: 120_000 });
+        for (const svc of services)
+          await h.exec(buildCommand(layout, 'serviceStop', { service: svc }), {
+            sudo: cluster.sudo ?? true,
+            timeoutMs: 120_000,
+          });
       },
     });
   }
@@ -272,13 +357,19 @@ export function debianRemoveSteps(cluster: McoCluster, removed: MasterRef & { ho
  * and (with `ping`) `mco ping` from each master answered by every expected
  * identity exactly once.
  */
-export async function verifyDebian(cluster: McoCluster, opts: { ping?: boolean; expectNodes?: readonly string[]; pingTimeoutMs?: number; discoveryTimeoutS?: number } = {}): Promise<VerifyReport> {
+export async function verifyDebian(
+  cluster: McoCluster,
+  opts: { ping?: boolean; expectNodes?: readonly string[]; pingTimeoutMs?: number; discoveryTimeoutS?: number } = {},
+): Promise<VerifyReport> {
   const sudo = cluster.sudo ?? true;
   const masters = checkMasters(allMasters(cluster));
   const checks: VerifyReport['checks'] = [];
   const psks = new Map<string, string | undefined>();
   const creds = new Map<string, string>();
-  const expectedBrokers = masters.map(stompEndpoint).map((e) => `${e.host}:${e.port}`).sort();
+  const expectedBrokers = masters
+    .map(stompEndpoint)
+    .map((e) => `${e.host}:${e.port}`)
+    .sort();
   for (const m of masters) {
     for (const key of ['mcollectiveServerCfg', 'mcollectiveClientCfg'] as const) {
       const path = fileOf(m.layout, key).path;
@@ -291,7 +382,12 @@ export async function verifyDebian(cluster: McoCluster, opts: { ping?: boolean; 
       psks.set(`${m.fqdn}: ${path}`, doc.get('plugin.psk'));
       const view = readPool(text, path);
       const brokers = poolBrokers(view);
-      for (const e of view.entries) if (e.index <= (view.size ?? 0)) creds.set(`${m.fqdn}: ${path} pool ${e.index}`, `${e.user}\0${doc.get(`plugin.activemq.pool.${e.index}.password`) ?? ''}`);
+      for (const e of view.entries)
+        if (e.index <= (view.size ?? 0))
+          creds.set(
+            `${m.fqdn}: ${path} pool ${e.index}`,
+            `${e.user}\0${doc.get(`plugin.activemq.pool.${e.index}.password`) ?? ''}`,
+          );
       const sorted = [...brokers].sort();
       const missing = expectedBrokers.filter((b) => !sorted.includes(b));
       const extra = sorted.filter((b) => !expectedBrokers.includes(b));
@@ -303,7 +399,14 @@ export async function verifyDebian(cluster: McoCluster, opts: { ping?: boolean; 
         detail:
           missing.length === 0 && extra.length === 0 && !dup && view.size === brokers.length
             ? `names all ${brokers.length} brokers${brokers[0] === `${local.host}:${local.port}` ? ', its own first' : ''}`
-            : [missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `names non-masters ${extra.join(', ')}` : '', dup ? 'a broker twice' : '', view.size !== brokers.length ? `pool.size ${view.size ?? 'unset'} for ${brokers.length} entries` : ''].filter(Boolean).join('; '),
+            : [
+                missing.length ? `missing ${missing.join(', ')}` : '',
+                extra.length ? `names non-masters ${extra.join(', ')}` : '',
+                dup ? 'a broker twice' : '',
+                view.size !== brokers.length ? `pool.size ${view.size ?? 'unset'} for ${brokers.length} entries` : '',
+              ]
+                .filter(Boolean)
+                .join('; '),
       });
     }
   }
@@ -312,9 +415,21 @@ export async function verifyDebian(cluster: McoCluster, opts: { ping?: boolean; 
   checks.push({
     name: 'psk',
     ok: pskValues.length > 0 && distinct(psks) === 1 && pskValues[0] !== undefined && !PLACEHOLDERS.has(pskValues[0]),
-    detail: distinct(psks) === 1 ? (pskValues[0] === undefined || PLACEHOLDERS.has(pskValues[0]) ? 'unset or a placeholder everywhere' : `identical in all ${psks.size} files`) : `differs between files (${groupsOf(psks)})`,
+    detail:
+      distinct(psks) === 1
+        ? pskValues[0] === undefined || PLACEHOLDERS.has(pskValues[0])
+          ? 'unset or a placeholder everywhere'
+          : `identical in all ${psks.size} files`
+        : `differs between files (${groupsOf(psks)})`,
   });
-  checks.push({ name: 'STOMP credentials', ok: creds.size > 0 && distinct(creds) === 1, detail: distinct(creds) === 1 ? `identical in all ${creds.size} pool entries` : `differ between pool entries (${groupsOf(creds)})` });
+  checks.push({
+    name: 'STOMP credentials',
+    ok: creds.size > 0 && distinct(creds) === 1,
+    detail:
+      distinct(creds) === 1
+        ? `identical in all ${creds.size} pool entries`
+        : `differ between pool entries (${groupsOf(creds)})`,
+  });
   const stompSecret = [...creds.values()][0]?.split('\0') ?? [];
   for (const m of masters) {
     const path = fileOf(m.layout, 'activemqXml').path;
@@ -325,15 +440,31 @@ export async function verifyDebian(cluster: McoCluster, opts: { ping?: boolean; 
     }
     const auth = new ActiveMqAuthEditor(text, path);
     const userOk = stompSecret.length === 2 && auth.passwordOf(stompSecret[0]!) === stompSecret[1];
-    checks.push({ name: `${m.fqdn}: ActiveMQ user`, ok: userOk, detail: userOk ? `${stompSecret[0]} with the shared password` : `no user ${stompSecret[0] ?? '?'} with the shared password` });
-    const names = parseActiveMq(text, path).connectors('network').map((c) => c['name'] ?? '');
+    checks.push({
+      name: `${m.fqdn}: ActiveMQ user`,
+      ok: userOk,
+      detail: userOk
+        ? `${stompSecret[0]} with the shared password`
+        : `no user ${stompSecret[0] ?? '?'} with the shared password`,
+    });
+    const names = parseActiveMq(text, path)
+      .connectors('network')
+      .map((c) => c['name'] ?? '');
     const peers = masters.filter((p) => p !== m).map((p) => `${MESH_PREFIX}${p.fqdn}`);
     const missing = peers.filter((p) => !names.includes(p));
     const stale = names.filter((n) => n.startsWith(MESH_PREFIX) && !peers.includes(n));
     checks.push({
       name: `${m.fqdn}: network of brokers`,
       ok: missing.length === 0 && stale.length === 0,
-      detail: missing.length === 0 && stale.length === 0 ? `connected to all ${peers.length} peers` : [missing.length ? `no connector ${missing.join(', ')}` : '', stale.length ? `stale ${stale.join(', ')}` : ''].filter(Boolean).join('; '),
+      detail:
+        missing.length === 0 && stale.length === 0
+          ? `connected to all ${peers.length} peers`
+          : [
+              missing.length ? `no connector ${missing.join(', ')}` : '',
+              stale.length ? `stale ${stale.join(', ')}` : '',
+            ]
+              .filter(Boolean)
+              .join('; '),
     });
   }
   if (opts.ping) {
@@ -341,7 +472,14 @@ export async function verifyDebian(cluster: McoCluster, opts: { ping?: boolean; 
     const results = await Promise.all(
       masters.map(async (m) => {
         try {
-          return { m, r: await mcoPing(m, { sudo, ...(opts.pingTimeoutMs ? { timeoutMs: opts.pingTimeoutMs } : {}), ...(opts.discoveryTimeoutS ? { discoveryTimeoutS: opts.discoveryTimeoutS } : {}) }) };
+          return {
+            m,
+            r: await mcoPing(m, {
+              sudo,
+              ...(opts.pingTimeoutMs ? { timeoutMs: opts.pingTimeoutMs } : {}),
+              ...(opts.discoveryTimeoutS ? { discoveryTimeoutS: opts.discoveryTimeoutS } : {}),
+            }),
+          };
         } catch (e) {
           return { m, error: e instanceof Error ? m.host.redactor.redact(e.message) : String(e) };
         }
@@ -359,7 +497,14 @@ export async function verifyDebian(cluster: McoCluster, opts: { ping?: boolean; 
       checks.push({
         name: `${x.m.fqdn}: mco ping`,
         ok,
-        detail: ok ? `answered by all ${expect.length} nodes (${got.length} replies)` : [missing.length ? `no answer from ${missing.join(', ')}` : '', dups.length ? `duplicate answers from ${[...new Set(dups)].join(', ')}` : ''].filter(Boolean).join('; '),
+        detail: ok
+          ? `answered by all ${expect.length} nodes (${got.length} replies)`
+          : [
+              missing.length ? `no answer from ${missing.join(', ')}` : '',
+              dups.length ? `duplicate answers from ${[...new Set(dups)].join(', ')}` : '',
+            ]
+              .filter(Boolean)
+              .join('; '),
       });
     }
   }

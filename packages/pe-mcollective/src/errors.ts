@@ -5,7 +5,11 @@ import { PeError, type PeErrorOptions } from '@pe-stack/pe-host';
  * value of a secret (psk, stomp password, private key, credentials).
  */
 export class McoError extends PeError {
-  constructor(code: 'E_MCO_CONFIG' | 'E_MCO_INPUT' | 'E_MCO_CONSOLE' | 'E_MCO_COPY' | 'E_MCO_STEP', message: string, opts: PeErrorOptions = {}) {
+  constructor(
+    code: 'E_MCO_CONFIG' | 'E_MCO_INPUT' | 'E_MCO_CONSOLE' | 'E_MCO_COPY' | 'E_MCO_STEP',
+    message: string,
+    opts: PeErrorOptions = {},
+  ) {
     super(code, message, opts);
   }
 }
@@ -14,10 +18,14 @@ export class McoError extends PeError {
 export class McoVerifyError extends PeError {
   readonly problems: readonly string[];
   constructor(problems: readonly string[], opts: PeErrorOptions = {}) {
-    super('E_VERIFY', `MCollective is not consistent across the masters: ${problems.slice(0, 8).join('; ')}${problems.length > 8 ? ` (and ${problems.length - 8} more)` : ''}.`, {
-      hint: 'Rerun the MCollective step of the join (it is idempotent), then verify again.',
-      ...opts,
-    });
+    super(
+      'E_VERIFY',
+      `MCollective is not consistent across the masters: ${problems.slice(0, 8).join('; ')}${problems.length > 8 ? ` (and ${problems.length - 8} more)` : ''}.`,
+      {
+        hint: 'Rerun the MCollective step of the join (it is idempotent), then verify again.',
+        ...opts,
+      },
+    );
     this.problems = problems;
   }
 }

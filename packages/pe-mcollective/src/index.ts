@@ -35,9 +35,41 @@ export {
   type ConsoleListing,
   type ConsoleChanges,
 } from './rake.js';
-export { type SharedFile, type FileFacts, type HostFacts, type FileComparison, type CopyReport, type SharedFilesComparison, sharedFiles, fileFacts, hostFacts, compareSharedFiles, compareWithFacts, copySharedFiles } from './pki.js';
-export { type Master, type McoCluster, type McoStep, type StepState, type StepHosts, type StepOutcome, allMasters, bindMaster, bindCluster, runSteps } from './steps.js';
-export { type Pe3ConsoleNames, type Pe3Options, PE3_CONSOLE_NAMES, PE3_CONSOLE_STEP, pe3JoinSteps, pe3RemoveSteps, verifyPe3 } from './pe3.js';
+export {
+  type SharedFile,
+  type FileFacts,
+  type HostFacts,
+  type FileComparison,
+  type CopyReport,
+  type SharedFilesComparison,
+  sharedFiles,
+  fileFacts,
+  hostFacts,
+  compareSharedFiles,
+  compareWithFacts,
+  copySharedFiles,
+} from './pki.js';
+export {
+  type Master,
+  type McoCluster,
+  type McoStep,
+  type StepState,
+  type StepHosts,
+  type StepOutcome,
+  allMasters,
+  bindMaster,
+  bindCluster,
+  runSteps,
+} from './steps.js';
+export {
+  type Pe3ConsoleNames,
+  type Pe3Options,
+  PE3_CONSOLE_NAMES,
+  PE3_CONSOLE_STEP,
+  pe3JoinSteps,
+  pe3RemoveSteps,
+  verifyPe3,
+} from './pe3.js';
 export {
   type McoSecrets,
   type DebianOptions,

@@ -12,9 +12,19 @@ import { poolOps, readPool, stompEndpoint } from './brokers.js';
 import { debianRemoveSteps, debianSyncSteps, readSecrets, verifyDebian, type McoSecrets } from './debian.js';
 import { mcoPing } from './mco.js';
 import { runSteps, type Master, type McoCluster } from './steps.js';
-import { debianLayoutUnder, startActiveMq, startMcollectived, tempRoot, waitForPort, type TestProcess } from './test-support.js';
+import {
+  debianLayoutUnder,
+  startActiveMq,
+  startMcollectived,
+  tempRoot,
+  waitForPort,
+  type TestProcess,
+} from './test-support.js';
 
-const have = existsSync('/usr/share/activemq/bin/activemq.jar') && existsSync('/usr/sbin/mcollectived') && process.getuid?.() === 0;
+const have =
+  existsSync('/usr/share/activemq/bin/activemq.jar') &&
+  existsSync('/usr/sbin/mcollectived') &&
+  process.getuid?.() === 0;
 
 interface Node {
   m: Master;
@@ -37,7 +47,11 @@ describe.skipIf(!have)('MCollective over two networked ActiveMQ brokers (real pr
   }
 
   async function startDaemon(n: Node): Promise<void> {
-    n.daemon = await startMcollectived(n.m.layout.files.mcollectiveServerCfg!.path, join(n.root, 'mcollectived.pid'), join(n.root, 'mcollectived.out'));
+    n.daemon = await startMcollectived(
+      n.m.layout.files.mcollectiveServerCfg!.path,
+      join(n.root, 'mcollectived.pid'),
+      join(n.root, 'mcollectived.out'),
+    );
   }
 
   /** mco ping until every expected identity answers (mcollectived needs a moment to subscribe). */
@@ -69,7 +83,14 @@ describe.skipIf(!have)('MCollective over two networked ActiveMQ brokers (real pr
         readFileSync(cfg, 'utf8'),
       ).text;
       writeFileSync(cfg, local);
-      const m: Master = { fqdn: `mco${i}.test`, brokerHost: '127.0.0.1', stompPort: await freePort(), openwirePort: await freePort(), host: new (await import('@pe-stack/pe-host')).LocalHost({ name: `mco${i}.test`, redactor }), layout };
+      const m: Master = {
+        fqdn: `mco${i}.test`,
+        brokerHost: '127.0.0.1',
+        stompPort: await freePort(),
+        openwirePort: await freePort(),
+        host: new (await import('@pe-stack/pe-host')).LocalHost({ name: `mco${i}.test`, redactor }),
+        layout,
+      };
       nodes.push({ m, root });
     }
     cluster = { primary: nodes[0]!.m, secondaries: [nodes[1]!.m], sudo: false };
@@ -92,7 +113,10 @@ describe.skipIf(!have)('MCollective over two networked ActiveMQ brokers (real pr
 
   it('each mcollectived uses its own broker; mco ping from each master is answered by both nodes, once each', async () => {
     const t0 = performance.now();
-    for (const n of nodes) expect(await pingUntil(n.m, ['mco1.test', 'mco2.test'], 45_000)).toEqual(expect.arrayContaining(['mco1.test', 'mco2.test']));
+    for (const n of nodes)
+      expect(await pingUntil(n.m, ['mco1.test', 'mco2.test'], 45_000)).toEqual(
+        expect.arrayContaining(['mco1.test', 'mco2.test']),
+      );
     figures['first full answer (ms)'] = performance.now() - t0;
     for (const n of nodes) {
       const log = readFileSync(join(n.root, 'mcollective.log'), 'utf8');
@@ -103,15 +127,30 @@ describe.skipIf(!have)('MCollective over two networked ActiveMQ brokers (real pr
     const n1 = nodes[0]!;
     const onlyBroker1 = join(n1.root, 'client-broker1-only.cfg');
     const clientText = readFileSync(n1.m.layout.files.mcollectiveClientCfg!.path, 'utf8');
-    writeFileSync(onlyBroker1, editText({ kind: 'kv', path: onlyBroker1, ops: poolOps(clientText, onlyBroker1, [stompEndpoint(n1.m)], secrets) }, clientText).text);
-    const control = { ...n1.m, layout: resolveLayout(n1.m.layout, { files: { mcollectiveClientCfg: { path: onlyBroker1 } } }) };
+    writeFileSync(
+      onlyBroker1,
+      editText(
+        { kind: 'kv', path: onlyBroker1, ops: poolOps(clientText, onlyBroker1, [stompEndpoint(n1.m)], secrets) },
+        clientText,
+      ).text,
+    );
+    const control = {
+      ...n1.m,
+      layout: resolveLayout(n1.m.layout, { files: { mcollectiveClientCfg: { path: onlyBroker1 } } }),
+    };
     expect(readPool(readFileSync(onlyBroker1, 'utf8'), onlyBroker1).size).toBe(1);
-    expect((await mcoPing(control, { sudo: false, discoveryTimeoutS: 2 })).responders.sort()).toEqual(['mco1.test', 'mco2.test']);
+    expect((await mcoPing(control, { sudo: false, discoveryTimeoutS: 2 })).responders.sort()).toEqual([
+      'mco1.test',
+      'mco2.test',
+    ]);
     const t1 = performance.now();
     const report = await verifyDebian(cluster, { ping: true, discoveryTimeoutS: 2 });
     figures['verify with ping, 2 masters (ms)'] = performance.now() - t1;
     expect(report.problems).toEqual([]);
-    expect(report.checks.filter((c) => c.name.endsWith('mco ping')).map((c) => c.detail)).toEqual(['answered by all 2 nodes (2 replies)', 'answered by all 2 nodes (2 replies)']);
+    expect(report.checks.filter((c) => c.name.endsWith('mco ping')).map((c) => c.detail)).toEqual([
+      'answered by all 2 nodes (2 replies)',
+      'answered by all 2 nodes (2 replies)',
+    ]);
     expect(JSON.stringify(report)).not.toContain(secrets.psk);
   });
 
@@ -120,7 +159,10 @@ describe.skipIf(!have)('MCollective over two networked ActiveMQ brokers (real pr
     await n1.broker!.stop();
     const t0 = performance.now();
     // mcollectived 1 and client 1 find broker 1 gone and move on to the next broker in their pools
-    for (const n of nodes) expect(await pingUntil(n.m, ['mco1.test', 'mco2.test'], 60_000)).toEqual(expect.arrayContaining(['mco1.test', 'mco2.test']));
+    for (const n of nodes)
+      expect(await pingUntil(n.m, ['mco1.test', 'mco2.test'], 60_000)).toEqual(
+        expect.arrayContaining(['mco1.test', 'mco2.test']),
+      );
     figures['both answer again after broker 1 died (ms)'] = performance.now() - t0;
     await startBroker(n1);
   });
@@ -130,12 +172,15 @@ describe.skipIf(!have)('MCollective over two networked ActiveMQ brokers (real pr
     await n2.daemon!.stop();
     await n2.broker!.stop();
     const remaining: McoCluster = { primary: n1.m, secondaries: [], sudo: false };
-    const out = await runSteps(debianRemoveSteps(remaining, n2.m, secrets, { restart: false, bindAddress: '127.0.0.1' }));
+    const out = await runSteps(
+      debianRemoveSteps(remaining, n2.m, secrets, { restart: false, bindAddress: '127.0.0.1' }),
+    );
     expect(out.map((o) => [o.id, o.status])).toEqual([
       ['mco-config:mco1.test', 'applied'],
       ['activemq-instance:mco1.test', 'already-done'],
     ]);
-    for (const key of ['mcollectiveServerCfg', 'mcollectiveClientCfg', 'activemqXml'] as const) expect(readFileSync(n1.m.layout.files[key]!.path, 'utf8')).not.toContain(String(n2.m.stompPort));
+    for (const key of ['mcollectiveServerCfg', 'mcollectiveClientCfg', 'activemqXml'] as const)
+      expect(readFileSync(n1.m.layout.files[key]!.path, 'utf8')).not.toContain(String(n2.m.stompPort));
     await n1.daemon!.stop();
     await n1.broker!.stop();
     await startBroker(n1);

@@ -34,14 +34,34 @@ describe('mco ping', () => {
   it('runs with the layout client.cfg, bounded discovery and connection; no answer is an empty result', async () => {
     const seen: string[][] = [];
     const layout = resolveLayout('debian');
-    const r = await mcoPing({ fqdn: 'master1.example.com', layout, host: canned({ code: 4, stdout: '\n---- ping statistics ----\nNo responses received\n', stderr: '' }, seen) });
+    const r = await mcoPing({
+      fqdn: 'master1.example.com',
+      layout,
+      host: canned({ code: 4, stdout: '\n---- ping statistics ----\nNo responses received\n', stderr: '' }, seen),
+    });
     expect(r.responders).toEqual([]);
-    expect(seen[0]).toEqual(['mco', 'ping', '--config', '/etc/mcollective/client.cfg', '--dt', '3', '--connection-timeout', '10']);
+    expect(seen[0]).toEqual([
+      'mco',
+      'ping',
+      '--config',
+      '/etc/mcollective/client.cfg',
+      '--dt',
+      '3',
+      '--connection-timeout',
+      '10',
+    ]);
   });
 
   it('a broker that cannot be reached is an error, with secrets masked', async () => {
     const layout = resolveLayout('debian');
-    const host = canned({ code: 1, stdout: '', stderr: "client.rb:39: Timeout occured while trying to connect to middleware (psk S3cret-Psk-Value)\n" }, []);
+    const host = canned(
+      {
+        code: 1,
+        stdout: '',
+        stderr: 'client.rb:39: Timeout occured while trying to connect to middleware (psk S3cret-Psk-Value)\n',
+      },
+      [],
+    );
     const err = (await mcoPing({ fqdn: 'master1.example.com', layout, host }).catch((e: unknown) => e)) as Error;
     expect(err.message).toContain('Timeout occured while trying to connect to middleware');
     expect(err.message).not.toContain('S3cret-Psk-Value');

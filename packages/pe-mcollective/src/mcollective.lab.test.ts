@@ -19,7 +19,12 @@ import { runSteps, type Master, type McoCluster } from './steps.js';
 async function labFor(opts: Omit<UpOptions, 'log'>): Promise<Lab> {
   const lab = new Lab();
   lab.assertInController();
-  const want = JSON.stringify({ p: opts.profile, h: opts.hosts ?? null, a: opts.agents ?? null, m: !!opts.withMcollective });
+  const want = JSON.stringify({
+    p: opts.profile,
+    h: opts.hosts ?? null,
+    a: opts.agents ?? null,
+    m: !!opts.withMcollective,
+  });
   const keyFile = `${lab.config.stateDir}/fixture.key`;
   let have: string | undefined;
   try {
@@ -44,7 +49,18 @@ async function mastersOf(lab: Lab, names: string[], layout: Layout, redactor: Re
   const inv = await lab.writeInventory();
   return names.map((n) => {
     const h = lab.host(n);
-    return { fqdn: h.fqdn, host: new SshHost({ name: h.fqdn, address: h.ip, user: 'root', privateKey: inv.privateKey, knownHosts: inv.knownHosts, redactor }), layout };
+    return {
+      fqdn: h.fqdn,
+      host: new SshHost({
+        name: h.fqdn,
+        address: h.ip,
+        user: 'root',
+        privateKey: inv.privateKey,
+        knownHosts: inv.knownHosts,
+        redactor,
+      }),
+      layout,
+    };
   });
 }
 
@@ -67,12 +83,18 @@ describe('pe3 simulator: the MCollective PKI files and credentials travel primar
     expect(before.filter((x) => x.status === 'content-differs').length).toBe(13);
     const pki = pe3JoinSteps(c).filter((s) => s.id.startsWith('mco-pki:'));
     const dry = new DryRunHost(secondary.host);
-    const planned = await runSteps(pki, { dryRun: true, hosts: { hostFor: (n) => (n === secondary.host.name ? dry : primary.host) } });
+    const planned = await runSteps(pki, {
+      dryRun: true,
+      hosts: { hostFor: (n) => (n === secondary.host.name ? dry : primary.host) },
+    });
     expect(planned.map((o) => o.status)).toEqual(['planned']);
     const plan = JSON.stringify(dry.mutations);
-    const key = (await primary.host.readFile('/etc/puppetlabs/puppet/ssl/private_keys/pe-internal-broker.pem')).toString('utf8');
+    const key = (
+      await primary.host.readFile('/etc/puppetlabs/puppet/ssl/private_keys/pe-internal-broker.pem')
+    ).toString('utf8');
     const cred = (await primary.host.readFile('/etc/puppetlabs/mcollective/credentials')).toString('utf8').trim();
-    for (const line of key.split('\n').filter((l) => l.length > 16 && !l.startsWith('-----'))) expect(plan).not.toContain(line);
+    for (const line of key.split('\n').filter((l) => l.length > 16 && !l.startsWith('-----')))
+      expect(plan).not.toContain(line);
     expect(plan).not.toContain(cred);
     const t0 = performance.now();
     const out = await runSteps(pki);
@@ -80,9 +102,18 @@ describe('pe3 simulator: the MCollective PKI files and credentials travel primar
     expect(out.map((o) => o.status)).toEqual(['applied']);
     const after = await compareSharedFiles(primary, secondary);
     expect(after.every((x) => x.status === 'same')).toBe(true);
-    const facts = await fileFacts(secondary.host, sharedFiles(secondary.layout).map((f) => f.path));
-    expect([...facts.values()].filter((f) => f.path.includes('/ssl/')).every((f) => f.owner === 'pe-puppet' && f.group === 'pe-puppet')).toBe(true);
-    expect((await secondary.host.readFile('/etc/puppetlabs/mcollective/credentials')).toString('utf8').trim()).toBe(cred);
+    const facts = await fileFacts(
+      secondary.host,
+      sharedFiles(secondary.layout).map((f) => f.path),
+    );
+    expect(
+      [...facts.values()]
+        .filter((f) => f.path.includes('/ssl/'))
+        .every((f) => f.owner === 'pe-puppet' && f.group === 'pe-puppet'),
+    ).toBe(true);
+    expect((await secondary.host.readFile('/etc/puppetlabs/mcollective/credentials')).toString('utf8').trim()).toBe(
+      cred,
+    );
     expect((await runSteps(pki)).map((o) => o.status)).toEqual(['already-done']);
     process.stderr.write(`pe-mcollective lab: pe3 PKI copy over SSH, 13 files: ${ms.toFixed(0)} ms\n`);
   });
@@ -111,7 +142,12 @@ describe('debian --with-mcollective: a network of brokers between the masters, m
     const out = await runSteps(debianSyncSteps(c, secrets));
     const syncMs = performance.now() - t0;
     expect(out.filter((o) => o.status === 'applied').map((o) => o.id)).toEqual(
-      expect.arrayContaining([`mco-config:${primary.fqdn}`, `mco-config:${secondary.fqdn}`, `activemq-instance:${secondary.fqdn}`, `mco-restart:${secondary.fqdn}`]),
+      expect.arrayContaining([
+        `mco-config:${primary.fqdn}`,
+        `mco-config:${secondary.fqdn}`,
+        `activemq-instance:${secondary.fqdn}`,
+        `mco-restart:${secondary.fqdn}`,
+      ]),
     );
     let report = await verifyDebian(c, { ping: true, expectNodes: [agent] });
     for (let i = 0; i < 10 && !report.ok; i++) {
@@ -140,7 +176,11 @@ describe('debian --with-mcollective: a network of brokers between the masters, m
       report = await verifyDebian(remaining, { ping: true, expectNodes: [agent] });
     }
     expect(report.problems).toEqual([]);
-    for (const p of ['/etc/mcollective/server.cfg', '/etc/mcollective/client.cfg', '/etc/activemq/instances-available/main/activemq.xml']) {
+    for (const p of [
+      '/etc/mcollective/server.cfg',
+      '/etc/mcollective/client.cfg',
+      '/etc/activemq/instances-available/main/activemq.xml',
+    ]) {
       expect((await primary.host.readFile(p)).toString('utf8')).not.toContain(secondary.fqdn);
     }
   });

@@ -17,7 +17,15 @@ function cluster(n: number) {
   const roots = Array.from({ length: n }, (_, i) => tempRoot(`pe-mco-m${i + 1}-`));
   const state = join(roots[0]!, 'rake.json');
   // the console keeps the primary in its groups from the install
-  writeFileSync(state, JSON.stringify({ calls: [], groups: {}, variables: {}, nodes: { 'master1.example.com': ['default', 'puppet_master', 'puppet_console'] } }));
+  writeFileSync(
+    state,
+    JSON.stringify({
+      calls: [],
+      groups: {},
+      variables: {},
+      nodes: { 'master1.example.com': ['default', 'puppet_master', 'puppet_console'] },
+    }),
+  );
   const redactor = new Redactor();
   const layouts = roots.map((r) => pe3LayoutUnder(r, state));
   const seeded = seedPe3Primary(layouts[0]!);
@@ -39,18 +47,28 @@ describe('pe3: one MCollective for all masters', () => {
       ['console-mcollective', 'applied'],
     ]);
     const s = rake();
-    expect(s.variables['puppet_master']).toEqual({ activemq_brokers: 'master1.example.com,master2.example.com,master3.example.com' });
-    expect(s.variables['mcollective']).toEqual({ fact_stomp_server: 'master1.example.com,master2.example.com,master3.example.com' });
+    expect(s.variables['puppet_master']).toEqual({
+      activemq_brokers: 'master1.example.com,master2.example.com,master3.example.com',
+    });
+    expect(s.variables['mcollective']).toEqual({
+      fact_stomp_server: 'master1.example.com,master2.example.com,master3.example.com',
+    });
     expect(s.nodes['master2.example.com']).toEqual(['puppet_master', 'puppet_console']);
     // the exact rake runs that changed something: no run names a task twice (rake runs a task once per process)
-    const writes = s.calls.map((a) => a.slice(3).join(' ')).filter((w) => !/^(node:listgroups\[[^\]]*\] )?(nodegroup:variables\[[a-z_]+\]|node:listgroups\[[^\]]*\])$/.test(w));
+    const writes = s.calls
+      .map((a) => a.slice(3).join(' '))
+      .filter(
+        (w) => !/^(node:listgroups\[[^\]]*\] )?(nodegroup:variables\[[a-z_]+\]|node:listgroups\[[^\]]*\])$/.test(w),
+      );
     expect(writes).toEqual([
       'nodegroup:variables[puppet_master,activemq_brokers=master1.example.com\\\\\\,master2.example.com\\\\\\,master3.example.com] node:addgroup[master2.example.com,puppet_master]',
       'nodegroup:variables[mcollective,fact_stomp_server=master1.example.com\\\\\\,master2.example.com\\\\\\,master3.example.com] node:addgroup[master2.example.com,puppet_console]',
       'node:addgroup[master3.example.com,puppet_master]',
       'node:addgroup[master3.example.com,puppet_console]',
     ]);
-    expect(readFileSync(layouts[2]!.mcollective.credentials!, 'utf8')).toBe(readFileSync(layouts[0]!.mcollective.credentials!, 'utf8'));
+    expect(readFileSync(layouts[2]!.mcollective.credentials!, 'utf8')).toBe(
+      readFileSync(layouts[0]!.mcollective.credentials!, 'utf8'),
+    );
     const again = await runSteps(pe3JoinSteps(c));
     expect(again.every((o) => o.status === 'already-done')).toBe(true);
     const report = assertVerified(await verifyPe3(c));
@@ -74,7 +92,9 @@ describe('pe3: one MCollective for all masters', () => {
     assertVerified(await verifyPe3(remaining));
     // the old three-master cluster no longer verifies: the lists do not name master3 any more
     const stale = await verifyPe3(c);
-    expect(stale.problems.join('\n')).toMatch(/activemq_brokers: is "master1.example.com,master2.example.com"; missing master3.example.com/);
+    expect(stale.problems.join('\n')).toMatch(
+      /activemq_brokers: is "master1.example.com,master2.example.com"; missing master3.example.com/,
+    );
     expect(() => pe3RemoveSteps(c, { fqdn: 'master3.example.com' })).toThrow(/still listed/);
   });
 
@@ -84,7 +104,11 @@ describe('pe3: one MCollective for all masters', () => {
     writeFileSync(layouts[1]!.mcollective.pki['pe-internal-broker']!.privateKey, 'tampered\n');
     const r = await verifyPe3(c);
     expect(r.ok).toBe(false);
-    expect(r.problems).toEqual([expect.stringMatching(/^master2.example.com: pe-internal-broker\/privateKey: .*pe-internal-broker.pem: content-differs$/)]);
+    expect(r.problems).toEqual([
+      expect.stringMatching(
+        /^master2.example.com: pe-internal-broker\/privateKey: .*pe-internal-broker.pem: content-differs$/,
+      ),
+    ]);
     const text = JSON.stringify(r);
     for (const k of seeded.keys) expect(text).not.toContain(k.split('\n')[1]!);
     expect(text).not.toMatch(/[0-9a-f]{64}/);
@@ -105,7 +129,9 @@ describe('pe3: one MCollective for all masters', () => {
     const execs = dryPrimary.mutations.filter((m) => m.kind === 'exec').map((m) => (m.kind === 'exec' ? m.argv : []));
     expect(execs).toHaveLength(1);
     expect(execs[0]!.slice(0, 2)).toEqual(['sh', '-c']);
-    const runs = execs[0]![2]!.split(' && echo --pe-mcollective-next-rake-run-- && ').map((r) => r.split(' RAILS_ENV=production ')[1]);
+    const runs = execs[0]![2]!
+      .split(' && echo --pe-mcollective-next-rake-run-- && ')
+      .map((r) => r.split(' RAILS_ENV=production ')[1]);
     expect(runs).toEqual([
       "'nodegroup:variables[puppet_master,activemq_brokers=master1.example.com\\\\\\,master2.example.com]' 'node:addgroup[master2.example.com,puppet_master]'",
       "'nodegroup:variables[mcollective,fact_stomp_server=master1.example.com\\\\\\,master2.example.com]' 'node:addgroup[master2.example.com,puppet_console]'",

@@ -1,6 +1,12 @@
 import { checkMasters, commaList, type MasterRef } from './brokers.js';
 import { McoError } from './errors.js';
-import { compareSharedFiles, compareWithFacts, copySharedFiles, type FileFacts, type SharedFilesComparison } from './pki.js';
+import {
+  compareSharedFiles,
+  compareWithFacts,
+  copySharedFiles,
+  type FileFacts,
+  type SharedFilesComparison,
+} from './pki.js';
 import { Pe3Console, type ConsoleChanges, type ConsoleListing } from './rake.js';
 import { allMasters, bindMaster, type McoCluster, type McoStep, type StepHosts } from './steps.js';
 import type { VerifyReport } from './verify.js';
@@ -33,13 +39,20 @@ export interface Pe3Options {
 }
 
 function setup(cluster: McoCluster, opts: Pe3Options) {
-  if (cluster.primary.layout.flavour !== 'pe3') throw new McoError('E_MCO_INPUT', `the pe3 MCollective steps need the pe3 layout, not ${cluster.primary.layout.name}.`);
+  if (cluster.primary.layout.flavour !== 'pe3')
+    throw new McoError(
+      'E_MCO_INPUT',
+      `the pe3 MCollective steps need the pe3 layout, not ${cluster.primary.layout.name}.`,
+    );
   checkMasters(allMasters(cluster));
   const names = { ...PE3_CONSOLE_NAMES, ...opts.names };
   const sudo = cluster.sudo ?? true;
   /** The console on the primary, through the host the step context gives (audited / dry-run), else the primary's own. */
   const console = (ctx?: StepHosts): Pe3Console =>
-    new Pe3Console(bindMaster(cluster.primary, ctx).host, cluster.primary.layout, { sudo, ...(opts.rakeTimeoutMs ? { timeoutMs: opts.rakeTimeoutMs } : {}) });
+    new Pe3Console(bindMaster(cluster.primary, ctx).host, cluster.primary.layout, {
+      sudo,
+      ...(opts.rakeTimeoutMs ? { timeoutMs: opts.rakeTimeoutMs } : {}),
+    });
   return { names, sudo, console, consoleHost: cluster.primary.host.name };
 }
 
@@ -58,7 +71,11 @@ function consoleDiff(want: ConsoleWant, have: ConsoleListing): { changes: Consol
     const cur = have.variables.get(v.group)?.get(v.variable);
     if (cur === v.value) continue;
     (variables.get(v.group) ?? variables.set(v.group, {}).get(v.group)!)[v.variable] = v.value;
-    why.push(cur === undefined ? `${v.variable} (group ${v.group}) is not set` : `${v.variable} (group ${v.group}) is "${cur}"`);
+    why.push(
+      cur === undefined
+        ? `${v.variable} (group ${v.group}) is not set`
+        : `${v.variable} (group ${v.group}) is "${cur}"`,
+    );
   }
   const addGroups = new Map<string, string[]>();
   const setGroups = new Map<string, string[]>();
@@ -77,7 +94,10 @@ function consoleDiff(want: ConsoleWant, have: ConsoleListing): { changes: Consol
     const still = cur.filter((g) => want.leave!.groups.includes(g));
     if (still.length > 0) {
       why.push(`${want.leave.node} is still in ${still.join(', ')}`);
-      setGroups.set(want.leave.node, cur.filter((g) => !want.leave!.groups.includes(g)));
+      setGroups.set(
+        want.leave.node,
+        cur.filter((g) => !want.leave!.groups.includes(g)),
+      );
     }
   }
   return { changes: { variables, addGroups, setGroups }, why };
@@ -90,7 +110,13 @@ function consoleDiff(want: ConsoleWant, have: ConsoleListing): { changes: Consol
  * (rake runs chained where rake needs more than one), the re-check lists
  * again: 3 round trips when something changes, 1 when nothing is to do.
  */
-function consoleStep(console: (ctx?: StepHosts) => Pe3Console, consoleHost: string, id: string, title: string, want: ConsoleWant): McoStep {
+function consoleStep(
+  console: (ctx?: StepHosts) => Pe3Console,
+  consoleHost: string,
+  id: string,
+  title: string,
+  want: ConsoleWant,
+): McoStep {
   const query = {
     groups: [...new Set(want.variables.map((v) => v.group))],
     nodes: want.members.map((m) => m.node),
@@ -106,7 +132,9 @@ function consoleStep(console: (ctx?: StepHosts) => Pe3Console, consoleHost: stri
       const have = await console(ctx).list(query);
       listed = have;
       const { why } = consoleDiff(want, have);
-      return why.length === 0 ? { done: true, why: 'the console names every master' } : { done: false, why: why.join('; ') };
+      return why.length === 0
+        ? { done: true, why: 'the console names every master' }
+        : { done: false, why: why.join('; ') };
     },
     apply: async (ctx) => {
       const c = console(ctx);
@@ -145,15 +173,24 @@ export function pe3JoinSteps(cluster: McoCluster, opts: Pe3Options = {}): McoSte
         // right after a copy only the secondary is asked again: the primary's files were read moments ago, and not changed
         const srcFacts = copiedFrom;
         copiedFrom = undefined;
-        const c = await compareWithFacts(bindMaster(cluster.primary, ctx), bindMaster(s, ctx), { sudo, ...(srcFacts ? { srcFacts } : {}) });
+        const c = await compareWithFacts(bindMaster(cluster.primary, ctx), bindMaster(s, ctx), {
+          sudo,
+          ...(srcFacts ? { srcFacts } : {}),
+        });
         compared = c;
         const bad = c.cmp.filter((x) => x.status !== 'same');
-        return bad.length === 0 ? { done: true, why: 'identical to the primary' } : { done: false, why: bad.map((x) => `${x.path}: ${x.status}`).join(', ') };
+        return bad.length === 0
+          ? { done: true, why: 'identical to the primary' }
+          : { done: false, why: bad.map((x) => `${x.path}: ${x.status}`).join(', ') };
       },
       apply: async (ctx) => {
         const known = compared;
         compared = undefined;
-        await copySharedFiles(bindMaster(cluster.primary, ctx), bindMaster(s, ctx), { sudo, ...(known ? { compared: known } : {}), ...(ctx?.dryRun === undefined ? {} : { dryRun: ctx.dryRun }) });
+        await copySharedFiles(bindMaster(cluster.primary, ctx), bindMaster(s, ctx), {
+          sudo,
+          ...(known ? { compared: known } : {}),
+          ...(ctx?.dryRun === undefined ? {} : { dryRun: ctx.dryRun }),
+        });
         if (known && ctx?.dryRun === false) copiedFrom = known.srcFacts;
       },
     });
@@ -187,19 +224,28 @@ export function pe3JoinSteps(cluster: McoCluster, opts: Pe3Options = {}): McoSte
 export function pe3RemoveSteps(cluster: McoCluster, removed: MasterRef, opts: Pe3Options = {}): McoStep[] {
   const { names, console, consoleHost } = setup(cluster, opts);
   if (allMasters(cluster).some((m) => m.fqdn.toLowerCase() === removed.fqdn.toLowerCase())) {
-    throw new McoError('E_MCO_INPUT', `${removed.fqdn} is still listed among the masters; pass the cluster without it.`);
+    throw new McoError(
+      'E_MCO_INPUT',
+      `${removed.fqdn} is still listed among the masters; pass the cluster without it.`,
+    );
   }
   const list = commaList(allMasters(cluster));
   const drop = [names.masterGroup, names.consoleGroup];
   return [
-    consoleStep(console, consoleHost, PE3_CONSOLE_STEP, `console: ${names.brokersVariable} and ${names.stompServerVariable} name the remaining masters; ${removed.fqdn} out of ${drop.join(', ')}`, {
-      variables: [
-        { group: names.masterGroup, variable: names.brokersVariable, value: list },
-        { group: names.mcollectiveGroup, variable: names.stompServerVariable, value: list },
-      ],
-      members: [],
-      leave: { node: removed.fqdn, groups: drop },
-    }),
+    consoleStep(
+      console,
+      consoleHost,
+      PE3_CONSOLE_STEP,
+      `console: ${names.brokersVariable} and ${names.stompServerVariable} name the remaining masters; ${removed.fqdn} out of ${drop.join(', ')}`,
+      {
+        variables: [
+          { group: names.masterGroup, variable: names.brokersVariable, value: list },
+          { group: names.mcollectiveGroup, variable: names.stompServerVariable, value: list },
+        ],
+        members: [],
+        leave: { node: removed.fqdn, groups: drop },
+      },
+    ),
   ];
 }
 
@@ -215,12 +261,22 @@ export async function verifyPe3(cluster: McoCluster, opts: Pe3Options = {}): Pro
   for (const s of cluster.secondaries) {
     const cmp = await compareSharedFiles(cluster.primary, s, { sudo });
     for (const c of cmp) {
-      checks.push({ name: `${s.fqdn}: ${c.id}`, ok: c.status === 'same', detail: c.status === 'same' ? 'identical to the primary' : `${c.path}: ${c.status}${c.detail ? ` (${c.detail})` : ''}` });
+      checks.push({
+        name: `${s.fqdn}: ${c.id}`,
+        ok: c.status === 'same',
+        detail:
+          c.status === 'same'
+            ? 'identical to the primary'
+            : `${c.path}: ${c.status}${c.detail ? ` (${c.detail})` : ''}`,
+      });
     }
   }
   const list = commaList(allMasters(cluster));
   // every console fact in one command
-  const listing = await console.list({ groups: [names.masterGroup, names.mcollectiveGroup], nodes: cluster.secondaries.map((s) => s.fqdn) });
+  const listing = await console.list({
+    groups: [names.masterGroup, names.mcollectiveGroup],
+    nodes: cluster.secondaries.map((s) => s.fqdn),
+  });
   for (const [group, variable] of [
     [names.masterGroup, names.brokersVariable],
     [names.mcollectiveGroup, names.stompServerVariable],
@@ -232,13 +288,20 @@ export async function verifyPe3(cluster: McoCluster, opts: Pe3Options = {}): Pro
     checks.push({
       name: `console ${group}.${variable}`,
       ok: cur === list,
-      detail: cur === list ? `names all ${allMasters(cluster).length} masters` : `is ${cur === undefined ? 'unset' : `"${cur}"`}${missing.length ? `; missing ${missing.map((m) => m.fqdn).join(', ')}` : ''}${extra.length ? `; names non-masters ${extra.join(', ')}` : ''}`,
+      detail:
+        cur === list
+          ? `names all ${allMasters(cluster).length} masters`
+          : `is ${cur === undefined ? 'unset' : `"${cur}"`}${missing.length ? `; missing ${missing.map((m) => m.fqdn).join(', ')}` : ''}${extra.length ? `; names non-masters ${extra.join(', ')}` : ''}`,
     });
   }
   for (const s of cluster.secondaries) {
     const have = listing.nodeGroups.get(s.fqdn) ?? [];
     const missing = [names.masterGroup, names.consoleGroup].filter((g) => !have.includes(g));
-    checks.push({ name: `console groups of ${s.fqdn}`, ok: missing.length === 0, detail: missing.length === 0 ? 'in the master groups' : `not in ${missing.join(', ')}` });
+    checks.push({
+      name: `console groups of ${s.fqdn}`,
+      ok: missing.length === 0,
+      detail: missing.length === 0 ? 'in the master groups' : `not in ${missing.join(', ')}`,
+    });
   }
   return report(checks);
 }

@@ -21,13 +21,23 @@ describe.skipIf(!isRoot)('pe3 PKI copy over SSH (root, loopback sshd)', () => {
 
   beforeAll(async () => {
     sshd = await startTestSshd();
-    const ssh = (name: string) => new SshHost({ name, address: '127.0.0.1', port: sshd.port, user: 'root', privateKey: sshd.clientKeyPath, knownHosts: sshd.knownHostsPath, redactor });
+    const ssh = (name: string) =>
+      new SshHost({
+        name,
+        address: '127.0.0.1',
+        port: sshd.port,
+        user: 'root',
+        privateKey: sshd.clientKeyPath,
+        knownHosts: sshd.knownHostsPath,
+        redactor,
+      });
     const la = pe3LayoutUnder(tempRoot('pe-mco-ssh-a-'));
     const lb = pe3LayoutUnder(tempRoot('pe-mco-ssh-b-'));
     seeded = seedPe3Primary(la);
     // PE 3 owns the ssldir files as pe-puppet; here: nobody/nogroup, so the owner must be carried, not defaulted to root
     for (const f of sharedFiles(la)) if (f.kind !== 'credentials') chownSync(f.path, 65534, 65534);
-    for (const d of ['certs', 'private_keys', 'public_keys']) chownSync(`${la.mcollective.pki['pe-internal-broker']!.cert.replace(/\/certs\/.*$/, '')}/${d}`, 65534, 65534);
+    for (const d of ['certs', 'private_keys', 'public_keys'])
+      chownSync(`${la.mcollective.pki['pe-internal-broker']!.cert.replace(/\/certs\/.*$/, '')}/${d}`, 65534, 65534);
     primary = { fqdn: 'master1.example.com', host: ssh('master1.example.com'), layout: la };
     secondary = { fqdn: 'master2.example.com', host: ssh('master2.example.com'), layout: lb };
   }, 60_000);
@@ -50,7 +60,9 @@ describe.skipIf(!isRoot)('pe3 PKI copy over SSH (root, loopback sshd)', () => {
 
   it('copies with owners, groups and modes of the primary, creating the directories like the primary', async () => {
     const t0 = performance.now();
-    const out = await runSteps(pe3JoinSteps({ primary, secondaries: [secondary] }).filter((s) => s.id.startsWith('mco-pki:')));
+    const out = await runSteps(
+      pe3JoinSteps({ primary, secondaries: [secondary] }).filter((s) => s.id.startsWith('mco-pki:')),
+    );
     const ms = performance.now() - t0;
     expect(out.map((o) => o.status)).toEqual(['applied']);
     for (const f of sharedFiles(secondary.layout)) {
@@ -62,7 +74,11 @@ describe.skipIf(!isRoot)('pe3 PKI copy over SSH (root, loopback sshd)', () => {
     expect(keyDir.uid).toBe(65534);
     expect(readFileSync(secondary.layout.mcollective.credentials!, 'utf8')).toBe(seeded.credentials);
     expect((await compareSharedFiles(primary, secondary)).every((c) => c.status === 'same')).toBe(true);
-    expect((await runSteps(pe3JoinSteps({ primary, secondaries: [secondary] }).filter((s) => s.id.startsWith('mco-pki:')))).map((o) => o.status)).toEqual(['already-done']);
+    expect(
+      (
+        await runSteps(pe3JoinSteps({ primary, secondaries: [secondary] }).filter((s) => s.id.startsWith('mco-pki:')))
+      ).map((o) => o.status),
+    ).toEqual(['already-done']);
     process.stderr.write(`pe-mcollective: pe3 PKI copy over SSH, 13 files: ${ms.toFixed(0)} ms\n`);
   });
 });

@@ -14,7 +14,13 @@ function pair() {
   const la = pe3LayoutUnder(a);
   const lb = pe3LayoutUnder(b);
   const seeded = seedPe3Primary(la);
-  return { primary: localMaster('master1.example.com', la), secondary: localMaster('master2.example.com', lb), seeded, la, lb };
+  return {
+    primary: localMaster('master1.example.com', la),
+    secondary: localMaster('master2.example.com', lb),
+    seeded,
+    la,
+    lb,
+  };
 }
 
 /** Records every call a host gets (to prove what is read and written where). */
@@ -43,7 +49,9 @@ describe('the pe3 shared MCollective files', () => {
       '/etc/puppetlabs/mcollective/credentials',
     ]);
     expect(files.map((f) => f.path)).toContain('/etc/puppetlabs/puppet/ssl/certs/pe-internal-broker.pem');
-    expect(files.map((f) => f.path)).toContain('/etc/puppetlabs/puppet/ssl/public_keys/pe-internal-peadmin-mcollective-client.pem');
+    expect(files.map((f) => f.path)).toContain(
+      '/etc/puppetlabs/puppet/ssl/public_keys/pe-internal-peadmin-mcollective-client.pem',
+    );
     expect(sharedFiles(resolveLayout('debian'))).toEqual([]);
   });
 
@@ -61,13 +69,19 @@ describe('the pe3 shared MCollective files', () => {
     expect(before.every((c) => c.status === 'missing')).toBe(true);
     const r = await copySharedFiles(primary, secondary, { sudo: false });
     expect(r.copied).toHaveLength(13);
-    for (const f of sharedFiles(lb)) expect(readFileSync(f.path, 'utf8')).toBe(readFileSync(sharedFiles(la).find((x) => x.id === f.id)!.path, 'utf8'));
+    for (const f of sharedFiles(lb))
+      expect(readFileSync(f.path, 'utf8')).toBe(readFileSync(sharedFiles(la).find((x) => x.id === f.id)!.path, 'utf8'));
     expect(mode(lb.mcollective.pki['pe-internal-broker']!.privateKey)).toBe(0o640);
     expect(mode(lb.mcollective.pki['pe-internal-broker']!.cert)).toBe(0o644);
     expect(mode(lb.mcollective.credentials!)).toBe(0o600);
     expect(readFileSync(lb.mcollective.credentials!, 'utf8')).toBe(seeded.credentials);
-    expect((await compareSharedFiles(primary, secondary, { sudo: false })).every((c) => c.status === 'same')).toBe(true);
-    expect(await copySharedFiles(primary, secondary, { sudo: false })).toEqual({ copied: [], unchanged: expect.any(Array) });
+    expect((await compareSharedFiles(primary, secondary, { sudo: false })).every((c) => c.status === 'same')).toBe(
+      true,
+    );
+    expect(await copySharedFiles(primary, secondary, { sudo: false })).toEqual({
+      copied: [],
+      unchanged: expect.any(Array),
+    });
   });
 
   it('detects a different key and a changed mode without showing hashes or content, and repairs both', async () => {
@@ -84,7 +98,11 @@ describe('the pe3 shared MCollective files', () => {
       ['credentials', 'attributes-differ'],
     ]);
     expect(bad[1]!.detail).toMatch(/0644, the primary has .* 0600/);
-    const facts = await fileFacts(new LocalHost(), [la.mcollective.pki['pe-internal-mcollective-servers']!.privateKey], { sudo: false });
+    const facts = await fileFacts(
+      new LocalHost(),
+      [la.mcollective.pki['pe-internal-mcollective-servers']!.privateKey],
+      { sudo: false },
+    );
     const sha = [...facts.values()][0]!.sha256!;
     expect(JSON.stringify(cmp)).not.toContain(sha);
     const r = await copySharedFiles(primary, secondary, { sudo: false });
@@ -101,9 +119,17 @@ describe('the pe3 shared MCollective files', () => {
     await copySharedFiles(a, b, { sudo: false });
     expect(logA.filter((l) => /^(writeFile|remove|mkdir|spawn)/.test(l))).toEqual([]);
     const writes = logB.filter((l) => l.startsWith('writeFile'));
-    expect(writes.sort()).toEqual(sharedFiles(lb).map((f) => `writeFile ${f.path}`).sort());
+    expect(writes.sort()).toEqual(
+      sharedFiles(lb)
+        .map((f) => `writeFile ${f.path}`)
+        .sort(),
+    );
     // the primary's bytes in one read-only command naming every file (pe-host readFiles)
-    expect(logA.filter((l) => l.startsWith('exec') && l.includes('base64') && sharedFiles(la).every((f) => l.includes(f.path)))).toHaveLength(1);
+    expect(
+      logA.filter(
+        (l) => l.startsWith('exec') && l.includes('base64') && sharedFiles(la).every((f) => l.includes(f.path)),
+      ),
+    ).toHaveLength(1);
     expect(logA.filter((l) => l.startsWith('readFile'))).toEqual([]);
   });
 
@@ -116,7 +142,8 @@ describe('the pe3 shared MCollective files', () => {
     expect(dry.mutations.filter((m) => m.kind === 'write')).toHaveLength(13);
     const plan = JSON.stringify(dry.mutations);
     for (const secret of [...seeded.keys, seeded.credentials, ...own.keys, own.credentials]) {
-      for (const line of secret.split('\n').filter((l) => l.length > 8 && !l.startsWith('-----'))) expect(plan).not.toContain(line);
+      for (const line of secret.split('\n').filter((l) => l.length > 8 && !l.startsWith('-----')))
+        expect(plan).not.toContain(line);
     }
     expect(plan).toContain('CERTIFICATE');
     // nothing was written for real

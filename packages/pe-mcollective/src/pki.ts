@@ -25,7 +25,8 @@ export function sharedFiles(layout: Layout): SharedFile[] {
     out.push({ id: `${name}/privateKey`, path: e.privateKey, kind: 'privateKey', secret: true });
     out.push({ id: `${name}/publicKey`, path: e.publicKey, kind: 'publicKey', secret: false });
   }
-  if (layout.mcollective.credentials) out.push({ id: 'credentials', path: layout.mcollective.credentials, kind: 'credentials', secret: true });
+  if (layout.mcollective.credentials)
+    out.push({ id: 'credentials', path: layout.mcollective.credentials, kind: 'credentials', secret: true });
   return out;
 }
 
@@ -58,7 +59,7 @@ const FACTS_SCRIPT = [
   'while [ "$ng" -gt 0 ]; do printf \'g\\t%s\\t%s\\n\' "$1" "$(getent group -- "$1" 2>/dev/null | cut -d: -f3)"; shift; ng=$((ng - 1)); done',
   'printf \'u\\t%s\\t%s\\ng\\t%s\\t%s\\n\' "$(id -un)" "$(id -u)" "$(id -gn)" "$(id -g)"',
   'echo "--stat--"',
-  "stat -L -c '%u:%g:%U:%G:%a:%F:%n' -- \"$@\" 2>/dev/null",
+  'stat -L -c \'%u:%g:%U:%G:%a:%F:%n\' -- "$@" 2>/dev/null',
   'echo "--sha256--"',
   'for p do shift; if [ -f "$p" ]; then set -- "$@" "$p"; fi; done',
   'if [ $# -gt 0 ]; then sha256sum -- "$@" 2>/dev/null; fi',
@@ -71,17 +72,25 @@ const FACTS_SCRIPT = [
  * files are reported, not thrown), whether each of `dirs` exists, and the
  * numeric ids of `users` and `groups` there.
  */
-export async function hostFacts(host: Host, paths: readonly string[], opts: { sudo?: boolean; dirs?: readonly string[]; users?: readonly string[]; groups?: readonly string[] } = {}): Promise<HostFacts> {
+export async function hostFacts(
+  host: Host,
+  paths: readonly string[],
+  opts: { sudo?: boolean; dirs?: readonly string[]; users?: readonly string[]; groups?: readonly string[] } = {},
+): Promise<HostFacts> {
   const files = new Map<string, FileFacts>(paths.map((p) => [p, { path: p, exists: false }]));
   const dirs = new Map<string, boolean>((opts.dirs ?? []).map((d) => [d, false]));
   const users = new Map<string, number | undefined>();
   const groups = new Map<string, number | undefined>();
-  const names = (xs: readonly string[] | undefined) => [...new Set(xs ?? [])].filter((n) => /^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(n));
+  const names = (xs: readonly string[] | undefined) =>
+    [...new Set(xs ?? [])].filter((n) => /^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(n));
   const us = names(opts.users);
   const gs = names(opts.groups);
   const all = [...new Set([...paths, ...dirs.keys()])];
   if (all.length === 0 && us.length + gs.length === 0) return { files, dirs, users, groups };
-  const r = await host.exec(['sh', '-c', FACTS_SCRIPT, 'sh', String(us.length), String(gs.length), ...us, ...gs, ...all], { sudo: opts.sudo ?? true, readOnly: true, allowFailure: true });
+  const r = await host.exec(
+    ['sh', '-c', FACTS_SCRIPT, 'sh', String(us.length), String(gs.length), ...us, ...gs, ...all],
+    { sudo: opts.sudo ?? true, readOnly: true, allowFailure: true },
+  );
   const out = r.stdout.replace(/\r/g, '');
   const [idPart = '', rest = ''] = out.split('--stat--\n');
   const [statPart = '', sumPart = ''] = rest.split('--sha256--\n');
@@ -93,7 +102,16 @@ export async function hostFacts(host: Host, paths: readonly string[], opts: { su
   for (const line of statPart.split('\n')) {
     const m = /^(\d+):(\d+):([^:]*):([^:]*):([0-7]+):([^:]*):(.*)$/.exec(line);
     if (!m) continue;
-    const [, uid, gid, owner, group, mode, type, path] = m as unknown as [string, string, string, string, string, string, string, string];
+    const [, uid, gid, owner, group, mode, type, path] = m as unknown as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
     // names seen on the host's own files exist there
     if (owner !== 'UNKNOWN' && !users.has(owner)) users.set(owner, Number(uid));
     if (group !== 'UNKNOWN' && !groups.has(group)) groups.set(group, Number(gid));
@@ -109,7 +127,11 @@ export async function hostFacts(host: Host, paths: readonly string[], opts: { su
 }
 
 /** stat and sha256sum on the host, in one command (only hashes and attributes travel). Missing files are reported, not thrown. */
-export async function fileFacts(host: Host, paths: readonly string[], opts: { sudo?: boolean } = {}): Promise<Map<string, FileFacts>> {
+export async function fileFacts(
+  host: Host,
+  paths: readonly string[],
+  opts: { sudo?: boolean } = {},
+): Promise<Map<string, FileFacts>> {
   if (paths.length === 0) return new Map();
   return (await hostFacts(host, paths, opts)).files;
 }
@@ -127,7 +149,11 @@ function modeText(m: number | undefined): string {
 }
 
 /** Compare each shared file on a master with the primary's: content (by sha256, never shown), owner, group, mode. */
-export async function compareSharedFiles(primary: Master, other: Master, opts: { sudo?: boolean } = {}): Promise<FileComparison[]> {
+export async function compareSharedFiles(
+  primary: Master,
+  other: Master,
+  opts: { sudo?: boolean } = {},
+): Promise<FileComparison[]> {
   return (await compareWithFacts(primary, other, opts)).cmp;
 }
 
@@ -150,14 +176,23 @@ export interface SharedFilesComparison {
  * a copy needs). With `srcFacts` (the primary's facts from a comparison made
  * moments ago, e.g. a re-check right after a copy) only the target is asked.
  */
-export async function compareWithFacts(primary: Master, other: Master, opts: { sudo?: boolean; srcFacts?: Map<string, FileFacts> } = {}): Promise<SharedFilesComparison> {
+export async function compareWithFacts(
+  primary: Master,
+  other: Master,
+  opts: { sudo?: boolean; srcFacts?: Map<string, FileFacts> } = {},
+): Promise<SharedFilesComparison> {
   const a = sharedFiles(primary.layout);
   const b = new Map(sharedFiles(other.layout).map((f) => [f.id, f]));
   const targetPaths = [...b.values()].map((f) => f.path);
   const owners = Object.values(other.layout.users).filter((u): u is { user: string; group: string } => u !== undefined);
   const sudo = opts.sudo === undefined ? {} : { sudo: opts.sudo };
   const [fa, tb] = await Promise.all([
-    opts.srcFacts ?? fileFacts(primary.host, a.map((f) => f.path), sudo),
+    opts.srcFacts ??
+      fileFacts(
+        primary.host,
+        a.map((f) => f.path),
+        sudo,
+      ),
     hostFacts(other.host, targetPaths, {
       ...sudo,
       dirs: [...new Set(targetPaths.map(dirOf))],
@@ -175,7 +210,12 @@ export async function compareWithFacts(primary: Master, other: Master, opts: { s
     if (!y.exists) return { id: f.id, path, status: 'missing' };
     if (x.sha256 === undefined || x.sha256 !== y.sha256) return { id: f.id, path, status: 'content-differs' };
     if (x.owner !== y.owner || x.group !== y.group || x.mode !== y.mode) {
-      return { id: f.id, path, status: 'attributes-differ', detail: `${y.owner}:${y.group} ${modeText(y.mode)}, the primary has ${x.owner}:${x.group} ${modeText(x.mode)}` };
+      return {
+        id: f.id,
+        path,
+        status: 'attributes-differ',
+        detail: `${y.owner}:${y.group} ${modeText(y.mode)}, the primary has ${x.owner}:${x.group} ${modeText(x.mode)}`,
+      };
     }
     return { id: f.id, path, status: 'same' };
   });
@@ -201,17 +241,25 @@ function dirOf(p: string): string {
  * new content). A missing parent directory is created with the primary's
  * directory owner and mode. Files already identical are left alone.
  */
-export async function copySharedFiles(primary: Master, target: Master, opts: { sudo?: boolean; compared?: SharedFilesComparison; dryRun?: boolean } = {}): Promise<CopyReport> {
+export async function copySharedFiles(
+  primary: Master,
+  target: Master,
+  opts: { sudo?: boolean; compared?: SharedFilesComparison; dryRun?: boolean } = {},
+): Promise<CopyReport> {
   const sudo = opts.sudo ?? true;
   // `compared`: a comparison the caller has just made (a step's check), not asked for again
   const { cmp, srcFacts, target: known } = opts.compared ?? (await compareWithFacts(primary, target, { sudo }));
   const src = new Map(sharedFiles(primary.layout).map((f) => [f.id, f]));
   const missingAtSource = cmp.filter((c) => c.status === 'missing-on-primary');
   if (missingAtSource.length > 0) {
-    throw new McoError('E_MCO_COPY', `the primary lacks ${missingAtSource.map((c) => src.get(c.id)!.path).join(', ')}.`, {
-      host: primary.host.name,
-      hint: 'Is this host really the primary (the MCollective CA)? Its puppet agent run creates these files.',
-    });
+    throw new McoError(
+      'E_MCO_COPY',
+      `the primary lacks ${missingAtSource.map((c) => src.get(c.id)!.path).join(', ')}.`,
+      {
+        host: primary.host.name,
+        hint: 'Is this host really the primary (the MCollective CA)? Its puppet agent run creates these files.',
+      },
+    );
   }
   const report: CopyReport = { copied: [], unchanged: [] };
   const todo = cmp.filter((c) => {
@@ -228,14 +276,23 @@ export async function copySharedFiles(primary: Master, target: Master, opts: { s
     const c = todo.find((x) => dirOf(x.path) === dir)!;
     await ensureDir(primary.host, dirOf(src.get(c.id)!.path), target.host, dir, sudo, known?.dirs.has(dir) === true);
   }
-  const ids = await resolveIds(target.host, todo.map((c) => srcFacts.get(src.get(c.id)!.path)!), sudo, known);
+  const ids = await resolveIds(
+    target.host,
+    todo.map((c) => srcFacts.get(src.get(c.id)!.path)!),
+    sudo,
+    known,
+  );
   const fail = (what: string, e: unknown) =>
     // the cause may be a low-level error; the message names the file only
-    new McoError('E_MCO_COPY', `copying ${what} from ${primary.host.name} to ${target.host.name} failed${e instanceof PeError ? ` (${e.code})` : ''}.`, {
-      host: target.host.name,
-      cause: e instanceof PeError ? e : undefined,
-      hint: 'Nothing else was changed; check permissions and disk space on both hosts, then rerun.',
-    });
+    new McoError(
+      'E_MCO_COPY',
+      `copying ${what} from ${primary.host.name} to ${target.host.name} failed${e instanceof PeError ? ` (${e.code})` : ''}.`,
+      {
+        host: target.host.name,
+        cause: e instanceof PeError ? e : undefined,
+        hint: 'Nothing else was changed; check permissions and disk space on both hosts, then rerun.',
+      },
+    );
   // every file's bytes from the primary in one command, the target's old secrets (masked in plans) in one more,
   // then every file written in one (atomic each, with the primary's owner, group and mode); the buffers are zeroed after
   const buffers: Buffer[] = [];
@@ -254,13 +311,22 @@ export async function copySharedFiles(primary: Master, target: Master, opts: { s
     let data: Map<string, Buffer>;
     let old: Map<string, Buffer>;
     try {
-      data = await read(primary.host, todo.map((c) => src.get(c.id)!.path));
+      data = await read(
+        primary.host,
+        todo.map((c) => src.get(c.id)!.path),
+      );
     } catch (e) {
       throw fail(todo.map((c) => c.id).join(', '), e);
     }
     try {
       // the target's old secrets only mask a plan's diff (a DryRunHost diffs old and new): not read in a real run
-      old = opts.dryRun === false && !(target.host instanceof DryRunHost) ? new Map() : await read(target.host, todo.filter((c) => src.get(c.id)!.secret && c.status !== 'missing').map((c) => c.path));
+      old =
+        opts.dryRun === false && !(target.host instanceof DryRunHost)
+          ? new Map()
+          : await read(
+              target.host,
+              todo.filter((c) => src.get(c.id)!.secret && c.status !== 'missing').map((c) => c.path),
+            );
     } catch (e) {
       throw fail(todo.map((c) => c.id).join(', '), e);
     }
@@ -272,7 +338,11 @@ export async function copySharedFiles(primary: Master, target: Master, opts: { s
       if (s.secret) {
         for (const b of [bytes, old.get(c.path)]) if (b) secrets.push(b.toString('utf8'), b.toString('utf8').trim());
       }
-      return { path: c.path, data: bytes, opts: { mode: facts.mode!, owner: ids.users.get(facts.owner!)!, group: ids.groups.get(facts.group!)!, secrets } };
+      return {
+        path: c.path,
+        data: bytes,
+        opts: { mode: facts.mode!, owner: ids.users.get(facts.owner!)!, group: ids.groups.get(facts.group!)!, secrets },
+      };
     });
     try {
       await writeFiles(target.host, files, { sudo });
@@ -287,15 +357,31 @@ export async function copySharedFiles(primary: Master, target: Master, opts: { s
 }
 
 /** Numeric ids of the owners and groups on the target host (names are what travel; ids differ between hosts). */
-async function resolveIds(host: Host, facts: FileFacts[], sudo: boolean, known?: Pick<HostFacts, 'users' | 'groups'>): Promise<{ users: Map<string, number>; groups: Map<string, number> }> {
+async function resolveIds(
+  host: Host,
+  facts: FileFacts[],
+  sudo: boolean,
+  known?: Pick<HostFacts, 'users' | 'groups'>,
+): Promise<{ users: Map<string, number>; groups: Map<string, number> }> {
   const users = new Map<string, number>();
   const groups = new Map<string, number>();
   const missingUser = (u: string) =>
-    new McoError('E_MCO_COPY', `the user ${u}, owner of the files on the primary, does not exist here.`, { host: host.name, hint: 'Install the same packages on every master (they create the users), then rerun.' });
+    new McoError('E_MCO_COPY', `the user ${u}, owner of the files on the primary, does not exist here.`, {
+      host: host.name,
+      hint: 'Install the same packages on every master (they create the users), then rerun.',
+    });
   const missingGroup = (g: string) =>
-    new McoError('E_MCO_COPY', `the group ${g} of the files on the primary does not exist here.`, { host: host.name, hint: 'Install the same packages on every master (they create the groups), then rerun.' });
+    new McoError('E_MCO_COPY', `the group ${g} of the files on the primary does not exist here.`, {
+      host: host.name,
+      hint: 'Install the same packages on every master (they create the groups), then rerun.',
+    });
   // names the comparison's command already resolved on this host cost nothing more
-  const take = (names: string[], got: Map<string, number | undefined> | undefined, into: Map<string, number>, missing: (n: string) => Error): string[] =>
+  const take = (
+    names: string[],
+    got: Map<string, number | undefined> | undefined,
+    into: Map<string, number>,
+    missing: (n: string) => Error,
+  ): string[] =>
     names.filter((n) => {
       if (!got?.has(n)) return true;
       const id = got.get(n);
@@ -313,7 +399,11 @@ async function resolveIds(host: Host, facts: FileFacts[], sudo: boolean, known?:
     'for u do shift; [ "$u" = "--groups--" ] && break; id -u -- "$u" 2>/dev/null || echo "?"; done',
     'for g do echo "$(getent group -- "$g" 2>/dev/null | cut -d: -f3)"; done',
   ].join('\n');
-  const r = await host.exec(['sh', '-c', script, 'sh', ...names.users, '--groups--', ...names.groups], { sudo, readOnly: true, allowFailure: true });
+  const r = await host.exec(['sh', '-c', script, 'sh', ...names.users, '--groups--', ...names.groups], {
+    sudo,
+    readOnly: true,
+    allowFailure: true,
+  });
   const lines = r.stdout.split('\n');
   names.users.forEach((u, i) => {
     const v = lines[i]?.trim() ?? '';
@@ -328,7 +418,14 @@ async function resolveIds(host: Host, facts: FileFacts[], sudo: boolean, known?:
   return { users, groups };
 }
 
-async function ensureDir(src: Host, srcDir: string, dst: Host, dstDir: string, sudo: boolean, knownAbsent = false): Promise<void> {
+async function ensureDir(
+  src: Host,
+  srcDir: string,
+  dst: Host,
+  dstDir: string,
+  sudo: boolean,
+  knownAbsent = false,
+): Promise<void> {
   if (!knownAbsent && (await dst.exists(dstDir, { sudo }))) return;
   const s = await src.stat(srcDir, { sudo });
   await dst.mkdir(dstDir, { sudo, mode: s?.mode ?? 0o755 });

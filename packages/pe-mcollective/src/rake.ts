@@ -18,14 +18,16 @@ import { McoError } from './errors.js';
 
 /** One rake argument: backslashes and commas escaped; leading/trailing blanks (which rake strips) refused. */
 export function rakeArg(value: string): string {
-  if (value !== value.trim()) throw new McoError('E_MCO_INPUT', `a console rake argument cannot start or end with a blank ("${value}").`);
+  if (value !== value.trim())
+    throw new McoError('E_MCO_INPUT', `a console rake argument cannot start or end with a blank ("${value}").`);
   if (/[\0\r\n]/.test(value)) throw new McoError('E_MCO_INPUT', 'a console rake argument cannot contain a line break.');
   return value.replace(/[\\,]/g, (c) => `\\${c}`);
 }
 
 /** `task[a,b]` with each argument escaped. */
 export function rakeTask(task: string, args: readonly string[] = []): string {
-  if (!/^[a-z_]+(:[a-z_]+)+$/.test(task)) throw new McoError('E_MCO_INPUT', `"${task}" is not a console rake task name.`);
+  if (!/^[a-z_]+(:[a-z_]+)+$/.test(task))
+    throw new McoError('E_MCO_INPUT', `"${task}" is not a console rake task name.`);
   return args.length === 0 ? task : `${task}[${args.map(rakeArg).join(',')}]`;
 }
 
@@ -38,7 +40,8 @@ export function variablesArg(vars: Readonly<Record<string, string>>): string {
   return pairs
     .map(([k, v]) => {
       if (!VAR_NAME.test(k)) throw new McoError('E_MCO_INPUT', `"${k}" is not a console variable name.`);
-      if (/[\\\0\r\n]/.test(v)) throw new McoError('E_MCO_INPUT', `the value of ${k} contains a backslash or a line break.`);
+      if (/[\\\0\r\n]/.test(v))
+        throw new McoError('E_MCO_INPUT', `the value of ${k} contains a backslash or a line break.`);
       return `${k}=${v.replace(/,/g, '\\,')}`;
     })
     .join(',');
@@ -104,9 +107,13 @@ export function parseNameListing(stdout: string): string[] {
 export function rakePrefix(layout: Layout): string[] {
   const argv = layout.commands.consoleCreateKeyPair;
   if (!argv || argv.length < 2 || argv.at(-1) !== 'cert:create_key_pair') {
-    throw new McoError('E_MCO_CONFIG', `the ${layout.name} layout has no PE console rake command (commands.consoleCreateKeyPair).`, {
-      hint: 'The console rake tasks exist only in the pe3 layout.',
-    });
+    throw new McoError(
+      'E_MCO_CONFIG',
+      `the ${layout.name} layout has no PE console rake command (commands.consoleCreateKeyPair).`,
+      {
+        hint: 'The console rake tasks exist only in the pe3 layout.',
+      },
+    );
   }
   return argv.slice(0, -1);
 }
@@ -200,21 +207,35 @@ export class Pe3Console {
    */
   private async runs(runs: readonly string[][], readOnly: boolean): Promise<string[]> {
     const argvs = runs.map((tasks) => [...this.prefix, ...tasks]);
-    const argv = argvs.length === 1 ? argvs[0]! : sequenceArgv(argvs.flatMap((a, i) => (i === 0 ? [a] : [['echo', RAKE_RUN_MARKER], a])));
+    const argv =
+      argvs.length === 1
+        ? argvs[0]!
+        : sequenceArgv(argvs.flatMap((a, i) => (i === 0 ? [a] : [['echo', RAKE_RUN_MARKER], a])));
     this.calls.push({ argv, readOnly });
     const timeoutMs = (this.opts.timeoutMs ?? 5 * 60_000) * runs.length;
     try {
-      const r = await this.host.exec(argv, { sudo: this.opts.sudo ?? true, timeoutMs, ...(readOnly ? { readOnly: true } : { changesFiles: [] }) });
+      const r = await this.host.exec(argv, {
+        sudo: this.opts.sudo ?? true,
+        timeoutMs,
+        ...(readOnly ? { readOnly: true } : { changesFiles: [] }),
+      });
       return splitRuns(r.stdout, runs.length);
     } catch (e) {
       // the run that failed: the one after the last marker printed
-      const printed = typeof (e as { stdout?: unknown }).stdout === 'string' ? splitRuns((e as { stdout: string }).stdout, Infinity).length - 1 : 0;
+      const printed =
+        typeof (e as { stdout?: unknown }).stdout === 'string'
+          ? splitRuns((e as { stdout: string }).stdout, Infinity).length - 1
+          : 0;
       const failed = runs[Math.min(printed, runs.length - 1)]!;
-      throw new McoError('E_MCO_CONSOLE', `the console rake task ${failed.map((t) => parseRakeTask(t).task).join(', ')} failed${runs.length > 1 ? ` (rake run ${Math.min(printed, runs.length - 1) + 1} of ${runs.length}; the runs before it are done)` : ''}.`, {
-        host: this.host.name,
-        cause: e,
-        hint: 'Check that the console (puppet-dashboard) and its database are up on the primary; the rake output is in the cause.',
-      });
+      throw new McoError(
+        'E_MCO_CONSOLE',
+        `the console rake task ${failed.map((t) => parseRakeTask(t).task).join(', ')} failed${runs.length > 1 ? ` (rake run ${Math.min(printed, runs.length - 1) + 1} of ${runs.length}; the runs before it are done)` : ''}.`,
+        {
+          host: this.host.name,
+          cause: e,
+          hint: 'Check that the console (puppet-dashboard) and its database are up on the primary; the rake output is in the cause.',
+        },
+      );
     }
   }
 
@@ -231,12 +252,16 @@ export class Pe3Console {
     const exactNodes = [...new Set(q.exactNodes ?? [])].map((n) => checkName('node', n));
     const nodes = [...new Set(q.nodes ?? [])].filter((n) => !exactNodes.includes(n)).map((n) => checkName('node', n));
     const plan: { group?: string; node?: string }[] = [];
-    for (let i = 0; i < Math.max(groups.length, nodes.length); i++) plan.push({ ...(groups[i] ? { group: groups[i] } : {}), ...(nodes[i] ? { node: nodes[i] } : {}) });
+    for (let i = 0; i < Math.max(groups.length, nodes.length); i++)
+      plan.push({ ...(groups[i] ? { group: groups[i] } : {}), ...(nodes[i] ? { node: nodes[i] } : {}) });
     for (const n of exactNodes) plan.push({ node: n });
     const out: ConsoleListing = { variables: new Map(), nodeGroups: new Map(), exact: new Set() };
     if (plan.length === 0) return out;
     const texts = await this.runs(
-      plan.map((p) => [...(p.node ? [rakeTask('node:listgroups', [p.node])] : []), ...(p.group ? [rakeTask('nodegroup:variables', [p.group])] : [])]),
+      plan.map((p) => [
+        ...(p.node ? [rakeTask('node:listgroups', [p.node])] : []),
+        ...(p.group ? [rakeTask('nodegroup:variables', [p.group])] : []),
+      ]),
       true,
     );
     plan.forEach((p, i) => {
@@ -264,9 +289,12 @@ export class Pe3Console {
    */
   async change(c: ConsoleChanges): Promise<void> {
     const words: string[] = [];
-    for (const [g, vars] of c.variables ?? []) words.push(rakeTask('nodegroup:variables', [checkName('group', g), variablesArg(vars)]));
-    for (const [n, gs] of c.setGroups ?? []) words.push(rakeTask('node:groups', [checkName('node', n), gs.map((g) => checkName('group', g)).join(',')]));
-    for (const [n, gs] of c.addGroups ?? []) for (const g of gs) words.push(rakeTask('node:addgroup', [checkName('node', n), checkName('group', g)]));
+    for (const [g, vars] of c.variables ?? [])
+      words.push(rakeTask('nodegroup:variables', [checkName('group', g), variablesArg(vars)]));
+    for (const [n, gs] of c.setGroups ?? [])
+      words.push(rakeTask('node:groups', [checkName('node', n), gs.map((g) => checkName('group', g)).join(',')]));
+    for (const [n, gs] of c.addGroups ?? [])
+      for (const g of gs) words.push(rakeTask('node:addgroup', [checkName('node', n), checkName('group', g)]));
     if (words.length === 0) return;
     await this.runs(packRakeRuns(words), false);
   }
@@ -290,12 +318,16 @@ export class Pe3Console {
    * list to `setNodeGroups`.
    */
   async addNodeToGroups(node: string, groups: readonly string[]): Promise<void> {
-    for (const g of groups) await this.run([rakeTask('node:addgroup', [checkName('node', node), checkName('group', g)])], false);
+    for (const g of groups)
+      await this.run([rakeTask('node:addgroup', [checkName('node', node), checkName('group', g)])], false);
   }
 
   /** `node:groups`: replace the node's groups (used to take a removed master out of the master groups). */
   async setNodeGroups(node: string, groups: readonly string[]): Promise<void> {
-    await this.run([rakeTask('node:groups', [checkName('node', node), groups.map((g) => checkName('group', g)).join(',')])], false);
+    await this.run(
+      [rakeTask('node:groups', [checkName('node', node), groups.map((g) => checkName('group', g)).join(',')])],
+      false,
+    );
   }
 }
 

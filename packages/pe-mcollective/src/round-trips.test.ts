@@ -19,7 +19,15 @@ interface RakeState {
 function counted(n: number) {
   const roots = Array.from({ length: n }, (_, i) => tempRoot(`pe-mco-rt${i + 1}-`));
   const state = join(roots[0]!, 'rake.json');
-  writeFileSync(state, JSON.stringify({ calls: [], groups: {}, variables: {}, nodes: { 'master1.example.com': ['default', 'puppet_master', 'puppet_console'] } }));
+  writeFileSync(
+    state,
+    JSON.stringify({
+      calls: [],
+      groups: {},
+      variables: {},
+      nodes: { 'master1.example.com': ['default', 'puppet_master', 'puppet_console'] },
+    }),
+  );
   const redactor = new Redactor();
   const layouts = roots.map((r) => pe3LayoutUnder(r, state));
   const seeded = seedPe3Primary(layouts[0]!);
@@ -35,12 +43,19 @@ function counted(n: number) {
 }
 
 /** Runs each step alone (check, apply, re-check) and returns the round trips it made, as `host op what` lines. */
-async function tripsPerStep(steps: McoStep[], log: RoundTrip[], opts: Parameters<typeof runSteps>[1] = {}): Promise<Map<string, string[]>> {
+async function tripsPerStep(
+  steps: McoStep[],
+  log: RoundTrip[],
+  opts: Parameters<typeof runSteps>[1] = {},
+): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   for (const s of steps) {
     const from = log.length;
     await runSteps([s], opts);
-    out.set(s.id, log.slice(from).map((t) => `${t.host.split('.')[0]} ${t.op} ${t.what}`));
+    out.set(
+      s.id,
+      log.slice(from).map((t) => `${t.host.split('.')[0]} ${t.op} ${t.what}`),
+    );
   }
   return out;
 }
@@ -74,7 +89,9 @@ describe('pe3 join round trips (issue #8)', () => {
 
     const again = await tripsPerStep(pe3JoinSteps(c), log);
     expect(again.get('mco-pki:master2.example.com')).toHaveLength(2);
-    expect(again.get('console-mcollective')).toEqual(['master1 exec rake node:listgroups nodegroup:variables nodegroup:variables']);
+    expect(again.get('console-mcollective')).toEqual([
+      'master1 exec rake node:listgroups nodegroup:variables nodegroup:variables',
+    ]);
     expect(rake().calls).toHaveLength(8);
   });
 
@@ -89,10 +106,20 @@ describe('pe3 join round trips (issue #8)', () => {
     writeFileSync(c.primary.layout.commands.consoleCreateKeyPair[2]!, JSON.stringify(s));
     const from = log.length;
     const out = await runSteps(pe3JoinSteps(c).filter((st) => st.id === 'console-mcollective'));
-    expect(out[0]).toMatchObject({ status: 'applied', why: 'fact_stomp_server (group mcollective) is "master1.example.com"; master2.example.com is not in puppet_master' });
+    expect(out[0]).toMatchObject({
+      status: 'applied',
+      why: 'fact_stomp_server (group mcollective) is "master1.example.com"; master2.example.com is not in puppet_master',
+    });
     expect(log.slice(from)).toHaveLength(3);
-    const writes = rake().calls.map((a) => a.slice(3)).filter((w) => w.some((t) => t.includes('=') || t.startsWith('node:addgroup')));
-    expect(writes).toEqual([['nodegroup:variables[mcollective,fact_stomp_server=master1.example.com\\\\\\,master2.example.com]', 'node:addgroup[master2.example.com,puppet_master]']]);
+    const writes = rake()
+      .calls.map((a) => a.slice(3))
+      .filter((w) => w.some((t) => t.includes('=') || t.startsWith('node:addgroup')));
+    expect(writes).toEqual([
+      [
+        'nodegroup:variables[mcollective,fact_stomp_server=master1.example.com\\\\\\,master2.example.com]',
+        'node:addgroup[master2.example.com,puppet_master]',
+      ],
+    ]);
     expect(rake().nodes['master2.example.com']).toEqual(['puppet_console', 'no mcollective', 'puppet_master']);
     for (const run of rake().calls) {
       const tasks = run.slice(3).map((t) => t.replace(/\[.*$/s, ''));
@@ -127,17 +154,16 @@ describe('pe3 join round trips (issue #8)', () => {
     expect(log.slice(from).filter((t) => t.what.startsWith('rake'))).toHaveLength(1);
   });
 
-  it('a dry run still reads the secondary\'s old secrets, so the plan masks them (old and new)', async () => {
+  it("a dry run still reads the secondary's old secrets, so the plan masks them (old and new)", async () => {
     const { c, seeded, own } = counted(2);
-    const dry = new Map<string, Host>(
-      [c.primary, ...c.secondaries].map((m) => [m.host.name, new DryRunHost(m.host)]),
-    );
+    const dry = new Map<string, Host>([c.primary, ...c.secondaries].map((m) => [m.host.name, new DryRunHost(m.host)]));
     const out = await runSteps(pe3JoinSteps(c), { dryRun: true, hosts: { hostFor: (n) => dry.get(n)! } });
     expect(out.map((o) => o.status)).toEqual(['planned', 'planned']);
     const plan = JSON.stringify((dry.get('master2.example.com') as DryRunHost).mutations);
     expect(plan).toContain('only a masked secret value changed');
     for (const secret of [...seeded.keys, seeded.credentials, ...own[0]!.keys, own[0]!.credentials]) {
-      for (const line of secret.split('\n').filter((l) => l.length > 8 && !l.startsWith('-----'))) expect(plan).not.toContain(line);
+      for (const line of secret.split('\n').filter((l) => l.length > 8 && !l.startsWith('-----')))
+        expect(plan).not.toContain(line);
     }
   });
 
@@ -147,8 +173,16 @@ describe('pe3 join round trips (issue #8)', () => {
     const owner = [...cmp.srcFacts.values()][0]!.owner!;
     cmp.target!.users.set(owner, undefined);
     const from = log.length;
-    const err = await copySharedFiles(c.primary, c.secondaries[0]!, { sudo: false, compared: cmp, dryRun: false }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'E_MCO_COPY', host: 'master2.example.com', message: expect.stringContaining(`the user ${owner}, owner of the files on the primary, does not exist here.`) });
+    const err = await copySharedFiles(c.primary, c.secondaries[0]!, {
+      sudo: false,
+      compared: cmp,
+      dryRun: false,
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: 'E_MCO_COPY',
+      host: 'master2.example.com',
+      message: expect.stringContaining(`the user ${owner}, owner of the files on the primary, does not exist here.`),
+    });
     expect(log.slice(from)).toEqual([]);
   });
 });

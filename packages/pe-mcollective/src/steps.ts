@@ -63,7 +63,9 @@ export function bindMaster<M extends Master>(m: M, ctx?: StepHosts): M {
 
 /** The cluster with every host replaced by the context's. */
 export function bindCluster(c: McoCluster, ctx?: StepHosts): McoCluster {
-  return ctx?.hostFor ? { ...c, primary: bindMaster(c.primary, ctx), secondaries: c.secondaries.map((s) => bindMaster(s, ctx)) } : c;
+  return ctx?.hostFor
+    ? { ...c, primary: bindMaster(c.primary, ctx), secondaries: c.secondaries.map((s) => bindMaster(s, ctx)) }
+    : c;
 }
 
 export interface StepOutcome {
@@ -80,9 +82,15 @@ export interface StepOutcome {
  * check still fails after apply is an error). With `dryRun` (hosts wrapped in
  * DryRunHost) the second check is skipped and the step is reported planned.
  */
-export async function runSteps(steps: readonly McoStep[], opts: { dryRun?: boolean; hosts?: StepHosts; log?: (o: StepOutcome) => void } = {}): Promise<StepOutcome[]> {
+export async function runSteps(
+  steps: readonly McoStep[],
+  opts: { dryRun?: boolean; hosts?: StepHosts; log?: (o: StepOutcome) => void } = {},
+): Promise<StepOutcome[]> {
   const out: StepOutcome[] = [];
-  const hosts: StepHosts = { ...(opts.hosts?.hostFor ? { hostFor: opts.hosts.hostFor.bind(opts.hosts) } : {}), dryRun: opts.hosts?.dryRun ?? Boolean(opts.dryRun) };
+  const hosts: StepHosts = {
+    ...(opts.hosts?.hostFor ? { hostFor: opts.hosts.hostFor.bind(opts.hosts) } : {}),
+    dryRun: opts.hosts?.dryRun ?? Boolean(opts.dryRun),
+  };
   for (const s of steps) {
     const t0 = performance.now();
     const before = await s.check(hosts);
@@ -92,9 +100,21 @@ export async function runSteps(steps: readonly McoStep[], opts: { dryRun?: boole
       await s.apply(hosts);
       if (!opts.dryRun) {
         const after = await s.check(hosts);
-        if (!after.done) throw new McoError('E_MCO_STEP', `step ${s.id} (${s.title}) is still not done after applying it: ${after.why}`, { host: s.host, step: s.id });
+        if (!after.done)
+          throw new McoError(
+            'E_MCO_STEP',
+            `step ${s.id} (${s.title}) is still not done after applying it: ${after.why}`,
+            { host: s.host, step: s.id },
+          );
       }
-      o = { id: s.id, host: s.host, title: s.title, status: opts.dryRun ? 'planned' : 'applied', why: before.why, ms: 0 };
+      o = {
+        id: s.id,
+        host: s.host,
+        title: s.title,
+        status: opts.dryRun ? 'planned' : 'applied',
+        why: before.why,
+        ms: 0,
+      };
     }
     o.ms = performance.now() - t0;
     opts.log?.(o);

@@ -6,7 +6,14 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalHost, Redactor, execWriteFiles, type BatchWrite, type Host, type WriteFilesOptions } from '@pe-stack/pe-host';
+import {
+  LocalHost,
+  Redactor,
+  execWriteFiles,
+  type BatchWrite,
+  type Host,
+  type WriteFilesOptions,
+} from '@pe-stack/pe-host';
 import { resolveLayout, type Layout } from '@pe-stack/pe-config-files';
 import type { Master } from './steps.js';
 
@@ -28,16 +35,44 @@ export function put(path: string, text: string | Buffer, mode = 0o644): void {
 }
 
 const PE_SSL = '/etc/puppetlabs/puppet/ssl';
-const PKI = ['pe-internal-broker', 'pe-internal-mcollective-servers', 'pe-internal-peadmin-mcollective-client', 'pe-internal-puppet-console-mcollective-client'];
+const PKI = [
+  'pe-internal-broker',
+  'pe-internal-mcollective-servers',
+  'pe-internal-peadmin-mcollective-client',
+  'pe-internal-puppet-console-mcollective-client',
+];
 
 /** The pe3 layout with every MCollective path (and the console rake) moved under root. */
 export function pe3LayoutUnder(root: string, rakeState?: string): Layout {
   return resolveLayout('pe3', {
     mcollective: {
-      pki: Object.fromEntries(PKI.map((n) => [n, { cert: `${root}${PE_SSL}/certs/${n}.pem`, privateKey: `${root}${PE_SSL}/private_keys/${n}.pem`, publicKey: `${root}${PE_SSL}/public_keys/${n}.pem` }])),
+      pki: Object.fromEntries(
+        PKI.map((n) => [
+          n,
+          {
+            cert: `${root}${PE_SSL}/certs/${n}.pem`,
+            privateKey: `${root}${PE_SSL}/private_keys/${n}.pem`,
+            publicKey: `${root}${PE_SSL}/public_keys/${n}.pem`,
+          },
+        ]),
+      ),
       credentials: `${root}/etc/puppetlabs/mcollective/credentials`,
     },
-    ...(rakeState ? { commands: { consoleCreateKeyPair: [process.execPath, FAKE_RAKE, rakeState, '-f', '/opt/puppet/share/puppet-dashboard/Rakefile', 'RAILS_ENV=production', 'cert:create_key_pair'] } } : {}),
+    ...(rakeState
+      ? {
+          commands: {
+            consoleCreateKeyPair: [
+              process.execPath,
+              FAKE_RAKE,
+              rakeState,
+              '-f',
+              '/opt/puppet/share/puppet-dashboard/Rakefile',
+              'RAILS_ENV=production',
+              'cert:create_key_pair',
+            ],
+          },
+        }
+      : {}),
   });
 }
 
@@ -54,8 +89,16 @@ export function seedPe3Primary(layout: Layout, seed = 'primary'): { keys: string
     const k = fakeKey(`${seed}-${n}`);
     keys.push(k);
     put(e.privateKey, k, 0o640);
-    put(e.publicKey, `-----BEGIN PUBLIC KEY-----\n${Buffer.from(`${seed}-${n}-pub`).toString('base64')}\n-----END PUBLIC KEY-----\n`, 0o644);
-    put(e.cert, `-----BEGIN CERTIFICATE-----\n${Buffer.from(`${seed}-${n}-cert`).toString('base64')}\n-----END CERTIFICATE-----\n`, 0o644);
+    put(
+      e.publicKey,
+      `-----BEGIN PUBLIC KEY-----\n${Buffer.from(`${seed}-${n}-pub`).toString('base64')}\n-----END PUBLIC KEY-----\n`,
+      0o644,
+    );
+    put(
+      e.cert,
+      `-----BEGIN CERTIFICATE-----\n${Buffer.from(`${seed}-${n}-cert`).toString('base64')}\n-----END CERTIFICATE-----\n`,
+      0o644,
+    );
   }
   const credentials = `Cr3d-${seed}-Zq8wLx2Vn5Rt\n`;
   put(layout.mcollective.credentials!, credentials, 0o600);
@@ -91,7 +134,13 @@ export const FAKE_SERVICE = join(FIXTURES, 'fake-service.mjs');
 /** Layout command overrides that drive fake-service.mjs with the given state file. */
 export function fakeServiceCommands(state: string): Record<string, string[]> {
   const cmd = (action: string) => [process.execPath, FAKE_SERVICE, state, action, '{service}'];
-  return { serviceStart: cmd('start'), serviceStop: cmd('stop'), serviceRestart: cmd('restart'), serviceReload: cmd('restart'), serviceStatus: cmd('is-active') };
+  return {
+    serviceStart: cmd('start'),
+    serviceStop: cmd('stop'),
+    serviceRestart: cmd('restart'),
+    serviceReload: cmd('restart'),
+    serviceStatus: cmd('is-active'),
+  };
 }
 
 /** A process this test started: killed by its PID, never by name. */
@@ -117,14 +166,22 @@ function track(child: import('node:child_process').ChildProcess, what: string): 
 
 const AMQ_JAVA_OPENS = [
   '--add-reads=java.xml=java.logging',
-  '--add-opens', 'java.base/java.security=ALL-UNNAMED',
-  '--add-opens', 'java.base/java.net=ALL-UNNAMED',
-  '--add-opens', 'java.base/java.lang=ALL-UNNAMED',
-  '--add-opens', 'java.base/java.util=ALL-UNNAMED',
-  '--add-opens', 'java.naming/javax.naming.spi=ALL-UNNAMED',
-  '--add-opens', 'java.rmi/sun.rmi.transport.tcp=ALL-UNNAMED',
-  '--add-opens', 'java.base/java.util.concurrent=ALL-UNNAMED',
-  '--add-opens', 'java.base/java.util.concurrent.atomic=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/java.security=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/java.net=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/java.lang=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/java.util=ALL-UNNAMED',
+  '--add-opens',
+  'java.naming/javax.naming.spi=ALL-UNNAMED',
+  '--add-opens',
+  'java.rmi/sun.rmi.transport.tcp=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/java.util.concurrent=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/java.util.concurrent.atomic=ALL-UNNAMED',
 ];
 
 /**
@@ -140,10 +197,20 @@ export async function startActiveMq(confDir: string, baseDir: string, log: strin
   const child = spawn(
     'java',
     [
-      '-Xms64m', '-Xmx192m', '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC',
+      '-Xms64m',
+      '-Xmx192m',
+      '-XX:TieredStopAtLevel=1',
+      '-XX:+UseSerialGC',
       ...AMQ_JAVA_OPENS,
-      `-Dactivemq.classpath=${confDir}`, '-Dactivemq.home=/usr/share/activemq', `-Dactivemq.base=${baseDir}`, `-Dactivemq.conf=${confDir}`, `-Dactivemq.data=${baseDir}/data`,
-      '-jar', '/usr/share/activemq/bin/activemq.jar', 'start', `xbean:file:${confDir}/activemq.xml`,
+      `-Dactivemq.classpath=${confDir}`,
+      '-Dactivemq.home=/usr/share/activemq',
+      `-Dactivemq.base=${baseDir}`,
+      `-Dactivemq.conf=${confDir}`,
+      `-Dactivemq.data=${baseDir}/data`,
+      '-jar',
+      '/usr/share/activemq/bin/activemq.jar',
+      'start',
+      `xbean:file:${confDir}/activemq.xml`,
     ],
     { stdio: ['ignore', out, out] },
   );
@@ -155,7 +222,9 @@ export async function startMcollectived(serverCfg: string, pidfile: string, log:
   const { spawn } = await import('node:child_process');
   const { openSync } = await import('node:fs');
   const out = openSync(log, 'a');
-  const child = spawn('mcollectived', [`--config=${serverCfg}`, `--pidfile=${pidfile}`], { stdio: ['ignore', out, out] });
+  const child = spawn('mcollectived', [`--config=${serverCfg}`, `--pidfile=${pidfile}`], {
+    stdio: ['ignore', out, out],
+  });
   return track(child, 'mcollectived');
 }
 
@@ -172,7 +241,8 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<numb
       s.once('error', () => r(false));
     });
     if (ok) return performance.now() - t0;
-    if (performance.now() - t0 > timeoutMs) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    if (performance.now() - t0 > timeoutMs)
+      throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -200,7 +270,9 @@ export function countingHost(inner: Host, log: RoundTrip[]): Host {
     return tasks.length ? `rake ${tasks.join(' ')}` : argv.slice(0, 2).join(' ');
   };
   const count = (op: string, what: string) => log.push({ host: inner.name, op, what });
-  const wrapper: Host & { writeFiles(files: readonly BatchWrite[], opts?: WriteFilesOptions): ReturnType<typeof execWriteFiles> } = {
+  const wrapper: Host & {
+    writeFiles(files: readonly BatchWrite[], opts?: WriteFilesOptions): ReturnType<typeof execWriteFiles>;
+  } = {
     get name() {
       return inner.name;
     },
@@ -218,7 +290,10 @@ export function countingHost(inner: Host, log: RoundTrip[]): Host {
     forward: (port, h) => inner.forward(port, h),
     connect: (port, h) => inner.connect(port, h),
     close: () => inner.close(),
-    writeFiles: (files, opts = {}) => (count('writeFiles', files.map((f) => f.path.split('/').at(-1)).join(',')), execWriteFiles({ name: inner.name, exec: (a, o) => inner.exec(a, o) }, files, { sudo: opts.sudo ?? false })),
+    writeFiles: (files, opts = {}) => (
+      count('writeFiles', files.map((f) => f.path.split('/').at(-1)).join(',')),
+      execWriteFiles({ name: inner.name, exec: (a, o) => inner.exec(a, o) }, files, { sudo: opts.sudo ?? false })
+    ),
   };
   return wrapper;
 }

@@ -37,7 +37,10 @@ function csrPem(name: string, key: { privateKey: KeyObject; spki: Buffer }): str
   const info = tlv(0x30, Buffer.from([0x02, 0x01, 0x00]), subject, key.spki, Buffer.from([0xa0, 0x00]));
   const sig = sign('sha256', info, key.privateKey);
   const der = tlv(0x30, info, ECDSA_SHA256, tlv(0x03, Buffer.from([0]), sig));
-  return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n?$/, '\n')}-----END CERTIFICATE REQUEST-----\n`;
+  return `-----BEGIN CERTIFICATE REQUEST-----\n${der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n?$/, '\n')}-----END CERTIFICATE REQUEST-----\n`;
 }
 
 export async function benchCerts(): Promise<Record<string, number>> {
@@ -49,7 +52,10 @@ export async function benchCerts(): Promise<Record<string, number>> {
     const key = { privateKey, spki: publicKey.export({ type: 'spki', format: 'der' }) };
 
     // 1. sign 200 CSRs, one by one
-    const ca = await OpensslCa.init(host, join(dir, 'ca'), { commonName: 'Puppet CA: bench', key: { type: 'rsa', bits: 4096 } });
+    const ca = await OpensslCa.init(host, join(dir, 'ca'), {
+      commonName: 'Puppet CA: bench',
+      key: { type: 'rsa', bits: 4096 },
+    });
     const names200 = Array.from({ length: 200 }, (_, i) => `node${String(i).padStart(4, '0')}.bench.example`);
     for (const n of names200) await ca.submit(n, csrPem(n, key));
     let t0 = performance.now();
@@ -68,7 +74,8 @@ export async function benchCerts(): Promise<Record<string, number>> {
     const trust = loadTrust(await ca.caCertificate(), await ca.crl());
     t0 = performance.now();
     let revoked = 0;
-    for (const pem of pems) if (checkCertificate(pem, trust).checks.some((c) => c.id === 'revoked' && c.level === 'fail')) revoked++;
+    for (const pem of pems)
+      if (checkCertificate(pem, trust).checks.some((c) => c.id === 'revoked' && c.level === 'fail')) revoked++;
     const verify1000 = performance.now() - t0;
     if (revoked !== 100) throw new Error(`bench: expected 100 revoked certificates, found ${revoked}`);
     out['certs verify 1,000 certs (chain+expiry+CRL of 100) total ms'] = round(verify1000, 0);
@@ -86,7 +93,8 @@ export async function benchCerts(): Promise<Record<string, number>> {
     t0 = performance.now();
     const r = await restoreCa(b.archive, host, join(dir, 'restored-ca'), { sudo: false });
     out['certs CA verified restore 5,000 certs ms'] = round(performance.now() - t0, 0);
-    if (!r.changed || r.files !== Object.keys(b.manifest.files).length) throw new Error('bench: restore did not restore every file');
+    if (!r.changed || r.files !== Object.keys(b.manifest.files).length)
+      throw new Error('bench: restore did not restore every file');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -39,8 +39,16 @@ const LAB_CLI = fileURLToPath(new URL('../../lab/dist/cli.js', import.meta.url))
 
 export async function benchCluster(): Promise<Record<string, number>> {
   const self = fileURLToPath(import.meta.url);
-  const env = { ...process.env, PE_STACK_LAB_NAME: CFG.name, PE_STACK_LAB_NET: CFG.net, PE_STACK_LAB_DIR: CFG.stateDir };
-  const child = spawn(process.execPath, [LAB_CLI, 'run', '--', process.execPath, self, '--measure'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const env = {
+    ...process.env,
+    PE_STACK_LAB_NAME: CFG.name,
+    PE_STACK_LAB_NET: CFG.net,
+    PE_STACK_LAB_DIR: CFG.stateDir,
+  };
+  const child = spawn(process.execPath, [LAB_CLI, 'run', '--', process.execPath, self, '--measure'], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((r) => child.on('exit', r));
@@ -69,7 +77,14 @@ const TRACE = process.env.PE_BENCH_CLUSTER_TRACE;
 /** A call's first argument for the trace: a path, or a command's first words (never stdin, env or data). */
 function traceArg(a: unknown): string {
   if (typeof a === 'string') return a;
-  if (Array.isArray(a)) return a.slice(0, 4).map((x: unknown) => (typeof x === 'object' && x !== null && 'path' in x ? String((x as { path: unknown }).path) : String(x))).join(' ').slice(0, 120);
+  if (Array.isArray(a))
+    return a
+      .slice(0, 4)
+      .map((x: unknown) =>
+        typeof x === 'object' && x !== null && 'path' in x ? String((x as { path: unknown }).path) : String(x),
+      )
+      .join(' ')
+      .slice(0, 120);
   return '';
 }
 
@@ -93,18 +108,27 @@ function timedCluster(inv: Awaited<ReturnType<typeof loadInventory>>) {
       return new Proxy(h, {
         get(target, prop, recv) {
           const v = Reflect.get(target, prop, recv) as unknown;
-          if (typeof v !== 'function' || prop === 'close') return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+          if (typeof v !== 'function' || prop === 'close')
+            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
           return (...args: unknown[]) => {
             const r = (v as (...a: unknown[]) => unknown).apply(target, args);
             if (!(r instanceof Promise)) return r;
             if (FILE_OPS.has(String(prop))) fileOps++;
-            if (FILE_OPS.has(String(prop)) || prop === 'exec' || prop === 'readFiles' || prop === 'writeFiles') perStep.set(current.step, (perStep.get(current.step) ?? 0) + 1);
+            if (FILE_OPS.has(String(prop)) || prop === 'exec' || prop === 'readFiles' || prop === 'writeFiles')
+              perStep.set(current.step, (perStep.get(current.step) ?? 0) + 1);
             const t0 = performance.now();
             const step = current.step;
             return r.finally(() => {
               const t1 = performance.now();
               intervals.push([t0, t1]);
-              if (TRACE) trace.push({ step, host: h.name, op: String(prop), arg: h.redactor.redact(traceArg(args[0])), ms: Math.round(t1 - t0) });
+              if (TRACE)
+                trace.push({
+                  step,
+                  host: h.name,
+                  op: String(prop),
+                  arg: h.redactor.redact(traceArg(args[0])),
+                  ms: Math.round(t1 - t0),
+                });
             });
           };
         },
@@ -171,7 +195,12 @@ function usedMb(): number {
 
 /** The lab's inventory with journals and audit log in `dir`; the primary's max_connections raised first (an operator's prerequisite). */
 async function labInventory(lab: Lab, dir: string, maxConnections: number): Promise<string> {
-  await lab.exec('primary', ['sed', '-i', `s/^max_connections = [0-9]*/max_connections = ${maxConnections}/`, '/opt/puppet/var/lib/pgsql/9.2/data/postgresql.conf']);
+  await lab.exec('primary', [
+    'sed',
+    '-i',
+    `s/^max_connections = [0-9]*/max_connections = ${maxConnections}/`,
+    '/opt/puppet/var/lib/pgsql/9.2/data/postgresql.conf',
+  ]);
   await lab.exec('primary', ['service', 'pe-postgresql', 'restart'], { timeoutMs: 120_000 });
   const files = await lab.writeInventory();
   const inv = parse(readFileSync(files.inventory, 'utf8')) as { vars: Record<string, unknown> };
@@ -193,19 +222,31 @@ async function measure(): Promise<Record<string, number>> {
   try {
     await lab.down();
     // the smallest cluster: a primary and one secondary, steps one at a time (remote calls attributed to steps)
-    await lab.up({ profile: 'pe3', hosts: ['primary', 'secondary1'], agents: 0, log: (l) => process.stderr.write(`lab: ${l}\n`) });
+    await lab.up({
+      profile: 'pe3',
+      hosts: ['primary', 'secondary1'],
+      agents: 0,
+      log: (l) => process.stderr.write(`lab: ${l}\n`),
+    });
     const small = await labInventory(lab, join(dir, 'small'), 200);
     const min = await joinTimed(small, [lab.host('secondary1').fqdn], 1);
     out['cluster join 2-master cluster wall s'] = round(min.wall / 1000, 2);
     out['cluster join 2-master cluster tool overhead s'] = round((min.wall - min.waits) / 1000, 2);
     out['cluster join 2-master cluster ssh commands'] = min.commands;
     out['cluster join 2-master cluster sftp file ops'] = min.fileOps;
-    process.stderr.write(`cluster bench: remote calls per step (2 masters): ${min.perStep.map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
+    process.stderr.write(
+      `cluster bench: remote calls per step (2 masters): ${min.perStep.map(([k, v]) => `${k} ${v}`).join(', ')}\n`,
+    );
     await lab.down();
     const names = Array.from({ length: n + 1 }, (_, i) => `secondary${i + 1}`);
     const base = usedMb();
     const t0 = performance.now();
-    await lab.up({ profile: 'pe3', hosts: ['primary', ...names], agents: 0, log: (l) => process.stderr.write(`lab: ${l}\n`) });
+    await lab.up({
+      profile: 'pe3',
+      hosts: ['primary', ...names],
+      agents: 0,
+      log: (l) => process.stderr.write(`lab: ${l}\n`),
+    });
     out[`cluster lab up pe3 ${n + 2} masters s`] = round((performance.now() - t0) / 1000);
     const inventory = await labInventory(lab, join(dir, 'big'), 1200);
     const fqdn = (h: string) => lab.host(h).fqdn;

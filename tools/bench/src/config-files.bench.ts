@@ -18,7 +18,13 @@ export async function benchConfigFiles(rounds = 21): Promise<Record<string, numb
     },
     'config-files pg_hba.conf 5k records: parse+add+serialise ms': () => {
       const doc = parsePgHba(hba, '/bench/pg_hba.conf');
-      doc.add({ type: 'host', database: 'puppetdb', user: 'puppetdb', address: '10.77.0.200/32', method: 'scram-sha-256' });
+      doc.add({
+        type: 'host',
+        database: 'puppetdb',
+        user: 'puppetdb',
+        address: '10.77.0.200/32',
+        method: 'scram-sha-256',
+      });
       return doc.toString().length;
     },
     'config-files puppet.conf 2k lines: parse+set+serialise ms': () => {
@@ -42,7 +48,10 @@ export async function benchConfigFiles(rounds = 21): Promise<Record<string, numb
 }
 
 function postgresqlConf(lines: number): string {
-  const out: string[] = ['# generated postgresql.conf', "#listen_addresses = 'localhost'\t\t# what IP address(es) to listen on;"];
+  const out: string[] = [
+    '# generated postgresql.conf',
+    "#listen_addresses = 'localhost'\t\t# what IP address(es) to listen on;",
+  ];
   for (let i = 0; out.length < lines; i++) {
     switch (i % 5) {
       case 0:
@@ -65,9 +74,14 @@ function postgresqlConf(lines: number): string {
 }
 
 function pgHba(records: number): string {
-  const out = ['# TYPE  DATABASE        USER            ADDRESS                 METHOD', 'local   all             postgres                                peer'];
+  const out = [
+    '# TYPE  DATABASE        USER            ADDRESS                 METHOD',
+    'local   all             postgres                                peer',
+  ];
   for (let i = 0; i < records - 1; i++) {
-    out.push(`host    db${i % 50}            user${i}          10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32           scram-sha-256`);
+    out.push(
+      `host    db${i % 50}            user${i}          10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32           scram-sha-256`,
+    );
   }
   return `${out.join('\n')}\n`;
 }

@@ -46,7 +46,14 @@ export async function benchDb(opts: DbBenchOptions = {}): Promise<Record<string,
   let P: PgInstance | undefined;
   let S: PgInstance | undefined;
   const sshd = await startTestSshd();
-  const ssh = new SshHost({ name: 'bench-db-ssh', address: '127.0.0.1', port: sshd.port, user: 'root', privateKey: sshd.clientKeyPath, knownHosts: sshd.knownHostsPath });
+  const ssh = new SshHost({
+    name: 'bench-db-ssh',
+    address: '127.0.0.1',
+    port: sshd.port,
+    user: 'root',
+    privateKey: sshd.clientKeyPath,
+    knownHosts: sshd.knownHostsPath,
+  });
   const out: Record<string, number> = { 'db.scale': scale };
   try {
     P = await initCluster(local, { dir: `${dir}/primary`, port: await freePort(), settings, noSync: false });
@@ -54,15 +61,25 @@ export async function benchDb(opts: DbBenchOptions = {}): Promise<Record<string,
     await startInstance(P);
     await startInstance(S);
     const pgbench = (p: PgInstance, args: string[]) =>
-      p.host.exec(['runuser', '-u', p.osUser, '--', `${p.binDir}/pgbench`, '-h', p.socketDir, '-p', String(p.port), ...args], { sudo: true, cwd: '/', timeoutMs: 3_600_000 });
+      p.host.exec(
+        ['runuser', '-u', p.osUser, '--', `${p.binDir}/pgbench`, '-h', p.socketDir, '-p', String(p.port), ...args],
+        { sudo: true, cwd: '/', timeoutMs: 3_600_000 },
+      );
     await psql(P, 'CREATE DATABASE bench;');
     const init = await timed(() => pgbench(P!, ['-i', '-q', '-s', String(scale), 'bench']));
     const size = await queryOne<{ b: string }>(P, `SELECT pg_database_size('bench')::text AS b`);
     out['db.pgbench_init_ms'] = round(init.ms);
     out['db.database_mb'] = round(Number(size.b) / 1048576);
 
-    const rep = await buildReplica(P, S, { name: 'bench-standby', primaryAddress: '127.0.0.1', standbyAddress: '127.0.0.1' });
-    const cluster = await queryOne<{ b: string }>(P, `SELECT sum(pg_database_size(datname))::text AS b FROM pg_database`);
+    const rep = await buildReplica(P, S, {
+      name: 'bench-standby',
+      primaryAddress: '127.0.0.1',
+      standbyAddress: '127.0.0.1',
+    });
+    const cluster = await queryOne<{ b: string }>(
+      P,
+      `SELECT sum(pg_database_size(datname))::text AS b FROM pg_database`,
+    );
     out['db.replica_build_ms'] = round(rep.totalMs);
     out['db.basebackup_ms'] = round(rep.basebackupMs);
     out['db.basebackup_mb_per_s'] = round(Number(cluster.b) / 1048576 / (rep.basebackupMs / 1000));
@@ -99,8 +116,10 @@ export async function benchDb(opts: DbBenchOptions = {}): Promise<Record<string,
     const target = { server: '127.0.0.1', port: P.port, database: 'bench', user: 'benchcheck' };
     const tunnel: number[] = [];
     const overSsh: number[] = [];
-    for (let i = 0; i < checks; i++) tunnel.push((await timed(() => checkFromController(ssh, target, 'bench-check-pw-1'))).ms);
-    for (let i = 0; i < checks; i++) overSsh.push((await timed(() => checkFromHost(ssh, target, 'bench-check-pw-1'))).ms);
+    for (let i = 0; i < checks; i++)
+      tunnel.push((await timed(() => checkFromController(ssh, target, 'bench-check-pw-1'))).ms);
+    for (let i = 0; i < checks; i++)
+      overSsh.push((await timed(() => checkFromHost(ssh, target, 'bench-check-pw-1'))).ms);
     const one = await checkFromController(ssh, target, 'bench-check-pw-1');
     out['db.check_tunnel_first_ms'] = round(tunnel[0]!);
     out['db.check_tunnel_p50_ms'] = round(percentile(tunnel, 50));

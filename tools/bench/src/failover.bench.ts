@@ -52,7 +52,12 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; ms: number
   const t0 = performance.now();
   return new Promise((resolve) => {
     execFile(process.execPath, [CLI, ...args], { maxBuffer: 64 << 20, timeout: 30 * 60_000 }, (err, stdout) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, ms: performance.now() - t0, steps: resultSteps(stdout) });
+      resolve({
+        code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
+        stdout,
+        ms: performance.now() - t0,
+        steps: resultSteps(stdout),
+      });
     });
   });
 }
@@ -62,7 +67,9 @@ async function must(args: string[]): Promise<Awaited<ReturnType<typeof cli>>> {
   return r;
 }
 /** The failover CLI with --json, streamed: when the first takeover step (promote, DNS, CA) started and when all three were done. */
-function failoverStreaming(args: string[]): Promise<{ code: number; stdout: string; ms: number; steps: Step[]; takeoverStart?: number; takeoverDone?: number }> {
+function failoverStreaming(
+  args: string[],
+): Promise<{ code: number; stdout: string; ms: number; steps: Step[]; takeoverStart?: number; takeoverDone?: number }> {
   const t0 = performance.now();
   const want = new Set(['db-promote', 'dns-move', 'ca-enabled']);
   let takeoverStart: number | undefined;
@@ -84,12 +91,20 @@ function failoverStreaming(args: string[]): Promise<{ code: number; stdout: stri
       seen = lines.length - 1;
     });
     p.on('exit', (code) => {
-      resolve({ code: code ?? 1, stdout: out, ms: performance.now() - t0, steps: resultSteps(out), takeoverStart, takeoverDone });
+      resolve({
+        code: code ?? 1,
+        stdout: out,
+        ms: performance.now() - t0,
+        steps: resultSteps(out),
+        takeoverStart,
+        takeoverDone,
+      });
     });
   });
 }
 
-const stepMs = (steps: Step[], ...ids: string[]) => steps.filter((s) => ids.includes(s.id)).reduce((a, s) => a + (s.ms ?? 0), 0);
+const stepMs = (steps: Step[], ...ids: string[]) =>
+  steps.filter((s) => ids.includes(s.id)).reduce((a, s) => a + (s.ms ?? 0), 0);
 
 /**
  * A writer on `from`: one psql session through master.lab.test, one
@@ -99,21 +114,39 @@ const stepMs = (steps: Step[], ...ids: string[]) => steps.filter((s) => ids.incl
  * waiting on a dead peer; the password is in root's ~/.pgpass there, not in argv.
  */
 async function startWriter(lab: Lab, from: string, password: string): Promise<void> {
-  await lab.exec(from, ['sh', '-c', 'umask 077 && cat > /root/.pgpass'], { input: `master.lab.test:5432:puppetdb:puppetdb:${password.replace(/[\\:]/g, '\\$&')}\n` });
+  await lab.exec(from, ['sh', '-c', 'umask 077 && cat > /root/.pgpass'], {
+    input: `master.lab.test:5432:puppetdb:puppetdb:${password.replace(/[\\:]/g, '\\$&')}\n`,
+  });
   await lab.exec(from, ['rm', '-f', '/tmp/rpo-acked']);
-  const conn = 'host=master.lab.test user=puppetdb dbname=puppetdb connect_timeout=3 keepalives_idle=1 keepalives_interval=1 keepalives_count=2 tcp_user_timeout=3000';
+  const conn =
+    'host=master.lab.test user=puppetdb dbname=puppetdb connect_timeout=3 keepalives_idle=1 keepalives_interval=1 keepalives_count=2 tcp_user_timeout=3000';
   const sql = 'INSERT INTO pe_bench_rpo DEFAULT VALUES RETURNING id;';
   const script = `(while :; do echo '${sql}'; sleep 0.005; done | stdbuf -oL psql '${conn}' -tAq >/tmp/rpo-acked 2>/tmp/rpo-writer.err) </dev/null >/dev/null 2>&1 &`;
   await lab.exec(from, ['sh', '-c', script]);
 }
 /** Acknowledged ids the writer printed, and how many of them `on` lacks; waits for the writer to end (its session to the dead primary fails). */
 async function lost(lab: Lab, from: string, on: string): Promise<{ acked: number; lost: number }> {
-  const writing = async () => (await lab.exec(from, ['pgrep', '-f', '^psql host=master.lab.test'], { allowFailure: true })).code === 0;
+  const writing = async () =>
+    (await lab.exec(from, ['pgrep', '-f', '^psql host=master.lab.test'], { allowFailure: true })).code === 0;
   for (let i = 0; i < 60 && (await writing()); i++) await new Promise((r) => setTimeout(r, 500));
   await lab.exec(from, ['pkill', '-f', '^psql host=master.lab.test'], { allowFailure: true });
-  const ids = (await lab.exec(from, ['cat', '/tmp/rpo-acked'])).stdout.split('\n').filter((l) => /^\d+$/.test(l.trim())).map(Number);
+  const ids = (await lab.exec(from, ['cat', '/tmp/rpo-acked'])).stdout
+    .split('\n')
+    .filter((l) => /^\d+$/.test(l.trim()))
+    .map(Number);
   const present = new Set(
-    (await lab.ssh(on, ['runuser', '-u', 'postgres', '--', 'psql', '-tAc', "'SELECT id FROM pe_bench_rpo'", 'puppetdb'])).stdout
+    (
+      await lab.ssh(on, [
+        'runuser',
+        '-u',
+        'postgres',
+        '--',
+        'psql',
+        '-tAc',
+        "'SELECT id FROM pe_bench_rpo'",
+        'puppetdb',
+      ])
+    ).stdout
       .split('\n')
       .filter(Boolean)
       .map(Number),
@@ -131,13 +164,30 @@ export async function benchFailover(): Promise<Record<string, number>> {
     const files = await lab.writeInventory();
     const dir = await mkdtemp(join(tmpdir(), 'pe-bench-failover-'));
     const doc = parse(readFileSync(files.inventory, 'utf8')) as { vars: Record<string, unknown> };
-    Object.assign(doc.vars, { journals: `${dir}/journal`, audit_log: `${dir}/audit.log`, backups: `${dir}/backups`, dns: { provider: 'hosts-file' } });
+    Object.assign(doc.vars, {
+      journals: `${dir}/journal`,
+      audit_log: `${dir}/audit.log`,
+      backups: `${dir}/backups`,
+      dns: { provider: 'hosts-file' },
+    });
     const inv = join(dir, 'inventory.yaml');
     writeFileSync(inv, stringify(doc));
     const I = ['-i', inv, '--json'];
     await must([...I, 'join']);
-    const pw = /password\s*=\s*(\S+)/.exec((await lab.exec('primary', ['cat', '/etc/puppetdb/conf.d/database.ini'])).stdout)?.[1] ?? '';
-    await lab.ssh('primary', ['runuser', '-u', 'postgres', '--', 'psql', '-c', "'CREATE TABLE pe_bench_rpo (id bigserial PRIMARY KEY, at timestamptz DEFAULT now()); ALTER TABLE pe_bench_rpo OWNER TO puppetdb'", 'puppetdb']);
+    const pw =
+      /password\s*=\s*(\S+)/.exec(
+        (await lab.exec('primary', ['cat', '/etc/puppetdb/conf.d/database.ini'])).stdout,
+      )?.[1] ?? '';
+    await lab.ssh('primary', [
+      'runuser',
+      '-u',
+      'postgres',
+      '--',
+      'psql',
+      '-c',
+      "'CREATE TABLE pe_bench_rpo (id bigserial PRIMARY KEY, at timestamptz DEFAULT now()); ALTER TABLE pe_bench_rpo OWNER TO puppetdb'",
+      'puppetdb',
+    ]);
 
     // the operator's autosign policy on the primary: the new agent of the RTO measure is let in by it (standby copies it)
     await lab.exec('primary', ['sh', '-c', 'echo "*.bench.lab.test" >> /etc/puppet/autosign.conf']);
@@ -160,7 +210,8 @@ export async function benchFailover(): Promise<Record<string, number>> {
     // ---- synchronous standby: RPO and the RTO split ----
     // the agents run before the cut (the existing agent's catalog; its machine's plugins synced)
     const before = await lab.ssh('agent1', ['puppet', 'agent', '-t'], { allowFailure: true, timeoutMs: 300_000 });
-    if (before.code !== 0 && before.code !== 2) throw new Error(`agent1 failed before the cut: ${before.stderr.slice(-800)}`);
+    if (before.code !== 0 && before.code !== 2)
+      throw new Error(`agent1 failed before the cut: ${before.stderr.slice(-800)}`);
     await startWriter(lab, 'secondary2', pw);
     await new Promise((r) => setTimeout(r, 5_000));
     const certname = `agent${Date.now() % 100000}.bench.lab.test`;
@@ -169,10 +220,18 @@ export async function benchFailover(): Promise<Record<string, number>> {
     await lab.powerOff('secondary1');
     // a new agent from the moment of the cut, as a daemon retries: every second (waitforcert, runinterval) until
     // the CA signs its CSR (on arrival, by the autosign policy) and a master behind puppet.lab.test compiles its catalog
-    await lab.exec('agent1', ['sh', '-c', `(puppet agent --no-daemonize --certname ${certname} --waitforcert 1 --runinterval 1 --http_connect_timeout 2 --http_keepalive_timeout 0 --logdest /tmp/newagent.log </dev/null >/dev/null 2>&1 &)`]);
+    await lab.exec('agent1', [
+      'sh',
+      '-c',
+      `(puppet agent --no-daemonize --certname ${certname} --waitforcert 1 --runinterval 1 --http_connect_timeout 2 --http_keepalive_timeout 0 --logdest /tmp/newagent.log </dev/null >/dev/null 2>&1 &)`,
+    ]);
     const agent = (async () => {
       while (performance.now() - cut < 300_000) {
-        if ((await lab.exec('agent1', ['grep', '-qF', `for ${certname}`, '/tmp/lab-catalog'], { allowFailure: true })).code === 0) return performance.now();
+        if (
+          (await lab.exec('agent1', ['grep', '-qF', `for ${certname}`, '/tmp/lab-catalog'], { allowFailure: true }))
+            .code === 0
+        )
+          return performance.now();
         await new Promise((r) => setTimeout(r, 200));
       }
       const log = (await lab.exec('agent1', ['tail', '-20', '/tmp/newagent.log'], { allowFailure: true })).stdout;
@@ -180,7 +239,8 @@ export async function benchFailover(): Promise<Record<string, number>> {
     })();
     const f = await failoverStreaming([...I, 'failover', '--to', fq('primary'), '--dead-after', '2000']);
     if (f.code !== 0) throw new Error(`pe-cluster failover exited ${f.code}: ${f.stdout.slice(-1500)}`);
-    if (f.takeoverStart === undefined || f.takeoverDone === undefined) throw new Error('the failover finished without reporting the takeover steps');
+    if (f.takeoverStart === undefined || f.takeoverDone === undefined)
+      throw new Error('the failover finished without reporting the takeover steps');
     const end = await agent;
     await lab.exec('agent1', ['pkill', '-f', `certname ${certname}`], { allowFailure: true });
     const sync = await lost(lab, 'secondary2', 'primary');
@@ -194,7 +254,8 @@ export async function benchFailover(): Promise<Record<string, number>> {
     out['failover_rto_dns_move_s'] = stepMs(steps, 'dns-move') / 1000;
     out['failover_rto_takeover_done_s'] = (f.takeoverDone - cut) / 1000;
     out['failover_rto_agent_after_takeover_s'] = (end - f.takeoverDone) / 1000;
-    out['failover_services_followup_s'] = stepMs(steps, 'state.commit', 'follow.settings', 'follow.crl', 'follow.database', 'follow.puppetdb') / 1000;
+    out['failover_services_followup_s'] =
+      stepMs(steps, 'state.commit', 'follow.settings', 'follow.crl', 'follow.database', 'follow.puppetdb') / 1000;
     out['failover_cli_s'] = f.ms / 1000;
     return out;
   } finally {

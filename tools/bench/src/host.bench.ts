@@ -18,9 +18,29 @@ export async function benchHost(rounds = 40): Promise<Record<string, number>> {
   await run('useradd', ['-m', '-s', '/bin/sh', user]).catch(() => undefined);
   await run('usermod', ['-p', '*', user]);
   const sshd = await startTestSshd({ users: [user] });
-  const host = new SshHost({ name: 'bench.test', address: '127.0.0.1', port: sshd.port, user, privateKey: sshd.clientKeyPath, knownHosts: sshd.knownHostsPath });
+  const host = new SshHost({
+    name: 'bench.test',
+    address: '127.0.0.1',
+    port: sshd.port,
+    user,
+    privateKey: sshd.clientKeyPath,
+    knownHosts: sshd.knownHostsPath,
+  });
   const sock = `${sshd.dir}/cm.sock`;
-  const base = ['-p', String(sshd.port), '-i', sshd.clientKeyPath, '-o', `UserKnownHostsFile=${sshd.knownHostsPath}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', `ControlPath=${sock}`];
+  const base = [
+    '-p',
+    String(sshd.port),
+    '-i',
+    sshd.clientKeyPath,
+    '-o',
+    `UserKnownHostsFile=${sshd.knownHostsPath}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    `ControlPath=${sock}`,
+  ];
   const master = spawn('ssh', [...base, '-o', 'ControlMaster=yes', '-N', `${user}@127.0.0.1`], { stdio: 'ignore' });
   try {
     const connect = await timed(() => host.exec(['true']));
@@ -28,7 +48,10 @@ export async function benchHost(rounds = 40): Promise<Record<string, number>> {
     for (let i = 0; i < rounds; i++) ours.push((await host.exec(['true'])).ms);
     // wait for the master socket
     for (let i = 0; i < 50; i++) {
-      const r = await run('ssh', [...base, '-O', 'check', `${user}@127.0.0.1`]).then(() => true, () => false);
+      const r = await run('ssh', [...base, '-O', 'check', `${user}@127.0.0.1`]).then(
+        () => true,
+        () => false,
+      );
       if (r) break;
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -18,11 +18,25 @@ export async function benchMcollective(rounds = 11): Promise<Record<string, numb
   const out: Record<string, number> = {};
   const base = mkdtempSync(join(tmpdir(), 'pe-bench-mco-'));
   try {
-    const PKI = ['pe-internal-broker', 'pe-internal-mcollective-servers', 'pe-internal-peadmin-mcollective-client', 'pe-internal-puppet-console-mcollective-client'];
+    const PKI = [
+      'pe-internal-broker',
+      'pe-internal-mcollective-servers',
+      'pe-internal-peadmin-mcollective-client',
+      'pe-internal-puppet-console-mcollective-client',
+    ];
     const pe3Under = (root: string) =>
       resolveLayout('pe3', {
         mcollective: {
-          pki: Object.fromEntries(PKI.map((n) => [n, { cert: `${root}/certs/${n}.pem`, privateKey: `${root}/private_keys/${n}.pem`, publicKey: `${root}/public_keys/${n}.pem` }])),
+          pki: Object.fromEntries(
+            PKI.map((n) => [
+              n,
+              {
+                cert: `${root}/certs/${n}.pem`,
+                privateKey: `${root}/private_keys/${n}.pem`,
+                publicKey: `${root}/public_keys/${n}.pem`,
+              },
+            ]),
+          ),
           credentials: `${root}/credentials`,
         },
       });
@@ -54,7 +68,8 @@ export async function benchMcollective(rounds = 11): Promise<Record<string, numb
     out['mcollective pe3 PKI copy, 13 files, LocalHost->LocalHost ms'] = round(percentile(copies, 50));
 
     const debianXml = readFileSync('/etc/activemq/instances-available/main/activemq.xml', 'utf8');
-    const serverCfg = 'main_collective = mcollective\nconnector = activemq\nplugin.activemq.pool.size = 1\nplugin.activemq.pool.1.host = stomp1\nplugin.activemq.pool.1.port = 61613\nplugin.activemq.pool.1.user = mcollective\nplugin.activemq.pool.1.password = marionette\nplugin.psk = unset\n';
+    const serverCfg =
+      'main_collective = mcollective\nconnector = activemq\nplugin.activemq.pool.size = 1\nplugin.activemq.pool.1.host = stomp1\nplugin.activemq.pool.1.port = 61613\nplugin.activemq.pool.1.user = mcollective\nplugin.activemq.pool.1.password = marionette\nplugin.psk = unset\n';
     for (const n of [3, 10]) {
       const root = join(base, `deb${n}`);
       const layout = resolveLayout('debian', {
@@ -69,9 +84,17 @@ export async function benchMcollective(rounds = 11): Promise<Record<string, numb
       writeFileSync(`${root}/client.cfg`, serverCfg);
       writeFileSync(`${root}/activemq.xml`, debianXml);
       const redactor = new Redactor();
-      const masters: Master[] = Array.from({ length: n }, (_, i) => ({ fqdn: `m${i + 1}.bench`, host: new LocalHost({ name: `m${i + 1}.bench`, redactor }), layout }));
+      const masters: Master[] = Array.from({ length: n }, (_, i) => ({
+        fqdn: `m${i + 1}.bench`,
+        host: new LocalHost({ name: `m${i + 1}.bench`, redactor }),
+        layout,
+      }));
       const c: McoCluster = { primary: masters[0]!, secondaries: masters.slice(1), sudo: false };
-      const secrets = { psk: randomBytes(24).toString('base64url'), user: 'mcollective', password: randomBytes(24).toString('base64url') };
+      const secrets = {
+        psk: randomBytes(24).toString('base64url'),
+        user: 'mcollective',
+        password: randomBytes(24).toString('base64url'),
+      };
       const times: number[] = [];
       for (let i = 0; i <= rounds; i++) {
         const t0 = performance.now();

@@ -44,9 +44,13 @@ function peCluster(inventory: string, args: string[], allowed: number[] = [0]): 
 }
 
 async function agentRun(lab: Lab, agent: string): Promise<string> {
-  const r = await lab.ssh(agent, ['puppet', 'agent', '--test', '--detailed-exitcodes'], { allowFailure: true, timeoutMs: 300_000 });
+  const r = await lab.ssh(agent, ['puppet', 'agent', '--test', '--detailed-exitcodes'], {
+    allowFailure: true,
+    timeoutMs: 300_000,
+  });
   // --detailed-exitcodes: 0 no change, 2 changes applied; 1/4/6 are failures
-  if (![0, 2].includes(r.code ?? 1)) throw new Error(`puppet agent on ${agent} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
+  if (![0, 2].includes(r.code ?? 1))
+    throw new Error(`puppet agent on ${agent} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
   // the lab's site.pp writes who compiled the catalog into /tmp/lab-catalog (the run prints it only when it changed)
   const file = await lab.ssh(agent, ['cat', '/tmp/lab-catalog'], { allowFailure: true });
   const compiled = /compiled by (\S+)/i.exec(file.stdout)?.[1] ?? 'unknown';
@@ -60,14 +64,25 @@ const keep = process.env.PE_STACK_DEMO_KEEP === '1';
 let failed = false;
 try {
   await phase('lab up: debian, primary + secondary1 + secondary2, 2 agents', () =>
-    lab.up({ profile: 'debian', hosts: ['primary', 'secondary1', 'secondary2'], agents: 2, log: (l) => process.stdout.write(`lab: ${l}\n`) }),
+    lab.up({
+      profile: 'debian',
+      hosts: ['primary', 'secondary1', 'secondary2'],
+      agents: 2,
+      log: (l) => process.stdout.write(`lab: ${l}\n`),
+    }),
   );
   const { inventory } = await lab.writeInventory();
   process.stdout.write(`inventory: ${inventory}\n`);
 
-  await phase('plan: what join would change (dry run)', () => peCluster(inventory, ['plan', 'join', 'secondary1.lab.test', 'secondary2.lab.test']));
-  await phase('join secondary1 and secondary2', () => peCluster(inventory, ['join', 'secondary1.lab.test', 'secondary2.lab.test']));
-  await phase('join again: nothing to do', () => peCluster(inventory, ['join', 'secondary1.lab.test', 'secondary2.lab.test']));
+  await phase('plan: what join would change (dry run)', () =>
+    peCluster(inventory, ['plan', 'join', 'secondary1.lab.test', 'secondary2.lab.test']),
+  );
+  await phase('join secondary1 and secondary2', () =>
+    peCluster(inventory, ['join', 'secondary1.lab.test', 'secondary2.lab.test']),
+  );
+  await phase('join again: nothing to do', () =>
+    peCluster(inventory, ['join', 'secondary1.lab.test', 'secondary2.lab.test']),
+  );
   await phase('agent runs through puppet.lab.test (load balancer)', async () => {
     const seen = new Set<string>();
     for (let i = 0; i < 6; i++) seen.add(await agentRun(lab, 'agent1'));
@@ -75,7 +90,9 @@ try {
   });
   await phase('status', () => peCluster(inventory, ['status']));
 
-  await phase('standby: secondary1 becomes the synchronous warm standby', () => peCluster(inventory, ['standby', 'secondary1.lab.test', '--sync']));
+  await phase('standby: secondary1 becomes the synchronous warm standby', () =>
+    peCluster(inventory, ['standby', 'secondary1.lab.test', '--sync']),
+  );
   await phase('power cut on the primary', () => lab.powerOff('primary'));
   await phase('failover --to secondary1', () => peCluster(inventory, ['failover', '--to', 'secondary1.lab.test']));
   await phase('a new agent gets its certificate from the new CA and a catalog', () => agentRun(lab, 'agent2'));

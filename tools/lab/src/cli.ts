@@ -59,12 +59,19 @@ async function main(argv: string[]): Promise<number> {
     case 'up': {
       const { flags } = parseFlags(args);
       const profile = String(flags.get('profile') ?? '') as ProfileName;
-      if (!PROFILES.includes(profile)) throw new LabError('E_LAB_USAGE', `--profile must be one of ${PROFILES.join(', ')}.\n${USAGE}`);
+      if (!PROFILES.includes(profile))
+        throw new LabError('E_LAB_USAGE', `--profile must be one of ${PROFILES.join(', ')}.\n${USAGE}`);
       const hosts = flags.get('hosts');
       const agents = flags.get('agents');
       await lab.up({
         profile,
-        hosts: typeof hosts === 'string' ? hosts.split(',').map((h) => h.trim()).filter(Boolean) : undefined,
+        hosts:
+          typeof hosts === 'string'
+            ? hosts
+                .split(',')
+                .map((h) => h.trim())
+                .filter(Boolean)
+            : undefined,
         agents: typeof agents === 'string' ? Number(agents) : undefined,
         withMcollective: flags.get('with-mcollective') === true,
         log,
@@ -75,7 +82,9 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'down': {
       const r = await lab.down();
-      process.stdout.write(`lab down: ${r.namespaces.length} namespaces removed, ${r.killed} processes killed${r.controllerKept ? ' (controller kept: run from inside it)' : ''}.\n`);
+      process.stdout.write(
+        `lab down: ${r.namespaces.length} namespaces removed, ${r.killed} processes killed${r.controllerKept ? ' (controller kept: run from inside it)' : ''}.\n`,
+      );
       return 0;
     }
     case 'status': {
@@ -84,13 +93,19 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
         return 0;
       }
-      process.stdout.write(`lab: ${s.up ? `up (${s.profile})` : lab.state() ? 'booting' : 'down'}; controller ${s.controller ? 'present' : 'absent'}; route ${s.route ? 'present' : 'absent'}; memory ${mb(s.memoryBytes)}\n`);
+      process.stdout.write(
+        `lab: ${s.up ? `up (${s.profile})` : lab.state() ? 'booting' : 'down'}; controller ${s.controller ? 'present' : 'absent'}; route ${s.route ? 'present' : 'absent'}; memory ${mb(s.memoryBytes)}\n`,
+      );
       for (const h of s.hosts) {
         const svc = h.services.map((x) => `${x.unit}${x.active ? '' : '(stopped)'}`).join(' ');
-        process.stdout.write(`  ${h.name.padEnd(12)} ${h.ip.padEnd(12)} ${h.role.padEnd(9)} power:${h.power.padEnd(3)} link:${h.link.padEnd(4)} ${mb(h.memoryBytes).padStart(8)}  ${svc}\n`);
+        process.stdout.write(
+          `  ${h.name.padEnd(12)} ${h.ip.padEnd(12)} ${h.role.padEnd(9)} power:${h.power.padEnd(3)} link:${h.link.padEnd(4)} ${mb(h.memoryBytes).padStart(8)}  ${svc}\n`,
+        );
       }
       if (s.loadBalancer.running) {
-        process.stdout.write(`  load balancer ${lab.config.net}.1:8140: ${s.loadBalancer.backends.map((b) => `${b.name}=${b.status}`).join(' ')}\n`);
+        process.stdout.write(
+          `  load balancer ${lab.config.net}.1:8140: ${s.loadBalancer.backends.map((b) => `${b.name}=${b.status}`).join(' ')}\n`,
+        );
       }
       return 0;
     }

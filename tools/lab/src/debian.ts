@@ -36,12 +36,25 @@ export async function setupDebian(lab: Lab, state: LabState, log: (line: string)
   if (agents.length === 0) return;
   const server = generalCname(c);
   const caServer = primaryCname(c);
-  await Promise.all(agents.map((h) => lab.exec(h.name, [`${lab.assetsDir}/debian-agent.sh`, 'request', h.fqdn, server, caServer], { timeoutMs: 300_000 })));
-  await lab.exec(primary.name, ['puppetserver', 'ca', 'sign', '--certname', agents.map((h) => h.fqdn).join(',')], { timeoutMs: 300_000 });
-  await Promise.all(agents.map((h) => lab.exec(h.name, [`${lab.assetsDir}/debian-agent.sh`, 'fetch', h.fqdn, server, caServer], { timeoutMs: 300_000 })));
+  await Promise.all(
+    agents.map((h) =>
+      lab.exec(h.name, [`${lab.assetsDir}/debian-agent.sh`, 'request', h.fqdn, server, caServer], {
+        timeoutMs: 300_000,
+      }),
+    ),
+  );
+  await lab.exec(primary.name, ['puppetserver', 'ca', 'sign', '--certname', agents.map((h) => h.fqdn).join(',')], {
+    timeoutMs: 300_000,
+  });
+  await Promise.all(
+    agents.map((h) =>
+      lab.exec(h.name, [`${lab.assetsDir}/debian-agent.sh`, 'fetch', h.fqdn, server, caServer], { timeoutMs: 300_000 }),
+    ),
+  );
   for (const h of agents) {
     const r = await lab.exec(h.name, ['test', '-s', `/var/lib/puppet/ssl/certs/${h.fqdn}.pem`], { allowFailure: true });
-    if (r.code !== 0) throw new LabError('E_LAB_BOOT', 'the agent has no signed certificate after bootstrap.', { host: h.name });
+    if (r.code !== 0)
+      throw new LabError('E_LAB_BOOT', 'the agent has no signed certificate after bootstrap.', { host: h.name });
   }
   log(`agents have certificates signed by ${primary.name} (${secs()})`);
 }
@@ -54,7 +67,9 @@ async function setupMcollective(lab: Lab, state: LabState, log: (line: string) =
   const script = `${lab.assetsDir}/debian-mcollective.sh`;
   await lab.exec(primary.name, [script, 'broker', primary.fqdn, primary.fqdn], { input: secrets, timeoutMs: 300_000 });
   await Promise.all(
-    state.hosts.filter((h) => h !== primary).map((h) => lab.exec(h.name, [script, 'server', h.fqdn, primary.fqdn], { input: secrets, timeoutMs: 120_000 })),
+    state.hosts
+      .filter((h) => h !== primary)
+      .map((h) => lab.exec(h.name, [script, 'server', h.fqdn, primary.fqdn], { input: secrets, timeoutMs: 120_000 })),
   );
   log(`activemq on ${primary.name}, mcollectived on ${state.hosts.length} hosts`);
 }

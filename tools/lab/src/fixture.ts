@@ -12,7 +12,12 @@ export async function useLab(opts: Omit<UpOptions, 'log'>): Promise<{ lab: Lab; 
   const lab = new Lab();
   lab.assertInController();
   const cur = lab.state();
-  const want = JSON.stringify({ p: opts.profile, h: opts.hosts ?? null, a: opts.agents ?? null, m: !!opts.withMcollective });
+  const want = JSON.stringify({
+    p: opts.profile,
+    h: opts.hosts ?? null,
+    a: opts.agents ?? null,
+    m: !!opts.withMcollective,
+  });
   if (cur && cur.phase === 'up' && readKey(lab) === want) {
     const st = await lab.status();
     // a test may have powered hosts off or cut them: bring them back

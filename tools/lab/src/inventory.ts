@@ -12,7 +12,11 @@ export function writeInventoryFiles(lab: Lab): InventoryFiles {
   const known: string[] = [];
   const hostKeys = new Map<string, string>();
   for (const h of s.hosts) {
-    const pub = readFileSync(`${lab.hostDir(h.name)}/fs/etc/ssh/ssh_host_ed25519_key.pub`, 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+    const pub = readFileSync(`${lab.hostDir(h.name)}/fs/etc/ssh/ssh_host_ed25519_key.pub`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .slice(0, 2)
+      .join(' ');
     hostKeys.set(h.name, pub);
     known.push(`${h.fqdn},${h.name},${h.ip} ${pub}`);
   }

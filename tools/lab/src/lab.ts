@@ -1,5 +1,16 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { validateHostname } from '@pe-stack/pe-host';
 import {
@@ -164,7 +175,10 @@ export class Lab {
 
   requireState(): LabState {
     const s = this.state();
-    if (!s) throw new LabError('E_LAB_NOT_UP', 'the lab is not up.', { hint: 'Bring it up with `npm run lab -- up --profile light`.' });
+    if (!s)
+      throw new LabError('E_LAB_NOT_UP', 'the lab is not up.', {
+        hint: 'Bring it up with `npm run lab -- up --profile light`.',
+      });
     return s;
   }
 
@@ -217,7 +231,10 @@ export class Lab {
         rmSync(this.sessionLockFile, { force: true });
         continue;
       }
-      if (Date.now() > end) throw new LabError('E_LAB_BUSY', `the lab is in use by \`lab run\` (PID ${holder}).`, { hint: 'Wait for it to finish.' });
+      if (Date.now() > end)
+        throw new LabError('E_LAB_BUSY', `the lab is in use by \`lab run\` (PID ${holder}).`, {
+          hint: 'Wait for it to finish.',
+        });
       if (!told) opts.log?.(`the lab is in use by \`lab run\` (PID ${holder}); waiting for it`);
       told = true;
       await sleep(1000);
@@ -228,9 +245,13 @@ export class Lab {
   private assertMaySession(): void {
     const holder = this.sessionHolder();
     if (holder !== undefined && holder !== process.pid && holder !== homePid()) {
-      throw new LabError('E_LAB_BUSY', `the lab is in use by \`lab run\` (PID ${holder}); it must not be changed under that session.`, {
-        hint: 'Wait for it to finish, or run your command through `npm run lab -- run -- ...`, which waits its turn.',
-      });
+      throw new LabError(
+        'E_LAB_BUSY',
+        `the lab is in use by \`lab run\` (PID ${holder}); it must not be changed under that session.`,
+        {
+          hint: 'Wait for it to finish, or run your command through `npm run lab -- run -- ...`, which waits its turn.',
+        },
+      );
     }
   }
 
@@ -247,9 +268,13 @@ export class Lab {
     let createdRoute = false;
     if (!route.stdout.includes('unreachable')) {
       if (route.stdout.trim()) {
-        throw new LabError('E_LAB_SUBNET_IN_USE', `the machine already routes ${subnet(c)} (${route.stdout.trim()}); the lab will not share it.`, {
-          hint: 'Choose another subnet with PE_STACK_LAB_NET=10.x.y.',
-        });
+        throw new LabError(
+          'E_LAB_SUBNET_IN_USE',
+          `the machine already routes ${subnet(c)} (${route.stdout.trim()}); the lab will not share it.`,
+          {
+            hint: 'Choose another subnet with PE_STACK_LAB_NET=10.x.y.',
+          },
+        );
       }
       await runRoot('ip', ['route', 'add', 'unreachable', subnet(c)]);
       createdRoute = true;
@@ -257,8 +282,10 @@ export class Lab {
     const ns = ctlNs(c);
     let createdController = false;
     mkdirSync(`/etc/netns/${ns}`, { recursive: true });
-    if (!existsSync(`/etc/netns/${ns}/hosts`)) this.writeInPlace(`/etc/netns/${ns}/hosts`, this.hostsFile(this.state()?.hosts ?? [], this.state()?.cnameHost));
-    if (!existsSync(`/etc/netns/${ns}/resolv.conf`)) this.writeInPlace(`/etc/netns/${ns}/resolv.conf`, `search ${c.domain}\n`);
+    if (!existsSync(`/etc/netns/${ns}/hosts`))
+      this.writeInPlace(`/etc/netns/${ns}/hosts`, this.hostsFile(this.state()?.hosts ?? [], this.state()?.cnameHost));
+    if (!existsSync(`/etc/netns/${ns}/resolv.conf`))
+      this.writeInPlace(`/etc/netns/${ns}/resolv.conf`, `search ${c.domain}\n`);
     if (netnsInode(ns) === undefined) {
       await runRoot('ip', ['netns', 'add', ns]);
       createdController = true;
@@ -281,9 +308,13 @@ export class Lab {
   /** Throws unless this process runs in the controller namespace: a client outside would route out of the machine. */
   assertInController(): void {
     if (!this.inController()) {
-      throw new LabError('E_LAB_OUTSIDE_CONTROLLER', `this process is not in the controller namespace ${ctlNs(this.config)}, so it must not connect to lab addresses.`, {
-        hint: 'Run it through `npm run lab -- run -- <command>`.',
-      });
+      throw new LabError(
+        'E_LAB_OUTSIDE_CONTROLLER',
+        `this process is not in the controller namespace ${ctlNs(this.config)}, so it must not connect to lab addresses.`,
+        {
+          hint: 'Run it through `npm run lab -- run -- <command>`.',
+        },
+      );
     }
   }
 
@@ -316,20 +347,30 @@ export class Lab {
   async up(opts: UpOptions): Promise<LabState> {
     const log = opts.log ?? (() => {});
     const spec = PROFILE_SPECS[opts.profile];
-    if (!spec) throw new LabError('E_LAB_USAGE', `profile "${String(opts.profile)}" is not available; built profiles: ${Object.keys(PROFILE_SPECS).join(', ')}.`);
+    if (!spec)
+      throw new LabError(
+        'E_LAB_USAGE',
+        `profile "${String(opts.profile)}" is not available; built profiles: ${Object.keys(PROFILE_SPECS).join(', ')}.`,
+      );
     const masters = [...(opts.hosts ?? spec.defaultHosts)];
     const agents = opts.agents ?? spec.defaultAgents;
-    if (!Number.isInteger(agents) || agents < 0) throw new LabError('E_LAB_USAGE', `--agents must be a whole number, got ${agents}.`);
+    if (!Number.isInteger(agents) || agents < 0)
+      throw new LabError('E_LAB_USAGE', `--agents must be a whole number, got ${agents}.`);
     const names = [...masters, ...Array.from({ length: agents }, (_, i) => `agent${i + 1}`)];
     if (names.length === 0) throw new LabError('E_LAB_USAGE', 'the lab needs at least one host.');
-    if (names.length > MAX_HOSTS) throw new LabError('E_LAB_USAGE', `at most ${MAX_HOSTS} hosts, asked for ${names.length}.`);
+    if (names.length > MAX_HOSTS)
+      throw new LabError('E_LAB_USAGE', `at most ${MAX_HOSTS} hosts, asked for ${names.length}.`);
     for (const n of names) {
       if (!HOST_NAME_RE.test(n) || n === 'ctl') {
-        throw new LabError('E_LAB_USAGE', `bad host name "${n}": use 1-12 lowercase letters and digits, starting with a letter (not "ctl").`);
+        throw new LabError(
+          'E_LAB_USAGE',
+          `bad host name "${n}": use 1-12 lowercase letters and digits, starting with a letter (not "ctl").`,
+        );
       }
       validateHostname(fqdn(this.config, n));
     }
-    if (new Set(names).size !== names.length) throw new LabError('E_LAB_USAGE', `host names repeat: ${names.join(', ')}.`);
+    if (new Set(names).size !== names.length)
+      throw new LabError('E_LAB_USAGE', `host names repeat: ${names.join(', ')}.`);
     await checkPrerequisites(opts.profile, { withMcollective: !!opts.withMcollective });
     this.assertMaySession();
     if (this.state() || (await this.leftoverNamespaces()).some((n) => n !== ctlNs(this.config))) {
@@ -414,7 +455,17 @@ export class Lab {
     mkdirSync(`${this.config.stateDir}/ssh`, { recursive: true, mode: 0o700 });
     rmSync(this.keyFile, { force: true });
     rmSync(`${this.keyFile}.pub`, { force: true });
-    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `pe-stack-lab@${this.config.domain}`, '-f', this.keyFile]);
+    await run('ssh-keygen', [
+      '-q',
+      '-t',
+      'ed25519',
+      '-N',
+      '',
+      '-C',
+      `pe-stack-lab@${this.config.domain}`,
+      '-f',
+      this.keyFile,
+    ]);
   }
 
   /** Builds (or reuses) a profile's template, so a timed `up` measures only the bring-up. */
@@ -430,12 +481,21 @@ export class Lab {
     const marker = `${dir}.complete`;
     // the post step may link into the scripts (pe3 stand-ins): a template made
     // from another scripts directory is rebuilt
-    const want = JSON.stringify({ version: spec.templateVersion, paths: spec.paths, post: spec.templatePost ?? null, assets: this.assetsDir });
+    const want = JSON.stringify({
+      version: spec.templateVersion,
+      paths: spec.paths,
+      post: spec.templatePost ?? null,
+      assets: this.assetsDir,
+    });
     if (existsSync(marker) && readFileSync(marker, 'utf8') === want) return;
     log(`making the ${profile} template from this machine's package install`);
     rmSync(marker, { force: true });
     mkdirSync(`${this.config.stateDir}/templates`, { recursive: true });
-    await runRoot('unshare', ['--mount', '--propagation', 'private', `${ASSETS_DIR}/make-template.sh`, dir, ...spec.paths], { timeoutMs: 300_000 });
+    await runRoot(
+      'unshare',
+      ['--mount', '--propagation', 'private', `${ASSETS_DIR}/make-template.sh`, dir, ...spec.paths],
+      { timeoutMs: 300_000 },
+    );
     // from the hosts' copy of the scripts: links it makes must resolve inside the hosts
     if (spec.templatePost) await run(`${this.assetsDir}/${spec.templatePost}`, [dir], { timeoutMs: 120_000 });
     writeFileSync(marker, want);
@@ -444,7 +504,13 @@ export class Lab {
   private async createHost(h: HostRecord, spec: ProfileSpec): Promise<void> {
     const c = this.config;
     const ns = hostNs(c, h.name);
-    await run(`${ASSETS_DIR}/make-host.sh`, [this.templateDir(spec.name), this.hostDir(h.name), h.fqdn, `${this.keyFile}.pub`, ...spec.paths]);
+    await run(`${ASSETS_DIR}/make-host.sh`, [
+      this.templateDir(spec.name),
+      this.hostDir(h.name),
+      h.fqdn,
+      `${this.keyFile}.pub`,
+      ...spec.paths,
+    ]);
     mkdirSync(`/etc/netns/${ns}`, { recursive: true });
     this.writeInPlace(`/etc/netns/${ns}/hostname`, `${h.fqdn}\n`);
     this.writeInPlace(`/etc/netns/${ns}/resolv.conf`, `search ${c.domain}\n`);
@@ -464,9 +530,22 @@ export class Lab {
     rmSync(ready, { force: true });
     const argv = [
       ...rootPrefix(),
-      'ip', 'netns', 'exec', hostNs(this.config, h.name),
-      'unshare', '--mount', '--uts', '--pid', '--fork', '--mount-proc', '--propagation', 'private',
-      `${this.assetsDir}/init.sh`, h.fqdn, dir, this.assetsDir,
+      'ip',
+      'netns',
+      'exec',
+      hostNs(this.config, h.name),
+      'unshare',
+      '--mount',
+      '--uts',
+      '--pid',
+      '--fork',
+      '--mount-proc',
+      '--propagation',
+      'private',
+      `${this.assetsDir}/init.sh`,
+      h.fqdn,
+      dir,
+      this.assetsDir,
     ];
     const out = openSync(`${dir}/console.log`, 'a');
     let exited: number | null | undefined;
@@ -488,7 +567,11 @@ export class Lab {
     while (!existsSync(ready)) {
       if (exited !== undefined || Date.now() > deadline) {
         const tail = readFileSync(`${dir}/console.log`, 'utf8').split('\n').slice(-10).join('\n');
-        throw new LabError('E_LAB_BOOT', `the host did not boot (${exited !== undefined ? `init exited ${exited}` : 'timeout'}): ${tail}`, { host: h.name });
+        throw new LabError(
+          'E_LAB_BOOT',
+          `the host did not boot (${exited !== undefined ? `init exited ${exited}` : 'timeout'}): ${tail}`,
+          { host: h.name },
+        );
       }
       await sleep(25);
     }
@@ -573,32 +656,75 @@ export class Lab {
   execArgv(name: string, argv: readonly string[]): string[] {
     const h = this.host(name);
     const pid = this.initPid(h.name);
-    if (pid === undefined) throw new LabError('E_LAB_HOST_OFF', 'the host is powered off.', { host: h.name, hint: `Power it on with \`npm run lab -- power-on ${h.name}\`.` });
+    if (pid === undefined)
+      throw new LabError('E_LAB_HOST_OFF', 'the host is powered off.', {
+        host: h.name,
+        hint: `Power it on with \`npm run lab -- power-on ${h.name}\`.`,
+      });
     return [
-      'nsenter', '--target', String(pid), '--mount', '--uts', '--net', '--pid', '--root', '--wd', '--',
-      '/usr/bin/env', '-i', `PATH=${ENV_PATH}`, 'HOME=/root', 'USER=root', 'LOGNAME=root', 'LANG=C.UTF-8', ...argv,
+      'nsenter',
+      '--target',
+      String(pid),
+      '--mount',
+      '--uts',
+      '--net',
+      '--pid',
+      '--root',
+      '--wd',
+      '--',
+      '/usr/bin/env',
+      '-i',
+      `PATH=${ENV_PATH}`,
+      'HOME=/root',
+      'USER=root',
+      'LOGNAME=root',
+      'LANG=C.UTF-8',
+      ...argv,
     ];
   }
 
   /** Runs a command inside a host without ssh. */
-  async exec(name: string, argv: readonly string[], opts: { allowFailure?: boolean; timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+  async exec(
+    name: string,
+    argv: readonly string[],
+    opts: { allowFailure?: boolean; timeoutMs?: number; input?: string } = {},
+  ): Promise<RunResult> {
     const a = this.execArgv(name, argv);
-    return run(a[0]!, a.slice(1), { allowFailure: opts.allowFailure, timeoutMs: opts.timeoutMs ?? 600_000, input: opts.input });
+    return run(a[0]!, a.slice(1), {
+      allowFailure: opts.allowFailure,
+      timeoutMs: opts.timeoutMs ?? 600_000,
+      input: opts.input,
+    });
   }
 
   /** The ssh client argv for a host (run it inside the controller namespace). */
   sshArgv(name: string, command: readonly string[] = []): string[] {
     const h = this.host(name);
     return [
-      'ssh', '-i', this.keyFile,
-      '-o', `UserKnownHostsFile=${this.knownHostsFile}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes',
-      '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR',
-      `root@${h.fqdn}`, ...command,
+      'ssh',
+      '-i',
+      this.keyFile,
+      '-o',
+      `UserKnownHostsFile=${this.knownHostsFile}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ConnectTimeout=10',
+      '-o',
+      'LogLevel=ERROR',
+      `root@${h.fqdn}`,
+      ...command,
     ];
   }
 
   /** Runs a command on a host over ssh; only from inside the controller namespace. */
-  async ssh(name: string, command: readonly string[], opts: { allowFailure?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
+  async ssh(
+    name: string,
+    command: readonly string[],
+    opts: { allowFailure?: boolean; timeoutMs?: number } = {},
+  ): Promise<RunResult> {
     this.assertInController();
     const a = this.sshArgv(name, command);
     return run(a[0]!, a.slice(1), { allowFailure: opts.allowFailure, timeoutMs: opts.timeoutMs ?? 120_000 });
@@ -623,7 +749,8 @@ export class Lab {
     while (true) {
       const pids = pidsInNetns(ns).filter((p) => p !== process.pid);
       if (pids.length === 0) return killed;
-      if (Date.now() > deadline) throw new LabError('E_LAB_COMMAND', `processes ${pids.join(', ')} in ${ns} survive SIGKILL.`);
+      if (Date.now() > deadline)
+        throw new LabError('E_LAB_COMMAND', `processes ${pids.join(', ')} in ${ns} survive SIGKILL.`);
       for (const p of pids) this.kill(p);
       killed += pids.length;
       await sleep(50);
@@ -696,7 +823,10 @@ export class Lab {
       sock.on('error', reject);
     });
     const rows = text.split('\n').filter((l) => l.startsWith('masters,'));
-    return rows.map((r) => r.split(',')).filter((f) => f[1] !== 'BACKEND').map((f) => ({ name: f[1] ?? '', status: f[17] ?? '' }));
+    return rows
+      .map((r) => r.split(','))
+      .filter((f) => f[1] !== 'BACKEND')
+      .map((f) => ({ name: f[1] ?? '', status: f[17] ?? '' }));
   }
 
   /** Waits until the load balancer reports a master in a state (UP, DOWN). */
@@ -705,7 +835,11 @@ export class Lab {
     while (true) {
       const b = await this.loadBalancerBackends().catch(() => []);
       if (b.find((x) => x.name === name)?.status === status) return;
-      if (Date.now() > end) throw new LabError('E_LAB_BOOT', `the load balancer did not see ${name} ${status} within ${timeoutMs / 1000} s (it sees: ${b.map((x) => `${x.name}=${x.status}`).join(' ') || 'nothing'}).`);
+      if (Date.now() > end)
+        throw new LabError(
+          'E_LAB_BOOT',
+          `the load balancer did not see ${name} ${status} within ${timeoutMs / 1000} s (it sees: ${b.map((x) => `${x.name}=${x.status}`).join(' ') || 'nothing'}).`,
+        );
       await sleep(250);
     }
   }
@@ -716,7 +850,8 @@ export class Lab {
     const c = this.config;
     const hosts: HostStatus[] = [];
     let links = '';
-    if (netnsInode(ctlNs(c)) !== undefined) links = (await runRoot('ip', ['-n', ctlNs(c), '-o', 'link', 'show'], { allowFailure: true })).stdout;
+    if (netnsInode(ctlNs(c)) !== undefined)
+      links = (await runRoot('ip', ['-n', ctlNs(c), '-o', 'link', 'show'], { allowFailure: true })).stdout;
     for (const h of s?.hosts ?? []) {
       const pids = pidsInNetns(hostNs(c, h.name));
       const on = namespaceInit(pids) !== undefined;
@@ -726,7 +861,12 @@ export class Lab {
         const r = await this.exec(h.name, ['systemctl', 'list-units'], { allowFailure: true, timeoutMs: 20_000 });
         for (const line of r.stdout.split('\n')) {
           const [unit, act, en] = line.trim().split(/\s+/);
-          if (unit && act) services.push({ unit: unit.replace(/\.service$/, ''), active: act === 'active', enabled: en === 'enabled' });
+          if (unit && act)
+            services.push({
+              unit: unit.replace(/\.service$/, ''),
+              active: act === 'active',
+              enabled: en === 'enabled',
+            });
         }
       }
       hosts.push({
@@ -805,7 +945,8 @@ export class Lab {
     if (!keepController) {
       await this.removeController();
     } else {
-      if (existsSync(`/etc/netns/${ctl}/hosts`)) this.writeInPlace(`/etc/netns/${ctl}/hosts`, this.hostsFile([], undefined));
+      if (existsSync(`/etc/netns/${ctl}/hosts`))
+        this.writeInPlace(`/etc/netns/${ctl}/hosts`, this.hostsFile([], undefined));
       await this.removeControllerVeths();
     }
     return { namespaces: keepController ? hostNamespaces : namespaces, killed, controllerKept: keepController };
@@ -840,7 +981,8 @@ export class Lab {
   async removeController(): Promise<void> {
     const c = this.config;
     const ctl = ctlNs(c);
-    if (this.inController()) throw new LabError('E_LAB_USAGE', 'cannot remove the controller namespace from inside it.');
+    if (this.inController())
+      throw new LabError('E_LAB_USAGE', 'cannot remove the controller namespace from inside it.');
     await this.killNetns(ctl);
     if (netnsInode(ctl) !== undefined) await runRoot('ip', ['netns', 'del', ctl]);
     rmSync(`/etc/netns/${ctl}`, { recursive: true, force: true });

@@ -43,14 +43,23 @@ describe('light profile', () => {
 
   it('isolates disks and process tables', async () => {
     const token = `iso-${Date.now()}`;
-    await lab.ssh('primary', ['sh', '-c', `'echo ${token} > /tmp/iso && echo ${token} > /root/iso && echo ${token} > /etc/ssh/iso'`]);
-    expect((await lab.ssh('primary', ['cat', '/tmp/iso', '/root/iso', '/etc/ssh/iso'])).stdout).toBe(`${token}\n${token}\n${token}\n`);
+    await lab.ssh('primary', [
+      'sh',
+      '-c',
+      `'echo ${token} > /tmp/iso && echo ${token} > /root/iso && echo ${token} > /etc/ssh/iso'`,
+    ]);
+    expect((await lab.ssh('primary', ['cat', '/tmp/iso', '/root/iso', '/etc/ssh/iso'])).stdout).toBe(
+      `${token}\n${token}\n${token}\n`,
+    );
     for (const f of ['/tmp/iso', '/root/iso', '/etc/ssh/iso']) {
       const r = await lab.ssh('secondary1', ['test', '-e', f], { allowFailure: true });
       expect(r.code).toBe(1);
     }
     const ps = await lab.ssh('primary', ['ps', '-eo', 'pid=,comm=']);
-    const procs = ps.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/));
+    const procs = ps.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/));
     expect(procs.find((p) => p[0] === '1')?.[1]).toBe('init.sh');
     // only this host's processes: its init, sshd, the session; nothing of the machine (vitest, node) or of other hosts
     expect(procs.length).toBeLessThan(12);
@@ -79,7 +88,10 @@ describe('light profile', () => {
     const before = lab.initPid('secondary1');
     await lab.powerOff('secondary1');
     expect(lab.initPid('secondary1')).toBeUndefined();
-    expect((await lab.status()).hosts.find((h) => h.name === 'secondary1')).toMatchObject({ power: 'off', memoryBytes: 0 });
+    expect((await lab.status()).hosts.find((h) => h.name === 'secondary1')).toMatchObject({
+      power: 'off',
+      memoryBytes: 0,
+    });
     expect((await lab.ssh('secondary1', ['true'], { allowFailure: true, timeoutMs: 20_000 })).code).toBe(255);
     await lab.powerOn('secondary1');
     expect(lab.initPid('secondary1')).not.toBe(before);
@@ -109,7 +121,10 @@ describe('light profile', () => {
     expect([...seen].sort()).toEqual(['primary.lab.test', 'secondary1.lab.test']);
 
     await lab.powerOff('primary');
-    await until('primary DOWN', async () => (await lab.loadBalancerBackends()).find((b) => b.name === 'primary')?.status === 'DOWN');
+    await until(
+      'primary DOWN',
+      async () => (await lab.loadBalancerBackends()).find((b) => b.name === 'primary')?.status === 'DOWN',
+    );
     for (let i = 0; i < 6; i++) expect(await ask('puppet.lab.test', 8140)).toBe('secondary1.lab.test');
     await lab.powerOn('primary');
   });
@@ -120,8 +135,15 @@ describe('light profile', () => {
     const { parse } = await import('yaml');
     const inv = parse(readFileSync(files.inventory, 'utf8'));
     expect(inv.config.ssh).toMatchObject({ user: 'root', 'private-key': files.privateKey, 'host-key-check': true });
-    expect(inv.vars).toMatchObject({ cluster: 'lab', layout: 'debian', primary_cname: 'master.lab.test', general_cname: 'puppet.lab.test' });
-    const masters = inv.groups.find((g: { name: string }) => g.name === 'masters').targets.map((t: { uri: string }) => t.uri);
+    expect(inv.vars).toMatchObject({
+      cluster: 'lab',
+      layout: 'debian',
+      primary_cname: 'master.lab.test',
+      general_cname: 'puppet.lab.test',
+    });
+    const masters = inv.groups
+      .find((g: { name: string }) => g.name === 'masters')
+      .targets.map((t: { uri: string }) => t.uri);
     expect(masters).toEqual(['primary.lab.test', 'secondary1.lab.test']);
     const known = readFileSync(files.knownHosts, 'utf8');
     expect(known.split('\n').filter(Boolean)).toHaveLength(3);

@@ -33,13 +33,23 @@ export async function setupPe3(lab: Lab, state: LabState, log: (line: string) =>
   // agents' first run goes through puppet.lab.test: the load balancer must be up
   await lab.restartLoadBalancer();
   await lab.waitForBackend(primary.name, 'UP', 20_000);
-  await Promise.all(agents.map((h) => lab.exec(h.name, [install(lab), 'agent-request', h.fqdn, generalCname(c), primaryCname(c)], { timeoutMs: 120_000 })));
+  await Promise.all(
+    agents.map((h) =>
+      lab.exec(h.name, [install(lab), 'agent-request', h.fqdn, generalCname(c), primaryCname(c)], {
+        timeoutMs: 120_000,
+      }),
+    ),
+  );
   await lab.exec(primary.name, ['/opt/puppet/bin/puppet', 'cert', 'sign', ...agents.map((h) => h.fqdn)]);
   for (const h of agents) {
     const r = await lab.exec(h.name, [install(lab), 'agent-fetch', h.fqdn], { timeoutMs: 120_000, allowFailure: true });
-    if (r.code !== 0) throw new LabError('E_LAB_BOOT', `the agent's first run failed: ${r.stderr.trim() || r.stdout.trim()}`, { host: h.name });
+    if (r.code !== 0)
+      throw new LabError('E_LAB_BOOT', `the agent's first run failed: ${r.stderr.trim() || r.stdout.trim()}`, {
+        host: h.name,
+      });
   }
   // what the lab itself ran is not what the product under test ran: start the records afresh
-  for (const h of [...masters, ...agents]) await lab.exec(h.name, ['sh', '-c', ': > /var/log/pe3-sim/calls.log; : > /var/log/lab-systemctl.log']);
+  for (const h of [...masters, ...agents])
+    await lab.exec(h.name, ['sh', '-c', ': > /var/log/pe3-sim/calls.log; : > /var/log/lab-systemctl.log']);
   log(`agents have certificates signed by ${primary.name}`);
 }

@@ -48,16 +48,27 @@ export function missingPackages(profile: ProfileName, opts: { withMcollective?: 
 }
 
 /** Throws a clear error unless the process is root and every package the profile needs is installed. */
-export async function checkPrerequisites(profile: ProfileName, opts: { withMcollective?: boolean } = {}): Promise<void> {
+export async function checkPrerequisites(
+  profile: ProfileName,
+  opts: { withMcollective?: boolean } = {},
+): Promise<void> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new LabError('E_LAB_NOT_ROOT', 'the lab must run as root (it creates network namespaces, routes and mounts).', {
-      hint: 'Run it with sudo, e.g. `sudo npm run lab -- up --profile light`.',
-    });
+    throw new LabError(
+      'E_LAB_NOT_ROOT',
+      'the lab must run as root (it creates network namespaces, routes and mounts).',
+      {
+        hint: 'Run it with sudo, e.g. `sudo npm run lab -- up --profile light`.',
+      },
+    );
   }
   const missing = missingPackages(profile, opts);
   if (missing.length) {
-    throw new LabError('E_LAB_MISSING_PACKAGES', `the ${profile} profile needs Debian packages that are not installed: ${missing.join(', ')}.`, {
-      hint: `Install them with: apt-get install -y ${missing.join(' ')}`,
-    });
+    throw new LabError(
+      'E_LAB_MISSING_PACKAGES',
+      `the ${profile} profile needs Debian packages that are not installed: ${missing.join(', ')}.`,
+      {
+        hint: `Install them with: apt-get install -y ${missing.join(' ')}`,
+      },
+    );
   }
 }

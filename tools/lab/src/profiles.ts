@@ -21,7 +21,15 @@ export interface ProfileSpec {
 
 // /etc/systemd/system and /usr/local/sbin: what the product installs for systemd (pe-cluster's boot-time guard
 // and its drop-ins) stays inside each host, never on this machine
-const BASE_PATHS = ['/etc/ssh', '/root', '/tmp', '/var/log', '/var/local', '/etc/systemd/system', '/usr/local/sbin'] as const;
+const BASE_PATHS = [
+  '/etc/ssh',
+  '/root',
+  '/tmp',
+  '/var/log',
+  '/var/local',
+  '/etc/systemd/system',
+  '/usr/local/sbin',
+] as const;
 
 export const DEBIAN_PATHS = [
   ...BASE_PATHS,

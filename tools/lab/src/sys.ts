@@ -22,13 +22,27 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
     const child = execFile(
       file,
       [...args],
-      { timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024, env: opts.env ?? process.env, cwd: opts.cwd, killSignal: 'SIGKILL' },
+      {
+        timeout: opts.timeoutMs ?? 120_000,
+        maxBuffer: 64 * 1024 * 1024,
+        env: opts.env ?? process.env,
+        cwd: opts.cwd,
+        killSignal: 'SIGKILL',
+      },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : -1
+          : 0;
         const res = { code, stdout: String(stdout), stderr: String(stderr) };
         if (err && !opts.allowFailure) {
           const detail = res.stderr.trim().split('\n').slice(-8).join('\n') || (err as Error).message;
-          reject(new LabError('E_LAB_COMMAND', `\`${[file, ...args].join(' ')}\` failed (exit ${code}): ${detail}`, { cause: err }));
+          reject(
+            new LabError('E_LAB_COMMAND', `\`${[file, ...args].join(' ')}\` failed (exit ${code}): ${detail}`, {
+              cause: err,
+            }),
+          );
           return;
         }
         resolve(res);
@@ -71,7 +85,11 @@ export function homePid(): number {
 /** True when this process shares the home mount and network namespaces. */
 export function atHome(): boolean {
   const h = homePid();
-  return h === process.pid || (nsInode(`/proc/${h}/ns/mnt`) === nsInode('/proc/self/ns/mnt') && nsInode(`/proc/${h}/ns/net`) === nsInode('/proc/self/ns/net'));
+  return (
+    h === process.pid ||
+    (nsInode(`/proc/${h}/ns/mnt`) === nsInode('/proc/self/ns/mnt') &&
+      nsInode(`/proc/${h}/ns/net`) === nsInode('/proc/self/ns/net'))
+  );
 }
 
 /**
@@ -93,7 +111,11 @@ export function runRoot(file: string, args: readonly string[], opts: RunOptions 
 }
 
 /** Maps over items with at most `limit` in flight. */
-export async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function pool<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {

@@ -32,7 +32,11 @@ function dropIn(dir: string, file: string, text: string): void {
 
 function systemctl(...args: string[]): { code: number; stderr: string } {
   const script = `mount --bind "$1/varlocal" /var/local && mount --bind "$1/systemd" /etc/systemd/system && mount --bind "$1/log" /var/log && shift && exec bash "$0" "$@"`;
-  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', script, join(root, 'assets', 'systemctl.sh'), root, ...args], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(
+    'unshare',
+    ['--mount', '--propagation', 'private', 'bash', '-c', script, join(root, 'assets', 'systemctl.sh'), root, ...args],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
   return { code: r.status ?? -1, stderr: r.stderr };
 }
 
@@ -46,7 +50,8 @@ beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'lab-systemctl-'));
   trace = join(root, 'trace');
   writeFileSync(trace, '');
-  for (const d of ['assets/services', 'varlocal/lab/enabled', 'systemd', 'log', 'run']) mkdirSync(join(root, d), { recursive: true });
+  for (const d of ['assets/services', 'varlocal/lab/enabled', 'systemd', 'log', 'run'])
+    mkdirSync(join(root, d), { recursive: true });
   copyFileSync(join(ASSETS_DIR, 'systemctl.sh'), join(root, 'assets/systemctl.sh'));
   copyFileSync(join(ASSETS_DIR, 'lib.sh'), join(root, 'assets/lib.sh'));
   writeFileSync(join(root, 'varlocal/lab/assets-dir'), `${join(root, 'assets')}\n`);
@@ -61,7 +66,8 @@ afterEach(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const pre = (tag: string, prefix = '') => `ExecStartPre=${prefix}/bin/sh -c 'echo "pre ${tag} $0" >> ${'$TRACE'}' arg\n`;
+const pre = (tag: string, prefix = '') =>
+  `ExecStartPre=${prefix}/bin/sh -c 'echo "pre ${tag} $0" >> ${'$TRACE'}' arg\n`;
 
 describe('systemctl stand-in: systemd drop-ins', () => {
   it('a unit without drop-ins starts and stops as before', () => {
@@ -73,7 +79,11 @@ describe('systemctl stand-in: systemd drop-ins', () => {
 
   it('runs every ExecStartPre of <unit>.service.d/*.conf in lexical order before start, restart and enable --now; not before stop or when already active', () => {
     const p = (tag: string, prefix = '') => pre(tag, prefix).replace('$TRACE', trace);
-    dropIn('demo.service.d', 'b.conf', `[Unit]\nDescription=x\nExecStartPre=/bin/false\n[Service]\n${p('b1')}# a comment\n${p('b2', '+')}`);
+    dropIn(
+      'demo.service.d',
+      'b.conf',
+      `[Unit]\nDescription=x\nExecStartPre=/bin/false\n[Service]\n${p('b1')}# a comment\n${p('b2', '+')}`,
+    );
     dropIn('demo.service.d', 'a.conf', `[Service]\n${p('a')}`);
     dropIn('demo.service.d', 'ignored.txt', `[Service]\n${p('not-a-conf')}`);
     dropIn('other.service.d', 'a.conf', `[Service]\n${p('other')}`);
@@ -97,7 +107,11 @@ describe('systemctl stand-in: systemd drop-ins', () => {
     expect(r.stderr).toContain("demo.service: ExecStartPre=/bin/sh -c 'exit 3' exited 3");
     expect(systemctl('is-active', 'demo').code).toBe(3);
     expect(traced()).toEqual(['pre a arg']);
-    dropIn('demo.service.d', 'a.conf', `[Service]\n${p('a')}ExecStartPre=-/bin/sh -c 'exit 3'\nExecStartPre=-/nonexistent/command\n${p('after')}`);
+    dropIn(
+      'demo.service.d',
+      'a.conf',
+      `[Service]\n${p('a')}ExecStartPre=-/bin/sh -c 'exit 3'\nExecStartPre=-/nonexistent/command\n${p('after')}`,
+    );
     writeFileSync(trace, '');
     const ok = systemctl('start', 'demo');
     expect(ok.code).toBe(0);
@@ -122,11 +136,21 @@ describe('systemctl stand-in: systemd drop-ins', () => {
     dropIn('tpl.service.d', '20-own.conf', `[Service]\n${p('own')}`);
     dropIn('tpl@16-main.service.d', '01-other-instance.conf', `[Service]\n${p('other-instance')}`);
     expect(systemctl('start', 'tpl').code).toBe(0);
-    expect(traced()).toEqual(['pre instance arg', 'pre template arg', 'pre own arg', 'pre instance-30 arg', 'start tpl']);
+    expect(traced()).toEqual([
+      'pre instance arg',
+      'pre template arg',
+      'pre own arg',
+      'pre instance-30 arg',
+      'start tpl',
+    ]);
   });
 
-  it('the lab postgresql stand-in names Debian\'s per-cluster unit', () => {
-    const names = execFileSync('bash', ['-c', '. "$0"; printf %s "$UNIT_NAMES"', join(ASSETS_DIR, 'services/postgresql.sh')], { encoding: 'utf8' });
+  it("the lab postgresql stand-in names Debian's per-cluster unit", () => {
+    const names = execFileSync(
+      'bash',
+      ['-c', '. "$0"; printf %s "$UNIT_NAMES"', join(ASSETS_DIR, 'services/postgresql.sh')],
+      { encoding: 'utf8' },
+    );
     expect(names).toMatch(/^postgresql@\d+-main\.service$/);
   });
 });

@@ -13,7 +13,9 @@ async function remains(name: string, net: string, stateDir: string, inodes: numb
   const namespaces = readdirSync(`/proc/${home}/root/run/netns`).filter((n) => n.startsWith(`${name}-`));
   const etc = existsSync('/etc/netns') ? readdirSync('/etc/netns').filter((n) => n.startsWith(`${name}-`)) : [];
   const route = (await runRoot('ip', ['route', 'show', 'exact', `${net}.0/24`])).stdout.trim();
-  const mounts = readFileSync(`/proc/${home}/mountinfo`, 'utf8').split('\n').filter((l) => l.includes(stateDir) || l.includes(`/${name}-`));
+  const mounts = readFileSync(`/proc/${home}/mountinfo`, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(stateDir) || l.includes(`/${name}-`));
   const procs: number[] = [];
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
@@ -34,7 +36,10 @@ describe('teardown', () => {
     const lab = new Lab({ name: 'labt', net: '10.78.0', stateDir });
     try {
       // an `up` of 12 hosts killed mid-way: a crash
-      const child = spawn(process.execPath, [cli, 'up', '--profile', 'light', '--hosts', 'primary', '--agents', '11'], { env, stdio: 'ignore' });
+      const child = spawn(process.execPath, [cli, 'up', '--profile', 'light', '--hosts', 'primary', '--agents', '11'], {
+        env,
+        stdio: 'ignore',
+      });
       const inodes = new Set<number>();
       const deadline = Date.now() + 30_000;
       while (Date.now() < deadline) {
@@ -75,7 +80,10 @@ describe('teardown', () => {
     const lab = new Lab({ name: 'labt', net: '10.78.0', stateDir });
     try {
       const script = `set -e; L="${process.execPath} ${cli}"; $L up --profile light --hosts primary --agents 2 >/dev/null; $L down >/dev/null; echo "veths:$(ip -n labt-ctl -o link show type veth | grep -c labtv || true)"; $L up --profile light --hosts primary --agents 2 >/dev/null; echo up-again; $L down >/dev/null`;
-      const child = spawn(process.execPath, [cli, 'run', '--', 'sh', '-c', script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [cli, 'run', '--', 'sh', '-c', script], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr.on('data', (d: Buffer) => (out += d.toString()));

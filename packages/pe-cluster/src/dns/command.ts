@@ -20,10 +20,17 @@ export class CommandDns implements DnsProvider {
   async set(name: string, address: string): Promise<DnsChange> {
     requireAddress(address);
     const argv = [...this.argv, name, address];
-    const r = await this.runner.exec(argv, { allowFailure: true, timeoutMs: this.timeoutMs, env: { PE_CLUSTER_DNS_NAME: name, PE_CLUSTER_DNS_ADDRESS: address } });
+    const r = await this.runner.exec(argv, {
+      allowFailure: true,
+      timeoutMs: this.timeoutMs,
+      env: { PE_CLUSTER_DNS_NAME: name, PE_CLUSTER_DNS_ADDRESS: address },
+    });
     if (r.code !== 0) {
       const tail = this.runner.redactor.redact(`${r.stderr}\n${r.stdout}`.trim().split('\n').slice(-3).join(' '));
-      throw new DnsError(`the DNS hook ${this.argv[0]} exited ${r.code} for ${name} -> ${address}${tail ? `: ${tail}` : ''}.`, { host: this.runner.name });
+      throw new DnsError(
+        `the DNS hook ${this.argv[0]} exited ${r.code} for ${name} -> ${address}${tail ? `: ${tail}` : ''}.`,
+        { host: this.runner.name },
+      );
     }
     const out = this.runner.redactor.redact(r.stdout.trim().split('\n').slice(-1)[0] ?? '');
     return { changed: true, detail: `hook ${this.argv[0]} ${name} ${address}${out ? `: ${out}` : ''}`, skipped: [] };

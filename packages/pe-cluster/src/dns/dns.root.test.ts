@@ -20,7 +20,9 @@ beforeAll(async () => {
   port = await freePort();
   const key = `key "pe-cluster" {\n\talgorithm hmac-sha256;\n\tsecret "${SECRET}";\n};\n`;
   await fs.writeFile(join(dir, 'pe-cluster.key'), key, { mode: 0o600 });
-  await fs.writeFile(join(dir, 'wrong.key'), key.replace(SECRET, 'd3Jvbmcta2V5LWQzSnZibWN0YTJWNUxXd3Jvbmc9PT0='), { mode: 0o600 });
+  await fs.writeFile(join(dir, 'wrong.key'), key.replace(SECRET, 'd3Jvbmcta2V5LWQzSnZibWN0YTJWNUxXd3Jvbmc9PT0='), {
+    mode: 0o600,
+  });
   await fs.writeFile(
     join(dir, 'lab.test.zone'),
     `$TTL 30\n@ IN SOA ns.lab.test. root.lab.test. (1 60 60 600 30)\n@ IN NS ns.lab.test.\nns IN A 127.0.0.1\nmaster IN A 10.77.0.11\n`,
@@ -30,7 +32,9 @@ beforeAll(async () => {
     `${key}options { directory "${dir}"; listen-on port ${port} { 127.0.0.1; }; listen-on-v6 { none; }; recursion no; pid-file "${dir}/named.pid"; dnssec-validation no; };\n` +
       `zone "lab.test" { type primary; file "${dir}/lab.test.zone"; update-policy { grant pe-cluster zonesub ANY; }; };\n`,
   );
-  named = spawn('/usr/sbin/named', ['-g', '-c', join(dir, 'named.conf'), '-n', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  named = spawn('/usr/sbin/named', ['-g', '-c', join(dir, 'named.conf'), '-n', '1'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   named.stderr!.on('data', (b: Buffer) => (log += b.toString()));
   const t0 = Date.now();
   while (!/running/.test(log)) {
@@ -55,11 +59,21 @@ describe('nsupdate against a real BIND', () => {
     const host = new Proxy(local, {
       get(t, p, r) {
         const v = Reflect.get(t, p, r) as unknown;
-        if (p === 'exec') return (argv: string[], o: unknown) => (argvs.push(argv.join(' ')), (v as (...a: unknown[]) => unknown).call(t, argv, o));
+        if (p === 'exec')
+          return (argv: string[], o: unknown) => (
+            argvs.push(argv.join(' ')),
+            (v as (...a: unknown[]) => unknown).call(t, argv, o)
+          );
         return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
       },
     });
-    const dns = new NsupdateDns(host, { server: '127.0.0.1', port, zone: 'lab.test', keyFile: join(dir, 'pe-cluster.key'), ttl: 5 });
+    const dns = new NsupdateDns(host, {
+      server: '127.0.0.1',
+      port,
+      zone: 'lab.test',
+      keyFile: join(dir, 'pe-cluster.key'),
+      ttl: 5,
+    });
     expect(await dns.current('master.lab.test', 'A')).toEqual(['10.77.0.11']);
     const r = await dns.set('master.lab.test', '10.77.0.12');
     expect(r.changed).toBe(true);
@@ -77,9 +91,17 @@ describe('nsupdate against a real BIND', () => {
 
   it('a wrong key is refused by the server: E_DNS, the record unchanged, no secret in the message', async () => {
     const local = new LocalHost({ name: 'controller' });
-    const dns = new NsupdateDns(local, { server: '127.0.0.1', port, zone: 'lab.test', keyFile: join(dir, 'wrong.key') });
+    const dns = new NsupdateDns(local, {
+      server: '127.0.0.1',
+      port,
+      zone: 'lab.test',
+      keyFile: join(dir, 'wrong.key'),
+    });
     const before = await dns.current('master.lab.test', 'A');
-    const e = (await dns.set('master.lab.test', '10.77.0.13').then(() => undefined, (x: unknown) => x)) as Error & { code?: string };
+    const e = (await dns.set('master.lab.test', '10.77.0.13').then(
+      () => undefined,
+      (x: unknown) => x,
+    )) as Error & { code?: string };
     expect(e).toMatchObject({ code: 'E_DNS' });
     expect(e.message).toMatch(/nsupdate of master\.lab\.test/);
     expect(e.message).not.toContain('d3Jvbmct');

@@ -6,7 +6,16 @@ import { DryRunHost, LocalHost, Redactor, type Host } from '@pe-stack/pe-host';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { jailedHost } from '../testing/jail.js';
 import { parseInventory } from '../inventory.js';
-import { assertResolved, CommandDns, dnsProvider, HostsFileDns, NsupdateDns, parseTsigKey, resolveOn, verifyResolution } from './index.js';
+import {
+  assertResolved,
+  CommandDns,
+  dnsProvider,
+  HostsFileDns,
+  NsupdateDns,
+  parseTsigKey,
+  resolveOn,
+  verifyResolution,
+} from './index.js';
 
 let root: string;
 beforeEach(async () => {
@@ -30,12 +39,19 @@ describe('hosts-file provider', () => {
       await fs.mkdir(join(root, n, 'etc'), { recursive: true });
       await fs.writeFile(join(root, n, 'etc/hosts'), HOSTS);
     }
-    const nodes = [{ host: jailed('a'), sudo: false }, { host: jailed('b'), sudo: false }, { host: jailed('c', { down: true }), sudo: false }];
+    const nodes = [
+      { host: jailed('a'), sudo: false },
+      { host: jailed('b'), sudo: false },
+      { host: jailed('c', { down: true }), sudo: false },
+    ];
     const dns = new HostsFileDns(() => nodes, layouts.debian, { reachTimeoutMs: 500 });
     const r = await dns.set('master.lab.test', '10.77.0.12');
     expect(r.changed).toBe(true);
     expect(r.skipped).toEqual([{ host: 'c', why: 'unreachable' }]);
-    const want = HOSTS.replace('primary master.lab.test   #', 'primary   #').replace('secondary1.lab.test secondary1\n', 'secondary1.lab.test secondary1 master.lab.test\n');
+    const want = HOSTS.replace('primary master.lab.test   #', 'primary   #').replace(
+      'secondary1.lab.test secondary1\n',
+      'secondary1.lab.test secondary1 master.lab.test\n',
+    );
     expect(await fs.readFile(join(root, 'a/etc/hosts'), 'utf8')).toBe(want);
     expect(await fs.readFile(join(root, 'b/etc/hosts'), 'utf8')).toBe(want);
     expect(await fs.readFile(join(root, 'c/etc/hosts'), 'utf8')).toBe(HOSTS);
@@ -63,7 +79,9 @@ describe('verification by resolving on every host', () => {
     expect(ok[0]!.ok).toBe(addrs.length === 1);
     const bad = await verifyResolution([h], 'localhost', '192.0.2.99', { timeoutMs: 300, intervalMs: 100 });
     expect(bad[0]!.ok).toBe(false);
-    expect(() => assertResolved(bad, 'localhost', '192.0.2.99')).toThrow(/does not resolve to 192\.0\.2\.99 everywhere \(here: /);
+    expect(() => assertResolved(bad, 'localhost', '192.0.2.99')).toThrow(
+      /does not resolve to 192\.0\.2\.99 everywhere \(here: /,
+    );
     const none = await verifyResolution([h], 'no-such-name.invalid', '192.0.2.1', { timeoutMs: 100 });
     expect(none[0]).toMatchObject({ ok: false, addresses: [] });
   });
@@ -73,21 +91,35 @@ describe('command hook', () => {
   it('gets the name and the address as its last arguments and in its environment; a failure is an E_DNS error', async () => {
     const out = join(root, 'hook.out');
     const hook = join(root, 'hook.sh');
-    await fs.writeFile(hook, `#!/bin/sh\nprintf '%s|' "$@" > ${out}\nprintf '%s %s' "$PE_CLUSTER_DNS_NAME" "$PE_CLUSTER_DNS_ADDRESS" >> ${out}\necho moved\n`, { mode: 0o755 });
+    await fs.writeFile(
+      hook,
+      `#!/bin/sh\nprintf '%s|' "$@" > ${out}\nprintf '%s %s' "$PE_CLUSTER_DNS_NAME" "$PE_CLUSTER_DNS_ADDRESS" >> ${out}\necho moved\n`,
+      { mode: 0o755 },
+    );
     const r = await new CommandDns(new LocalHost(), [hook, '--zone', 'lab.test']).set('master.lab.test', '10.77.0.12');
     expect(r).toMatchObject({ changed: true });
     expect(r.detail).toMatch(/moved$/);
-    expect(await fs.readFile(out, 'utf8')).toBe('--zone|lab.test|master.lab.test|10.77.0.12|master.lab.test 10.77.0.12');
+    expect(await fs.readFile(out, 'utf8')).toBe(
+      '--zone|lab.test|master.lab.test|10.77.0.12|master.lab.test 10.77.0.12',
+    );
     const fail = join(root, 'fail.sh');
     await fs.writeFile(fail, '#!/bin/sh\necho "no such zone" >&2\nexit 3\n', { mode: 0o755 });
-    await expect(new CommandDns(new LocalHost(), [fail]).set('master.lab.test', '10.77.0.12')).rejects.toMatchObject({ code: 'E_DNS', message: expect.stringMatching(/exited 3 .*no such zone/) });
+    await expect(new CommandDns(new LocalHost(), [fail]).set('master.lab.test', '10.77.0.12')).rejects.toMatchObject({
+      code: 'E_DNS',
+      message: expect.stringMatching(/exited 3 .*no such zone/),
+    });
   });
 });
 
 describe('nsupdate provider (no server)', () => {
-  const KEY = 'key "pe-cluster" {\n\talgorithm hmac-sha256;\n\tsecret "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0xMjM0NTY=";\n};\n';
+  const KEY =
+    'key "pe-cluster" {\n\talgorithm hmac-sha256;\n\tsecret "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0xMjM0NTY=";\n};\n';
   it('parses a BIND key file and refuses other text', () => {
-    expect(parseTsigKey(KEY, 'k')).toEqual({ name: 'pe-cluster', algorithm: 'hmac-sha256', secret: 'c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0xMjM0NTY=' });
+    expect(parseTsigKey(KEY, 'k')).toEqual({
+      name: 'pe-cluster',
+      algorithm: 'hmac-sha256',
+      secret: 'c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0xMjM0NTY=',
+    });
     expect(() => parseTsigKey('secret "x";', 'k')).toThrow(/not a TSIG key file/);
   });
   it('the key never reaches argv or an error: the run fails against a closed port and the message is masked', async () => {
@@ -99,12 +131,18 @@ describe('nsupdate provider (no server)', () => {
     const spy = new Proxy(local, {
       get(t, p, r) {
         const v = Reflect.get(t, p, r) as unknown;
-        if (p === 'exec') return (argv: readonly string[], o: { stdin?: unknown }) => (calls.push({ argv, stdin: o?.stdin }), (v as (...a: unknown[]) => unknown).call(t, argv, o));
+        if (p === 'exec')
+          return (argv: readonly string[], o: { stdin?: unknown }) => (
+            calls.push({ argv, stdin: o?.stdin }),
+            (v as (...a: unknown[]) => unknown).call(t, argv, o)
+          );
         return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
       },
     });
     // port 9 (discard) on loopback: nothing answers DNS there
-    const err = await new NsupdateDns(spy, { server: '127.0.0.1', port: 9, zone: 'lab.test', keyFile }).set('master.lab.test', '10.77.0.12').catch((e: unknown) => e as Error);
+    const err = await new NsupdateDns(spy, { server: '127.0.0.1', port: 9, zone: 'lab.test', keyFile })
+      .set('master.lab.test', '10.77.0.12')
+      .catch((e: unknown) => e as Error);
     expect(err).toBeInstanceOf(Error);
     expect(JSON.stringify(calls.map((c) => c.argv))).not.toContain('c2VjcmV0');
     expect((err as Error).message).not.toContain('c2VjcmV0');
@@ -114,12 +152,23 @@ describe('nsupdate provider (no server)', () => {
 
 describe('dnsProvider from the inventory', () => {
   const inv = (dns: string) =>
-    parseInventory(`cluster: t\nlayout: debian\nprimary_cname: ca.test\ngeneral_cname: puppet.test\nmasters:\n  - {name: p.test, role: primary}\n${dns}`, join('/srv/inv', 'inventory.yaml'), { env: {}, home: '/root' });
+    parseInventory(
+      `cluster: t\nlayout: debian\nprimary_cname: ca.test\ngeneral_cname: puppet.test\nmasters:\n  - {name: p.test, role: primary}\n${dns}`,
+      join('/srv/inv', 'inventory.yaml'),
+      { env: {}, home: '/root' },
+    );
   it('picks the provider; relative paths are relative to the inventory; bad settings are inventory errors', () => {
     expect(dnsProvider(inv(''), () => new LocalHost()).kind).toBe('manual');
     expect(dnsProvider(inv('dns: {provider: hosts-file}\n'), () => new LocalHost()).kind).toBe('hosts-file');
-    expect(dnsProvider(inv('dns: {provider: nsupdate, server: 10.0.0.2, zone: lab.test, key_file: keys/k.key}\n'), () => new LocalHost()).kind).toBe('nsupdate');
-    expect(dnsProvider(inv('dns: {provider: command, command: [./move-cname, --fast]}\n'), () => new LocalHost()).kind).toBe('command');
+    expect(
+      dnsProvider(
+        inv('dns: {provider: nsupdate, server: 10.0.0.2, zone: lab.test, key_file: keys/k.key}\n'),
+        () => new LocalHost(),
+      ).kind,
+    ).toBe('nsupdate');
+    expect(
+      dnsProvider(inv('dns: {provider: command, command: [./move-cname, --fast]}\n'), () => new LocalHost()).kind,
+    ).toBe('command');
     expect(() => inv('dns: {provider: nsupdate, server: 10.0.0.2}\n')).toThrow(/dns/);
     expect(() => inv('dns: {provider: route53}\n')).toThrow(/dns/);
   });

@@ -51,11 +51,21 @@ export class HostsFileDns implements DnsProvider {
 }
 
 /** One node's hosts file; returns whether it changed. */
-export async function setHostsEntry(h: Host, path: string, name: string, address: string, sudo: boolean): Promise<boolean> {
+export async function setHostsEntry(
+  h: Host,
+  path: string,
+  name: string,
+  address: string,
+  sudo: boolean,
+): Promise<boolean> {
   let first: unknown;
   try {
     // no backup file: /etc/hosts may be a bind mount whose directory is shared (a container, `ip netns`), and the entry is reconstructible
-    const [r] = await applyEdits(h, [{ kind: 'hosts', path, write: { backup: false }, ops: [{ op: 'set', name, addresses: [address] }] }], { sudo });
+    const [r] = await applyEdits(
+      h,
+      [{ kind: 'hosts', path, write: { backup: false }, ops: [{ op: 'set', name, addresses: [address] }] }],
+      { sudo },
+    );
     return Boolean(r?.changed);
   } catch (e) {
     // a parse error is final; a failed atomic replace (EBUSY on a bind mount; over SFTP only "Failure") falls through
@@ -66,8 +76,16 @@ export async function setHostsEntry(h: Host, path: string, name: string, address
   const before = (await h.readFile(path, { sudo })).toString('utf8');
   const doc = new HostsDocument(before, path);
   if (!doc.set(name, [address])) return false;
-  const r = await h.exec(['sh', '-c', 'cat > "$1"', 'sh', path], { sudo, stdin: doc.toString(), allowFailure: true, timeoutMs: 30_000 });
-  if (r.code !== 0) throw first instanceof Error ? first : new CommandFailedError(h.name, ['sh', '-c', 'cat > "$1"', 'sh', path], r.code, r.stderr, r.stdout);
+  const r = await h.exec(['sh', '-c', 'cat > "$1"', 'sh', path], {
+    sudo,
+    stdin: doc.toString(),
+    allowFailure: true,
+    timeoutMs: 30_000,
+  });
+  if (r.code !== 0)
+    throw first instanceof Error
+      ? first
+      : new CommandFailedError(h.name, ['sh', '-c', 'cat > "$1"', 'sh', path], r.code, r.stderr, r.stdout);
   return true;
 }
 

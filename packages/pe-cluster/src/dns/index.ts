@@ -25,9 +25,18 @@ export function dnsProvider(inv: Inventory, host: (name: string) => Host, contro
     case 'manual':
       return new ManualDns();
     case 'hosts-file':
-      return new HostsFileDns(() => [...inv.masters, ...inv.agents].map((n) => ({ host: host(n.name), sudo: n.sudo })), inv.layout);
+      return new HostsFileDns(
+        () => [...inv.masters, ...inv.agents].map((n) => ({ host: host(n.name), sudo: n.sudo })),
+        inv.layout,
+      );
     case 'nsupdate':
-      return new NsupdateDns(local(), { server: d.server, zone: d.zone, keyFile: rel(d.key_file), ...(d.port ? { port: d.port } : {}), ...(d.ttl !== undefined ? { ttl: d.ttl } : {}) });
+      return new NsupdateDns(local(), {
+        server: d.server,
+        zone: d.zone,
+        keyFile: rel(d.key_file),
+        ...(d.port ? { port: d.port } : {}),
+        ...(d.ttl !== undefined ? { ttl: d.ttl } : {}),
+      });
     case 'command':
       return new CommandDns(local(), [rel(d.command[0]!), ...d.command.slice(1)], (d.timeout ?? 60) * 1000);
   }

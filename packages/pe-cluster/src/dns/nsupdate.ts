@@ -16,7 +16,10 @@ export function parseTsigKey(text: string, file: string): TsigKey {
   const body = m?.[2] ?? '';
   const algorithm = /algorithm\s+"?([A-Za-z0-9-]+)"?\s*;/.exec(body)?.[1];
   const secret = /secret\s+"([A-Za-z0-9+/=]+)"\s*;/.exec(body)?.[1];
-  if (!m || !algorithm || !secret) throw new DnsError(`${file} is not a TSIG key file (expected: key "name" { algorithm hmac-sha256; secret "..."; };).`);
+  if (!m || !algorithm || !secret)
+    throw new DnsError(
+      `${file} is not a TSIG key file (expected: key "name" { algorithm hmac-sha256; secret "..."; };).`,
+    );
   return { name: m[1]!, algorithm: algorithm.toLowerCase(), secret };
 }
 
@@ -48,7 +51,10 @@ export class NsupdateDns implements DnsProvider {
     try {
       text = (await this.runner.readFile(this.o.keyFile)).toString('utf8');
     } catch (e) {
-      throw new DnsError(`cannot read the TSIG key file ${this.o.keyFile}: ${e instanceof Error ? e.message : String(e)}`, { host: this.runner.name, cause: e });
+      throw new DnsError(
+        `cannot read the TSIG key file ${this.o.keyFile}: ${e instanceof Error ? e.message : String(e)}`,
+        { host: this.runner.name, cause: e },
+      );
     }
     const k = parseTsigKey(text, this.o.keyFile);
     this.runner.redactor.add(k.secret);
@@ -57,9 +63,26 @@ export class NsupdateDns implements DnsProvider {
 
   /** The name's current addresses on the server itself (dig, no cache in between). */
   async current(name: string, type: 'A' | 'AAAA'): Promise<string[]> {
-    const r = await this.runner.exec(['dig', '+short', '+norecurse', '+time=3', '+tries=2', '-p', String(this.o.port ?? 53), `@${this.o.server}`, name, type], { readOnly: true, allowFailure: true, timeoutMs: 20_000 });
+    const r = await this.runner.exec(
+      [
+        'dig',
+        '+short',
+        '+norecurse',
+        '+time=3',
+        '+tries=2',
+        '-p',
+        String(this.o.port ?? 53),
+        `@${this.o.server}`,
+        name,
+        type,
+      ],
+      { readOnly: true, allowFailure: true, timeoutMs: 20_000 },
+    );
     if (r.code !== 0) return [];
-    return r.stdout.split('\n').map((l) => l.trim()).filter((l) => isIP(l) !== 0);
+    return r.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => isIP(l) !== 0);
   }
 
   async set(name: string, address: string): Promise<DnsChange> {
@@ -83,16 +106,28 @@ export class NsupdateDns implements DnsProvider {
       '',
     ].join('\n');
     const argv = ['nsupdate', '-v', '-t', '10'];
-    const r = await this.runner.exec(argv, { stdin: script, allowFailure: true, timeoutMs: 30_000, secrets: [k.secret] });
+    const r = await this.runner.exec(argv, {
+      stdin: script,
+      allowFailure: true,
+      timeoutMs: 30_000,
+      secrets: [k.secret],
+    });
     if (r.code !== 0) {
       const err = new CommandFailedError(this.runner.name, argv, r.code, this.runner.redactor.redact(r.stderr), '');
-      throw new DnsError(`nsupdate of ${name} on ${this.o.server} failed (exit ${r.code}): ${this.runner.redactor.redact(r.stderr.trim().split('\n').slice(-2).join(' '))}`, {
-        host: this.runner.name,
-        hint: 'Check the zone, the key and the server\'s update-policy/allow-update.',
-        cause: err,
-      });
+      throw new DnsError(
+        `nsupdate of ${name} on ${this.o.server} failed (exit ${r.code}): ${this.runner.redactor.redact(r.stderr.trim().split('\n').slice(-2).join(' '))}`,
+        {
+          host: this.runner.name,
+          hint: "Check the zone, the key and the server's update-policy/allow-update.",
+          cause: err,
+        },
+      );
     }
-    return { changed: true, detail: `${name} ${type} ${address} on ${this.o.server} (zone ${this.o.zone}, TSIG ${k.name})`, skipped: [] };
+    return {
+      changed: true,
+      detail: `${name} ${type} ${address} on ${this.o.server} (zone ${this.o.zone}, TSIG ${k.name})`,
+      skipped: [],
+    };
   }
 }
 

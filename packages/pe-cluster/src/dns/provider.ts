@@ -33,7 +33,14 @@ export interface Resolution {
 export async function resolveOn(h: Host, name: string): Promise<string[]> {
   const r = await h.exec(['getent', 'ahosts', name], { readOnly: true, allowFailure: true, timeoutMs: 15_000 });
   if (r.code !== 0) return [];
-  return [...new Set(r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter((a) => isIpLiteral(a)))];
+  return [
+    ...new Set(
+      r.stdout
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/)[0] ?? '')
+        .filter((a) => isIpLiteral(a)),
+    ),
+  ];
 }
 
 /**
@@ -42,7 +49,12 @@ export async function resolveOn(h: Host, name: string): Promise<string[]> {
  * the name still resolves elsewhere (a DNS cache, a resolver that was not
  * updated) or the host could not be asked.
  */
-export async function verifyResolution(hosts: readonly Host[], name: string, address: string, opts: { timeoutMs?: number; intervalMs?: number } = {}): Promise<Resolution[]> {
+export async function verifyResolution(
+  hosts: readonly Host[],
+  name: string,
+  address: string,
+  opts: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<Resolution[]> {
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   const sem = new Semaphore(8);
   return Promise.all(
@@ -69,8 +81,12 @@ export async function verifyResolution(hosts: readonly Host[], name: string, add
 export function assertResolved(rows: readonly Resolution[], name: string, address: string): void {
   const bad = rows.filter((r) => !r.ok);
   if (bad.length === 0) return;
-  const what = bad.map((r) => `${r.host}: ${r.error ?? (r.addresses.length ? r.addresses.join(', ') : 'does not resolve')}`).join('; ');
-  throw new DnsError(`${name} does not resolve to ${address} everywhere (${what}).`, { hint: 'Check the DNS provider settings (inventory dns:) and resolver caches on those hosts.' });
+  const what = bad
+    .map((r) => `${r.host}: ${r.error ?? (r.addresses.length ? r.addresses.join(', ') : 'does not resolve')}`)
+    .join('; ');
+  throw new DnsError(`${name} does not resolve to ${address} everywhere (${what}).`, {
+    hint: 'Check the DNS provider settings (inventory dns:) and resolver caches on those hosts.',
+  });
 }
 
 export function requireAddress(address: string): string {
@@ -83,6 +99,10 @@ export class ManualDns implements DnsProvider {
   readonly kind = 'manual' as const;
   set(name: string, address: string): Promise<DnsChange> {
     requireAddress(address);
-    return Promise.resolve({ changed: false, detail: `manual: point ${name} at ${address} yourself; it is verified from every master`, skipped: [] });
+    return Promise.resolve({
+      changed: false,
+      detail: `manual: point ${name} at ${address} yourself; it is verified from every master`,
+      skipped: [],
+    });
   }
 }

@@ -3,7 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalHost, Redactor, type Host } from '@pe-stack/pe-host';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { formatPlan, readJournal, runFlow, stepKey, type Flow, type FlowEvent, type RunOptions, type Step } from '../index.js';
+import {
+  formatPlan,
+  readJournal,
+  runFlow,
+  stepKey,
+  type Flow,
+  type FlowEvent,
+  type RunOptions,
+  type Step,
+} from '../index.js';
 
 const SECRET = 'Sup3r-S3cret-DB-pw';
 
@@ -46,7 +55,9 @@ function fileStep(id: string, host: string, path: () => string, content: string)
     title: `write ${id}`,
     check: async (ctx) => {
       const cur = await text(ctx.host, path());
-      return cur?.startsWith(content) ? { done: true, why: 'content as wanted' } : { done: false, why: cur === undefined ? 'missing' : 'content differs' };
+      return cur?.startsWith(content)
+        ? { done: true, why: 'content as wanted' }
+        : { done: false, why: cur === undefined ? 'missing' : 'content differs' };
     },
     apply: async (ctx) => {
       await ctx.host.writeFile(path(), content);
@@ -77,7 +88,8 @@ function execStep(id: string, host: string, path: () => string): Step {
     id,
     host,
     title: `run a command for ${id}`,
-    check: async (ctx) => ((await ctx.host.exists(path())) ? { done: true, why: 'marker exists' } : { done: false, why: 'no marker' }),
+    check: async (ctx) =>
+      (await ctx.host.exists(path())) ? { done: true, why: 'marker exists' } : { done: false, why: 'no marker' },
     apply: async (ctx) => {
       await ctx.host.exec(['sh', '-c', 'printf "%s" "$1" | wc -c > "$2"', 'sh', SECRET, path()]);
     },
@@ -91,7 +103,11 @@ function restartStep(host: string, counter: () => string): Step {
     host,
     title: 'restart the service',
     check: async (ctx) =>
-      !ctx.changedInRun(host) ? { done: true, why: 'nothing changed on the host in this run' } : ctx.completedEarlier ? { done: true, why: 'restarted earlier in this run' } : { done: false, why: 'the host changed in this run' },
+      !ctx.changedInRun(host)
+        ? { done: true, why: 'nothing changed on the host in this run' }
+        : ctx.completedEarlier
+          ? { done: true, why: 'restarted earlier in this run' }
+          : { done: false, why: 'the host changed in this run' },
     apply: async (ctx) => {
       const n = Number((await text(ctx.host, counter())) ?? '0');
       await ctx.host.writeFile(counter(), String(n + 1));
@@ -110,7 +126,10 @@ function buildFlow(dir: string): Flow {
       execStep('marker', 'a', p('a/marker')),
       {
         group: 'secondaries',
-        lanes: ['b', 'c', 'd'].map((h) => [fileStep('puppet-conf', h, p(`${h}/puppet.conf`), `[main]\nca_server = ca.example.com\n`), lineStep('allowlist', h, p(`${h}/allow`), `${h}.example.com`)]),
+        lanes: ['b', 'c', 'd'].map((h) => [
+          fileStep('puppet-conf', h, p(`${h}/puppet.conf`), `[main]\nca_server = ca.example.com\n`),
+          lineStep('allowlist', h, p(`${h}/allow`), `${h}.example.com`),
+        ]),
       },
       restartStep('a', p('a/restarts')),
     ],
@@ -154,7 +173,10 @@ function crashingAt(flow: Flow, key: string): Flow {
             throw new Error('simulated crash');
           },
         };
-  return { ...flow, items: flow.items.map((i) => ('lanes' in i ? { ...i, lanes: i.lanes.map((l) => l.map(wrap)) } : wrap(i))) };
+  return {
+    ...flow,
+    items: flow.items.map((i) => ('lanes' in i ? { ...i, lanes: i.lanes.map((l) => l.map(wrap)) } : wrap(i))),
+  };
 }
 
 describe('runFlow', () => {
@@ -199,7 +221,10 @@ describe('runFlow', () => {
       },
       verify: false,
     });
-    const flow: Flow = { name: 'par', items: [{ group: 'g', lanes: ['h1', 'h2', 'h3', 'h4', 'h5', 'h6'].map((h) => [slow(h)]) }] };
+    const flow: Flow = {
+      name: 'par',
+      items: [{ group: 'g', lanes: ['h1', 'h2', 'h3', 'h4', 'h5', 'h6'].map((h) => [slow(h)]) }],
+    };
     const t0 = Date.now();
     const r = await runFlow(flow, { host: (n) => new LocalHost({ name: n }), concurrency: 2 });
     expect(r.status).toBe('ok');
@@ -208,11 +233,20 @@ describe('runFlow', () => {
   });
 
   it('a failing lane stops itself; the other lanes of the group finish; nothing after the group starts', async () => {
-    const bad: Step = { id: 'bad', host: 'x', title: 'fails', check: async () => ({ done: false, why: 'always' }), apply: async () => Promise.reject(new Error('boom')) };
+    const bad: Step = {
+      id: 'bad',
+      host: 'x',
+      title: 'fails',
+      check: async () => ({ done: false, why: 'always' }),
+      apply: async () => Promise.reject(new Error('boom')),
+    };
     const after = fileStep('after', 'x', () => join(root, 'x-after'), 'x');
     const good = ['y1', 'y2'].map((n) => fileStep(n, 'y', () => join(root, n), n));
     const last = fileStep('last', 'z', () => join(root, 'z-last'), 'z');
-    const r = await runFlow({ name: 'g', items: [{ group: 'g', lanes: [[bad, after], good] }, last] }, { host: (n) => new LocalHost({ name: n }), concurrency: 2 });
+    const r = await runFlow(
+      { name: 'g', items: [{ group: 'g', lanes: [[bad, after], good] }, last] },
+      { host: (n) => new LocalHost({ name: n }), concurrency: 2 },
+    );
     expect(r.status).toBe('failed');
     expect(r.steps.map((s) => [s.key, s.status])).toEqual([
       ['bad@x', 'failed'],
@@ -224,7 +258,13 @@ describe('runFlow', () => {
   });
 
   it('a step whose apply does not make its check pass fails with E_VERIFY, and the flow stops', async () => {
-    const lazy: Step = { id: 'lazy', host: 'a', title: 'does nothing', check: async () => ({ done: false, why: 'never' }), apply: async () => {} };
+    const lazy: Step = {
+      id: 'lazy',
+      host: 'a',
+      title: 'does nothing',
+      check: async () => ({ done: false, why: 'never' }),
+      apply: async () => {},
+    };
     const after = fileStep('after', 'a', () => join(root, 'after'), 'x');
     const r = await runFlow({ name: 'v', items: [lazy, after] }, { host: (n) => new LocalHost({ name: n }) });
     expect(r.status).toBe('failed');
@@ -334,11 +374,20 @@ describe('runFlow', () => {
       },
       apply: async () => {},
     };
-    const plan = await runFlow({ name: 'u', items: [first, needs] }, { host: (n) => new LocalHost({ name: n }), dryRun: true });
+    const plan = await runFlow(
+      { name: 'u', items: [first, needs] },
+      { host: (n) => new LocalHost({ name: n }), dryRun: true },
+    );
     expect(plan.status).toBe('ok');
-    expect(plan.steps[1]).toMatchObject({ status: 'planned', why: expect.stringMatching(/^cannot be checked before the planned changes are made \(.*cat/) });
+    expect(plan.steps[1]).toMatchObject({
+      status: 'planned',
+      why: expect.stringMatching(/^cannot be checked before the planned changes are made \(.*cat/),
+    });
     // the same check error without an earlier planned step is a real failure, also in a plan
-    const alone = await runFlow({ name: 'u', items: [needs] }, { host: (n) => new LocalHost({ name: n }), dryRun: true });
+    const alone = await runFlow(
+      { name: 'u', items: [needs] },
+      { host: (n) => new LocalHost({ name: n }), dryRun: true },
+    );
     expect(alone.status).toBe('failed');
     expect(alone.error?.code).toBe('E_COMMAND_FAILED');
   });
@@ -365,7 +414,10 @@ describe('runFlow', () => {
       expect(blob).not.toContain(SECRET);
     }
     expect(journal).toContain('********');
-    const lines = audit.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; step: string; path?: string; argv?: string[]; code?: number });
+    const lines = audit
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; step: string; path?: string; argv?: string[]; code?: number });
     expect(lines.filter((l) => l.kind === 'write')).toHaveLength(1 + 1 + 3 * 2 + 1);
     expect(lines.filter((l) => l.kind === 'exec').map((l) => [l.step, l.code])).toEqual([
       ['marker', 0],

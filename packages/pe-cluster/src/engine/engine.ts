@@ -44,7 +44,12 @@ export interface RunOptions {
 
 function errorInfo(e: unknown, redactor: Redactor, step: Step): ErrorInfo {
   if (e instanceof PeError) {
-    return { code: String(e.code), message: redactor.redact(e.message), host: e.host ?? step.host, step: e.step ?? step.id };
+    return {
+      code: String(e.code),
+      message: redactor.redact(e.message),
+      host: e.host ?? step.host,
+      step: e.step ?? step.id,
+    };
   }
   const msg = e instanceof Error ? e.message : String(e);
   return { code: 'E_INTERNAL', message: redactor.redact(msg), host: step.host, step: step.id };
@@ -93,7 +98,15 @@ export async function runFlow(flow: Flow, opts: RunOptions): Promise<RunResult> 
       journal.write({ type: 'resume', t: now().toISOString(), runId, pid: process.pid });
     } else {
       journal = Journal.create(opts.journalDir, flow.name, runId, redactor);
-      journal.write({ type: 'run-start', t: now().toISOString(), runId, flow: flow.name, target, steps: [...keys], pid: process.pid });
+      journal.write({
+        type: 'run-start',
+        t: now().toISOString(),
+        runId,
+        flow: flow.name,
+        target,
+        steps: [...keys],
+        pid: process.pid,
+      });
     }
   }
   let audit: ((step: Step, m: Recorded) => void) | undefined;
@@ -146,7 +159,9 @@ export async function runFlow(flow: Flow, opts: RunOptions): Promise<RunResult> 
     resume: Boolean(opts.resume),
     resumedFrom,
     journal: journal?.path,
-    steps: flow.items.flatMap((i) => (isGroup(i) ? i.lanes.flat().map((s) => ({ ...ref(s), group: i.group })) : [ref(i)])),
+    steps: flow.items.flatMap((i) =>
+      isGroup(i) ? i.lanes.flat().map((s) => ({ ...ref(s), group: i.group })) : [ref(i)],
+    ),
   });
 
   let failed: ErrorInfo | undefined;
@@ -190,7 +205,10 @@ export async function runFlow(flow: Flow, opts: RunOptions): Promise<RunResult> 
         // In a plan, a check may need what an earlier planned step would create (a certificate,
         // a file): it cannot be predicted, so the step is shown as to do with the reason; for real, it fails.
         if (!dryRun || planned === 0) throw e;
-        c = { done: false, why: `cannot be checked before the planned changes are made (${errorInfo(e, redactor, step).message})` };
+        c = {
+          done: false,
+          why: `cannot be checked before the planned changes are made (${errorInfo(e, redactor, step).message})`,
+        };
         out.why = redactor.redact(c.why);
         out.status = 'planned';
         out.ms = Date.now() - started;
@@ -218,7 +236,15 @@ export async function runFlow(flow: Flow, opts: RunOptions): Promise<RunResult> 
       if (dryRun) planned++;
       out.ms = Date.now() - started;
       emit({ type: 'step-done', ...stamp(), ...ref(step), ms: out.ms, changes: out.mutations.length });
-      journal?.write({ type: 'step', t: now().toISOString(), key, status: 'done', ms: out.ms, changes: out.mutations.length, touched: [...new Set(out.mutations.map((m) => m.host))] });
+      journal?.write({
+        type: 'step',
+        t: now().toISOString(),
+        key,
+        status: 'done',
+        ms: out.ms,
+        changes: out.mutations.length,
+        touched: [...new Set(out.mutations.map((m) => m.host))],
+      });
       return true;
     } catch (e) {
       const info = errorInfo(e, redactor, step);
@@ -227,7 +253,15 @@ export async function runFlow(flow: Flow, opts: RunOptions): Promise<RunResult> 
       out.ms = Date.now() - started;
       failed ??= info;
       emit({ type: 'step-fail', ...stamp(), ...ref(step), ms: out.ms, error: info });
-      journal?.write({ type: 'step', t: now().toISOString(), key, status: 'fail', ms: out.ms, touched: [...new Set(out.mutations.map((m) => m.host))], error: info });
+      journal?.write({
+        type: 'step',
+        t: now().toISOString(),
+        key,
+        status: 'fail',
+        ms: out.ms,
+        touched: [...new Set(out.mutations.map((m) => m.host))],
+        error: info,
+      });
       return false;
     } finally {
       running.delete(key);

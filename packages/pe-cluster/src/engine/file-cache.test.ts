@@ -1,7 +1,16 @@
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DryRunHost, execWriteFiles, FileNotFoundError, LocalHost, readFiles, writeFiles, type BatchWrite, type Host } from '@pe-stack/pe-host';
+import {
+  DryRunHost,
+  execWriteFiles,
+  FileNotFoundError,
+  LocalHost,
+  readFiles,
+  writeFiles,
+  type BatchWrite,
+  type Host,
+} from '@pe-stack/pe-host';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runFlow } from './engine.js';
 import { FileCache, type FileHint } from './file-cache.js';
@@ -38,7 +47,10 @@ function counted(name: string, batch = true) {
       const v = Reflect.get(target, prop, recv) as unknown;
       if (typeof v !== 'function') return v;
       return (...a: unknown[]) => {
-        if (['readFile', 'writeFile', 'stat', 'exists', 'remove', 'mkdir', 'exec', 'spawn'].includes(String(prop))) calls.push(`${String(prop)}:${typeof a[0] === 'string' ? a[0].slice(dir.length + 1) : (a[0] as string[]).join(' ')}`);
+        if (['readFile', 'writeFile', 'stat', 'exists', 'remove', 'mkdir', 'exec', 'spawn'].includes(String(prop)))
+          calls.push(
+            `${String(prop)}:${typeof a[0] === 'string' ? a[0].slice(dir.length + 1) : (a[0] as string[]).join(' ')}`,
+          );
         return (v as (...x: unknown[]) => unknown).apply(target, a);
       };
     },
@@ -66,7 +78,14 @@ describe('FileCache', () => {
     expect((await fs.stat(p('b.conf'))).mode & 0o777).toBe(0o600);
     // what was written is known: reads and an equal rewrite cost nothing
     expect((await c.readFile(p('b.conf'))).toString()).toBe('B\n');
-    expect((await writeFiles(c, [{ path: p('b.conf'), data: 'B\n' }, { path: p('a.conf'), data: 'a\n' }])).map((x) => x.changed)).toEqual([false, false]);
+    expect(
+      (
+        await writeFiles(c, [
+          { path: p('b.conf'), data: 'B\n' },
+          { path: p('a.conf'), data: 'a\n' },
+        ])
+      ).map((x) => x.changed),
+    ).toEqual([false, false]);
     expect(calls).toEqual(['writeFiles:2']);
   });
 
@@ -83,7 +102,9 @@ describe('FileCache', () => {
     await fs.writeFile(p('a.conf'), 'a = 1\n');
     await fs.writeFile(p('b.conf'), 'b = 2\n');
     const { host, calls } = counted('h1');
-    const c = new FileCache(() => [{ path: p('a.conf') }, { path: p('b.conf') }, { path: p('absent.conf') }]).wrap(host);
+    const c = new FileCache(() => [{ path: p('a.conf') }, { path: p('b.conf') }, { path: p('absent.conf') }]).wrap(
+      host,
+    );
     expect((await c.readFile(p('a.conf'))).toString()).toBe('a = 1\n');
     expect(await c.exists(p('a.conf'))).toBe(true);
     expect((await c.readFile(p('b.conf'))).toString()).toBe('b = 2\n');
@@ -124,7 +145,9 @@ describe('FileCache', () => {
     expect((await c.readFile(p('a.conf'))).toString()).toBe('a\n');
     expect(one.calls.filter((x) => x.startsWith('readFiles')).length).toBe(1);
     // a command that rewrites what lies below ssl/: that is read again, a.conf is not
-    await c.exec(['sh', '-c', 'echo new > "$1"; echo b > "$2"', 'sh', p('ssl/cert.pem'), p('a.conf')], { changesFiles: [p('ssl')] });
+    await c.exec(['sh', '-c', 'echo new > "$1"; echo b > "$2"', 'sh', p('ssl/cert.pem'), p('a.conf')], {
+      changesFiles: [p('ssl')],
+    });
     expect((await c.readFile(p('ssl/cert.pem'))).toString()).toBe('new\n');
     expect((await c.readFile(p('a.conf'))).toString()).toBe('a\n'); // the command broke its word: the cache keeps what it knew
     // the other host still knows what it read as absent (a declared command changes no other host)
@@ -257,7 +280,9 @@ describe('FileCache', () => {
     expect(d.calls).toEqual(['readFiles:2']);
     // a host logged in as root (SshHost actsAsRoot): sudo makes no difference, one read answers both
     const r = counted('h3');
-    const c3 = new FileCache(() => [{ path: p('a.conf') }, { path: p('b.conf') }]).wrap(new Proxy(r.host, { get: (t, k, rcv) => (k === 'actsAsRoot' ? true : (Reflect.get(t, k, rcv) as unknown)) }));
+    const c3 = new FileCache(() => [{ path: p('a.conf') }, { path: p('b.conf') }]).wrap(
+      new Proxy(r.host, { get: (t, k, rcv) => (k === 'actsAsRoot' ? true : (Reflect.get(t, k, rcv) as unknown)) }),
+    );
     await c3.readFile(p('a.conf'));
     await c3.readFile(p('a.conf'), { sudo: false });
     expect(await c3.exists(p('b.conf'), { sudo: false })).toBe(false);
@@ -309,14 +334,24 @@ describe('runFlow with a file cache', () => {
           id: 'two',
           host: 'h1',
           title: 'two files',
-          check: async (ctx) => ({ done: (await ctx.host.exists(p('b.conf'))) && (await ctx.host.readFile(p('a.conf'))).toString() === 'a = 2\n', why: 'x' }),
-          apply: async (ctx) => void (await writeFiles(ctx.host, [{ path: p('a.conf'), data: 'a = 2\n' }, { path: p('b.conf'), data: 'b\n' }])),
+          check: async (ctx) => ({
+            done:
+              (await ctx.host.exists(p('b.conf'))) && (await ctx.host.readFile(p('a.conf'))).toString() === 'a = 2\n',
+            why: 'x',
+          }),
+          apply: async (ctx) =>
+            void (await writeFiles(ctx.host, [
+              { path: p('a.conf'), data: 'a = 2\n' },
+              { path: p('b.conf'), data: 'b\n' },
+            ])),
         },
       ],
     });
     const dry = counted('h1');
     const plan = await runFlow(flow(), { host: () => dry.host, dryRun: true });
-    expect(plan.steps[0]!.mutations.map((m) => [m.kind, 'path' in m ? m.path : '', 'diff' in m && m.diff.length > 0])).toEqual([
+    expect(
+      plan.steps[0]!.mutations.map((m) => [m.kind, 'path' in m ? m.path : '', 'diff' in m && m.diff.length > 0]),
+    ).toEqual([
       ['write', p('a.conf'), true],
       ['write', p('b.conf'), true],
     ]);

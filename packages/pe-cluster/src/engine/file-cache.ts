@@ -26,7 +26,10 @@ export interface FileHint {
 
 /** A host that can read many files in one round trip (pe-host SshHost.readFiles). */
 interface BatchReader {
-  readFiles(paths: readonly string[], opts: { statOnly?: readonly string[]; sudo?: boolean }): Promise<Map<string, BatchedFile>>;
+  readFiles(
+    paths: readonly string[],
+    opts: { statOnly?: readonly string[]; sudo?: boolean },
+  ): Promise<Map<string, BatchedFile>>;
 }
 
 function batchReader(h: Host): BatchReader | undefined {
@@ -43,7 +46,8 @@ interface Entry {
   present?: boolean;
 }
 
-const numeric = (v: string | number | undefined): number | undefined => (typeof v === 'number' ? v : v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined);
+const numeric = (v: string | number | undefined): number | undefined =>
+  typeof v === 'number' ? v : v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
 const copyStat = (s: FileStat): FileStat => ({ ...s });
 
 /**
@@ -136,7 +140,8 @@ export class CachingHost implements Host {
   private forgetUnder(paths: readonly string[]): void {
     this.forgetIndirect();
     const roots = paths.map((p) => p.replace(/\/+$/, '') || '/');
-    for (const p of [...this.entries.keys()]) if (roots.some((r) => r === '/' || p === r || p.startsWith(`${r}/`))) this.entries.delete(p);
+    for (const p of [...this.entries.keys()])
+      if (roots.some((r) => r === '/' || p === r || p.startsWith(`${r}/`))) this.entries.delete(p);
   }
 
   /** Forget symlinks and paths of unknown type (a write or removal may have changed what they point at). */
@@ -179,10 +184,19 @@ export class CachingHost implements Host {
     const ag = this.absentGen;
     const run = (async () => {
       this.counts.batches++;
-      const got = await this.reader!.readFiles(want, { statOnly, ...(opts?.sudo === undefined ? {} : { sudo: opts.sudo }) });
+      const got = await this.reader!.readFiles(want, {
+        statOnly,
+        ...(opts?.sudo === undefined ? {} : { sudo: opts.sudo }),
+      });
       for (const f of got.values()) {
         if (f.unknown) continue;
-        this.store(f.path, f.stat === undefined ? { stat: null } : { stat: f.stat, ...(f.data ? { data: f.data } : {}) }, opts?.sudo !== false, gen, ag);
+        this.store(
+          f.path,
+          f.stat === undefined ? { stat: null } : { stat: f.stat, ...(f.data ? { data: f.data } : {}) },
+          opts?.sudo !== false,
+          gen,
+          ag,
+        );
       }
     })();
     this.filling = run;
@@ -254,7 +268,11 @@ export class CachingHost implements Host {
   }
 
   /** Runs a change: nothing read meanwhile is kept; `after` updates what is known once it is done (unless another change overlapped). */
-  private async change<T>(fn: () => Promise<T>, after: (r: T, alone: boolean) => void, onError: () => void = () => this.forgetAll()): Promise<T> {
+  private async change<T>(
+    fn: () => Promise<T>,
+    after: (r: T, alone: boolean) => void,
+    onError: () => void = () => this.forgetAll(),
+  ): Promise<T> {
     this.busy++;
     const gen = ++this.gen;
     try {
@@ -321,7 +339,8 @@ export class CachingHost implements Host {
     const e = this.known(path, opts);
     if (!e?.data || !e.stat || this.busy !== 0) return false;
     const st = e.stat;
-    const attrsKnown = !st.isSymlink || (opts.mode === undefined && opts.owner === undefined && opts.group === undefined);
+    const attrsKnown =
+      !st.isSymlink || (opts.mode === undefined && opts.owner === undefined && opts.group === undefined);
     return (
       attrsKnown &&
       e.data.equals(buf) &&
@@ -332,7 +351,14 @@ export class CachingHost implements Host {
   }
 
   /** What is known of a file after this run wrote it (`old`: its lstat before, when known). */
-  private wrote(path: string, buf: Buffer, opts: WriteOptions, old: FileStat | undefined, r: WriteResult, alone: boolean): void {
+  private wrote(
+    path: string,
+    buf: Buffer,
+    opts: WriteOptions,
+    old: FileStat | undefined,
+    r: WriteResult,
+    alone: boolean,
+  ): void {
     if (!alone || r.path !== path) {
       this.entries.delete(path);
       return;
@@ -340,11 +366,27 @@ export class CachingHost implements Host {
     const uid = numeric(opts.owner);
     const gid = numeric(opts.group);
     // attributes as the atomic write decides them: given, else the old file's (kept), else 0644 and the writer
-    const certain = old !== undefined && old.isFile && (opts.owner === undefined || uid !== undefined) && (opts.group === undefined || gid !== undefined);
+    const certain =
+      old !== undefined &&
+      old.isFile &&
+      (opts.owner === undefined || uid !== undefined) &&
+      (opts.group === undefined || gid !== undefined);
     const stat: FileStat | undefined = certain
-      ? { ...old, size: buf.length, mode: opts.mode ?? old.mode, uid: uid ?? old.uid, gid: gid ?? old.gid, mtimeMs: r.changed ? Date.now() : old.mtimeMs }
+      ? {
+          ...old,
+          size: buf.length,
+          mode: opts.mode ?? old.mode,
+          uid: uid ?? old.uid,
+          gid: gid ?? old.gid,
+          mtimeMs: r.changed ? Date.now() : old.mtimeMs,
+        }
       : undefined;
-    this.entries.set(path, { priv: opts.sudo !== false, present: true, ...(this.keepContent.has(path) ? { data: Buffer.from(buf) } : {}), ...(stat ? { stat } : {}) });
+    this.entries.set(path, {
+      priv: opts.sudo !== false,
+      present: true,
+      ...(this.keepContent.has(path) ? { data: Buffer.from(buf) } : {}),
+      ...(stat ? { stat } : {}),
+    });
   }
 
   async writeFile(path: string, data: string | Buffer, opts: WriteOptions = {}): Promise<WriteResult> {
@@ -385,7 +427,16 @@ export class CachingHost implements Host {
     if (todo.length > 0) {
       const paths = new Set(todo.map((t) => files[t.i]!.path));
       const rs = await this.change(
-        () => writeFiles(this.inner, todo.map((t) => ({ path: files[t.i]!.path, data: t.buf, ...(files[t.i]!.opts ? { opts: files[t.i]!.opts } : {}) })), opts),
+        () =>
+          writeFiles(
+            this.inner,
+            todo.map((t) => ({
+              path: files[t.i]!.path,
+              data: t.buf,
+              ...(files[t.i]!.opts ? { opts: files[t.i]!.opts } : {}),
+            })),
+            opts,
+          ),
         (rs, alone) => {
           this.forgetIndirect();
           for (const [p, x] of this.entries) if (x.stat === null) this.entries.delete(p);

@@ -11,7 +11,17 @@ import type { ErrorInfo, RunStatus } from './types.js';
 export type JournalRecord =
   | { type: 'run-start'; t: string; runId: string; flow: string; target: string; steps: string[]; pid: number }
   | { type: 'resume'; t: string; runId: string; pid: number }
-  | { type: 'step'; t: string; key: string; status: 'start' | 'done' | 'skip' | 'fail'; why?: string | undefined; ms?: number | undefined; changes?: number | undefined; touched?: string[] | undefined; error?: ErrorInfo | undefined }
+  | {
+      type: 'step';
+      t: string;
+      key: string;
+      status: 'start' | 'done' | 'skip' | 'fail';
+      why?: string | undefined;
+      ms?: number | undefined;
+      changes?: number | undefined;
+      touched?: string[] | undefined;
+      error?: ErrorInfo | undefined;
+    }
   | { type: 'interrupted'; t: string; running: string[] }
   | { type: 'run-end'; t: string; status: RunStatus; ms: number };
 
@@ -83,7 +93,17 @@ export async function readJournal(path: string): Promise<JournalSummary | undefi
   if (!start) return undefined;
   const entries = [...pending.entries()];
   const stoppedAt = (entries.find(([, st]) => st === 'fail') ?? entries[0])?.[0];
-  return { path, runId: start.runId, flow: start.flow, target: start.target, startedAt: start.t, status, completed, touched, stoppedAt };
+  return {
+    path,
+    runId: start.runId,
+    flow: start.flow,
+    target: start.target,
+    startedAt: start.t,
+    status,
+    completed,
+    touched,
+    stoppedAt,
+  };
 }
 
 /** The newest run of `flow` on `target` that did not end ok, if the newest run of it did not end ok. */
@@ -107,6 +127,9 @@ export async function findResumable(dir: string, flow: string, target: string): 
 
 /** A sortable, unique run id: UTC time plus random. */
 export function newRunId(now = new Date()): string {
-  const ts = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const ts = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `${ts}-${Math.random().toString(36).slice(2, 8)}`;
 }

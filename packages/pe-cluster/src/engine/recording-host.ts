@@ -1,5 +1,22 @@
 import type { Duplex } from 'node:stream';
-import { DryRunHost, writeFiles, type BatchWrite, type BatchWriter, type WriteFilesOptions, type ExecOptions, type ExecResult, type FileStat, type Forward, type Host, type Mutation, type ReadOptions, type RemoveOptions, type StreamingExec, type WriteOptions, type WriteResult } from '@pe-stack/pe-host';
+import {
+  DryRunHost,
+  writeFiles,
+  type BatchWrite,
+  type BatchWriter,
+  type WriteFilesOptions,
+  type ExecOptions,
+  type ExecResult,
+  type FileStat,
+  type Forward,
+  type Host,
+  type Mutation,
+  type ReadOptions,
+  type RemoveOptions,
+  type StreamingExec,
+  type WriteOptions,
+  type WriteResult,
+} from '@pe-stack/pe-host';
 
 /** One mutation as the audit log and a step's outcome record it (masked). */
 export type Recorded = Mutation & { ms?: number; code?: number; changed?: boolean; backup?: string };
@@ -49,21 +66,36 @@ export class RecordingHost implements Host {
   async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     if (opts.readOnly) return this.inner.exec(argv, opts);
     const from = this.dry?.mutations.length ?? 0;
-    const masked = () => this.redactor.with([...(opts.secrets ?? []), ...Object.values(opts.env ?? {})]).redactArgv(argv);
+    const masked = () =>
+      this.redactor.with([...(opts.secrets ?? []), ...Object.values(opts.env ?? {})]).redactArgv(argv);
     try {
       const r = await this.inner.exec(argv, opts);
       const m = this.claim(from, (x) => x.kind === 'exec');
-      this.record(m ?? { kind: 'exec', host: this.name, argv: masked(), sudo: Boolean(opts.sudo), code: r.code, ms: r.ms });
+      this.record(
+        m ?? { kind: 'exec', host: this.name, argv: masked(), sudo: Boolean(opts.sudo), code: r.code, ms: r.ms },
+      );
       return r;
     } catch (e) {
       const code = (e as { exitCode?: number | null }).exitCode;
-      this.record({ kind: 'exec', host: this.name, argv: masked(), sudo: Boolean(opts.sudo), code: typeof code === 'number' ? code : -1 });
+      this.record({
+        kind: 'exec',
+        host: this.name,
+        argv: masked(),
+        sudo: Boolean(opts.sudo),
+        code: typeof code === 'number' ? code : -1,
+      });
       throw e;
     }
   }
 
   async spawn(argv: readonly string[], opts: Omit<ExecOptions, 'stdin' | 'allowFailure'> = {}): Promise<StreamingExec> {
-    if (!opts.readOnly) this.record({ kind: 'exec', host: this.name, argv: this.redactor.with(opts.secrets ?? []).redactArgv(argv), sudo: Boolean(opts.sudo) });
+    if (!opts.readOnly)
+      this.record({
+        kind: 'exec',
+        host: this.name,
+        argv: this.redactor.with(opts.secrets ?? []).redactArgv(argv),
+        sudo: Boolean(opts.sudo),
+      });
     return this.inner.spawn(argv, opts);
   }
 
@@ -98,7 +130,10 @@ export class RecordingHost implements Host {
   async writeFiles(files: readonly BatchWrite[], opts: WriteFilesOptions = {}): Promise<WriteResult[]> {
     if (this.dry || typeof (this.inner as Partial<BatchWriter>).writeFiles !== 'function') {
       const out: WriteResult[] = [];
-      for (const f of files) out.push(await this.writeFile(f.path, f.data, { ...f.opts, ...(opts.sudo === undefined ? {} : { sudo: opts.sudo }) }));
+      for (const f of files)
+        out.push(
+          await this.writeFile(f.path, f.data, { ...f.opts, ...(opts.sudo === undefined ? {} : { sudo: opts.sudo }) }),
+        );
       return out;
     }
     const rs = await writeFiles(this.inner, files, opts);
@@ -116,7 +151,15 @@ export class RecordingHost implements Host {
   async remove(path: string, opts?: RemoveOptions): Promise<boolean> {
     const from = this.dry?.mutations.length ?? 0;
     const removed = await this.inner.remove(path, opts);
-    if (removed) this.record(this.claim(from, (x) => x.kind === 'remove' && x.path === path) ?? { kind: 'remove', host: this.name, path, recursive: Boolean(opts?.recursive) });
+    if (removed)
+      this.record(
+        this.claim(from, (x) => x.kind === 'remove' && x.path === path) ?? {
+          kind: 'remove',
+          host: this.name,
+          path,
+          recursive: Boolean(opts?.recursive),
+        },
+      );
     return removed;
   }
 

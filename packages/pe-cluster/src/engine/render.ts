@@ -15,7 +15,9 @@ export function plainRenderer(out: Output): (e: FlowEvent) => void {
     const time = e.t.slice(11, 19);
     switch (e.type) {
       case 'flow-start':
-        out.write(`${time} ${e.dryRun ? 'plan' : 'run'} ${e.flow} ${e.runId}: ${e.steps.length} steps${e.resumedFrom ? `, resuming (stopped at ${e.resumedFrom})` : ''}${e.journal ? `, journal ${e.journal}` : ''}\n`);
+        out.write(
+          `${time} ${e.dryRun ? 'plan' : 'run'} ${e.flow} ${e.runId}: ${e.steps.length} steps${e.resumedFrom ? `, resuming (stopped at ${e.resumedFrom})` : ''}${e.journal ? `, journal ${e.journal}` : ''}\n`,
+        );
         break;
       case 'step-start':
         out.write(`${time} [${e.host}] ${e.id}: ${e.title}\n`);
@@ -33,7 +35,9 @@ export function plainRenderer(out: Output): (e: FlowEvent) => void {
         break;
       case 'flow-end': {
         const c = e.counts;
-        out.write(`${time} ${e.flow} ${e.status}: ${c.done} done, ${c.skipped} already done, ${c.planned} planned, ${c.failed} failed, ${c['not-run']} not run, ${secs(e.ms)}\n`);
+        out.write(
+          `${time} ${e.flow} ${e.status}: ${c.done} done, ${c.skipped} already done, ${c.planned} planned, ${c.failed} failed, ${c['not-run']} not run, ${secs(e.ms)}\n`,
+        );
         break;
       }
     }
@@ -45,14 +49,29 @@ export function ndjsonRenderer(out: Output): (e: FlowEvent) => void {
   return (e) => out.write(`${JSON.stringify(e)}\n`);
 }
 
-const MARK: Record<StepStatus | 'running', string> = { done: '✔', skipped: '=', planned: '+', failed: '✘', 'not-run': '·', running: '▸' };
+const MARK: Record<StepStatus | 'running', string> = {
+  done: '✔',
+  skipped: '=',
+  planned: '+',
+  failed: '✘',
+  'not-run': '·',
+  running: '▸',
+};
 
 /**
  * A live step list on a terminal: one row per step with its state and
  * duration, redrawn in place. `stop()` leaves the final list on screen.
  */
 export class TtyProgress {
-  private rows: { key: string; host: string; title: string; state: StepStatus | 'running'; started?: number; ms?: number; note?: string }[] = [];
+  private rows: {
+    key: string;
+    host: string;
+    title: string;
+    state: StepStatus | 'running';
+    started?: number;
+    ms?: number;
+    note?: string;
+  }[] = [];
   private drawn = 0;
   private timer: NodeJS.Timeout | undefined;
   private header = '';
@@ -141,7 +160,14 @@ export function formatPlan(r: RunResult): string {
   for (const h of hosts) {
     out += `\n${h}\n`;
     for (const s of r.steps.filter((x) => x.host === h)) {
-      const tag = s.status === 'planned' ? 'to do' : s.status === 'skipped' ? 'done ' : s.status === 'failed' ? 'FAIL ' : 'not run';
+      const tag =
+        s.status === 'planned'
+          ? 'to do'
+          : s.status === 'skipped'
+            ? 'done '
+            : s.status === 'failed'
+              ? 'FAIL '
+              : 'not run';
       out += `  [${tag}] ${s.id}: ${s.title}${s.why ? ` (${s.why})` : ''}\n`;
       if (s.error) out += `    ${s.error.code}: ${s.error.message}\n`;
       for (const m of s.mutations) out += mutationText(m, s.host);

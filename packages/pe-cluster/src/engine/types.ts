@@ -97,7 +97,15 @@ interface StepRef {
 }
 
 export type FlowEvent =
-  | (EventBase & { type: 'flow-start'; flow: string; dryRun: boolean; resume: boolean; resumedFrom?: string | undefined; journal?: string | undefined; steps: (StepRef & { group?: string | undefined })[] })
+  | (EventBase & {
+      type: 'flow-start';
+      flow: string;
+      dryRun: boolean;
+      resume: boolean;
+      resumedFrom?: string | undefined;
+      journal?: string | undefined;
+      steps: (StepRef & { group?: string | undefined })[];
+    })
   | (EventBase & StepRef & { type: 'step-start' })
   | (EventBase & StepRef & { type: 'step-check'; done: boolean; why: string })
   | (EventBase & StepRef & { type: 'step-done'; ms: number; changes: number })

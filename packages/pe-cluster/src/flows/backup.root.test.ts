@@ -16,13 +16,16 @@ const P = 'p.rt.test';
 let w: World;
 beforeAll(async () => {
   w = await makeWorld({ secondCa: false });
-  await psql(w.pg[P]!, "INSERT INTO reports (node) SELECT 'node-' || g FROM generate_series(1, 120) g;", { database: 'puppetdb' });
+  await psql(w.pg[P]!, "INSERT INTO reports (node) SELECT 'node-' || g FROM generate_series(1, 120) g;", {
+    database: 'puppetdb',
+  });
 }, 120_000);
 afterAll(async () => {
   await w?.destroy();
 });
 
-const count = async () => (await query<{ n: number }>(w.pg[P]!, 'SELECT count(*)::int AS n FROM reports', { database: 'puppetdb' }))[0]!.n;
+const count = async () =>
+  (await query<{ n: number }>(w.pg[P]!, 'SELECT count(*)::int AS n FROM reports', { database: 'puppetdb' }))[0]!.n;
 const caTree = async () => [...(await treeManifest(new LocalHost(), w.J(P, L.dirs.cadir)))].sort();
 const dbIni = () => fs.readFile(w.J(P, L.files.puppetdbDatabaseIni!.path), 'utf8');
 
@@ -34,7 +37,9 @@ describe('backup and restore', () => {
     expect(r.archive).toMatch(/pe-cluster-ha-\d{8}T\d{9}Z\.tar$/);
     expect((await fs.stat(r.archive)).mode & 0o777).toBe(0o600);
     expect(await fs.readFile(r.checksumFile, 'utf8')).toMatch(new RegExp(`^${r.sha256}  pe-cluster-ha-`));
-    expect(Object.keys(r.manifest.members)).toEqual(expect.arrayContaining(['credentials/etc/puppetdb/conf.d/database.ini', 'db/puppetdb.dump']));
+    expect(Object.keys(r.manifest.members)).toEqual(
+      expect.arrayContaining(['credentials/etc/puppetdb/conf.d/database.ini', 'db/puppetdb.dump']),
+    );
     expect(Object.keys(r.manifest.members).some((m) => /^ca\/ca-p\.rt\.test-.*\.tar$/.test(m))).toBe(true);
     expect(r.manifest.databases).toEqual({ 'db/puppetdb.dump': 'puppetdb' });
     expect((await verifyClusterBackup(r.archive)).created).toBe(r.manifest.created);
@@ -54,11 +59,17 @@ describe('backup and restore', () => {
     const before = { rows: await count(), ca: await caTree(), ini: await dbIni() };
     await psql(w.pg[P]!, 'DELETE FROM reports WHERE id > 100;', { database: 'puppetdb' });
     const gone = await count();
-    await expect(c.restore(bad, { force: true })).rejects.toMatchObject({ code: 'E_BACKUP', message: expect.stringMatching(/does not match its checksum/) });
+    await expect(c.restore(bad, { force: true })).rejects.toMatchObject({
+      code: 'E_BACKUP',
+      message: expect.stringMatching(/does not match its checksum/),
+    });
     // no checksum file
     const lone = join(w.root, 'lone.tar');
     await fs.copyFile(r.archive, lone);
-    await expect(c.restore(lone, { force: true })).rejects.toMatchObject({ code: 'E_BACKUP', message: expect.stringMatching(/\.sha256/) });
+    await expect(c.restore(lone, { force: true })).rejects.toMatchObject({
+      code: 'E_BACKUP',
+      message: expect.stringMatching(/\.sha256/),
+    });
     // a member changed and the archive's checksum recomputed to match: the manifest catches it
     const v = await openClusterBackup(r.archive);
     await fs.appendFile(join(v.dir, 'credentials/etc/puppetdb/conf.d/database.ini'), '# changed\n');
@@ -67,8 +78,15 @@ describe('backup and restore', () => {
     await v.dispose();
     const sum = (await new LocalHost().exec(['sha256sum', forged])).stdout.split(' ')[0];
     await fs.writeFile(`${forged}.sha256`, `${sum}  forged.tar\n`);
-    await expect(c.restore(forged, { force: true })).rejects.toMatchObject({ code: 'E_BACKUP', message: expect.stringMatching(/database\.ini \(sha256 differs\)/) });
-    expect({ rows: await count(), ca: await caTree(), ini: await dbIni() }).toEqual({ rows: gone, ca: before.ca, ini: before.ini });
+    await expect(c.restore(forged, { force: true })).rejects.toMatchObject({
+      code: 'E_BACKUP',
+      message: expect.stringMatching(/database\.ini \(sha256 differs\)/),
+    });
+    expect({ rows: await count(), ca: await caTree(), ini: await dbIni() }).toEqual({
+      rows: gone,
+      ca: before.ca,
+      ini: before.ini,
+    });
     await c.close();
   });
 
@@ -99,7 +117,11 @@ describe('backup and restore', () => {
     });
     expect(err).toBe('');
     expect(code).toBe(0);
-    const rep = JSON.parse(out.trim()) as { type: string; safetyBackup: string; ca: { changed: boolean; previous: string } };
+    const rep = JSON.parse(out.trim()) as {
+      type: string;
+      safetyBackup: string;
+      ca: { changed: boolean; previous: string };
+    };
     expect(rep).toMatchObject({ type: 'restore', ca: { changed: true } });
     expect({ rows: await count(), ca: await caTree(), ini: await dbIni() }).toEqual(want);
     // the state before the restore was kept, verified, and the replaced CA directory kept aside

@@ -7,7 +7,14 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { fileOf } from '@pe-stack/pe-config-files';
 import { backupCa, restoreCa, verifyCaArchive } from '@pe-stack/pe-certs';
-import { asDbUser, dbFilesFromLayout, instanceFromLayout, isInRecovery, readCredentials, type PgInstance } from '@pe-stack/pe-db';
+import {
+  asDbUser,
+  dbFilesFromLayout,
+  instanceFromLayout,
+  isInRecovery,
+  readCredentials,
+  type PgInstance,
+} from '@pe-stack/pe-db';
 import { PeError, validateRemotePath, type Host } from '@pe-stack/pe-host';
 import type { Inventory } from '../inventory.js';
 
@@ -110,7 +117,16 @@ export async function backupCluster(c: BackupContext, opts: BackupOptions = {}):
   const staging = await fs.mkdtemp(join(outDir, `.${name}.`));
   await fs.chmod(staging, 0o700);
   try {
-    const manifest: BackupManifest = { version: 1, cluster: inv.cluster, layout: layout.name, host: node.name, created: now.toISOString(), members: {}, credentials: {}, databases: {} };
+    const manifest: BackupManifest = {
+      version: 1,
+      cluster: inv.cluster,
+      layout: layout.name,
+      host: node.name,
+      created: now.toISOString(),
+      members: {},
+      credentials: {},
+      databases: {},
+    };
     // the CA
     const cadir = layout.dirs.cadir;
     if (await host.exists(`${cadir}/ca_crt.pem`, { sudo })) {
@@ -118,7 +134,12 @@ export async function backupCluster(c: BackupContext, opts: BackupOptions = {}):
       manifest.ca = { archive: relative(staging, ca.archive), manifest: relative(staging, ca.manifestPath), cadir };
     }
     // credentials files, as they are (they hold passwords: the archive is 0600)
-    const files = [...dbFilesFromLayout(layout).map((f) => f.path), ...(['mcollectiveServerCfg', 'mcollectiveCredentials'] as const).flatMap((k) => (layout.files[k] ? [fileOf(layout, k).path] : []))];
+    const files = [
+      ...dbFilesFromLayout(layout).map((f) => f.path),
+      ...(['mcollectiveServerCfg', 'mcollectiveCredentials'] as const).flatMap((k) =>
+        layout.files[k] ? [fileOf(layout, k).path] : [],
+      ),
+    ];
     for (const p of files) {
       validateRemotePath(p);
       if (!(await host.exists(p, { sudo }))) continue;
@@ -135,19 +156,38 @@ export async function backupCluster(c: BackupContext, opts: BackupOptions = {}):
       await fs.mkdir(join(staging, 'db'), { recursive: true, mode: 0o700 });
       for (const db of [...new Set(creds.map((x) => x.database))]) {
         const member = join('db', `${db.replace(/[^A-Za-z0-9._-]/g, '_')}.dump`);
-        const argv = asDbUser(pg, [`${pg.binDir}/pg_dump`, '-h', pg.socketDir, '-p', String(pg.port), '-Fc', '--no-password', '-d', db]);
+        const argv = asDbUser(pg, [
+          `${pg.binDir}/pg_dump`,
+          '-h',
+          pg.socketDir,
+          '-p',
+          String(pg.port),
+          '-Fc',
+          '--no-password',
+          '-d',
+          db,
+        ]);
         const p = await host.spawn(argv, { sudo: true, readOnly: true, cwd: '/' });
         let stderr = '';
         p.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
-        const [, res] = await Promise.all([pipeline(p.stdout, createWriteStream(join(staging, member), { mode: 0o600 })), p.done]);
-        if (res.code !== 0) throw new BackupError(`pg_dump of ${db} exited ${res.code}: ${inv.redactor.redact(stderr.trim().split('\n').slice(-2).join(' '))}`, { host: node.name });
+        const [, res] = await Promise.all([
+          pipeline(p.stdout, createWriteStream(join(staging, member), { mode: 0o600 })),
+          p.done,
+        ]);
+        if (res.code !== 0)
+          throw new BackupError(
+            `pg_dump of ${db} exited ${res.code}: ${inv.redactor.redact(stderr.trim().split('\n').slice(-2).join(' '))}`,
+            { host: node.name },
+          );
         manifest.databases[member] = db;
       }
     }
     for (const f of await walk(staging)) manifest.members[relative(staging, f)] = await sha256File(f);
     await fs.writeFile(join(staging, 'MANIFEST.json'), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
     const archive = join(outDir, `${name}.tar`);
-    await run('tar', ['-C', staging, '--format=gnu', '--owner=0', '--group=0', '-cf', `${archive}.part`, '.'], { maxBuffer: 1 << 20 });
+    await run('tar', ['-C', staging, '--format=gnu', '--owner=0', '--group=0', '-cf', `${archive}.part`, '.'], {
+      maxBuffer: 1 << 20,
+    });
     await fs.chmod(`${archive}.part`, 0o600);
     await fs.rename(`${archive}.part`, archive);
     const { sha256 } = await sha256File(archive);
@@ -179,12 +219,17 @@ export async function openClusterBackup(archive: string): Promise<VerifiedBackup
   try {
     want = (await fs.readFile(`${archive}.sha256`, 'utf8')).trim().split(/\s+/)[0] ?? '';
   } catch (e) {
-    throw new BackupError(`cannot read ${archive}.sha256: ${(e as Error).message}`, { hint: 'A backup is only restored with its checksum file beside it.' });
+    throw new BackupError(`cannot read ${archive}.sha256: ${(e as Error).message}`, {
+      hint: 'A backup is only restored with its checksum file beside it.',
+    });
   }
   const got = await sha256File(archive).catch((e: unknown) => {
     throw new BackupError(`cannot read ${archive}: ${(e as Error).message}`);
   });
-  if (got.sha256 !== want) throw new BackupError(`${archive} does not match its checksum (sha256 ${got.sha256.slice(0, 16)}..., expected ${want.slice(0, 16)}...); nothing was restored.`);
+  if (got.sha256 !== want)
+    throw new BackupError(
+      `${archive} does not match its checksum (sha256 ${got.sha256.slice(0, 16)}..., expected ${want.slice(0, 16)}...); nothing was restored.`,
+    );
   const dir = await fs.mkdtemp(join(tmpdir(), 'pe-cluster-restore-'));
   await fs.chmod(dir, 0o700);
   const dispose = () => fs.rm(dir, { recursive: true, force: true });
@@ -196,7 +241,8 @@ export async function openClusterBackup(archive: string): Promise<VerifiedBackup
     } catch (e) {
       throw new BackupError(`${archive} has no readable MANIFEST.json: ${(e as Error).message}`);
     }
-    if (manifest.version !== 1 || typeof manifest.members !== 'object') throw new BackupError(`${archive}: MANIFEST.json is not a pe-cluster backup manifest.`);
+    if (manifest.version !== 1 || typeof manifest.members !== 'object')
+      throw new BackupError(`${archive}: MANIFEST.json is not a pe-cluster backup manifest.`);
     const present = (await walk(dir)).map((f) => relative(dir, f)).filter((f) => f !== 'MANIFEST.json');
     const problems: string[] = [];
     for (const f of present) if (!manifest.members[f]) problems.push(`${f} (not in the manifest)`);
@@ -208,7 +254,10 @@ export async function openClusterBackup(archive: string): Promise<VerifiedBackup
       const s = await sha256File(join(dir, f));
       if (s.sha256 !== m.sha256 || s.bytes !== m.bytes) problems.push(`${f} (sha256 differs)`);
     }
-    if (problems.length) throw new BackupError(`${archive} members differ from its manifest: ${problems.slice(0, 5).join(', ')}; nothing was restored.`);
+    if (problems.length)
+      throw new BackupError(
+        `${archive} members differ from its manifest: ${problems.slice(0, 5).join(', ')}; nothing was restored.`,
+      );
     if (manifest.ca) await verifyCaArchive(join(dir, manifest.ca.archive), join(dir, manifest.ca.manifest));
     return { manifest, dir, dispose };
   } catch (e) {
@@ -254,12 +303,17 @@ export interface RestoreReport {
  * backup of the old content; each database is restored with `pg_restore
  * --clean --if-exists` (refused on a server in recovery: restore the primary).
  */
-export async function restoreCluster(c: BackupContext, archive: string, opts: RestoreOptions = {}): Promise<RestoreReport> {
+export async function restoreCluster(
+  c: BackupContext,
+  archive: string,
+  opts: RestoreOptions = {},
+): Promise<RestoreReport> {
   const inv = c.inventory;
   const v = await openClusterBackup(archive);
   try {
     const m = v.manifest;
-    if (m.layout !== inv.layout.name) throw new BackupError(`${archive} is a ${m.layout} backup; this inventory's layout is ${inv.layout.name}.`);
+    if (m.layout !== inv.layout.name)
+      throw new BackupError(`${archive} is a ${m.layout} backup; this inventory's layout is ${inv.layout.name}.`);
     const node = inv.masters.find((x) => x.name === (opts.to ?? inv.primary.name));
     if (!node) throw new BackupError(`${opts.to} is not a master of ${inv.file}.`);
     const host = c.host(node.name);
@@ -267,7 +321,11 @@ export async function restoreCluster(c: BackupContext, archive: string, opts: Re
     const parts = new Set(opts.parts ?? ['ca', 'credentials', 'database']);
     const pg = c.pgInstance?.(node.name, host) ?? instanceFromLayout(host, inv.layout);
     const wantsDb = parts.has('database') && Object.keys(m.databases).length > 0;
-    if (wantsDb && (await isInRecovery(pg))) throw new BackupError(`PostgreSQL on ${node.name} is a standby (in recovery); restore the database onto the primary.`, { host: node.name });
+    if (wantsDb && (await isInRecovery(pg)))
+      throw new BackupError(
+        `PostgreSQL on ${node.name} is a standby (in recovery); restore the database onto the primary.`,
+        { host: node.name },
+      );
     // a verified backup of what is there now, before anything is replaced
     let safety: string | undefined;
     const hasCa = await host.exists(`${inv.layout.dirs.cadir}/ca_crt.pem`, { sudo });
@@ -278,7 +336,10 @@ export async function restoreCluster(c: BackupContext, archive: string, opts: Re
     }
     const report: RestoreReport = { archive, to: node.name, safetyBackup: safety, credentials: [], databases: [] };
     if (parts.has('ca') && m.ca) {
-      const r = await restoreCa(join(v.dir, m.ca.archive), host, inv.layout.dirs.cadir, { sudo, force: Boolean(opts.force) });
+      const r = await restoreCa(join(v.dir, m.ca.archive), host, inv.layout.dirs.cadir, {
+        sudo,
+        force: Boolean(opts.force),
+      });
       report.ca = { changed: r.changed, previous: r.previous };
     }
     if (parts.has('credentials')) {
@@ -289,9 +350,31 @@ export async function restoreCluster(c: BackupContext, archive: string, opts: Re
     }
     if (wantsDb) {
       for (const [member, db] of Object.entries(m.databases)) {
-        const argv = asDbUser(pg, [`${pg.binDir}/pg_restore`, '-h', pg.socketDir, '-p', String(pg.port), '--clean', '--if-exists', '--no-password', '--single-transaction', '-d', db]);
-        const r = await host.exec(argv, { sudo: true, cwd: '/', stdin: await fs.readFile(join(v.dir, member)), allowFailure: true, timeoutMs: 60 * 60_000 });
-        if (r.code !== 0) throw new BackupError(`pg_restore of ${db} exited ${r.code}: ${inv.redactor.redact(r.stderr.trim().split('\n').slice(-2).join(' '))}`, { host: node.name, hint: safety ? `The state before the restore is in ${safety}.` : undefined });
+        const argv = asDbUser(pg, [
+          `${pg.binDir}/pg_restore`,
+          '-h',
+          pg.socketDir,
+          '-p',
+          String(pg.port),
+          '--clean',
+          '--if-exists',
+          '--no-password',
+          '--single-transaction',
+          '-d',
+          db,
+        ]);
+        const r = await host.exec(argv, {
+          sudo: true,
+          cwd: '/',
+          stdin: await fs.readFile(join(v.dir, member)),
+          allowFailure: true,
+          timeoutMs: 60 * 60_000,
+        });
+        if (r.code !== 0)
+          throw new BackupError(
+            `pg_restore of ${db} exited ${r.code}: ${inv.redactor.redact(r.stderr.trim().split('\n').slice(-2).join(' '))}`,
+            { host: node.name, hint: safety ? `The state before the restore is in ${safety}.` : undefined },
+          );
         report.databases.push(db);
       }
     }

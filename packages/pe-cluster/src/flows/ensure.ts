@@ -44,7 +44,10 @@ class StoppingDryRunHost extends DryRunHost {
   override async exec(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
     return this.stopIfChanged(await super.exec(argv, opts));
   }
-  override async spawn(argv: readonly string[], opts?: Omit<ExecOptions, 'stdin' | 'allowFailure'>): Promise<StreamingExec> {
+  override async spawn(
+    argv: readonly string[],
+    opts?: Omit<ExecOptions, 'stdin' | 'allowFailure'>,
+  ): Promise<StreamingExec> {
     return this.stopIfChanged(await super.spawn(argv, opts));
   }
   override async writeFile(path: string, data: string | Buffer, opts?: WriteOptions): Promise<WriteResult> {
@@ -75,7 +78,11 @@ export interface ProbeOptions {
  * error before any mutation is a real problem and is thrown; an error after
  * one is a consequence of the planned (not made) change and means "to do".
  */
-export async function probe(ctx: StepContext, fn: (h: EnsureHosts) => Promise<unknown>, opts: ProbeOptions = {}): Promise<CheckResult> {
+export async function probe(
+  ctx: StepContext,
+  fn: (h: EnsureHosts) => Promise<unknown>,
+  opts: ProbeOptions = {},
+): Promise<CheckResult> {
   const dry = new Map<string, DryRunHost>();
   const wrap = (h: Host): DryRunHost => {
     let d = dry.get(h.name);
@@ -91,11 +98,20 @@ export async function probe(ctx: StepContext, fn: (h: EnsureHosts) => Promise<un
   const muts = all();
   if (muts.length === 0) return { done: true, why: 'already so' };
   const parts = [...new Set(muts.map(summary))];
-  return { done: false, why: `would ${parts.slice(0, 4).join('; ')}${parts.length > 4 ? `; and ${parts.length - 4} more` : ''}` };
+  return {
+    done: false,
+    why: `would ${parts.slice(0, 4).join('; ')}${parts.length > 4 ? `; and ${parts.length - 4} more` : ''}`,
+  };
 }
 
 /** A step made from an idempotent ensure function: check = probe, apply = the function for real. */
-export function ensureStep(id: string, host: string, title: string, fn: (h: EnsureHosts, ctx: StepContext) => Promise<unknown>, opts: { verify?: boolean } & ProbeOptions = {}): Step {
+export function ensureStep(
+  id: string,
+  host: string,
+  title: string,
+  fn: (h: EnsureHosts, ctx: StepContext) => Promise<unknown>,
+  opts: { verify?: boolean } & ProbeOptions = {},
+): Step {
   return {
     id,
     host,
@@ -117,8 +133,19 @@ export function ensureStep(id: string, host: string, title: string, fn: (h: Ensu
 /** The IPv4/IPv6 address of `name` as `on` resolves it (pg_hba records are per address). */
 export async function resolveAddress(on: Host, name: string, given?: string): Promise<string> {
   if (given && isIpLiteral(given)) return given;
-  const r = await on.exec(['getent', 'ahosts', given ?? name], { readOnly: true, allowFailure: true, timeoutMs: 15_000 });
-  const first = r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').find((a) => isIpLiteral(a));
-  if (r.code !== 0 || !first) throw new PeError('E_RESOLVE', `cannot resolve ${given ?? name} to an address.`, { host: on.name, hint: 'Add the address to the inventory (address: ...) or fix DNS on the primary.' });
+  const r = await on.exec(['getent', 'ahosts', given ?? name], {
+    readOnly: true,
+    allowFailure: true,
+    timeoutMs: 15_000,
+  });
+  const first = r.stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .find((a) => isIpLiteral(a));
+  if (r.code !== 0 || !first)
+    throw new PeError('E_RESOLVE', `cannot resolve ${given ?? name} to an address.`, {
+      host: on.name,
+      hint: 'Add the address to the inventory (address: ...) or fix DNS on the primary.',
+    });
   return first;
 }

@@ -23,7 +23,9 @@ const S1 = 's1.rt.test';
 let harness: string;
 
 beforeAll(async () => {
-  await run(process.execPath, [join(PKG, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'), '-b', PKG], { cwd: PKG });
+  await run(process.execPath, [join(PKG, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'), '-b', PKG], {
+    cwd: PKG,
+  });
   harness = join(PKG, 'dist', '.failover-kill-harness.mjs');
   await fs.writeFile(
     harness,
@@ -43,7 +45,11 @@ afterEach(async () => {
 });
 
 /** The CLI child; with `killAfter`, SIGKILL once that many steps have reported done or skipped. */
-function child(root: string, args: string[], killAfter?: number): Promise<{ code: number | null; signal: string | null; stdout: string }> {
+function child(
+  root: string,
+  args: string[],
+  killAfter?: number,
+): Promise<{ code: number | null; signal: string | null; stdout: string }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [harness, root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -52,7 +58,8 @@ function child(root: string, args: string[], killAfter?: number): Promise<{ code
       const text = b.toString();
       out += text;
       for (const line of text.split('\n')) {
-        if (killAfter !== undefined && /"type":"step-(done|skip)"/.test(line) && ++finished === killAfter) p.kill('SIGKILL');
+        if (killAfter !== undefined && /"type":"step-(done|skip)"/.test(line) && ++finished === killAfter)
+          p.kill('SIGKILL');
       }
     });
     p.stderr.resume();
@@ -76,7 +83,9 @@ describe('the CLI process killed (SIGKILL) after every step of a planned failove
       const sb = await c.standby(S1, { synchronous: true });
       await c.close();
       expect(sb.status).toBe('ok');
-      await psql(w.pg[P]!, `INSERT INTO reports (node) SELECT 'k${k}-' || g FROM generate_series(1, 40) g;`, { database: 'puppetdb' });
+      await psql(w.pg[P]!, `INSERT INTO reports (node) SELECT 'k${k}-' || g FROM generate_series(1, 40) g;`, {
+        database: 'puppetdb',
+      });
       const original = await caTree(w, P);
       const killed = await child(w.root, ['--json', '--concurrency', '1', 'failover', '--to', S1], k);
       if (killed.signal !== 'SIGKILL') {
@@ -85,7 +94,10 @@ describe('the CLI process killed (SIGKILL) after every step of a planned failove
         break;
       }
       kills++;
-      if (steps === 0) steps = (JSON.parse(killed.stdout.split('\n').find((l) => l.includes('"type":"flow-start"'))!) as { steps: unknown[] }).steps.length;
+      if (steps === 0)
+        steps = (
+          JSON.parse(killed.stdout.split('\n').find((l) => l.includes('"type":"flow-start"'))!) as { steps: unknown[] }
+        ).steps.length;
       const enabled = [await caSignsOn(w, P), await caSignsOn(w, S1)].filter(Boolean).length;
       expect(enabled, `killed after ${k}: CAs enabled`).toBeLessThanOrEqual(1);
       for (const h of [P, S1]) {
@@ -93,12 +105,19 @@ describe('the CLI process killed (SIGKILL) after every step of a planned failove
         if (t) expect(t, `killed after ${k}: CA on ${h}`).toBe(original);
       }
       const resumed = await child(w.root, ['--json', '--concurrency', '1', '--resume', 'failover', '--to', S1]);
-      const res = JSON.parse(resumed.stdout.trim().split('\n').at(-1)!) as { status: string; resumedFrom?: string; error?: unknown };
+      const res = JSON.parse(resumed.stdout.trim().split('\n').at(-1)!) as {
+        status: string;
+        resumedFrom?: string;
+        error?: unknown;
+      };
       expect(resumed.code, `resume after ${k}: ${JSON.stringify(res.error)}`).toBe(0);
       expect(res.resumedFrom).toBeDefined();
       await w.reloadDns();
       expect(await isInRecovery(w.pg[S1]!)).toBe(false);
-      expect((await query<{ n: number }>(w.pg[S1]!, 'SELECT count(*)::int AS n FROM reports', { database: 'puppetdb' }))[0]!.n).toBe(40);
+      expect(
+        (await query<{ n: number }>(w.pg[S1]!, 'SELECT count(*)::int AS n FROM reports', { database: 'puppetdb' }))[0]!
+          .n,
+      ).toBe(40);
       expect([await caSignsOn(w, P), await caSignsOn(w, S1)]).toEqual([false, true]);
       expect(w.dns.current).toBe(ADDR[S1]);
       expect(await caTree(w, S1)).toBe(original);

@@ -30,16 +30,22 @@ async function rows(w: World, host: string): Promise<number> {
 }
 async function insert(w: World, n: number, tag: string): Promise<void> {
   const { psql } = await import('@pe-stack/pe-db');
-  await psql(w.pg[P]!, `INSERT INTO reports (node) SELECT '${tag}-' || g FROM generate_series(1, ${n}) g;`, { database: 'puppetdb' });
+  await psql(w.pg[P]!, `INSERT INTO reports (node) SELECT '${tag}-' || g FROM generate_series(1, ${n}) g;`, {
+    database: 'puppetdb',
+  });
 }
 async function caTree(w: World, host: string): Promise<Map<string, string>> {
   const d = w.J(host, L.dirs.cadir);
   if (!(await fs.stat(d).catch(() => undefined))) return new Map();
   return treeManifest(new LocalHost(), d);
 }
-const same = (a: Map<string, string>, b: Map<string, string>) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
+const same = (a: Map<string, string>, b: Map<string, string>) =>
+  JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
 
-async function run(w: World, what: (c: Awaited<ReturnType<World['cluster']>>, onEvent: (e: FlowEvent) => void) => Promise<RunResult>): Promise<{ r: RunResult; events: FlowEvent[] }> {
+async function run(
+  w: World,
+  what: (c: Awaited<ReturnType<World['cluster']>>, onEvent: (e: FlowEvent) => void) => Promise<RunResult>,
+): Promise<{ r: RunResult; events: FlowEvent[] }> {
   const c = await w.cluster();
   const events: FlowEvent[] = [];
   try {
@@ -52,7 +58,16 @@ async function run(w: World, what: (c: Awaited<ReturnType<World['cluster']>>, on
 /** A power cut: the host stops answering, its postmaster gets SIGKILL (its backends die with it). */
 async function powerCut(w: World, host: string): Promise<void> {
   w.down.add(host);
-  await new LocalHost().exec(['sh', '-c', 'pid=$(head -1 "$1/postmaster.pid"); kill -STOP "$pid"; pkill -KILL -P "$pid"; kill -KILL "$pid"; true', 'sh', w.pg[host]!.dataDir], { allowFailure: true });
+  await new LocalHost().exec(
+    [
+      'sh',
+      '-c',
+      'pid=$(head -1 "$1/postmaster.pid"); kill -STOP "$pid"; pkill -KILL -P "$pid"; kill -KILL "$pid"; true',
+      'sh',
+      w.pg[host]!.dataDir,
+    ],
+    { allowFailure: true },
+  );
   const { waitFor, isRunning: up } = await import('@pe-stack/pe-db');
   await waitFor(async () => !(await up(w.pg[host]!)), 10_000, 100);
 }
@@ -67,7 +82,9 @@ async function newAgentSignedBy(w: World, host: string, agent: string): Promise<
   await ca.sign(agent, { allowed: [] });
   await a.fetch(local, agent);
   const cert = new X509Certificate(await fs.readFile(join(w.root, 'agents', agent, 'certs', `${agent}.pem`)));
-  const caPem = await fs.readFile(w.J(S2, `${L.dirs.certsDir}/ca.pem`)).catch(() => fs.readFile(w.J(host, `${L.dirs.cadir}/ca_crt.pem`)));
+  const caPem = await fs
+    .readFile(w.J(S2, `${L.dirs.certsDir}/ca.pem`))
+    .catch(() => fs.readFile(w.J(host, `${L.dirs.cadir}/ca_crt.pem`)));
   return cert.verify(new X509Certificate(caPem).publicKey);
 }
 
@@ -81,12 +98,16 @@ describe('standby, planned switchover and back, rejoin (real PostgreSQL, real Op
     // ---- standby ----
     let { r } = await run(w, (c, onEvent) => c.standby(S1, { synchronous: true, onEvent }));
     ok(r);
-    expect(await fs.readFile(w.J(S1, L.files.autosignConf!.path), 'utf8')).toBe('own.rt.test\n*.agents.rt.test\nconsole.rt.test\n');
+    expect(await fs.readFile(w.J(S1, L.files.autosignConf!.path), 'utf8')).toBe(
+      'own.rt.test\n*.agents.rt.test\nconsole.rt.test\n',
+    );
     expect(await replicaStreaming(w.pg[P]!, S1, { synchronous: true })).toBe(true);
     expect(same(await caTree(w, S1), original)).toBe(true);
     expect(await caSignsOn(w, S1)).toBe(false);
     // the standalone CA s1 had is kept aside, not deleted
-    expect((await fs.readdir(w.J(S1, '/etc/puppet/puppetserver'))).some((f) => f.startsWith('ca.pe-backup-'))).toBe(true);
+    expect((await fs.readdir(w.J(S1, '/etc/puppet/puppetserver'))).some((f) => f.startsWith('ca.pe-backup-'))).toBe(
+      true,
+    );
     expect(readState((await w.cluster()).inventory).standby).toMatchObject({ host: S1, synchronous: true });
     // a rerun finds everything done
     ({ r } = await run(w, (c, onEvent) => c.standby(S1, { synchronous: true, onEvent })));
@@ -96,7 +117,13 @@ describe('standby, planned switchover and back, rejoin (real PostgreSQL, real Op
     const c0 = await w.cluster();
     const st = await c0.status();
     await c0.close();
-    expect((st as { ha?: { standby?: { host: string; caCopy: { verified: boolean }; replication: { syncState?: string } } } }).ha?.standby).toMatchObject({ host: S1, caCopy: { verified: true }, replication: { syncState: 'sync' } });
+    expect(
+      (
+        st as {
+          ha?: { standby?: { host: string; caCopy: { verified: boolean }; replication: { syncState?: string } } };
+        }
+      ).ha?.standby,
+    ).toMatchObject({ host: S1, caCopy: { verified: true }, replication: { syncState: 'sync' } });
     expect(st.caHolders).toEqual([P]);
 
     // ---- the CA signs something: the copy is stale, status says so, a standby rerun pushes a verified copy ----
@@ -116,7 +143,16 @@ describe('standby, planned switchover and back, rejoin (real PostgreSQL, real Op
     const { r: f, events } = await run(w, (c, onEvent) => c.failover({ to: S1 }, { onEvent }));
     ok(f);
     expect(events.find((e) => e.type === 'flow-start' && 'steps' in e)).toBeDefined();
-    expect(f.steps.map((s) => `${s.id}@${s.host}:${s.status}`)).toEqual(expect.arrayContaining([`old.ca-disabled@${P}:done`, `old.db-fenced@${P}:done`, `db-promote@${S1}:done`, `dns-move@${S1}:done`, `ca-enabled@${S1}:done`, `state.commit@${S1}:done`]));
+    expect(f.steps.map((s) => `${s.id}@${s.host}:${s.status}`)).toEqual(
+      expect.arrayContaining([
+        `old.ca-disabled@${P}:done`,
+        `old.db-fenced@${P}:done`,
+        `db-promote@${S1}:done`,
+        `dns-move@${S1}:done`,
+        `ca-enabled@${S1}:done`,
+        `state.commit@${S1}:done`,
+      ]),
+    );
     // the order: the old CA off before the new one on
     const order = f.steps.map((s) => s.id);
     expect(order.indexOf('old.ca-disabled')).toBeLessThan(order.indexOf('ca-enabled'));
@@ -128,7 +164,8 @@ describe('standby, planned switchover and back, rejoin (real PostgreSQL, real Op
     expect(w.dns.current).toBe(ADDR[S1]);
     expect(same(await caTree(w, S1), caNow)).toBe(true);
     // every master's main filebucket follows primary_cname
-    for (const h of [S1, S2]) expect(await fs.readFile(w.J(h, L.files.sitePp!.path), 'utf8')).toContain(`server => '${CNAME}'`);
+    for (const h of [S1, S2])
+      expect(await fs.readFile(w.J(h, L.files.sitePp!.path), 'utf8')).toContain(`server => '${CNAME}'`);
     // auth.conf lets the new CA host use the CA admin endpoints
     expect(await fs.readFile(w.J(S1, L.files.authConf!.path), 'utf8')).toContain(S1);
     // a new agent is signed by the CA on s1, and its certificate verifies against the CA every master trusts
@@ -149,7 +186,8 @@ describe('standby, planned switchover and back, rejoin (real PostgreSQL, real Op
     ok(again);
     expect(again.steps.filter((s) => s.status === 'done').map((s) => s.id)).toEqual([]);
     // no secret in the journal or the audit log
-    for (const f2 of await fs.readdir(join(w.root, 'state', 'journal'))) expect(await fs.readFile(join(w.root, 'state', 'journal', f2), 'utf8')).not.toContain(DB_PW);
+    for (const f2 of await fs.readdir(join(w.root, 'state', 'journal')))
+      expect(await fs.readFile(join(w.root, 'state', 'journal', f2), 'utf8')).not.toContain(DB_PW);
     expect(await fs.readFile(join(w.root, 'state', 'audit.log'), 'utf8')).not.toContain(DB_PW);
 
     // ---- rejoin p ----
@@ -168,7 +206,9 @@ describe('standby, planned switchover and back, rejoin (real PostgreSQL, real Op
     ({ r } = await run(w, (c, onEvent) => c.standby(P, { synchronous: true, onEvent })));
     ok(r);
     const { psql } = await import('@pe-stack/pe-db');
-    await psql(w.pg[S1]!, "INSERT INTO reports (node) SELECT 'on-s1-' || g FROM generate_series(1, 25) g;", { database: 'puppetdb' });
+    await psql(w.pg[S1]!, "INSERT INTO reports (node) SELECT 'on-s1-' || g FROM generate_series(1, 25) g;", {
+      database: 'puppetdb',
+    });
     const { r: back } = await run(w, (c, onEvent) => c.failover({ to: P }, { onEvent }));
     ok(back);
     expect(await rows(w, P)).toBe(525);
@@ -188,8 +228,22 @@ describe('plan (dry run)', () => {
     const plan = await c.plan('failover', [S1]);
     await c.close();
     expect(plan.status).toBe('ok');
-    expect(plan.steps.filter((s) => s.status === 'planned').map((s) => s.id)).toEqual(expect.arrayContaining(['failover.decide', 'old.ca-disabled', 'old.db-fenced', 'db-promote', 'dns-move', 'ca-enabled', 'state.commit']));
-    expect(plan.steps.find((s) => s.id === 'db-promote')?.mutations.some((m) => m.kind === 'exec' && m.argv.includes('promote'))).toBe(true);
+    expect(plan.steps.filter((s) => s.status === 'planned').map((s) => s.id)).toEqual(
+      expect.arrayContaining([
+        'failover.decide',
+        'old.ca-disabled',
+        'old.db-fenced',
+        'db-promote',
+        'dns-move',
+        'ca-enabled',
+        'state.commit',
+      ]),
+    );
+    expect(
+      plan.steps
+        .find((s) => s.id === 'db-promote')
+        ?.mutations.some((m) => m.kind === 'exec' && m.argv.includes('promote')),
+    ).toBe(true);
     expect(await isInRecovery(w.pg[S1]!)).toBe(true);
     expect(await isRunning(w.pg[P]!)).toBe(true);
     expect([await caSignsOn(w, P), await caSignsOn(w, S1)]).toEqual([true, false]);
@@ -213,7 +267,9 @@ describe('emergency failover', () => {
     expect(await isInRecovery(w.pg[S1]!)).toBe(true);
     expect(await caSignsOn(w, S1)).toBe(false);
     expect(w.dns.sets).toEqual([]);
-    ({ r } = await run(w, (c, onEvent) => c.failover({ to: S1, reachTimeoutMs: 1000, acceptDataLoss: true }, { onEvent })));
+    ({ r } = await run(w, (c, onEvent) =>
+      c.failover({ to: S1, reachTimeoutMs: 1000, acceptDataLoss: true }, { onEvent }),
+    ));
     ok(r);
     expect(r.steps.find((s) => s.id === 'old.fence-recorded')?.status).toBe('done');
     expect(await isInRecovery(w.pg[S1]!)).toBe(false);
@@ -229,7 +285,10 @@ describe('emergency failover', () => {
     const { startInstance, clearStaleLock } = await import('@pe-stack/pe-db');
     for (let i = 0; ; i++) {
       await clearStaleLock(w.pg[P]!);
-      const ok = await startInstance(w.pg[P]!).then(() => true, (e: unknown) => (i < 10 ? false : Promise.reject(e)));
+      const ok = await startInstance(w.pg[P]!).then(
+        () => true,
+        (e: unknown) => (i < 10 ? false : Promise.reject(e)),
+      );
       if (ok) break;
       await new Promise((r) => setTimeout(r, 1000));
     }
@@ -258,7 +317,10 @@ describe('emergency failover', () => {
     const { r: f } = await run(w, (c, onEvent) => c.failover({ to: S1, reachTimeoutMs: 1000 }, { onEvent }));
     ok(f);
     expect(await rows(w, S1)).toBe(300);
-    expect(readState((await w.cluster()).inventory).failover).toMatchObject({ mode: 'emergency', acceptDataLoss: false });
+    expect(readState((await w.cluster()).inventory).failover).toMatchObject({
+      mode: 'emergency',
+      acceptDataLoss: false,
+    });
   }, 120_000);
 });
 

@@ -53,18 +53,68 @@ function openssl(args: string[]): void {
 
 function issue(ca: string, name: string): { key: Buffer; cert: Buffer } {
   const b = join(dir, 'pki', name);
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${b}.key`, '-out', `${b}.csr`, '-subj', `/CN=${name}`]);
+  openssl([
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    `${b}.key`,
+    '-out',
+    `${b}.csr`,
+    '-subj',
+    `/CN=${name}`,
+  ]);
   writeFileSync(`${b}.ext`, `subjectAltName=DNS:${name}\n`);
-  openssl(['x509', '-req', '-in', `${b}.csr`, '-CA', `${dir}/pki/${ca}.pem`, '-CAkey', `${dir}/pki/${ca}.key`, '-CAcreateserial', '-out', `${b}.pem`, '-days', '1', '-extfile', `${b}.ext`]);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    `${b}.csr`,
+    '-CA',
+    `${dir}/pki/${ca}.pem`,
+    '-CAkey',
+    `${dir}/pki/${ca}.key`,
+    '-CAcreateserial',
+    '-out',
+    `${b}.pem`,
+    '-days',
+    '1',
+    '-extfile',
+    `${b}.ext`,
+  ]);
   return { key: readFileSync(`${b}.key`), cert: readFileSync(`${b}.pem`) };
 }
 
 function makeCa(name: string): void {
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${dir}/pki/${name}.key`, '-out', `${dir}/pki/${name}.pem`, '-subj', `/CN=${name}`, '-days', '1']);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    `${dir}/pki/${name}.key`,
+    '-out',
+    `${dir}/pki/${name}.pem`,
+    '-subj',
+    `/CN=${name}`,
+    '-days',
+    '1',
+  ]);
 }
 
 /** status codes of a peer: [certificate/ca, certificate_request/...] for both API flavours */
-const ANSWERS: Record<string, [number, number]> = { active: [200, 404], gated: [200, 403], disabled: [404, 404], foreign: [200, 404] };
+const ANSWERS: Record<string, [number, number]> = {
+  active: [200, 404],
+  gated: [200, 403],
+  disabled: [404, 404],
+  foreign: [200, 404],
+};
 
 async function listen(s: Server | TcpServer, host: string): Promise<void> {
   await new Promise<void>((res, rej) => {
@@ -87,7 +137,11 @@ beforeAll(async () => {
       hits.push(`${name} ${req.url}`);
       const [ca, csr] = ANSWERS[name]!;
       const url = req.url ?? '';
-      const code = /\/certificate\/ca$/.test(url) ? ca : /\/certificate_request\/pe-cluster-guard-probe$/.test(url) ? csr : 404;
+      const code = /\/certificate\/ca$/.test(url)
+        ? ca
+        : /\/certificate_request\/pe-cluster-guard-probe$/.test(url)
+          ? csr
+          : 404;
       res.writeHead(code, { 'content-type': 'text/plain' });
       res.end(code === 200 ? readFileSync(join(dir, 'pki/ca.pem')) : 'no');
     });
@@ -117,9 +171,22 @@ interface HostDir {
 }
 
 let n = 0;
-function hostDir(opts: { peers: Peer[]; flavour?: 'debian' | 'pe3'; gate?: string; authConf?: string; extra?: string[] }): HostDir {
+function hostDir(opts: {
+  peers: Peer[];
+  flavour?: 'debian' | 'pe3';
+  gate?: string;
+  authConf?: string;
+  extra?: string[];
+}): HostDir {
   const base = join(dir, `host${++n}`);
-  const h: HostDir = { base, conf: join(base, 'guard.conf'), caCfg: join(base, 'ca.cfg'), puppetConf: join(base, 'puppet.conf'), pg: join(base, 'pgdata'), state: join(base, 'state') };
+  const h: HostDir = {
+    base,
+    conf: join(base, 'guard.conf'),
+    caCfg: join(base, 'ca.cfg'),
+    puppetConf: join(base, 'puppet.conf'),
+    pg: join(base, 'pgdata'),
+    state: join(base, 'state'),
+  };
   mkdirSync(h.pg, { recursive: true });
   writeFileSync(h.caCfg, CA_CFG);
   writeFileSync(h.puppetConf, PUPPET_CONF);
@@ -135,7 +202,9 @@ function hostDir(opts: { peers: Peer[]; flavour?: 'debian' | 'pe3'; gate?: strin
     `CA_PATH=${api}/certificate/ca`,
     `CSR_PATH=${api}/certificate_request/pe-cluster-guard-probe`,
     `VERIFY_CA=${join(dir, 'pki/ca.pem')}`,
-    ...(pe3 ? ['CA_SWITCH_KIND=ini', `CA_SWITCH_FILE=${h.puppetConf}`, 'CA_SWITCH_SECTION=master', 'CA_SWITCH_KEY=ca'] : ['CA_SWITCH_KIND=services', `CA_SWITCH_FILE=${h.caCfg}`]),
+    ...(pe3
+      ? ['CA_SWITCH_KIND=ini', `CA_SWITCH_FILE=${h.puppetConf}`, 'CA_SWITCH_SECTION=master', 'CA_SWITCH_KEY=ca']
+      : ['CA_SWITCH_KIND=services', `CA_SWITCH_FILE=${h.caCfg}`]),
     ...(opts.gate ? [`AUTH_CONF=${opts.authConf}`, `GATE=${opts.gate}`] : []),
     `PG_DATA=${h.pg}`,
     'PG_USER=postgres',
@@ -159,7 +228,10 @@ interface Run {
 function run(argv: string[]): Promise<Run> {
   const t0 = performance.now();
   return new Promise((res, rej) => {
-    const c = spawn(argv[0]!, argv.slice(1), { env: { PATH: '/usr/bin:/bin', PE_CLUSTER_GUARD_STATE_DIR: join(dir, 'default-state') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(argv[0]!, argv.slice(1), {
+      env: { PATH: '/usr/bin:/bin', PE_CLUSTER_GUARD_STATE_DIR: join(dir, 'default-state') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     c.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
@@ -196,40 +268,55 @@ beforeEach(() => {
 describe('pe-cluster-guard against HTTPS peers', () => {
   it('fences at boot when another master is the active CA: CA off (the editor agrees), pe-db marker and standby.signal owned by postgres, a clear log line; the start goes on', async () => {
     const h = hostDir({ peers: ['gated', 'disabled', 'unreachable', 'active'] });
-    const r = (await guard(h, 'puppetserver'));
+    const r = await guard(h, 'puppetserver');
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain('pe-cluster-guard: active.test is the active CA; this host was fenced at boot; run `pe-cluster rejoin me.test`');
+    expect(r.stderr).toContain(
+      'pe-cluster-guard: active.test is the active CA; this host was fenced at boot; run `pe-cluster rejoin me.test`',
+    );
     expect(caOn(h)).toBe(false);
     // the same bytes pe-config-files writes: its own edit is a no-op now
     const doc = parseServices(readFileSync(h.caCfg, 'utf8'), h.caCfg);
     expect(doc.setCa(false)).toBe(false);
-    expect(readFileSync(h.caCfg, 'utf8')).toBe(CA_CFG.replace(`\n${CA_SVC}`, `\n#${CA_SVC}`).replace('#puppetlabs.services.ca.certificate-authority-disabled', 'puppetlabs.services.ca.certificate-authority-disabled'));
+    expect(readFileSync(h.caCfg, 'utf8')).toBe(
+      CA_CFG.replace(`\n${CA_SVC}`, `\n#${CA_SVC}`).replace(
+        '#puppetlabs.services.ca.certificate-authority-disabled',
+        'puppetlabs.services.ca.certificate-authority-disabled',
+      ),
+    );
     const marker = JSON.parse(readFileSync(join(h.pg, 'pe-db.fenced'), 'utf8')) as Record<string, string>;
     expect(marker).toMatchObject({ host: 'me.test', dataDir: h.pg, newPrimary: 'active.test', how: 'stopped' });
     expect(marker.reason).toMatch(/pe-cluster-guard: fenced at boot/);
     for (const f of ['pe-db.fenced', 'standby.signal']) {
       const st = statSync(join(h.pg, f));
-      expect([st.uid, st.mode & 0o777]).toEqual([Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), 0o600]);
+      expect([st.uid, st.mode & 0o777]).toEqual([
+        Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })),
+        0o600,
+      ]);
     }
     expect(readFileSync(join(h.state, 'guard.log'), 'utf8')).toContain('active.test is the active CA');
     // a backup of the switch, named as pe-host names them
     expect(execFileSync('ls', [h.base], { encoding: 'utf8' })).toMatch(/ca\.cfg\.pe-backup-\d{8}T\d{9}Z/);
     // the gated peer was asked both questions; the disabled one only the first
-    expect(hits.filter((x) => x.startsWith('gated')).sort()).toEqual(['gated /puppet-ca/v1/certificate/ca', 'gated /puppet-ca/v1/certificate_request/pe-cluster-guard-probe']);
+    expect(hits.filter((x) => x.startsWith('gated')).sort()).toEqual([
+      'gated /puppet-ca/v1/certificate/ca',
+      'gated /puppet-ca/v1/certificate_request/pe-cluster-guard-probe',
+    ]);
     expect(hits.filter((x) => x.startsWith('disabled'))).toEqual(['disabled /puppet-ca/v1/certificate/ca']);
   });
 
   it('starts unchanged when the other masters are only gated, disabled, of another CA (unverified), silent or unreachable; bounded time', async () => {
     const h = hostDir({ peers: ['gated', 'disabled', 'foreign', 'silent', 'unreachable'] });
-    const r = (await guard(h, 'puppetserver'));
+    const r = await guard(h, 'puppetserver');
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/no other active CA \(\d+ ms: gated\.test ca=200 csr=403 not;disabled\.test ca=404 csr=- not;foreign\.test ca=000 csr=- not;silent\.test ca=000 csr=- not;unreachable\.test ca=000 csr=- not\): starting unchanged/);
+    expect(r.stderr).toMatch(
+      /no other active CA \(\d+ ms: gated\.test ca=200 csr=403 not;disabled\.test ca=404 csr=- not;foreign\.test ca=000 csr=- not;silent\.test ca=000 csr=- not;unreachable\.test ca=000 csr=- not\): starting unchanged/,
+    );
     unchanged(h);
     expect(hits).toContain('silent connect');
     // the silent peer never finishes the TLS handshake: curl's connect timeout (1 s, which covers the handshake) ends it, in parallel with the rest
     expect(r.ms).toBeGreaterThan(900);
     expect(r.ms).toBeLessThan(4500);
-    const pg = (await guard(h, 'postgresql'));
+    const pg = await guard(h, 'postgresql');
     expect(pg.code).toBe(0);
     unchanged(h);
   });
@@ -239,7 +326,7 @@ describe('pe-cluster-guard against HTTPS peers', () => {
     expect((await guard(h, 'postgresql')).code).toBe(0);
     unchanged(h);
     writeFileSync(join(h.pg, 'pe-db.fenced'), '{"host":"me.test","newPrimary":"s1.test","how":"stopped"}\n');
-    const r = (await guard(h, 'postgresql'));
+    const r = await guard(h, 'postgresql');
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('this host is fenced');
     expect(caOn(h)).toBe(false);
@@ -271,7 +358,7 @@ describe('pe-cluster-guard against HTTPS peers', () => {
     unchanged(gated);
 
     const taken = hostDir({ peers: ['active'] });
-    const a = (await guard(taken, 'allow', '600'));
+    const a = await guard(taken, 'allow', '600');
     expect(a.code).toBe(0);
     expect(Number(readFileSync(join(taken.state, 'allow-start'), 'utf8'))).toBeGreaterThan(Date.now() / 1000 + 590);
     expect((await guard(taken, 'puppetserver')).stderr).toContain('not probing');
@@ -295,24 +382,38 @@ describe('pe-cluster-guard against HTTPS peers', () => {
     // a puppet.conf without `ca` (Puppet's default: a CA) gets the key in [master]
     const d = hostDir({ peers: ['active'], flavour: 'pe3' });
     writeFileSync(d.puppetConf, '[main]\n    server = x\n[master]\n    certname = me.test\n');
-    (await guard(d, 'puppetserver'));
-    expect(readFileSync(d.puppetConf, 'utf8')).toBe('[main]\n    server = x\n[master]\n    ca = false\n    certname = me.test\n');
+    await guard(d, 'puppetserver');
+    expect(readFileSync(d.puppetConf, 'utf8')).toBe(
+      '[main]\n    server = x\n[master]\n    ca = false\n    certname = me.test\n',
+    );
   });
 
   it('never fails a start over a probe or a broken config; refuses only a start it could not fence', async () => {
     const h = hostDir({ peers: ['active'], extra: ['PEER=bad;name 127.0.0.1', 'WHATEVER=1'] });
     writeFileSync(h.conf, readFileSync(h.conf, 'utf8').replace(/^VERIFY_CA=.*$/m, 'VERIFY_CA=/nonexistent/ca.pem'));
-    const r = (await guard(h, 'puppetserver'));
+    const r = await guard(h, 'puppetserver');
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('cannot verify peers');
     unchanged(h);
-    const none = (await guard({ ...h, conf: join(dir, 'nonexistent.conf') }, 'postgresql'));
+    const none = await guard({ ...h, conf: join(dir, 'nonexistent.conf') }, 'postgresql');
     expect(none.code).toBe(0);
     expect((await guard(h, 'frobnicate')).code).toBe(0);
     // the switch cannot be rewritten (its directory is not writable, even for root: a read-only bind mount)
     const ro = hostDir({ peers: ['active'] });
     const script = `mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && exec bash "$2" --config "$3" puppetserver`;
-    const res = await run(['unshare', '--mount', '--propagation', 'private', 'bash', '-c', script, '_', ro.base, SCRIPT, ro.conf]);
+    const res = await run([
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      'bash',
+      '-c',
+      script,
+      '_',
+      ro.base,
+      SCRIPT,
+      ro.conf,
+    ]);
     expect(res.stderr).toContain('refusing to start puppetserver');
     expect(res.code).toBe(1);
   });

@@ -6,7 +6,17 @@ import type { Host } from '@pe-stack/pe-host';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { jailedHost, testInventory } from '../testing/jail.js';
 import { runFlow, type Inventory } from '../index.js';
-import { allowCaStart, caProbePaths, guardClearStep, guardConfig, guardDropIns, guardInstallGroup, guardScript, guardUnits, readGuardFence } from './guard.js';
+import {
+  allowCaStart,
+  caProbePaths,
+  guardClearStep,
+  guardConfig,
+  guardDropIns,
+  guardInstallGroup,
+  guardScript,
+  guardUnits,
+  readGuardFence,
+} from './guard.js';
 
 let root: string;
 beforeEach(async () => {
@@ -55,24 +65,43 @@ describe('guard config and drop-ins', () => {
       'MAX_TIME=2',
       '',
     ]);
-    expect(guardConfig(inv, inv.masters[0]!, { gate: 'pe-cluster standby gate' })).toContain('AUTH_CONF=/etc/puppet/puppetserver/conf.d/auth.conf\nGATE=pe-cluster standby gate\n');
-    expect(() => guardConfig(inv, inv.masters[0]!, { gate: 'x\nCERTNAME=evil' })).toThrow(/cannot go into the guard's config/);
+    expect(guardConfig(inv, inv.masters[0]!, { gate: 'pe-cluster standby gate' })).toContain(
+      'AUTH_CONF=/etc/puppet/puppetserver/conf.d/auth.conf\nGATE=pe-cluster standby gate\n',
+    );
+    expect(() => guardConfig(inv, inv.masters[0]!, { gate: 'x\nCERTNAME=evil' })).toThrow(
+      /cannot go into the guard's config/,
+    );
     expect(guardUnits(inv.layout)).toEqual({ puppetserver: 'puppetserver.service', postgresql: 'postgresql@.service' });
     const d = guardDropIns(inv.layout);
-    expect(d.map((x) => x.path)).toEqual(['/etc/systemd/system/puppetserver.service.d/pe-cluster-guard.conf', '/etc/systemd/system/postgresql@.service.d/pe-cluster-guard.conf']);
-    expect(d[0]!.content).toContain('[Service]\nExecStartPre=+/usr/local/sbin/pe-cluster-guard --config /etc/puppet/pe-cluster-guard.conf puppetserver\n');
-    expect(d[1]!.content).toContain('ExecStartPre=+/usr/local/sbin/pe-cluster-guard --config /etc/puppet/pe-cluster-guard.conf postgresql\n');
+    expect(d.map((x) => x.path)).toEqual([
+      '/etc/systemd/system/puppetserver.service.d/pe-cluster-guard.conf',
+      '/etc/systemd/system/postgresql@.service.d/pe-cluster-guard.conf',
+    ]);
+    expect(d[0]!.content).toContain(
+      '[Service]\nExecStartPre=+/usr/local/sbin/pe-cluster-guard --config /etc/puppet/pe-cluster-guard.conf puppetserver\n',
+    );
+    expect(d[1]!.content).toContain(
+      'ExecStartPre=+/usr/local/sbin/pe-cluster-guard --config /etc/puppet/pe-cluster-guard.conf postgresql\n',
+    );
   });
 
   it('pe3: Puppet 3 paths under /production, `[master] ca` in puppet.conf, pe-httpd and pe-postgresql', () => {
     const inv = inventory('pe3');
-    expect(caProbePaths(inv.layout)).toEqual({ ca: '/production/certificate/ca', csr: '/production/certificate_request/pe-cluster-guard-probe' });
+    expect(caProbePaths(inv.layout)).toEqual({
+      ca: '/production/certificate/ca',
+      csr: '/production/certificate_request/pe-cluster-guard-probe',
+    });
     const conf = guardConfig(inv, inv.masters[0]!);
-    expect(conf).toContain('CA_SWITCH_KIND=ini\nCA_SWITCH_FILE=/etc/puppetlabs/puppet/puppet.conf\nCA_SWITCH_SECTION=master\nCA_SWITCH_KEY=ca\n');
+    expect(conf).toContain(
+      'CA_SWITCH_KIND=ini\nCA_SWITCH_FILE=/etc/puppetlabs/puppet/puppet.conf\nCA_SWITCH_SECTION=master\nCA_SWITCH_KEY=ca\n',
+    );
     expect(conf).toContain('VERIFY_CA=/etc/puppetlabs/puppet/ssl/certs/ca.pem\n');
     expect(conf).toContain('PG_DATA=/opt/puppet/var/lib/pgsql/9.2/data\nPG_USER=pe-postgres\n');
     expect(conf).toContain('PEER=s1.test 10.9.0.2\nPEER=s2.test\n');
-    expect(guardDropIns(inv.layout).map((x) => x.path)).toEqual(['/etc/systemd/system/pe-httpd.service.d/pe-cluster-guard.conf', '/etc/systemd/system/pe-postgresql.service.d/pe-cluster-guard.conf']);
+    expect(guardDropIns(inv.layout).map((x) => x.path)).toEqual([
+      '/etc/systemd/system/pe-httpd.service.d/pe-cluster-guard.conf',
+      '/etc/systemd/system/pe-postgresql.service.d/pe-cluster-guard.conf',
+    ]);
   });
 
   it('the script is the package asset (found from src and dist alike)', () => {
@@ -104,7 +133,11 @@ describe('guard install, clear and allow steps', () => {
 
     const r = await runFlow(flow, { host: (n) => hosts.get(n)! });
     expect(r.status).toBe('ok');
-    expect(r.steps.map((s) => `${s.id}@${s.host}:${s.status}`).filter((s) => s.startsWith('guard.') && s.includes('@s1.test'))).toEqual([
+    expect(
+      r.steps
+        .map((s) => `${s.id}@${s.host}:${s.status}`)
+        .filter((s) => s.startsWith('guard.') && s.includes('@s1.test')),
+    ).toEqual([
       'guard.script@s1.test:done',
       'guard.config@s1.test:done',
       'guard.web-tls@s1.test:done',
@@ -114,10 +147,18 @@ describe('guard install, clear and allow steps', () => {
     const st = await fs.stat(join(root, 's1.test/usr/local/sbin/pe-cluster-guard'));
     expect(st.mode & 0o7777).toBe(0o755);
     expect(await fs.readFile(join(root, 's1.test/usr/local/sbin/pe-cluster-guard'), 'utf8')).toBe(guardScript());
-    expect(await fs.readFile(join(root, 's1.test/etc/puppet/pe-cluster-guard.conf'), 'utf8')).toBe(guardConfig(inv, inv.masters[1]!));
-    expect(await fs.readFile(join(root, 'primary.test/etc/puppet/pe-cluster-guard.conf'), 'utf8')).toContain('CERTNAME=primary.test\nPEER=s1.test 10.9.0.2\nPEER=s2.test\n');
-    for (const d of guardDropIns(inv.layout)) expect(await fs.readFile(join(root, 's2.test', d.path), 'utf8')).toBe(d.content);
-    const web = parseHocon(await fs.readFile(join(root, 's1.test/etc/puppet/puppetserver/conf.d/webserver.conf'), 'utf8'), 'webserver.conf');
+    expect(await fs.readFile(join(root, 's1.test/etc/puppet/pe-cluster-guard.conf'), 'utf8')).toBe(
+      guardConfig(inv, inv.masters[1]!),
+    );
+    expect(await fs.readFile(join(root, 'primary.test/etc/puppet/pe-cluster-guard.conf'), 'utf8')).toContain(
+      'CERTNAME=primary.test\nPEER=s1.test 10.9.0.2\nPEER=s2.test\n',
+    );
+    for (const d of guardDropIns(inv.layout))
+      expect(await fs.readFile(join(root, 's2.test', d.path), 'utf8')).toBe(d.content);
+    const web = parseHocon(
+      await fs.readFile(join(root, 's1.test/etc/puppet/puppetserver/conf.d/webserver.conf'), 'utf8'),
+      'webserver.conf',
+    );
     expect(web.get(['webserver', 'ssl-cert'])).toBe('/var/lib/puppet/ssl/certs/s1.test.pem');
     expect(web.get(['webserver', 'ssl-key'])).toBe('/var/lib/puppet/ssl/private_keys/s1.test.pem');
     expect(web.get(['webserver', 'ssl-ca-cert'])).toBe('/var/lib/puppet/ssl/certs/ca.pem');
@@ -129,19 +170,35 @@ describe('guard install, clear and allow steps', () => {
     expect(calls).toEqual([]);
   });
 
-  it('clear lifts the guard\'s own marker and allow token; readGuardFence finds pe-db\'s marker first, then the guard\'s own', async () => {
+  it("clear lifts the guard's own marker and allow token; readGuardFence finds pe-db's marker first, then the guard's own", async () => {
     const inv = inventory('debian');
     const calls: string[][] = [];
     const h = jailed('s1.test', calls);
     const node = inv.masters[1]!;
     expect(await readGuardFence(h, inv, false)).toBeUndefined();
     await fs.mkdir(join(root, 's1.test/var/local/pe-cluster'), { recursive: true });
-    await fs.writeFile(join(root, 's1.test/var/local/pe-cluster/fenced'), JSON.stringify({ host: 's1.test', dataDir: '', at: 'T', newPrimary: 'primary.test', how: 'stopped', reason: 'pe-cluster-guard: fenced at boot' }));
+    await fs.writeFile(
+      join(root, 's1.test/var/local/pe-cluster/fenced'),
+      JSON.stringify({
+        host: 's1.test',
+        dataDir: '',
+        at: 'T',
+        newPrimary: 'primary.test',
+        how: 'stopped',
+        reason: 'pe-cluster-guard: fenced at boot',
+      }),
+    );
     await fs.writeFile(join(root, 's1.test/var/local/pe-cluster/allow-start'), '1\n');
-    expect(await readGuardFence(h, inv, false)).toMatchObject({ newPrimary: 'primary.test', path: '/var/local/pe-cluster/fenced' });
+    expect(await readGuardFence(h, inv, false)).toMatchObject({
+      newPrimary: 'primary.test',
+      path: '/var/local/pe-cluster/fenced',
+    });
     await fs.mkdir(join(root, 's1.test/var/lib/postgresql/15/main'), { recursive: true });
     await fs.writeFile(join(root, 's1.test/var/lib/postgresql/15/main/pe-db.fenced'), 'not json');
-    expect(await readGuardFence(h, inv, false)).toMatchObject({ reason: 'not json', path: '/var/lib/postgresql/15/main/pe-db.fenced' });
+    expect(await readGuardFence(h, inv, false)).toMatchObject({
+      reason: 'not json',
+      path: '/var/lib/postgresql/15/main/pe-db.fenced',
+    });
 
     const flow = { name: 'rejoin-part', items: [guardClearStep(inv, node)] };
     const r = await runFlow(flow, { host: () => h });
@@ -161,7 +218,16 @@ describe('guard install, clear and allow steps', () => {
     await fs.mkdir(join(root, 's1.test/usr/local/sbin'), { recursive: true });
     await fs.writeFile(join(root, 's1.test/usr/local/sbin/pe-cluster-guard'), guardScript());
     expect(await allowCaStart(h, inv, false, 600)).toBe(true);
-    expect(calls).toEqual([['s1.test', '/usr/local/sbin/pe-cluster-guard', '--config', '/etc/puppetlabs/puppet/pe-cluster-guard.conf', 'allow', '600']]);
+    expect(calls).toEqual([
+      [
+        's1.test',
+        '/usr/local/sbin/pe-cluster-guard',
+        '--config',
+        '/etc/puppetlabs/puppet/pe-cluster-guard.conf',
+        'allow',
+        '600',
+      ],
+    ]);
     await expect(allowCaStart(h, inv, false, 0)).rejects.toThrow(/not a positive number/);
   });
 });

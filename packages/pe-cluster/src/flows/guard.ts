@@ -89,7 +89,9 @@ export function caProbePaths(layout: Layout): { ca: string; csr: string } {
 export function guardUnits(layout: Layout): { puppetserver: string; postgresql: string } {
   return {
     puppetserver: `${layout.services.puppetserver}.service`,
-    postgresql: layout.postgresql.cluster ? `${layout.services.postgresql}@.service` : `${layout.services.postgresql}.service`,
+    postgresql: layout.postgresql.cluster
+      ? `${layout.services.postgresql}@.service`
+      : `${layout.services.postgresql}.service`,
   };
 }
 
@@ -111,15 +113,25 @@ export function guardConfig(inv: Inventory, node: InventoryNode, o: GuardOptions
     `CERTNAME=${validateHostname(node.name)}`,
     ...inv.masters
       .filter((m) => m.name !== node.name)
-      .map((m) => `PEER=${validateHostname(m.name)}${m.ssh.address && isIpLiteral(m.ssh.address) ? ` ${m.ssh.address}` : ''}`),
+      .map(
+        (m) =>
+          `PEER=${validateHostname(m.name)}${m.ssh.address && isIpLiteral(m.ssh.address) ? ` ${m.ssh.address}` : ''}`,
+      ),
     'PORT=8140',
     `CA_PATH=${ca}`,
     `CSR_PATH=${csr}`,
     `VERIFY_CA=${validateRemotePath(verify)}`,
     ...(sw.kind === 'services'
       ? ['CA_SWITCH_KIND=services', `CA_SWITCH_FILE=${validateRemotePath(fileOf(layout, sw.file).path)}`]
-      : ['CA_SWITCH_KIND=ini', `CA_SWITCH_FILE=${validateRemotePath(fileOf(layout, sw.file).path)}`, `CA_SWITCH_SECTION=${safe(sw.section)}`, `CA_SWITCH_KEY=${safe(sw.key)}`]),
-    ...(o.gate && layout.files.authConf ? [`AUTH_CONF=${validateRemotePath(layout.files.authConf.path)}`, `GATE=${safe(o.gate)}`] : []),
+      : [
+          'CA_SWITCH_KIND=ini',
+          `CA_SWITCH_FILE=${validateRemotePath(fileOf(layout, sw.file).path)}`,
+          `CA_SWITCH_SECTION=${safe(sw.section)}`,
+          `CA_SWITCH_KEY=${safe(sw.key)}`,
+        ]),
+    ...(o.gate && layout.files.authConf
+      ? [`AUTH_CONF=${validateRemotePath(layout.files.authConf.path)}`, `GATE=${safe(o.gate)}`]
+      : []),
     ...(pg ? [`PG_DATA=${validateRemotePath(pg.dataDir)}`, `PG_USER=${safe(pg.osUser)}`] : []),
     `STATE_DIR=${paths.stateDir}`,
     `CONNECT_TIMEOUT=${o.connectTimeoutS ?? 1}`,
@@ -129,7 +141,11 @@ export function guardConfig(inv: Inventory, node: InventoryNode, o: GuardOptions
 }
 
 function safe(v: string): string {
-  if (!/^[\w@%+=:,./ -]+$/.test(v) || v.trim() !== v) throw new FailoverError('E_INVALID_INPUT', `"${v}" cannot go into the guard's config (letters, digits, spaces and @%+=:,./_- only).`);
+  if (!/^[\w@%+=:,./ -]+$/.test(v) || v.trim() !== v)
+    throw new FailoverError(
+      'E_INVALID_INPUT',
+      `"${v}" cannot go into the guard's config (letters, digits, spaces and @%+=:,./_- only).`,
+    );
   return v;
 }
 
@@ -183,32 +199,75 @@ export function guardInstallSteps(inv: Inventory, node: InventoryNode, o: GuardO
       await fn(ctx.host);
     },
   });
-  steps.push(ensure('guard.script', `the boot-time fence ${p.script}`, (h) => writeRootFile(h, p.script, guardScript(), 0o755, sudo)));
-  steps.push(ensure('guard.config', `its config ${p.config} (peers: ${inv.masters.filter((m) => m.name !== node.name).map((m) => m.name).join(', ') || 'none'})`, (h) => writeRootFile(h, p.config, guardConfig(inv, node, o), 0o644, sudo)));
+  steps.push(
+    ensure('guard.script', `the boot-time fence ${p.script}`, (h) =>
+      writeRootFile(h, p.script, guardScript(), 0o755, sudo),
+    ),
+  );
+  steps.push(
+    ensure(
+      'guard.config',
+      `its config ${p.config} (peers: ${
+        inv.masters
+          .filter((m) => m.name !== node.name)
+          .map((m) => m.name)
+          .join(', ') || 'none'
+      })`,
+      (h) => writeRootFile(h, p.config, guardConfig(inv, node, o), 0o644, sudo),
+    ),
+  );
   if (layout.crl.kind === 'hocon') {
-    const web = caEdits(inv, false, node.name).filter((e) => e.kind === 'hocon' && e.path === fileOf(layout, 'webServerConf').path);
-    steps.push(ensure('guard.web-tls', `the web server names its certificate, key and CA (puppetserver starts even with its CA switched off)`, (h) => applyEdits(h, web, { sudo })));
+    const web = caEdits(inv, false, node.name).filter(
+      (e) => e.kind === 'hocon' && e.path === fileOf(layout, 'webServerConf').path,
+    );
+    steps.push(
+      ensure(
+        'guard.web-tls',
+        `the web server names its certificate, key and CA (puppetserver starts even with its CA switched off)`,
+        (h) => applyEdits(h, web, { sudo }),
+      ),
+    );
   }
-  steps.push(ensure('guard.drop-ins', `run the guard before ${Object.values(guardUnits(layout)).join(' and ')} (systemd drop-ins)`, async (h) => {
-    for (const d of guardDropIns(layout, o)) await writeRootFile(h, d.path, d.content, 0o644, sudo);
-  }));
+  steps.push(
+    ensure(
+      'guard.drop-ins',
+      `run the guard before ${Object.values(guardUnits(layout)).join(' and ')} (systemd drop-ins)`,
+      async (h) => {
+        for (const d of guardDropIns(layout, o)) await writeRootFile(h, d.path, d.content, 0o644, sudo);
+      },
+    ),
+  );
   steps.push({
     id: 'guard.daemon-reload',
     host: node.name,
     title: 'systemctl daemon-reload (the drop-ins take effect)',
     verify: false,
-    check: (ctx) => Promise.resolve(ctx.completedEarlier || !ctx.changedInRun(node.name) ? { done: true, why: ctx.completedEarlier ? 'done earlier in this run' : 'nothing changed on the host' } : { done: false, why: 'the host changed in this run' }),
+    check: (ctx) =>
+      Promise.resolve(
+        ctx.completedEarlier || !ctx.changedInRun(node.name)
+          ? { done: true, why: ctx.completedEarlier ? 'done earlier in this run' : 'nothing changed on the host' }
+          : { done: false, why: 'the host changed in this run' },
+      ),
     apply: async (ctx) => {
       const r = await ctx.host.exec(['systemctl', 'daemon-reload'], { sudo, allowFailure: true, timeoutMs: 60_000 });
       // no systemd (systemctl absent, or systemd not PID 1 as in a container): the drop-ins are inert, nothing to reload
-      if (r.code !== 0 && r.code !== 127 && !/not been booted with systemd/.test(r.stderr)) throw new FailoverError('E_COMMAND_FAILED', `systemctl daemon-reload failed on ${node.name}: ${r.stderr.trim() || `exit ${r.code}`}`, { host: node.name });
+      if (r.code !== 0 && r.code !== 127 && !/not been booted with systemd/.test(r.stderr))
+        throw new FailoverError(
+          'E_COMMAND_FAILED',
+          `systemctl daemon-reload failed on ${node.name}: ${r.stderr.trim() || `exit ${r.code}`}`,
+          { host: node.name },
+        );
     },
   });
   return steps;
 }
 
 /** The guard installed on every master (one lane each, in parallel). */
-export function guardInstallGroup(inv: Inventory, o: GuardOptions = {}, masters: readonly InventoryNode[] = inv.masters): StepGroup {
+export function guardInstallGroup(
+  inv: Inventory,
+  o: GuardOptions = {},
+  masters: readonly InventoryNode[] = inv.masters,
+): StepGroup {
   return { group: 'guard', lanes: masters.map((m) => guardInstallSteps(inv, m, o)) };
 }
 
@@ -229,7 +288,9 @@ export function guardClearStep(inv: Inventory, node: InventoryNode, o: GuardOpti
     check: async (ctx) => {
       const left: string[] = [];
       for (const f of files) if (await ctx.host.exists(f, { sudo: node.sudo })) left.push(f);
-      return left.length ? { done: false, why: `${left.join(', ')} present` } : { done: true, why: 'no boot-time fence' };
+      return left.length
+        ? { done: false, why: `${left.join(', ')} present` }
+        : { done: true, why: 'no boot-time fence' };
     },
     apply: async (ctx) => {
       for (const f of files) await ctx.host.remove(f, { sudo: node.sudo });
@@ -243,9 +304,16 @@ export function guardClearStep(inv: Inventory, node: InventoryNode, o: GuardOpti
  * is restarted). Call before (re)starting puppetserver as the new CA.
  * Returns false when the guard is not installed there.
  */
-export async function allowCaStart(host: Host, inv: Inventory, sudo: boolean, seconds = 1800, o: GuardOptions = {}): Promise<boolean> {
+export async function allowCaStart(
+  host: Host,
+  inv: Inventory,
+  sudo: boolean,
+  seconds = 1800,
+  o: GuardOptions = {},
+): Promise<boolean> {
   const p = guardPaths(inv.layout, o);
-  if (!Number.isInteger(seconds) || seconds <= 0) throw new FailoverError('E_INVALID_INPUT', `allowCaStart: ${seconds} is not a positive number of seconds.`);
+  if (!Number.isInteger(seconds) || seconds <= 0)
+    throw new FailoverError('E_INVALID_INPUT', `allowCaStart: ${seconds} is not a positive number of seconds.`);
   if (!(await host.exists(p.script, { sudo }))) return false;
   await host.exec([p.script, '--config', p.config, 'allow', String(seconds)], { sudo, timeoutMs: 30_000 });
   return true;
@@ -258,7 +326,12 @@ export function guardAllowStep(inv: Inventory, node: InventoryNode, seconds = 18
     host: node.name,
     title: `the boot-time fence on ${node.name} lets it start as the CA for ${seconds} s`,
     verify: false,
-    check: (ctx) => Promise.resolve(ctx.completedEarlier ? { done: true, why: 'done earlier in this run' } : { done: false, why: 'announced per run' }),
+    check: (ctx) =>
+      Promise.resolve(
+        ctx.completedEarlier
+          ? { done: true, why: 'done earlier in this run' }
+          : { done: false, why: 'announced per run' },
+      ),
     apply: async (ctx) => {
       await allowCaStart(ctx.host, inv, node.sudo, seconds, o);
     },
@@ -266,7 +339,12 @@ export function guardAllowStep(inv: Inventory, node: InventoryNode, seconds = 18
 }
 
 /** The boot-time fence of a master, if it has one: pe-db's marker in its data directory, else the guard's own. */
-export async function readGuardFence(host: Host, inv: Inventory, sudo: boolean, o: GuardOptions & { dataDir?: string } = {}): Promise<(FenceRecord & { path: string }) | undefined> {
+export async function readGuardFence(
+  host: Host,
+  inv: Inventory,
+  sudo: boolean,
+  o: GuardOptions & { dataDir?: string } = {},
+): Promise<(FenceRecord & { path: string }) | undefined> {
   const p = guardPaths(inv.layout, o);
   for (const path of [`${o.dataDir ?? inv.layout.dirs.postgresqlDataDir}/${FENCE_MARKER}`, `${p.stateDir}/fenced`]) {
     if (!(await host.exists(path, { sudo }))) continue;
@@ -281,9 +359,19 @@ export async function readGuardFence(host: Host, inv: Inventory, sudo: boolean, 
 }
 
 /** What the guard on `host` would decide now (`pe-cluster-guard check`: probes, changes nothing); undefined when it is not installed. */
-export async function guardCheck(host: Host, inv: Inventory, sudo: boolean, o: GuardOptions = {}): Promise<string | undefined> {
+export async function guardCheck(
+  host: Host,
+  inv: Inventory,
+  sudo: boolean,
+  o: GuardOptions = {},
+): Promise<string | undefined> {
   const p = guardPaths(inv.layout, o);
   if (!(await host.exists(p.script, { sudo }))) return undefined;
-  const r = await host.exec([p.script, '--config', p.config, 'check'], { sudo, readOnly: true, allowFailure: true, timeoutMs: 30_000 });
+  const r = await host.exec([p.script, '--config', p.config, 'check'], {
+    sudo,
+    readOnly: true,
+    allowFailure: true,
+    timeoutMs: 30_000,
+  });
   return r.stdout.trim();
 }

@@ -45,11 +45,21 @@ export async function addHaStatus(c: HaContext, report: StatusReport): Promise<H
     try {
       const lag = await replicationLag(pgOf(c, inv.primary.name, c.host(inv.primary.name)), s.host);
       replication = { state: lag.state, syncState: lag.syncState, lagBytes: lag.bytes, lagSeconds: lag.seconds };
-      if (lag.state !== 'streaming') problems.push({ level: 'degraded', host: s.host, message: `the standby is not streaming (${lag.state})` });
-      else if (s.synchronous && lag.syncState !== 'sync') problems.push({ level: 'degraded', host: s.host, message: `the standby should be synchronous but is ${lag.syncState}` });
+      if (lag.state !== 'streaming')
+        problems.push({ level: 'degraded', host: s.host, message: `the standby is not streaming (${lag.state})` });
+      else if (s.synchronous && lag.syncState !== 'sync')
+        problems.push({
+          level: 'degraded',
+          host: s.host,
+          message: `the standby should be synchronous but is ${lag.syncState}`,
+        });
     } catch (e) {
       replication = { error: inv.redactor.redact(msg(e)) };
-      problems.push({ level: 'degraded', host: s.host, message: `the standby's replication cannot be read: ${replication.error}` });
+      problems.push({
+        level: 'degraded',
+        host: s.host,
+        message: `the standby's replication cannot be read: ${replication.error}`,
+      });
     }
     let caCopy: NonNullable<HaStatus['standby']>['caCopy'];
     try {
@@ -57,15 +67,26 @@ export async function addHaStatus(c: HaContext, report: StatusReport): Promise<H
       let v = await caCopyVerified(inv, c.host(s.host), node?.sudo ?? false);
       if (v.ok) {
         // and the primary's CA has not changed since (a certificate signed, a CRL updated)
-        const [a, b] = await Promise.all([caTree(c.host(inv.primary.name), inv.layout, inv.primary.sudo), caTree(c.host(s.host), inv.layout, node?.sudo ?? false)]);
+        const [a, b] = await Promise.all([
+          caTree(c.host(inv.primary.name), inv.layout, inv.primary.sudo),
+          caTree(c.host(s.host), inv.layout, node?.sudo ?? false),
+        ]);
         const d = manifestDifferences(a, b);
-        if (d.length) v = { ok: false, why: `the CA copy on ${s.host} is behind the primary's CA (${d.slice(0, 3).join(', ')}${d.length > 3 ? ` and ${d.length - 3} more` : ''}): run pe-cluster standby ${s.host}` };
+        if (d.length)
+          v = {
+            ok: false,
+            why: `the CA copy on ${s.host} is behind the primary's CA (${d.slice(0, 3).join(', ')}${d.length > 3 ? ` and ${d.length - 3} more` : ''}): run pe-cluster standby ${s.host}`,
+          };
       }
       caCopy = { verified: v.ok, why: v.why, at: s.caSync?.at };
       if (!v.ok) problems.push({ level: 'degraded', host: s.host, message: v.why });
     } catch (e) {
       caCopy = { verified: false, why: inv.redactor.redact(msg(e)) };
-      problems.push({ level: 'degraded', host: s.host, message: `the standby's CA copy cannot be checked: ${caCopy.why}` });
+      problems.push({
+        level: 'degraded',
+        host: s.host,
+        message: `the standby's CA copy cannot be checked: ${caCopy.why}`,
+      });
     }
     ha.standby = { host: s.host, synchronous: s.synchronous, replication, caCopy };
   }
@@ -79,8 +100,13 @@ export function formatHaStatus(r: StatusReport & { ha?: HaStatus }): string {
   const out: string[] = [];
   const s = r.ha.standby;
   if (s) {
-    const rep = 'error' in s.replication ? `unknown (${s.replication.error})` : `${s.replication.state}/${s.replication.syncState}, lag ${s.replication.lagBytes} bytes ${s.replication.lagSeconds.toFixed(1)} s`;
-    out.push(`standby: ${s.host} (${s.synchronous ? 'synchronous' : 'asynchronous'}) replication ${rep}; CA copy ${s.caCopy.verified ? 'verified' : 'NOT verified'}${s.caCopy.at ? ` (${s.caCopy.at})` : ''}`);
+    const rep =
+      'error' in s.replication
+        ? `unknown (${s.replication.error})`
+        : `${s.replication.state}/${s.replication.syncState}, lag ${s.replication.lagBytes} bytes ${s.replication.lagSeconds.toFixed(1)} s`;
+    out.push(
+      `standby: ${s.host} (${s.synchronous ? 'synchronous' : 'asynchronous'}) replication ${rep}; CA copy ${s.caCopy.verified ? 'verified' : 'NOT verified'}${s.caCopy.at ? ` (${s.caCopy.at})` : ''}`,
+    );
   } else out.push('standby: none');
   for (const f of r.ha.fenced) out.push(`fenced: ${f.host} since ${f.at} (${f.how}); rejoin required`);
   return `${out.join('\n')}\n`;

@@ -18,9 +18,24 @@ export const CNAME = 'master.rt.test';
 export const GENERAL = 'puppet.rt.test';
 export const DB_PW = 'Ha-Root-Pdb-Pw-4711';
 export const NAMES = ['p.rt.test', 's1.rt.test', 's2.rt.test'] as const;
-export const ADDR: Record<string, string> = { 'p.rt.test': '127.0.0.11', 's1.rt.test': '127.0.0.12', 's2.rt.test': '127.0.0.13' };
+export const ADDR: Record<string, string> = {
+  'p.rt.test': '127.0.0.11',
+  's1.rt.test': '127.0.0.12',
+  's2.rt.test': '127.0.0.13',
+};
 // the boot-time guard's script, drop-ins and state too: never on this machine
-const PREFIXES = ['/etc/puppet', '/var/lib/puppet', '/etc/puppetdb', '/etc/hosts', '/etc/mcollective', '/etc/default', '/etc/activemq', '/usr/local/sbin', '/etc/systemd/system', '/var/local/pe-cluster'];
+const PREFIXES = [
+  '/etc/puppet',
+  '/var/lib/puppet',
+  '/etc/puppetdb',
+  '/etc/hosts',
+  '/etc/mcollective',
+  '/etc/default',
+  '/etc/activemq',
+  '/usr/local/sbin',
+  '/etc/systemd/system',
+  '/var/local/pe-cluster',
+];
 
 /**
  * A master of the world would sign as a CA when its puppetserver starts or reloads: its CA service enabled in
@@ -52,7 +67,9 @@ export interface World {
 }
 
 function jailPath(root: string, name: string, p: string): string {
-  return PREFIXES.some((x) => p === x || p.startsWith(`${x}/`) || p.startsWith(`${x}.`)) ? join(root, 'hosts', name, p) : p;
+  return PREFIXES.some((x) => p === x || p.startsWith(`${x}/`) || p.startsWith(`${x}.`))
+    ? join(root, 'hosts', name, p)
+    : p;
 }
 
 /** A LocalHost whose layout paths (files, argv, cwd) live under root/hosts/<name>; `down` makes it unreachable. */
@@ -67,8 +84,17 @@ export function jail(w: Pick<World, 'root' | 'dns' | 'down'>, name: string, reda
       const f = v as (...a: unknown[]) => unknown;
       if (prop === 'exec' || prop === 'spawn') {
         return (a: readonly string[], o: Record<string, unknown> = {}) => {
-          if (w.down.has(name)) return Promise.reject(Object.assign(new Error(`${name}: cannot reach the host over SSH (powered off)`), { code: 'E_UNREACHABLE' }));
-          return f.call(target, argv(a), { ...o, ...(typeof o.cwd === 'string' ? { cwd: jp(o.cwd) } : {}), env: { ...((o.env as Record<string, string>) ?? {}), JAIL_HOST: name } });
+          if (w.down.has(name))
+            return Promise.reject(
+              Object.assign(new Error(`${name}: cannot reach the host over SSH (powered off)`), {
+                code: 'E_UNREACHABLE',
+              }),
+            );
+          return f.call(target, argv(a), {
+            ...o,
+            ...(typeof o.cwd === 'string' ? { cwd: jp(o.cwd) } : {}),
+            env: { ...((o.env as Record<string, string>) ?? {}), JAIL_HOST: name },
+          });
         };
       }
       if (['readFile', 'writeFile', 'stat', 'exists', 'remove', 'mkdir'].includes(String(prop))) {
@@ -98,7 +124,9 @@ export async function makeWorld(opts: { secondCa?: boolean } = {}): Promise<Worl
   // service commands: a recorder (status: inactive, so nothing waits for a JVM)
   const svc = join(root, 'bin', 'svc');
   await fs.mkdir(dirname(svc), { recursive: true });
-  await fs.writeFile(svc, `#!/bin/sh\necho "$JAIL_HOST $*" >> ${root}/svc.log\n[ "$2" = status ] && exit 3\nexit 0\n`, { mode: 0o755 });
+  await fs.writeFile(svc, `#!/bin/sh\necho "$JAIL_HOST $*" >> ${root}/svc.log\n[ "$2" = status ] && exit 3\nexit 0\n`, {
+    mode: 0o755,
+  });
   // every master: the Debian files this machine has installed, copied into its directory
   for (const n of NAMES) {
     for (const f of Object.values(L.files)) {
@@ -107,14 +135,29 @@ export async function makeWorld(opts: { secondCa?: boolean } = {}): Promise<Worl
     }
     await fs.mkdir(J(n, L.dirs.cadir), { recursive: true });
     await fs.rm(J(n, L.dirs.cadir), { recursive: true });
-    await fs.writeFile(J(n, L.files.caCfg!.path), n === 'p.rt.test' ? `${CA_SERVICE}\n` : `#${CA_SERVICE}\n${CA_DISABLED_SERVICE}\n`);
-    await fs.writeFile(J(n, L.files.puppetdbDatabaseIni!.path), `[database]\nsubname = //${CNAME}:${port}/puppetdb\nusername = puppetdb\npassword = ${DB_PW}\n`);
-    await fs.writeFile(J(n, L.files.puppetConf!.path), `[main]\nserver = ${GENERAL}\n${n === 'p.rt.test' ? '' : `ca_server = ${CNAME}\n`}`);
-    await fs.writeFile(J(n, L.files.sitePp!.path), `filebucket { 'main': server => 'p.rt.test', path => false }\nFile { backup => 'main' }\nnode default {}\n`);
+    await fs.writeFile(
+      J(n, L.files.caCfg!.path),
+      n === 'p.rt.test' ? `${CA_SERVICE}\n` : `#${CA_SERVICE}\n${CA_DISABLED_SERVICE}\n`,
+    );
+    await fs.writeFile(
+      J(n, L.files.puppetdbDatabaseIni!.path),
+      `[database]\nsubname = //${CNAME}:${port}/puppetdb\nusername = puppetdb\npassword = ${DB_PW}\n`,
+    );
+    await fs.writeFile(
+      J(n, L.files.puppetConf!.path),
+      `[main]\nserver = ${GENERAL}\n${n === 'p.rt.test' ? '' : `ca_server = ${CNAME}\n`}`,
+    );
+    await fs.writeFile(
+      J(n, L.files.sitePp!.path),
+      `filebucket { 'main': server => 'p.rt.test', path => false }\nFile { backup => 'main' }\nnode default {}\n`,
+    );
     await fs.writeFile(J(n, '/etc/hosts'), `127.0.0.1\tlocalhost\n${ADDR['p.rt.test']}\tp.rt.test ${CNAME}\n`);
   }
   // the CA on the primary and every master's certificate (real OpenSSL)
-  const ca = await OpensslCa.init(local, J('p.rt.test', L.dirs.cadir), { commonName: 'Puppet CA: p.rt.test', key: { type: 'rsa', bits: 2048 } });
+  const ca = await OpensslCa.init(local, J('p.rt.test', L.dirs.cadir), {
+    commonName: 'Puppet CA: p.rt.test',
+    key: { type: 'rsa', bits: 2048 },
+  });
   for (const n of NAMES) {
     const agent = new OpensslAgent(ca, J(n, L.dirs.ssldir), { key: { type: 'ec' } });
     await agent.submit(local, n, [n, CNAME, GENERAL]);
@@ -123,24 +166,53 @@ export async function makeWorld(opts: { secondCa?: boolean } = {}): Promise<Worl
     await fs.copyFile(join(J('p.rt.test', L.dirs.cadir), 'ca_crl.pem'), J(n, L.files.hostCrl!.path));
   }
   // a standalone master's own, different CA left on s1 (as after a Debian install): the standby copy replaces it, keeping it aside
-  if (opts.secondCa !== false) await OpensslCa.init(local, J('s1.rt.test', L.dirs.cadir), { commonName: 'Puppet CA: s1.rt.test', key: { type: 'ec' } });
+  if (opts.secondCa !== false)
+    await OpensslCa.init(local, J('s1.rt.test', L.dirs.cadir), {
+      commonName: 'Puppet CA: s1.rt.test',
+      key: { type: 'ec' },
+    });
   // PostgreSQL per master: its own address, one port; clients on loopback come from 127.0.0.1
   const pg: Record<string, PgInstance> = {};
   for (const n of NAMES) {
-    const inst = await initCluster(local, { dir: join(root, 'pg', n), port, listen: ADDR[n]!, settings: { wal_keep_size: `'256MB'`, wal_log_hints: 'on', max_wal_senders: 10 } });
-    await fs.appendFile(inst.hbaFile, 'host replication all 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n');
+    const inst = await initCluster(local, {
+      dir: join(root, 'pg', n),
+      port,
+      listen: ADDR[n]!,
+      settings: { wal_keep_size: `'256MB'`, wal_log_hints: 'on', max_wal_senders: 10 },
+    });
+    await fs.appendFile(
+      inst.hbaFile,
+      'host replication all 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n',
+    );
     await startInstance(inst);
     pg[n] = inst;
   }
-  await psql(pg['p.rt.test']!, `CREATE ROLE puppetdb LOGIN PASSWORD '${DB_PW}'; CREATE DATABASE puppetdb OWNER puppetdb;\n`, { secrets: [DB_PW] });
-  await psql(pg['p.rt.test']!, 'CREATE TABLE reports (id serial PRIMARY KEY, node text NOT NULL, at timestamptz DEFAULT now()); ALTER TABLE reports OWNER TO puppetdb;', { database: 'puppetdb' });
+  await psql(
+    pg['p.rt.test']!,
+    `CREATE ROLE puppetdb LOGIN PASSWORD '${DB_PW}'; CREATE DATABASE puppetdb OWNER puppetdb;\n`,
+    { secrets: [DB_PW] },
+  );
+  await psql(
+    pg['p.rt.test']!,
+    'CREATE TABLE reports (id serial PRIMARY KEY, node text NOT NULL, at timestamptz DEFAULT now()); ALTER TABLE reports OWNER TO puppetdb;',
+    { database: 'puppetdb' },
+  );
   const inventoryPath = join(root, 'inventory.yaml');
   await fs.writeFile(
     inventoryPath,
     JSON.stringify({
       cluster: 'ha',
       layout: 'debian',
-      layout_overrides: { commands: { serviceReload: [svc, '{service}', 'reload'], serviceRestart: [svc, '{service}', 'restart'], serviceStatus: [svc, '{service}', 'status'], serviceStart: [svc, '{service}', 'start'], serviceStop: [svc, '{service}', 'stop'] }, postgresql: { port } },
+      layout_overrides: {
+        commands: {
+          serviceReload: [svc, '{service}', 'reload'],
+          serviceRestart: [svc, '{service}', 'restart'],
+          serviceStatus: [svc, '{service}', 'status'],
+          serviceStart: [svc, '{service}', 'start'],
+          serviceStop: [svc, '{service}', 'stop'],
+        },
+        postgresql: { port },
+      },
       primary_cname: CNAME,
       general_cname: GENERAL,
       masters: NAMES.map((n, i) => ({ name: n, role: i === 0 ? 'primary' : 'secondary', address: ADDR[n] })),
@@ -154,7 +226,13 @@ export async function makeWorld(opts: { secondCa?: boolean } = {}): Promise<Worl
   void files;
   void dirs;
   await fs.writeFile(join(root, 'dns.json'), JSON.stringify(dns));
-  await fs.writeFile(join(root, 'world.json'), JSON.stringify({ port, pg: Object.fromEntries(Object.entries(pg).map(([k, v]) => [k, { ...v, host: undefined }])) }));
+  await fs.writeFile(
+    join(root, 'world.json'),
+    JSON.stringify({
+      port,
+      pg: Object.fromEntries(Object.entries(pg).map(([k, v]) => [k, { ...v, host: undefined }])),
+    }),
+  );
   return worldOf(root, inventoryPath, pg, dns, down);
 }
 
@@ -167,7 +245,13 @@ export async function openWorld(root: string): Promise<World> {
   return worldOf(root, join(root, 'inventory.yaml'), pg, dns, new Set());
 }
 
-function worldOf(root: string, inventoryPath: string, pg: Record<string, PgInstance>, dns: World['dns'], down: Set<string>): World {
+function worldOf(
+  root: string,
+  inventoryPath: string,
+  pg: Record<string, PgInstance>,
+  dns: World['dns'],
+  down: Set<string>,
+): World {
   const J = (name: string, p = '') => join(root, 'hosts', name, p);
   const w: World = {
     async reloadDns() {

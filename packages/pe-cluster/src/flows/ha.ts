@@ -1,7 +1,13 @@
 import { join } from 'node:path';
 import { applyEdits, buildCommand, fileOf, type AuthRule, type Edit, type Layout } from '@pe-stack/pe-config-files';
 import { backupCa, parseCrl, puppetSslPaths, restoreCa, verifyCaArchive } from '@pe-stack/pe-certs';
-import { dbFilesFromLayout, instanceFromLayout, readCredentials, type DbCredentials, type PgInstance } from '@pe-stack/pe-db';
+import {
+  dbFilesFromLayout,
+  instanceFromLayout,
+  readCredentials,
+  type DbCredentials,
+  type PgInstance,
+} from '@pe-stack/pe-db';
 import { manifestDifferences, PeError, treeManifest, type Host } from '@pe-stack/pe-host';
 import { dnsProvider, hostReachable, type DnsProvider } from '../dns/index.js';
 import type { Step, StepContext } from '../engine/types.js';
@@ -31,7 +37,10 @@ export function dnsOf(c: HaContext, hostFor: (name: string) => Host): DnsProvide
 
 export function master(inv: Inventory, name: string): InventoryNode {
   const m = inv.masters.find((x) => x.name === name);
-  if (!m) throw new FailoverError('E_USAGE', `${name} is not a master in ${inv.file}.`, { hint: `Masters: ${inv.masters.map((x) => x.name).join(', ')}.` });
+  if (!m)
+    throw new FailoverError('E_USAGE', `${name} is not a master in ${inv.file}.`, {
+      hint: `Masters: ${inv.masters.map((x) => x.name).join(', ')}.`,
+    });
   return m;
 }
 
@@ -52,18 +61,34 @@ export function caEdits(inv: Inventory, enabled: boolean, certname: string): Edi
   if (layout.crl.kind === 'hocon') {
     const tls = puppetSslPaths(layout.dirs.ssldir, certname);
     const at = layout.crl.path.slice(0, -1);
-    web.push({ kind: 'hocon', path: fileOf(layout, 'webServerConf').path, ops: [
-      { op: 'set', path: [...at, 'ssl-cert'], value: tls.cert },
-      { op: 'set', path: [...at, 'ssl-key'], value: tls.key },
-      { op: 'set', path: [...at, 'ssl-ca-cert'], value: tls.caCert },
-    ] });
+    web.push({
+      kind: 'hocon',
+      path: fileOf(layout, 'webServerConf').path,
+      ops: [
+        { op: 'set', path: [...at, 'ssl-cert'], value: tls.cert },
+        { op: 'set', path: [...at, 'ssl-key'], value: tls.key },
+        { op: 'set', path: [...at, 'ssl-ca-cert'], value: tls.caCert },
+      ],
+    });
   }
   return [
     ...web,
     layout.flavour === 'pe3'
-      ? { kind: 'ini', path: fileOf(layout, 'puppetConf').path, ops: [enabled ? { op: 'set', section: 'master', key: 'ca', value: 'true' } : { op: 'set', section: 'master', key: 'ca', value: 'false' }] }
+      ? {
+          kind: 'ini',
+          path: fileOf(layout, 'puppetConf').path,
+          ops: [
+            enabled
+              ? { op: 'set', section: 'master', key: 'ca', value: 'true' }
+              : { op: 'set', section: 'master', key: 'ca', value: 'false' },
+          ],
+        }
       : { kind: 'services', path: fileOf(layout, 'caCfg').path, ops: [{ op: 'ca', enabled }] },
-    { kind: 'ini', path: fileOf(layout, 'puppetConf').path, ops: [{ op: 'set', section: 'main', key: 'ca_server', value: inv.primaryCname }] },
+    {
+      kind: 'ini',
+      path: fileOf(layout, 'puppetConf').path,
+      ops: [{ op: 'set', section: 'main', key: 'ca_server', value: inv.primaryCname }],
+    },
   ];
 }
 
@@ -87,7 +112,13 @@ export const CA_GATE: AuthRule = {
 export function caGateEdits(inv: Inventory, on: boolean): Edit[] {
   const auth = inv.layout.files.authConf;
   if (!auth || inv.layout.crl.kind !== 'hocon') return [];
-  return [{ kind: 'hocon', path: auth.path, ops: [on ? { op: 'auth-rule', rule: CA_GATE } : { op: 'auth-rule-remove', name: CA_GATE.name }] }];
+  return [
+    {
+      kind: 'hocon',
+      path: auth.path,
+      ops: [on ? { op: 'auth-rule', rule: CA_GATE } : { op: 'auth-rule-remove', name: CA_GATE.name }],
+    },
+  ];
 }
 
 /** What this host's puppetserver does as a CA, asked over HTTPS: signing (an active CA), gated, off (no CA service), no-answer (starting, or an unexpected status); undefined when it does not run here (or there is no curl). */
@@ -97,7 +128,23 @@ export async function caServing(h: Host, layout: Layout, sudo: boolean): Promise
   // one command: the public CA certificate (200 on any CA, 404 without one), then a CSR that does not exist
   // (404 on a CA that takes requests, 403 where the gate denies it)
   const base = 'https://127.0.0.1:8140/puppet-ca/v1';
-  const r = await h.exec(['curl', '-sk', '--max-time', '5', '-w', '%{http_code}\n', '-o', '/dev/null', '-o', '/dev/null', `${base}/certificate/ca`, `${base}/certificate_request/pe-cluster-probe`], { readOnly: true, allowFailure: true, timeoutMs: 20_000 });
+  const r = await h.exec(
+    [
+      'curl',
+      '-sk',
+      '--max-time',
+      '5',
+      '-w',
+      '%{http_code}\n',
+      '-o',
+      '/dev/null',
+      '-o',
+      '/dev/null',
+      `${base}/certificate/ca`,
+      `${base}/certificate_request/pe-cluster-probe`,
+    ],
+    { readOnly: true, allowFailure: true, timeoutMs: 20_000 },
+  );
   if (r.code === 127) return undefined;
   const [ca, csr] = r.stdout.trim().split('\n');
   if (ca !== '200') return ca === '404' ? 'off' : 'no-answer';
@@ -113,7 +160,12 @@ export async function restart(h: Host, layout: Layout, service: string, sudo: bo
 }
 
 export async function serviceActive(h: Host, layout: Layout, service: string, sudo: boolean): Promise<boolean> {
-  const r = await h.exec(buildCommand(layout, 'serviceStatus', { service }), { sudo, readOnly: true, allowFailure: true, timeoutMs: 30_000 });
+  const r = await h.exec(buildCommand(layout, 'serviceStatus', { service }), {
+    sudo,
+    readOnly: true,
+    allowFailure: true,
+    timeoutMs: 30_000,
+  });
   return r.code === 0;
 }
 
@@ -138,17 +190,31 @@ export interface CaSyncResult {
  * aside). No-op when both trees already match. The archive stays in
  * `<backups>/ca-sync/` and the copy is recorded in the cluster state.
  */
-export async function syncCaCopy(inv: Inventory, from: Host, fromSudo: boolean, to: Host, toSudo: boolean, opts: { record?: boolean } = {}): Promise<CaSyncResult> {
+export async function syncCaCopy(
+  inv: Inventory,
+  from: Host,
+  fromSudo: boolean,
+  to: Host,
+  toSudo: boolean,
+  opts: { record?: boolean } = {},
+): Promise<CaSyncResult> {
   const t0 = performance.now();
   const layout = inv.layout;
   const [a, b] = await Promise.all([caTree(from, layout, fromSudo), caTree(to, layout, toSudo)]);
-  if (a.size > 0 && manifestDifferences(a, b).length === 0) return { changed: false, files: a.size, ms: performance.now() - t0 };
+  if (a.size > 0 && manifestDifferences(a, b).length === 0)
+    return { changed: false, files: a.size, ms: performance.now() - t0 };
   const bk = await backupCa(from, layout.dirs.cadir, join(inv.backupDir, 'ca-sync'), { sudo: fromSudo });
   const man = await verifyCaArchive(bk.archive, bk.manifestPath);
   await restoreCa(bk.archive, to, layout.dirs.cadir, { sudo: toSudo, force: true });
   if (opts.record !== false) {
     updateState(inv, (s) => {
-      if (s.standby?.host === to.name) s.standby.caSync = { at: new Date().toISOString(), archive: bk.archive, archiveSha256: man.archiveSha256, files: man.files };
+      if (s.standby?.host === to.name)
+        s.standby.caSync = {
+          at: new Date().toISOString(),
+          archive: bk.archive,
+          archiveSha256: man.archiveSha256,
+          files: man.files,
+        };
     });
   }
   return { changed: true, archive: bk.archive, files: Object.keys(man.files).length, ms: performance.now() - t0 };
@@ -157,14 +223,26 @@ export async function syncCaCopy(inv: Inventory, from: Host, fromSudo: boolean, 
 /** The CA copy on the standby is exactly the last verified copy recorded in the state. */
 export async function caCopyVerified(inv: Inventory, h: Host, sudo: boolean): Promise<{ ok: boolean; why: string }> {
   const rec = readState(inv).standby;
-  if (!rec?.caSync || rec.host !== h.name) return { ok: false, why: `no verified CA copy is recorded for ${h.name} (run pe-cluster standby ${h.name})` };
+  if (!rec?.caSync || rec.host !== h.name)
+    return { ok: false, why: `no verified CA copy is recorded for ${h.name} (run pe-cluster standby ${h.name})` };
   const tree = await caTree(h, inv.layout, sudo);
   const diff = manifestDifferences(new Map(Object.entries(rec.caSync.files)), tree);
-  return diff.length ? { ok: false, why: `the CA copy on ${h.name} differs from the copy pushed at ${rec.caSync.at}: ${diff.slice(0, 3).join(', ')}` } : { ok: true, why: `the CA copy on ${h.name} matches the verified copy of ${rec.caSync.at} (${tree.size} files)` };
+  return diff.length
+    ? {
+        ok: false,
+        why: `the CA copy on ${h.name} differs from the copy pushed at ${rec.caSync.at}: ${diff.slice(0, 3).join(', ')}`,
+      }
+    : { ok: true, why: `the CA copy on ${h.name} matches the verified copy of ${rec.caSync.at} (${tree.size} files)` };
 }
 
 /** Copies the CA's CRL (signature checked against the CA certificate) to a master's web-server CRL path; returns whether it changed. */
-export async function copyCrl(inv: Inventory, ca: Host, caSudo: boolean, target: Host, targetSudo: boolean): Promise<boolean> {
+export async function copyCrl(
+  inv: Inventory,
+  ca: Host,
+  caSudo: boolean,
+  target: Host,
+  targetSudo: boolean,
+): Promise<boolean> {
   const layout = inv.layout;
   const crlSpec = layout.files.hostCrl;
   if (!crlSpec) return false;
@@ -173,13 +251,21 @@ export async function copyCrl(inv: Inventory, ca: Host, caSudo: boolean, target:
   const caPem = (await ca.readFile(fileOf(layout, 'caCert').path, { sudo: caSudo })).toString('utf8');
   const { X509Certificate } = await import('node:crypto');
   const crl = parseCrl(pem, new X509Certificate(caPem).publicKey);
-  if (!crl.signatureValid) throw new FailoverError('E_CERT_VERIFY', `${caCrl} on ${ca.name} is not signed by its CA certificate.`, { host: ca.name });
+  if (!crl.signatureValid)
+    throw new FailoverError('E_CERT_VERIFY', `${caCrl} on ${ca.name} is not signed by its CA certificate.`, {
+      host: ca.name,
+    });
   const w = await target.writeFile(crlSpec.path, pem, { sudo: targetSudo, mode: crlSpec.mode, backup: false });
   return w.changed;
 }
 
 /** Database credentials of a master's services (passwords registered with the redactor). */
-export async function credentialsOf(ctx: StepContext, inv: Inventory, host: Host, key = 'ha:creds'): Promise<DbCredentials[]> {
+export async function credentialsOf(
+  ctx: StepContext,
+  inv: Inventory,
+  host: Host,
+  key = 'ha:creds',
+): Promise<DbCredentials[]> {
   const cached = ctx.state.get(key) as DbCredentials[] | undefined;
   if (cached) return cached;
   const creds = await readCredentials(host, dbFilesFromLayout(inv.layout));
@@ -211,7 +297,8 @@ export async function editAndReload(h: Host, inv: Inventory, edits: Edit[], sudo
   const rs = await applyEdits(h, edits, { sudo });
   const changed = rs.some((r) => r.changed);
   // a stopped puppetserver reads the files when it starts (found on the lab: a host back from a power cut may not run it yet)
-  if (changed && (await serviceActive(h, inv.layout, inv.layout.services.puppetserver, sudo))) await reload(h, inv.layout, inv.layout.services.puppetserver, sudo);
+  if (changed && (await serviceActive(h, inv.layout, inv.layout.services.puppetserver, sudo)))
+    await reload(h, inv.layout, inv.layout.services.puppetserver, sudo);
   return changed;
 }
 
@@ -224,7 +311,20 @@ export async function restartOrStart(h: Host, layout: Layout, service: string, s
 /** puppetserver on this host answers the CA API (GET /puppet-ca/v1/certificate/ca is 200); undefined when it cannot be asked (service not running here, no curl). */
 export async function caApiAnswers(h: Host, layout: Layout, sudo: boolean): Promise<boolean | undefined> {
   if (!(await serviceActive(h, layout, layout.services.puppetserver, sudo))) return undefined;
-  const r = await h.exec(['curl', '-sk', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', 'https://127.0.0.1:8140/puppet-ca/v1/certificate/ca'], { readOnly: true, allowFailure: true, timeoutMs: 15_000 });
+  const r = await h.exec(
+    [
+      'curl',
+      '-sk',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--max-time',
+      '5',
+      'https://127.0.0.1:8140/puppet-ca/v1/certificate/ca',
+    ],
+    { readOnly: true, allowFailure: true, timeoutMs: 15_000 },
+  );
   if (r.code === 127) return undefined;
   return r.stdout.trim() === '200';
 }
@@ -232,12 +332,19 @@ export async function caApiAnswers(h: Host, layout: Layout, sudo: boolean): Prom
 /** PuppetDB on this host answers a query that needs its database (undefined when it is not running here or there is no curl). */
 export async function puppetdbAnswers(h: Host, layout: Layout, sudo: boolean): Promise<boolean | undefined> {
   if (!(await serviceActive(h, layout, layout.services.puppetdb, sudo))) return undefined;
-  const r = await h.exec(['curl', '-sf', '-o', '/dev/null', '--max-time', '10', 'http://127.0.0.1:8080/pdb/query/v4/nodes?limit=1'], { readOnly: true, allowFailure: true, timeoutMs: 20_000 });
+  const r = await h.exec(
+    ['curl', '-sf', '-o', '/dev/null', '--max-time', '10', 'http://127.0.0.1:8080/pdb/query/v4/nodes?limit=1'],
+    { readOnly: true, allowFailure: true, timeoutMs: 20_000 },
+  );
   if (r.code === 127) return undefined;
   return r.code === 0;
 }
 
-export async function pollUntil(fn: () => Promise<boolean | undefined>, timeoutMs: number, intervalMs = 500): Promise<boolean | undefined> {
+export async function pollUntil(
+  fn: () => Promise<boolean | undefined>,
+  timeoutMs: number,
+  intervalMs = 500,
+): Promise<boolean | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

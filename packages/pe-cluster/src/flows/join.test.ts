@@ -28,12 +28,19 @@ function inventory(layout: 'pe3' | 'debian'): Inventory {
 const jailed = (name: string): Host => jailedHost(root, name);
 
 /** A Debian secondary's files the settings step edits, as packaged (webserver.conf: Debian 12's); site.pp as given. */
-async function seedDebian(inv: Inventory, name: string, o: { webserver?: string; sitePp?: string } = {}): Promise<void> {
+async function seedDebian(
+  inv: Inventory,
+  name: string,
+  o: { webserver?: string; sitePp?: string } = {},
+): Promise<void> {
   const put = async (path: string, text: string) => {
     await fs.mkdir(join(root, name, path, '..'), { recursive: true });
     await fs.writeFile(join(root, name, path), text);
   };
-  await put(inv.layout.files.caCfg!.path, 'puppetlabs.services.ca.certificate-authority-service/certificate-authority-service\n#puppetlabs.services.ca.certificate-authority-disabled-service/certificate-authority-disabled-service\n');
+  await put(
+    inv.layout.files.caCfg!.path,
+    'puppetlabs.services.ca.certificate-authority-service/certificate-authority-service\n#puppetlabs.services.ca.certificate-authority-disabled-service/certificate-authority-disabled-service\n',
+  );
   await put(inv.layout.files.puppetConf!.path, `[main]\nserver = ${name}\n`);
   await put(inv.layout.files.webServerConf!.path, o.webserver ?? 'webserver: {\n    ssl-port: 8140\n}\n');
   if (o.sitePp !== undefined) await put(inv.layout.files.sitePp!.path, o.sitePp);
@@ -42,10 +49,16 @@ async function seedDebian(inv: Inventory, name: string, o: { webserver?: string;
 async function build(layout: 'pe3' | 'debian', hosts: string[]): Promise<Flow> {
   const inv = inventory(layout);
   await fs.mkdir(join(root, 'primary.test', inv.layout.dirs.mcollectiveConfdir), { recursive: true });
-  await fs.writeFile(join(root, 'primary.test', inv.layout.files.mcollectiveServerCfg!.path), 'plugin.psk = a-real-shared-psk-value\n');
+  await fs.writeFile(
+    join(root, 'primary.test', inv.layout.files.mcollectiveServerCfg!.path),
+    'plugin.psk = a-real-shared-psk-value\n',
+  );
   const cache = new Map<string, Host>();
   const ctx = { inventory: inv, host: (n: string) => cache.get(n) ?? cache.set(n, jailed(n)).get(n)! };
-  return joinFlow(ctx, inv.masters.filter((m) => hosts.includes(m.name)));
+  return joinFlow(
+    ctx,
+    inv.masters.filter((m) => hosts.includes(m.name)),
+  );
 }
 
 describe('join flow', () => {
@@ -61,17 +74,26 @@ describe('join flow', () => {
       'primary.db-access:s2.test@primary.test',
     ]);
     const pre = flow.items[0]!;
-    expect(isGroup(pre) && pre.lanes.map((l) => stepKey(l[0]!))).toEqual(['preflight.ssh@primary.test', 'preflight.ssh@s1.test', 'preflight.ssh@s2.test', 'preflight.ssh@s3.test']);
+    expect(isGroup(pre) && pre.lanes.map((l) => stepKey(l[0]!))).toEqual([
+      'preflight.ssh@primary.test',
+      'preflight.ssh@s1.test',
+      'preflight.ssh@s2.test',
+      'preflight.ssh@s3.test',
+    ]);
     const groups = flow.items.filter(isGroup).slice(1);
     expect(groups.map((g) => g.group)).toEqual(['secondaries', 'restart-validate']);
     const afterGroup = flow.items[flow.items.indexOf(groups[0]!) + 1]!;
     expect(isGroup(afterGroup) ? '' : stepKey(afterGroup)).toBe('primary.connection-budget@primary.test');
     expect(groups[0]!.lanes.map((l) => l.map((s) => stepKey(s)))).toEqual(
-      ['s1.test', 's2.test'].map((h) => ['settings', 'certificate', 'database-settings', 'puppetdb-ssl'].map((id) => `${id}@${h}`)),
+      ['s1.test', 's2.test'].map((h) =>
+        ['settings', 'certificate', 'database-settings', 'puppetdb-ssl'].map((id) => `${id}@${h}`),
+      ),
     );
     expect(groups[1]!.lanes[0]!.map((s) => s.id)).toEqual(['restart', 'validate-self', 'validate-general']);
     // MCollective steps touch every master, including a secondary that is not joining now (its broker list changes)
-    const mcoHosts = new Set(flow.items.filter((i) => !isGroup(i) && /mco/.test(i.id)).map((i) => (isGroup(i) ? '' : i.host)));
+    const mcoHosts = new Set(
+      flow.items.filter((i) => !isGroup(i) && /mco/.test(i.id)).map((i) => (isGroup(i) ? '' : i.host)),
+    );
     expect([...mcoHosts].sort()).toEqual(['primary.test', 's1.test', 's2.test', 's3.test']);
     expect(new Set(flowSteps(flow).map(stepKey)).size).toBe(flowSteps(flow).length);
   });
@@ -79,7 +101,9 @@ describe('join flow', () => {
   it('pe3: autosign for the console certificate, the CA off in puppet.conf, a console certificate, the allowlist file', async () => {
     const flow = await build('pe3', ['s1.test']);
     const keys = flowSteps(flow).map(stepKey);
-    expect(keys).toEqual(expect.arrayContaining(['primary.allowlists@primary.test', 'settings@s1.test', 'console-certificate@s1.test']));
+    expect(keys).toEqual(
+      expect.arrayContaining(['primary.allowlists@primary.test', 'settings@s1.test', 'console-certificate@s1.test']),
+    );
     const titles = new Map(flowSteps(flow).map((st) => [stepKey(st), st.title]));
     expect(titles.get('primary.allowlists@primary.test')).toMatch(/autosign\.conf.*PuppetDB certificate allowlist/);
     expect(titles.get('settings@s1.test')).toMatch(/CA disabled.*filebucket.*event inspector.*PuppetDB allowlist/);
@@ -117,7 +141,8 @@ describe('join flow', () => {
     const inv = inventory('debian');
     const web = inv.layout.files.webServerConf!.path;
     // Debian 12's webserver.conf as packaged
-    const packaged = 'webserver: {\n    access-log-config: /etc/puppet/puppetserver/request-logging.xml\n    client-auth: want\n    ssl-host: 0.0.0.0\n    ssl-port: 8140\n}\n';
+    const packaged =
+      'webserver: {\n    access-log-config: /etc/puppet/puppetserver/request-logging.xml\n    client-auth: want\n    ssl-host: 0.0.0.0\n    ssl-port: 8140\n}\n';
     await seedDebian(inv, 's1.test', { webserver: packaged });
     const flow = await build('debian', ['s1.test']);
     const steps = flow.items.filter(isGroup)[1]!.lanes[0]!.filter((s) => s.id === 'settings');
@@ -132,7 +157,9 @@ describe('join flow', () => {
       'ssl-crl-path: "/var/lib/puppet/ssl/crl.pem"',
       'ssl-key: "/var/lib/puppet/ssl/private_keys/s1.test.pem"',
     ]);
-    expect((await runFlow({ name: 'join', items: steps }, { host: () => host })).steps.map((s) => s.status)).toEqual(['skipped']);
+    expect((await runFlow({ name: 'join', items: steps }, { host: () => host })).steps.map((s) => s.status)).toEqual([
+      'skipped',
+    ]);
     expect(flowSteps(await build('pe3', ['s1.test'])).find((s) => s.id === 'settings')!.title).not.toMatch(/TLS/);
   });
 
@@ -153,13 +180,26 @@ describe('join flow', () => {
     await fs.writeFile(join(root, 's1.test', site), "filebucket { 'main':\n  server => 's1.test',\n}\n");
     const changed = await runFlow({ name: 'join', items: [step] }, { host: () => host });
     expect(changed.steps[0]!.status).toBe('done');
-    expect(await fs.readFile(join(root, 's1.test', site), 'utf8')).toBe("filebucket { 'main':\n  server => 'ca.test',\n}\n");
+    expect(await fs.readFile(join(root, 's1.test', site), 'utf8')).toBe(
+      "filebucket { 'main':\n  server => 'ca.test',\n}\n",
+    );
   });
 });
 
 describe('probe and ensureStep', () => {
   const ctxFor = (host: Host) =>
-    ({ host, hostFor: () => host, runId: 'r', flow: 'f', dryRun: false, redactor: host.redactor, signal: new AbortController().signal, completedEarlier: false, changedInRun: () => false, state: new Map() }) as const;
+    ({
+      host,
+      hostFor: () => host,
+      runId: 'r',
+      flow: 'f',
+      dryRun: false,
+      redactor: host.redactor,
+      signal: new AbortController().signal,
+      completedEarlier: false,
+      changedInRun: () => false,
+      state: new Map(),
+    }) as const;
 
   it('done when the function would change nothing; to do (with the reason) otherwise; the host is untouched', async () => {
     const host = new LocalHost({ name: 'h' });
@@ -173,7 +213,9 @@ describe('probe and ensureStep', () => {
 
   it('an error before any change is a real problem (thrown); after a planned change it means "to do"', async () => {
     const host = new LocalHost({ name: 'h' });
-    await expect(probe(ctxFor(host), async () => Promise.reject(new PeError('E_X', 'broken')))).rejects.toThrow('broken');
+    await expect(probe(ctxFor(host), async () => Promise.reject(new PeError('E_X', 'broken')))).rejects.toThrow(
+      'broken',
+    );
     const r = await probe(ctxFor(host), async (h) => {
       await h.host.exec(['touch', join(root, 'never')]);
       throw new PeError('E_X', 'depends on the planned change');

@@ -1,4 +1,13 @@
-import { applyEdits, buildCommand, fileOf, openDocument, parseSitePp, type Edit, type Layout, type YamlDocument } from '@pe-stack/pe-config-files';
+import {
+  applyEdits,
+  buildCommand,
+  fileOf,
+  openDocument,
+  parseSitePp,
+  type Edit,
+  type Layout,
+  type YamlDocument,
+} from '@pe-stack/pe-config-files';
 import {
   allowSubjectAltNames,
   consoleCertPaths,
@@ -12,7 +21,19 @@ import {
   regenerateNodeCert,
   reinitPuppetdbSsl,
 } from '@pe-stack/pe-certs';
-import { accessGranted, checkBudget, checkManyFromHost, credentialsCurrent, dbFilesFromLayout, grantAccessMany, instanceFromHost, instanceFromLayout, readCredentials, writeCredentials, type DbCredentials } from '@pe-stack/pe-db';
+import {
+  accessGranted,
+  checkBudget,
+  checkManyFromHost,
+  credentialsCurrent,
+  dbFilesFromLayout,
+  grantAccessMany,
+  instanceFromHost,
+  instanceFromLayout,
+  readCredentials,
+  writeCredentials,
+  type DbCredentials,
+} from '@pe-stack/pe-db';
 import { debianSyncSteps, pe3JoinSteps, readSecrets, sharedFiles, type McoCluster } from '@pe-stack/pe-mcollective';
 import { CommandFailedError, isIpLiteral, sequenceArgv, type Host } from '@pe-stack/pe-host';
 import type { FileHint, Flow, Step, StepContext } from '../engine/types.js';
@@ -28,7 +49,12 @@ export interface JoinContext {
 const CREDS = 'join:primary-db-credentials';
 
 /** ensure.ts's ensureStep whose check stops at the first planned change (join's certificate check no longer reads manifests of a copy it will make anyway). */
-const ensureStep = (id: string, host: string, title: string, fn: (h: EnsureHosts, ctx: StepContext) => Promise<unknown>): Step => baseEnsureStep(id, host, title, fn, { stopAtFirstChange: true });
+const ensureStep = (
+  id: string,
+  host: string,
+  title: string,
+  fn: (h: EnsureHosts, ctx: StepContext) => Promise<unknown>,
+): Step => baseEnsureStep(id, host, title, fn, { stopAtFirstChange: true });
 
 /** The primary's database credentials, read once per run (kept in memory; never journaled). */
 async function primaryCredentials(ctx: StepContext, h: EnsureHosts, inv: Inventory): Promise<DbCredentials[]> {
@@ -41,7 +67,9 @@ async function primaryCredentials(ctx: StepContext, h: EnsureHosts, inv: Invento
 }
 
 function caFor(layout: Layout, primary: Host, sudo: boolean) {
-  return layout.flavour === 'pe3' ? PuppetCertCa.fromLayout(primary, layout, { sudo }) : PuppetserverCa.fromLayout(primary, layout, { sudo });
+  return layout.flavour === 'pe3'
+    ? PuppetCertCa.fromLayout(primary, layout, { sudo })
+    : PuppetserverCa.fromLayout(primary, layout, { sudo });
 }
 
 function agentFor(inv: Inventory, sudo: boolean) {
@@ -114,7 +142,14 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
       const creds = await primaryCredentials(ctx, h, inv);
       const psql = `${instanceFromLayout(ctx.host, layout).binDir}/psql`;
       // every service's credentials in one command
-      await checkManyFromHost(ctx.host, creds.map((c) => ({ target: { server: c.server, port: c.port, database: c.database, user: c.user }, password: c.password })), { psql });
+      await checkManyFromHost(
+        ctx.host,
+        creds.map((c) => ({
+          target: { server: c.server, port: c.port, database: c.database, user: c.user },
+          password: c.password,
+        })),
+        { psql },
+      );
       return { done: true, why: `${creds.map((c) => c.service).join(', ')} connect as configured` };
     },
     apply: async () => {},
@@ -123,10 +158,20 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
   // ---- primary prepared ----
   if (!pe3) {
     items.push(
-      ensureStep('primary.ca-alt-names', primary.name, 'allow alt names in CSRs on the CA (ca.conf), reload puppetserver when changed', async (h) => {
-        const r = await allowSubjectAltNames(h.host, fileOf(layout, 'caConf').path, { sudo: psudo });
-        if (r.changed) await h.host.exec(buildCommand(layout, 'serviceReload', { service: layout.services.puppetserver }), { sudo: psudo, timeoutMs: 120_000, changesFiles: [] });
-      }),
+      ensureStep(
+        'primary.ca-alt-names',
+        primary.name,
+        'allow alt names in CSRs on the CA (ca.conf), reload puppetserver when changed',
+        async (h) => {
+          const r = await allowSubjectAltNames(h.host, fileOf(layout, 'caConf').path, { sudo: psudo });
+          if (r.changed)
+            await h.host.exec(buildCommand(layout, 'serviceReload', { service: layout.services.puppetserver }), {
+              sudo: psudo,
+              timeoutMs: 120_000,
+              changesFiles: [],
+            });
+        },
+      ),
     );
   }
   /** The primary's instance, its address for `node`, and the database/user pairs every secondary's services use. */
@@ -134,7 +179,9 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
     const h: EnsureHosts = { host: ctx.host, hostFor: ctx.hostFor };
     const creds = await primaryCredentials(ctx, h, inv);
     const address = await resolveAddress(ctx.host, node.name, node.ssh.address);
-    const grants = [...new Map(creds.map((c) => [`${c.database}/${c.user}`, { database: c.database, user: c.user }])).values()];
+    const grants = [
+      ...new Map(creds.map((c) => [`${c.database}/${c.user}`, { database: c.database, user: c.user }])).values(),
+    ];
     return { inst: await instanceFromHost(ctx.host, layout), address, grants };
   };
   const primaryListen = primary.ssh.address && isIpLiteral(primary.ssh.address) ? primary.ssh.address : '*';
@@ -149,18 +196,30 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
         // listen_addresses too, in effect (no restart pending): the primary's address from the inventory ('*' when it gives
         // a name) is covered; a run stopped after pg_hba.conf was written but before the restart resumes here as to do
         return (await accessGranted(a.inst, a.address, a.grants, { listen: primaryListen }))
-          ? { done: true, why: `pg_hba admits ${a.address} for ${a.grants.map((g) => `${g.database}/${g.user}`).join(', ')}` }
-          : { done: false, why: `no pg_hba record in effect for ${a.address}, or PostgreSQL does not listen on ${primaryListen === '*' ? 'every address' : primaryListen} yet` };
+          ? {
+              done: true,
+              why: `pg_hba admits ${a.address} for ${a.grants.map((g) => `${g.database}/${g.user}`).join(', ')}`,
+            }
+          : {
+              done: false,
+              why: `no pg_hba record in effect for ${a.address}, or PostgreSQL does not listen on ${primaryListen === '*' ? 'every address' : primaryListen} yet`,
+            };
       },
       // one pg_hba change, one reload and one confirmation for every secondary joining now (records already in
       // effect are kept): the primary's steps run one after another, so N secondaries cost one edit, not N;
       // the following secondaries' steps then find their access in effect
       apply: async (ctx) => {
         const a = await access(ctx, s);
-        const others = await Promise.all(secondaries.filter((o) => o !== s).map(async (o) => ({ address: (await access(ctx, o)).address, grants: a.grants })));
+        const others = await Promise.all(
+          secondaries
+            .filter((o) => o !== s)
+            .map(async (o) => ({ address: (await access(ctx, o)).address, grants: a.grants })),
+        );
         try {
           // the last secondary's records first, as one step after another would leave pg_hba.conf (each prepends)
-          await grantAccessMany(a.inst, [{ address: a.address, grants: a.grants }, ...others].reverse(), { restart: true });
+          await grantAccessMany(a.inst, [{ address: a.address, grants: a.grants }, ...others].reverse(), {
+            restart: true,
+          });
         } catch (e) {
           // in a plan the reload and pg_hba_file_rules cannot see the recorded (not written) file
           if (!ctx.dryRun) throw e;
@@ -171,23 +230,51 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
   const allMasters = [...new Set([...inv.masters.map((m) => m.name)])];
   // pe3: every master, and every secondary's console certificate (the seed's pe_secondary::console::puppetdb_authorization
   // exports pe-internal-dashboard-<fqdn> into every PuppetDB's whitelist: the secondary's console queries PuppetDB with it)
-  const allowEntries = pe3 ? [...allMasters, ...inv.masters.filter((m) => m.role === 'secondary').map((m) => consoleCertPaths(layout, m.name).certname)] : allMasters;
+  const allowEntries = pe3
+    ? [
+        ...allMasters,
+        ...inv.masters.filter((m) => m.role === 'secondary').map((m) => consoleCertPaths(layout, m.name).certname),
+      ]
+    : allMasters;
   // the primary's own files, written together (one round trip): pe3's autosign entries for the joining secondaries'
   // console certificates (pe-certs consoleAutosign's entry, as ensureConsoleCert later finds it) and the PuppetDB allowlist
   const primaryEdits: Edit[] = [];
   if (pe3) {
-    primaryEdits.push({ kind: 'lines', path: fileOf(layout, 'autosignConf').path, create: true, write: { mode: 0o644 }, ops: secondaries.map((s) => ({ op: 'add' as const, entry: consoleCertPaths(layout, s.name).certname })) });
+    primaryEdits.push({
+      kind: 'lines',
+      path: fileOf(layout, 'autosignConf').path,
+      create: true,
+      write: { mode: 0o644 },
+      ops: secondaries.map((s) => ({ op: 'add' as const, entry: consoleCertPaths(layout, s.name).certname })),
+    });
   }
-  const primaryAllowlist = layout.puppetdbAllowlist.kind === 'file' ? fileOf(layout, 'puppetdbAllowlist').path : undefined;
-  if (primaryAllowlist) primaryEdits.push({ kind: 'lines', path: primaryAllowlist, create: true, ops: allowEntries.map((m) => ({ op: 'add' as const, entry: m })) });
+  const primaryAllowlist =
+    layout.puppetdbAllowlist.kind === 'file' ? fileOf(layout, 'puppetdbAllowlist').path : undefined;
+  if (primaryAllowlist)
+    primaryEdits.push({
+      kind: 'lines',
+      path: primaryAllowlist,
+      create: true,
+      ops: allowEntries.map((m) => ({ op: 'add' as const, entry: m })),
+    });
   if (primaryEdits.length) {
-    const what = [pe3 ? 'the console certificates of the joining secondaries in autosign.conf' : '', primaryAllowlist ? 'every master in the PuppetDB certificate allowlist (restart PuppetDB when changed)' : ''].filter(Boolean).join('; ');
+    const what = [
+      pe3 ? 'the console certificates of the joining secondaries in autosign.conf' : '',
+      primaryAllowlist ? 'every master in the PuppetDB certificate allowlist (restart PuppetDB when changed)' : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
     items.push(
       ensureStep('primary.allowlists', primary.name, what, async (h) => {
         const rs = await applyEdits(h.host, primaryEdits, { sudo: psudo });
         const allow = rs.find((r) => r.path === primaryAllowlist);
         // a restart changes none of the files join reads: the re-check is answered from what the run knows
-        if (allow?.changed) await h.host.exec(buildCommand(layout, 'serviceRestart', { service: layout.services.puppetdb }), { sudo: psudo, timeoutMs: 10 * 60_000, changesFiles: [] });
+        if (allow?.changed)
+          await h.host.exec(buildCommand(layout, 'serviceRestart', { service: layout.services.puppetdb }), {
+            sudo: psudo,
+            timeoutMs: 10 * 60_000,
+            changesFiles: [],
+          });
       }),
     );
   }
@@ -198,9 +285,17 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
     const steps: Step[] = [];
     const caEdits: Edit[] = [
       pe3
-        ? { kind: 'ini', path: fileOf(layout, 'puppetConf').path, ops: [{ op: 'set', section: 'master', key: 'ca', value: 'false' }] }
+        ? {
+            kind: 'ini',
+            path: fileOf(layout, 'puppetConf').path,
+            ops: [{ op: 'set', section: 'master', key: 'ca', value: 'false' }],
+          }
         : { kind: 'services', path: fileOf(layout, 'caCfg').path, ops: [{ op: 'ca', enabled: false }] },
-      { kind: 'ini', path: fileOf(layout, 'puppetConf').path, ops: [{ op: 'set', section: 'main', key: 'ca_server', value: inv.primaryCname }] },
+      {
+        kind: 'ini',
+        path: fileOf(layout, 'puppetConf').path,
+        ops: [{ op: 'set', section: 'main', key: 'ca_server', value: inv.primaryCname }],
+      },
     ];
     // one step for the secondary's own settings, written together (one round trip): CA off, ca_server, the CRL copy,
     // (debian) the web server's TLS files, the main filebucket (site.pp), (pe3) the event inspector's certificate files,
@@ -208,7 +303,11 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
     const parts = ['CA disabled', `ca_server = ${inv.primaryCname}`, `CRL copy ${layout.crl.nonCaValue}`];
     let crl: Edit;
     if (layout.crl.kind === 'apache') {
-      crl = { kind: 'apache', path: fileOf(layout, 'webServerConf').path, ops: [{ op: 'set', directive: layout.crl.directive, value: layout.crl.nonCaValue }] };
+      crl = {
+        kind: 'apache',
+        path: fileOf(layout, 'webServerConf').path,
+        ops: [{ op: 'set', directive: layout.crl.directive, value: layout.crl.nonCaValue }],
+      };
     } else {
       // puppetserver: with the CA service disabled nothing fills in the web server's TLS files from puppet's settings
       // any more ("Missing some SSL configuration" at start, found by the first real join): name the agent's own
@@ -233,19 +332,37 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
     if (inspector) parts.push('event inspector uses the console certificate');
     const allow = layout.puppetdbAllowlist.kind === 'file' ? fileOf(layout, 'puppetdbAllowlist') : undefined;
     if (allow) {
-      settings.push({ kind: 'lines', path: allow.path, create: true, write: { mode: allow.mode }, ops: allowEntries.map((m) => ({ op: 'add' as const, entry: m })) });
+      settings.push({
+        kind: 'lines',
+        path: allow.path,
+        create: true,
+        write: { mode: allow.mode },
+        ops: allowEntries.map((m) => ({ op: 'add' as const, entry: m })),
+      });
       parts.push('every master in the PuppetDB allowlist');
     }
     steps.push(
       ensureStep('settings', s.name, parts.join('; '), async (h) => {
         const edits = [...settings];
         // a site.pp without a filebucket resource (Puppet 4+ and the Debian packages declare none), or none: nothing to point
-        if (sitePp && (await h.host.exists(sitePp.path, { sudo })) && parseSitePp((await h.host.readFile(sitePp.path, { sudo })).toString('utf8'), sitePp.path).hasFilebucket()) {
-          edits.push({ kind: 'site-pp', path: sitePp.path, ops: [{ op: 'filebucket-server', server: inv.primaryCname }] });
+        if (
+          sitePp &&
+          (await h.host.exists(sitePp.path, { sudo })) &&
+          parseSitePp((await h.host.readFile(sitePp.path, { sudo })).toString('utf8'), sitePp.path).hasFilebucket()
+        ) {
+          edits.push({
+            kind: 'site-pp',
+            path: sitePp.path,
+            ops: [{ op: 'filebucket-server', server: inv.primaryCname }],
+          });
         }
         // the seed's pe_secondary::console::event_inspector: the event inspector names the console's new certificate files
         if (inspector && (await h.host.exists(inspector.path, { sudo }))) {
-          const doc = openDocument('yaml', (await h.host.readFile(inspector.path, { sudo })).toString('utf8'), inspector.path) as YamlDocument;
+          const doc = openDocument(
+            'yaml',
+            (await h.host.readFile(inspector.path, { sudo })).toString('utf8'),
+            inspector.path,
+          ) as YamlDocument;
           const c = consoleCertPaths(layout, s.name);
           // PE 3's config.yml names them under production.ssl (certificate / private_key / ca_certificate; older: cert / key / ca_file)
           const want: [string, string][] = [
@@ -256,28 +373,34 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
             ['ca_certificate', c.caCert],
             ['ca_file', c.caCert],
           ];
-          const ops = want.filter(([k]) => doc.get(['production', 'ssl', k]) !== undefined).map(([k, v]) => ({ op: 'set' as const, path: ['production', 'ssl', k], value: v }));
+          const ops = want
+            .filter(([k]) => doc.get(['production', 'ssl', k]) !== undefined)
+            .map(([k, v]) => ({ op: 'set' as const, path: ['production', 'ssl', k], value: v }));
           if (ops.length) edits.push({ kind: 'yaml', path: inspector.path, ops });
         }
         await applyEdits(h.host, edits, { sudo });
       }),
     );
-    const certificate = ensureStep('certificate', s.name, `certificate regenerated and signed by ${primary.name} (alt names ${inv.generalCname}, ${inv.primaryCname})`, (h) =>
-      regenerateNodeCert({
-        node: h.host,
-        ca: caFor(layout, h.hostFor(primary.name), psudo),
-        agent: agentFor(inv, sudo),
-        certname: s.name,
-        ownNames: inv.dnsAltNames,
-        generalCname: inv.generalCname,
-        primaryCname: inv.primaryCname,
-        sudo,
-        // the request the secondary just submitted is read and checked on the CA; no second listing of the whole
-        // CA (all secondaries' listings and signings queue on the one CA: measured, the bulk of 20 joins at once)
-        signFromRequestFile: true,
-        // and the CA is listed for an old entry of the name only when it holds a file for it (a new secondary: never)
-        listOnlyWithFiles: true,
-      }),
+    const certificate = ensureStep(
+      'certificate',
+      s.name,
+      `certificate regenerated and signed by ${primary.name} (alt names ${inv.generalCname}, ${inv.primaryCname})`,
+      (h) =>
+        regenerateNodeCert({
+          node: h.host,
+          ca: caFor(layout, h.hostFor(primary.name), psudo),
+          agent: agentFor(inv, sudo),
+          certname: s.name,
+          ownNames: inv.dnsAltNames,
+          generalCname: inv.generalCname,
+          primaryCname: inv.primaryCname,
+          sudo,
+          // the request the secondary just submitted is read and checked on the CA; no second listing of the whole
+          // CA (all secondaries' listings and signings queue on the one CA: measured, the bulk of 20 joins at once)
+          signFromRequestFile: true,
+          // and the CA is listed for an old entry of the name only when it holds a file for it (a new secondary: never)
+          listOnlyWithFiles: true,
+        }),
     );
     steps.push({
       ...certificate,
@@ -286,15 +409,29 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
       verify: false,
       apply: async (ctx) => {
         // pe3, the guide's step 3: the agent service stays stopped while the secondary is prepared (step 10 restarts it)
-        if (pe3) await ctx.host.exec(buildCommand(layout, 'serviceStop', { service: layout.services.agent }), { sudo, timeoutMs: 120_000, changesFiles: [] });
+        if (pe3)
+          await ctx.host.exec(buildCommand(layout, 'serviceStop', { service: layout.services.agent }), {
+            sudo,
+            timeoutMs: 120_000,
+            changesFiles: [],
+          });
         await certificate.apply(ctx);
         if (ctx.dryRun) ctx.state.set(`join:certificate-planned:${s.name}`, true);
       },
     });
     if (pe3) {
       steps.push(
-        ensureStep('console-certificate', s.name, 'console certificate (pe-internal-dashboard) signed by the primary', (h) =>
-          ensureConsoleCert(h.hostFor(primary.name), h.host, { layout, fqdn: s.name, caServer: inv.primaryCname, sudo }),
+        ensureStep(
+          'console-certificate',
+          s.name,
+          'console certificate (pe-internal-dashboard) signed by the primary',
+          (h) =>
+            ensureConsoleCert(h.hostFor(primary.name), h.host, {
+              layout,
+              fqdn: s.name,
+              caServer: inv.primaryCname,
+              sudo,
+            }),
         ),
       );
     }
@@ -311,11 +448,21 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
         const proven = `join:db-proven:${s.name}`;
         if (!ctx.dryRun && !ctx.state.get(proven)) {
           const psql = `${instanceFromLayout(ctx.host, layout).binDir}/psql`;
-          await checkManyFromHost(ctx.host, creds.map((c) => ({ target: { server: inv.primaryCname, port: c.port, database: c.database, user: c.user }, password: c.password })), { psql });
+          await checkManyFromHost(
+            ctx.host,
+            creds.map((c) => ({
+              target: { server: inv.primaryCname, port: c.port, database: c.database, user: c.user },
+              password: c.password,
+            })),
+            { psql },
+          );
           ctx.state.set(proven, true);
         }
         return (await credentialsCurrent(ctx.host, files, creds, { server: inv.primaryCname }))
-          ? { done: true, why: `${files.map((f) => f.service).join(', ')} point at ${inv.primaryCname} with the primary's credentials` }
+          ? {
+              done: true,
+              why: `${files.map((f) => f.service).join(', ')} point at ${inv.primaryCname} with the primary's credentials`,
+            }
           : { done: false, why: `${files.map((f) => f.path).join(', ')} to point at ${inv.primaryCname}` };
       },
       apply: async (ctx) => {
@@ -323,11 +470,19 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
         await writeCredentials(ctx.host, files, creds, { server: inv.primaryCname });
       },
     });
-    const pdbSsl = ensureStep('puppetdb-ssl', s.name, "PuppetDB's certificates re-initialised from the new agent certificate", (h) => reinitPuppetdbSsl(h.host, layout, s.name, { sudo }));
+    const pdbSsl = ensureStep(
+      'puppetdb-ssl',
+      s.name,
+      "PuppetDB's certificates re-initialised from the new agent certificate",
+      (h) => reinitPuppetdbSsl(h.host, layout, s.name, { sudo }),
+    );
     steps.push({
       ...pdbSsl,
       // a plan cannot see the certificate it only planned: PuppetDB's copies compare equal to the old one
-      check: async (ctx) => (ctx.dryRun && ctx.state.get(`join:certificate-planned:${s.name}`) ? { done: false, why: 'after the planned new certificate' } : pdbSsl.check(ctx)),
+      check: async (ctx) =>
+        ctx.dryRun && ctx.state.get(`join:certificate-planned:${s.name}`)
+          ? { done: false, why: 'after the planned new certificate' }
+          : pdbSsl.check(ctx),
     });
     return steps;
   };
@@ -335,27 +490,44 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
 
   // ---- the primary's connection budget: every master's PuppetDB pools must fit max_connections ----
   items.push(
-    ensureStep('primary.connection-budget', primary.name, "PuppetDB pools of every master fit the primary's max_connections (maximum-pool-size lowered when needed)", async (h) => {
-      const files = dbFilesFromLayout(layout);
-      const report = await checkBudget(await instanceFromHost(h.host, layout), inv.masters.map((m) => ({ host: h.hostFor(m.name), files })), { mode: 'fit' });
-      // the primary's own pool may have been lowered: its PuppetDB reads it at start (the secondaries restart later)
-      if (report.writes.some((w) => w.changed)) await h.host.exec(buildCommand(layout, 'serviceRestart', { service: layout.services.puppetdb }), { sudo: psudo, timeoutMs: 10 * 60_000, changesFiles: [] });
-    }),
+    ensureStep(
+      'primary.connection-budget',
+      primary.name,
+      "PuppetDB pools of every master fit the primary's max_connections (maximum-pool-size lowered when needed)",
+      async (h) => {
+        const files = dbFilesFromLayout(layout);
+        const report = await checkBudget(
+          await instanceFromHost(h.host, layout),
+          inv.masters.map((m) => ({ host: h.hostFor(m.name), files })),
+          { mode: 'fit' },
+        );
+        // the primary's own pool may have been lowered: its PuppetDB reads it at start (the secondaries restart later)
+        if (report.writes.some((w) => w.changed))
+          await h.host.exec(buildCommand(layout, 'serviceRestart', { service: layout.services.puppetdb }), {
+            sudo: psudo,
+            timeoutMs: 10 * 60_000,
+            changesFiles: [],
+          });
+      },
+    ),
   );
 
   // ---- MCollective across every master (broker lists on every master) ----
   const joining = new Set(secondaries.map((s) => s.name));
   const others = inv.masters.filter((m) => m.role === 'secondary' && !joining.has(m.name));
   const master = (n: InventoryNode) => ({ fqdn: n.name, host: cluster.host(n.name), layout });
-  const mco: McoCluster = { primary: master(primary), secondaries: [...secondaries, ...others].map(master), sudo: psudo || secondaries.some((s) => s.sudo) };
+  const mco: McoCluster = {
+    primary: master(primary),
+    secondaries: [...secondaries, ...others].map(master),
+    sudo: psudo || secondaries.some((s) => s.sudo),
+  };
   if (pe3) {
     // each master's PKI copy only reads the primary and writes that master: they run in parallel (lanes), the console steps after them
     const steps = pe3JoinSteps(mco);
     const pki = steps.filter((st) => st.id.startsWith('mco-pki:'));
     if (pki.length) items.push({ group: 'mcollective-pki', lanes: pki.map((st) => [st]) });
     items.push(...steps.filter((st) => !pki.includes(st)));
-  }
-  else {
+  } else {
     const { secrets } = await readSecrets(mco);
     for (const v of [secrets.psk, secrets.password]) inv.redactor.add(v);
     items.push(...debianSyncSteps(mco, secrets));
@@ -363,19 +535,35 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
 
   // ---- restarts and validation ----
   const finish = (s: InventoryNode): Step[] => {
-    const services = [layout.services.puppetserver, layout.services.puppetdb, ...layout.services.extra, ...(pe3 ? [layout.services.agent] : [])];
+    const services = [
+      layout.services.puppetserver,
+      layout.services.puppetdb,
+      ...layout.services.extra,
+      ...(pe3 ? [layout.services.agent] : []),
+    ];
     return [
       afterChanges('restart', s.name, `restart ${services.join(', ')}`, async (ctx) => {
         // one command (one round trip): each restart in turn, the first failure stops the rest
-        await ctx.host.exec(sequenceArgv(services.map((service) => buildCommand(layout, 'serviceRestart', { service }))), { sudo: s.sudo, timeoutMs: services.length * 10 * 60_000 });
+        await ctx.host.exec(
+          sequenceArgv(services.map((service) => buildCommand(layout, 'serviceRestart', { service }))),
+          { sudo: s.sudo, timeoutMs: services.length * 10 * 60_000 },
+        );
       }),
-      afterChanges('validate-self', s.name, `puppet agent --test against ${s.name} itself`, (ctx) => agentRun(ctx, inv, s, s.name)),
-      afterChanges('validate-general', s.name, `puppet agent --test through ${inv.generalCname}`, (ctx) => agentRun(ctx, inv, s, inv.generalCname)),
+      afterChanges('validate-self', s.name, `puppet agent --test against ${s.name} itself`, (ctx) =>
+        agentRun(ctx, inv, s, s.name),
+      ),
+      afterChanges('validate-general', s.name, `puppet agent --test through ${inv.generalCname}`, (ctx) =>
+        agentRun(ctx, inv, s, inv.generalCname),
+      ),
     ];
   };
   items.push({ group: 'restart-validate', lanes: secondaries.map(finish) });
   const joiningNames = secondaries.map((x) => x.name);
-  return { name: 'join', items, fileCache: { hints: (host) => joinFileHints(layout, host, host === primary.name ? joiningNames : []) } };
+  return {
+    name: 'join',
+    items,
+    fileCache: { hints: (host) => joinFileHints(layout, host, host === primary.name ? joiningNames : []) },
+  };
 }
 
 /**
@@ -388,7 +576,9 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
  */
 export function joinFileHints(layout: Layout, host: string, signing: readonly string[] = []): FileHint[] {
   const secret = new Set([layout.files.caKey?.path, layout.files.mcollectiveCredentials?.path]);
-  const out: FileHint[] = Object.values(layout.files).map((f) => (secret.has(f.path) ? { path: f.path, content: false } : { path: f.path }));
+  const out: FileHint[] = Object.values(layout.files).map((f) =>
+    secret.has(f.path) ? { path: f.path, content: false } : { path: f.path },
+  );
   const ssl = puppetSslPaths(layout.dirs.ssldir, host);
   out.push({ path: ssl.cert }, { path: ssl.caCert }, { path: ssl.publicKey }, { path: ssl.key, content: false });
   const pdb = puppetdbSslDir(layout);
@@ -396,12 +586,14 @@ export function joinFileHints(layout: Layout, host: string, signing: readonly st
   // the MCollective files shared with the primary: certificates and public keys; keys and credentials only as attributes
   for (const f of sharedFiles(layout)) out.push(f.secret ? { path: f.path, content: false } : { path: f.path });
   // and their directories (whether they exist: the copy creates a missing one)
-  for (const f of sharedFiles(layout)) out.push({ path: f.path.slice(0, f.path.lastIndexOf('/')) || '/', content: false });
+  for (const f of sharedFiles(layout))
+    out.push({ path: f.path.slice(0, f.path.lastIndexOf('/')) || '/', content: false });
   if (layout.console && layout.dirs.consoleCertsDir) {
     const c = consoleCertPaths(layout, host);
     out.push({ path: c.cert }, { path: c.caCert }, { path: c.publicKey }, { path: c.privateKey, content: false });
   }
   // on the CA: the request and the certificate of each secondary it signs now (a CSR and a certificate: public)
-  for (const n of signing) out.push({ path: `${layout.dirs.cadir}/requests/${n}.pem` }, { path: `${layout.dirs.cadir}/signed/${n}.pem` });
+  for (const n of signing)
+    out.push({ path: `${layout.dirs.cadir}/requests/${n}.pem` }, { path: `${layout.dirs.cadir}/signed/${n}.pem` });
   return [...new Map(out.map((h) => [h.path, h])).values()];
 }

@@ -2,14 +2,36 @@ import { join } from 'node:path';
 import { applyEdits, fileOf, type Edit } from '@pe-stack/pe-config-files';
 import { backupCa, inspectCert, verifyCaArchive } from '@pe-stack/pe-certs';
 import { debianSyncSteps, readSecrets, type McoCluster } from '@pe-stack/pe-mcollective';
-import { dbFilesFromLayout, fence, isInRecovery, isRunning, pointServicesAt, readFenceMarker, rejoin, replicaStreaming, stopInstance } from '@pe-stack/pe-db';
+import {
+  dbFilesFromLayout,
+  fence,
+  isInRecovery,
+  isRunning,
+  pointServicesAt,
+  readFenceMarker,
+  rejoin,
+  replicaStreaming,
+  stopInstance,
+} from '@pe-stack/pe-db';
 import type { Host } from '@pe-stack/pe-host';
 import type { Flow, Step, StepContext } from '../engine/types.js';
 import { setHostsEntry } from '../dns/index.js';
 import { fenceRegistry, readState, updateState } from '../state.js';
 import { probe } from './ensure.js';
 import { guardClearStep } from './guard.js';
-import { addressOf, caEdits, caGateEdits, copyCrl, editAndReload, FailoverError, master, pgOf, restart, sshPreflight, type HaContext } from './ha.js';
+import {
+  addressOf,
+  caEdits,
+  caGateEdits,
+  copyCrl,
+  editAndReload,
+  FailoverError,
+  master,
+  pgOf,
+  restart,
+  sshPreflight,
+  type HaContext,
+} from './ha.js';
 
 export interface RejoinOptions {
   /** standby (default): its PostgreSQL rebuilt as a streaming replica of the new primary; client: stopped, fenced, only a client of the primary's. */
@@ -33,7 +55,8 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
   const layout = inv.layout;
   const h = master(inv, name);
   const p = inv.primary;
-  if (h.name === p.name) throw new FailoverError('E_USAGE', `${h.name} is the primary; rejoin brings a former primary back as a secondary.`);
+  if (h.name === p.name)
+    throw new FailoverError('E_USAGE', `${h.name} is the primary; rejoin brings a former primary back as a secondary.`);
   const dbMode = o.database ?? 'standby';
   const registry = fenceRegistry(inv);
   const H = (ctx: StepContext) => pgOf(c, h.name, ctx.hostFor(h.name));
@@ -58,7 +81,9 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
     check: async (ctx) => {
       const pg = H(ctx);
       if (!(await isRunning(pg))) return { done: true, why: 'not running' };
-      return (await isInRecovery(pg)) ? { done: true, why: 'runs as a standby' } : { done: false, why: 'runs as a primary' };
+      return (await isInRecovery(pg))
+        ? { done: true, why: 'runs as a standby' }
+        : { done: false, why: 'runs as a primary' };
     },
     apply: async (ctx) => {
       // a plan shows the step as to do (the check's reason); the operation itself waits on servers, so it is not simulated
@@ -71,7 +96,10 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
     id: 'rejoin.ca-removed',
     host: h.name,
     title: `its CA directory backed up to the controller, verified, then removed`,
-    check: async (ctx) => ((await ctx.host.exists(cadir, { sudo })) ? { done: false, why: `${cadir} exists` } : { done: true, why: `no ${cadir}` }),
+    check: async (ctx) =>
+      (await ctx.host.exists(cadir, { sudo }))
+        ? { done: false, why: `${cadir} exists` }
+        : { done: true, why: `no ${cadir}` },
     apply: async (ctx) => {
       if (ctx.dryRun) {
         await ctx.host.remove(cadir, { sudo, recursive: true });
@@ -94,7 +122,10 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
       id: 'rejoin.hosts-entry',
       host: h.name,
       title: `${inv.primaryCname} -> ${p.name} in its ${hosts}`,
-      check: (ctx) => probe(ctx, async (x) => setHostsEntry(x.host, hosts, inv.primaryCname, await addressOf(x.hostFor(p.name), p), sudo)),
+      check: (ctx) =>
+        probe(ctx, async (x) =>
+          setHostsEntry(x.host, hosts, inv.primaryCname, await addressOf(x.hostFor(p.name), p), sudo),
+        ),
       apply: async (ctx) => {
         await setHostsEntry(ctx.host, hosts, inv.primaryCname, await addressOf(ctx.hostFor(p.name), p), sudo);
       },
@@ -102,14 +133,29 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
   }
   const crl: Edit =
     layout.crl.kind === 'apache'
-      ? { kind: 'apache', path: fileOf(layout, 'webServerConf').path, ops: [{ op: 'set', directive: layout.crl.directive, value: layout.crl.nonCaValue }] }
-      : { kind: 'hocon', path: fileOf(layout, 'webServerConf').path, ops: [{ op: 'set', path: layout.crl.path, value: layout.crl.nonCaValue }] };
+      ? {
+          kind: 'apache',
+          path: fileOf(layout, 'webServerConf').path,
+          ops: [{ op: 'set', directive: layout.crl.directive, value: layout.crl.nonCaValue }],
+        }
+      : {
+          kind: 'hocon',
+          path: fileOf(layout, 'webServerConf').path,
+          ops: [{ op: 'set', path: layout.crl.path, value: layout.crl.nonCaValue }],
+        };
   const files = dbFilesFromLayout(layout);
   steps.push({
     id: 'rejoin.settings',
     host: h.name,
     title: `web server CRL copy, database settings at ${inv.primaryCname}`,
-    check: (ctx) => probe(ctx, async (x) => (await applyEdits(x.host, [crl], { sudo }), await pointServicesAt(x.host, files, inv.primaryCname))),
+    check: (ctx) =>
+      probe(
+        ctx,
+        async (x) => (
+          await applyEdits(x.host, [crl], { sudo }),
+          await pointServicesAt(x.host, files, inv.primaryCname)
+        ),
+      ),
     apply: async (ctx) => {
       await applyEdits(ctx.host, [crl], { sudo });
       await pointServicesAt(ctx.host, files, inv.primaryCname);
@@ -123,12 +169,21 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
       check: async (ctx) => {
         const streaming = await replicaStreaming(P(ctx), h.name);
         const marker = await readFenceMarker(H(ctx));
-        return streaming && !marker ? { done: true, why: `streams from ${p.name}` } : { done: false, why: streaming ? 'streams, but the fence marker is still there' : `does not stream from ${p.name}` };
+        return streaming && !marker
+          ? { done: true, why: `streams from ${p.name}` }
+          : {
+              done: false,
+              why: streaming ? 'streams, but the fence marker is still there' : `does not stream from ${p.name}`,
+            };
       },
       apply: async (ctx) => {
         // a plan shows the step as to do (the check's reason); the operation itself waits on servers, so it is not simulated
         if (ctx.dryRun) return;
-        await rejoin(H(ctx), P(ctx), registry, { name: h.name, primaryAddress: await addressOf(ctx.host, p), standbyAddress: await addressOf(ctx.hostFor(p.name), h) });
+        await rejoin(H(ctx), P(ctx), registry, {
+          name: h.name,
+          primaryAddress: await addressOf(ctx.host, p),
+          standbyAddress: await addressOf(ctx.hostFor(p.name), h),
+        });
       },
     });
   } else {
@@ -136,7 +191,8 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
       id: 'rejoin.db-client',
       host: h.name,
       title: `PostgreSQL on ${h.name} stays stopped (fenced): PuppetDB uses ${inv.primaryCname}`,
-      check: async (ctx) => ((await isRunning(H(ctx))) ? { done: false, why: 'running' } : { done: true, why: 'stopped' }),
+      check: async (ctx) =>
+        (await isRunning(H(ctx))) ? { done: false, why: 'running' } : { done: true, why: 'stopped' },
       apply: async (ctx) => {
         if (ctx.dryRun) return void (await ctx.host.exec(H(ctx).control.stop, { sudo: true }));
         await stopInstance(H(ctx));
@@ -152,13 +208,20 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
     check: async (ctx) => {
       const ca = (await ctx.hostFor(p.name).readFile(fileOf(layout, 'caCert').path, { sudo: p.sudo })).toString('utf8');
       const certPath = `${layout.dirs.certsDir}/${h.name}.pem`;
-      if (!(await ctx.host.exists(certPath, { sudo }))) throw new FailoverError('E_CERT_VERIFY', `${h.name} has no certificate at ${certPath}.`, { host: h.name });
+      if (!(await ctx.host.exists(certPath, { sudo })))
+        throw new FailoverError('E_CERT_VERIFY', `${h.name} has no certificate at ${certPath}.`, { host: h.name });
       const cert = (await ctx.host.readFile(certPath, { sudo })).toString('utf8');
       const info = inspectCert(cert, `${h.name}'s certificate`);
       const caInfo = inspectCert(ca, 'the CA certificate');
       const { X509Certificate } = await import('node:crypto');
-      if (!new X509Certificate(cert).verify(new X509Certificate(ca).publicKey)) throw new FailoverError('E_CERT_VERIFY', `${h.name}'s certificate is not signed by the CA on ${p.name} (${caInfo.subject}).`, { host: h.name, hint: 'Regenerate it (join the host again).' });
-      if (info.notAfter.getTime() < Date.now()) throw new FailoverError('E_CERT_VERIFY', `${h.name}'s certificate has expired.`, { host: h.name });
+      if (!new X509Certificate(cert).verify(new X509Certificate(ca).publicKey))
+        throw new FailoverError(
+          'E_CERT_VERIFY',
+          `${h.name}'s certificate is not signed by the CA on ${p.name} (${caInfo.subject}).`,
+          { host: h.name, hint: 'Regenerate it (join the host again).' },
+        );
+      if (info.notAfter.getTime() < Date.now())
+        throw new FailoverError('E_CERT_VERIFY', `${h.name}'s certificate has expired.`, { host: h.name });
       return { done: true, why: `signed by ${caInfo.subject}, valid until ${info.notAfter.toISOString()}` };
     },
     apply: async () => {},
@@ -179,9 +242,15 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
     host: h.name,
     title: `restart ${layout.services.puppetserver}, ${layout.services.puppetdb}`,
     verify: false,
-    check: (ctx) => Promise.resolve(ctx.completedEarlier || !ctx.changedInRun(h.name) ? { done: true, why: ctx.completedEarlier ? 'done earlier in this run' : 'nothing changed on the host' } : { done: false, why: 'the host changed in this run' }),
+    check: (ctx) =>
+      Promise.resolve(
+        ctx.completedEarlier || !ctx.changedInRun(h.name)
+          ? { done: true, why: ctx.completedEarlier ? 'done earlier in this run' : 'nothing changed on the host' }
+          : { done: false, why: 'the host changed in this run' },
+      ),
     apply: async (ctx) => {
-      for (const s of [layout.services.puppetserver, layout.services.puppetdb]) await restart(ctx.host, layout, s, sudo);
+      for (const s of [layout.services.puppetserver, layout.services.puppetdb])
+        await restart(ctx.host, layout, s, sudo);
     },
   });
   // MCollective (debian, where join set it up): the rejoined host's broker and server run again with the
@@ -189,10 +258,21 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
   // rejoin its activemq and mcollective were down and the other masters' pools still left it out).
   const items: Flow['items'] = [];
   const serverCfg = layout.files.mcollectiveServerCfg?.path;
-  if (layout.flavour === 'debian' && serverCfg && (await c.host(p.name).exists(serverCfg, { sudo: p.sudo }).catch(() => false))) {
+  if (
+    layout.flavour === 'debian' &&
+    serverCfg &&
+    (await c
+      .host(p.name)
+      .exists(serverCfg, { sudo: p.sudo })
+      .catch(() => false))
+  ) {
     const fenced = new Set(readState(inv).fenced.map((f) => f.host));
     const serving = inv.masters.filter((m) => m.name !== p.name && (m.name === h.name || !fenced.has(m.name)));
-    const mco: McoCluster = { primary: { fqdn: p.name, host: c.host(p.name), layout }, secondaries: serving.map((m) => ({ fqdn: m.name, host: c.host(m.name), layout })), sudo: p.sudo || serving.some((m) => m.sudo) };
+    const mco: McoCluster = {
+      primary: { fqdn: p.name, host: c.host(p.name), layout },
+      secondaries: serving.map((m) => ({ fqdn: m.name, host: c.host(m.name), layout })),
+      sudo: p.sudo || serving.some((m) => m.sudo),
+    };
     const { secrets, generated } = await readSecrets(mco);
     for (const v of [secrets.psk, secrets.password]) inv.redactor.add(v);
     if (generated.length === 0) items.push(...debianSyncSteps(mco, secrets));
@@ -201,7 +281,12 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
     id: 'rejoin.state',
     host: h.name,
     title: `lift ${h.name}'s fence in the controller state`,
-    check: () => Promise.resolve(readState(inv).fenced.some((f) => f.host === h.name) ? { done: false, why: 'fenced in the state' } : { done: true, why: 'not fenced' }),
+    check: () =>
+      Promise.resolve(
+        readState(inv).fenced.some((f) => f.host === h.name)
+          ? { done: false, why: 'fenced in the state' }
+          : { done: true, why: 'not fenced' },
+      ),
     apply: async (ctx) => {
       if (ctx.dryRun) return;
       const pg = pgOf(c, h.name, ctx.host as Host);
@@ -211,5 +296,8 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
       });
     },
   };
-  return { name: 'rejoin', items: [{ group: 'preflight', lanes: sshPreflight([h, p]).map((x) => [x]) }, ...steps, ...items, lift] };
+  return {
+    name: 'rejoin',
+    items: [{ group: 'preflight', lanes: sshPreflight([h, p]).map((x) => [x]) }, ...steps, ...items, lift],
+  };
 }

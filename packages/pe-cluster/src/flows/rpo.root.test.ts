@@ -24,11 +24,22 @@ afterEach(async () => {
 
 async function powerCut(w: World, host: string): Promise<void> {
   w.down.add(host);
-  await new LocalHost().exec(['sh', '-c', 'pid=$(head -1 "$1/postmaster.pid"); kill -STOP "$pid"; pkill -KILL -P "$pid"; kill -KILL "$pid"; true', 'sh', w.pg[host]!.dataDir], { allowFailure: true });
+  await new LocalHost().exec(
+    [
+      'sh',
+      '-c',
+      'pid=$(head -1 "$1/postmaster.pid"); kill -STOP "$pid"; pkill -KILL -P "$pid"; kill -KILL "$pid"; true',
+      'sh',
+      w.pg[host]!.dataDir,
+    ],
+    { allowFailure: true },
+  );
   await waitFor(async () => !(await isRunning(w.pg[host]!)), 10_000, 100);
 }
 
-async function measure(synchronous: boolean): Promise<{ acked: number; lost: number; failoverMs: number; steps: Record<string, number> }> {
+async function measure(
+  synchronous: boolean,
+): Promise<{ acked: number; lost: number; failoverMs: number; steps: Record<string, number> }> {
   const w = (world = await makeWorld({ secondCa: false }));
   const c = await w.cluster();
   const sb = await c.standby(S1, { synchronous });
@@ -36,7 +47,14 @@ async function measure(synchronous: boolean): Promise<{ acked: number; lost: num
   expect(sb.status).toBe('ok');
   const acked = join(w.root, 'acked');
   const port = w.pg[P]!.port;
-  writer = spawn('sh', ['-c', `seq 1 10000000 | sed 's/.*/INSERT INTO reports (node) VALUES (1) RETURNING id;/' | psql -h ${ADDR[P]} -p ${port} -U puppetdb -d puppetdb -tAq > ${acked} 2>/dev/null`], { env: { ...process.env, PGPASSWORD: DB_PW }, stdio: 'ignore', detached: true });
+  writer = spawn(
+    'sh',
+    [
+      '-c',
+      `seq 1 10000000 | sed 's/.*/INSERT INTO reports (node) VALUES (1) RETURNING id;/' | psql -h ${ADDR[P]} -p ${port} -U puppetdb -d puppetdb -tAq > ${acked} 2>/dev/null`,
+    ],
+    { env: { ...process.env, PGPASSWORD: DB_PW }, stdio: 'ignore', detached: true },
+  );
   await new Promise((r) => setTimeout(r, 2500));
   await powerCut(w, P);
   try {
@@ -44,28 +62,44 @@ async function measure(synchronous: boolean): Promise<{ acked: number; lost: num
   } catch {
     // already gone
   }
-  const ids = (await fs.readFile(acked, 'utf8')).split('\n').filter((l) => /^\d+$/.test(l)).map(Number);
+  const ids = (await fs.readFile(acked, 'utf8'))
+    .split('\n')
+    .filter((l) => /^\d+$/.test(l))
+    .map(Number);
   const c2 = await w.cluster();
   const t0 = performance.now();
   const f = await c2.failover({ to: S1, reachTimeoutMs: 1000, ...(synchronous ? {} : { acceptDataLoss: true }) });
   const failoverMs = performance.now() - t0;
   await c2.close();
   expect(f.error ? `${f.error.code}: ${f.error.message}` : f.status).toBe('ok');
-  const present = new Set((await query<{ id: number }>(w.pg[S1]!, 'SELECT id FROM reports', { database: 'puppetdb' })).map((r) => Number(r.id)));
-  return { acked: ids.length, lost: ids.filter((i) => !present.has(i)).length, failoverMs, steps: Object.fromEntries(f.steps.map((s) => [s.id + '@' + s.host, Math.round(s.ms ?? 0)])) };
+  const present = new Set(
+    (await query<{ id: number }>(w.pg[S1]!, 'SELECT id FROM reports', { database: 'puppetdb' })).map((r) =>
+      Number(r.id),
+    ),
+  );
+  return {
+    acked: ids.length,
+    lost: ids.filter((i) => !present.has(i)).length,
+    failoverMs,
+    steps: Object.fromEntries(f.steps.map((s) => [s.id + '@' + s.host, Math.round(s.ms ?? 0)])),
+  };
 }
 
 describe('RPO under a concurrent writer, emergency failover after a power cut', () => {
   it('synchronous standby: no acknowledged row is lost', async () => {
     const m = await measure(true);
-    process.stderr.write(`rpo sync: acked ${m.acked}, lost ${m.lost}; failover ${Math.round(m.failoverMs)} ms ${JSON.stringify(m.steps)}\n`);
+    process.stderr.write(
+      `rpo sync: acked ${m.acked}, lost ${m.lost}; failover ${Math.round(m.failoverMs)} ms ${JSON.stringify(m.steps)}\n`,
+    );
     expect(m.acked).toBeGreaterThan(50);
     expect(m.lost).toBe(0);
   }, 180_000);
 
   it('asynchronous standby (--accept-data-loss): the loss is measured, not assumed', async () => {
     const m = await measure(false);
-    process.stderr.write(`rpo async: acked ${m.acked}, lost ${m.lost}; failover ${Math.round(m.failoverMs)} ms ${JSON.stringify(m.steps)}\n`);
+    process.stderr.write(
+      `rpo async: acked ${m.acked}, lost ${m.lost}; failover ${Math.round(m.failoverMs)} ms ${JSON.stringify(m.steps)}\n`,
+    );
     expect(m.acked).toBeGreaterThan(50);
     expect(m.lost).toBeGreaterThanOrEqual(0);
   }, 180_000);

@@ -1,13 +1,37 @@
 import { applyEdits, fileOf, parseLineList } from '@pe-stack/pe-config-files';
 import { grantCaAdmin } from '@pe-stack/pe-certs';
-import { accessGranted, buildReplica, dbFilesFromLayout, grantAccess, readCredentials, replicaStreaming, setSynchronous, waitFor } from '@pe-stack/pe-db';
+import {
+  accessGranted,
+  buildReplica,
+  dbFilesFromLayout,
+  grantAccess,
+  readCredentials,
+  replicaStreaming,
+  setSynchronous,
+  waitFor,
+} from '@pe-stack/pe-db';
 import type { Host } from '@pe-stack/pe-host';
 import type { Flow, Step, StepContext } from '../engine/types.js';
 import type { Inventory, InventoryNode } from '../inventory.js';
 import { readState, updateState } from '../state.js';
 import { ensureStep, probe } from './ensure.js';
 import { guardInstallGroup } from './guard.js';
-import { addressOf, CA_GATE, caEdits, caGateEdits, caServing, caTree, FailoverError, master, pgOf, pollUntil, restartOrStart, sshPreflight, syncCaCopy, type HaContext } from './ha.js';
+import {
+  addressOf,
+  CA_GATE,
+  caEdits,
+  caGateEdits,
+  caServing,
+  caTree,
+  FailoverError,
+  master,
+  pgOf,
+  pollUntil,
+  restartOrStart,
+  sshPreflight,
+  syncCaCopy,
+  type HaContext,
+} from './ha.js';
 import { isIpLiteral, manifestDifferences } from '@pe-stack/pe-host';
 
 export interface StandbyOptions {
@@ -17,7 +41,8 @@ export interface StandbyOptions {
 
 function standbyNode(inv: Inventory, name: string): InventoryNode {
   const s = master(inv, name);
-  if (s.role !== 'secondary') throw new FailoverError('E_USAGE', `${name} is the ${s.role}; only a secondary becomes the standby.`);
+  if (s.role !== 'secondary')
+    throw new FailoverError('E_USAGE', `${name} is the ${s.role}; only a secondary becomes the standby.`);
   return s;
 }
 
@@ -36,9 +61,13 @@ export async function standbyFlow(c: HaContext, name: string, opts: StandbyOptio
   const s = standbyNode(inv, name);
   const p = inv.primary;
   const sync = Boolean(opts.synchronous);
-  if (readState(inv).fenced.some((f) => f.host === s.name)) throw new FailoverError('E_USAGE', `${s.name} was fenced by a failover; run pe-cluster rejoin ${s.name} first.`);
+  if (readState(inv).fenced.some((f) => f.host === s.name))
+    throw new FailoverError('E_USAGE', `${s.name} was fenced by a failover; run pe-cluster rejoin ${s.name} first.`);
   const other = readState(inv).standby;
-  if (other && other.host !== s.name) throw new FailoverError('E_USAGE', `${other.host} is the standby already; one standby at a time.`, { hint: 'Fail over to it, or remove it from the state file first.' });
+  if (other && other.host !== s.name)
+    throw new FailoverError('E_USAGE', `${other.host} is the standby already; one standby at a time.`, {
+      hint: 'Fail over to it, or remove it from the state file first.',
+    });
 
   const replicaOpts = async (ctx: StepContext) => ({
     name: s.name,
@@ -75,7 +104,9 @@ export async function standbyFlow(c: HaContext, name: string, opts: StandbyOptio
   const grantsFor = async (ctx: StepContext) => {
     const creds = await readCredentials(ctx.hostFor(p.name), dbFilesFromLayout(layout));
     for (const cr of creds) ctx.redactor.add(cr.password);
-    const grants = [...new Map(creds.map((cr) => [`${cr.database}/${cr.user}`, { database: cr.database, user: cr.user }])).values()];
+    const grants = [
+      ...new Map(creds.map((cr) => [`${cr.database}/${cr.user}`, { database: cr.database, user: cr.user }])).values(),
+    ];
     const addresses = [...new Set(await Promise.all(inv.masters.map((m) => addressOf(ctx.hostFor(p.name), m))))];
     return { grants, addresses };
   };
@@ -90,7 +121,9 @@ export async function standbyFlow(c: HaContext, name: string, opts: StandbyOptio
       const missing: string[] = [];
       // listen_addresses too: a run stopped between the pg_hba write and the restart is still to do
       for (const a of g.addresses) if (!(await accessGranted(S(ctx), a, g.grants, { listen: own }))) missing.push(a);
-      return missing.length ? { done: false, why: `no pg_hba record for ${missing.join(', ')}, or not listening on ${own}` } : { done: true, why: `admits ${g.addresses.join(', ')}` };
+      return missing.length
+        ? { done: false, why: `no pg_hba record for ${missing.join(', ')}, or not listening on ${own}` }
+        : { done: true, why: `admits ${g.addresses.join(', ')}` };
     },
     apply: async (ctx) => {
       const g = await grantsFor(ctx);
@@ -115,12 +148,21 @@ export async function standbyFlow(c: HaContext, name: string, opts: StandbyOptio
     title: `record ${s.name} as the standby (controller state)`,
     check: () => {
       const st = readState(inv).standby;
-      return Promise.resolve(st?.host === s.name && st.synchronous === sync ? { done: true, why: 'recorded' } : { done: false, why: 'not recorded yet' });
+      return Promise.resolve(
+        st?.host === s.name && st.synchronous === sync
+          ? { done: true, why: 'recorded' }
+          : { done: false, why: 'not recorded yet' },
+      );
     },
     apply: (ctx) => {
       if (!ctx.dryRun) {
         updateState(inv, (st) => {
-          st.standby = { ...(st.standby?.host === s.name ? st.standby : {}), host: s.name, synchronous: sync, since: st.standby?.host === s.name ? st.standby.since : new Date().toISOString() };
+          st.standby = {
+            ...(st.standby?.host === s.name ? st.standby : {}),
+            host: s.name,
+            synchronous: sync,
+            since: st.standby?.host === s.name ? st.standby.since : new Date().toISOString(),
+          };
         });
       }
       return Promise.resolve();
@@ -134,7 +176,10 @@ export async function standbyFlow(c: HaContext, name: string, opts: StandbyOptio
   // the boot-time guard on every master: a former primary that boots after a failover finds the active CA and
   // fences itself (CA off, PostgreSQL in recovery) until rejoin
   const guard = guardInstallGroup(inv, { gate: CA_GATE.name });
-  return { name: 'standby', items: [{ group: 'preflight', lanes: sshPreflight([p, s]).map((x) => [x]) }, ...steps, guard] };
+  return {
+    name: 'standby',
+    items: [{ group: 'preflight', lanes: sshPreflight([p, s]).map((x) => [x]) }, ...steps, guard],
+  };
 }
 
 /**
@@ -160,22 +205,50 @@ export function caGatedStep(inv: Inventory, s: InventoryNode): Step | undefined 
       const files = await probe(ctx, (h) => applyEdits(h.host, edits, { sudo: s.sudo }));
       if (!files.done) return files;
       const serving = await caServing(ctx.host, layout, s.sudo);
-      if (serving === 'signing') throw new FailoverError('E_TWO_CAS', `the CA copy on ${s.name} signs although its files gate it; stop its puppetserver now.`, { host: s.name });
-      if (serving === undefined) return { done: true, why: 'gated in its files; puppetserver does not run here (it starts gated)' };
-      return serving === 'gated' ? { done: true, why: 'the CA answers, gated' } : { done: false, why: serving === 'off' ? 'puppetserver runs without its CA service' : 'puppetserver does not answer as a gated CA' };
+      if (serving === 'signing')
+        throw new FailoverError(
+          'E_TWO_CAS',
+          `the CA copy on ${s.name} signs although its files gate it; stop its puppetserver now.`,
+          { host: s.name },
+        );
+      if (serving === undefined)
+        return { done: true, why: 'gated in its files; puppetserver does not run here (it starts gated)' };
+      return serving === 'gated'
+        ? { done: true, why: 'the CA answers, gated' }
+        : {
+            done: false,
+            why:
+              serving === 'off'
+                ? 'puppetserver runs without its CA service'
+                : 'puppetserver does not answer as a gated CA',
+          };
     },
     apply: async (ctx) => {
-      if ((await caTree(ctx.host, layout, s.sudo)).size === 0) throw new FailoverError('E_CA_MISSING', `${s.name} holds no CA copy; not enabling its CA service (puppetserver would create a new CA).`, { host: s.name });
+      if ((await caTree(ctx.host, layout, s.sudo)).size === 0)
+        throw new FailoverError(
+          'E_CA_MISSING',
+          `${s.name} holds no CA copy; not enabling its CA service (puppetserver would create a new CA).`,
+          { host: s.name },
+        );
       // the gate first: the CA service never runs ungated on the standby
       await applyEdits(ctx.host, gate, { sudo: s.sudo });
       await applyEdits(ctx.host, caEdits(inv, true, s.name), { sudo: s.sudo });
       await restartOrStart(ctx.host, layout, layout.services.puppetserver, s.sudo);
       if (ctx.dryRun) return;
-      const v = await pollUntil(async () => {
-        const x = await caServing(ctx.host, layout, s.sudo);
-        return x === undefined ? undefined : x === 'gated';
-      }, 300_000, 1000);
-      if (v === false) throw new FailoverError('E_CA_SERVICE', `puppetserver on ${s.name} does not serve its CA copy gated after a restart.`, { host: s.name, hint: 'Read its log (services.d/ca.cfg, auth.conf, cadir permissions).' });
+      const v = await pollUntil(
+        async () => {
+          const x = await caServing(ctx.host, layout, s.sudo);
+          return x === undefined ? undefined : x === 'gated';
+        },
+        300_000,
+        1000,
+      );
+      if (v === false)
+        throw new FailoverError(
+          'E_CA_SERVICE',
+          `puppetserver on ${s.name} does not serve its CA copy gated after a restart.`,
+          { host: s.name, hint: 'Read its log (services.d/ca.cfg, auth.conf, cadir permissions).' },
+        );
     },
   };
 }
@@ -191,13 +264,30 @@ export function caGatedStep(inv: Inventory, s: InventoryNode): Step | undefined 
 export function autosignStep(inv: Inventory, p: InventoryNode, s: InventoryNode): Step | undefined {
   if (!inv.layout.files.autosignConf) return undefined;
   const path = fileOf(inv.layout, 'autosignConf').path;
-  return ensureStep('standby.autosign', s.name, `${p.name}'s autosign.conf entries on ${s.name} (the CA's signing policy follows it)`, async (h) => {
-    const from = h.hostFor(p.name);
-    if (!(await from.exists(path, { sudo: p.sudo }))) return;
-    const entries = parseLineList((await from.readFile(path, { sudo: p.sudo })).toString('utf8'), path).entries();
-    if (entries.length === 0) return;
-    await applyEdits(h.host, [{ kind: 'lines', path, create: true, write: { mode: 0o644 }, ops: entries.map((entry) => ({ op: 'add' as const, entry })) }], { sudo: s.sudo });
-  });
+  return ensureStep(
+    'standby.autosign',
+    s.name,
+    `${p.name}'s autosign.conf entries on ${s.name} (the CA's signing policy follows it)`,
+    async (h) => {
+      const from = h.hostFor(p.name);
+      if (!(await from.exists(path, { sudo: p.sudo }))) return;
+      const entries = parseLineList((await from.readFile(path, { sudo: p.sudo })).toString('utf8'), path).entries();
+      if (entries.length === 0) return;
+      await applyEdits(
+        h.host,
+        [
+          {
+            kind: 'lines',
+            path,
+            create: true,
+            write: { mode: 0o644 },
+            ops: entries.map((entry) => ({ op: 'add' as const, entry })),
+          },
+        ],
+        { sudo: s.sudo },
+      );
+    },
+  );
 }
 
 /** The standby's CA copy equals the primary's CA directory (sha256 of every file); apply pushes a verified copy. */
@@ -207,12 +297,31 @@ export function caCopyStep(inv: Inventory, p: InventoryNode, s: InventoryNode): 
     host: s.name,
     title: `a verified copy of ${p.name}'s CA on ${s.name}`,
     check: async (ctx) => {
-      const [a, b] = await Promise.all([caTree(ctx.hostFor(p.name), inv.layout, p.sudo), caTree(ctx.host, inv.layout, s.sudo)]);
-      if (a.size === 0) throw new FailoverError('E_CA_MISSING', `${p.name} holds no CA in ${inv.layout.dirs.cadir}.`, { host: p.name });
+      const [a, b] = await Promise.all([
+        caTree(ctx.hostFor(p.name), inv.layout, p.sudo),
+        caTree(ctx.host, inv.layout, s.sudo),
+      ]);
+      if (a.size === 0)
+        throw new FailoverError('E_CA_MISSING', `${p.name} holds no CA in ${inv.layout.dirs.cadir}.`, { host: p.name });
       const diff = manifestDifferences(a, b);
-      if (diff.length) return { done: false, why: `the copy differs: ${diff.slice(0, 3).join(', ')}${diff.length > 3 ? ` and ${diff.length - 3} more` : ''}` };
+      if (diff.length)
+        return {
+          done: false,
+          why: `the copy differs: ${diff.slice(0, 3).join(', ')}${diff.length > 3 ? ` and ${diff.length - 3} more` : ''}`,
+        };
       const st = readState(inv).standby;
-      if (st?.host === s.name && !st.caSync && !ctx.dryRun) updateState(inv, (x) => x.standby && (x.standby.caSync = { at: new Date().toISOString(), archive: '(found in place)', archiveSha256: '', files: Object.fromEntries(a) }));
+      if (st?.host === s.name && !st.caSync && !ctx.dryRun)
+        updateState(
+          inv,
+          (x) =>
+            x.standby &&
+            (x.standby.caSync = {
+              at: new Date().toISOString(),
+              archive: '(found in place)',
+              archiveSha256: '',
+              files: Object.fromEntries(a),
+            }),
+        );
       return { done: true, why: `${a.size} files identical` };
     },
     apply: async (ctx) => {
@@ -231,7 +340,15 @@ export function caCopyStep(inv: Inventory, p: InventoryNode, s: InventoryNode): 
  * inventory.txt, the CRL, serial) and a verified copy is pushed when they
  * differ. Runs until the signal aborts. Returns the number of pushes.
  */
-export async function watchCaCopy(c: HaContext, name: string, opts: { intervalS?: number; signal?: AbortSignal; onSync?: (r: { at: string; files: number; ms: number }) => void } = {}): Promise<number> {
+export async function watchCaCopy(
+  c: HaContext,
+  name: string,
+  opts: {
+    intervalS?: number;
+    signal?: AbortSignal;
+    onSync?: (r: { at: string; files: number; ms: number }) => void;
+  } = {},
+): Promise<number> {
   const inv = c.inventory;
   const s = standbyNode(inv, name);
   const p = inv.primary;

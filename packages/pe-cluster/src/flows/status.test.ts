@@ -11,8 +11,10 @@ import { Cluster, formatStatus, main, parseInventory, type Inventory } from '../
 
 let root: string;
 const HOSTS = ['primary.test', 's1.test', 's2.test'];
-const CA_ON = 'puppetlabs.services.ca.certificate-authority-service/certificate-authority-service\n#puppetlabs.services.ca.certificate-authority-disabled-service/certificate-authority-disabled-service\n';
-const CA_OFF = '#puppetlabs.services.ca.certificate-authority-service/certificate-authority-service\npuppetlabs.services.ca.certificate-authority-disabled-service/certificate-authority-disabled-service\n';
+const CA_ON =
+  'puppetlabs.services.ca.certificate-authority-service/certificate-authority-service\n#puppetlabs.services.ca.certificate-authority-disabled-service/certificate-authority-disabled-service\n';
+const CA_OFF =
+  '#puppetlabs.services.ca.certificate-authority-service/certificate-authority-service\npuppetlabs.services.ca.certificate-authority-disabled-service/certificate-authority-disabled-service\n';
 const INVENTORY = `cluster: st
 layout: debian
 layout_overrides:
@@ -65,7 +67,11 @@ beforeAll(async () => {
     await put(h, inv.layout.files.hostCrl!.path, await fs.readFile(join(ssl, 'crl.pem'), 'utf8'));
     await put(h, inv.layout.files.caCfg!.path, h === 'primary.test' ? CA_ON : CA_OFF);
     const server = h === 's2.test' ? 's2.test' : h === 'primary.test' ? 'localhost' : 'ca.test';
-    await put(h, inv.layout.files.puppetdbDatabaseIni!.path, `[database]\nsubname = //${server}:5432/puppetdb\nusername = puppetdb\npassword = Db-Secret-Status-1\n`);
+    await put(
+      h,
+      inv.layout.files.puppetdbDatabaseIni!.path,
+      `[database]\nsubname = //${server}:5432/puppetdb\nusername = puppetdb\npassword = Db-Secret-Status-1\n`,
+    );
   }
 }, 60_000);
 afterAll(async () => {
@@ -86,7 +92,10 @@ describe('status', () => {
       ['s2.test', true, false],
     ]);
     const s1 = r.masters[1]!;
-    expect(s1.cert).toMatchObject({ missingAltNames: [], altNames: expect.arrayContaining(['puppet.test', 'ca.test']) });
+    expect(s1.cert).toMatchObject({
+      missingAltNames: [],
+      altNames: expect.arrayContaining(['puppet.test', 'ca.test']),
+    });
     expect((s1.cert as { daysLeft: number }).daysLeft).toBeGreaterThan(1000);
     expect(s1.crl).toMatchObject({ ageHours: 0, expired: false });
     expect(s1.database).toMatchObject({ server: 'ca.test', pointsAtPrimary: true });
@@ -111,13 +120,21 @@ describe('status', () => {
       await c.close();
       expect(r.health).toBe('broken');
       expect(r.caHolders).toEqual(['primary.test', 's1.test']);
-      expect(r.problems).toContainEqual({ level: 'broken', message: 'more than one master has its CA enabled (primary.test, s1.test): exactly one (the primary) must' });
+      expect(r.problems).toContainEqual({
+        level: 'broken',
+        message: 'more than one master has its CA enabled (primary.test, s1.test): exactly one (the primary) must',
+      });
       expect(formatStatus(r)).toContain('CA: MORE THAN ONE: primary.test, s1.test');
       // and the CLI says so with exit 4
       const invFile = join(root, 'inventory.yaml');
       await fs.writeFile(invFile, INVENTORY);
       let out = '';
-      const code = await main(['-i', invFile, '--json', 'status'], { stdout: { write: (s: string) => (out += s) }, stderr: { write: () => true }, env: {}, cluster: { hostFactory: (n) => jailed(n.name) } });
+      const code = await main(['-i', invFile, '--json', 'status'], {
+        stdout: { write: (s: string) => (out += s) },
+        stderr: { write: () => true },
+        env: {},
+        cluster: { hostFactory: (n) => jailed(n.name) },
+      });
       expect(code).toBe(4);
       expect(JSON.parse(out)).toMatchObject({ type: 'status', health: 'broken', exitCode: 4 });
     } finally {
@@ -132,7 +149,10 @@ describe('status', () => {
       const r = await c.status();
       await c.close();
       expect(r.caHolders).toEqual([]);
-      expect(r.problems).toContainEqual({ level: 'broken', message: 'no master has its CA enabled: certificates cannot be signed' });
+      expect(r.problems).toContainEqual({
+        level: 'broken',
+        message: 'no master has its CA enabled: certificates cannot be signed',
+      });
     } finally {
       await put('primary.test', inv.layout.files.caCfg!.path, CA_ON);
     }

@@ -1,4 +1,11 @@
-import { buildCommand, fileOf, HoconDocument, IniDocument, ServicesDocument, type Layout } from '@pe-stack/pe-config-files';
+import {
+  buildCommand,
+  fileOf,
+  HoconDocument,
+  IniDocument,
+  ServicesDocument,
+  type Layout,
+} from '@pe-stack/pe-config-files';
 import { CA_GATE, caServing } from './ha.js';
 import { inspectCert, parseCrl } from '@pe-stack/pe-certs';
 import { checkFromHost, dbFilesFromLayout, readServiceCredentials } from '@pe-stack/pe-db';
@@ -19,9 +26,25 @@ export interface MasterStatus {
   caEnabled: boolean | undefined;
   /** Its CA service is enabled on a copy but gated (auth.conf denies every CA request but the CA certificate and CRL): the warm standby's. */
   caGated?: boolean | undefined;
-  cert?: { notAfter: string; daysLeft: number; altNames: string[]; missingAltNames: string[]; issuer: string } | { error: string } | undefined;
-  crl?: { thisUpdate: string; ageHours: number; nextUpdate?: string | undefined; expired: boolean } | { error: string } | undefined;
-  database?: { server: string; port: number; database: string; pointsAtPrimary: boolean; connected?: boolean | undefined; error?: string | undefined } | { error: string } | undefined;
+  cert?:
+    | { notAfter: string; daysLeft: number; altNames: string[]; missingAltNames: string[]; issuer: string }
+    | { error: string }
+    | undefined;
+  crl?:
+    | { thisUpdate: string; ageHours: number; nextUpdate?: string | undefined; expired: boolean }
+    | { error: string }
+    | undefined;
+  database?:
+    | {
+        server: string;
+        port: number;
+        database: string;
+        pointsAtPrimary: boolean;
+        connected?: boolean | undefined;
+        error?: string | undefined;
+      }
+    | { error: string }
+    | undefined;
   /** Streaming replication is not part of the inventory yet: reported as such, never as healthy by assumption. */
   replication: { state: 'not-configured' };
   problems: { level: 'degraded' | 'broken'; message: string }[];
@@ -53,7 +76,10 @@ async function gatedInFile(h: Host, path: string, sudo: boolean): Promise<boolea
   const t = await readText(h, path, sudo);
   if (t === undefined) return false;
   const rules = new HoconDocument(t, path).get(['authorization', 'rules']);
-  return Array.isArray(rules) && rules.some((r) => r !== null && typeof r === 'object' && (r as Record<string, unknown>)['name'] === CA_GATE.name);
+  return (
+    Array.isArray(rules) &&
+    rules.some((r) => r !== null && typeof r === 'object' && (r as Record<string, unknown>)['name'] === CA_GATE.name)
+  );
 }
 
 async function caEnabled(h: Host, layout: Layout, sudo: boolean): Promise<boolean | undefined> {
@@ -73,7 +99,15 @@ async function masterStatus(inv: Inventory, node: InventoryNode, h: Host, now: D
   const layout = inv.layout;
   const sudo = node.sudo;
   const r = inv.redactor;
-  const s: MasterStatus = { name: node.name, role: node.role, reachable: false, services: {}, caEnabled: undefined, replication: { state: 'not-configured' }, problems: [] };
+  const s: MasterStatus = {
+    name: node.name,
+    role: node.role,
+    reachable: false,
+    services: {},
+    caEnabled: undefined,
+    replication: { state: 'not-configured' },
+    problems: [],
+  };
   const problem = (level: 'degraded' | 'broken', message: string) => s.problems.push({ level, message });
   try {
     await h.exec(['true'], { readOnly: true, timeoutMs: 20_000 });
@@ -83,20 +117,41 @@ async function masterStatus(inv: Inventory, node: InventoryNode, h: Host, now: D
     problem(node.role === 'primary' ? 'broken' : 'degraded', `unreachable: ${s.error.message}`);
     return s;
   }
-  const services = [layout.services.puppetserver, layout.services.puppetdb, ...(node.role === 'primary' ? [layout.services.postgresql] : []), layout.services.activemq, layout.services.mcollective];
+  const services = [
+    layout.services.puppetserver,
+    layout.services.puppetdb,
+    ...(node.role === 'primary' ? [layout.services.postgresql] : []),
+    layout.services.activemq,
+    layout.services.mcollective,
+  ];
   await Promise.all(
     services.map(async (svc) => {
-      const x = await h.exec(buildCommand(layout, 'serviceStatus', { service: svc }), { sudo, readOnly: true, allowFailure: true, timeoutMs: 30_000 });
+      const x = await h.exec(buildCommand(layout, 'serviceStatus', { service: svc }), {
+        sudo,
+        readOnly: true,
+        allowFailure: true,
+        timeoutMs: 30_000,
+      });
       s.services[svc] = x.code === 0;
-      if (x.code !== 0) problem(svc === layout.services.puppetserver || (svc === layout.services.postgresql && node.role === 'primary') ? 'broken' : 'degraded', `${svc} is not running`);
+      if (x.code !== 0)
+        problem(
+          svc === layout.services.puppetserver || (svc === layout.services.postgresql && node.role === 'primary')
+            ? 'broken'
+            : 'degraded',
+          `${svc} is not running`,
+        );
     }),
   );
   try {
     const enabled = await caEnabled(h, layout, sudo);
-    const gateFile = enabled && layout.files.authConf && layout.crl.kind === 'hocon' ? await gatedInFile(h, fileOf(layout, 'authConf').path, sudo) : false;
+    const gateFile =
+      enabled && layout.files.authConf && layout.crl.kind === 'hocon'
+        ? await gatedInFile(h, fileOf(layout, 'authConf').path, sudo)
+        : false;
     // the server's answer wins where it signs; a file that enables an ungated CA counts too (it signs after its next restart)
     const live = enabled || gateFile ? await caServing(h, layout, sudo) : undefined;
-    s.caEnabled = enabled === undefined && live === undefined ? undefined : live === 'signing' || (Boolean(enabled) && !gateFile);
+    s.caEnabled =
+      enabled === undefined && live === undefined ? undefined : live === 'signing' || (Boolean(enabled) && !gateFile);
     s.caGated = Boolean(enabled) && gateFile && live !== 'signing';
   } catch (e) {
     problem('degraded', `cannot tell whether the CA is enabled: ${msg(e, r)}`);
@@ -113,7 +168,13 @@ async function masterStatus(inv: Inventory, node: InventoryNode, h: Host, now: D
       const names = c.altNames.map((n) => n.replace(/^(DNS|IP Address):/, ''));
       const want = [inv.generalCname, inv.primaryCname];
       const missing = want.filter((n) => !names.includes(n));
-      s.cert = { notAfter: c.notAfter.toISOString(), daysLeft, altNames: names, missingAltNames: missing, issuer: c.issuer };
+      s.cert = {
+        notAfter: c.notAfter.toISOString(),
+        daysLeft,
+        altNames: names,
+        missingAltNames: missing,
+        issuer: c.issuer,
+      };
       if (daysLeft < 0) problem('broken', 'its certificate has expired');
       else if (daysLeft < 30) problem('degraded', `its certificate expires in ${daysLeft} days`);
       if (missing.length) problem('degraded', `its certificate lacks the alt names ${missing.join(', ')}`);
@@ -131,7 +192,12 @@ async function masterStatus(inv: Inventory, node: InventoryNode, h: Host, now: D
     } else {
       const c = parseCrl(pem);
       const expired = c.nextUpdate !== undefined && c.nextUpdate.getTime() < now.getTime();
-      s.crl = { thisUpdate: c.thisUpdate.toISOString(), ageHours: Math.round((now.getTime() - c.thisUpdate.getTime()) / 3_600_000), nextUpdate: c.nextUpdate?.toISOString(), expired };
+      s.crl = {
+        thisUpdate: c.thisUpdate.toISOString(),
+        ageHours: Math.round((now.getTime() - c.thisUpdate.getTime()) / 3_600_000),
+        nextUpdate: c.nextUpdate?.toISOString(),
+        expired,
+      };
       if (expired) problem('degraded', 'its CRL copy is past its next update');
     }
   } catch (e) {
@@ -147,7 +213,10 @@ async function masterStatus(inv: Inventory, node: InventoryNode, h: Host, now: D
     } else {
       r.add(c.password);
       const local = ['localhost', '127.0.0.1', '::1'];
-      const pointsAtPrimary = c.server === inv.primaryCname || c.server === inv.primary.name || (node.role === 'primary' && local.includes(c.server));
+      const pointsAtPrimary =
+        c.server === inv.primaryCname ||
+        c.server === inv.primary.name ||
+        (node.role === 'primary' && local.includes(c.server));
       s.database = { server: c.server, port: c.port, database: c.database, pointsAtPrimary };
       if (!pointsAtPrimary) problem('degraded', `PuppetDB writes to ${c.server}, not to the primary's database`);
       try {
@@ -156,7 +225,10 @@ async function masterStatus(inv: Inventory, node: InventoryNode, h: Host, now: D
       } catch (e) {
         s.database.connected = false;
         s.database.error = msg(e, r);
-        problem(node.role === 'primary' ? 'broken' : 'degraded', `PuppetDB's database is not reachable from here: ${s.database.error}`);
+        problem(
+          node.role === 'primary' ? 'broken' : 'degraded',
+          `PuppetDB's database is not reachable from here: ${s.database.error}`,
+        );
       }
     }
   } catch (e) {
@@ -167,23 +239,39 @@ async function masterStatus(inv: Inventory, node: InventoryNode, h: Host, now: D
 }
 
 /** Read-only health of every master; never changes anything. */
-export async function collectStatus(c: StatusContext, opts: { concurrency?: number; now?: Date } = {}): Promise<StatusReport> {
+export async function collectStatus(
+  c: StatusContext,
+  opts: { concurrency?: number; now?: Date } = {},
+): Promise<StatusReport> {
   const inv = c.inventory;
   const now = opts.now ?? new Date();
   const sem = new Semaphore(Math.max(1, opts.concurrency ?? 8));
   const masters = await Promise.all(inv.masters.map((m) => sem.run(() => masterStatus(inv, m, c.host(m.name), now))));
   const problems: StatusReport['problems'] = masters.flatMap((m) => m.problems.map((p) => ({ ...p, host: m.name })));
   const caHolders = masters.filter((m) => m.caEnabled).map((m) => m.name);
-  if (caHolders.length === 0) problems.push({ level: 'broken', message: 'no master has its CA enabled: certificates cannot be signed' });
-  else if (caHolders.length > 1) problems.push({ level: 'broken', message: `more than one master has its CA enabled (${caHolders.join(', ')}): exactly one (the primary) must` });
-  else if (caHolders[0] !== inv.primary.name) problems.push({ level: 'broken', message: `the CA is enabled on ${caHolders[0]}, not on the primary ${inv.primary.name}` });
+  if (caHolders.length === 0)
+    problems.push({ level: 'broken', message: 'no master has its CA enabled: certificates cannot be signed' });
+  else if (caHolders.length > 1)
+    problems.push({
+      level: 'broken',
+      message: `more than one master has its CA enabled (${caHolders.join(', ')}): exactly one (the primary) must`,
+    });
+  else if (caHolders[0] !== inv.primary.name)
+    problems.push({
+      level: 'broken',
+      message: `the CA is enabled on ${caHolders[0]}, not on the primary ${inv.primary.name}`,
+    });
 
   let mcollective: StatusReport['mcollective'];
   const reachable = masters.filter((m) => m.reachable).map((m) => inv.masters.find((n) => n.name === m.name)!);
   if (!reachable.some((m) => m.role === 'primary')) mcollective = { error: 'the primary is unreachable' };
   else {
     const master = (n: InventoryNode) => ({ fqdn: n.name, host: c.host(n.name), layout: inv.layout });
-    const mco: McoCluster = { primary: master(inv.primary), secondaries: reachable.filter((m) => m.role === 'secondary').map(master), sudo: inv.masters.some((m) => m.sudo) };
+    const mco: McoCluster = {
+      primary: master(inv.primary),
+      secondaries: reachable.filter((m) => m.role === 'secondary').map(master),
+      sudo: inv.masters.some((m) => m.sudo),
+    };
     try {
       const rep = inv.layout.flavour === 'pe3' ? await verifyPe3(mco) : await verifyDebian(mco, { ping: false });
       mcollective = { ok: rep.ok, problems: rep.problems.map((p) => inv.redactor.redact(p)) };
@@ -193,7 +281,11 @@ export async function collectStatus(c: StatusContext, opts: { concurrency?: numb
       problems.push({ level: 'degraded', message: `MCollective cannot be checked: ${mcollective.error}` });
     }
   }
-  const health: Health = problems.some((p) => p.level === 'broken') ? 'broken' : problems.length ? 'degraded' : 'healthy';
+  const health: Health = problems.some((p) => p.level === 'broken')
+    ? 'broken'
+    : problems.length
+      ? 'degraded'
+      : 'healthy';
   return { cluster: inv.cluster, health, caHolders, masters, mcollective, problems };
 }
 
@@ -204,16 +296,42 @@ export function formatStatus(r: StatusReport): string {
     const svc = Object.entries(m.services)
       .map(([k, v]) => `${k}${v ? '' : '(down)'}`)
       .join(',');
-    const cert = !m.cert ? '-' : 'error' in m.cert ? m.cert.error : `${m.cert.daysLeft}d${m.cert.missingAltNames.length ? ' (alt names missing)' : ''}`;
+    const cert = !m.cert
+      ? '-'
+      : 'error' in m.cert
+        ? m.cert.error
+        : `${m.cert.daysLeft}d${m.cert.missingAltNames.length ? ' (alt names missing)' : ''}`;
     const crl = !m.crl ? '-' : 'error' in m.crl ? m.crl.error : `${m.crl.ageHours}h${m.crl.expired ? ' (stale)' : ''}`;
-    const db = !m.database ? '-' : 'error' in m.database && !('server' in m.database) ? m.database.error : `${(m.database as { server: string }).server}${(m.database as { connected?: boolean }).connected === false ? ' (no connection)' : ''}`;
-    rows.push([m.name, m.role, m.reachable ? 'ok' : (m.error?.code ?? 'down'), m.caEnabled === undefined ? '?' : m.caEnabled ? 'enabled' : m.caGated ? 'gated' : 'off', svc || '-', cert, crl, db ?? '-']);
+    const db = !m.database
+      ? '-'
+      : 'error' in m.database && !('server' in m.database)
+        ? m.database.error
+        : `${(m.database as { server: string }).server}${(m.database as { connected?: boolean }).connected === false ? ' (no connection)' : ''}`;
+    rows.push([
+      m.name,
+      m.role,
+      m.reachable ? 'ok' : (m.error?.code ?? 'down'),
+      m.caEnabled === undefined ? '?' : m.caEnabled ? 'enabled' : m.caGated ? 'gated' : 'off',
+      svc || '-',
+      cert,
+      crl,
+      db ?? '-',
+    ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  let out = `${rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`;
-  const mco = 'error' in r.mcollective ? `unknown (${r.mcollective.error})` : r.mcollective.ok ? 'consistent' : 'inconsistent';
+  let out = `${rows
+    .map((row) =>
+      row
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')}\n`;
+  const mco =
+    'error' in r.mcollective ? `unknown (${r.mcollective.error})` : r.mcollective.ok ? 'consistent' : 'inconsistent';
   out += `\nCA: ${r.caHolders.length === 1 ? r.caHolders[0] : r.caHolders.length === 0 ? 'NONE' : `MORE THAN ONE: ${r.caHolders.join(', ')}`}   MCollective: ${mco}   replication: not configured\n`;
-  for (const p of r.problems) out += `${p.level === 'broken' ? 'BROKEN ' : 'warning'} ${p.host ? `${p.host}: ` : ''}${p.message}\n`;
+  for (const p of r.problems)
+    out += `${p.level === 'broken' ? 'BROKEN ' : 'warning'} ${p.host ? `${p.host}: ` : ''}${p.message}\n`;
   out += `\n${r.cluster}: ${r.health.toUpperCase()}\n`;
   return out;
 }

@@ -31,7 +31,8 @@ export function jailedHost(root: string, name: string, opts: JailOptions = {}): 
           return Promise.resolve({ code: 0, stdout: '', stderr: '', ms: 0 });
         };
       }
-      if (FILE_OPS.has(String(prop))) return (path: string, ...rest: unknown[]) => (v as (...a: unknown[]) => unknown).call(target, p(path), ...rest);
+      if (FILE_OPS.has(String(prop)))
+        return (path: string, ...rest: unknown[]) => (v as (...a: unknown[]) => unknown).call(target, p(path), ...rest);
       return (v as (...a: unknown[]) => unknown).bind(target);
     },
   });
@@ -42,6 +43,14 @@ export function jailedHost(root: string, name: string, opts: JailOptions = {}): 
  * from `root/inventory.yaml`: `masters` as YAML flow mappings, the primary first.
  */
 export function testInventory(root: string, layout: 'pe3' | 'debian', masters: readonly string[]): Inventory {
-  const yaml = ['cluster: t', `layout: ${layout}`, 'primary_cname: ca.test', 'general_cname: puppet.test', 'masters:', ...masters.map((m) => `  - ${m}`), ''].join('\n');
+  const yaml = [
+    'cluster: t',
+    `layout: ${layout}`,
+    'primary_cname: ca.test',
+    'general_cname: puppet.test',
+    'masters:',
+    ...masters.map((m) => `  - ${m}`),
+    '',
+  ].join('\n');
   return parseInventory(yaml, join(root, 'inventory.yaml'), { env: {}, home: root });
 }
