@@ -3,12 +3,15 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 // Tests import sibling packages by name; resolve those names to their
-// TypeScript sources so that the suites run without a prior build.
+// TypeScript sources so that the suites run without a prior build. The
+// private testkit has no index: its modules are imported by subpath.
 const root = fileURLToPath(new URL('.', import.meta.url));
-const alias: Record<string, string> = {};
+const alias: { find: string | RegExp; replacement: string }[] = [
+  { find: /^@pe-stack\/testkit\/(.+)$/, replacement: `${root}packages/testkit/src/$1.ts` },
+];
 for (const dir of readdirSync(`${root}packages`)) {
   const entry = `${root}packages/${dir}/src/index.ts`;
-  if (existsSync(entry)) alias[`@pe-stack/${dir}`] = entry;
+  if (existsSync(entry)) alias.push({ find: `@pe-stack/${dir}`, replacement: entry });
 }
 
 const common = { resolve: { alias } };
