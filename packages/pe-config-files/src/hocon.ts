@@ -1,4 +1,7 @@
+import { isSameRule, noRuleSelected, renderAuthRule, ruleIndex, selectedRuleIndexes } from './auth-rules.js';
+import type { AuthRule, AuthRuleSelection } from './auth-rules.js';
 import { ConfigEditError, ConfigParseError } from './errors.js';
+import { isPlainObject } from './json.js';
 import { detectEolText, indentOf, lineEnd, lineOfOffset, lineStart, splice } from './text.js';
 
 /**
@@ -21,66 +24,11 @@ export type HoconOp =
   | { op: 'add-to-list'; path: HoconPath; value: HoconScalar }
   | { op: 'remove-from-list'; path: HoconPath; value: HoconScalar }
   /** Add a certname to the `allow` of every auth.conf rule guarding the CA admin endpoints (pp_cli_auth). */
-  | { op: 'auth-allow'; certname: string; rules?: 'ca-admin' | readonly string[] }
+  | { op: 'auth-allow'; certname: string; rules?: AuthRuleSelection }
   /** auth.conf: this rule (by name) first in `authorization.rules`, exactly as given (replaced when it differs). */
   | { op: 'auth-rule'; rule: AuthRule }
   /** auth.conf: no rule of this name. */
   | { op: 'auth-rule-remove'; name: string };
-
-/** One tk-auth rule of puppetserver's auth.conf, as pe-stack writes them. */
-export interface AuthRule {
-  name: string;
-  match: { path: string; type: 'path' | 'regex'; method?: readonly string[] };
-  allow?: string | readonly string[];
-  deny?: string | readonly string[];
-  allowUnauthenticated?: boolean;
-  sortOrder: number;
-}
-
-/** The rule as the parsed document holds it (for comparison). */
-function authRuleValue(r: AuthRule): Record<string, unknown> {
-  const match: Record<string, unknown> = { path: r.match.path, type: r.match.type };
-  if (r.match.method) match['method'] = [...r.match.method];
-  const v: Record<string, unknown> = { 'match-request': match };
-  if (r.allow !== undefined) v['allow'] = typeof r.allow === 'string' ? r.allow : [...r.allow];
-  if (r.deny !== undefined) v['deny'] = typeof r.deny === 'string' ? r.deny : [...r.deny];
-  if (r.allowUnauthenticated !== undefined) v['allow-unauthenticated'] = r.allowUnauthenticated;
-  v['sort-order'] = r.sortOrder;
-  v['name'] = r.name;
-  return v;
-}
-
-function renderAuthRule(r: AuthRule, indent: string, eol: string): string {
-  const i1 = `${indent}    `;
-  const i2 = `${i1}    `;
-  const list = (x: string | readonly string[]) =>
-    typeof x === 'string' ? JSON.stringify(x) : `[${x.map((y) => JSON.stringify(y)).join(', ')}]`;
-  const lines = [
-    '{',
-    `${i1}match-request: {`,
-    `${i2}path: ${JSON.stringify(r.match.path)}`,
-    `${i2}type: ${r.match.type}`,
-  ];
-  if (r.match.method) lines.push(`${i2}method: ${list(r.match.method)}`);
-  lines.push(`${i1}}`);
-  if (r.allow !== undefined) lines.push(`${i1}allow: ${list(r.allow)}`);
-  if (r.deny !== undefined) lines.push(`${i1}deny: ${list(r.deny)}`);
-  if (r.allowUnauthenticated !== undefined) lines.push(`${i1}allow-unauthenticated: ${r.allowUnauthenticated}`);
-  lines.push(`${i1}sort-order: ${r.sortOrder}`, `${i1}name: ${JSON.stringify(r.name)}`, `${indent}}`);
-  return lines.join(eol);
-}
-
-function sameJson(a: unknown, b: unknown): boolean {
-  if (Array.isArray(a) || Array.isArray(b))
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]));
-  if (isPlainObject(a) || isPlainObject(b)) {
-    if (!isPlainObject(a) || !isPlainObject(b)) return false;
-    const ka = Object.keys(a).sort();
-    const kb = Object.keys(b).sort();
-    return sameJson(ka, kb) && ka.every((k) => sameJson(a[k], b[k]));
-  }
-  return a === b;
-}
 
 interface Span {
   start: number;
@@ -345,10 +293,6 @@ export function toJs(node: HoconNode): unknown {
   return out;
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
 function deepMergeObjects(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
   const out = { ...a };
   for (const [k, v] of Object.entries(b)) {
@@ -378,14 +322,6 @@ function renderValue(v: HoconValue, quotedStyle?: boolean): string {
 
 function sameValue(node: HoconNode, v: HoconValue): boolean {
   return JSON.stringify(toJs(node)) === JSON.stringify(v);
-}
-
-/** Rule names of auth.conf rules that guard the CA admin endpoints: their allow requires the pp_cli_auth extension. */
-export function isCaAdminRule(rule: unknown): boolean {
-  if (!isPlainObject(rule)) return false;
-  const allow = rule['allow'];
-  const list = Array.isArray(allow) ? allow : [allow];
-  return list.some((a) => isPlainObject(a) && isPlainObject(a['extensions']) && 'pp_cli_auth' in a['extensions']);
 }
 
 export class HoconDocument {
@@ -418,7 +354,10 @@ export class HoconDocument {
     return this.root;
   }
 
-  /** Set a scalar (or a list of scalars). Existing value replaced in place; a missing key is added inside the nearest existing object. */
+  /**
+   * Set a scalar (or a list of scalars). Existing value replaced in place; a missing key is added inside the nearest
+   * existing object.
+   */
   set(path: HoconPath, value: HoconValue): boolean {
     if (path.length === 0) throw new ConfigEditError(this.path, 'an empty HOCON path cannot be set.');
     const hit = this.resolve(path).at(-1);
@@ -523,32 +462,19 @@ export class HoconDocument {
    * default the rules whose allow requires the pp_cli_auth extension (the CA
    * admin endpoints: certificate_status(es), clean, CRL update); else the rules named.
    */
-  authAllow(certname: string, rules: 'ca-admin' | readonly string[] = 'ca-admin'): boolean {
-    const list = this.get(['authorization', 'rules']);
-    if (!Array.isArray(list))
-      throw new ConfigEditError(this.path, 'no authorization.rules list: is this an auth.conf?');
+  authAllow(certname: string, rules: AuthRuleSelection = 'ca-admin'): boolean {
+    const matches = selectedRuleIndexes(this.authRules(), rules);
+    if (matches.length === 0) throw new ConfigEditError(this.path, noRuleSelected(rules));
     let changed = false;
-    const wanted = (rule: unknown): boolean =>
-      rules === 'ca-admin'
-        ? isCaAdminRule(rule)
-        : isPlainObject(rule) && typeof rule['name'] === 'string' && rules.includes(rule['name']);
-    const matches = list.map((r, i) => (wanted(r) ? i : -1)).filter((i) => i >= 0);
-    if (matches.length === 0)
-      throw new ConfigEditError(
-        this.path,
-        rules === 'ca-admin' ? 'no rule requires pp_cli_auth.' : `no rule named ${rules.join(', ')}.`,
-      );
     for (const i of matches) changed = this.addToList(['authorization', 'rules', i, 'allow'], certname) || changed;
     return changed;
   }
 
   /** auth.conf: the rule named `rule.name` first in the rules list, exactly as given; no change when it already is. */
   authRule(rule: AuthRule): boolean {
-    const list = this.get(['authorization', 'rules']);
-    if (!Array.isArray(list))
-      throw new ConfigEditError(this.path, 'no authorization.rules list: is this an auth.conf?');
-    const at = list.findIndex((r) => isPlainObject(r) && r['name'] === rule.name);
-    if (at === 0 && sameJson(list[0], authRuleValue(rule))) return false;
+    const list = this.authRules();
+    const at = ruleIndex(list, rule.name);
+    if (at === 0 && isSameRule(list[0], rule)) return false;
     if (at >= 0) this.authRuleRemove(rule.name);
     const arr = this.resolve(['authorization', 'rules']).at(-1)?.node;
     if (arr?.kind !== 'array') throw new ConfigEditError(this.path, 'authorization.rules is not a list.');
@@ -577,7 +503,7 @@ export class HoconDocument {
       const arr = this.resolve(['authorization', 'rules']).at(-1)?.node;
       if (arr?.kind !== 'array') return changed;
       const list = this.get(['authorization', 'rules']) as unknown[];
-      const idx = list.findIndex((r) => isPlainObject(r) && r['name'] === name);
+      const idx = ruleIndex(list, name);
       if (idx === -1) return changed;
       const item = arr.items[idx]!;
       const prev = arr.items[idx - 1];
@@ -588,6 +514,14 @@ export class HoconDocument {
       this.reparse();
       changed = true;
     }
+  }
+
+  /** auth.conf's `authorization.rules` as parsed values. */
+  private authRules(): unknown[] {
+    const list = this.get(['authorization', 'rules']);
+    if (!Array.isArray(list))
+      throw new ConfigEditError(this.path, 'no authorization.rules list: is this an auth.conf?');
+    return list;
   }
 
   apply(op: HoconOp): boolean {

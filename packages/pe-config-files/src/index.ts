@@ -1,6 +1,6 @@
 export * from './errors.js';
 export { type Eol, type Line, splitLines, joinLines, detectEol, detectEolText } from './text.js';
-export { type EditResult, maskedDiff, findSecretValues } from './diff.js';
+export { type EditResult, maskedEditDiff, findSecretValues } from './diff.js';
 export * from './layouts.js';
 export { IniDocument, parseIni, type IniOp } from './ini.js';
 export {
@@ -16,7 +16,6 @@ export { ApacheDocument, parseApache, type ApacheOp } from './apache.js';
 export {
   HoconDocument,
   parseHocon,
-  isCaAdminRule,
   type HoconOp,
   type HoconPath,
   type HoconScalar,
@@ -26,8 +25,8 @@ export {
   type HoconArray,
   type HoconField,
   type HoconScalarNode,
-  type AuthRule,
 } from './hocon.js';
+export { isCaAdminRule, type AuthRule, type AuthRuleSelection } from './auth-rules.js';
 export { ServicesDocument, parseServices, CA_SERVICE, CA_DISABLED_SERVICE, type ServicesOp } from './services.js';
 export { PostgresqlConfDocument, parsePostgresqlConf, type PostgresqlConfOp } from './postgresql.js';
 export { PgHbaDocument, parsePgHba, type HbaRecord, type HbaMatch, type PgHbaOp } from './pghba.js';
