@@ -31,8 +31,11 @@ export function redactorFor(texts: readonly string[], redactor?: Redactor): Reda
   return (redactor ?? new Redactor()).with(texts.flatMap(findSecretValues));
 }
 
-/** Unified diff of two versions of a file (pe-host's maskedDiff), with the secrets of both versions masked. '' when equal. */
-export function maskedDiff(path: string, before: string, after: string, redactor?: Redactor): string {
+/**
+ * The diff an edit reports: pe-host's maskedDiff, with every secret value found in either version masked too
+ * (values inside lines, such as XML attributes and JVM flags). '' when equal.
+ */
+export function maskedEditDiff(path: string, before: string, after: string, redactor?: Redactor): string {
   if (before === after) return '';
   return hostMaskedDiff(path, before, after, redactorFor([before, after], redactor));
 }

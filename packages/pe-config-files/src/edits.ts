@@ -1,7 +1,7 @@
 import { writeFiles, type BatchWrite, type Host, type Redactor, type WriteOptions } from '@pe-stack/pe-host';
 import { ActiveMqDocument, type ActiveMqOp } from './activemq.js';
 import { ApacheDocument, type ApacheOp } from './apache.js';
-import { type EditResult, findSecretValues, maskedDiff, redactorFor } from './diff.js';
+import { type EditResult, findSecretValues, maskedEditDiff, redactorFor } from './diff.js';
 import { ConfigEditError, ConfigParseError } from './errors.js';
 import { HoconDocument, type HoconOp } from './hocon.js';
 import { HostsDocument, type HostsOp } from './hosts.js';
@@ -100,7 +100,7 @@ export function editText(edit: Edit, text: string, redactor?: Redactor): EditRes
     return {
       path: edit.path,
       changed: after !== text,
-      diff: maskedDiff(edit.path, text, after, redactor),
+      diff: maskedEditDiff(edit.path, text, after, redactor),
       text: after,
     };
   } catch (err) {
@@ -161,7 +161,7 @@ export async function applyEdits(
   const writes: { i: number; w: BatchWrite }[] = [];
   for (const [path, before] of originals) {
     const after = current.get(path)!;
-    const diff = maskedDiff(path, before, after, host.redactor);
+    const diff = maskedEditDiff(path, before, after, host.redactor);
     out.push({ path, changed: false, diff });
     if (before === after) continue;
     writes.push({
