@@ -1,4 +1,4 @@
-import { CommandFailedError, InvalidInputError, PeError } from './errors.js';
+import { CommandFailedError, HostError, InvalidInputError } from './errors.js';
 import { backupPath, toBuffer } from './common.js';
 import type { Host, WriteOptions, WriteResult } from './host.js';
 import { validateRemotePath } from './validate.js';
@@ -143,7 +143,7 @@ export async function execWriteFiles(
     // which file failed: the first one the output does not report
     const done = e.stdout.split('\n').filter((l) => /^[=+]\t/.test(l)).length;
     const at = files[Math.min(done, files.length - 1)]!.path;
-    throw new PeError('E_IO', `writing ${at} (file ${done + 1} of ${files.length} written together) failed.`, {
+    throw new HostError('E_IO', `writing ${at} (file ${done + 1} of ${files.length} written together) failed.`, {
       host: host.name,
       cause: e,
       hint: 'The files before it were written (atomically, with backups); check the directory, permissions and disk space, then rerun.',
@@ -165,7 +165,7 @@ export async function execWriteFiles(
           : { path: target, changed: true };
   }
   if (out.some((x) => x === undefined))
-    throw new PeError('E_IO', `writing ${files.length} files together: unexpected output.`, {
+    throw new HostError('E_IO', `writing ${files.length} files together: unexpected output.`, {
       host: host.name,
       hint: 'The host needs sh and GNU coreutils (head, stat, cmp, readlink).',
     });

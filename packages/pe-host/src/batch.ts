@@ -1,4 +1,4 @@
-import { PeError } from './errors.js';
+import { HostError } from './errors.js';
 import type { FileStat, Host } from './host.js';
 import { validateRemotePath } from './validate.js';
 
@@ -93,7 +93,7 @@ export async function readFiles(
   });
   const lines = r.stdout.split('\n').map((l) => l.replace(/\r$/, '')); // a sudo pty may add CR
   const bad = () =>
-    new PeError('E_IO', 'reading several files at once: unexpected output.', {
+    new HostError('E_IO', 'reading several files at once: unexpected output.', {
       host: host.name,
       hint: 'The host needs sh, GNU stat, cat and base64 (coreutils).',
     });

@@ -1,49 +1,44 @@
 /**
  * Typed errors. Every error the project raises is a PeError: a stable `code`
- * (mapped by the CLI to an exit status), the `host` it concerns, optionally the
- * `step`, the underlying `cause`, and a message a tired operator can act on.
- * Messages never contain secrets: callers pass text through a Redactor first.
+ * (each package declares its codes as a closed union; the CLI maps every code
+ * to an exit status), the `host` it concerns, optionally the `step`, the
+ * underlying `cause`, the sentence that says what went wrong (`shortMessage`)
+ * and, apart from it, what the operator should do next (`hint`). `message` is
+ * both, for display. Messages never contain secrets: callers pass text through
+ * a Redactor first.
  */
-export type PeErrorCode =
-  | 'E_UNREACHABLE'
-  | 'E_AUTH'
-  | 'E_HOSTKEY_UNKNOWN'
-  | 'E_HOSTKEY_CHANGED'
-  | 'E_COMMAND_FAILED'
-  | 'E_TIMEOUT'
-  | 'E_SUDO_PASSWORD'
-  | 'E_SUDO_TTY'
-  | 'E_PERMISSION'
-  | 'E_NOT_FOUND'
-  | 'E_INVALID_INPUT'
-  | 'E_VERIFY'
-  | (string & {});
-
 export interface PeErrorOptions {
   host?: string | undefined;
   step?: string | undefined;
   cause?: unknown;
-  /** What the operator should do next; appended to the message. */
+  /**
+   * What the operator should do next; shown after the sentence in `message`
+   * (a leading newline puts it on a line of its own).
+   */
   hint?: string | undefined;
 }
 
-export class PeError extends Error {
-  readonly code: PeErrorCode;
+export class PeError<C extends string = string> extends Error {
+  readonly code: C;
   readonly host: string | undefined;
   readonly step: string | undefined;
+  /** What went wrong, prefixed with the host: the message without the hint. */
+  readonly shortMessage: string;
+  /** What the operator should do next, if anything. */
   readonly hint: string | undefined;
 
-  constructor(code: PeErrorCode, message: string, opts: PeErrorOptions = {}) {
-    const where = opts.host ? `${opts.host}: ` : '';
+  constructor(code: C, message: string, opts: PeErrorOptions = {}) {
+    const shortMessage = `${opts.host ? `${opts.host}: ` : ''}${message}`;
     super(
-      `${where}${message}${opts.hint ? ` ${opts.hint}` : ''}`,
+      `${shortMessage}${opts.hint ? ` ${opts.hint}` : ''}`,
       opts.cause === undefined ? undefined : { cause: opts.cause },
     );
     this.name = new.target.name;
     this.code = code;
     this.host = opts.host;
     this.step = opts.step;
-    this.hint = opts.hint;
+    this.shortMessage = shortMessage;
+    this.hint = opts.hint?.trim() || undefined;
   }
 
   toJSON(): Record<string, unknown> {
@@ -51,7 +46,28 @@ export class PeError extends Error {
   }
 }
 
-export class HostUnreachableError extends PeError {
+/** The codes pe-host raises. */
+export type HostErrorCode =
+  | 'E_UNREACHABLE'
+  | 'E_AUTH'
+  | 'E_HOSTKEY_UNKNOWN'
+  | 'E_HOSTKEY_CHANGED'
+  | 'E_CHANNEL'
+  | 'E_CLOSED'
+  | 'E_COMMAND_FAILED'
+  | 'E_TIMEOUT'
+  | 'E_SUDO_PASSWORD'
+  | 'E_SUDO_TTY'
+  | 'E_PERMISSION'
+  | 'E_NOT_FOUND'
+  | 'E_IO'
+  | 'E_INVALID_INPUT'
+  | 'E_VERIFY';
+
+/** Base of pe-host's errors; used as is for a failure without a class of its own (I/O, channel, closed connection). */
+export class HostError extends PeError<HostErrorCode> {}
+
+export class HostUnreachableError extends HostError {
   constructor(host: string, detail: string, cause?: unknown) {
     super('E_UNREACHABLE', `cannot reach the host over SSH (${detail}).`, {
       host,
@@ -61,7 +77,7 @@ export class HostUnreachableError extends PeError {
   }
 }
 
-export class AuthFailedError extends PeError {
+export class AuthFailedError extends HostError {
   constructor(host: string, user: string, cause?: unknown) {
     super('E_AUTH', `SSH authentication as "${user}" was refused.`, {
       host,
@@ -71,7 +87,7 @@ export class AuthFailedError extends PeError {
   }
 }
 
-export class HostKeyUnknownError extends PeError {
+export class HostKeyUnknownError extends HostError {
   readonly fingerprint: string;
   constructor(host: string, fingerprint: string) {
     super('E_HOSTKEY_UNKNOWN', `the host key ${fingerprint} is not known, so the host cannot be trusted.`, {
@@ -82,7 +98,7 @@ export class HostKeyUnknownError extends PeError {
   }
 }
 
-export class HostKeyChangedError extends PeError {
+export class HostKeyChangedError extends HostError {
   readonly fingerprint: string;
   constructor(host: string, fingerprint: string, expected: string[]) {
     super(
@@ -97,7 +113,7 @@ export class HostKeyChangedError extends PeError {
   }
 }
 
-export class CommandFailedError extends PeError {
+export class CommandFailedError extends HostError {
   readonly argv: readonly string[];
   readonly exitCode: number | null;
   readonly signal: string | undefined;
@@ -124,7 +140,7 @@ export class CommandFailedError extends PeError {
   }
 }
 
-export class CommandTimeoutError extends PeError {
+export class CommandTimeoutError extends HostError {
   readonly argv: readonly string[];
   readonly timeoutMs: number;
   constructor(host: string, argv: readonly string[], timeoutMs: number) {
@@ -137,7 +153,7 @@ export class CommandTimeoutError extends PeError {
   }
 }
 
-export class SudoPasswordError extends PeError {
+export class SudoPasswordError extends HostError {
   constructor(host: string, detail: 'missing' | 'wrong') {
     super(
       'E_SUDO_PASSWORD',
@@ -152,7 +168,7 @@ export class SudoPasswordError extends PeError {
   }
 }
 
-export class SudoTtyError extends PeError {
+export class SudoTtyError extends HostError {
   constructor(host: string) {
     super('E_SUDO_TTY', 'sudo requires a terminal (requiretty) and could not be given one.', {
       host,
@@ -161,7 +177,7 @@ export class SudoTtyError extends PeError {
   }
 }
 
-export class PermissionDeniedError extends PeError {
+export class PermissionDeniedError extends HostError {
   readonly path: string;
   constructor(host: string, path: string, cause?: unknown) {
     super('E_PERMISSION', `permission denied on ${path}.`, {
@@ -173,7 +189,7 @@ export class PermissionDeniedError extends PeError {
   }
 }
 
-export class FileNotFoundError extends PeError {
+export class FileNotFoundError extends HostError {
   readonly path: string;
   constructor(host: string, path: string, cause?: unknown) {
     super('E_NOT_FOUND', `${path} does not exist.`, { host, cause });
@@ -181,7 +197,7 @@ export class FileNotFoundError extends PeError {
   }
 }
 
-export class InvalidInputError extends PeError {
+export class InvalidInputError extends HostError {
   constructor(message: string, opts: PeErrorOptions = {}) {
     super('E_INVALID_INPUT', message, opts);
   }

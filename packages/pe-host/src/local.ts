@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { atomicWrite, commitStepwise, type FilePrimitives, type StepPrimitives } from './atomic.js';
 import { listenForward } from './forward.js';
 import { assertRemovable, DEFAULT_TIMEOUT_MS, finish, type RawResult } from './common.js';
-import { CommandTimeoutError, FileNotFoundError, PeError, PermissionDeniedError } from './errors.js';
+import { CommandTimeoutError, FileNotFoundError, HostError, PeError, PermissionDeniedError } from './errors.js';
 import type {
   ExecOptions,
   ExecResult,
@@ -118,7 +118,7 @@ export class LocalHost implements Host {
     if (code === 'EACCES' || code === 'EPERM') return new PermissionDeniedError(this.name, path, e);
     return e instanceof PeError
       ? e
-      : new PeError('E_IO', `${path}: ${(e as Error).message}`, { host: this.name, cause: e });
+      : new HostError('E_IO', `${path}: ${(e as Error).message}`, { host: this.name, cause: e });
   }
 
   private async guard<T>(path: string, fn: () => Promise<T>): Promise<T> {

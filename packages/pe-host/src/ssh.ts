@@ -23,6 +23,7 @@ import {
   HostKeyChangedError,
   HostKeyUnknownError,
   HostUnreachableError,
+  HostError,
   PeError,
   PermissionDeniedError,
   SudoPasswordError,
@@ -157,7 +158,9 @@ export class SshHost implements Host {
 
   private client(): Promise<Client> {
     if (this.closed)
-      return Promise.reject(new PeError('E_CLOSED', 'the connection was closed by the program.', { host: this.name }));
+      return Promise.reject(
+        new HostError('E_CLOSED', 'the connection was closed by the program.', { host: this.name }),
+      );
     if (!this.conn) {
       this.conn = this.handshake();
       this.conn.catch(() => (this.conn = undefined));
@@ -410,8 +413,8 @@ export class SshHost implements Host {
     }
   }
 
-  private channelError(err: Error): PeError {
-    return new PeError('E_CHANNEL', `could not open an SSH channel (${err.message}).`, {
+  private channelError(err: Error): HostError {
+    return new HostError('E_CHANNEL', `could not open an SSH channel (${err.message}).`, {
       host: this.name,
       cause: err,
       hint: 'The server may limit sessions (MaxSessions); lower maxChannels.',
@@ -483,7 +486,7 @@ export class SshHost implements Host {
     if (code === 3) return new PermissionDeniedError(this.name, path, e);
     return e instanceof PeError
       ? e
-      : new PeError('E_IO', `${path}: ${(e as Error).message}`, { host: this.name, cause: e });
+      : new HostError('E_IO', `${path}: ${(e as Error).message}`, { host: this.name, cause: e });
   }
 
   private async sftpCall<T>(
@@ -508,14 +511,16 @@ export class SshHost implements Host {
     );
   }
 
-  private shellFileError(path: string, r: RawResult): PeError {
+  private shellFileError(path: string, r: RawResult): HostError {
     const msg = failureText(r);
     if (/No such file/.test(msg)) return new FileNotFoundError(this.name, path);
     if (/Permission denied|Operation not permitted/.test(msg)) return new PermissionDeniedError(this.name, path);
     const problem = sudoProblem(msg);
     if (problem === 'password') return new SudoPasswordError(this.name, 'missing');
     if (problem === 'tty') return new SudoTtyError(this.name);
-    return new PeError('E_IO', `${path}: ${this.redactor.redact(msg.trim()) || `exit ${r.code}`}`, { host: this.name });
+    return new HostError('E_IO', `${path}: ${this.redactor.redact(msg.trim()) || `exit ${r.code}`}`, {
+      host: this.name,
+    });
   }
 
   async stat(path: string, opts?: ReadOptions): Promise<FileStat | undefined> {

@@ -1,4 +1,4 @@
-import { CommandFailedError, PeError } from './errors.js';
+import { CommandFailedError, HostError } from './errors.js';
 import type { Host } from './host.js';
 import { validateRemotePath } from './validate.js';
 
@@ -94,7 +94,7 @@ export async function copyTree(
   const [a, b] = await Promise.all([treeManifest(src, srcDir, { sudo }), treeManifest(dst, dstDir, { sudo })]);
   const diff = manifestDifferences(a, b);
   if (diff.length) {
-    throw new PeError(
+    throw new HostError(
       'E_VERIFY',
       `the copy of ${srcDir} from ${src.name} does not match at ${dstDir}: ${diff.slice(0, 5).join(', ')}.`,
       {
