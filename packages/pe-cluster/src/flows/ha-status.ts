@@ -2,7 +2,8 @@ import { replicationLag } from '@pe-stack/pe-db';
 import type { StatusReport } from './status.js';
 import { readState, type FencedHost } from '../state.js';
 import { manifestDifferences } from '@pe-stack/pe-host';
-import { caCopyVerified, caTree, pgOf, type HaContext } from './ha.js';
+import { caCopyVerified, caTree } from './ca-switch.js';
+import { pgOf, type HaContext } from './cluster-access.js';
 
 export interface HaStatus {
   primary: string;
@@ -64,12 +65,12 @@ export async function addHaStatus(c: HaContext, report: StatusReport): Promise<H
     let caCopy: NonNullable<HaStatus['standby']>['caCopy'];
     try {
       const node = inv.masters.find((m) => m.name === s.host);
-      let v = await caCopyVerified(inv, c.host(s.host), node?.sudo ?? false);
+      let v = await caCopyVerified(inv, { host: c.host(s.host), sudo: node?.sudo ?? false });
       if (v.ok) {
         // and the primary's CA has not changed since (a certificate signed, a CRL updated)
         const [a, b] = await Promise.all([
-          caTree(c.host(inv.primary.name), inv.layout, inv.primary.sudo),
-          caTree(c.host(s.host), inv.layout, node?.sudo ?? false),
+          caTree({ host: c.host(inv.primary.name), sudo: inv.primary.sudo }, inv.layout),
+          caTree({ host: c.host(s.host), sudo: node?.sudo ?? false }, inv.layout),
         ]);
         const d = manifestDifferences(a, b);
         if (d.length)

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { applyEdits, fileOf, type Edit } from '@pe-stack/pe-config-files';
+import { applyEdits, fileOf } from '@pe-stack/pe-config-files';
 import { backupCa, inspectCert, verifyCaArchive } from '@pe-stack/pe-certs';
 import { debianSyncSteps, readSecrets, type McoCluster } from '@pe-stack/pe-mcollective';
 import {
@@ -14,24 +14,16 @@ import {
   stopInstance,
 } from '@pe-stack/pe-db';
 import type { Host } from '@pe-stack/pe-host';
-import type { Flow, Step, StepContext } from '../engine/types.js';
+import type { Flow, Step, StepContext } from '@pe-stack/pe-steps';
 import { setHostsEntry } from '../dns/index.js';
 import { fenceRegistry, readState, updateState } from '../state.js';
-import { probe } from './ensure.js';
+import { probe } from '@pe-stack/pe-steps';
 import { guardClearStep } from './guard.js';
-import {
-  addressOf,
-  caEdits,
-  caGateEdits,
-  copyCrl,
-  editAndReload,
-  FailoverError,
-  master,
-  pgOf,
-  restart,
-  sshPreflight,
-  type HaContext,
-} from './ha.js';
+import { caOffEdits, copyCrl, gateCaEdits } from './ca-switch.js';
+import { FailoverError, UsageError } from '../errors.js';
+import { addressOf, master, pgOf, sshPreflight, type HaContext } from './cluster-access.js';
+import { crlCopyEdit } from './secondary-settings.js';
+import { editAndReload, restart } from './services.js';
 
 export interface RejoinOptions {
   /** standby (default): its PostgreSQL rebuilt as a streaming replica of the new primary; client: stopped, fenced, only a client of the primary's. */
@@ -56,14 +48,14 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
   const h = master(inv, name);
   const p = inv.primary;
   if (h.name === p.name)
-    throw new FailoverError('E_USAGE', `${h.name} is the primary; rejoin brings a former primary back as a secondary.`);
+    throw new UsageError(`${h.name} is the primary; rejoin brings a former primary back as a secondary.`);
   const dbMode = o.database ?? 'standby';
   const registry = fenceRegistry(inv);
   const H = (ctx: StepContext) => pgOf(c, h.name, ctx.hostFor(h.name));
   const P = (ctx: StepContext) => pgOf(c, p.name, ctx.hostFor(p.name));
   const sudo = h.sudo;
   const steps: Step[] = [];
-  const caOff = [...caGateEdits(inv, true), ...caEdits(inv, false, h.name)];
+  const caOff = [...gateCaEdits(inv), ...caOffEdits(inv, h.name)];
 
   steps.push({
     id: 'rejoin.ca-off',
@@ -71,7 +63,7 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
     title: `the CA on ${h.name} gated and disabled (reload: it signs nothing from now on); ca_server = ${inv.primaryCname}`,
     check: (ctx) => probe(ctx, (x) => applyEdits(x.host, caOff, { sudo })),
     apply: async (ctx) => {
-      await editAndReload(ctx.host, inv, caOff, sudo);
+      await editAndReload({ host: ctx.host, sudo }, inv, caOff);
     },
   });
   steps.push({
@@ -131,18 +123,7 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
       },
     });
   }
-  const crl: Edit =
-    layout.crl.kind === 'apache'
-      ? {
-          kind: 'apache',
-          path: fileOf(layout, 'webServerConf').path,
-          ops: [{ op: 'set', directive: layout.crl.directive, value: layout.crl.nonCaValue }],
-        }
-      : {
-          kind: 'hocon',
-          path: fileOf(layout, 'webServerConf').path,
-          ops: [{ op: 'set', path: layout.crl.path, value: layout.crl.nonCaValue }],
-        };
+  const crl = crlCopyEdit(layout);
   const files = dbFilesFromLayout(layout);
   steps.push({
     id: 'rejoin.settings',
@@ -231,9 +212,10 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
       id: 'rejoin.crl',
       host: h.name,
       title: `the CRL of the CA on ${p.name}`,
-      check: (ctx) => probe(ctx, (x) => copyCrl(inv, x.hostFor(p.name), p.sudo, x.host, sudo)),
+      check: (ctx) =>
+        probe(ctx, (x) => copyCrl(inv, { host: x.hostFor(p.name), sudo: p.sudo }, { host: x.host, sudo })),
       apply: async (ctx) => {
-        await copyCrl(inv, ctx.hostFor(p.name), p.sudo, ctx.host, sudo);
+        await copyCrl(inv, { host: ctx.hostFor(p.name), sudo: p.sudo }, { host: ctx.host, sudo });
       },
     });
   }
@@ -250,7 +232,7 @@ export async function rejoinFlow(c: HaContext, name: string, o: RejoinOptions = 
       ),
     apply: async (ctx) => {
       for (const s of [layout.services.puppetserver, layout.services.puppetdb])
-        await restart(ctx.host, layout, s, sudo);
+        await restart({ host: ctx.host, sudo }, layout, s);
     },
   });
   // MCollective (debian, where join set it up): the rejoined host's broker and server run again with the

@@ -6,7 +6,7 @@ import {
   ServicesDocument,
   type Layout,
 } from '@pe-stack/pe-config-files';
-import { CA_GATE, caServing } from './ha.js';
+import { CA_GATE, caServing } from './ca-switch.js';
 import { inspectCert, parseCrl } from '@pe-stack/pe-certs';
 import { checkFromHost, dbFilesFromLayout, readServiceCredentials } from '@pe-stack/pe-db';
 import { verifyDebian, verifyPe3, type McoCluster } from '@pe-stack/pe-mcollective';
@@ -149,7 +149,7 @@ async function masterStatus(inv: Inventory, node: InventoryNode, h: Host, now: D
         ? await gatedInFile(h, fileOf(layout, 'authConf').path, sudo)
         : false;
     // the server's answer wins where it signs; a file that enables an ungated CA counts too (it signs after its next restart)
-    const live = enabled || gateFile ? await caServing(h, layout, sudo) : undefined;
+    const live = enabled || gateFile ? await caServing({ host: h, sudo }, layout) : undefined;
     s.caEnabled =
       enabled === undefined && live === undefined ? undefined : live === 'signing' || (Boolean(enabled) && !gateFile);
     s.caGated = Boolean(enabled) && gateFile && live !== 'signing';
