@@ -150,7 +150,7 @@ export async function verifyCaArchive(archive: string, manifestPath = `${archive
   return manifest;
 }
 
-export interface RestoreOptions {
+export interface CaRestoreOptions {
   sudo?: boolean;
   /** Replace an existing CA directory that differs from the archive (it is kept aside, never deleted). */
   force?: boolean;
@@ -158,7 +158,7 @@ export interface RestoreOptions {
   timeoutMs?: number;
 }
 
-export interface RestoreResult {
+export interface CaRestoreResult {
   host: string;
   cadir: string;
   changed: boolean;
@@ -177,8 +177,8 @@ export async function restoreCa(
   archive: string,
   host: Host,
   cadir: string,
-  opts: RestoreOptions = {},
-): Promise<RestoreResult> {
+  opts: CaRestoreOptions = {},
+): Promise<CaRestoreResult> {
   validateRemotePath(cadir);
   const t0 = performance.now();
   const sudo = opts.sudo ?? true;

@@ -1,7 +1,7 @@
 import { PeError, type PeErrorOptions } from '@pe-stack/pe-host';
 
 /**
- * Certificate errors. Each names the host and, where there is one, the
+ * Certificate errors (the codes pe-certs raises). Each names the host and, where there is one, the
  * certificate. Messages are built from public data only (names, serials,
  * fingerprints, paths): private keys and passphrases are never read into them.
  */
@@ -15,7 +15,7 @@ export type CertErrorCode =
   | 'E_CERT_PARSE'
   | 'E_CA_COMMAND';
 
-export class CertError extends PeError {
+export class CertError extends PeError<CertErrorCode> {
   readonly certname: string | undefined;
   constructor(code: CertErrorCode, message: string, opts: PeErrorOptions & { certname?: string | undefined } = {}) {
     super(code, message, opts);
@@ -24,6 +24,23 @@ export class CertError extends PeError {
 
   override toJSON(): Record<string, unknown> {
     return { ...super.toJSON(), certname: this.certname };
+  }
+}
+
+/** The `openssl` command failed (127: it could not be run at all). */
+export class OpensslError extends CertError {
+  readonly argv: readonly string[];
+  readonly exitCode: number;
+  readonly stderrTail: string;
+  constructor(host: string, argv: readonly string[], exitCode: number, stderrTail: string, certname?: string) {
+    const what =
+      exitCode === 127
+        ? 'openssl could not be run (is it installed and on PATH?)'
+        : `\`${argv.join(' ')}\` exited ${exitCode}`;
+    super('E_OPENSSL', `${what}${stderrTail ? `: ${stderrTail}` : '.'}`, { host, certname });
+    this.argv = argv;
+    this.exitCode = exitCode;
+    this.stderrTail = stderrTail;
   }
 }
 

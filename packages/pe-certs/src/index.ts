@@ -1,7 +1,6 @@
 export * from './errors.js';
 export {
   Openssl,
-  OpensslError,
   PASS_ENV,
   altNameEntry,
   validateCommonName,
@@ -70,8 +69,8 @@ export {
   allowSubjectAltNames,
   type CaManifest,
   type CaBackupResult,
-  type RestoreOptions,
-  type RestoreResult,
+  type CaRestoreOptions,
+  type CaRestoreResult,
 } from './backup.js';
 export { syncCrl, type CrlTarget, type CrlSyncResult } from './crl-sync.js';
 export { reinitPuppetdbSsl, puppetdbSslDir, type PuppetdbSslResult } from './puppetdb.js';

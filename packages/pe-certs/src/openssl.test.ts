@@ -3,7 +3,8 @@ import { LocalHost } from '@pe-stack/pe-host';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkAltNames, validateCertname } from './backend.js';
-import { Openssl, OpensslError, altNameEntry, validateCommonName } from './openssl.js';
+import { OpensslError } from './errors.js';
+import { Openssl, altNameEntry, validateCommonName } from './openssl.js';
 import { failure, tempDir } from './test-support.js';
 
 const host = new LocalHost({ name: 'box' });

@@ -1,6 +1,6 @@
 import type { ExecResult, Host } from '@pe-stack/pe-host';
 import { InvalidInputError, tailLines } from '@pe-stack/pe-host';
-import { CertError } from './errors.js';
+import { OpensslError } from './errors.js';
 
 /**
  * A small typed wrapper around the `openssl` command line, run on a Host.
@@ -31,22 +31,6 @@ export interface OpensslRunOptions {
   readOnly?: boolean;
   /** Certificate the command concerns, for error messages. */
   certname?: string;
-}
-
-export class OpensslError extends CertError {
-  readonly argv: readonly string[];
-  readonly exitCode: number;
-  readonly stderrTail: string;
-  constructor(host: string, argv: readonly string[], exitCode: number, stderrTail: string, certname?: string) {
-    const what =
-      exitCode === 127
-        ? 'openssl could not be run (is it installed and on PATH?)'
-        : `\`${argv.join(' ')}\` exited ${exitCode}`;
-    super('E_OPENSSL', `${what}${stderrTail ? `: ${stderrTail}` : '.'}`, { host, certname });
-    this.argv = argv;
-    this.exitCode = exitCode;
-    this.stderrTail = stderrTail;
-  }
 }
 
 /** Environment variable carrying a passphrase; argv only ever says `env:PE_OPENSSL_PASS`. */
