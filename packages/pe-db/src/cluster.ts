@@ -1,5 +1,6 @@
 import type { Host } from '@pe-stack/pe-host';
-import { PeError, validateRemotePath } from '@pe-stack/pe-host';
+import { InvalidInputError, validateRemotePath } from '@pe-stack/pe-host';
+import { DbError } from './errors.js';
 import { asDbUser, isRunning, type PgInstance } from './instance.js';
 
 export interface InitClusterOptions {
@@ -47,7 +48,7 @@ export async function initCluster(host: Host, o: InitClusterOptions): Promise<Pg
     readOnly: true,
   });
   if (reach.code !== 0) {
-    throw new PeError('E_PERMISSION', `${osUser} cannot reach ${dir}: a parent directory is closed to it.`, {
+    throw new DbError('E_PERMISSION', `${osUser} cannot reach ${dir}: a parent directory is closed to it.`, {
       host: host.name,
       hint: `Make every parent of ${dir} searchable by ${osUser} (chmod o+x).`,
     });
@@ -130,7 +131,7 @@ export async function destroyCluster(inst: PgInstance): Promise<void> {
   const host = inst.host;
   const dir = inst.dataDir.replace(/\/data$/, '');
   if (dir === inst.dataDir)
-    throw new PeError('E_INVALID_INPUT', `${inst.dataDir} was not made by initCluster; refusing to remove it.`, {
+    throw new InvalidInputError(`${inst.dataDir} was not made by initCluster; refusing to remove it.`, {
       host: host.name,
     });
   if (await isRunning(inst))

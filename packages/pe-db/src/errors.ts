@@ -13,11 +13,23 @@ function describe(t: DbTarget): string {
   return `PostgreSQL at ${t.server}:${t.port} (database "${t.database}", user "${t.user}")`;
 }
 
+/** The codes pe-db raises. */
+export type DbErrorCode =
+  | 'E_DB_CONNECT'
+  | 'E_DB_AUTH'
+  | 'E_DB_HBA'
+  | 'E_DB_QUERY'
+  | 'E_DB_CONFIG'
+  | 'E_DB_BUDGET'
+  | 'E_DB_FENCED'
+  | 'E_DB_REPLICATION'
+  | 'E_PERMISSION';
+
 /** Base of every pe-db error: carries the target so callers can act on it. */
-export class DbError extends PeError {
+export class DbError extends PeError<DbErrorCode> {
   readonly target: DbTarget | undefined;
   constructor(
-    code: string,
+    code: DbErrorCode,
     message: string,
     opts: { host?: string | undefined; target?: DbTarget; hint?: string; cause?: unknown; step?: string } = {},
   ) {

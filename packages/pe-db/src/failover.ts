@@ -191,7 +191,7 @@ export async function guardedStart(inst: PgInstance, registry: FenceRegistry): P
   return startInstance(inst);
 }
 
-export interface FailoverOptions {
+export interface DbFailoverOptions {
   /** The standby's services' files, pointed at the new primary. */
   files?: readonly ServiceDbFile[];
   /** The name services on the promoted host use for it (default: localhost). */
@@ -210,7 +210,7 @@ export async function failover(
   standby: PgInstance,
   oldPrimary: PgInstance,
   registry: FenceRegistry,
-  opts: FailoverOptions = {},
+  opts: DbFailoverOptions = {},
 ): Promise<FailoverResult> {
   const p = await promote(standby);
   const f = await fence(oldPrimary, { newPrimary: standby.host.name, reason: opts.reason ?? 'failover' }, registry);

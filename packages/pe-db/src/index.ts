@@ -103,7 +103,7 @@ export {
 export {
   type PromoteResult,
   type FenceResult,
-  type FailoverOptions,
+  type DbFailoverOptions,
   type FailoverResult,
   type RejoinResult,
   FenceRegistry,
