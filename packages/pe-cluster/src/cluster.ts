@@ -1,6 +1,5 @@
 import { SshHost, type Host, type Redactor } from '@pe-stack/pe-host';
-import { runFlow } from './engine/engine.js';
-import type { Flow, FlowEvent, RunResult } from './engine/types.js';
+import { runFlow, type Flow, type FlowEvent, type RunResult } from '@pe-stack/pe-steps';
 import { UsageError } from './errors.js';
 import { joinFlow } from './flows/join.js';
 import { collectStatus, type StatusReport } from './flows/status.js';

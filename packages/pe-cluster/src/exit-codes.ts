@@ -1,5 +1,5 @@
 import { PeError } from '@pe-stack/pe-host';
-import type { RunResult } from './engine/types.js';
+import type { RunResult } from '@pe-stack/pe-steps';
 
 /**
  * Documented exit statuses of `pe-cluster` (README, "Exit codes").

@@ -11,19 +11,9 @@ export {
   type LoadOptions,
 } from './inventory.js';
 export { formatKey, type KeyPath } from './yaml-source.js';
-export { runFlow, type RunOptions } from './engine/engine.js';
-export {
-  Journal,
-  readJournal,
-  findResumable,
-  newRunId,
-  type JournalRecord,
-  type JournalSummary,
-} from './engine/journal.js';
-export { RecordingHost, type Recorded } from './engine/recording-host.js';
-export { plainRenderer, ndjsonRenderer, TtyProgress, formatPlan, type Output } from './engine/render.js';
-export * from './engine/types.js';
-export { probe, ensureStep, resolveAddress, type EnsureHosts } from './flows/ensure.js';
+export * from '@pe-stack/pe-steps';
+export { plainRenderer, ndjsonRenderer, TtyProgress, type Output } from './render.js';
+export { resolveAddress } from './address.js';
 export { joinFlow, type JoinContext } from './flows/join.js';
 export {
   collectStatus,

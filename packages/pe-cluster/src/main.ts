@@ -1,8 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PeError, type Redactor } from '@pe-stack/pe-host';
 import { Cluster, FLOWS, type ClusterOptions, type RunFlowOptions } from './cluster.js';
-import { formatPlan, ndjsonRenderer, plainRenderer, TtyProgress, type Output } from './engine/render.js';
-import type { FlowEvent, RunResult } from './engine/types.js';
+import { formatPlan, type FlowEvent, type RunResult } from '@pe-stack/pe-steps';
+import { ndjsonRenderer, plainRenderer, TtyProgress, type Output } from './render.js';
 import { EXIT, exitCodeForError, exitCodeForRun, type ExitCode } from './exit-codes.js';
 import { formatStatus } from './flows/status.js';
 import { registerHaCommands } from './ha-cli.js';

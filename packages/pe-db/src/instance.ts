@@ -1,6 +1,6 @@
 import type { ExecResult, Host } from '@pe-stack/pe-host';
 import { layouts, parsePostgresqlConf, type Layout } from '@pe-stack/pe-config-files';
-import { FileNotFoundError, validateRemotePath } from '@pe-stack/pe-host';
+import { FileNotFoundError, pollUntil, validateRemotePath } from '@pe-stack/pe-host';
 import { DbQueryError } from './errors.js';
 
 /**
@@ -266,16 +266,15 @@ export async function isInRecovery(inst: PgInstance): Promise<boolean> {
   return (await queryOne<{ r: boolean }>(inst, 'SELECT pg_is_in_recovery() AS r')).r;
 }
 
-/** Poll until fn() is true or the time is up; returns whether it became true and how long it took. */
+/**
+ * Poll until fn() is true or the time is up (pe-host pollUntil; an error
+ * counts as "not yet"); returns whether it became true and how long it took.
+ */
 export async function waitFor(
   fn: () => Promise<boolean>,
   timeoutMs: number,
   intervalMs = 100,
 ): Promise<{ ok: boolean; ms: number }> {
-  const t0 = performance.now();
-  while (true) {
-    if (await fn().catch(() => false)) return { ok: true, ms: performance.now() - t0 };
-    if (performance.now() - t0 > timeoutMs) return { ok: false, ms: performance.now() - t0 };
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
+  const r = await pollUntil(async () => (await fn()) || false, { timeoutMs, intervalMs, retryErrors: true });
+  return { ok: r.ok, ms: r.ms };
 }

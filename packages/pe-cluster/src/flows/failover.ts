@@ -18,11 +18,11 @@ import {
 } from '@pe-stack/pe-db';
 import { applyEdits, type Edit } from '@pe-stack/pe-config-files';
 import { debianSyncSteps, readSecrets, type McoCluster } from '@pe-stack/pe-mcollective';
-import type { Flow, Step, StepContext } from '../engine/types.js';
+import type { Flow, Step, StepContext } from '@pe-stack/pe-steps';
 import type { InventoryNode } from '../inventory.js';
 import { assertResolved, verifyResolution } from '../dns/index.js';
 import { fenceRegistry, readState, updateState, type FailoverDecision } from '../state.js';
-import { probe } from './ensure.js';
+import { probe } from '@pe-stack/pe-steps';
 import {
   addressOf,
   caCopyVerified,

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { applyEdits, fileOf, type Layout } from '@pe-stack/pe-config-files';
 import { FENCE_MARKER, type FenceRecord } from '@pe-stack/pe-db';
 import { isIpLiteral, validateHostname, validateRemotePath, type Host } from '@pe-stack/pe-host';
-import type { Step, StepGroup } from '../engine/types.js';
+import type { Step, StepGroup } from '@pe-stack/pe-steps';
 import type { Inventory, InventoryNode } from '../inventory.js';
-import { probe } from './ensure.js';
+import { probe } from '@pe-stack/pe-steps';
 import { caEdits, FailoverError } from './ha.js';
 
 /**

@@ -36,9 +36,10 @@ import {
 } from '@pe-stack/pe-db';
 import { debianSyncSteps, pe3JoinSteps, readSecrets, sharedFiles, type McoCluster } from '@pe-stack/pe-mcollective';
 import { CommandFailedError, isIpLiteral, sequenceArgv, type Host } from '@pe-stack/pe-host';
-import type { FileHint, Flow, Step, StepContext } from '../engine/types.js';
+import type { FileHint, Flow, Step, StepContext } from '@pe-stack/pe-steps';
 import type { Inventory, InventoryNode } from '../inventory.js';
-import { ensureStep as baseEnsureStep, resolveAddress, type EnsureHosts } from './ensure.js';
+import { ensureStep as baseEnsureStep, type EnsureHosts } from '@pe-stack/pe-steps';
+import { resolveAddress } from '../address.js';
 
 /** What the join flow needs of a Cluster (kept narrow to avoid an import cycle). */
 export interface JoinContext {

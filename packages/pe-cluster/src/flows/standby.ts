@@ -11,10 +11,10 @@ import {
   waitFor,
 } from '@pe-stack/pe-db';
 import type { Host } from '@pe-stack/pe-host';
-import type { Flow, Step, StepContext } from '../engine/types.js';
+import type { Flow, Step, StepContext } from '@pe-stack/pe-steps';
 import type { Inventory, InventoryNode } from '../inventory.js';
 import { readState, updateState } from '../state.js';
-import { ensureStep, probe } from './ensure.js';
+import { ensureStep, probe } from '@pe-stack/pe-steps';
 import { guardInstallGroup } from './guard.js';
 import {
   addressOf,

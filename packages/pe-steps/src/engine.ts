@@ -1,7 +1,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DryRunHost, PeError, Redactor, Semaphore, type Host, type Mutation } from '@pe-stack/pe-host';
-import { StepVerifyError } from '../errors.js';
+import { StepVerifyError } from './errors.js';
 import { findResumable, Journal, newRunId } from './journal.js';
 import { FileCache } from './file-cache.js';
 import { RecordingHost, type Recorded } from './recording-host.js';

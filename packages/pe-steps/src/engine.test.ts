@@ -12,7 +12,7 @@ import {
   type FlowEvent,
   type RunOptions,
   type Step,
-} from '../index.js';
+} from './index.js';
 
 const SECRET = 'Sup3r-S3cret-DB-pw';
 

@@ -1,6 +1,5 @@
 import {
   DryRunHost,
-  isIpLiteral,
   PeError,
   type ExecOptions,
   type ExecResult,
@@ -11,7 +10,7 @@ import {
   type WriteOptions,
   type WriteResult,
 } from '@pe-stack/pe-host';
-import type { CheckResult, Step, StepContext } from '../engine/types.js';
+import type { CheckResult, Step, StepContext } from './types.js';
 
 function summary(m: Mutation): string {
   switch (m.kind) {
@@ -128,24 +127,4 @@ export function ensureStep(
     },
     ...(opts.verify === false ? { verify: false } : {}),
   };
-}
-
-/** The IPv4/IPv6 address of `name` as `on` resolves it (pg_hba records are per address). */
-export async function resolveAddress(on: Host, name: string, given?: string): Promise<string> {
-  if (given && isIpLiteral(given)) return given;
-  const r = await on.exec(['getent', 'ahosts', given ?? name], {
-    readOnly: true,
-    allowFailure: true,
-    timeoutMs: 15_000,
-  });
-  const first = r.stdout
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/)[0] ?? '')
-    .find((a) => isIpLiteral(a));
-  if (r.code !== 0 || !first)
-    throw new PeError('E_RESOLVE', `cannot resolve ${given ?? name} to an address.`, {
-      host: on.name,
-      hint: 'Add the address to the inventory (address: ...) or fix DNS on the primary.',
-    });
-  return first;
 }
