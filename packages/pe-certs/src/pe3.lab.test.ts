@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PuppetCertCa } from './ca-puppet.js';
 import { ensureConsoleCert } from './console.js';
 import { Pe3PuppetAgent } from './enroll.js';
-import { labHost, ownLab } from './lab-support.js';
+import { labHost, ownLab } from '@pe-stack/testkit/lab';
 import { Openssl } from './openssl.js';
 import { reinitPuppetdbSsl } from './puppetdb.js';
 import { regenerateNodeCert } from './regenerate.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Host } from '@pe-stack/pe-host';
 import { applyEdits, fileOf, layouts } from '@pe-stack/pe-config-files';
-import type { Lab } from '@pe-stack/lab';
+import { labHost, ownLab, type Lab } from '@pe-stack/testkit/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allowSubjectAltNames, backupCa, grantCaAdmin, restoreCa } from './backup.js';
 import { PuppetserverCa } from './ca-puppet.js';
@@ -12,7 +12,6 @@ import { PuppetSslAgent } from './enroll.js';
 import { regenerateNodeCert } from './regenerate.js';
 import { checkCertificate, loadTrust } from './verify.js';
 import { inspectCert } from './x509.js';
-import { labHost, ownLab } from './lab-support.js';
 
 /**
  * Against the real puppetserver 7 of the lab's debian profile: two standalone

@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import { dirname } from 'node:path';
 import { layouts } from '@pe-stack/pe-config-files';
 import { destroyCluster, grantAccess, initCluster, psql, startInstance, type PgInstance } from '@pe-stack/pe-db';
-import { freePort, LocalHost, startTestSshd, type TestSshd } from '@pe-stack/pe-host';
+import { LocalHost } from '@pe-stack/pe-host';
+import { freePort, startTestSshd, type TestSshd } from '@pe-stack/testkit/sshd';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Cluster, loadInventory, main, type CliIo, type Flow, type Step } from './index.js';
 

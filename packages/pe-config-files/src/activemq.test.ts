@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseActiveMq } from './activemq.js';
 import { ConfigParseError } from './errors.js';
-import { allSamples, lineChanges, pe3Fixture } from './fixtures/load.js';
+import { allSamples, lineChanges, pe3Fixture } from '@pe-stack/testkit/config-samples';
 
 const P = '/etc/puppetlabs/activemq/activemq.xml';
 

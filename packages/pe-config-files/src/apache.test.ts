@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseApache } from './apache.js';
-import { allSamples, lineChanges, pe3Fixture } from './fixtures/load.js';
+import { allSamples, lineChanges, pe3Fixture } from '@pe-stack/testkit/config-samples';
 
 const P = '/etc/puppetlabs/httpd/conf.d/puppetmaster.conf';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { LocalHost, Redactor, type Host, type WriteOptions, type WriteResult } from '@pe-stack/pe-host';
 import { applyEdits, editText, type Edit } from './edits.js';
 import { ConfigEditError, ConfigParseError } from './errors.js';
-import { pe3Fixture } from './fixtures/load.js';
+import { pe3Fixture } from '@pe-stack/testkit/config-samples';
 
 /** In-memory Host: just the file calls applyEdits uses; writes are recorded. */
 class MemHost implements Partial<Host> {

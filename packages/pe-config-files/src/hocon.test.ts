@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { readFileSync, existsSync } from 'node:fs';
 import { parseHocon } from './hocon.js';
 import { ConfigParseError } from './errors.js';
-import { lineChanges, CORPUS_DIR } from './fixtures/load.js';
+import { lineChanges, CORPUS_DIR } from '@pe-stack/testkit/config-samples';
 
 const CA_CONF = `certificate-authority: {
     # allow CA to sign certificate requests that have subject alternative names.

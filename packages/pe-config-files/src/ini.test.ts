@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parse as iniParse } from 'ini';
 import { parseIni } from './ini.js';
-import { allSamples, lineChanges, pe3Fixture } from './fixtures/load.js';
+import { allSamples, lineChanges, pe3Fixture } from '@pe-stack/testkit/config-samples';
 
 const P = '/etc/puppetlabs/puppet/puppet.conf';
 

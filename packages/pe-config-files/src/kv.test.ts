@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { parseKeyValue, setJavaOption } from './kv.js';
 import { parseSitePp } from './sitepp.js';
 import { parseHosts } from './hosts.js';
-import { allSamples, lineChanges, pe3Fixture } from './fixtures/load.js';
+import { allSamples, lineChanges, pe3Fixture } from '@pe-stack/testkit/config-samples';
 
 describe('key = value (MCollective cfg)', () => {
   it('points the broker at a new host in place and adds a second pool entry beside the first', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseLineList } from './lines.js';
 import { parseServices, CA_SERVICE, CA_DISABLED_SERVICE } from './services.js';
-import { allSamples, lineChanges, pe3Fixture } from './fixtures/load.js';
+import { allSamples, lineChanges, pe3Fixture } from '@pe-stack/testkit/config-samples';
 
 describe('line lists (autosign.conf, certificate-whitelist)', () => {
   it('adds an entry once, with the file line ending, keeping comments', () => {

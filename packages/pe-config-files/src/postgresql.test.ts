@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { parsePostgresqlConf } from './postgresql.js';
 import { parsePgHba } from './pghba.js';
 import { ConfigParseError } from './errors.js';
-import { allSamples, lineChanges, pe3Fixture } from './fixtures/load.js';
+import { allSamples, lineChanges, pe3Fixture } from '@pe-stack/testkit/config-samples';
 
 const CONF = '/etc/postgresql/15/main/postgresql.conf';
 const HBA = '/etc/postgresql/15/main/pg_hba.conf';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { openDocument } from './edits.js';
-import { KINDS, allSamples, corpusSamples, systemSamples, toCrlf, CORPUS_DIR } from './fixtures/load.js';
+import { KINDS, allSamples, corpusSamples, systemSamples, toCrlf, CORPUS_DIR } from '@pe-stack/testkit/config-samples';
 import { existsSync } from 'node:fs';
 
 // Parse then serialise without a change gives the input back byte for byte:

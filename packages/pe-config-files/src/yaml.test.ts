@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { parse } from 'yaml';
 import { parseYaml } from './yaml.js';
 import { ConfigParseError } from './errors.js';
-import { lineChanges, pe3Fixture } from './fixtures/load.js';
+import { lineChanges, pe3Fixture } from '@pe-stack/testkit/config-samples';
 
 const DB = '/etc/puppetlabs/puppet-dashboard/database.yml';
 

@@ -3,17 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  DryRunHost,
-  LocalHost,
-  MASK,
-  SshHost,
-  startTestSshd,
-  freePort,
-  writeFiles,
-  type BatchWrite,
-  type Host,
-} from '@pe-stack/pe-host';
+import { DryRunHost, LocalHost, MASK, SshHost, writeFiles, type BatchWrite, type Host } from '@pe-stack/pe-host';
+import { startTestSshd, freePort } from '@pe-stack/testkit/sshd';
 import {
   DbAuthError,
   DbConfigError,

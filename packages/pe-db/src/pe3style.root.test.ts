@@ -2,7 +2,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalHost, freePort } from '@pe-stack/pe-host';
+import { LocalHost } from '@pe-stack/pe-host';
+import { freePort } from '@pe-stack/testkit/sshd';
 import {
   FenceRegistry,
   buildReplica,

@@ -2,7 +2,8 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HostUnreachableError, LocalHost, type Host, freePort } from '@pe-stack/pe-host';
+import { HostUnreachableError, LocalHost, type Host } from '@pe-stack/pe-host';
+import { freePort } from '@pe-stack/testkit/sshd';
 import {
   DbFencedError,
   FENCE_MARKER,

@@ -25,6 +25,4 @@ export {
   type KnownHostEntry,
 } from './knownhosts.js';
 export { Semaphore } from './semaphore.js';
-export { pollUntil, type PollOptions, type PollResult } from './poll.js';
 export { backupPath } from './common.js';
-export { startTestSshd, freePort, type TestSshd } from './sshd.js';

@@ -16,7 +16,7 @@ import {
 } from './errors.js';
 import { MASK, Redactor } from './redact.js';
 import { SshHost, type SshHostConfig } from './ssh.js';
-import { freePort, startTestSshd, type TestSshd } from './sshd.js';
+import { freePort, startTestSshd, type TestSshd } from '@pe-stack/testkit/sshd';
 
 // Real OpenSSH servers on 127.0.0.1, real users and sudo rules. Needs root.
 const suffix = String(process.pid % 100000);

@@ -6,7 +6,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, Redactor } from '@pe-stack/pe-host';
+import { Redactor } from '@pe-stack/pe-host';
+import { freePort } from '@pe-stack/testkit/sshd';
 import { editText, resolveLayout } from '@pe-stack/pe-config-files';
 import { poolOps, readPool, stompEndpoint } from './brokers.js';
 import { debianRemoveSteps, debianSyncSteps, readSecrets, verifyDebian, type McoSecrets } from './debian.js';

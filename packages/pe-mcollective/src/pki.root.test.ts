@@ -4,7 +4,8 @@
 // a layout rooted in its own temp dir.
 import { chownSync, readFileSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DryRunHost, Redactor, SshHost, startTestSshd, type TestSshd } from '@pe-stack/pe-host';
+import { DryRunHost, Redactor, SshHost } from '@pe-stack/pe-host';
+import { startTestSshd, type TestSshd } from '@pe-stack/testkit/sshd';
 import { compareSharedFiles, copySharedFiles, sharedFiles } from './pki.js';
 import { pe3JoinSteps } from './pe3.js';
 import { runSteps, type Master } from './steps.js';

@@ -1,7 +1,8 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalHost, SshHost, startTestSshd, freePort } from '@pe-stack/pe-host';
+import { LocalHost, SshHost } from '@pe-stack/pe-host';
+import { startTestSshd, freePort } from '@pe-stack/testkit/sshd';
 import {
   buildReplica,
   checkFromController,

@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { SshHost, startTestSshd } from '@pe-stack/pe-host';
+import { SshHost } from '@pe-stack/pe-host';
+import { startTestSshd } from '@pe-stack/testkit/sshd';
 import { percentile, round, timed } from './stats.js';
 
 const run = promisify(execFile);

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, LocalHost, Redactor } from '@pe-stack/pe-host';
+import { LocalHost, Redactor } from '@pe-stack/pe-host';
+import { freePort } from '@pe-stack/testkit/sshd';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NsupdateDns } from './index.js';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { layouts } from '@pe-stack/pe-config-files';
 import { DryRunHost, LocalHost, Redactor, type Host } from '@pe-stack/pe-host';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { jailedHost } from '../testing/jail.js';
+import { jailedHost } from '@pe-stack/testkit/jail';
 import { parseInventory } from '../inventory.js';
 import {
   assertResolved,

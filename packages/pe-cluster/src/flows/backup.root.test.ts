@@ -7,9 +7,9 @@ import { LocalHost, treeManifest } from '@pe-stack/pe-host';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../main.js';
 import { openClusterBackup, verifyClusterBackup } from './backup.js';
-import { DB_PW, makeWorld, type World } from './ha.root-world.js';
+import { DB_PW, makeWorld, type World } from '@pe-stack/testkit/ha-world';
 
-// Root only (PostgreSQL 15, openssl): the primary of ha.root-world.ts (real CA, real PostgreSQL with a puppetdb database).
+// Root only (PostgreSQL 15, openssl): the primary of @pe-stack/testkit/ha-world (real CA, real PostgreSQL with a puppetdb database).
 
 const L = layouts.debian;
 const P = 'p.rt.test';

@@ -8,28 +8,29 @@ import { isInRecovery, psql, query } from '@pe-stack/pe-db';
 import { LocalHost, treeManifest } from '@pe-stack/pe-host';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readState } from '../state.js';
-import { ADDR, caSignsOn, makeWorld, type World } from './ha.root-world.js';
+import { ADDR, caSignsOn, makeWorld, type World } from '@pe-stack/testkit/ha-world';
 
 // Root only. The CLI (dist) in a real process, SIGKILLed right after the k-th step of a planned
 // failover reports done (for every k), then `--resume` in a new process. The child reaches the
-// world of ha.root-world.ts (jailed hosts, real PostgreSQL clusters, the OpenSSL CA) through a
+// world of @pe-stack/testkit/ha-world (jailed hosts, real PostgreSQL clusters, the OpenSSL CA) through a
 // harness that passes the world's host factory to main(), as kill.test.ts does for the engine.
 
 const run = promisify(execFile);
 const PKG = fileURLToPath(new URL('../..', import.meta.url));
+const TESTKIT = join(PKG, '..', 'testkit');
 const L = layouts.debian;
 const P = 'p.rt.test';
 const S1 = 's1.rt.test';
 let harness: string;
 
 beforeAll(async () => {
-  await run(process.execPath, [join(PKG, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'), '-b', PKG], {
+  await run(process.execPath, [join(PKG, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'), '-b', PKG, TESTKIT], {
     cwd: PKG,
   });
-  harness = join(PKG, 'dist', '.failover-kill-harness.mjs');
+  harness = join(TESTKIT, 'dist', '.failover-kill-harness.mjs');
   await fs.writeFile(
     harness,
-    `import { openWorld } from ${JSON.stringify(join(PKG, 'dist', 'flows', 'ha.root-world.js'))};
+    `import { openWorld } from ${JSON.stringify(join(TESTKIT, 'dist', 'ha-world.js'))};
 import { main } from ${JSON.stringify(join(PKG, 'dist', 'index.js'))};
 const [root, ...args] = process.argv.slice(2);
 const w = await openWorld(root);

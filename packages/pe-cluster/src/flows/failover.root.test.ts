@@ -6,13 +6,13 @@ import { OpensslAgent, OpensslCa } from '@pe-stack/pe-certs';
 import { isInRecovery, isRunning, query, readFenceMarker, replicaStreaming } from '@pe-stack/pe-db';
 import { LocalHost, treeManifest } from '@pe-stack/pe-host';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FlowEvent, RunResult } from '@pe-stack/pe-steps';
+import type { FlowEvent, RunResult } from '../engine/types.js';
 import { readState } from '../state.js';
 import { caCopyVerified } from './ha.js';
 import { watchCaCopy } from './standby.js';
-import { CNAME, ADDR, DB_PW, caSignsOn, makeWorld, type World } from './ha.root-world.js';
+import { CNAME, ADDR, DB_PW, caSignsOn, makeWorld, type World } from '@pe-stack/testkit/ha-world';
 
-// Root only (PostgreSQL 15, openssl): see ha.root-world.ts. Every world is made fresh and destroyed.
+// Root only (PostgreSQL 15, openssl): see @pe-stack/testkit/ha-world. Every world is made fresh and destroyed.
 
 const L = layouts.debian;
 const P = 'p.rt.test';

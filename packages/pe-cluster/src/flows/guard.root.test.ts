@@ -5,7 +5,7 @@ import { createServer as createTcp, type Server as TcpServer, type Socket } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseIni, parseServices } from '@pe-stack/pe-config-files';
-import { freePort } from '@pe-stack/pe-host';
+import { freePort } from '@pe-stack/testkit/sshd';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 /*

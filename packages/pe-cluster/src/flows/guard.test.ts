@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseHocon } from '@pe-stack/pe-config-files';
 import type { Host } from '@pe-stack/pe-host';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { jailedHost, testInventory } from '../testing/jail.js';
+import { jailedHost, testInventory } from '@pe-stack/testkit/jail';
 import { runFlow, type Inventory } from '../index.js';
 import {
   allowCaStart,

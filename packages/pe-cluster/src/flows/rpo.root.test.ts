@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { query, waitFor, isRunning } from '@pe-stack/pe-db';
 import { LocalHost } from '@pe-stack/pe-host';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ADDR, DB_PW, makeWorld, type World } from './ha.root-world.js';
+import { ADDR, DB_PW, makeWorld, type World } from '@pe-stack/testkit/ha-world';
 
 // Root only. RPO under a concurrent writer: one psql session commits one row per statement through
 // the primary's address and prints each acknowledged id; the primary is power-cut mid-stream (its

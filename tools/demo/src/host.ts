@@ -6,12 +6,8 @@
  * with a verified manifest, and a refused host key.
  */
 import { promises as fs } from 'node:fs';
-import { DryRunHost } from './dryrun.js';
-import { HostKeyUnknownError } from './errors.js';
-import { Redactor } from './redact.js';
-import { SshHost } from './ssh.js';
-import { startTestSshd } from './sshd.js';
-import { copyTree } from './tree.js';
+import { copyTree, DryRunHost, HostKeyUnknownError, Redactor, SshHost } from '@pe-stack/pe-host';
+import { startTestSshd } from '@pe-stack/testkit/sshd';
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
 

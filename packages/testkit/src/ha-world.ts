@@ -1,4 +1,4 @@
-// Test support for the failover-side root tests (not a test file itself): three "masters" on this machine,
+// The world of the failover-side root tests: three "masters" on this machine,
 // each a LocalHost whose layout paths live under its own directory, each with its own real PostgreSQL 15
 // cluster on its own loopback address (127.0.0.11..13, one port), a real OpenSSL CA on the primary, and a
 // simulated DNS: primary_cname in any command's argv is replaced by the address the DNS provider last set.
@@ -6,13 +6,11 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CA_DISABLED_SERVICE, CA_SERVICE, HoconDocument, layouts, ServicesDocument } from '@pe-stack/pe-config-files';
-import { CA_GATE } from './ha.js';
 import { OpensslAgent, OpensslCa } from '@pe-stack/pe-certs';
 import { destroyCluster, initCluster, psql, startInstance, type PgInstance } from '@pe-stack/pe-db';
-import { freePort, LocalHost, Redactor, type Host } from '@pe-stack/pe-host';
-import { Cluster, type ClusterOptions } from '../cluster.js';
-import { loadInventory } from '../inventory.js';
-import type { DnsProvider } from '../dns/index.js';
+import { LocalHost, Redactor, type Host } from '@pe-stack/pe-host';
+import { CA_GATE, Cluster, loadInventory, type ClusterOptions, type DnsProvider } from '@pe-stack/pe-cluster';
+import { freePort } from './sshd.js';
 
 export const CNAME = 'master.rt.test';
 export const GENERAL = 'puppet.rt.test';

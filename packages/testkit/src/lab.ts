@@ -1,7 +1,9 @@
-// Lab helpers for this package's lab tests (excluded from the build).
+// Helpers for the lab tests (*.lab.test.ts), which run inside the lab's controller namespace.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { SshHost } from '@pe-stack/pe-host';
 import { Lab } from '@pe-stack/lab';
+
+export type { Lab };
 
 /**
  * A lab of its own for a test file that changes hosts' identities: brought

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { LocalHost, type ExecOptions, type Host } from '@pe-stack/pe-host';
-import { parseInventory, type Inventory } from '../inventory.js';
+import { parseInventory, type Inventory } from '@pe-stack/pe-cluster';
 
-/** Test support (not part of the public surface): a stand-in for a separate machine on this one. */
+/** A stand-in for a separate machine on this one. */
 export interface JailOptions {
   /** Commands are recorded here ([host, ...argv]) and not run (they answer code 0, no output). */
   calls?: string[][];

@@ -4,7 +4,7 @@ import { connect as netConnect, createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { fingerprint } from './knownhosts.js';
+import { fingerprint } from '@pe-stack/pe-host';
 
 const run = promisify(execFile);
 
