@@ -25,4 +25,5 @@ export {
   type KnownHostEntry,
 } from './knownhosts.js';
 export { Semaphore } from './semaphore.js';
+export { pollUntil, type PollOptions, type PollResult } from './poll.js';
 export { backupPath } from './common.js';

@@ -6,7 +6,7 @@ import { OpensslAgent, OpensslCa } from '@pe-stack/pe-certs';
 import { isInRecovery, isRunning, query, readFenceMarker, replicaStreaming } from '@pe-stack/pe-db';
 import { LocalHost, treeManifest } from '@pe-stack/pe-host';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FlowEvent, RunResult } from '../engine/types.js';
+import type { FlowEvent, RunResult } from '@pe-stack/pe-steps';
 import { readState } from '../state.js';
 import { caCopyVerified } from './ha.js';
 import { watchCaCopy } from './standby.js';

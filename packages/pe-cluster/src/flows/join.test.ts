@@ -5,7 +5,7 @@ import { LocalHost, PeError, type Host } from '@pe-stack/pe-host';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { jailedHost, testInventory } from '@pe-stack/testkit/jail';
 import { flowSteps, isGroup, runFlow, stepKey, type Flow, type Inventory } from '../index.js';
-import { ensureStep, probe } from './ensure.js';
+import { ensureStep, probe } from '@pe-stack/pe-steps';
 import { joinFlow } from './join.js';
 
 let root: string;
