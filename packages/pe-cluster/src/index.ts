@@ -24,10 +24,18 @@ export {
   type StatusContext,
 } from './flows/status.js';
 export { Cluster, FLOWS, type FlowName, type ClusterOptions, type RunFlowOptions } from './cluster.js';
-export { EXIT, exitCodeForCode, exitCodeForError, exitCodeForRun, type ExitCode } from './exit-codes.js';
+export {
+  EXIT,
+  EXIT_BY_CODE,
+  exitCodeForCode,
+  exitCodeForError,
+  exitCodeForRun,
+  type ErrorCode,
+  type ExitCode,
+} from './exit-codes.js';
 export { main, interruptOnSigint, type CliIo } from './main.js';
 export { standbyFlow, watchCaCopy, caCopyStep, type StandbyOptions } from './flows/standby.js';
-export { failoverFlow, DataLossRiskError, type FailoverOptions } from './flows/failover.js';
+export { failoverFlow, type FailoverOptions } from './flows/failover.js';
 export { rejoinFlow, type RejoinOptions } from './flows/rejoin.js';
 export {
   syncCaCopy,
@@ -55,7 +63,6 @@ export {
   restoreCluster,
   openClusterBackup,
   verifyClusterBackup,
-  BackupError,
   type BackupContext,
   type BackupManifest,
   type BackupOptions,

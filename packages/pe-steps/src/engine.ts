@@ -1,7 +1,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DryRunHost, PeError, Redactor, Semaphore, type Host, type Mutation } from '@pe-stack/pe-host';
-import { StepVerifyError } from './errors.js';
+import { StepsError, StepVerifyError } from './errors.js';
 import { findResumable, Journal, newRunId } from './journal.js';
 import { FileCache } from './file-cache.js';
 import { RecordingHost, type Recorded } from './recording-host.js';
@@ -77,7 +77,7 @@ export async function runFlow(flow: Flow, opts: RunOptions): Promise<RunResult> 
   const keys = new Set<string>();
   for (const s of steps) {
     const k = stepKey(s);
-    if (keys.has(k)) throw new PeError('E_INTERNAL', `flow ${flow.name} has the step ${k} twice.`);
+    if (keys.has(k)) throw new StepsError('E_INTERNAL', `flow ${flow.name} has the step ${k} twice.`);
     keys.add(k);
   }
 

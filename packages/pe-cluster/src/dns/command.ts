@@ -1,5 +1,6 @@
 import { type Host } from '@pe-stack/pe-host';
-import { DnsError, requireAddress, type DnsChange, type DnsProvider } from './provider.js';
+import { DnsError } from '../errors.js';
+import { requireAddress, type DnsChange, type DnsProvider } from './provider.js';
 
 /**
  * The operator's own hook: `argv` with the name and the address appended

@@ -1,7 +1,8 @@
 import { promises as fs } from 'node:fs';
 import { isIP } from 'node:net';
 import { CommandFailedError, type Host } from '@pe-stack/pe-host';
-import { DnsError, requireAddress, type DnsChange, type DnsProvider } from './provider.js';
+import { DnsError } from '../errors.js';
+import { requireAddress, type DnsChange, type DnsProvider } from './provider.js';
 
 export interface TsigKey {
   name: string;

@@ -1,4 +1,5 @@
-import { isIpLiteral, PeError, Semaphore, type Host } from '@pe-stack/pe-host';
+import { isIpLiteral, Semaphore, type Host } from '@pe-stack/pe-host';
+import { DnsError } from '../errors.js';
 
 /** Moves a DNS name (primary_cname) to an address. Idempotent: a second call with the same address changes nothing. */
 export interface DnsProvider {
@@ -13,12 +14,6 @@ export interface DnsChange {
   detail: string;
   /** Nodes that could not be changed (hosts-file: unreachable nodes), with why. */
   skipped: { host: string; why: string }[];
-}
-
-export class DnsError extends PeError {
-  constructor(message: string, opts: { host?: string; hint?: string; cause?: unknown } = {}) {
-    super('E_DNS', message, opts);
-  }
 }
 
 export interface Resolution {

@@ -15,7 +15,8 @@ import {
   readCredentials,
   type PgInstance,
 } from '@pe-stack/pe-db';
-import { PeError, validateRemotePath, type Host } from '@pe-stack/pe-host';
+import { validateRemotePath, type Host } from '@pe-stack/pe-host';
+import { BackupError } from '../errors.js';
 import type { Inventory } from '../inventory.js';
 
 const run = promisify(execFile);
@@ -26,12 +27,6 @@ export interface BackupContext {
   host(name: string): Host;
   /** The PostgreSQL instance of a master (default: the layout's); tests pass throwaway clusters. */
   pgInstance?(name: string, host: Host): PgInstance;
-}
-
-export class BackupError extends PeError {
-  constructor(message: string, opts: { host?: string; hint?: string; cause?: unknown } = {}) {
-    super('E_BACKUP', message, opts);
-  }
 }
 
 export interface BackupManifest {
