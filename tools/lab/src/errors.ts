@@ -1,4 +1,4 @@
-import { PeError, type PeErrorOptions } from '@pe-stack/pe-host';
+import { PeError } from '@pe-stack/pe-host';
 
 /** Error codes of the lab: each names one thing an operator can fix. */
 export type LabErrorCode =
@@ -15,8 +15,4 @@ export type LabErrorCode =
   | 'E_LAB_BOOT'
   | 'E_LAB_COMMAND';
 
-export class LabError extends PeError {
-  constructor(code: LabErrorCode, message: string, opts: PeErrorOptions = {}) {
-    super(code, message, opts);
-  }
-}
+export class LabError extends PeError<LabErrorCode> {}
