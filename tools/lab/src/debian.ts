@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { generalCname, primaryCname } from './config.js';
 import { LabError } from './errors.js';
-import type { Lab, LabState } from './lab.js';
+import type { LabHandle, LabState } from './types.js';
 
 /**
  * The debian profile's install: every master a standalone master of its own
@@ -12,7 +12,7 @@ import type { Lab, LabState } from './lab.js';
  * certificate signed by the primary. The load balancer's health check then
  * trusts the primary's CA.
  */
-export async function setupDebian(lab: Lab, state: LabState, log: (line: string) => void): Promise<void> {
+export async function setupDebian(lab: LabHandle, state: LabState, log: (line: string) => void): Promise<void> {
   const c = lab.config;
   const masters = state.hosts.filter((h) => h.role !== 'agent');
   const agents = state.hosts.filter((h) => h.role === 'agent');
@@ -60,7 +60,7 @@ export async function setupDebian(lab: Lab, state: LabState, log: (line: string)
 }
 
 /** --with-mcollective: activemq on the primary, mcollectived everywhere, one password and PSK (sent on stdin). */
-async function setupMcollective(lab: Lab, state: LabState, log: (line: string) => void): Promise<void> {
+async function setupMcollective(lab: LabHandle, state: LabState, log: (line: string) => void): Promise<void> {
   const primary = state.hosts.find((h) => h.role === 'primary');
   if (!primary) return;
   const secrets = `${randomBytes(18).toString('base64url')}\n${randomBytes(24).toString('hex')}\n`;

@@ -1,5 +1,5 @@
 export { Lab } from './lab.js';
-export type { HostRecord, LabState, UpOptions, HostStatus, LabStatus, DownReport, InventoryFiles } from './lab.js';
+export type { HostRecord, LabState, UpOptions, HostStatus, LabStatus, DownReport, InventoryFiles } from './types.js';
 export { LabError, type LabErrorCode } from './errors.js';
 export { defaultConfig, PROFILES, type LabConfig, type ProfileName, type Role } from './config.js';
 export { missingPackages, checkPrerequisites } from './prereq.js';

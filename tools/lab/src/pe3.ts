@@ -2,9 +2,9 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { generalCname, primaryCname } from './config.js';
 import { LabError } from './errors.js';
-import type { Lab, LabState } from './lab.js';
+import type { LabHandle, LabState } from './types.js';
 
-const install = (lab: Lab) => `${lab.assetsDir}/pe3/install.sh`;
+const install = (lab: LabHandle) => `${lab.assetsDir}/pe3/install.sh`;
 
 /**
  * The pe3 profile: a Puppet Enterprise 3.x SIMULATOR. Every master gets PE 3's
@@ -14,7 +14,7 @@ const install = (lab: Lab) => `${lab.assetsDir}/pe3/install.sh`;
  * their calls (/var/log/pe3-sim/calls.log). Agents get certificates signed by
  * the primary's CA.
  */
-export async function setupPe3(lab: Lab, state: LabState, log: (line: string) => void): Promise<void> {
+export async function setupPe3(lab: LabHandle, state: LabState, log: (line: string) => void): Promise<void> {
   const c = lab.config;
   const masters = state.hosts.filter((h) => h.role !== 'agent');
   const agents = state.hosts.filter((h) => h.role === 'agent');

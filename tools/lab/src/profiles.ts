@@ -1,5 +1,5 @@
 import type { ProfileName } from './config.js';
-import type { Lab, LabState } from './lab.js';
+import type { LabHandle, LabState } from './types.js';
 import { setupDebian } from './debian.js';
 import { setupPe3 } from './pe3.js';
 
@@ -16,7 +16,7 @@ export interface ProfileSpec {
   /** Asset script run on the fresh template directory (argv: DEST). */
   templatePost?: string;
   /** Installs the profile's software state on booted hosts. */
-  setup(lab: Lab, state: LabState, log: (line: string) => void): Promise<void>;
+  setup(lab: LabHandle, state: LabState, log: (line: string) => void): Promise<void>;
 }
 
 // /etc/systemd/system and /usr/local/sbin: what the product installs for systemd (pe-cluster's boot-time guard
