@@ -1,34 +1,18 @@
 import { Option, type Command } from 'commander';
-import type { Cluster, RunFlowOptions } from './cluster.js';
+import type { CliContext, GlobalOpts } from './cli-context.js';
 import { EXIT } from './exit-codes.js';
 import { watchCaCopy } from './flows/standby.js';
-import type { CliIo } from './main.js';
-
-interface GlobalOpts {
-  inventory: string;
-  json?: boolean;
-  dryRun?: boolean;
-  resume?: boolean;
-  concurrency: number;
-}
-
-export interface HaCliDeps {
-  open(g: GlobalOpts): Promise<Cluster>;
-  runAndReport(
-    g: GlobalOpts,
-    flow: string,
-    hosts: string[],
-    dryRun: boolean,
-    params?: RunFlowOptions['params'],
-  ): Promise<void>;
-  out(s: string): void;
-  err(s: string): void;
-  setExit(code: number): void;
-  io: CliIo;
-}
 
 /** The failover-side commands: standby, failover, rejoin, backup, restore. */
-export function registerHaCommands(program: Command, d: HaCliDeps): void {
+export function registerHaCommands(program: Command, ctx: CliContext): void {
+  registerStandby(program, ctx);
+  registerFailover(program, ctx);
+  registerRejoin(program, ctx);
+  registerBackup(program, ctx);
+  registerRestore(program, ctx);
+}
+
+function registerStandby(program: Command, ctx: CliContext): void {
   program
     .command('standby')
     .description(
@@ -43,35 +27,42 @@ export function registerHaCommands(program: Command, d: HaCliDeps): void {
     .addOption(new Option('--interval <s>', 'seconds between CA comparisons with --watch').default('10'))
     .addHelpText(
       'after',
-      '\nThe CA copy must follow every change of the CA (signed certificates, inventory, CRL). Either run with --watch, or\nschedule `pe-cluster -i INVENTORY standby HOST` (idempotent: it pushes only when the CA changed), e.g. every minute from cron.',
+      '\nThe CA copy must follow every change of the CA (signed certificates, inventory, CRL). Either run with --watch, or\n' +
+        'schedule `pe-cluster -i INVENTORY standby HOST` (idempotent: it pushes only when the CA changed), e.g. every minute from cron.',
     )
     .action(async (host: string, o: { sync?: boolean; watch?: boolean; interval: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
-      await d.runAndReport(g, 'standby', [host], Boolean(g.dryRun), { synchronous: Boolean(o.sync) });
+      await ctx.runAndReport(g, 'standby', [host], {
+        dryRun: Boolean(g.dryRun),
+        params: { synchronous: Boolean(o.sync) },
+      });
       if (!g.json && !g.dryRun)
-        d.err(
-          `CA copy: keep it current with \`pe-cluster -i ${g.inventory} standby ${host} --watch\`, or run \`pe-cluster -i ${g.inventory} standby ${host}${o.sync ? ' --sync' : ''}\` every minute (cron).\n`,
+        ctx.err(
+          `CA copy: keep it current with \`pe-cluster -i ${g.inventory} standby ${host} --watch\`, ` +
+            `or run \`pe-cluster -i ${g.inventory} standby ${host}${o.sync ? ' --sync' : ''}\` every minute (cron).\n`,
         );
       if (o.watch && !g.dryRun) {
-        const cluster = await d.open(g);
+        const cluster = await ctx.open(g);
         try {
           const n = await watchCaCopy(cluster, host, {
             intervalS: Math.max(1, Number(o.interval) || 10),
-            ...(d.io.signal ? { signal: d.io.signal } : {}),
+            ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
             onSync: (r) =>
-              d.out(
+              ctx.out(
                 g.json
                   ? `${JSON.stringify({ type: 'ca-sync', ...r })}\n`
                   : `${r.at} CA copy pushed to ${host} (${r.files} files, ${Math.round(r.ms)} ms)\n`,
               ),
           });
-          d.err(`watch ended after ${n} pushes\n`);
+          ctx.err(`watch ended after ${n} pushes\n`);
         } finally {
           await cluster.close();
         }
       }
     });
+}
 
+function registerFailover(program: Command, ctx: CliContext): void {
   program
     .command('failover')
     .description(
@@ -94,18 +85,24 @@ export function registerHaCommands(program: Command, d: HaCliDeps): void {
     )
     .addHelpText(
       'after',
-      '\nThe old primary is fenced first (CA disabled, PostgreSQL stopped and marked; unreachable: recorded, and rejoin is\nrequired before it serves again), then the new CA is enabled: never two CAs. Exit 6 with E_DATA_LOSS_RISK when it refuses.',
+      '\nThe old primary is fenced first (CA disabled, PostgreSQL stopped and marked; unreachable: recorded, and rejoin is\n' +
+        'required before it serves again), then the new CA is enabled: never two CAs. Exit 6 with E_DATA_LOSS_RISK when it refuses.',
     )
     .action(async (o: { to: string; acceptDataLoss?: boolean; caBackup?: string; deadAfter: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
       const reachTimeoutMs = Math.max(200, Number(o.deadAfter) || 5000);
-      await d.runAndReport(g, 'failover', [o.to], Boolean(g.dryRun), {
-        reachTimeoutMs,
-        ...(o.acceptDataLoss ? { acceptDataLoss: true } : {}),
-        ...(o.caBackup ? { caBackup: o.caBackup } : {}),
+      await ctx.runAndReport(g, 'failover', [o.to], {
+        dryRun: Boolean(g.dryRun),
+        params: {
+          reachTimeoutMs,
+          ...(o.acceptDataLoss ? { acceptDataLoss: true } : {}),
+          ...(o.caBackup ? { caBackup: o.caBackup } : {}),
+        },
       });
     });
+}
 
+function registerRejoin(program: Command, ctx: CliContext): void {
   program
     .command('rejoin')
     .description(
@@ -119,9 +116,11 @@ export function registerHaCommands(program: Command, d: HaCliDeps): void {
     )
     .action(async (host: string, o: { database: 'standby' | 'client' }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
-      await d.runAndReport(g, 'rejoin', [host], Boolean(g.dryRun), { database: o.database });
+      await ctx.runAndReport(g, 'rejoin', [host], { dryRun: Boolean(g.dryRun), params: { database: o.database } });
     });
+}
 
+function registerBackup(program: Command, ctx: CliContext): void {
   program
     .command('backup')
     .description(
@@ -132,7 +131,7 @@ export function registerHaCommands(program: Command, d: HaCliDeps): void {
     .option('--dir <dir>', "where the archive goes (default: the inventory's backups)")
     .action(async (o: { from?: string; database: boolean; dir?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
-      const cluster = await d.open(g);
+      const cluster = await ctx.open(g);
       try {
         const r = await cluster.backup({
           ...(o.from ? { from: o.from } : {}),
@@ -147,7 +146,7 @@ export function registerHaCommands(program: Command, d: HaCliDeps): void {
           members: Object.keys(r.manifest.members).length,
           ms: Math.round(r.ms),
         };
-        d.out(
+        ctx.out(
           g.json
             ? `${JSON.stringify({ ...summary, exitCode: EXIT.OK })}\n`
             : `${r.archive}\nsha256 ${r.sha256} (${summary.members} members, verified)\n`,
@@ -156,7 +155,9 @@ export function registerHaCommands(program: Command, d: HaCliDeps): void {
         await cluster.close();
       }
     });
+}
 
+function registerRestore(program: Command, ctx: CliContext): void {
   program
     .command('restore')
     .description(
@@ -177,7 +178,7 @@ export function registerHaCommands(program: Command, d: HaCliDeps): void {
         if (o.verifyOnly) {
           const { verifyClusterBackup } = await import('./flows/backup.js');
           const m = await verifyClusterBackup(archive);
-          d.out(
+          ctx.out(
             g.json
               ? `${JSON.stringify({ type: 'verify', archive, created: m.created, members: Object.keys(m.members).length, exitCode: EXIT.OK })}\n`
               : `${archive}: verified (${Object.keys(m.members).length} members, taken ${m.created} from ${m.host})\n`,
@@ -185,14 +186,14 @@ export function registerHaCommands(program: Command, d: HaCliDeps): void {
           return;
         }
         const parts = o.only?.split(',').map((x) => x.trim()) as ('ca' | 'credentials' | 'database')[] | undefined;
-        const cluster = await d.open(g);
+        const cluster = await ctx.open(g);
         try {
           const r = await cluster.restore(archive, {
             ...(o.to ? { to: o.to } : {}),
             ...(parts ? { parts } : {}),
             force: Boolean(o.force),
           });
-          d.out(
+          ctx.out(
             g.json
               ? `${JSON.stringify({ type: 'restore', ...r, exitCode: EXIT.OK })}\n`
               : `restored ${archive} onto ${r.to}${r.safetyBackup ? `; the state before is in ${r.safetyBackup}` : ''}\n`,

@@ -1,31 +1,13 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PeError, type Redactor } from '@pe-stack/pe-host';
-import { Cluster, FLOWS, type ClusterOptions, type RunFlowOptions } from './cluster.js';
-import { formatPlan, type FlowEvent, type RunResult } from '@pe-stack/pe-steps';
-import { ndjsonRenderer, plainRenderer, TtyProgress, type Output } from './render.js';
-import { EXIT, exitCodeForError, exitCodeForRun, type ExitCode } from './exit-codes.js';
+import { createCliContext, type CliContext, type CliIo, type GlobalOpts } from './cli-context.js';
+import { FLOWS } from './cluster.js';
+import { EXIT, exitCodeForError, type ExitCode } from './exit-codes.js';
 import { formatStatus } from './flows/status.js';
 import { registerHaCommands } from './ha-cli.js';
 import { formatHaStatus } from './flows/ha-status.js';
-import { loadInventory } from './inventory.js';
 
-export interface CliIo {
-  stdout: Output & { isTTY?: boolean; columns?: number };
-  stderr: Output;
-  env?: Record<string, string | undefined>;
-  /** Aborted on SIGINT by the bin; the running steps finish, no new one starts. */
-  signal?: AbortSignal;
-  /** For tests and embedding: how hosts are reached. */
-  cluster?: ClusterOptions;
-}
-
-interface GlobalOpts {
-  inventory: string;
-  json?: boolean;
-  dryRun?: boolean;
-  resume?: boolean;
-  concurrency: number;
-}
+export type { CliIo } from './cli-context.js';
 
 const EXIT_HELP = `
 Exit codes:
@@ -77,123 +59,19 @@ export function interruptOnSigint(proc: NodeJS.Process = process): AbortControll
  * return the exit code. The bin (cli.ts) wires it to the process.
  */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
-  let exit: number = EXIT.OK;
-  let redactor: Redactor | undefined;
+  const ctx = createCliContext(io);
+  const { out, err } = ctx;
   let json = false;
-  const out = (s: string) => io.stdout.write(s);
-  const err = (s: string) => io.stderr.write(s);
-
-  const program = new Command()
-    .name('pe-cluster')
-    .description('Scale a Puppet master into a highly available cluster: status, join (more flows follow).')
-    .addOption(
-      new Option('-i, --inventory <file>', 'inventory file (ours or a Bolt inventory.yaml v2)')
-        .env('PE_CLUSTER_INVENTORY')
-        .default('inventory.yaml'),
-    )
-    .option('--json', 'machine output: NDJSON events, then one result object')
-    .option('--dry-run', 'print the plan (steps per host, masked commands, diffs); change nothing')
-    .option('--resume', 'continue the last unfinished run of this flow from its journal')
-    .option('--concurrency <n>', 'hosts handled at once in parallel groups', concurrency, 4)
-    .addHelpText('after', EXIT_HELP)
-    .showHelpAfterError('(run pe-cluster --help for usage)')
-    .exitOverride()
-    .configureOutput({ writeOut: out, writeErr: err });
-
-  const open = async (g: GlobalOpts): Promise<Cluster> => {
-    const inv = await loadInventory(g.inventory, { env: io.env ?? process.env });
-    redactor = inv.redactor;
-    for (const w of inv.warnings)
-      err(`warning: ${w.file}:${w.line ?? '?'}: ${w.key ? `${w.key}: ` : ''}${w.message}\n`);
-    return new Cluster(inv, io.cluster);
-  };
-
-  const runAndReport = async (
-    g: GlobalOpts,
-    flow: string,
-    hosts: string[],
-    dryRun: boolean,
-    params?: RunFlowOptions['params'],
-  ): Promise<void> => {
-    const cluster = await open(g);
-    let progress: TtyProgress | undefined;
-    let onEvent: (e: FlowEvent) => void;
-    if (g.json) onEvent = ndjsonRenderer(io.stdout);
-    else if (io.stdout.isTTY) onEvent = (progress = new TtyProgress(io.stdout, io.stdout.columns ?? 100)).onEvent;
-    else onEvent = plainRenderer(io.stdout);
-    let result: RunResult;
-    try {
-      result = await cluster.run(flow, hosts, {
-        onEvent,
-        dryRun,
-        resume: Boolean(g.resume),
-        concurrency: g.concurrency,
-        ...(io.signal ? { signal: io.signal } : {}),
-        ...(params ? { params } : {}),
-      });
-    } finally {
-      progress?.stop();
-      await cluster.close();
-    }
-    exit = exitCodeForRun(result);
-    if (g.json) out(`${JSON.stringify({ ...result, exitCode: exit })}\n`);
-    else {
-      if (dryRun) out(`\n${formatPlan(result)}`);
-      if (result.error) err(`error: ${result.error.message}\n`);
-      if (result.status === 'interrupted') err('interrupted: rerun the same command with --resume to continue.\n');
-    }
-  };
-
-  program
-    .command('status')
-    .description(
-      'health of every master: reachability, services, the CA holder, certificates, CRL, PuppetDB database, MCollective',
-    )
-    .addHelpText('after', '\nExit: 0 healthy, 3 degraded, 4 broken (and 2 for a bad inventory).')
-    .action(async (_o: unknown, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOpts>();
-      const cluster = await open(g);
-      try {
-        const report = await cluster.status({ concurrency: g.concurrency });
-        exit = report.health === 'healthy' ? EXIT.OK : report.health === 'degraded' ? EXIT.DEGRADED : EXIT.BROKEN;
-        out(
-          g.json
-            ? `${JSON.stringify({ type: 'status', ...report, exitCode: exit })}\n`
-            : formatStatus(report) + formatHaStatus(report),
-        );
-      } finally {
-        await cluster.close();
-      }
-    });
-
-  program
-    .command('join')
-    .description(
-      "join secondaries to the primary: the primary prepared, the secondary's CA off, certificates, database, PuppetDB, MCollective, restarts, validation",
-    )
-    .argument('[hosts...]', 'secondaries to join (default: every secondary in the inventory)')
-    .action(async (hosts: string[], _o: unknown, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOpts>();
-      await runAndReport(g, 'join', hosts, Boolean(g.dryRun));
-    });
-
-  program
-    .command('plan')
-    .description('the dry run of a flow: steps per host, masked commands, unified diffs; nothing is changed')
-    .argument('<flow>', `flow to plan (${FLOWS.join(', ')})`)
-    .argument('[hosts...]', 'hosts the flow acts on')
-    .action(async (flow: string, hosts: string[], _o: unknown, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOpts>();
-      await runAndReport(g, flow, hosts, true);
-    });
-
-  registerHaCommands(program, { open, runAndReport, out, err, setExit: (c) => (exit = c), io });
+  const program = cliProgram(ctx);
+  registerClusterCommands(program, ctx);
+  registerHaCommands(program, ctx);
 
   try {
     json = argv.includes('--json');
     await program.parseAsync([...argv], { from: 'user' });
-    return exit;
+    return ctx.exit;
   } catch (e) {
+    const redactor = ctx.redactor;
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')
         return EXIT.OK;
@@ -211,4 +89,72 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     }
     return code;
   }
+}
+
+/** The program with its global options, help and output wired to the context. */
+function cliProgram(ctx: CliContext): Command {
+  return new Command()
+    .name('pe-cluster')
+    .description(
+      'Scale a Puppet master into a highly available cluster: status, join, standby, failover, rejoin, backup, restore.',
+    )
+    .addOption(
+      new Option('-i, --inventory <file>', 'inventory file (ours or a Bolt inventory.yaml v2)')
+        .env('PE_CLUSTER_INVENTORY')
+        .default('inventory.yaml'),
+    )
+    .option('--json', 'machine output: NDJSON events, then one result object')
+    .option('--dry-run', 'print the plan (steps per host, masked commands, diffs); change nothing')
+    .option('--resume', 'continue the last unfinished run of this flow from its journal')
+    .option('--concurrency <n>', 'hosts handled at once in parallel groups', concurrency, 4)
+    .addHelpText('after', EXIT_HELP)
+    .showHelpAfterError('(run pe-cluster --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: ctx.out, writeErr: ctx.err });
+}
+
+/** The scale-out side: status, join, and plan (the dry run of any flow). */
+function registerClusterCommands(program: Command, ctx: CliContext): void {
+  program
+    .command('status')
+    .description(
+      'health of every master: reachability, services, the CA holder, certificates, CRL, PuppetDB database, MCollective',
+    )
+    .addHelpText('after', '\nExit: 0 healthy, 3 degraded, 4 broken (and 2 for a bad inventory).')
+    .action(async (_o: unknown, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOpts>();
+      const cluster = await ctx.open(g);
+      try {
+        const report = await cluster.status({ concurrency: g.concurrency });
+        ctx.exit = report.health === 'healthy' ? EXIT.OK : report.health === 'degraded' ? EXIT.DEGRADED : EXIT.BROKEN;
+        ctx.out(
+          g.json
+            ? `${JSON.stringify({ type: 'status', ...report, exitCode: ctx.exit })}\n`
+            : formatStatus(report) + formatHaStatus(report),
+        );
+      } finally {
+        await cluster.close();
+      }
+    });
+
+  program
+    .command('join')
+    .description(
+      "join secondaries to the primary: the primary prepared, the secondary's CA off, certificates, database, PuppetDB, MCollective, restarts, validation",
+    )
+    .argument('[hosts...]', 'secondaries to join (default: every secondary in the inventory)')
+    .action(async (hosts: string[], _o: unknown, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOpts>();
+      await ctx.runAndReport(g, 'join', hosts, { dryRun: Boolean(g.dryRun) });
+    });
+
+  program
+    .command('plan')
+    .description('the dry run of a flow: steps per host, masked commands, unified diffs; nothing is changed')
+    .argument('<flow>', `flow to plan (${FLOWS.join(', ')})`)
+    .argument('[hosts...]', 'hosts the flow acts on')
+    .action(async (flow: string, hosts: string[], _o: unknown, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOpts>();
+      await ctx.runAndReport(g, flow, hosts, { dryRun: true });
+    });
 }
