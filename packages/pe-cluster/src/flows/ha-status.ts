@@ -1,6 +1,6 @@
 import { replicationLag } from '@pe-stack/pe-db';
 import type { StatusReport } from './status.js';
-import { readState, type FencedHost } from '../state.js';
+import { readState, type ClusterState, type FencedHost } from '../state.js';
 import { manifestDifferences } from '@pe-stack/pe-host';
 import { caCopyVerified, caTree } from './ca-switch.js';
 import { pgOf, type HaContext } from './cluster-access.js';
@@ -42,57 +42,80 @@ export async function addHaStatus(c: HaContext, report: StatusReport): Promise<H
   const problems = report.problems.filter((p) => !(p.host && fenced.has(p.host)));
   if (st.standby) {
     const s = st.standby;
-    let replication: NonNullable<HaStatus['standby']>['replication'];
-    try {
-      const lag = await replicationLag(pgOf(c, inv.primary.name, c.host(inv.primary.name)), s.host);
-      replication = { state: lag.state, syncState: lag.syncState, lagBytes: lag.bytes, lagSeconds: lag.seconds };
-      if (lag.state !== 'streaming')
-        problems.push({ level: 'degraded', host: s.host, message: `the standby is not streaming (${lag.state})` });
-      else if (s.synchronous && lag.syncState !== 'sync')
-        problems.push({
-          level: 'degraded',
-          host: s.host,
-          message: `the standby should be synchronous but is ${lag.syncState}`,
-        });
-    } catch (e) {
-      replication = { error: inv.redactor.redact(msg(e)) };
-      problems.push({
-        level: 'degraded',
-        host: s.host,
-        message: `the standby's replication cannot be read: ${replication.error}`,
-      });
-    }
-    let caCopy: NonNullable<HaStatus['standby']>['caCopy'];
-    try {
-      const node = inv.masters.find((m) => m.name === s.host);
-      let v = await caCopyVerified(inv, { host: c.host(s.host), sudo: node?.sudo ?? false });
-      if (v.ok) {
-        // and the primary's CA has not changed since (a certificate signed, a CRL updated)
-        const [a, b] = await Promise.all([
-          caTree({ host: c.host(inv.primary.name), sudo: inv.primary.sudo }, inv.layout),
-          caTree({ host: c.host(s.host), sudo: node?.sudo ?? false }, inv.layout),
-        ]);
-        const d = manifestDifferences(a, b);
-        if (d.length)
-          v = {
-            ok: false,
-            why: `the CA copy on ${s.host} is behind the primary's CA (${d.slice(0, 3).join(', ')}${d.length > 3 ? ` and ${d.length - 3} more` : ''}): run pe-cluster standby ${s.host}`,
-          };
-      }
-      caCopy = { verified: v.ok, why: v.why, at: s.caSync?.at };
-      if (!v.ok) problems.push({ level: 'degraded', host: s.host, message: v.why });
-    } catch (e) {
-      caCopy = { verified: false, why: inv.redactor.redact(msg(e)) };
-      problems.push({
-        level: 'degraded',
-        host: s.host,
-        message: `the standby's CA copy cannot be checked: ${caCopy.why}`,
-      });
-    }
+    const replication = await standbyReplication(c, s, problems);
+    const caCopy = await standbyCaCopy(c, s, problems);
     ha.standby = { host: s.host, synchronous: s.synchronous, replication, caCopy };
   }
   const health = problems.some((p) => p.level === 'broken') ? 'broken' : problems.length ? 'degraded' : 'healthy';
   return { ...report, problems, health, ha };
+}
+
+type Standby = NonNullable<ClusterState['standby']>;
+type Problems = StatusReport['problems'];
+
+/** Streaming state and lag of the standby, from the primary's pg_stat_replication. */
+async function standbyReplication(
+  c: HaContext,
+  s: Standby,
+  problems: Problems,
+): Promise<NonNullable<HaStatus['standby']>['replication']> {
+  const inv = c.inventory;
+  try {
+    const lag = await replicationLag(pgOf(c, inv.primary.name, c.host(inv.primary.name)), s.host);
+    if (lag.state !== 'streaming')
+      problems.push({ level: 'degraded', host: s.host, message: `the standby is not streaming (${lag.state})` });
+    else if (s.synchronous && lag.syncState !== 'sync')
+      problems.push({
+        level: 'degraded',
+        host: s.host,
+        message: `the standby should be synchronous but is ${lag.syncState}`,
+      });
+    return { state: lag.state, syncState: lag.syncState, lagBytes: lag.bytes, lagSeconds: lag.seconds };
+  } catch (e) {
+    const replication = { error: inv.redactor.redact(msg(e)) };
+    problems.push({
+      level: 'degraded',
+      host: s.host,
+      message: `the standby's replication cannot be read: ${replication.error}`,
+    });
+    return replication;
+  }
+}
+
+/** The standby's CA copy is the last verified one, and the primary's CA has not changed since. */
+async function standbyCaCopy(
+  c: HaContext,
+  s: Standby,
+  problems: Problems,
+): Promise<NonNullable<HaStatus['standby']>['caCopy']> {
+  const inv = c.inventory;
+  try {
+    const standby = { host: c.host(s.host), sudo: inv.masters.find((m) => m.name === s.host)?.sudo ?? false };
+    let v = await caCopyVerified(inv, standby);
+    if (v.ok) {
+      // and the primary's CA has not changed since (a certificate signed, a CRL updated)
+      const [a, b] = await Promise.all([
+        caTree({ host: c.host(inv.primary.name), sudo: inv.primary.sudo }, inv.layout),
+        caTree(standby, inv.layout),
+      ]);
+      const d = manifestDifferences(a, b);
+      if (d.length)
+        v = {
+          ok: false,
+          why: `the CA copy on ${s.host} is behind the primary's CA (${d.slice(0, 3).join(', ')}${d.length > 3 ? ` and ${d.length - 3} more` : ''}): run pe-cluster standby ${s.host}`,
+        };
+    }
+    if (!v.ok) problems.push({ level: 'degraded', host: s.host, message: v.why });
+    return { verified: v.ok, why: v.why, at: s.caSync?.at };
+  } catch (e) {
+    const caCopy = { verified: false, why: inv.redactor.redact(msg(e)) };
+    problems.push({
+      level: 'degraded',
+      host: s.host,
+      message: `the standby's CA copy cannot be checked: ${caCopy.why}`,
+    });
+    return caCopy;
+  }
 }
 
 /** The failover side of the status, as lines under the table. */

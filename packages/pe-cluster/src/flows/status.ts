@@ -95,10 +95,20 @@ async function caEnabled(h: Host, layout: Layout, sudo: boolean): Promise<boolea
   return v === undefined ? true : v.trim() !== layout.caDisable.value;
 }
 
+type Level = 'degraded' | 'broken';
+
+/** One master being looked at: where its status and problems go. */
+interface Look {
+  inv: Inventory;
+  node: InventoryNode;
+  h: Host;
+  sudo: boolean;
+  now: Date;
+  s: MasterStatus;
+  problem(level: Level, message: string): void;
+}
+
 async function masterStatus(inv: Inventory, node: InventoryNode, h: Host, now: Date): Promise<MasterStatus> {
-  const layout = inv.layout;
-  const sudo = node.sudo;
-  const r = inv.redactor;
   const s: MasterStatus = {
     name: node.name,
     role: node.role,
@@ -108,15 +118,38 @@ async function masterStatus(inv: Inventory, node: InventoryNode, h: Host, now: D
     replication: { state: 'not-configured' },
     problems: [],
   };
-  const problem = (level: 'degraded' | 'broken', message: string) => s.problems.push({ level, message });
+  const look: Look = {
+    inv,
+    node,
+    h,
+    sudo: node.sudo,
+    now,
+    s,
+    problem: (level, message) => s.problems.push({ level, message }),
+  };
+  if (!(await reachable(look))) return s;
+  await servicesRunning(look);
+  await caState(look);
+  await certificateState(look);
+  await crlState(look);
+  await databaseState(look);
+  return s;
+}
+
+async function reachable({ inv, node, h, s, problem }: Look): Promise<boolean> {
   try {
     await h.exec(['true'], { readOnly: true, timeoutMs: 20_000 });
     s.reachable = true;
+    return true;
   } catch (e) {
-    s.error = { code: e instanceof PeError ? String(e.code) : 'E_INTERNAL', message: msg(e, r) };
+    s.error = { code: e instanceof PeError ? String(e.code) : 'E_INTERNAL', message: msg(e, inv.redactor) };
     problem(node.role === 'primary' ? 'broken' : 'degraded', `unreachable: ${s.error.message}`);
-    return s;
+    return false;
   }
+}
+
+async function servicesRunning({ inv, node, h, sudo, s, problem }: Look): Promise<void> {
+  const layout = inv.layout;
   const services = [
     layout.services.puppetserver,
     layout.services.puppetdb,
@@ -142,6 +175,10 @@ async function masterStatus(inv: Inventory, node: InventoryNode, h: Host, now: D
         );
     }),
   );
+}
+
+async function caState({ inv, h, sudo, s, problem }: Look): Promise<void> {
+  const layout = inv.layout;
   try {
     const enabled = await caEnabled(h, layout, sudo);
     const gateFile =
@@ -154,88 +191,103 @@ async function masterStatus(inv: Inventory, node: InventoryNode, h: Host, now: D
       enabled === undefined && live === undefined ? undefined : live === 'signing' || (Boolean(enabled) && !gateFile);
     s.caGated = Boolean(enabled) && gateFile && live !== 'signing';
   } catch (e) {
-    problem('degraded', `cannot tell whether the CA is enabled: ${msg(e, r)}`);
+    problem('degraded', `cannot tell whether the CA is enabled: ${msg(e, inv.redactor)}`);
   }
+}
+
+async function certificateState({ inv, node, h, sudo, now, s, problem }: Look): Promise<void> {
   try {
-    const pem = await readText(h, `${layout.dirs.certsDir}/${node.name}.pem`, sudo);
+    const pem = await readText(h, `${inv.layout.dirs.certsDir}/${node.name}.pem`, sudo);
     if (pem === undefined) {
       s.cert = { error: 'no certificate' };
       problem('broken', 'has no certificate');
-    } else {
-      const c = inspectCert(pem, `${node.name}'s certificate`);
-      const daysLeft = Math.floor((c.notAfter.getTime() - now.getTime()) / 86_400_000);
-      // inspectCert gives OpenSSL's form ("DNS:name", "IP Address:1.2.3.4"): compare names
-      const names = c.altNames.map((n) => n.replace(/^(DNS|IP Address):/, ''));
-      const want = [inv.generalCname, inv.primaryCname];
-      const missing = want.filter((n) => !names.includes(n));
-      s.cert = {
-        notAfter: c.notAfter.toISOString(),
-        daysLeft,
-        altNames: names,
-        missingAltNames: missing,
-        issuer: c.issuer,
-      };
-      if (daysLeft < 0) problem('broken', 'its certificate has expired');
-      else if (daysLeft < 30) problem('degraded', `its certificate expires in ${daysLeft} days`);
-      if (missing.length) problem('degraded', `its certificate lacks the alt names ${missing.join(', ')}`);
+      return;
     }
+    const c = inspectCert(pem, `${node.name}'s certificate`);
+    const daysLeft = Math.floor((c.notAfter.getTime() - now.getTime()) / 86_400_000);
+    // inspectCert gives OpenSSL's form ("DNS:name", "IP Address:1.2.3.4"): compare names
+    const names = c.altNames.map((n) => n.replace(/^(DNS|IP Address):/, ''));
+    const want = [inv.generalCname, inv.primaryCname];
+    const missing = want.filter((n) => !names.includes(n));
+    s.cert = {
+      notAfter: c.notAfter.toISOString(),
+      daysLeft,
+      altNames: names,
+      missingAltNames: missing,
+      issuer: c.issuer,
+    };
+    if (daysLeft < 0) problem('broken', 'its certificate has expired');
+    else if (daysLeft < 30) problem('degraded', `its certificate expires in ${daysLeft} days`);
+    if (missing.length) problem('degraded', `its certificate lacks the alt names ${missing.join(', ')}`);
   } catch (e) {
-    s.cert = { error: msg(e, r) };
+    s.cert = { error: msg(e, inv.redactor) };
     problem('broken', `its certificate cannot be read: ${s.cert.error}`);
   }
+}
+
+async function crlState({ inv, h, sudo, now, s, problem }: Look): Promise<void> {
   try {
-    const crlSpec = layout.files.hostCrl;
+    const crlSpec = inv.layout.files.hostCrl;
     const pem = crlSpec ? await readText(h, crlSpec.path, sudo) : undefined;
     if (pem === undefined) {
       s.crl = { error: 'no CRL copy' };
       problem('degraded', 'has no CRL copy');
-    } else {
-      const c = parseCrl(pem);
-      const expired = c.nextUpdate !== undefined && c.nextUpdate.getTime() < now.getTime();
-      s.crl = {
-        thisUpdate: c.thisUpdate.toISOString(),
-        ageHours: Math.round((now.getTime() - c.thisUpdate.getTime()) / 3_600_000),
-        nextUpdate: c.nextUpdate?.toISOString(),
-        expired,
-      };
-      if (expired) problem('degraded', 'its CRL copy is past its next update');
+      return;
     }
+    const c = parseCrl(pem);
+    const expired = c.nextUpdate !== undefined && c.nextUpdate.getTime() < now.getTime();
+    s.crl = {
+      thisUpdate: c.thisUpdate.toISOString(),
+      ageHours: Math.round((now.getTime() - c.thisUpdate.getTime()) / 3_600_000),
+      nextUpdate: c.nextUpdate?.toISOString(),
+      expired,
+    };
+    if (expired) problem('degraded', 'its CRL copy is past its next update');
   } catch (e) {
-    s.crl = { error: msg(e, r) };
+    s.crl = { error: msg(e, inv.redactor) };
     problem('degraded', `its CRL cannot be read: ${s.crl.error}`);
   }
+}
+
+async function databaseState({ inv, node, h, s, problem }: Look): Promise<void> {
+  const r = inv.redactor;
   try {
-    const f = dbFilesFromLayout(layout).find((x) => x.service === 'puppetdb');
+    const f = dbFilesFromLayout(inv.layout).find((x) => x.service === 'puppetdb');
     const c = f ? await readServiceCredentials(h, f) : undefined;
     if (!c) {
       s.database = { error: 'no PuppetDB database settings' };
       problem('broken', 'PuppetDB has no database settings');
-    } else {
-      r.add(c.password);
-      const local = ['localhost', '127.0.0.1', '::1'];
-      const pointsAtPrimary =
-        c.server === inv.primaryCname ||
-        c.server === inv.primary.name ||
-        (node.role === 'primary' && local.includes(c.server));
-      s.database = { server: c.server, port: c.port, database: c.database, pointsAtPrimary };
-      if (!pointsAtPrimary) problem('degraded', `PuppetDB writes to ${c.server}, not to the primary's database`);
-      try {
-        await checkFromHost(h, c, c.password, { samples: 1 });
-        s.database.connected = true;
-      } catch (e) {
-        s.database.connected = false;
-        s.database.error = msg(e, r);
-        problem(
-          node.role === 'primary' ? 'broken' : 'degraded',
-          `PuppetDB's database is not reachable from here: ${s.database.error}`,
-        );
-      }
+      return;
+    }
+    r.add(c.password);
+    const local = ['localhost', '127.0.0.1', '::1'];
+    const pointsAtPrimary =
+      c.server === inv.primaryCname ||
+      c.server === inv.primary.name ||
+      (node.role === 'primary' && local.includes(c.server));
+    const database: Extract<MasterStatus['database'], { server: string }> = {
+      server: c.server,
+      port: c.port,
+      database: c.database,
+      pointsAtPrimary,
+    };
+    s.database = database;
+    if (!pointsAtPrimary) problem('degraded', `PuppetDB writes to ${c.server}, not to the primary's database`);
+    try {
+      await checkFromHost(h, c, c.password, { samples: 1 });
+      database.connected = true;
+    } catch (e) {
+      database.connected = false;
+      database.error = msg(e, r);
+      problem(
+        node.role === 'primary' ? 'broken' : 'degraded',
+        `PuppetDB's database is not reachable from here: ${database.error}`,
+      );
     }
   } catch (e) {
     s.database = { error: msg(e, r) };
     problem('degraded', `cannot read PuppetDB's database settings: ${s.database.error}`);
   }
-  return s;
 }
 
 /** Read-only health of every master; never changes anything. */
@@ -249,84 +301,64 @@ export async function collectStatus(
   const masters = await Promise.all(inv.masters.map((m) => sem.run(() => masterStatus(inv, m, c.host(m.name), now))));
   const problems: StatusReport['problems'] = masters.flatMap((m) => m.problems.map((p) => ({ ...p, host: m.name })));
   const caHolders = masters.filter((m) => m.caEnabled).map((m) => m.name);
-  if (caHolders.length === 0)
-    problems.push({ level: 'broken', message: 'no master has its CA enabled: certificates cannot be signed' });
-  else if (caHolders.length > 1)
-    problems.push({
-      level: 'broken',
-      message: `more than one master has its CA enabled (${caHolders.join(', ')}): exactly one (the primary) must`,
-    });
-  else if (caHolders[0] !== inv.primary.name)
-    problems.push({
-      level: 'broken',
-      message: `the CA is enabled on ${caHolders[0]}, not on the primary ${inv.primary.name}`,
-    });
+  problems.push(...caHolderProblems(inv, caHolders));
+  const mcollective = await mcollectiveStatus(c, masters, problems);
+  return { cluster: inv.cluster, health: healthOf(problems), caHolders, masters, mcollective, problems };
+}
 
-  let mcollective: StatusReport['mcollective'];
+/** Exactly one master, the primary, holds the CA. */
+function caHolderProblems(inv: Inventory, caHolders: string[]): StatusReport['problems'] {
+  if (caHolders.length === 0)
+    return [{ level: 'broken', message: 'no master has its CA enabled: certificates cannot be signed' }];
+  if (caHolders.length > 1)
+    return [
+      {
+        level: 'broken',
+        message: `more than one master has its CA enabled (${caHolders.join(', ')}): exactly one (the primary) must`,
+      },
+    ];
+  if (caHolders[0] !== inv.primary.name)
+    return [
+      { level: 'broken', message: `the CA is enabled on ${caHolders[0]}, not on the primary ${inv.primary.name}` },
+    ];
+  return [];
+}
+
+/** MCollective's shared files and broker lists across the reachable masters; its problems are added to `problems`. */
+async function mcollectiveStatus(
+  c: StatusContext,
+  masters: MasterStatus[],
+  problems: StatusReport['problems'],
+): Promise<StatusReport['mcollective']> {
+  const inv = c.inventory;
   const reachable = masters.filter((m) => m.reachable).map((m) => inv.masters.find((n) => n.name === m.name)!);
-  if (!reachable.some((m) => m.role === 'primary')) mcollective = { error: 'the primary is unreachable' };
-  else {
-    const master = (n: InventoryNode) => ({ fqdn: n.name, host: c.host(n.name), layout: inv.layout });
-    const mco: McoCluster = {
-      primary: master(inv.primary),
-      secondaries: reachable.filter((m) => m.role === 'secondary').map(master),
-      sudo: inv.masters.some((m) => m.sudo),
-    };
-    try {
-      const rep = inv.layout.flavour === 'pe3' ? await verifyPe3(mco) : await verifyDebian(mco, { ping: false });
-      mcollective = { ok: rep.ok, problems: rep.problems.map((p) => inv.redactor.redact(p)) };
-      for (const p of mcollective.problems) problems.push({ level: 'degraded', message: `MCollective: ${p}` });
-    } catch (e) {
-      mcollective = { error: msg(e, inv.redactor) };
-      problems.push({ level: 'degraded', message: `MCollective cannot be checked: ${mcollective.error}` });
-    }
+  if (!reachable.some((m) => m.role === 'primary')) return { error: 'the primary is unreachable' };
+  const master = (n: InventoryNode) => ({ fqdn: n.name, host: c.host(n.name), layout: inv.layout });
+  const mco: McoCluster = {
+    primary: master(inv.primary),
+    secondaries: reachable.filter((m) => m.role === 'secondary').map(master),
+    sudo: inv.masters.some((m) => m.sudo),
+  };
+  try {
+    const rep = inv.layout.flavour === 'pe3' ? await verifyPe3(mco) : await verifyDebian(mco, { ping: false });
+    const mcollective = { ok: rep.ok, problems: rep.problems.map((p) => inv.redactor.redact(p)) };
+    for (const p of mcollective.problems) problems.push({ level: 'degraded', message: `MCollective: ${p}` });
+    return mcollective;
+  } catch (e) {
+    const mcollective = { error: msg(e, inv.redactor) };
+    problems.push({ level: 'degraded', message: `MCollective cannot be checked: ${mcollective.error}` });
+    return mcollective;
   }
-  const health: Health = problems.some((p) => p.level === 'broken')
-    ? 'broken'
-    : problems.length
-      ? 'degraded'
-      : 'healthy';
-  return { cluster: inv.cluster, health, caHolders, masters, mcollective, problems };
+}
+
+function healthOf(problems: StatusReport['problems']): Health {
+  return problems.some((p) => p.level === 'broken') ? 'broken' : problems.length ? 'degraded' : 'healthy';
 }
 
 /** The status as a table an operator reads. */
 export function formatStatus(r: StatusReport): string {
-  const rows = [['HOST', 'ROLE', 'SSH', 'CA', 'SERVICES', 'CERT', 'CRL', 'DATABASE']];
-  for (const m of r.masters) {
-    const svc = Object.entries(m.services)
-      .map(([k, v]) => `${k}${v ? '' : '(down)'}`)
-      .join(',');
-    const cert = !m.cert
-      ? '-'
-      : 'error' in m.cert
-        ? m.cert.error
-        : `${m.cert.daysLeft}d${m.cert.missingAltNames.length ? ' (alt names missing)' : ''}`;
-    const crl = !m.crl ? '-' : 'error' in m.crl ? m.crl.error : `${m.crl.ageHours}h${m.crl.expired ? ' (stale)' : ''}`;
-    const db = !m.database
-      ? '-'
-      : 'error' in m.database && !('server' in m.database)
-        ? m.database.error
-        : `${(m.database as { server: string }).server}${(m.database as { connected?: boolean }).connected === false ? ' (no connection)' : ''}`;
-    rows.push([
-      m.name,
-      m.role,
-      m.reachable ? 'ok' : (m.error?.code ?? 'down'),
-      m.caEnabled === undefined ? '?' : m.caEnabled ? 'enabled' : m.caGated ? 'gated' : 'off',
-      svc || '-',
-      cert,
-      crl,
-      db ?? '-',
-    ]);
-  }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  let out = `${rows
-    .map((row) =>
-      row
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n')}\n`;
+  const rows = [['HOST', 'ROLE', 'SSH', 'CA', 'SERVICES', 'CERT', 'CRL', 'DATABASE'], ...r.masters.map(statusRow)];
+  let out = table(rows);
   const mco =
     'error' in r.mcollective ? `unknown (${r.mcollective.error})` : r.mcollective.ok ? 'consistent' : 'inconsistent';
   out += `\nCA: ${r.caHolders.length === 1 ? r.caHolders[0] : r.caHolders.length === 0 ? 'NONE' : `MORE THAN ONE: ${r.caHolders.join(', ')}`}   MCollective: ${mco}   replication: not configured\n`;
@@ -334,4 +366,44 @@ export function formatStatus(r: StatusReport): string {
     out += `${p.level === 'broken' ? 'BROKEN ' : 'warning'} ${p.host ? `${p.host}: ` : ''}${p.message}\n`;
   out += `\n${r.cluster}: ${r.health.toUpperCase()}\n`;
   return out;
+}
+
+function statusRow(m: MasterStatus): string[] {
+  const svc = Object.entries(m.services)
+    .map(([k, v]) => `${k}${v ? '' : '(down)'}`)
+    .join(',');
+  const cert = !m.cert
+    ? '-'
+    : 'error' in m.cert
+      ? m.cert.error
+      : `${m.cert.daysLeft}d${m.cert.missingAltNames.length ? ' (alt names missing)' : ''}`;
+  const crl = !m.crl ? '-' : 'error' in m.crl ? m.crl.error : `${m.crl.ageHours}h${m.crl.expired ? ' (stale)' : ''}`;
+  const db = !m.database
+    ? '-'
+    : 'error' in m.database && !('server' in m.database)
+      ? m.database.error
+      : `${(m.database as { server: string }).server}${(m.database as { connected?: boolean }).connected === false ? ' (no connection)' : ''}`;
+  return [
+    m.name,
+    m.role,
+    m.reachable ? 'ok' : (m.error?.code ?? 'down'),
+    m.caEnabled === undefined ? '?' : m.caEnabled ? 'enabled' : m.caGated ? 'gated' : 'off',
+    svc || '-',
+    cert,
+    crl,
+    db ?? '-',
+  ];
+}
+
+/** Columns padded to their widest cell, two spaces apart, no trailing blanks. */
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  return `${rows
+    .map((row) =>
+      row
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')}\n`;
 }
