@@ -41,13 +41,13 @@ export {
   syncCaCopy,
   caCopyVerified,
   caServing,
-  caGateEdits,
+  gateCaEdits,
+  liftCaGateEdits,
   CA_GATE,
-  FailoverError,
-  type HaContext,
   type CaSyncResult,
   type CaServing,
-} from './flows/ha.js';
+} from './flows/ca-switch.js';
+export type { HaContext, Remote } from './flows/cluster-access.js';
 export {
   guardInstallGroup,
   guardInstallSteps,
@@ -55,6 +55,7 @@ export {
   allowCaStart,
   readGuardFence,
   guardCheck,
+  type AllowCaStartOptions,
   type GuardOptions,
 } from './flows/guard.js';
 export { addHaStatus, formatHaStatus, type HaStatus, type HaStatusReport } from './flows/ha-status.js';

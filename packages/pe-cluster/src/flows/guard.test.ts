@@ -175,7 +175,7 @@ describe('guard install, clear and allow steps', () => {
     const calls: string[][] = [];
     const h = jailed('s1.test', calls);
     const node = inv.masters[1]!;
-    expect(await readGuardFence(h, inv, false)).toBeUndefined();
+    expect(await readGuardFence({ host: h, sudo: false }, inv)).toBeUndefined();
     await fs.mkdir(join(root, 's1.test/var/local/pe-cluster'), { recursive: true });
     await fs.writeFile(
       join(root, 's1.test/var/local/pe-cluster/fenced'),
@@ -189,13 +189,13 @@ describe('guard install, clear and allow steps', () => {
       }),
     );
     await fs.writeFile(join(root, 's1.test/var/local/pe-cluster/allow-start'), '1\n');
-    expect(await readGuardFence(h, inv, false)).toMatchObject({
+    expect(await readGuardFence({ host: h, sudo: false }, inv)).toMatchObject({
       newPrimary: 'primary.test',
       path: '/var/local/pe-cluster/fenced',
     });
     await fs.mkdir(join(root, 's1.test/var/lib/postgresql/15/main'), { recursive: true });
     await fs.writeFile(join(root, 's1.test/var/lib/postgresql/15/main/pe-db.fenced'), 'not json');
-    expect(await readGuardFence(h, inv, false)).toMatchObject({
+    expect(await readGuardFence({ host: h, sudo: false }, inv)).toMatchObject({
       reason: 'not json',
       path: '/var/lib/postgresql/15/main/pe-db.fenced',
     });
@@ -214,10 +214,10 @@ describe('guard install, clear and allow steps', () => {
     const inv = inventory('pe3');
     const calls: string[][] = [];
     const h = jailed('s1.test', calls);
-    expect(await allowCaStart(h, inv, false, 600)).toBe(false);
+    expect(await allowCaStart({ host: h, sudo: false }, inv, { seconds: 600 })).toBe(false);
     await fs.mkdir(join(root, 's1.test/usr/local/sbin'), { recursive: true });
     await fs.writeFile(join(root, 's1.test/usr/local/sbin/pe-cluster-guard'), guardScript());
-    expect(await allowCaStart(h, inv, false, 600)).toBe(true);
+    expect(await allowCaStart({ host: h, sudo: false }, inv, { seconds: 600 })).toBe(true);
     expect(calls).toEqual([
       [
         's1.test',
@@ -228,6 +228,6 @@ describe('guard install, clear and allow steps', () => {
         '600',
       ],
     ]);
-    await expect(allowCaStart(h, inv, false, 0)).rejects.toThrow(/not a positive number/);
+    await expect(allowCaStart({ host: h, sudo: false }, inv, { seconds: 0 })).rejects.toThrow(/not a positive number/);
   });
 });

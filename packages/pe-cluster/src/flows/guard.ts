@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { applyEdits, fileOf, type Layout } from '@pe-stack/pe-config-files';
 import { FENCE_MARKER, type FenceRecord } from '@pe-stack/pe-db';
-import { isIpLiteral, validateHostname, validateRemotePath, type Host } from '@pe-stack/pe-host';
-import type { Step, StepGroup } from '@pe-stack/pe-steps';
+import { isIpLiteral, validateHostname, validateRemotePath } from '@pe-stack/pe-host';
+import { probe, type Step, type StepGroup } from '@pe-stack/pe-steps';
 import type { Inventory, InventoryNode } from '../inventory.js';
-import { probe } from '@pe-stack/pe-steps';
-import { caEdits, FailoverError } from './ha.js';
+import { FailoverError } from '../errors.js';
+import { caOffEdits } from './ca-switch.js';
+import { remoteOf, type Remote } from './cluster-access.js';
 
 /**
  * The boot-time fence. A primary that was powered off during an emergency
@@ -167,14 +168,23 @@ export function guardDropIns(layout: Layout, o: GuardOptions = {}): { unit: stri
   }));
 }
 
-async function ensureDir(h: Host, path: string, sudo: boolean): Promise<void> {
+async function ensureDir(at: Remote, path: string): Promise<void> {
   const dir = path.slice(0, path.lastIndexOf('/')) || '/';
-  if (!(await h.exists(dir, { sudo }))) await h.mkdir(dir, { mode: 0o755, sudo });
+  if (!(await at.host.exists(dir, { sudo: at.sudo }))) await at.host.mkdir(dir, { mode: 0o755, sudo: at.sudo });
 }
 
-async function writeRootFile(h: Host, path: string, content: string, mode: number, sudo: boolean): Promise<boolean> {
-  await ensureDir(h, path, sudo);
-  return (await h.writeFile(path, content, { mode, owner: 'root', group: 'root', sudo })).changed;
+async function writeRootFile(at: Remote, path: string, content: string, mode: number): Promise<boolean> {
+  await ensureDir(at, path);
+  return (await at.host.writeFile(path, content, { mode, owner: 'root', group: 'root', sudo: at.sudo })).changed;
+}
+
+/** What the install steps of one master share. */
+interface GuardInstall {
+  readonly inv: Inventory;
+  readonly layout: Layout;
+  readonly node: InventoryNode;
+  readonly paths: GuardPaths;
+  readonly options: GuardOptions;
 }
 
 /**
@@ -186,58 +196,68 @@ async function writeRootFile(h: Host, path: string, content: string, mode: numbe
  * Idempotent: a rerun changes nothing.
  */
 export function guardInstallSteps(inv: Inventory, node: InventoryNode, o: GuardOptions = {}): Step[] {
-  const layout = inv.layout;
-  const p = guardPaths(layout, o);
-  const sudo = node.sudo;
-  const steps: Step[] = [];
-  const ensure = (id: string, title: string, fn: (h: Host) => Promise<unknown>): Step => ({
+  const g: GuardInstall = { inv, layout: inv.layout, node, paths: guardPaths(inv.layout, o), options: o };
+  return [
+    scriptInstalled(g),
+    configWritten(g),
+    ...(g.layout.crl.kind === 'hocon' ? [webTlsNamed(g)] : []),
+    dropInsWritten(g),
+    systemdReloaded(g),
+  ];
+}
+
+/** A step whose check probes the idempotent `write` and whose apply runs it. */
+function writeStep(g: GuardInstall, id: string, title: string, write: (at: Remote) => Promise<unknown>): Step {
+  return {
     id,
-    host: node.name,
+    host: g.node.name,
     title,
-    check: (ctx) => probe(ctx, (x) => fn(x.host)),
+    check: (ctx) => probe(ctx, (x) => write(remoteOf(x.host, g.node))),
     apply: async (ctx) => {
-      await fn(ctx.host);
+      await write(remoteOf(ctx.host, g.node));
     },
-  });
-  steps.push(
-    ensure('guard.script', `the boot-time fence ${p.script}`, (h) =>
-      writeRootFile(h, p.script, guardScript(), 0o755, sudo),
-    ),
+  };
+}
+
+function scriptInstalled(g: GuardInstall): Step {
+  return writeStep(g, 'guard.script', `the boot-time fence ${g.paths.script}`, (at) =>
+    writeRootFile(at, g.paths.script, guardScript(), 0o755),
   );
-  steps.push(
-    ensure(
-      'guard.config',
-      `its config ${p.config} (peers: ${
-        inv.masters
-          .filter((m) => m.name !== node.name)
-          .map((m) => m.name)
-          .join(', ') || 'none'
-      })`,
-      (h) => writeRootFile(h, p.config, guardConfig(inv, node, o), 0o644, sudo),
-    ),
+}
+
+function configWritten(g: GuardInstall): Step {
+  const peers = g.inv.masters.filter((m) => m.name !== g.node.name).map((m) => m.name);
+  return writeStep(g, 'guard.config', `its config ${g.paths.config} (peers: ${peers.join(', ') || 'none'})`, (at) =>
+    writeRootFile(at, g.paths.config, guardConfig(g.inv, g.node, g.options), 0o644),
   );
-  if (layout.crl.kind === 'hocon') {
-    const web = caEdits(inv, false, node.name).filter(
-      (e) => e.kind === 'hocon' && e.path === fileOf(layout, 'webServerConf').path,
-    );
-    steps.push(
-      ensure(
-        'guard.web-tls',
-        `the web server names its certificate, key and CA (puppetserver starts even with its CA switched off)`,
-        (h) => applyEdits(h, web, { sudo }),
-      ),
-    );
-  }
-  steps.push(
-    ensure(
-      'guard.drop-ins',
-      `run the guard before ${Object.values(guardUnits(layout)).join(' and ')} (systemd drop-ins)`,
-      async (h) => {
-        for (const d of guardDropIns(layout, o)) await writeRootFile(h, d.path, d.content, 0o644, sudo);
-      },
-    ),
+}
+
+function webTlsNamed(g: GuardInstall): Step {
+  const web = caOffEdits(g.inv, g.node.name).filter(
+    (e) => e.kind === 'hocon' && e.path === fileOf(g.layout, 'webServerConf').path,
   );
-  steps.push({
+  return writeStep(
+    g,
+    'guard.web-tls',
+    `the web server names its certificate, key and CA (puppetserver starts even with its CA switched off)`,
+    (at) => applyEdits(at.host, web, { sudo: at.sudo }),
+  );
+}
+
+function dropInsWritten(g: GuardInstall): Step {
+  return writeStep(
+    g,
+    'guard.drop-ins',
+    `run the guard before ${Object.values(guardUnits(g.layout)).join(' and ')} (systemd drop-ins)`,
+    async (at) => {
+      for (const d of guardDropIns(g.layout, g.options)) await writeRootFile(at, d.path, d.content, 0o644);
+    },
+  );
+}
+
+function systemdReloaded(g: GuardInstall): Step {
+  const { node } = g;
+  return {
     id: 'guard.daemon-reload',
     host: node.name,
     title: 'systemctl daemon-reload (the drop-ins take effect)',
@@ -249,7 +269,11 @@ export function guardInstallSteps(inv: Inventory, node: InventoryNode, o: GuardO
           : { done: false, why: 'the host changed in this run' },
       ),
     apply: async (ctx) => {
-      const r = await ctx.host.exec(['systemctl', 'daemon-reload'], { sudo, allowFailure: true, timeoutMs: 60_000 });
+      const r = await ctx.host.exec(['systemctl', 'daemon-reload'], {
+        sudo: node.sudo,
+        allowFailure: true,
+        timeoutMs: 60_000,
+      });
       // no systemd (systemctl absent, or systemd not PID 1 as in a container): the drop-ins are inert, nothing to reload
       if (r.code !== 0 && r.code !== 127 && !/not been booted with systemd/.test(r.stderr))
         throw new FailoverError(
@@ -258,8 +282,7 @@ export function guardInstallSteps(inv: Inventory, node: InventoryNode, o: GuardO
           { host: node.name },
         );
     },
-  });
-  return steps;
+  };
 }
 
 /** The guard installed on every master (one lane each, in parallel). */
@@ -298,33 +321,34 @@ export function guardClearStep(inv: Inventory, node: InventoryNode, o: GuardOpti
   };
 }
 
+/** How long the guard lets a host start as the CA without probing (allowCaStart). */
+export interface AllowCaStartOptions extends GuardOptions {
+  /** Default 1800. */
+  seconds?: number;
+}
+
 /**
- * Tells the guard on `host` that pe-cluster makes it the CA on purpose: for
+ * Tells the guard on `at` that pe-cluster makes it the CA on purpose: for
  * `seconds` its starts are not probed (the old CA may still answer until it
  * is restarted). Call before (re)starting puppetserver as the new CA.
  * Returns false when the guard is not installed there.
  */
-export async function allowCaStart(
-  host: Host,
-  inv: Inventory,
-  sudo: boolean,
-  seconds = 1800,
-  o: GuardOptions = {},
-): Promise<boolean> {
+export async function allowCaStart(at: Remote, inv: Inventory, o: AllowCaStartOptions = {}): Promise<boolean> {
+  const seconds = o.seconds ?? 1800;
   const p = guardPaths(inv.layout, o);
   if (!Number.isInteger(seconds) || seconds <= 0)
     throw new FailoverError('E_INVALID_INPUT', `allowCaStart: ${seconds} is not a positive number of seconds.`);
-  if (!(await host.exists(p.script, { sudo }))) return false;
-  await host.exec([p.script, '--config', p.config, 'allow', String(seconds)], { sudo, timeoutMs: 30_000 });
+  if (!(await at.host.exists(p.script, { sudo: at.sudo }))) return false;
+  await at.host.exec([p.script, '--config', p.config, 'allow', String(seconds)], { sudo: at.sudo, timeoutMs: 30_000 });
   return true;
 }
 
 /** A step form of allowCaStart (its effect expires, so it is redone unless done earlier in this run). */
-export function guardAllowStep(inv: Inventory, node: InventoryNode, seconds = 1800, o: GuardOptions = {}): Step {
+export function guardAllowStep(inv: Inventory, node: InventoryNode, o: AllowCaStartOptions = {}): Step {
   return {
     id: 'guard.allow-ca-start',
     host: node.name,
-    title: `the boot-time fence on ${node.name} lets it start as the CA for ${seconds} s`,
+    title: `the boot-time fence on ${node.name} lets it start as the CA for ${o.seconds ?? 1800} s`,
     verify: false,
     check: (ctx) =>
       Promise.resolve(
@@ -333,42 +357,36 @@ export function guardAllowStep(inv: Inventory, node: InventoryNode, seconds = 18
           : { done: false, why: 'announced per run' },
       ),
     apply: async (ctx) => {
-      await allowCaStart(ctx.host, inv, node.sudo, seconds, o);
+      await allowCaStart(remoteOf(ctx.host, node), inv, o);
     },
   };
 }
 
 /** The boot-time fence of a master, if it has one: pe-db's marker in its data directory, else the guard's own. */
 export async function readGuardFence(
-  host: Host,
+  at: Remote,
   inv: Inventory,
-  sudo: boolean,
   o: GuardOptions & { dataDir?: string } = {},
 ): Promise<(FenceRecord & { path: string }) | undefined> {
   const p = guardPaths(inv.layout, o);
   for (const path of [`${o.dataDir ?? inv.layout.dirs.postgresqlDataDir}/${FENCE_MARKER}`, `${p.stateDir}/fenced`]) {
-    if (!(await host.exists(path, { sudo }))) continue;
-    const text = (await host.readFile(path, { sudo })).toString('utf8');
+    if (!(await at.host.exists(path, { sudo: at.sudo }))) continue;
+    const text = (await at.host.readFile(path, { sudo: at.sudo })).toString('utf8');
     try {
       return { ...(JSON.parse(text) as FenceRecord), path };
     } catch {
-      return { host: host.name, dataDir: '', at: '', newPrimary: '', how: 'stopped', reason: text.trim(), path };
+      return { host: at.host.name, dataDir: '', at: '', newPrimary: '', how: 'stopped', reason: text.trim(), path };
     }
   }
   return undefined;
 }
 
-/** What the guard on `host` would decide now (`pe-cluster-guard check`: probes, changes nothing); undefined when it is not installed. */
-export async function guardCheck(
-  host: Host,
-  inv: Inventory,
-  sudo: boolean,
-  o: GuardOptions = {},
-): Promise<string | undefined> {
+/** What the guard on `at` would decide now (`pe-cluster-guard check`: probes, changes nothing); undefined when it is not installed. */
+export async function guardCheck(at: Remote, inv: Inventory, o: GuardOptions = {}): Promise<string | undefined> {
   const p = guardPaths(inv.layout, o);
-  if (!(await host.exists(p.script, { sudo }))) return undefined;
-  const r = await host.exec([p.script, '--config', p.config, 'check'], {
-    sudo,
+  if (!(await at.host.exists(p.script, { sudo: at.sudo }))) return undefined;
+  const r = await at.host.exec([p.script, '--config', p.config, 'check'], {
+    sudo: at.sudo,
     readOnly: true,
     allowFailure: true,
     timeoutMs: 30_000,
