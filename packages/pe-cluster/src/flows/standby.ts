@@ -1,4 +1,4 @@
-import { applyEdits, fileOf, parseLineList } from '@pe-stack/pe-config-files';
+import { applyEdits, fileOf, parseLineList, type Layout } from '@pe-stack/pe-config-files';
 import { grantCaAdmin } from '@pe-stack/pe-certs';
 import {
   accessGranted,
@@ -9,41 +9,39 @@ import {
   replicaStreaming,
   setSynchronous,
   waitFor,
+  type PgInstance,
 } from '@pe-stack/pe-db';
-import type { Host } from '@pe-stack/pe-host';
-import type { Flow, Step, StepContext } from '@pe-stack/pe-steps';
+import { isIpLiteral, manifestDifferences, pollUntil } from '@pe-stack/pe-host';
+import { ensureStep, probe, type CheckResult, type Flow, type Step, type StepContext } from '@pe-stack/pe-steps';
 import type { Inventory, InventoryNode } from '../inventory.js';
 import { readState, updateState } from '../state.js';
-import { ensureStep, probe } from '@pe-stack/pe-steps';
+import { FailoverError, UsageError } from '../errors.js';
 import { guardInstallGroup } from './guard.js';
-import {
-  addressOf,
-  CA_GATE,
-  caEdits,
-  caGateEdits,
-  caServing,
-  caTree,
-  FailoverError,
-  master,
-  pgOf,
-  pollUntil,
-  restartOrStart,
-  sshPreflight,
-  syncCaCopy,
-  type HaContext,
-} from './ha.js';
-import { isIpLiteral, manifestDifferences } from '@pe-stack/pe-host';
+import { CA_GATE, caOnEdits, type CaServing, caServing, caTree, gateCaEdits, syncCaCopy } from './ca-switch.js';
+import { addressOf, master, pgOf, remoteOf, sshPreflight, type HaContext } from './cluster-access.js';
+import { restartOrStart } from './services.js';
 
 export interface StandbyOptions {
   /** Synchronous replication: every commit waits for the standby (RPO 0), commits are slower. */
   synchronous?: boolean;
 }
 
+/** What every step of one `standby` run shares, settled when the flow is built. */
+interface StandbySetup {
+  readonly c: HaContext;
+  readonly inv: Inventory;
+  readonly layout: Layout;
+  readonly primary: InventoryNode;
+  /** The secondary that becomes the warm standby. */
+  readonly standby: InventoryNode;
+  readonly synchronous: boolean;
+}
+
 function standbyNode(inv: Inventory, name: string): InventoryNode {
-  const s = master(inv, name);
-  if (s.role !== 'secondary')
-    throw new FailoverError('E_USAGE', `${name} is the ${s.role}; only a secondary becomes the standby.`);
-  return s;
+  const node = master(inv, name);
+  if (node.role !== 'secondary')
+    throw new UsageError(`${name} is the ${node.role}; only a secondary becomes the standby.`);
+  return node;
 }
 
 /**
@@ -56,129 +54,170 @@ function standbyNode(inv: Inventory, name: string): InventoryNode {
  * The standby is recorded in the cluster state; `status` reports it.
  */
 export async function standbyFlow(c: HaContext, name: string, opts: StandbyOptions = {}): Promise<Flow> {
+  const sb = settleStandby(c, name, opts);
+  const { inv, primary, standby } = sb;
+  return {
+    name: 'standby',
+    items: [
+      { group: 'preflight', lanes: sshPreflight([primary, standby]).map((x) => [x]) },
+      replicaStreams(sb),
+      databaseAdmitsEveryMaster(sb),
+      ...present(caAdminGranted(sb)),
+      standbyRecorded(sb),
+      caCopyStep(inv, primary, standby),
+      ...present(autosignStep(inv, primary, standby)),
+      ...present(caGatedStep(inv, standby)),
+      // the boot-time guard on every master: a former primary that boots after a failover finds the active CA and
+      // fences itself (CA off, PostgreSQL in recovery) until rejoin
+      guardInstallGroup(inv, { gate: CA_GATE.name }),
+    ],
+  };
+}
+
+function present(step: Step | undefined): Step[] {
+  return step ? [step] : [];
+}
+
+/** The standby and its primary; refuses a fenced former primary and a second standby. */
+function settleStandby(c: HaContext, name: string, opts: StandbyOptions): StandbySetup {
   const inv = c.inventory;
-  const layout = inv.layout;
-  const s = standbyNode(inv, name);
-  const p = inv.primary;
-  const sync = Boolean(opts.synchronous);
-  if (readState(inv).fenced.some((f) => f.host === s.name))
-    throw new FailoverError('E_USAGE', `${s.name} was fenced by a failover; run pe-cluster rejoin ${s.name} first.`);
+  const standby = standbyNode(inv, name);
+  if (readState(inv).fenced.some((f) => f.host === standby.name))
+    throw new UsageError(`${standby.name} was fenced by a failover; run pe-cluster rejoin ${standby.name} first.`);
   const other = readState(inv).standby;
-  if (other && other.host !== s.name)
-    throw new FailoverError('E_USAGE', `${other.host} is the standby already; one standby at a time.`, {
-      hint: 'Fail over to it, or remove it from the state file first.',
-    });
+  if (other && other.host !== standby.name)
+    throw new UsageError(
+      `${other.host} is the standby already; one standby at a time.`,
+      'Fail over to it, or remove it from the state file first.',
+    );
+  return {
+    c,
+    inv,
+    layout: inv.layout,
+    primary: inv.primary,
+    standby,
+    synchronous: Boolean(opts.synchronous),
+  };
+}
 
-  const replicaOpts = async (ctx: StepContext) => ({
-    name: s.name,
-    primaryAddress: await addressOf(ctx.hostFor(s.name), p),
-    standbyAddress: await addressOf(ctx.hostFor(p.name), s),
-    synchronous: sync,
-  });
-  const P = (ctx: StepContext) => pgOf(c, p.name, ctx.hostFor(p.name));
-  const S = (ctx: StepContext) => pgOf(c, s.name, ctx.hostFor(s.name));
+function primaryDb(sb: StandbySetup, ctx: StepContext): PgInstance {
+  return pgOf(sb.c, sb.primary.name, ctx.hostFor(sb.primary.name));
+}
 
-  const steps: Step[] = [];
-  steps.push({
+function standbyDb(sb: StandbySetup, ctx: StepContext): PgInstance {
+  return pgOf(sb.c, sb.standby.name, ctx.hostFor(sb.standby.name));
+}
+
+function replicaStreams(sb: StandbySetup): Step {
+  const { primary, standby, synchronous: sync } = sb;
+  return {
     id: 'standby.replica',
-    host: s.name,
-    title: `PostgreSQL on ${s.name}: a ${sync ? 'synchronous' : 'asynchronous'} streaming replica of ${p.name}'s`,
+    host: standby.name,
+    title: `PostgreSQL on ${standby.name}: a ${sync ? 'synchronous' : 'asynchronous'} streaming replica of ${primary.name}'s`,
     check: async (ctx) =>
-      (await replicaStreaming(P(ctx), s.name, { synchronous: sync }))
-        ? { done: true, why: `${s.name} streams from ${p.name}${sync ? ' (sync)' : ''}` }
-        : { done: false, why: `${s.name} does not stream from ${p.name}${sync ? ' synchronously' : ''}` },
+      (await replicaStreaming(primaryDb(sb, ctx), standby.name, { synchronous: sync }))
+        ? { done: true, why: `${standby.name} streams from ${primary.name}${sync ? ' (sync)' : ''}` }
+        : { done: false, why: `${standby.name} does not stream from ${primary.name}${sync ? ' synchronously' : ''}` },
     apply: async (ctx) => {
       // a plan shows the step as to do (the check's reason); the operation itself waits on servers, so it is not simulated
       if (ctx.dryRun) return;
-      const primary = P(ctx);
-      if (await replicaStreaming(primary, s.name)) {
+      const fromDb = primaryDb(sb, ctx);
+      if (await replicaStreaming(fromDb, standby.name)) {
         // already a replica (e.g. after rejoin): only its synchronous mode changes
-        await setSynchronous(primary, sync ? [s.name] : []);
-        if (!ctx.dryRun) await waitFor(() => replicaStreaming(primary, s.name, { synchronous: sync }), 30_000, 100);
+        await setSynchronous(fromDb, sync ? [standby.name] : []);
+        await waitFor(() => replicaStreaming(fromDb, standby.name, { synchronous: sync }), 30_000, 100);
         return;
       }
-      await buildReplica(primary, S(ctx), await replicaOpts(ctx));
+      await buildReplica(fromDb, standbyDb(sb, ctx), {
+        name: standby.name,
+        primaryAddress: await addressOf(ctx.hostFor(standby.name), primary),
+        standbyAddress: await addressOf(ctx.hostFor(primary.name), standby),
+        synchronous: sync,
+      });
     },
-  });
-  // pg_hba on the standby for every master's services: after promotion PuppetDB everywhere connects without a PostgreSQL restart
-  const grantsFor = async (ctx: StepContext) => {
-    const creds = await readCredentials(ctx.hostFor(p.name), dbFilesFromLayout(layout));
-    for (const cr of creds) ctx.redactor.add(cr.password);
-    const grants = [
-      ...new Map(creds.map((cr) => [`${cr.database}/${cr.user}`, { database: cr.database, user: cr.user }])).values(),
-    ];
-    const addresses = [...new Set(await Promise.all(inv.masters.map((m) => addressOf(ctx.hostFor(p.name), m))))];
-    return { grants, addresses };
   };
+}
+
+/** pg_hba on the standby for every master's services: after promotion PuppetDB everywhere connects without a PostgreSQL restart. */
+function databaseAdmitsEveryMaster(sb: StandbySetup): Step {
+  const { standby } = sb;
   // listen on the standby's own address (as buildReplica does on the primary); '*' when the inventory gives none
-  const own = s.ssh.address && isIpLiteral(s.ssh.address) ? s.ssh.address : '*';
-  steps.push({
+  const listen = standby.ssh.address && isIpLiteral(standby.ssh.address) ? standby.ssh.address : '*';
+  return {
     id: 'standby.db-access',
-    host: s.name,
-    title: `pg_hba on ${s.name} admits every master's services (in effect after promotion)`,
+    host: standby.name,
+    title: `pg_hba on ${standby.name} admits every master's services (in effect after promotion)`,
     check: async (ctx) => {
-      const g = await grantsFor(ctx);
+      const { grants, addresses } = await grantsForEveryMaster(sb, ctx);
       const missing: string[] = [];
       // listen_addresses too: a run stopped between the pg_hba write and the restart is still to do
-      for (const a of g.addresses) if (!(await accessGranted(S(ctx), a, g.grants, { listen: own }))) missing.push(a);
+      for (const a of addresses) if (!(await accessGranted(standbyDb(sb, ctx), a, grants, { listen }))) missing.push(a);
       return missing.length
-        ? { done: false, why: `no pg_hba record for ${missing.join(', ')}, or not listening on ${own}` }
-        : { done: true, why: `admits ${g.addresses.join(', ')}` };
+        ? { done: false, why: `no pg_hba record for ${missing.join(', ')}, or not listening on ${listen}` }
+        : { done: true, why: `admits ${addresses.join(', ')}` };
     },
     apply: async (ctx) => {
-      const g = await grantsFor(ctx);
-      for (const a of g.addresses) await grantAccess(S(ctx), a, g.grants, { restart: true, listen: own });
+      const { grants, addresses } = await grantsForEveryMaster(sb, ctx);
+      for (const a of addresses) await grantAccess(standbyDb(sb, ctx), a, grants, { restart: true, listen });
     },
-  });
-  if (layout.files.authConf) {
-    const auth = fileOf(layout, 'authConf').path;
-    steps.push({
-      id: 'standby.ca-admin',
-      host: s.name,
-      title: `auth.conf on ${s.name} lets its own certificate use the CA admin endpoints (pp_cli_auth rules)`,
-      check: (ctx) => probe(ctx, (h) => grantCaAdmin(h.host, auth, s.name, { sudo: s.sudo })),
-      apply: async (ctx) => {
-        await grantCaAdmin(ctx.host, auth, s.name, { sudo: s.sudo });
-      },
-    });
-  }
-  steps.push({
+  };
+}
+
+/** The primary's services' databases and users (passwords registered with the redactor), and every master's address. */
+async function grantsForEveryMaster(sb: StandbySetup, ctx: StepContext) {
+  const { inv, primary } = sb;
+  const creds = await readCredentials(ctx.hostFor(primary.name), dbFilesFromLayout(sb.layout));
+  for (const cr of creds) ctx.redactor.add(cr.password);
+  const grants = [
+    ...new Map(creds.map((cr) => [`${cr.database}/${cr.user}`, { database: cr.database, user: cr.user }])).values(),
+  ];
+  const addresses = [...new Set(await Promise.all(inv.masters.map((m) => addressOf(ctx.hostFor(primary.name), m))))];
+  return { grants, addresses };
+}
+
+/** auth.conf lets the standby's own certificate use the CA admin endpoints; none on layouts without auth.conf. */
+function caAdminGranted(sb: StandbySetup): Step | undefined {
+  const { layout, standby } = sb;
+  if (!layout.files.authConf) return undefined;
+  const auth = fileOf(layout, 'authConf').path;
+  return {
+    id: 'standby.ca-admin',
+    host: standby.name,
+    title: `auth.conf on ${standby.name} lets its own certificate use the CA admin endpoints (pp_cli_auth rules)`,
+    check: (ctx) => probe(ctx, (h) => grantCaAdmin(h.host, auth, standby.name, { sudo: standby.sudo })),
+    apply: async (ctx) => {
+      await grantCaAdmin(ctx.host, auth, standby.name, { sudo: standby.sudo });
+    },
+  };
+}
+
+function standbyRecorded(sb: StandbySetup): Step {
+  const { inv, standby, synchronous } = sb;
+  return {
     id: 'standby.record',
-    host: s.name,
-    title: `record ${s.name} as the standby (controller state)`,
+    host: standby.name,
+    title: `record ${standby.name} as the standby (controller state)`,
     check: () => {
-      const st = readState(inv).standby;
+      const recorded = readState(inv).standby;
       return Promise.resolve(
-        st?.host === s.name && st.synchronous === sync
+        recorded?.host === standby.name && recorded.synchronous === synchronous
           ? { done: true, why: 'recorded' }
           : { done: false, why: 'not recorded yet' },
       );
     },
     apply: (ctx) => {
       if (!ctx.dryRun) {
-        updateState(inv, (st) => {
-          st.standby = {
-            ...(st.standby?.host === s.name ? st.standby : {}),
-            host: s.name,
-            synchronous: sync,
-            since: st.standby?.host === s.name ? st.standby.since : new Date().toISOString(),
+        updateState(inv, (s) => {
+          s.standby = {
+            ...(s.standby?.host === standby.name ? s.standby : {}),
+            host: standby.name,
+            synchronous,
+            since: s.standby?.host === standby.name ? s.standby.since : new Date().toISOString(),
           };
         });
       }
       return Promise.resolve();
     },
-  });
-  steps.push(caCopyStep(inv, p, s));
-  const autosign = autosignStep(inv, p, s);
-  if (autosign) steps.push(autosign);
-  const gated = caGatedStep(inv, s);
-  if (gated) steps.push(gated);
-  // the boot-time guard on every master: a former primary that boots after a failover finds the active CA and
-  // fences itself (CA off, PostgreSQL in recovery) until rejoin
-  const guard = guardInstallGroup(inv, { gate: CA_GATE.name });
-  return {
-    name: 'standby',
-    items: [{ group: 'preflight', lanes: sshPreflight([p, s]).map((x) => [x]) }, ...steps, guard],
   };
 }
 
@@ -192,65 +231,66 @@ export async function standbyFlow(c: HaContext, name: string, opts: StandbyOptio
  * without a tk-auth auth.conf (pe3) have no such step: their failover
  * restarts the CA's web server.
  */
-export function caGatedStep(inv: Inventory, s: InventoryNode): Step | undefined {
-  const layout = inv.layout;
-  const gate = caGateEdits(inv, true);
+export function caGatedStep(inv: Inventory, standby: InventoryNode): Step | undefined {
+  const gate = gateCaEdits(inv);
   if (gate.length === 0) return undefined;
-  const edits = [...gate, ...caEdits(inv, true, s.name)];
+  const edits = [...gate, ...caOnEdits(inv, standby.name)];
   return {
     id: 'standby.ca-gated',
-    host: s.name,
+    host: standby.name,
     title: `its puppetserver runs the CA copy gated (auth.conf denies every CA request but the CA certificate and CRL): failover lifts the gate with a reload`,
     check: async (ctx) => {
-      const files = await probe(ctx, (h) => applyEdits(h.host, edits, { sudo: s.sudo }));
+      const files = await probe(ctx, (h) => applyEdits(h.host, edits, { sudo: standby.sudo }));
       if (!files.done) return files;
-      const serving = await caServing(ctx.host, layout, s.sudo);
-      if (serving === 'signing')
-        throw new FailoverError(
-          'E_TWO_CAS',
-          `the CA copy on ${s.name} signs although its files gate it; stop its puppetserver now.`,
-          { host: s.name },
-        );
-      if (serving === undefined)
-        return { done: true, why: 'gated in its files; puppetserver does not run here (it starts gated)' };
-      return serving === 'gated'
-        ? { done: true, why: 'the CA answers, gated' }
-        : {
-            done: false,
-            why:
-              serving === 'off'
-                ? 'puppetserver runs without its CA service'
-                : 'puppetserver does not answer as a gated CA',
-          };
+      return caGatedState(inv, standby, await caServing(remoteOf(ctx.host, standby), inv.layout));
     },
     apply: async (ctx) => {
-      if ((await caTree(ctx.host, layout, s.sudo)).size === 0)
+      const at = remoteOf(ctx.host, standby);
+      if ((await caTree(at, inv.layout)).size === 0)
         throw new FailoverError(
           'E_CA_MISSING',
-          `${s.name} holds no CA copy; not enabling its CA service (puppetserver would create a new CA).`,
-          { host: s.name },
+          `${standby.name} holds no CA copy; not enabling its CA service (puppetserver would create a new CA).`,
+          { host: standby.name },
         );
       // the gate first: the CA service never runs ungated on the standby
-      await applyEdits(ctx.host, gate, { sudo: s.sudo });
-      await applyEdits(ctx.host, caEdits(inv, true, s.name), { sudo: s.sudo });
-      await restartOrStart(ctx.host, layout, layout.services.puppetserver, s.sudo);
+      await applyEdits(ctx.host, gate, { sudo: standby.sudo });
+      await applyEdits(ctx.host, caOnEdits(inv, standby.name), { sudo: standby.sudo });
+      await restartOrStart(at, inv.layout, inv.layout.services.puppetserver);
       if (ctx.dryRun) return;
-      const v = await pollUntil(
+      const gated = await pollUntil(
         async () => {
-          const x = await caServing(ctx.host, layout, s.sudo);
+          const x = await caServing(at, inv.layout);
           return x === undefined ? undefined : x === 'gated';
         },
-        300_000,
-        1000,
+        { timeoutMs: 300_000, intervalMs: 1000 },
       );
-      if (v === false)
+      if (!gated.ok)
         throw new FailoverError(
           'E_CA_SERVICE',
-          `puppetserver on ${s.name} does not serve its CA copy gated after a restart.`,
-          { host: s.name, hint: 'Read its log (services.d/ca.cfg, auth.conf, cadir permissions).' },
+          `puppetserver on ${standby.name} does not serve its CA copy gated after a restart.`,
+          { host: standby.name, hint: 'Read its log (services.d/ca.cfg, auth.conf, cadir permissions).' },
         );
     },
   };
+}
+
+/** The verdict on a standby whose files gate its CA, from what its puppetserver answers; a CA that signs is refused. */
+function caGatedState(inv: Inventory, standby: InventoryNode, serving: CaServing | undefined): CheckResult {
+  if (serving === 'signing')
+    throw new FailoverError(
+      'E_TWO_CAS',
+      `the CA copy on ${standby.name} signs although its files gate it; stop its puppetserver now.`,
+      { host: standby.name },
+    );
+  if (serving === undefined)
+    return { done: true, why: 'gated in its files; puppetserver does not run here (it starts gated)' };
+  return serving === 'gated'
+    ? { done: true, why: 'the CA answers, gated' }
+    : {
+        done: false,
+        why:
+          serving === 'off' ? 'puppetserver runs without its CA service' : 'puppetserver does not answer as a gated CA',
+      };
 }
 
 /**
@@ -261,17 +301,20 @@ export function caGatedStep(inv: Inventory, s: InventoryNode): Step | undefined 
  * the policy; an executable policy set by `autosign = PATH` in puppet.conf is
  * the operator's to install on both).
  */
-export function autosignStep(inv: Inventory, p: InventoryNode, s: InventoryNode): Step | undefined {
+export function autosignStep(inv: Inventory, primary: InventoryNode, standby: InventoryNode): Step | undefined {
   if (!inv.layout.files.autosignConf) return undefined;
   const path = fileOf(inv.layout, 'autosignConf').path;
   return ensureStep(
     'standby.autosign',
-    s.name,
-    `${p.name}'s autosign.conf entries on ${s.name} (the CA's signing policy follows it)`,
+    standby.name,
+    `${primary.name}'s autosign.conf entries on ${standby.name} (the CA's signing policy follows it)`,
     async (h) => {
-      const from = h.hostFor(p.name);
-      if (!(await from.exists(path, { sudo: p.sudo }))) return;
-      const entries = parseLineList((await from.readFile(path, { sudo: p.sudo })).toString('utf8'), path).entries();
+      const from = h.hostFor(primary.name);
+      if (!(await from.exists(path, { sudo: primary.sudo }))) return;
+      const entries = parseLineList(
+        (await from.readFile(path, { sudo: primary.sudo })).toString('utf8'),
+        path,
+      ).entries();
       if (entries.length === 0) return;
       await applyEdits(
         h.host,
@@ -284,54 +327,66 @@ export function autosignStep(inv: Inventory, p: InventoryNode, s: InventoryNode)
             ops: entries.map((entry) => ({ op: 'add' as const, entry })),
           },
         ],
-        { sudo: s.sudo },
+        { sudo: standby.sudo },
       );
     },
   );
 }
 
 /** The standby's CA copy equals the primary's CA directory (sha256 of every file); apply pushes a verified copy. */
-export function caCopyStep(inv: Inventory, p: InventoryNode, s: InventoryNode): Step {
+export function caCopyStep(inv: Inventory, primary: InventoryNode, standby: InventoryNode): Step {
   return {
     id: 'standby.ca-copy',
-    host: s.name,
-    title: `a verified copy of ${p.name}'s CA on ${s.name}`,
+    host: standby.name,
+    title: `a verified copy of ${primary.name}'s CA on ${standby.name}`,
     check: async (ctx) => {
-      const [a, b] = await Promise.all([
-        caTree(ctx.hostFor(p.name), inv.layout, p.sudo),
-        caTree(ctx.host, inv.layout, s.sudo),
+      const [original, copy] = await Promise.all([
+        caTree(remoteOf(ctx.hostFor(primary.name), primary), inv.layout),
+        caTree(remoteOf(ctx.host, standby), inv.layout),
       ]);
-      if (a.size === 0)
-        throw new FailoverError('E_CA_MISSING', `${p.name} holds no CA in ${inv.layout.dirs.cadir}.`, { host: p.name });
-      const diff = manifestDifferences(a, b);
+      if (original.size === 0)
+        throw new FailoverError('E_CA_MISSING', `${primary.name} holds no CA in ${inv.layout.dirs.cadir}.`, {
+          host: primary.name,
+        });
+      const diff = manifestDifferences(original, copy);
       if (diff.length)
         return {
           done: false,
           why: `the copy differs: ${diff.slice(0, 3).join(', ')}${diff.length > 3 ? ` and ${diff.length - 3} more` : ''}`,
         };
-      const st = readState(inv).standby;
-      if (st?.host === s.name && !st.caSync && !ctx.dryRun)
-        updateState(
-          inv,
-          (x) =>
-            x.standby &&
-            (x.standby.caSync = {
-              at: new Date().toISOString(),
-              archive: '(found in place)',
-              archiveSha256: '',
-              files: Object.fromEntries(a),
-            }),
-        );
-      return { done: true, why: `${a.size} files identical` };
+      recordCopyFoundInPlace(ctx, inv, standby, original);
+      return { done: true, why: `${original.size} files identical` };
     },
     apply: async (ctx) => {
       if (ctx.dryRun) {
-        await ctx.host.exec(['true', `(would push a verified CA copy from ${p.name})`]);
+        await ctx.host.exec(['true', `(would push a verified CA copy from ${primary.name})`]);
         return;
       }
-      await syncCaCopy(inv, ctx.hostFor(p.name), p.sudo, ctx.host, s.sudo);
+      await syncCaCopy(inv, remoteOf(ctx.hostFor(primary.name), primary), remoteOf(ctx.host, standby));
     },
   };
+}
+
+/** A recorded standby without a recorded CA copy, whose copy matches the primary's: that copy is recorded as verified. */
+function recordCopyFoundInPlace(
+  ctx: StepContext,
+  inv: Inventory,
+  standby: InventoryNode,
+  tree: Map<string, string>,
+): void {
+  const recorded = readState(inv).standby;
+  if (recorded?.host !== standby.name || recorded.caSync || ctx.dryRun) return;
+  updateState(
+    inv,
+    (s) =>
+      s.standby &&
+      (s.standby.caSync = {
+        at: new Date().toISOString(),
+        archive: '(found in place)',
+        archiveSha256: '',
+        files: Object.fromEntries(tree),
+      }),
+  );
 }
 
 /**
@@ -350,20 +405,20 @@ export async function watchCaCopy(
   } = {},
 ): Promise<number> {
   const inv = c.inventory;
-  const s = standbyNode(inv, name);
-  const p = inv.primary;
+  const standby = standbyNode(inv, name);
+  const primary = inv.primary;
+  const from = remoteOf(c.host(primary.name), primary);
+  const to = remoteOf(c.host(standby.name), standby);
   let pushes = 0;
-  const hp: Host = c.host(p.name);
-  const hs: Host = c.host(s.name);
   while (!opts.signal?.aborted) {
-    const r = await syncCaCopy(inv, hp, p.sudo, hs, s.sudo);
+    const r = await syncCaCopy(inv, from, to);
     if (r.changed) {
       pushes++;
       opts.onSync?.({ at: new Date().toISOString(), files: r.files, ms: r.ms });
     }
-    await new Promise<void>((res) => {
-      const t = setTimeout(res, (opts.intervalS ?? 10) * 1000);
-      opts.signal?.addEventListener('abort', () => (clearTimeout(t), res()), { once: true });
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, (opts.intervalS ?? 10) * 1000);
+      opts.signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
     });
   }
   return pushes;
