@@ -8,7 +8,7 @@ import { LocalHost, treeManifest } from '@pe-stack/pe-host';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FlowEvent, RunResult } from '@pe-stack/pe-steps';
 import { readState } from '../state.js';
-import { caCopyVerified } from './ha.js';
+import { caCopyVerified } from './ca-switch.js';
 import { watchCaCopy } from './standby.js';
 import { CNAME, ADDR, DB_PW, caSignsOn, makeWorld, type World } from '@pe-stack/testkit/ha-world';
 
@@ -345,7 +345,7 @@ describe('standby --watch (watchCaCopy)', () => {
     }
     expect(await watching).toBe(1);
     expect(same(await caTree(w, S1), await caTree(w, P))).toBe(true);
-    expect((await caCopyVerified(c.inventory, c.host(S1), false)).ok).toBe(true);
+    expect((await caCopyVerified(c.inventory, { host: c.host(S1), sudo: false })).ok).toBe(true);
     await c.close();
   }, 120_000);
 });

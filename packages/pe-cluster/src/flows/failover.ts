@@ -1,4 +1,4 @@
-import { fileOf } from '@pe-stack/pe-config-files';
+import { applyEdits, fileOf, type Edit, type Layout } from '@pe-stack/pe-config-files';
 import { grantCaAdmin, restoreCa, verifyCaArchive } from '@pe-stack/pe-certs';
 import {
   asDbUser,
@@ -14,40 +14,41 @@ import {
   readFenceMarker,
   waitCaughtUp,
   waitFor,
+  type FenceRegistry,
   type PgInstance,
 } from '@pe-stack/pe-db';
-import { applyEdits, type Edit } from '@pe-stack/pe-config-files';
+import { manifestDifferences, pollUntil, type Host } from '@pe-stack/pe-host';
 import { debianSyncSteps, readSecrets, type McoCluster } from '@pe-stack/pe-mcollective';
-import type { Flow, Step, StepContext } from '@pe-stack/pe-steps';
-import type { InventoryNode } from '../inventory.js';
+import { probe, type CheckResult, type Flow, type Step, type StepContext } from '@pe-stack/pe-steps';
+import type { Inventory, InventoryNode } from '../inventory.js';
 import { assertResolved, verifyResolution } from '../dns/index.js';
 import { fenceRegistry, readState, updateState, type FailoverDecision } from '../state.js';
-import { probe } from '@pe-stack/pe-steps';
 import {
-  addressOf,
   caCopyVerified,
-  caEdits,
+  caOffEdits,
+  caOnEdits,
+  caServing,
   caTree,
   copyCrl,
+  gateCaEdits,
+  liftCaGateEdits,
+  syncCaCopy,
+} from './ca-switch.js';
+import {
+  addressOf,
   credentialsOf,
   dnsOf,
-  editAndReload,
-  FailoverError,
   master,
   pgOf,
-  pollUntil,
-  puppetdbAnswers,
-  caGateEdits,
-  caServing,
-  reload,
-  restart,
-  restartOrStart,
   reachable,
+  remoteOf,
   sshPreflight,
-  syncCaCopy,
   type HaContext,
-} from './ha.js';
-import { manifestDifferences, type Host } from '@pe-stack/pe-host';
+  type Remote,
+} from './cluster-access.js';
+import { DataLossRiskError, FailoverError, UsageError } from '../errors.js';
+import { filebucketEdits } from './secondary-settings.js';
+import { editAndReload, puppetdbAnswers, reload, restart, restartOrStart } from './services.js';
 
 export interface FailoverOptions {
   /** The secondary that becomes primary (the standby). */
@@ -60,29 +61,27 @@ export interface FailoverOptions {
   reachTimeoutMs?: number;
 }
 
-/** A failover would risk losing committed data (or the zero-data-loss proof failed); nothing further was changed. */
-export class DataLossRiskError extends FailoverError {
-  constructor(host: string, message: string) {
-    super('E_DATA_LOSS_RISK', message, {
-      host,
-      hint: 'Wait for the standby to catch up, or rerun with --accept-data-loss to accept the loss.',
-    });
-  }
-}
+/** Planned: the old primary answers and is drained. Emergency: it does not answer and is fenced on the controller. */
+type FailoverMode = FailoverDecision['mode'];
 
-async function controlCheckpointLsn(pg: PgInstance): Promise<string> {
-  const r = await pg.host.exec(asDbUser(pg, [`${pg.binDir}/pg_controldata`, '-D', pg.dataDir]), {
-    sudo: true,
-    cwd: '/',
-    readOnly: true,
-    env: { LC_ALL: 'C' },
-  });
-  const m = /^Latest checkpoint location:\s+([0-9A-F]+\/[0-9A-F]+)$/m.exec(r.stdout);
-  if (!m)
-    throw new FailoverError('E_DB_QUERY', `pg_controldata on ${pg.host.name} gave no checkpoint location.`, {
-      host: pg.host.name,
-    });
-  return m[1]!;
+/** What every step of one failover shares, settled when the flow is built. */
+interface Failover {
+  readonly c: HaContext;
+  readonly inv: Inventory;
+  readonly layout: Layout;
+  readonly options: FailoverOptions;
+  /** The standby that becomes the primary. */
+  readonly newPrimary: InventoryNode;
+  /** The primary it replaces (the recorded decision's, when a failover is resumed). */
+  readonly oldPrimary: InventoryNode;
+  readonly mode: FailoverMode;
+  /** The other masters that answered: they follow the new primary. */
+  readonly followers: InventoryNode[];
+  /** The other masters that did not answer (named in the decision: fix them before they serve). */
+  readonly unreachable: string[];
+  readonly registry: FenceRegistry;
+  /** The edits that gate and disable the old primary's CA. */
+  readonly oldCaOff: Edit[];
 }
 
 /**
@@ -105,280 +104,396 @@ async function controlCheckpointLsn(pg: PgInstance): Promise<string> {
  * and give it the new CA's CRL, and prove the database answers through
  * primary_cname from every master.
  */
-export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Flow> {
+export async function failoverFlow(c: HaContext, options: FailoverOptions): Promise<Flow> {
+  const f = await settleFailover(c, options);
+  const preflight = [f.newPrimary, ...(f.mode === 'planned' ? [f.oldPrimary] : [])];
+  const items: Flow['items'] = [
+    { group: 'preflight', lanes: sshPreflight(preflight).map((x) => [x]) },
+    // the decision, recorded before anything changes
+    decisionRecorded(f),
+    // the old primary fenced (first its CA)
+    ...(f.mode === 'planned' ? oldPrimaryRetired(f) : oldPrimaryWrittenOff(f)),
+    // the new primary: promotion, DNS and the CA at once (independent; the old CA is off or fenced)
+    { group: 'takeover', lanes: [databasePromoted(f), primaryCnameMoved(f), caEnabled(f)].map((x) => [x]) },
+    rolesRecorded(f),
+    // every master follows
+    { group: 'follow', lanes: [f.newPrimary, ...f.followers].map((m) => followSteps(f, m)) },
+    ...(await mcollectiveBrokersFollow(f)),
+  ];
+  return { name: 'failover', items };
+}
+
+/** Who fails over to whom and how, from the recorded decision when there is one, else from who answers now. */
+async function settleFailover(c: HaContext, options: FailoverOptions): Promise<Failover> {
   const inv = c.inventory;
-  const layout = inv.layout;
-  const t = master(inv, o.to);
-  const st = readState(inv);
-  let decided: FailoverDecision | undefined = st.failover && st.failover.to === t.name ? st.failover : undefined;
-  if (decided?.completedAt && inv.primary.name !== t.name) decided = undefined; // an older failover to this host, since failed back
-  let old: InventoryNode;
-  if (decided) old = master(inv, decided.from);
+  const newPrimary = master(inv, options.to);
+  const decided = decisionInProgress(inv, newPrimary);
+  let oldPrimary: InventoryNode;
+  if (decided) oldPrimary = master(inv, decided.from);
   else {
-    if (t.role !== 'secondary') throw new FailoverError('E_USAGE', `${t.name} is already the primary.`);
-    old = inv.primary;
+    if (newPrimary.role !== 'secondary') throw new UsageError(`${newPrimary.name} is already the primary.`);
+    oldPrimary = inv.primary;
   }
-  const mode: 'planned' | 'emergency' =
-    decided?.mode ?? ((await reachable(c.host(old.name), o.reachTimeoutMs ?? 5_000)) ? 'planned' : 'emergency');
-  const others = inv.masters.filter((m) => m.name !== t.name && m.name !== old.name);
-  const up = await Promise.all(
-    others.map(async (m) => ((await reachable(c.host(m.name), o.reachTimeoutMs ?? 5_000)) ? m : undefined)),
+  const reachTimeoutMs = options.reachTimeoutMs ?? 5_000;
+  const mode: FailoverMode =
+    decided?.mode ?? ((await reachable(c.host(oldPrimary.name), reachTimeoutMs)) ? 'planned' : 'emergency');
+  const others = inv.masters.filter((m) => m.name !== newPrimary.name && m.name !== oldPrimary.name);
+  const answered = await Promise.all(
+    others.map(async (m) => ((await reachable(c.host(m.name), reachTimeoutMs)) ? m : undefined)),
   );
-  const reachableOthers = up.filter((m): m is InventoryNode => m !== undefined);
-  const skipped = others.filter((m) => !reachableOthers.includes(m)).map((m) => m.name);
-  const registry = fenceRegistry(inv);
-  const T = (ctx: StepContext) => pgOf(c, t.name, ctx.hostFor(t.name));
-  const O = (ctx: StepContext) => pgOf(c, old.name, ctx.hostFor(old.name));
-  const items: Flow['items'] = [];
+  const followers = answered.filter((m): m is InventoryNode => m !== undefined);
+  return {
+    c,
+    inv,
+    layout: inv.layout,
+    options,
+    newPrimary,
+    oldPrimary,
+    mode,
+    followers,
+    unreachable: others.filter((m) => !followers.includes(m)).map((m) => m.name),
+    registry: fenceRegistry(inv),
+    oldCaOff: [...gateCaEdits(inv), ...caOffEdits(inv, oldPrimary.name)],
+  };
+}
 
-  items.push({ group: 'preflight', lanes: sshPreflight([t, ...(mode === 'planned' ? [old] : [])]).map((x) => [x]) });
+/** The recorded decision of a failover to this host that `--resume` continues; none for an older failover to it, since failed back. */
+function decisionInProgress(inv: Inventory, newPrimary: InventoryNode): FailoverDecision | undefined {
+  const recorded = readState(inv).failover;
+  if (!recorded || recorded.to !== newPrimary.name) return undefined;
+  if (recorded.completedAt && inv.primary.name !== newPrimary.name) return undefined;
+  return recorded;
+}
 
-  // ---- the decision, recorded before anything changes ----
-  items.push({
+function newPrimaryDb(f: Failover, ctx: StepContext): PgInstance {
+  return pgOf(f.c, f.newPrimary.name, ctx.hostFor(f.newPrimary.name));
+}
+
+function oldPrimaryDb(f: Failover, ctx: StepContext): PgInstance {
+  return pgOf(f.c, f.oldPrimary.name, ctx.hostFor(f.oldPrimary.name));
+}
+
+// ---- the decision ----
+
+function decisionRecorded(f: Failover): Step {
+  const { inv, newPrimary, oldPrimary, mode, options } = f;
+  return {
     id: 'failover.decide',
-    host: t.name,
-    title: `decide: ${mode} failover from ${old.name} to ${t.name}`,
+    host: newPrimary.name,
+    title: `decide: ${mode} failover from ${oldPrimary.name} to ${newPrimary.name}`,
     check: () => {
-      const f = readState(inv).failover;
+      const d = readState(inv).failover;
       return Promise.resolve(
-        f && f.to === t.name && f.from === old.name && f.mode === mode
-          ? { done: true, why: `decided at ${f.decidedAt}: ${f.why}` }
+        d && d.to === newPrimary.name && d.from === oldPrimary.name && d.mode === mode
+          ? { done: true, why: `decided at ${d.decidedAt}: ${d.why}` }
           : { done: false, why: 'not decided yet' },
       );
     },
     apply: async (ctx) => {
-      const S = T(ctx);
-      if (!(await isRunning(S)))
-        throw new FailoverError('E_DB_REPLICATION', `PostgreSQL on ${t.name} is not running.`, { host: t.name });
-      const standby = readState(inv).standby;
-      const synchronous = standby?.host === t.name && standby.synchronous;
-      let why: string;
-      if (!(await isInRecovery(S))) why = `${t.name}'s PostgreSQL is already primary`;
-      else if (mode === 'planned')
-        why = 'planned switchover: the old primary is drained and its last WAL proven on the standby';
-      else if (synchronous) why = 'emergency: the standby was synchronous, every committed transaction is on it';
-      else if (o.acceptDataLoss)
-        why = 'emergency with an asynchronous standby: data loss accepted (--accept-data-loss)';
-      else
-        throw new DataLossRiskError(
-          t.name,
-          `${old.name} is unreachable and ${t.name} is ${standby?.host === t.name ? 'an asynchronous' : 'not a recorded'} standby: transactions committed on ${old.name} after the standby's last receipt would be lost. Nothing was changed.`,
-        );
-      if (mode === 'emergency' && !o.caBackup) {
-        const v = await caCopyVerified(inv, ctx.host, t.sudo);
-        if (!v.ok)
-          throw new FailoverError('E_CA_COPY', `${v.why}; the CA cannot be taken over from it.`, {
-            host: t.name,
-            hint: 'Name a verified CA backup with --ca-backup ARCHIVE.',
-          });
-        why += `; ${v.why}`;
-      }
-      if (o.caBackup) await verifyCaArchive(o.caBackup);
-      if (skipped.length) why += `; unreachable now (fix before they serve): ${skipped.join(', ')}`;
+      let why = await whyNoDataIsLost(f, ctx);
+      if (mode === 'emergency' && !options.caBackup) why += `; ${await standbyCaCopyUsable(f, ctx)}`;
+      if (options.caBackup) await verifyCaArchive(options.caBackup);
+      if (f.unreachable.length) why += `; unreachable now (fix before they serve): ${f.unreachable.join(', ')}`;
       if (ctx.dryRun) return;
       updateState(inv, (s) => {
         s.failover = {
-          from: old.name,
-          to: t.name,
+          from: oldPrimary.name,
+          to: newPrimary.name,
           mode,
           decidedAt: new Date().toISOString(),
-          acceptDataLoss: Boolean(o.acceptDataLoss),
+          acceptDataLoss: Boolean(options.acceptDataLoss),
           why,
-          ...(o.caBackup ? { caBackup: o.caBackup } : {}),
+          ...(options.caBackup ? { caBackup: options.caBackup } : {}),
         };
       });
     },
-  });
+  };
+}
 
-  // ---- the old primary fenced (first its CA) ----
-  const oldCaOff = [...caGateEdits(inv, true), ...caEdits(inv, false, old.name)];
-  if (mode === 'planned') {
-    items.push({
-      id: 'old.ca-disabled',
-      host: old.name,
-      title: `the CA on ${old.name} gated and disabled (reload): it signs nothing from now on`,
-      check: async (ctx) => {
-        const files = await probe(ctx, (h) => applyEdits(h.host, oldCaOff, { sudo: old.sudo }));
-        if (!files.done) return files;
-        return (await caServing(ctx.host, layout, old.sudo)) === 'signing'
-          ? { done: false, why: 'its puppetserver still signs' }
-          : { done: true, why: 'its CA signs nothing' };
-      },
-      apply: async (ctx) => {
-        // a reload re-reads auth.conf (the gate: signing stops now), not services.d (the CA service goes at its next restart)
-        const changed = await editAndReload(ctx.host, inv, oldCaOff, old.sudo);
-        if (!changed && (await caServing(ctx.host, layout, old.sudo)) === 'signing')
-          await reload(ctx.host, layout, layout.services.puppetserver, old.sudo);
-      },
+/** Why no committed transaction is lost (or that the loss is accepted); refuses the failover when neither holds. */
+async function whyNoDataIsLost(f: Failover, ctx: StepContext): Promise<string> {
+  const { newPrimary, oldPrimary } = f;
+  const db = newPrimaryDb(f, ctx);
+  if (!(await isRunning(db)))
+    throw new FailoverError('E_DB_REPLICATION', `PostgreSQL on ${newPrimary.name} is not running.`, {
+      host: newPrimary.name,
     });
-    items.push({
-      id: 'old.ca-final-copy',
-      host: t.name,
-      title: `a final verified copy of the CA from ${old.name} to ${t.name}`,
-      check: async (ctx) => {
-        // once the new CA is enabled it signs: the old copy must never be pushed over it again
-        if (readState(inv).primary === t.name) return { done: true, why: `${t.name} is the primary: its CA is the CA` };
-        if ((await probe(ctx, (h) => applyEdits(h.host, caEdits(inv, true, t.name), { sudo: t.sudo }))).done)
-          return { done: true, why: `the CA on ${t.name} is enabled already` };
-        const [a, b] = await Promise.all([
-          caTree(ctx.hostFor(old.name), layout, old.sudo),
-          caTree(ctx.host, layout, t.sudo),
-        ]);
-        if (a.size === 0) {
-          // the old CA directory is gone (a resumed run after the swap): the copy on the new primary is what counts
-          const v = await caCopyVerified(inv, ctx.host, t.sudo);
-          return v.ok ? { done: true, why: v.why } : { done: false, why: `${old.name} holds no CA; ${v.why}` };
-        }
-        const d = manifestDifferences(a, b);
-        return d.length
-          ? { done: false, why: `the copy differs: ${d.slice(0, 3).join(', ')}` }
-          : { done: true, why: `${a.size} files identical` };
-      },
-      apply: async (ctx) => {
-        if (ctx.dryRun) return void (await ctx.host.exec(['true', `(would push a verified CA copy from ${old.name})`]));
-        updateState(inv, (s) => {
-          s.standby = { ...(s.standby ?? { synchronous: false, since: new Date().toISOString() }), host: t.name };
-        });
-        await syncCaCopy(inv, ctx.hostFor(old.name), old.sudo, ctx.host, t.sudo);
-      },
+  const standby = readState(f.inv).standby;
+  const synchronous = standby?.host === newPrimary.name && standby.synchronous;
+  if (!(await isInRecovery(db))) return `${newPrimary.name}'s PostgreSQL is already primary`;
+  if (f.mode === 'planned')
+    return 'planned switchover: the old primary is drained and its last WAL proven on the standby';
+  if (synchronous) return 'emergency: the standby was synchronous, every committed transaction is on it';
+  if (f.options.acceptDataLoss)
+    return 'emergency with an asynchronous standby: data loss accepted (--accept-data-loss)';
+  throw new DataLossRiskError(
+    newPrimary.name,
+    `${oldPrimary.name} is unreachable and ${newPrimary.name} is ${standby?.host === newPrimary.name ? 'an asynchronous' : 'not a recorded'} standby: transactions committed on ${oldPrimary.name} after the standby's last receipt would be lost. Nothing was changed.`,
+  );
+}
+
+/** The standby's CA copy is the last verified copy (an emergency takes the CA over from it); refuses otherwise. */
+async function standbyCaCopyUsable(f: Failover, ctx: StepContext): Promise<string> {
+  const v = await caCopyVerified(f.inv, remoteOf(ctx.host, f.newPrimary));
+  if (!v.ok)
+    throw new FailoverError('E_CA_COPY', `${v.why}; the CA cannot be taken over from it.`, {
+      host: f.newPrimary.name,
+      hint: 'Name a verified CA backup with --ca-backup ARCHIVE.',
     });
-    items.push({
-      id: 'old.db-fenced',
-      host: old.name,
-      title: `PostgreSQL on ${old.name} drained, fenced (marker, standby.signal) and stopped; ${t.name} proven to hold its last WAL`,
-      check: async (ctx) => {
-        const P = O(ctx);
-        const marker = await readFenceMarker(P);
-        if (!marker || marker.newPrimary !== t.name) return { done: false, why: 'not fenced' };
-        if (await isRunning(P)) return { done: false, why: 'fenced but running' };
-        const lsn = await controlCheckpointLsn(P);
-        const S = T(ctx);
-        if (!(await isInRecovery(S)))
-          return { done: true, why: `fenced and stopped at ${lsn}; ${t.name} already promoted` };
-        const r = await queryOne<{ ok: boolean }>(
-          S,
-          `SELECT coalesce(pg_last_wal_receive_lsn() >= ${quoteLiteral(lsn)}::pg_lsn, false) AS ok`,
-        );
-        return r.ok
-          ? { done: true, why: `fenced and stopped; ${t.name} received WAL past the shutdown checkpoint ${lsn}` }
-          : { done: false, why: `${t.name} has not received WAL up to ${lsn}` };
-      },
-      apply: async (ctx) => {
-        // a plan shows the step as to do (the check's reason); the operation itself waits on servers, so it is not simulated
-        if (ctx.dryRun) return;
-        const P = O(ctx);
-        const S = T(ctx);
-        if (await isRunning(P)) {
-          const caught = await waitCaughtUp(P, t.name, 60_000);
-          if (!caught.ok && !o.acceptDataLoss)
-            throw new DataLossRiskError(
-              t.name,
-              `${t.name} did not catch up with ${old.name} within 60 s; ${old.name} was left running (its CA is disabled).`,
-            );
-        }
-        await fence(P, { newPrimary: t.name, reason: `planned switchover to ${t.name}` }, registry);
-        if (ctx.dryRun) return;
-        const lsn = await controlCheckpointLsn(P);
-        const got = await waitFor(
-          async () =>
-            (
-              await queryOne<{ ok: boolean }>(
-                S,
-                `SELECT coalesce(pg_last_wal_receive_lsn() >= ${quoteLiteral(lsn)}::pg_lsn, false) AS ok`,
-              )
-            ).ok,
-          30_000,
-          50,
-        );
-        if (!got.ok && !o.acceptDataLoss)
-          throw new DataLossRiskError(
-            t.name,
-            `${t.name} has not received ${old.name}'s WAL up to its shutdown checkpoint ${lsn}; not promoting (${old.name} is fenced and stopped).`,
-          );
-      },
-    });
-  } else {
-    items.push({
-      id: 'old.fence-recorded',
-      host: t.name,
-      title: `${old.name} is unreachable: its fence is recorded on the controller (rejoin required before it serves)`,
-      check: async () =>
-        (await registry.list()).some((r) => r.host === old.name && r.newPrimary === t.name)
-          ? { done: true, why: 'recorded' }
-          : { done: false, why: 'not recorded' },
-      apply: async (ctx) => {
-        if (ctx.dryRun) return;
-        const P = pgOf(c, old.name, c.host(old.name));
-        await registry.record({
-          host: old.name,
-          dataDir: P.dataDir,
-          at: new Date().toISOString(),
-          newPrimary: t.name,
-          how: 'unreachable',
-          reason: `emergency failover to ${t.name}`,
-        });
-      },
-    });
-    if (o.caBackup) {
-      const archive = o.caBackup;
-      items.push({
-        id: 'ca-from-backup',
-        host: t.name,
-        title: `the CA restored on ${t.name} from the verified backup ${archive}`,
-        check: async (ctx) => {
-          const man = await verifyCaArchive(archive);
-          const d = manifestDifferences(new Map(Object.entries(man.files)), await caTree(ctx.host, layout, t.sudo));
-          return d.length
-            ? { done: false, why: `differs: ${d.slice(0, 3).join(', ')}` }
-            : { done: true, why: 'identical to the backup' };
-        },
-        apply: async (ctx) => {
-          await restoreCa(archive, ctx.host, layout.dirs.cadir, { sudo: t.sudo, force: true });
-        },
+  return v.why;
+}
+
+// ---- planned: the old primary answers ----
+
+/** Its CA gated and disabled, a final CA copy taken, its PostgreSQL drained, fenced and stopped. */
+function oldPrimaryRetired(f: Failover): Step[] {
+  return [oldCaDisabled(f), finalCaCopy(f), oldDatabaseFenced(f)];
+}
+
+function oldCaDisabled(f: Failover): Step {
+  const { inv, layout, oldPrimary, oldCaOff } = f;
+  return {
+    id: 'old.ca-disabled',
+    host: oldPrimary.name,
+    title: `the CA on ${oldPrimary.name} gated and disabled (reload): it signs nothing from now on`,
+    check: async (ctx) => {
+      const files = await probe(ctx, (h) => applyEdits(h.host, oldCaOff, { sudo: oldPrimary.sudo }));
+      if (!files.done) return files;
+      return (await caServing(remoteOf(ctx.host, oldPrimary), layout)) === 'signing'
+        ? { done: false, why: 'its puppetserver still signs' }
+        : { done: true, why: 'its CA signs nothing' };
+    },
+    apply: async (ctx) => {
+      // a reload re-reads auth.conf (the gate: signing stops now), not services.d (the CA service goes at its next restart)
+      const old = remoteOf(ctx.host, oldPrimary);
+      const changed = await editAndReload(old, inv, oldCaOff);
+      if (!changed && (await caServing(old, layout)) === 'signing')
+        await reload(old, layout, layout.services.puppetserver);
+    },
+  };
+}
+
+function finalCaCopy(f: Failover): Step {
+  const { inv, newPrimary, oldPrimary } = f;
+  return {
+    id: 'old.ca-final-copy',
+    host: newPrimary.name,
+    title: `a final verified copy of the CA from ${oldPrimary.name} to ${newPrimary.name}`,
+    check: (ctx) => finalCaCopyState(f, ctx),
+    apply: async (ctx) => {
+      if (ctx.dryRun)
+        return void (await ctx.host.exec(['true', `(would push a verified CA copy from ${oldPrimary.name})`]));
+      updateState(inv, (s) => {
+        s.standby = {
+          ...(s.standby ?? { synchronous: false, since: new Date().toISOString() }),
+          host: newPrimary.name,
+        };
       });
-    } else {
-      items.push({
-        id: 'ca-copy-verified',
-        host: t.name,
-        title: `the CA copy on ${t.name} is the last verified copy`,
-        check: async (ctx) => {
-          const v = await caCopyVerified(inv, ctx.host, t.sudo);
-          return { done: v.ok, why: v.why };
-        },
-        apply: async () => {
-          throw new FailoverError(
-            'E_CA_COPY',
-            `the CA copy on ${t.name} cannot be verified; nothing further was changed.`,
-            { host: t.name, hint: 'Name a verified CA backup with --ca-backup ARCHIVE.' },
-          );
-        },
-      });
-    }
+      await syncCaCopy(inv, remoteOf(ctx.hostFor(oldPrimary.name), oldPrimary), remoteOf(ctx.host, newPrimary));
+    },
+  };
+}
+
+async function finalCaCopyState(f: Failover, ctx: StepContext): Promise<CheckResult> {
+  const { inv, layout, newPrimary, oldPrimary } = f;
+  // once the new CA is enabled it signs: the old copy must never be pushed over it again
+  if (readState(inv).primary === newPrimary.name)
+    return { done: true, why: `${newPrimary.name} is the primary: its CA is the CA` };
+  if ((await probe(ctx, (h) => applyEdits(h.host, caOnEdits(inv, newPrimary.name), { sudo: newPrimary.sudo }))).done)
+    return { done: true, why: `the CA on ${newPrimary.name} is enabled already` };
+  const [original, copy] = await Promise.all([
+    caTree(remoteOf(ctx.hostFor(oldPrimary.name), oldPrimary), layout),
+    caTree(remoteOf(ctx.host, newPrimary), layout),
+  ]);
+  if (original.size === 0) {
+    // the old CA directory is gone (a resumed run after the swap): the copy on the new primary is what counts
+    const v = await caCopyVerified(inv, remoteOf(ctx.host, newPrimary));
+    return v.ok ? { done: true, why: v.why } : { done: false, why: `${oldPrimary.name} holds no CA; ${v.why}` };
   }
+  const d = manifestDifferences(original, copy);
+  return d.length
+    ? { done: false, why: `the copy differs: ${d.slice(0, 3).join(', ')}` }
+    : { done: true, why: `${original.size} files identical` };
+}
 
-  // ---- the new primary: promotion, DNS and the CA at once (independent; the old CA is off or fenced) ----
-  const takeover: Step[] = [];
-  takeover.push({
+function oldDatabaseFenced(f: Failover): Step {
+  const { newPrimary, oldPrimary } = f;
+  return {
+    id: 'old.db-fenced',
+    host: oldPrimary.name,
+    title: `PostgreSQL on ${oldPrimary.name} drained, fenced (marker, standby.signal) and stopped; ${newPrimary.name} proven to hold its last WAL`,
+    check: (ctx) => oldDatabaseFenceState(f, ctx),
+    apply: async (ctx) => {
+      // a plan shows the step as to do (the check's reason); the operation itself waits on servers, so it is not simulated
+      if (ctx.dryRun) return;
+      const oldDb = oldPrimaryDb(f, ctx);
+      const standbyDb = newPrimaryDb(f, ctx);
+      if (await isRunning(oldDb)) {
+        const caught = await waitCaughtUp(oldDb, newPrimary.name, 60_000);
+        if (!caught.ok && !f.options.acceptDataLoss)
+          throw new DataLossRiskError(
+            newPrimary.name,
+            `${newPrimary.name} did not catch up with ${oldPrimary.name} within 60 s; ${oldPrimary.name} was left running (its CA is disabled).`,
+          );
+      }
+      await fence(
+        oldDb,
+        { newPrimary: newPrimary.name, reason: `planned switchover to ${newPrimary.name}` },
+        f.registry,
+      );
+      const lsn = await shutdownCheckpointLsn(oldDb);
+      const got = await waitFor(() => receivedWalUpTo(standbyDb, lsn), 30_000, 50);
+      if (!got.ok && !f.options.acceptDataLoss)
+        throw new DataLossRiskError(
+          newPrimary.name,
+          `${newPrimary.name} has not received ${oldPrimary.name}'s WAL up to its shutdown checkpoint ${lsn}; not promoting (${oldPrimary.name} is fenced and stopped).`,
+        );
+    },
+  };
+}
+
+async function oldDatabaseFenceState(f: Failover, ctx: StepContext): Promise<CheckResult> {
+  const { newPrimary } = f;
+  const oldDb = oldPrimaryDb(f, ctx);
+  const marker = await readFenceMarker(oldDb);
+  if (!marker || marker.newPrimary !== newPrimary.name) return { done: false, why: 'not fenced' };
+  if (await isRunning(oldDb)) return { done: false, why: 'fenced but running' };
+  const lsn = await shutdownCheckpointLsn(oldDb);
+  const standbyDb = newPrimaryDb(f, ctx);
+  if (!(await isInRecovery(standbyDb)))
+    return { done: true, why: `fenced and stopped at ${lsn}; ${newPrimary.name} already promoted` };
+  return (await receivedWalUpTo(standbyDb, lsn))
+    ? { done: true, why: `fenced and stopped; ${newPrimary.name} received WAL past the shutdown checkpoint ${lsn}` }
+    : { done: false, why: `${newPrimary.name} has not received WAL up to ${lsn}` };
+}
+
+/** The last checkpoint of a stopped server (its shutdown checkpoint), from pg_controldata. */
+async function shutdownCheckpointLsn(pg: PgInstance): Promise<string> {
+  const r = await pg.host.exec(asDbUser(pg, [`${pg.binDir}/pg_controldata`, '-D', pg.dataDir]), {
+    sudo: true,
+    cwd: '/',
+    readOnly: true,
+    env: { LC_ALL: 'C' },
+  });
+  const m = /^Latest checkpoint location:\s+([0-9A-F]+\/[0-9A-F]+)$/m.exec(r.stdout);
+  if (!m)
+    throw new FailoverError('E_DB_QUERY', `pg_controldata on ${pg.host.name} gave no checkpoint location.`, {
+      host: pg.host.name,
+    });
+  return m[1]!;
+}
+
+/** The standby has received WAL up to `lsn`. */
+async function receivedWalUpTo(standbyDb: PgInstance, lsn: string): Promise<boolean> {
+  const r = await queryOne<{ ok: boolean }>(
+    standbyDb,
+    `SELECT coalesce(pg_last_wal_receive_lsn() >= ${quoteLiteral(lsn)}::pg_lsn, false) AS ok`,
+  );
+  return r.ok;
+}
+
+// ---- emergency: the old primary does not answer ----
+
+/** Its fence recorded on the controller; the CA taken from a named backup or the standby's verified copy. */
+function oldPrimaryWrittenOff(f: Failover): Step[] {
+  const archive = f.options.caBackup;
+  return [oldFenceRecorded(f), archive ? caFromBackup(f, archive) : caCopyIsLastVerified(f)];
+}
+
+function oldFenceRecorded(f: Failover): Step {
+  const { c, newPrimary, oldPrimary, registry } = f;
+  return {
+    id: 'old.fence-recorded',
+    host: newPrimary.name,
+    title: `${oldPrimary.name} is unreachable: its fence is recorded on the controller (rejoin required before it serves)`,
+    check: async () =>
+      (await registry.list()).some((r) => r.host === oldPrimary.name && r.newPrimary === newPrimary.name)
+        ? { done: true, why: 'recorded' }
+        : { done: false, why: 'not recorded' },
+    apply: async (ctx) => {
+      if (ctx.dryRun) return;
+      const oldDb = pgOf(c, oldPrimary.name, c.host(oldPrimary.name));
+      await registry.record({
+        host: oldPrimary.name,
+        dataDir: oldDb.dataDir,
+        at: new Date().toISOString(),
+        newPrimary: newPrimary.name,
+        how: 'unreachable',
+        reason: `emergency failover to ${newPrimary.name}`,
+      });
+    },
+  };
+}
+
+function caFromBackup(f: Failover, archive: string): Step {
+  const { layout, newPrimary } = f;
+  return {
+    id: 'ca-from-backup',
+    host: newPrimary.name,
+    title: `the CA restored on ${newPrimary.name} from the verified backup ${archive}`,
+    check: async (ctx) => {
+      const man = await verifyCaArchive(archive);
+      const d = manifestDifferences(
+        new Map(Object.entries(man.files)),
+        await caTree(remoteOf(ctx.host, newPrimary), layout),
+      );
+      return d.length
+        ? { done: false, why: `differs: ${d.slice(0, 3).join(', ')}` }
+        : { done: true, why: 'identical to the backup' };
+    },
+    apply: async (ctx) => {
+      await restoreCa(archive, ctx.host, layout.dirs.cadir, { sudo: newPrimary.sudo, force: true });
+    },
+  };
+}
+
+function caCopyIsLastVerified(f: Failover): Step {
+  const { newPrimary } = f;
+  return {
+    id: 'ca-copy-verified',
+    host: newPrimary.name,
+    title: `the CA copy on ${newPrimary.name} is the last verified copy`,
+    check: async (ctx) => {
+      const v = await caCopyVerified(f.inv, remoteOf(ctx.host, newPrimary));
+      return { done: v.ok, why: v.why };
+    },
+    apply: async () => {
+      throw new FailoverError(
+        'E_CA_COPY',
+        `the CA copy on ${newPrimary.name} cannot be verified; nothing further was changed.`,
+        { host: newPrimary.name, hint: 'Name a verified CA backup with --ca-backup ARCHIVE.' },
+      );
+    },
+  };
+}
+
+// ---- the takeover ----
+
+function databasePromoted(f: Failover): Step {
+  return {
     id: 'db-promote',
-    host: t.name,
-    title: `promote PostgreSQL on ${t.name}`,
+    host: f.newPrimary.name,
+    title: `promote PostgreSQL on ${f.newPrimary.name}`,
     check: async (ctx) =>
-      (await isInRecovery(T(ctx)))
+      (await isInRecovery(newPrimaryDb(f, ctx)))
         ? { done: false, why: 'in recovery (a standby)' }
         : { done: true, why: 'accepts writes' },
     apply: async (ctx) => {
-      if (ctx.dryRun) return void (await ctx.host.exec(T(ctx).control.promote, { sudo: true }));
-      await promote(T(ctx));
+      if (ctx.dryRun) return void (await ctx.host.exec(newPrimaryDb(f, ctx).control.promote, { sudo: true }));
+      await promote(newPrimaryDb(f, ctx));
     },
-  });
-  const others$ = reachableOthers;
-  const verifyOn = (ctx: StepContext) => [ctx.hostFor(t.name), ...others$.map((m) => ctx.hostFor(m.name))];
-  takeover.push({
+  };
+}
+
+function primaryCnameMoved(f: Failover): Step {
+  const { c, inv, newPrimary, oldPrimary, mode } = f;
+  const verifyOn = (ctx: StepContext) => [ctx.hostFor(newPrimary.name), ...f.followers.map((m) => ctx.hostFor(m.name))];
+  return {
     id: 'dns-move',
-    host: t.name,
-    title: `${inv.primaryCname} -> ${t.name} (${inv.dns.provider}), verified on every reachable master`,
+    host: newPrimary.name,
+    title: `${inv.primaryCname} -> ${newPrimary.name} (${inv.dns.provider}), verified on every reachable master`,
     check: async (ctx) => {
-      const addr = await addressOf(ctx.host, t);
+      const addr = await addressOf(ctx.host, newPrimary);
       const rows = await verifyResolution(verifyOn(ctx), inv.primaryCname, addr, { timeoutMs: 0 });
       const bad = rows.filter((r) => !r.ok);
       return bad.length
@@ -389,88 +504,122 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
         : { done: true, why: `${inv.primaryCname} is ${addr} on ${rows.length} masters` };
     },
     apply: async (ctx) => {
-      const addr = await addressOf(ctx.host, t);
+      const addr = await addressOf(ctx.host, newPrimary);
       // nsupdate and hooks run on the controller, outside the plan's hosts: a plan does not call the provider
       if (ctx.dryRun) return;
       // a power-cut old primary is not waited for (rejoin fixes its own entry)
-      await dnsOf(c, ctx.hostFor).set(inv.primaryCname, addr, { exclude: mode === 'emergency' ? [old.name] : [] });
+      await dnsOf(c, ctx.hostFor).set(inv.primaryCname, addr, {
+        exclude: mode === 'emergency' ? [oldPrimary.name] : [],
+      });
       assertResolved(
         await verifyResolution(verifyOn(ctx), inv.primaryCname, addr, { timeoutMs: 30_000 }),
         inv.primaryCname,
         addr,
       );
     },
-  });
-  const authConf = layout.files.authConf ? fileOf(layout, 'authConf').path : undefined;
-  const caCfg = layout.caDisable.kind === 'services' ? fileOf(layout, 'caCfg').path : undefined;
-  /** The files that make t the CA; returns whether the CA service itself (services.d, or pe3's puppet.conf) changed. */
-  const enable = async (h: Host): Promise<{ changed: boolean; serviceChanged: boolean }> => {
-    const rs = await applyEdits(h, [...caGateEdits(inv, false), ...caEdits(inv, true, t.name)], { sudo: t.sudo });
-    const admin = authConf ? (await grantCaAdmin(h, authConf, t.name, { sudo: t.sudo })).changed : false;
-    const serviceChanged = rs.some(
-      (r) => r.changed && (caCfg ? r.path === caCfg : r.path === fileOf(layout, 'puppetConf').path),
-    );
-    return { changed: admin || rs.some((r) => r.changed), serviceChanged };
   };
-  takeover.push({
+}
+
+function caEnabled(f: Failover): Step {
+  const { layout, newPrimary } = f;
+  const enableCa = caEnabler(f);
+  return {
     id: 'ca-enabled',
-    host: t.name,
-    title: `the CA enabled on ${t.name} (the standby's gate lifted with a reload; a restart only where its CA service was off)`,
+    host: newPrimary.name,
+    title: `the CA enabled on ${newPrimary.name} (the standby's gate lifted with a reload; a restart only where its CA service was off)`,
     check: async (ctx) => {
-      if (mode === 'planned') {
-        const probeOld = await probe(ctx, (h) => applyEdits(h.hostFor(old.name), oldCaOff, { sudo: old.sudo }));
-        if (!probeOld.done)
-          throw new FailoverError(
-            'E_TWO_CAS',
-            `the CA on ${old.name} is not gated and disabled (${probeOld.why}); not enabling a second CA.`,
-            { host: t.name },
-          );
-      } else if (!(await registry.list()).some((r) => r.host === old.name)) {
-        throw new FailoverError('E_TWO_CAS', `${old.name} is not fenced; not enabling a second CA.`, { host: t.name });
-      }
-      if ((await caTree(ctx.host, layout, t.sudo)).size === 0)
-        throw new FailoverError('E_CA_MISSING', `${t.name} holds no CA copy.`, { host: t.name });
-      const files = await probe(ctx, async (h) => (await enable(h.host)).changed);
+      await assertNoOtherCa(f, ctx);
+      if ((await caTree(remoteOf(ctx.host, newPrimary), layout)).size === 0)
+        throw new FailoverError('E_CA_MISSING', `${newPrimary.name} holds no CA copy.`, { host: newPrimary.name });
+      const files = await probe(ctx, async (h) => (await enableCa(h.host)).changed);
       if (!files.done) return files;
-      const serving = await caServing(ctx.host, layout, t.sudo);
+      const serving = await caServing(remoteOf(ctx.host, newPrimary), layout);
       return serving === undefined || serving === 'signing'
         ? { done: true, why: serving ? 'the CA signs' : 'CA enabled in the files (puppetserver does not run here)' }
         : { done: false, why: `the CA is enabled in the files but puppetserver answers as ${serving}` };
     },
     apply: async (ctx) => {
-      const before = ctx.dryRun ? undefined : await caServing(ctx.host, layout, t.sudo);
-      const e = await enable(ctx.host);
-      // measured on the lab: a reload (HUP, 5.2-5.3 s) re-reads auth.conf (the gate) but not services.d: a CA
-      // service that is not running yet needs a restart (a JVM cold start)
+      const at = remoteOf(ctx.host, newPrimary);
+      const before = ctx.dryRun ? undefined : await caServing(at, layout);
+      const e = await enableCa(ctx.host);
+      // a reload (HUP) re-reads auth.conf (the gate) but not services.d: a CA service that is not running yet needs
+      // a restart (a JVM cold start)
       if (!e.serviceChanged && (before === 'gated' || before === 'signing'))
-        await reload(ctx.host, layout, layout.services.puppetserver, t.sudo);
-      else await restartOrStart(ctx.host, layout, layout.services.puppetserver, t.sudo);
+        await reload(at, layout, layout.services.puppetserver);
+      else await restartOrStart(at, layout, layout.services.puppetserver);
       if (ctx.dryRun) return;
-      const ok = await pollUntil(
-        async () => {
-          const x = await caServing(ctx.host, layout, t.sudo);
-          return x === undefined ? undefined : x === 'signing';
-        },
-        300_000,
-        250,
-      );
-      if (ok === false)
-        throw new FailoverError(
-          'E_CA_SERVICE',
-          `puppetserver on ${t.name} does not sign as the CA after a ${e.serviceChanged ? 'restart' : 'reload'}.`,
-          { host: t.name, hint: 'Read its log (services.d/ca.cfg, auth.conf, cadir permissions).' },
-        );
+      await waitUntilCaSigns(f, at, e.serviceChanged ? 'restart' : 'reload');
     },
-  });
-  items.push({ group: 'takeover', lanes: takeover.map((x) => [x]) });
-  items.push({
+  };
+}
+
+/** Two CAs never sign: the old CA must be gated and disabled (planned) or its host fenced (emergency) first. */
+async function assertNoOtherCa(f: Failover, ctx: StepContext): Promise<void> {
+  const { oldPrimary, newPrimary } = f;
+  if (f.mode === 'planned') {
+    const probeOld = await probe(ctx, (h) =>
+      applyEdits(h.hostFor(oldPrimary.name), f.oldCaOff, { sudo: oldPrimary.sudo }),
+    );
+    if (!probeOld.done)
+      throw new FailoverError(
+        'E_TWO_CAS',
+        `the CA on ${oldPrimary.name} is not gated and disabled (${probeOld.why}); not enabling a second CA.`,
+        { host: newPrimary.name },
+      );
+  } else if (!(await f.registry.list()).some((r) => r.host === oldPrimary.name)) {
+    throw new FailoverError('E_TWO_CAS', `${oldPrimary.name} is not fenced; not enabling a second CA.`, {
+      host: newPrimary.name,
+    });
+  }
+}
+
+/** Applies the files that make the new primary the CA; tells whether the CA service itself (services.d, or pe3's puppet.conf) changed. */
+function caEnabler(f: Failover): (h: Host) => Promise<{ changed: boolean; serviceChanged: boolean }> {
+  const { inv, layout, newPrimary } = f;
+  const authConf = layout.files.authConf ? fileOf(layout, 'authConf').path : undefined;
+  const caCfg = layout.caDisable.kind === 'services' ? fileOf(layout, 'caCfg').path : undefined;
+  return async (h) => {
+    const rs = await applyEdits(h, [...liftCaGateEdits(inv), ...caOnEdits(inv, newPrimary.name)], {
+      sudo: newPrimary.sudo,
+    });
+    const admin = authConf
+      ? (await grantCaAdmin(h, authConf, newPrimary.name, { sudo: newPrimary.sudo })).changed
+      : false;
+    const serviceChanged = rs.some(
+      (r) => r.changed && (caCfg ? r.path === caCfg : r.path === fileOf(layout, 'puppetConf').path),
+    );
+    return { changed: admin || rs.some((r) => r.changed), serviceChanged };
+  };
+}
+
+async function waitUntilCaSigns(f: Failover, at: Remote, after: 'restart' | 'reload'): Promise<void> {
+  const { layout, newPrimary } = f;
+  // undefined: puppetserver cannot be asked here, nothing to wait for
+  const signs = await pollUntil(
+    async () => {
+      const x = await caServing(at, layout);
+      return x === undefined ? undefined : x === 'signing';
+    },
+    { timeoutMs: 300_000, intervalMs: 250 },
+  );
+  if (!signs.ok)
+    throw new FailoverError(
+      'E_CA_SERVICE',
+      `puppetserver on ${newPrimary.name} does not sign as the CA after a ${after}.`,
+      { host: newPrimary.name, hint: 'Read its log (services.d/ca.cfg, auth.conf, cadir permissions).' },
+    );
+}
+
+function rolesRecorded(f: Failover): Step {
+  const { inv, newPrimary, oldPrimary, mode } = f;
+  return {
     id: 'state.commit',
-    host: t.name,
-    title: `record ${t.name} as the primary and ${old.name} as fenced (controller state)`,
+    host: newPrimary.name,
+    title: `record ${newPrimary.name} as the primary and ${oldPrimary.name} as fenced (controller state)`,
     check: () => {
       const s = readState(inv);
       return Promise.resolve(
-        s.primary === t.name && s.fenced.some((f) => f.host === old.name) && s.failover?.completedAt
+        s.primary === newPrimary.name && s.fenced.some((x) => x.host === oldPrimary.name) && s.failover?.completedAt
           ? { done: true, why: 'recorded' }
           : { done: false, why: 'not recorded' },
       );
@@ -478,145 +627,170 @@ export async function failoverFlow(c: HaContext, o: FailoverOptions): Promise<Fl
     apply: (ctx) => {
       if (ctx.dryRun) return Promise.resolve();
       updateState(inv, (s) => {
-        s.primary = t.name;
+        s.primary = newPrimary.name;
         s.fenced = [
-          ...s.fenced.filter((f) => f.host !== old.name && f.host !== t.name),
+          ...s.fenced.filter((x) => x.host !== oldPrimary.name && x.host !== newPrimary.name),
           {
-            host: old.name,
+            host: oldPrimary.name,
             at: new Date().toISOString(),
             how: mode === 'planned' ? 'stopped' : 'unreachable',
-            newPrimary: t.name,
+            newPrimary: newPrimary.name,
           },
         ];
-        if (s.standby?.host === t.name) s.standby = undefined;
+        if (s.standby?.host === newPrimary.name) s.standby = undefined;
         if (s.failover) s.failover.completedAt = new Date().toISOString();
       });
       return Promise.resolve();
     },
-  });
-
-  // ---- every master follows ----
-  const files = dbFilesFromLayout(layout);
-  const sitePp = layout.files.sitePp?.path;
-  const follow = (m: InventoryNode): Step[] => {
-    const steps: Step[] = [];
-    // the new primary's CA edits are ca-enabled's; every other master: CA off, ca_server = primary_cname
-    // site.pp: only a main filebucket that exists is pointed (found on the lab: a site.pp without one)
-    const hasBucket = async (h: Host) =>
-      Boolean(
-        sitePp &&
-        (await h.exists(sitePp, { sudo: m.sudo })) &&
-        /\bfilebucket\s*\{/.test((await h.readFile(sitePp, { sudo: m.sudo })).toString('utf8')),
-      );
-    const edits = async (h: Host): Promise<Edit[]> => [
-      ...(m.name === t.name ? [] : caEdits(inv, false, m.name)),
-      ...((await hasBucket(h))
-        ? [{ kind: 'site-pp', path: sitePp!, ops: [{ op: 'filebucket-server', server: inv.primaryCname }] } as Edit]
-        : []),
-    ];
-    steps.push({
-      id: 'follow.settings',
-      host: m.name,
-      title: `${m.name === t.name ? '' : 'CA off, ca_server, '}filebucket and database settings at ${inv.primaryCname}`,
-      check: (ctx) =>
-        probe(
-          ctx,
-          async (h) => (
-            await applyEdits(h.host, await edits(h.host), { sudo: m.sudo }),
-            await pointServicesAt(h.host, files, inv.primaryCname)
-          ),
-        ),
-      apply: async (ctx) => {
-        // site.pp is read per compile: only a CA change needs the reload (and the new primary was reloaded by ca-enabled)
-        if (m.name === t.name) await applyEdits(ctx.host, await edits(ctx.host), { sudo: m.sudo });
-        else await editAndReload(ctx.host, inv, await edits(ctx.host), m.sudo);
-        await pointServicesAt(ctx.host, files, inv.primaryCname);
-      },
-    });
-    if (layout.files.hostCrl) {
-      steps.push({
-        id: 'follow.crl',
-        host: m.name,
-        title: `the CRL of the CA on ${t.name}`,
-        check: (ctx) => probe(ctx, (h) => copyCrl(inv, h.hostFor(t.name), t.sudo, h.host, m.sudo)),
-        apply: async (ctx) => {
-          await copyCrl(inv, ctx.hostFor(t.name), t.sudo, ctx.host, m.sudo);
-        },
-      });
-    }
-    steps.push({
-      id: 'follow.database',
-      host: m.name,
-      title: `the database answers through ${inv.primaryCname} from ${m.name}`,
-      verify: false,
-      check: async (ctx) => {
-        const creds = await credentialsOf(ctx, inv, ctx.hostFor(t.name));
-        const deadline = Date.now() + (ctx.dryRun ? 0 : 30_000);
-        for (const cr of creds) {
-          for (;;) {
-            try {
-              await checkFromHost(
-                ctx.host,
-                { server: inv.primaryCname, port: cr.port, database: cr.database, user: cr.user },
-                cr.password,
-                { psql: `${pgOf(c, m.name, ctx.host).binDir}/psql`, samples: 1 },
-              );
-              break;
-            } catch (e) {
-              if (Date.now() >= deadline) throw e;
-              await new Promise((r) => setTimeout(r, 500));
-            }
-          }
-        }
-        return {
-          done: true,
-          why: `${creds.map((x) => `${x.database}/${x.user}`).join(', ')} connect through ${inv.primaryCname}`,
-        };
-      },
-      apply: async () => {},
-    });
-    // PuppetDB reaches the database through primary_cname; its pool may hold connections to the dead address: measured, restarted only when it does not answer
-    steps.push({
-      id: 'follow.puppetdb',
-      host: m.name,
-      title: `PuppetDB on ${m.name} answers queries (restarted only if it does not)`,
-      check: async (ctx) => {
-        const ok = ctx.dryRun
-          ? await puppetdbAnswers(ctx.host, layout, m.sudo)
-          : await pollUntil(() => puppetdbAnswers(ctx.host, layout, m.sudo), 20_000, 1000);
-        return ok === false
-          ? { done: false, why: 'PuppetDB does not answer a query' }
-          : { done: true, why: ok === undefined ? 'PuppetDB is not running here' : 'PuppetDB answers' };
-      },
-      apply: async (ctx) => {
-        await restart(ctx.host, layout, layout.services.puppetdb, m.sudo);
-        if (!ctx.dryRun) await pollUntil(() => puppetdbAnswers(ctx.host, layout, m.sudo), 300_000, 1000);
-      },
-    });
-    return steps;
   };
-  items.push({ group: 'follow', lanes: [t, ...reachableOthers].map(follow) });
+}
 
-  // MCollective (debian): every broker pool names the masters that serve now (found on the lab: status degraded
-  // while the pools still named the dead primary). Only a cluster whose MCollective was set up (by join): a
-  // failover never generates or rotates its secrets.
+// ---- every master follows ----
+
+/** One master's lane: its settings at primary_cname, the new CA's CRL, the database and PuppetDB answering. */
+function followSteps(f: Failover, m: InventoryNode): Step[] {
+  return [
+    followSettings(f, m),
+    ...(f.layout.files.hostCrl ? [followCrl(f, m)] : []),
+    followDatabase(f, m),
+    followPuppetdb(f, m),
+  ];
+}
+
+function followSettings(f: Failover, m: InventoryNode): Step {
+  const { inv, newPrimary } = f;
+  const files = dbFilesFromLayout(f.layout);
+  const isNewPrimary = m.name === newPrimary.name;
+  return {
+    id: 'follow.settings',
+    host: m.name,
+    title: `${isNewPrimary ? '' : 'CA off, ca_server, '}filebucket and database settings at ${inv.primaryCname}`,
+    check: (ctx) =>
+      probe(
+        ctx,
+        async (h) => (
+          await applyEdits(h.host, await followerEdits(f, m, h.host), { sudo: m.sudo }),
+          await pointServicesAt(h.host, files, inv.primaryCname)
+        ),
+      ),
+    apply: async (ctx) => {
+      // site.pp is read per compile: only a CA change needs the reload (and the new primary was reloaded by ca-enabled)
+      if (isNewPrimary) await applyEdits(ctx.host, await followerEdits(f, m, ctx.host), { sudo: m.sudo });
+      else await editAndReload(remoteOf(ctx.host, m), inv, await followerEdits(f, m, ctx.host));
+      await pointServicesAt(ctx.host, files, inv.primaryCname);
+    },
+  };
+}
+
+/**
+ * The new primary's CA edits are ca-enabled's; every other master: CA off, ca_server = primary_cname. site.pp:
+ * only a main filebucket that exists is pointed (a site.pp may have none).
+ */
+async function followerEdits(f: Failover, m: InventoryNode, h: Host): Promise<Edit[]> {
+  return [
+    ...(m.name === f.newPrimary.name ? [] : caOffEdits(f.inv, m.name)),
+    ...(await filebucketEdits(remoteOf(h, m), f.inv)),
+  ];
+}
+
+function followCrl(f: Failover, m: InventoryNode): Step {
+  const { inv, newPrimary } = f;
+  return {
+    id: 'follow.crl',
+    host: m.name,
+    title: `the CRL of the CA on ${newPrimary.name}`,
+    check: (ctx) =>
+      probe(ctx, (h) => copyCrl(inv, remoteOf(h.hostFor(newPrimary.name), newPrimary), remoteOf(h.host, m))),
+    apply: async (ctx) => {
+      await copyCrl(inv, remoteOf(ctx.hostFor(newPrimary.name), newPrimary), remoteOf(ctx.host, m));
+    },
+  };
+}
+
+function followDatabase(f: Failover, m: InventoryNode): Step {
+  const { c, inv } = f;
+  return {
+    id: 'follow.database',
+    host: m.name,
+    title: `the database answers through ${inv.primaryCname} from ${m.name}`,
+    verify: false,
+    check: async (ctx) => {
+      const creds = await credentialsOf(ctx, inv, ctx.hostFor(f.newPrimary.name));
+      // one deadline for all: resolver caches may still name the old primary for a while
+      const deadline = Date.now() + (ctx.dryRun ? 0 : 30_000);
+      for (const cr of creds) {
+        const connected = await pollUntil(
+          async () => {
+            await checkFromHost(
+              ctx.host,
+              { server: inv.primaryCname, port: cr.port, database: cr.database, user: cr.user },
+              cr.password,
+              { psql: `${pgOf(c, m.name, ctx.host).binDir}/psql`, samples: 1 },
+            );
+            return true;
+          },
+          { timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: 500, retryErrors: true },
+        );
+        if (!connected.ok) throw connected.lastError;
+      }
+      return {
+        done: true,
+        why: `${creds.map((x) => `${x.database}/${x.user}`).join(', ')} connect through ${inv.primaryCname}`,
+      };
+    },
+    apply: async () => {},
+  };
+}
+
+/** PuppetDB reaches the database through primary_cname; its pool may hold connections to the dead address: restarted only when it does not answer. */
+function followPuppetdb(f: Failover, m: InventoryNode): Step {
+  const { layout } = f;
+  return {
+    id: 'follow.puppetdb',
+    host: m.name,
+    title: `PuppetDB on ${m.name} answers queries (restarted only if it does not)`,
+    check: async (ctx) => {
+      const at = remoteOf(ctx.host, m);
+      const answer = await pollUntil(() => puppetdbAnswers(at, layout), {
+        timeoutMs: ctx.dryRun ? 0 : 20_000,
+        intervalMs: 1000,
+      });
+      const ok = answer.ok ? answer.value : false;
+      return ok === false
+        ? { done: false, why: 'PuppetDB does not answer a query' }
+        : { done: true, why: ok === undefined ? 'PuppetDB is not running here' : 'PuppetDB answers' };
+    },
+    apply: async (ctx) => {
+      const at = remoteOf(ctx.host, m);
+      await restart(at, layout, layout.services.puppetdb);
+      if (!ctx.dryRun) await pollUntil(() => puppetdbAnswers(at, layout), { timeoutMs: 300_000, intervalMs: 1000 });
+    },
+  };
+}
+
+/**
+ * MCollective (debian): every broker pool names the masters that serve now (a pool that still names the dead
+ * primary leaves MCollective degraded). Only a cluster whose MCollective was set up (by join): a failover never
+ * generates or rotates its secrets.
+ */
+async function mcollectiveBrokersFollow(f: Failover): Promise<Flow['items']> {
+  const { c, inv, layout, newPrimary, followers } = f;
   const serverCfg = layout.files.mcollectiveServerCfg?.path;
   if (
-    layout.flavour === 'debian' &&
-    serverCfg &&
-    (await c
-      .host(t.name)
-      .exists(serverCfg, { sudo: t.sudo })
+    layout.flavour !== 'debian' ||
+    !serverCfg ||
+    !(await c
+      .host(newPrimary.name)
+      .exists(serverCfg, { sudo: newPrimary.sudo })
       .catch(() => false))
-  ) {
-    const mco: McoCluster = {
-      primary: { fqdn: t.name, host: c.host(t.name), layout },
-      secondaries: reachableOthers.map((m) => ({ fqdn: m.name, host: c.host(m.name), layout })),
-      sudo: t.sudo || reachableOthers.some((m) => m.sudo),
-    };
-    const { secrets, generated } = await readSecrets(mco);
-    for (const v of [secrets.psk, secrets.password]) inv.redactor.add(v);
-    if (generated.length === 0) items.push(...debianSyncSteps(mco, secrets));
-  }
-  return { name: 'failover', items };
+  )
+    return [];
+  const mco: McoCluster = {
+    primary: { fqdn: newPrimary.name, host: c.host(newPrimary.name), layout },
+    secondaries: followers.map((m) => ({ fqdn: m.name, host: c.host(m.name), layout })),
+    sudo: newPrimary.sudo || followers.some((m) => m.sudo),
+  };
+  const { secrets, generated } = await readSecrets(mco);
+  for (const v of [secrets.psk, secrets.password]) inv.redactor.add(v);
+  return generated.length === 0 ? debianSyncSteps(mco, secrets) : [];
 }
