@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { fileOf } from '@pe-stack/pe-config-files';
+import { fileOf, type Layout } from '@pe-stack/pe-config-files';
 import { backupCa, restoreCa, verifyCaArchive } from '@pe-stack/pe-certs';
 import {
   asDbUser,
@@ -100,11 +100,9 @@ export interface BackupOptions {
 export async function backupCluster(c: BackupContext, opts: BackupOptions = {}): Promise<BackupResult> {
   const t0 = performance.now();
   const inv = c.inventory;
-  const layout = inv.layout;
   const node = inv.masters.find((m) => m.name === (opts.from ?? inv.primary.name));
   if (!node) throw new BackupError(`${opts.from} is not a master of ${inv.file}.`);
   const host = c.host(node.name);
-  const sudo = node.sudo;
   const now = opts.now ?? new Date();
   const outDir = opts.dir ?? inv.backupDir;
   await fs.mkdir(outDir, { recursive: true, mode: 0o700 });
@@ -115,85 +113,116 @@ export async function backupCluster(c: BackupContext, opts: BackupOptions = {}):
     const manifest: BackupManifest = {
       version: 1,
       cluster: inv.cluster,
-      layout: layout.name,
+      layout: inv.layout.name,
       host: node.name,
       created: now.toISOString(),
       members: {},
       credentials: {},
       databases: {},
     };
-    // the CA
-    const cadir = layout.dirs.cadir;
-    if (await host.exists(`${cadir}/ca_crt.pem`, { sudo })) {
-      const ca = await backupCa(host, cadir, join(staging, 'ca'), { sudo, now });
-      manifest.ca = { archive: relative(staging, ca.archive), manifest: relative(staging, ca.manifestPath), cadir };
-    }
-    // credentials files, as they are (they hold passwords: the archive is 0600)
-    const files = [
-      ...dbFilesFromLayout(layout).map((f) => f.path),
-      ...(['mcollectiveServerCfg', 'mcollectiveCredentials'] as const).flatMap((k) =>
-        layout.files[k] ? [fileOf(layout, k).path] : [],
-      ),
-    ];
-    for (const p of files) {
-      validateRemotePath(p);
-      if (!(await host.exists(p, { sudo }))) continue;
-      const member = join('credentials', p.replace(/^\/+/, ''));
-      await fs.mkdir(join(staging, dirname(member)), { recursive: true, mode: 0o700 });
-      await fs.writeFile(join(staging, member), await host.readFile(p, { sudo }), { mode: 0o600 });
-      manifest.credentials[member] = p;
-    }
-    // the databases
-    if (!opts.noDatabase) {
-      const creds = await readCredentials(host, dbFilesFromLayout(layout));
-      for (const cr of creds) inv.redactor.add(cr.password);
-      const pg = c.pgInstance?.(node.name, host) ?? instanceFromLayout(host, layout);
-      await fs.mkdir(join(staging, 'db'), { recursive: true, mode: 0o700 });
-      for (const db of [...new Set(creds.map((x) => x.database))]) {
-        const member = join('db', `${db.replace(/[^A-Za-z0-9._-]/g, '_')}.dump`);
-        const argv = asDbUser(pg, [
-          `${pg.binDir}/pg_dump`,
-          '-h',
-          pg.socketDir,
-          '-p',
-          String(pg.port),
-          '-Fc',
-          '--no-password',
-          '-d',
-          db,
-        ]);
-        const p = await host.spawn(argv, { sudo: true, readOnly: true, cwd: '/' });
-        let stderr = '';
-        p.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
-        const [, res] = await Promise.all([
-          pipeline(p.stdout, createWriteStream(join(staging, member), { mode: 0o600 })),
-          p.done,
-        ]);
-        if (res.code !== 0)
-          throw new BackupError(
-            `pg_dump of ${db} exited ${res.code}: ${inv.redactor.redact(stderr.trim().split('\n').slice(-2).join(' '))}`,
-            { host: node.name },
-          );
-        manifest.databases[member] = db;
-      }
-    }
-    for (const f of await walk(staging)) manifest.members[relative(staging, f)] = await sha256File(f);
-    await fs.writeFile(join(staging, 'MANIFEST.json'), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
-    const archive = join(outDir, `${name}.tar`);
-    await run('tar', ['-C', staging, '--format=gnu', '--owner=0', '--group=0', '-cf', `${archive}.part`, '.'], {
-      maxBuffer: 1 << 20,
-    });
-    await fs.chmod(`${archive}.part`, 0o600);
-    await fs.rename(`${archive}.part`, archive);
-    const { sha256 } = await sha256File(archive);
-    const checksumFile = `${archive}.sha256`;
-    await fs.writeFile(checksumFile, `${sha256}  ${basename(archive)}\n`, { mode: 0o600 });
+    const from: Staging = { host, sudo: node.sudo, node: node.name, dir: staging, manifest };
+    await stageCa(from, inv.layout, now);
+    await stageCredentials(from, inv.layout);
+    if (!opts.noDatabase)
+      await stageDatabases(from, inv, c.pgInstance?.(node.name, host) ?? instanceFromLayout(host, inv.layout));
+    const written = await writeArchive(from, outDir, name);
     // prove what was written reads back
-    await verifyClusterBackup(archive);
-    return { archive, checksumFile, sha256, manifest, ms: performance.now() - t0 };
+    await verifyClusterBackup(written.archive);
+    return { ...written, manifest, ms: performance.now() - t0 };
   } finally {
     await fs.rm(staging, { recursive: true, force: true });
   }
+}
+
+/** The master a backup reads from, and the private directory its members are gathered in before the tar. */
+interface Staging {
+  host: Host;
+  sudo: boolean;
+  node: string;
+  dir: string;
+  manifest: BackupManifest;
+}
+
+/** The CA: pe-certs backupCa, a tar of the CA directory with a sha256 manifest read as it streamed. */
+async function stageCa(from: Staging, layout: Layout, now: Date): Promise<void> {
+  const cadir = layout.dirs.cadir;
+  if (!(await from.host.exists(`${cadir}/ca_crt.pem`, { sudo: from.sudo }))) return;
+  const ca = await backupCa(from.host, cadir, join(from.dir, 'ca'), { sudo: from.sudo, now });
+  from.manifest.ca = { archive: relative(from.dir, ca.archive), manifest: relative(from.dir, ca.manifestPath), cadir };
+}
+
+/** Credentials files, as they are (they hold passwords: the archive is 0600). */
+async function stageCredentials(from: Staging, layout: Layout): Promise<void> {
+  const files = [
+    ...dbFilesFromLayout(layout).map((f) => f.path),
+    ...(['mcollectiveServerCfg', 'mcollectiveCredentials'] as const).flatMap((k) =>
+      layout.files[k] ? [fileOf(layout, k).path] : [],
+    ),
+  ];
+  for (const p of files) {
+    validateRemotePath(p);
+    if (!(await from.host.exists(p, { sudo: from.sudo }))) continue;
+    const member = join('credentials', p.replace(/^\/+/, ''));
+    await fs.mkdir(join(from.dir, dirname(member)), { recursive: true, mode: 0o700 });
+    await fs.writeFile(join(from.dir, member), await from.host.readFile(p, { sudo: from.sudo }), { mode: 0o600 });
+    from.manifest.credentials[member] = p;
+  }
+}
+
+/** A `pg_dump -Fc` of every database the services use. */
+async function stageDatabases(from: Staging, inv: Inventory, pg: PgInstance): Promise<void> {
+  const creds = await readCredentials(from.host, dbFilesFromLayout(inv.layout));
+  for (const cr of creds) inv.redactor.add(cr.password);
+  await fs.mkdir(join(from.dir, 'db'), { recursive: true, mode: 0o700 });
+  for (const db of [...new Set(creds.map((x) => x.database))]) {
+    const member = join('db', `${db.replace(/[^A-Za-z0-9._-]/g, '_')}.dump`);
+    await dumpDatabase(from, inv, pg, db, join(from.dir, member));
+    from.manifest.databases[member] = db;
+  }
+}
+
+async function dumpDatabase(from: Staging, inv: Inventory, pg: PgInstance, db: string, file: string): Promise<void> {
+  const argv = asDbUser(pg, [
+    `${pg.binDir}/pg_dump`,
+    '-h',
+    pg.socketDir,
+    '-p',
+    String(pg.port),
+    '-Fc',
+    '--no-password',
+    '-d',
+    db,
+  ]);
+  const p = await from.host.spawn(argv, { sudo: true, readOnly: true, cwd: '/' });
+  let stderr = '';
+  p.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
+  const [, res] = await Promise.all([pipeline(p.stdout, createWriteStream(file, { mode: 0o600 })), p.done]);
+  if (res.code !== 0)
+    throw new BackupError(
+      `pg_dump of ${db} exited ${res.code}: ${inv.redactor.redact(stderr.trim().split('\n').slice(-2).join(' '))}`,
+      { host: from.node },
+    );
+}
+
+/** MANIFEST.json (the sha256 of every member), the tar (0600), and `<archive>.sha256` beside it. */
+async function writeArchive(
+  from: Staging,
+  outDir: string,
+  name: string,
+): Promise<{ archive: string; checksumFile: string; sha256: string }> {
+  const staging = from.dir;
+  for (const f of await walk(staging)) from.manifest.members[relative(staging, f)] = await sha256File(f);
+  await fs.writeFile(join(staging, 'MANIFEST.json'), `${JSON.stringify(from.manifest, null, 2)}\n`, { mode: 0o600 });
+  const archive = join(outDir, `${name}.tar`);
+  await run('tar', ['-C', staging, '--format=gnu', '--owner=0', '--group=0', '-cf', `${archive}.part`, '.'], {
+    maxBuffer: 1 << 20,
+  });
+  await fs.chmod(`${archive}.part`, 0o600);
+  await fs.rename(`${archive}.part`, archive);
+  const { sha256 } = await sha256File(archive);
+  const checksumFile = `${archive}.sha256`;
+  await fs.writeFile(checksumFile, `${sha256}  ${basename(archive)}\n`, { mode: 0o600 });
+  return { archive, checksumFile, sha256 };
 }
 
 export interface VerifiedBackup {
@@ -210,6 +239,24 @@ export interface VerifiedBackup {
  * extracted, verified members.
  */
 export async function openClusterBackup(archive: string): Promise<VerifiedBackup> {
+  await checkArchiveChecksum(archive);
+  const dir = await fs.mkdtemp(join(tmpdir(), 'pe-cluster-restore-'));
+  await fs.chmod(dir, 0o700);
+  const dispose = () => fs.rm(dir, { recursive: true, force: true });
+  try {
+    await run('tar', ['-C', dir, '--no-same-owner', '-xf', archive], { maxBuffer: 1 << 20 });
+    const manifest = await readManifest(archive, dir);
+    await checkMembers(archive, dir, manifest);
+    if (manifest.ca) await verifyCaArchive(join(dir, manifest.ca.archive), join(dir, manifest.ca.manifest));
+    return { manifest, dir, dispose };
+  } catch (e) {
+    await dispose();
+    throw e;
+  }
+}
+
+/** The archive's sha256 is the one `<archive>.sha256` names. */
+async function checkArchiveChecksum(archive: string): Promise<void> {
   let want: string;
   try {
     want = (await fs.readFile(`${archive}.sha256`, 'utf8')).trim().split(/\s+/)[0] ?? '';
@@ -225,40 +272,37 @@ export async function openClusterBackup(archive: string): Promise<VerifiedBackup
     throw new BackupError(
       `${archive} does not match its checksum (sha256 ${got.sha256.slice(0, 16)}..., expected ${want.slice(0, 16)}...); nothing was restored.`,
     );
-  const dir = await fs.mkdtemp(join(tmpdir(), 'pe-cluster-restore-'));
-  await fs.chmod(dir, 0o700);
-  const dispose = () => fs.rm(dir, { recursive: true, force: true });
+}
+
+async function readManifest(archive: string, dir: string): Promise<BackupManifest> {
+  let manifest: BackupManifest;
   try {
-    await run('tar', ['-C', dir, '--no-same-owner', '-xf', archive], { maxBuffer: 1 << 20 });
-    let manifest: BackupManifest;
-    try {
-      manifest = JSON.parse(await fs.readFile(join(dir, 'MANIFEST.json'), 'utf8')) as BackupManifest;
-    } catch (e) {
-      throw new BackupError(`${archive} has no readable MANIFEST.json: ${(e as Error).message}`);
-    }
-    if (manifest.version !== 1 || typeof manifest.members !== 'object')
-      throw new BackupError(`${archive}: MANIFEST.json is not a pe-cluster backup manifest.`);
-    const present = (await walk(dir)).map((f) => relative(dir, f)).filter((f) => f !== 'MANIFEST.json');
-    const problems: string[] = [];
-    for (const f of present) if (!manifest.members[f]) problems.push(`${f} (not in the manifest)`);
-    for (const [f, m] of Object.entries(manifest.members)) {
-      if (!present.includes(f)) {
-        problems.push(`${f} (missing)`);
-        continue;
-      }
-      const s = await sha256File(join(dir, f));
-      if (s.sha256 !== m.sha256 || s.bytes !== m.bytes) problems.push(`${f} (sha256 differs)`);
-    }
-    if (problems.length)
-      throw new BackupError(
-        `${archive} members differ from its manifest: ${problems.slice(0, 5).join(', ')}; nothing was restored.`,
-      );
-    if (manifest.ca) await verifyCaArchive(join(dir, manifest.ca.archive), join(dir, manifest.ca.manifest));
-    return { manifest, dir, dispose };
+    manifest = JSON.parse(await fs.readFile(join(dir, 'MANIFEST.json'), 'utf8')) as BackupManifest;
   } catch (e) {
-    await dispose();
-    throw e;
+    throw new BackupError(`${archive} has no readable MANIFEST.json: ${(e as Error).message}`);
   }
+  if (manifest.version !== 1 || typeof manifest.members !== 'object')
+    throw new BackupError(`${archive}: MANIFEST.json is not a pe-cluster backup manifest.`);
+  return manifest;
+}
+
+/** Every extracted member matches MANIFEST.json: none missing, none extra, each sha256 and size as listed. */
+async function checkMembers(archive: string, dir: string, manifest: BackupManifest): Promise<void> {
+  const present = (await walk(dir)).map((f) => relative(dir, f)).filter((f) => f !== 'MANIFEST.json');
+  const problems: string[] = [];
+  for (const f of present) if (!manifest.members[f]) problems.push(`${f} (not in the manifest)`);
+  for (const [f, m] of Object.entries(manifest.members)) {
+    if (!present.includes(f)) {
+      problems.push(`${f} (missing)`);
+      continue;
+    }
+    const s = await sha256File(join(dir, f));
+    if (s.sha256 !== m.sha256 || s.bytes !== m.bytes) problems.push(`${f} (sha256 differs)`);
+  }
+  if (problems.length)
+    throw new BackupError(
+      `${archive} members differ from its manifest: ${problems.slice(0, 5).join(', ')}; nothing was restored.`,
+    );
 }
 
 /** Verify only (nothing extracted is kept). */
@@ -321,14 +365,7 @@ export async function restoreCluster(
         `PostgreSQL on ${node.name} is a standby (in recovery); restore the database onto the primary.`,
         { host: node.name },
       );
-    // a verified backup of what is there now, before anything is replaced
-    let safety: string | undefined;
-    const hasCa = await host.exists(`${inv.layout.dirs.cadir}/ca_crt.pem`, { sudo });
-    const hasCreds = await Promise.all(Object.values(m.credentials).map((p) => host.exists(p, { sudo })));
-    if (hasCa || hasCreds.some(Boolean)) {
-      const b = await backupCluster(c, { from: node.name, dir: opts.dir ?? inv.backupDir, noDatabase: !wantsDb });
-      safety = b.archive;
-    }
+    const safety = await safetyBackup(c, { host, sudo, node: node.name }, m, { dir: opts.dir, withDatabase: wantsDb });
     const report: RestoreReport = { archive, to: node.name, safetyBackup: safety, credentials: [], databases: [] };
     if (parts.has('ca') && m.ca) {
       const r = await restoreCa(join(v.dir, m.ca.archive), host, inv.layout.dirs.cadir, {
@@ -343,38 +380,63 @@ export async function restoreCluster(
         report.credentials.push({ path, changed: w.changed });
       }
     }
-    if (wantsDb) {
-      for (const [member, db] of Object.entries(m.databases)) {
-        const argv = asDbUser(pg, [
-          `${pg.binDir}/pg_restore`,
-          '-h',
-          pg.socketDir,
-          '-p',
-          String(pg.port),
-          '--clean',
-          '--if-exists',
-          '--no-password',
-          '--single-transaction',
-          '-d',
-          db,
-        ]);
-        const r = await host.exec(argv, {
-          sudo: true,
-          cwd: '/',
-          stdin: await fs.readFile(join(v.dir, member)),
-          allowFailure: true,
-          timeoutMs: 60 * 60_000,
-        });
-        if (r.code !== 0)
-          throw new BackupError(
-            `pg_restore of ${db} exited ${r.code}: ${inv.redactor.redact(r.stderr.trim().split('\n').slice(-2).join(' '))}`,
-            { host: node.name, hint: safety ? `The state before the restore is in ${safety}.` : undefined },
-          );
-        report.databases.push(db);
-      }
-    }
+    if (wantsDb) report.databases.push(...(await restoreDatabases(inv, v, { host, node: node.name, pg, safety })));
     return report;
   } finally {
     await v.dispose();
   }
+}
+
+/** A verified backup of what is on the target now, before anything is replaced (none when it holds neither CA nor credentials). */
+async function safetyBackup(
+  c: BackupContext,
+  to: { host: Host; sudo: boolean; node: string },
+  m: BackupManifest,
+  o: { dir?: string | undefined; withDatabase: boolean },
+): Promise<string | undefined> {
+  const inv = c.inventory;
+  const hasCa = await to.host.exists(`${inv.layout.dirs.cadir}/ca_crt.pem`, { sudo: to.sudo });
+  const hasCreds = await Promise.all(Object.values(m.credentials).map((p) => to.host.exists(p, { sudo: to.sudo })));
+  if (!hasCa && !hasCreds.some(Boolean)) return undefined;
+  const b = await backupCluster(c, { from: to.node, dir: o.dir ?? inv.backupDir, noDatabase: !o.withDatabase });
+  return b.archive;
+}
+
+/** Each database with `pg_restore --clean --if-exists` in one transaction; returns their names. */
+async function restoreDatabases(
+  inv: Inventory,
+  v: VerifiedBackup,
+  to: { host: Host; node: string; pg: PgInstance; safety: string | undefined },
+): Promise<string[]> {
+  const { pg } = to;
+  const done: string[] = [];
+  for (const [member, db] of Object.entries(v.manifest.databases)) {
+    const argv = asDbUser(pg, [
+      `${pg.binDir}/pg_restore`,
+      '-h',
+      pg.socketDir,
+      '-p',
+      String(pg.port),
+      '--clean',
+      '--if-exists',
+      '--no-password',
+      '--single-transaction',
+      '-d',
+      db,
+    ]);
+    const r = await to.host.exec(argv, {
+      sudo: true,
+      cwd: '/',
+      stdin: await fs.readFile(join(v.dir, member)),
+      allowFailure: true,
+      timeoutMs: 60 * 60_000,
+    });
+    if (r.code !== 0)
+      throw new BackupError(
+        `pg_restore of ${db} exited ${r.code}: ${inv.redactor.redact(r.stderr.trim().split('\n').slice(-2).join(' '))}`,
+        { host: to.node, hint: to.safety ? `The state before the restore is in ${to.safety}.` : undefined },
+      );
+    done.push(db);
+  }
+  return done;
 }
