@@ -1,5 +1,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Lab, type LabState, type UpOptions } from './lab.js';
+import { Lab } from './lab.js';
+import { fixtureKeyFile } from './paths.js';
+import type { LabState, UpOptions } from './types.js';
 
 /**
  * Shared lab for the `lab` test suite: brings a profile up once per run and
@@ -39,16 +41,16 @@ export async function useLab(opts: Omit<UpOptions, 'log'>): Promise<{ lab: Lab; 
  * a fresh lab up, whatever it asks for.
  */
 export function markLabDirty(lab: Lab): void {
-  rmSync(`${lab.config.stateDir}/fixture.key`, { force: true });
+  rmSync(fixtureKeyFile(lab.config), { force: true });
 }
 
 function readKey(lab: Lab): string | undefined {
   try {
-    return readFileSync(`${lab.config.stateDir}/fixture.key`, 'utf8');
+    return readFileSync(fixtureKeyFile(lab.config), 'utf8');
   } catch {
     return undefined;
   }
 }
 function writeKey(lab: Lab, key: string): void {
-  writeFileSync(`${lab.config.stateDir}/fixture.key`, key);
+  writeFileSync(fixtureKeyFile(lab.config), key);
 }
