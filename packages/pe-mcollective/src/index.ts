@@ -83,4 +83,4 @@ export {
   verifyDebian,
 } from './debian.js';
 export { type PingResult, parsePing, mcoPing } from './mco.js';
-export { type VerifyReport, report, assertVerified } from './verify.js';
+export { type VerifyReport, report, assertMcoVerified } from './verify.js';

@@ -14,7 +14,7 @@ export function report(checks: VerifyReport['checks']): VerifyReport {
 }
 
 /** Throw McoVerifyError when the report is not ok. */
-export function assertVerified(r: VerifyReport): VerifyReport {
+export function assertMcoVerified(r: VerifyReport): VerifyReport {
   if (!r.ok) throw new McoVerifyError(r.problems);
   return r;
 }
