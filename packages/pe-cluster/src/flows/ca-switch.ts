@@ -44,20 +44,20 @@ export function caServerEdit(inv: Inventory): Edit {
   };
 }
 
-function caEdits(inv: Inventory, certname: string, enabled: boolean): Edit[] {
+function caRoleEdits(inv: Inventory, certname: string, want: { enabled: boolean }): Edit[] {
   const tls = webTlsOps(inv.layout, certname);
   const web: Edit[] = tls.length ? [{ kind: 'hocon', path: fileOf(inv.layout, 'webServerConf').path, ops: tls }] : [];
-  return [...web, caServiceEdit(inv.layout, { enabled }), caServerEdit(inv)];
+  return [...web, caServiceEdit(inv.layout, want), caServerEdit(inv)];
 }
 
 /** The edits that make master `certname` the CA: web-server TLS files named, CA on, ca_server = primary_cname. */
 export function caOnEdits(inv: Inventory, certname: string): Edit[] {
-  return caEdits(inv, certname, true);
+  return caRoleEdits(inv, certname, { enabled: true });
 }
 
 /** The edits that make master `certname` no CA: web-server TLS files named, CA off, ca_server = primary_cname. */
 export function caOffEdits(inv: Inventory, certname: string): Edit[] {
-  return caEdits(inv, certname, false);
+  return caRoleEdits(inv, certname, { enabled: false });
 }
 
 /**
