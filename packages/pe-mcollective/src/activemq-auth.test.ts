@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigEditError, ConfigParseError, parseActiveMq } from '@pe-stack/pe-config-files';
 import { ActiveMqAuthEditor } from './activemq-auth.js';
-import { FIXTURES, fixture } from './test-support.js';
+import { FIXTURES, fixture } from '@pe-stack/testkit/mcollective';
 
 const P = '/etc/activemq/instances-available/main/activemq.xml';
 const user = { username: 'mcollective', password: 'Zx9-stomp&"pw', groups: 'mcollective,everyone' };

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { editText } from '@pe-stack/pe-config-files';
 import { checkMasters, commaList, poolBrokers, poolFor, poolOps, readPool } from './brokers.js';
 import { McoError } from './errors.js';
-import { FIXTURES, fixture } from './test-support.js';
+import { FIXTURES, fixture } from '@pe-stack/testkit/mcollective';
 
 const P = '/etc/mcollective/server.cfg';
 const creds = { user: 'mcollective', password: 'S3cretStompPw' };

@@ -1,14 +1,21 @@
 import { chmodSync, existsSync, lstatSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DryRunHost, Redactor } from '@pe-stack/pe-host';
+import { Redactor } from '@pe-stack/pe-host';
 import { KeyValueDocument, parseActiveMq } from '@pe-stack/pe-config-files';
 import { ActiveMqAuthEditor } from './activemq-auth.js';
 import { poolBrokers, readPool } from './brokers.js';
 import { debianRemoveSteps, debianSyncSteps, readSecrets, verifyDebian } from './debian.js';
-import { runSteps, type Master, type McoCluster } from './steps.js';
-import { debianLayoutUnder, fakeServiceCommands, localMaster, tempRoot } from './test-support.js';
-import { assertVerified } from './verify.js';
+import {
+  debianLayoutUnder,
+  fakeServiceCommands,
+  localMaster,
+  plannedOn,
+  runMcoFlow,
+  tempRoot,
+} from '@pe-stack/testkit/mcollective';
+import { allMasters, type Master, type McoCluster } from './cluster.js';
+import { assertMcoVerified } from './verify.js';
 
 function cluster(n: number) {
   const redactor = new Redactor();
@@ -62,8 +69,8 @@ describe('debian: shared psk and credentials, complete broker lists, a network o
   it('sync over three masters: every file names every broker, a mesh of connectors, services restarted once; a rerun does nothing', async () => {
     const { c, masters, calls } = cluster(3);
     const { secrets } = await readSecrets(c);
-    const out = await runSteps(debianSyncSteps(c, secrets));
-    expect(out.map((o) => o.status)).toEqual(Array(9).fill('applied'));
+    const out = (await runMcoFlow(debianSyncSteps(c, secrets), masters)).steps;
+    expect(out.map((o) => o.status)).toEqual(Array(9).fill('done'));
     for (const [i, m] of masters.entries()) {
       for (const key of ['mcollectiveServerCfg', 'mcollectiveClientCfg'] as const) {
         const text = read(m, key);
@@ -112,37 +119,37 @@ describe('debian: shared psk and credentials, complete broker lists, a network o
         'is-active mcollective',
       ]);
     }
-    const again = await runSteps(debianSyncSteps(c, secrets));
-    expect(again.every((o) => o.status === 'already-done')).toBe(true);
+    const again = (await runMcoFlow(debianSyncSteps(c, secrets), masters)).steps;
+    expect(again.every((o) => o.status === 'skipped')).toBe(true);
     // someone opens activemq.xml to all: the config step notices and closes it again
     chmodSync(masters[1]!.layout.files.activemqXml!.path, 0o644);
-    const fix = await runSteps(debianSyncSteps(c, secrets));
-    expect(fix.filter((o) => o.status === 'applied').map((o) => [o.id, o.why])).toEqual([
+    const fix = (await runMcoFlow(debianSyncSteps(c, secrets), masters)).steps;
+    expect(fix.filter((o) => o.status === 'done').map((o) => [o.id, o.why])).toEqual([
       ['mco-config:master2.example.com', expect.stringContaining('readable by all users')],
       ['mco-restart:master2.example.com', 'the configuration changed'],
     ]);
     expect(statSync(masters[1]!.layout.files.activemqXml!.path).mode & 0o777).toBe(0o640);
     expect(calls(0).filter((x) => x.startsWith('restart'))).toHaveLength(2);
     expect(calls(1).filter((x) => x.startsWith('restart'))).toHaveLength(4);
-    const r = assertVerified(await verifyDebian(c));
+    const r = assertMcoVerified(await verifyDebian(c));
     expect(r.checks.map((x) => x.name)).toContain('psk');
   });
 
   it('removing a master drops it from every list and mesh of the others, stops it, and the rest still verify', async () => {
     const { c, masters, calls } = cluster(3);
     const { secrets } = await readSecrets(c);
-    await runSteps(debianSyncSteps(c, secrets));
+    await runMcoFlow(debianSyncSteps(c, secrets), masters);
     const remaining: McoCluster = { primary: masters[0]!, secondaries: [masters[1]!], sudo: false };
     const gone = masters[2]!;
-    const out = await runSteps(debianRemoveSteps(remaining, gone, secrets, { stopRemoved: true }));
+    const out = (await runMcoFlow(debianRemoveSteps(remaining, gone, secrets, { stopRemoved: true }), masters)).steps;
     expect(out.map((o) => [o.id, o.status])).toEqual([
-      ['mco-config:master1.example.com', 'applied'],
-      ['activemq-instance:master1.example.com', 'already-done'],
-      ['mco-restart:master1.example.com', 'applied'],
-      ['mco-config:master2.example.com', 'applied'],
-      ['activemq-instance:master2.example.com', 'already-done'],
-      ['mco-restart:master2.example.com', 'applied'],
-      ['mco-stop:master3.example.com', 'applied'],
+      ['mco-config:master1.example.com', 'done'],
+      ['activemq-instance:master1.example.com', 'skipped'],
+      ['mco-restart:master1.example.com', 'done'],
+      ['mco-config:master2.example.com', 'done'],
+      ['activemq-instance:master2.example.com', 'skipped'],
+      ['mco-restart:master2.example.com', 'done'],
+      ['mco-stop:master3.example.com', 'done'],
     ]);
     for (const m of remaining.secondaries.concat(remaining.primary)) {
       for (const key of ['mcollectiveServerCfg', 'mcollectiveClientCfg', 'activemqXml'] as const)
@@ -155,7 +162,7 @@ describe('debian: shared psk and credentials, complete broker lists, a network o
       'is-active mcollective',
       'is-active activemq',
     ]);
-    assertVerified(await verifyDebian(remaining));
+    assertMcoVerified(await verifyDebian(remaining));
     // the removed master's own files are left as they were (it is gone from the cluster, not wiped)
     expect(read(gone, 'mcollectiveServerCfg')).toContain('master1.example.com');
   });
@@ -163,7 +170,7 @@ describe('debian: shared psk and credentials, complete broker lists, a network o
   it('verification reports a psk that differs and an incomplete pool without printing secrets', async () => {
     const { c, masters } = cluster(2);
     const { secrets } = await readSecrets(c);
-    await runSteps(debianSyncSteps(c, secrets, { restart: false }));
+    await runMcoFlow(debianSyncSteps(c, secrets, { restart: false }), masters);
     const path = masters[1]!.layout.files.mcollectiveClientCfg!.path;
     writeFileSync(
       path,
@@ -187,11 +194,11 @@ describe('debian: shared psk and credentials, complete broker lists, a network o
   it('dry run: the plan shows the edits with the psk and passwords masked and writes nothing', async () => {
     const { c, masters } = cluster(2);
     const { secrets } = await readSecrets(c);
-    const dry = new Map(masters.map((m) => [m.host.name, new DryRunHost(m.host)]));
     const before = masters.map((m) => read(m, 'activemqXml'));
-    const out = await runSteps(debianSyncSteps(c, secrets), { dryRun: true, hosts: { hostFor: (n) => dry.get(n)! } });
+    const result = await runMcoFlow(debianSyncSteps(c, secrets), allMasters(c), { dryRun: true });
+    const out = result.steps;
     expect(out.every((o) => o.status === 'planned')).toBe(true);
-    const mutations = [...dry.values()].flatMap((d) => d.mutations);
+    const mutations = masters.flatMap((m) => plannedOn(result, m.host.name));
     expect(
       mutations
         .filter((m) => m.kind === 'write')
@@ -223,7 +230,7 @@ describe('debian: shared psk and credentials, complete broker lists, a network o
     const before = read(masters[0]!, 'mcollectiveServerCfg');
     const steps = debianSyncSteps(c, secrets, { restart: false });
     // the steps of master1 run first; master2's config step fails
-    const err = (await runSteps(steps).catch((e: unknown) => e)) as Error;
+    const err = (await runMcoFlow(steps, masters).catch((e: unknown) => e)) as Error;
     expect(err).toMatchObject({ code: 'E_MCO_CONFIG', message: expect.stringContaining('server.cfg does not exist') });
     expect(String(err.message)).not.toContain(secrets.psk);
     expect(read(masters[0]!, 'mcollectiveServerCfg')).not.toBe(before);

@@ -22,7 +22,8 @@ import {
 } from './brokers.js';
 import { McoError } from './errors.js';
 import { mcoPing } from './mco.js';
-import { allMasters, bindCluster, bindMaster, type Master, type McoCluster, type McoStep } from './steps.js';
+import type { Step } from '@pe-stack/pe-steps';
+import { allMasters, bindCluster, bindMaster, type Master, type McoCluster } from './cluster.js';
 import { report, type VerifyReport } from './verify.js';
 
 /** What every master's MCollective shares (debian: psk security provider, one STOMP user). */
@@ -210,7 +211,7 @@ function instancePaths(m: Master): { available: string; enabled: string } | unde
  * removed), the Debian instance enabled, then activemq and mcollective
  * restarted where something changed.
  */
-export function debianSyncSteps(cluster: McoCluster, s: McoSecrets, opts: DebianOptions = {}): McoStep[] {
+export function debianSyncSteps(cluster: McoCluster, s: McoSecrets, opts: DebianOptions = {}): Step[] {
   const masters = checkMasters(allMasters(cluster));
   if (cluster.primary.layout.flavour !== 'debian')
     throw new McoError(
@@ -220,7 +221,7 @@ export function debianSyncSteps(cluster: McoCluster, s: McoSecrets, opts: Debian
   register(cluster, s);
   const sudo = cluster.sudo ?? true;
   const changed = new Set<string>();
-  const steps: McoStep[] = [];
+  const steps: Step[] = [];
   for (const m of masters) {
     steps.push({
       id: `mco-config:${m.fqdn}`,
@@ -310,7 +311,7 @@ export function debianRemoveSteps(
   removed: MasterRef & { host?: Master['host']; layout?: Master['layout'] },
   s: McoSecrets,
   opts: DebianOptions & { stopRemoved?: boolean } = {},
-): McoStep[] {
+): Step[] {
   if (allMasters(cluster).some((m) => m.fqdn.toLowerCase() === removed.fqdn.toLowerCase())) {
     throw new McoError(
       'E_MCO_INPUT',
@@ -326,7 +327,7 @@ export function debianRemoveSteps(
       host: host.name,
       title: `stop ${services.join(' and ')} on the removed master`,
       check: async (ctx) => {
-        const h = ctx?.hostFor ? ctx.hostFor(host.name) : host;
+        const h = ctx.hostFor(host.name);
         for (const svc of services) {
           const r = await h.exec(buildCommand(layout, 'serviceStatus', { service: svc }), {
             sudo: cluster.sudo ?? true,
@@ -338,7 +339,7 @@ export function debianRemoveSteps(
         return { done: true, why: `${services.join(' and ')} stopped` };
       },
       apply: async (ctx) => {
-        const h = ctx?.hostFor ? ctx.hostFor(host.name) : host;
+        const h = ctx.hostFor(host.name);
         for (const svc of services)
           await h.exec(buildCommand(layout, 'serviceStop', { service: svc }), {
             sudo: cluster.sudo ?? true,

@@ -1,21 +1,17 @@
 import { PeError, type PeErrorOptions } from '@pe-stack/pe-host';
 
 /**
- * Errors of pe-mcollective. Messages name files, hosts and settings, never a
- * value of a secret (psk, stomp password, private key, credentials).
+ * Errors of pe-mcollective and the codes it raises. Messages name files,
+ * hosts and settings, never a value of a secret (psk, stomp password, private
+ * key, credentials).
  */
-export class McoError extends PeError {
-  constructor(
-    code: 'E_MCO_CONFIG' | 'E_MCO_INPUT' | 'E_MCO_CONSOLE' | 'E_MCO_COPY' | 'E_MCO_STEP',
-    message: string,
-    opts: PeErrorOptions = {},
-  ) {
-    super(code, message, opts);
-  }
-}
+/** The codes pe-mcollective raises: McoError's, and E_VERIFY (McoVerifyError). */
+export type McoErrorCode = 'E_MCO_CONFIG' | 'E_MCO_INPUT' | 'E_MCO_CONSOLE' | 'E_MCO_COPY' | 'E_VERIFY';
+
+export class McoError extends PeError<Exclude<McoErrorCode, 'E_VERIFY'>> {}
 
 /** A verification found the cluster inconsistent; `problems` lists what (no secret values, no fingerprints). */
-export class McoVerifyError extends PeError {
+export class McoVerifyError extends PeError<'E_VERIFY'> {
   readonly problems: readonly string[];
   constructor(problems: readonly string[], opts: PeErrorOptions = {}) {
     super(

@@ -1,4 +1,4 @@
-export { McoError, McoVerifyError } from './errors.js';
+export { McoError, McoVerifyError, type McoErrorCode } from './errors.js';
 export {
   type MasterRef,
   type BrokerEndpoint,
@@ -49,18 +49,7 @@ export {
   compareWithFacts,
   copySharedFiles,
 } from './pki.js';
-export {
-  type Master,
-  type McoCluster,
-  type McoStep,
-  type StepState,
-  type StepHosts,
-  type StepOutcome,
-  allMasters,
-  bindMaster,
-  bindCluster,
-  runSteps,
-} from './steps.js';
+export { type Master, type McoCluster, allMasters } from './cluster.js';
 export {
   type Pe3ConsoleNames,
   type Pe3Options,

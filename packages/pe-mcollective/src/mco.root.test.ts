@@ -12,15 +12,16 @@ import { editText, resolveLayout } from '@pe-stack/pe-config-files';
 import { poolOps, readPool, stompEndpoint } from './brokers.js';
 import { debianRemoveSteps, debianSyncSteps, readSecrets, verifyDebian, type McoSecrets } from './debian.js';
 import { mcoPing } from './mco.js';
-import { runSteps, type Master, type McoCluster } from './steps.js';
 import {
   debianLayoutUnder,
+  runMcoFlow,
   startActiveMq,
   startMcollectived,
   tempRoot,
   waitForPort,
   type TestProcess,
-} from './test-support.js';
+} from '@pe-stack/testkit/mcollective';
+import { allMasters, type Master, type McoCluster } from './cluster.js';
 
 const have =
   existsSync('/usr/share/activemq/bin/activemq.jar') &&
@@ -97,9 +98,14 @@ describe.skipIf(!have)('MCollective over two networked ActiveMQ brokers (real pr
     cluster = { primary: nodes[0]!.m, secondaries: [nodes[1]!.m], sudo: false };
     ({ secrets } = await readSecrets(cluster));
     const t0 = performance.now();
-    const out = await runSteps(debianSyncSteps(cluster, secrets, { restart: false, bindAddress: '127.0.0.1' }));
+    const out = (
+      await runMcoFlow(
+        debianSyncSteps(cluster, secrets, { restart: false, bindAddress: '127.0.0.1' }),
+        allMasters(cluster),
+      )
+    ).steps;
     figures['sync steps, 2 masters (ms)'] = performance.now() - t0;
-    expect(out.filter((o) => o.status === 'applied').length).toBe(4);
+    expect(out.filter((o) => o.status === 'done').length).toBe(4);
     await Promise.all(nodes.map(startBroker));
     await Promise.all(nodes.map(startDaemon));
   }, 180_000);
@@ -173,12 +179,15 @@ describe.skipIf(!have)('MCollective over two networked ActiveMQ brokers (real pr
     await n2.daemon!.stop();
     await n2.broker!.stop();
     const remaining: McoCluster = { primary: n1.m, secondaries: [], sudo: false };
-    const out = await runSteps(
-      debianRemoveSteps(remaining, n2.m, secrets, { restart: false, bindAddress: '127.0.0.1' }),
-    );
+    const out = (
+      await runMcoFlow(debianRemoveSteps(remaining, n2.m, secrets, { restart: false, bindAddress: '127.0.0.1' }), [
+        n1.m,
+        n2.m,
+      ])
+    ).steps;
     expect(out.map((o) => [o.id, o.status])).toEqual([
-      ['mco-config:mco1.test', 'applied'],
-      ['activemq-instance:mco1.test', 'already-done'],
+      ['mco-config:mco1.test', 'done'],
+      ['activemq-instance:mco1.test', 'skipped'],
     ]);
     for (const key of ['mcollectiveServerCfg', 'mcollectiveClientCfg', 'activemqXml'] as const)
       expect(readFileSync(n1.m.layout.files[key]!.path, 'utf8')).not.toContain(String(n2.m.stompPort));

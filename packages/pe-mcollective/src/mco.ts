@@ -1,6 +1,6 @@
 import { CommandFailedError } from '@pe-stack/pe-host';
 import { fileOf } from '@pe-stack/pe-config-files';
-import type { Master } from './steps.js';
+import type { Master } from './cluster.js';
 
 export interface PingResult {
   /** Identities that answered, in answer order (duplicates kept: a duplicate means a message was delivered twice). */

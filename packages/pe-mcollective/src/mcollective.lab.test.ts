@@ -7,13 +7,14 @@
 //    and removing the secondary leaves the primary working.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DryRunHost, Redactor, SshHost } from '@pe-stack/pe-host';
+import { Redactor, SshHost } from '@pe-stack/pe-host';
 import { resolveLayout, type Layout } from '@pe-stack/pe-config-files';
 import { Lab, type UpOptions } from '@pe-stack/lab';
 import { debianRemoveSteps, debianSyncSteps, readSecrets, verifyDebian } from './debian.js';
 import { compareSharedFiles, fileFacts, sharedFiles } from './pki.js';
+import { plannedOn, runMcoFlow } from '@pe-stack/testkit/mcollective';
+import type { Master, McoCluster } from './cluster.js';
 import { pe3JoinSteps } from './pe3.js';
-import { runSteps, type Master, type McoCluster } from './steps.js';
 
 /** The lab's shared-fixture rule (tools/lab/src/fixture.ts, not exported): reuse a lab that is up with the same key. */
 async function labFor(opts: Omit<UpOptions, 'log'>): Promise<Lab> {
@@ -82,13 +83,9 @@ describe('pe3 simulator: the MCollective PKI files and credentials travel primar
     // two separate installs: each master generated its own pe-internal keys and credentials
     expect(before.filter((x) => x.status === 'content-differs').length).toBe(13);
     const pki = pe3JoinSteps(c).filter((s) => s.id.startsWith('mco-pki:'));
-    const dry = new DryRunHost(secondary.host);
-    const planned = await runSteps(pki, {
-      dryRun: true,
-      hosts: { hostFor: (n) => (n === secondary.host.name ? dry : primary.host) },
-    });
-    expect(planned.map((o) => o.status)).toEqual(['planned']);
-    const plan = JSON.stringify(dry.mutations);
+    const planned = await runMcoFlow(pki, masters, { dryRun: true });
+    expect(planned.steps.map((o) => o.status)).toEqual(['planned']);
+    const plan = JSON.stringify(plannedOn(planned, secondary.host.name));
     const key = (
       await primary.host.readFile('/etc/puppetlabs/puppet/ssl/private_keys/pe-internal-broker.pem')
     ).toString('utf8');
@@ -97,9 +94,9 @@ describe('pe3 simulator: the MCollective PKI files and credentials travel primar
       expect(plan).not.toContain(line);
     expect(plan).not.toContain(cred);
     const t0 = performance.now();
-    const out = await runSteps(pki);
+    const out = (await runMcoFlow(pki, masters)).steps;
     const ms = performance.now() - t0;
-    expect(out.map((o) => o.status)).toEqual(['applied']);
+    expect(out.map((o) => o.status)).toEqual(['done']);
     const after = await compareSharedFiles(primary, secondary);
     expect(after.every((x) => x.status === 'same')).toBe(true);
     const facts = await fileFacts(
@@ -114,7 +111,7 @@ describe('pe3 simulator: the MCollective PKI files and credentials travel primar
     expect((await secondary.host.readFile('/etc/puppetlabs/mcollective/credentials')).toString('utf8').trim()).toBe(
       cred,
     );
-    expect((await runSteps(pki)).map((o) => o.status)).toEqual(['already-done']);
+    expect((await runMcoFlow(pki, masters)).steps.map((o) => o.status)).toEqual(['skipped']);
     process.stderr.write(`pe-mcollective lab: pe3 PKI copy over SSH, 13 files: ${ms.toFixed(0)} ms\n`);
   });
 });
@@ -139,9 +136,9 @@ describe('debian --with-mcollective: a network of brokers between the masters, m
     // the lab's primary already has real secrets (the agent uses them): they are kept
     expect(generated).toEqual([]);
     const t0 = performance.now();
-    const out = await runSteps(debianSyncSteps(c, secrets));
+    const out = (await runMcoFlow(debianSyncSteps(c, secrets), masters)).steps;
     const syncMs = performance.now() - t0;
-    expect(out.filter((o) => o.status === 'applied').map((o) => o.id)).toEqual(
+    expect(out.filter((o) => o.status === 'done').map((o) => o.id)).toEqual(
       expect.arrayContaining([
         `mco-config:${primary.fqdn}`,
         `mco-config:${secondary.fqdn}`,
@@ -161,14 +158,16 @@ describe('debian --with-mcollective: a network of brokers between the masters, m
     // the secondary's mcollectived is on its own broker: the mesh carries the agent's and the primary's answers
     const log = (await secondary.host.readFile('/var/log/mcollective.log')).toString('utf8');
     expect(log).toMatch(new RegExp(`Connected to stomp://mcollective@${secondary.fqdn.replace(/\./g, '\\.')}:61613`));
-    expect((await runSteps(debianSyncSteps(c, secrets))).every((o) => o.status === 'already-done')).toBe(true);
+    expect((await runMcoFlow(debianSyncSteps(c, secrets), masters)).steps.every((o) => o.status === 'skipped')).toBe(
+      true,
+    );
   });
 
   it('removing the secondary: the primary lists only itself, the secondary is stopped, ping from the primary answers from the primary and the agent', async () => {
     const [primary, secondary] = masters as [Master, Master];
     const remaining: McoCluster = { primary, secondaries: [] };
     const { secrets } = await readSecrets(remaining);
-    await runSteps(debianRemoveSteps(remaining, secondary, secrets, { stopRemoved: true }));
+    await runMcoFlow(debianRemoveSteps(remaining, secondary, secrets, { stopRemoved: true }), masters);
     const agent = lab.host('agent1').fqdn;
     let report = await verifyDebian(remaining, { ping: true, expectNodes: [agent] });
     for (let i = 0; i < 10 && !report.ok; i++) {

@@ -1,11 +1,18 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DryRunHost, Redactor } from '@pe-stack/pe-host';
+import { Redactor } from '@pe-stack/pe-host';
+import {
+  localMaster,
+  pe3LayoutUnder,
+  plannedOn,
+  runMcoFlow,
+  seedPe3Primary,
+  tempRoot,
+} from '@pe-stack/testkit/mcollective';
+import { allMasters, type McoCluster } from './cluster.js';
 import { pe3JoinSteps, pe3RemoveSteps, verifyPe3 } from './pe3.js';
-import { runSteps, type McoCluster } from './steps.js';
-import { localMaster, pe3LayoutUnder, seedPe3Primary, tempRoot } from './test-support.js';
-import { assertVerified } from './verify.js';
+import { assertMcoVerified } from './verify.js';
 
 interface RakeState {
   calls: string[][];
@@ -40,11 +47,11 @@ describe('pe3: one MCollective for all masters', () => {
     const { c, rake, layouts } = cluster(3);
     const before = await verifyPe3(c);
     expect(before.ok).toBe(false);
-    const out = await runSteps(pe3JoinSteps(c));
+    const out = (await runMcoFlow(pe3JoinSteps(c), allMasters(c))).steps;
     expect(out.map((o) => [o.id, o.status])).toEqual([
-      ['mco-pki:master2.example.com', 'applied'],
-      ['mco-pki:master3.example.com', 'applied'],
-      ['console-mcollective', 'applied'],
+      ['mco-pki:master2.example.com', 'done'],
+      ['mco-pki:master3.example.com', 'done'],
+      ['console-mcollective', 'done'],
     ]);
     const s = rake();
     expect(s.variables['puppet_master']).toEqual({
@@ -69,27 +76,27 @@ describe('pe3: one MCollective for all masters', () => {
     expect(readFileSync(layouts[2]!.mcollective.credentials!, 'utf8')).toBe(
       readFileSync(layouts[0]!.mcollective.credentials!, 'utf8'),
     );
-    const again = await runSteps(pe3JoinSteps(c));
-    expect(again.every((o) => o.status === 'already-done')).toBe(true);
-    const report = assertVerified(await verifyPe3(c));
+    const again = (await runMcoFlow(pe3JoinSteps(c), allMasters(c))).steps;
+    expect(again.every((o) => o.status === 'skipped')).toBe(true);
+    const report = assertMcoVerified(await verifyPe3(c));
     expect(report.checks).toHaveLength(2 * 13 + 2 + 2);
   });
 
   it('remove: the lists name the remaining masters, the removed one leaves the master groups only; the others still verify', async () => {
     const { c, rake, masters } = cluster(3);
-    await runSteps(pe3JoinSteps(c));
+    await runMcoFlow(pe3JoinSteps(c), masters);
     const s0 = rake();
     s0.nodes['master3.example.com']!.push('no mcollective');
     const remaining: McoCluster = { primary: masters[0]!, secondaries: [masters[1]!], sudo: false };
     writeFileSync(stateOf(c), JSON.stringify(s0));
-    const out = await runSteps(pe3RemoveSteps(remaining, { fqdn: 'master3.example.com' }));
-    expect(out.map((o) => [o.id, o.status])).toEqual([['console-mcollective', 'applied']]);
+    const out = (await runMcoFlow(pe3RemoveSteps(remaining, { fqdn: 'master3.example.com' }), masters)).steps;
+    expect(out.map((o) => [o.id, o.status])).toEqual([['console-mcollective', 'done']]);
     const s = rake();
     expect(s.variables['puppet_master']!['activemq_brokers']).toBe('master1.example.com,master2.example.com');
     expect(s.variables['mcollective']!['fact_stomp_server']).toBe('master1.example.com,master2.example.com');
     expect(s.nodes['master3.example.com']).toEqual(['no mcollective']);
     expect(s.nodes['master2.example.com']).toEqual(['puppet_master', 'puppet_console']);
-    assertVerified(await verifyPe3(remaining));
+    assertMcoVerified(await verifyPe3(remaining));
     // the old three-master cluster no longer verifies: the lists do not name master3 any more
     const stale = await verifyPe3(c);
     expect(stale.problems.join('\n')).toMatch(
@@ -100,7 +107,7 @@ describe('pe3: one MCollective for all masters', () => {
 
   it('verification names what differs without hashes or secrets', async () => {
     const { c, seeded, layouts } = cluster(2);
-    await runSteps(pe3JoinSteps(c));
+    await runMcoFlow(pe3JoinSteps(c), allMasters(c));
     writeFileSync(layouts[1]!.mcollective.pki['pe-internal-broker']!.privateKey, 'tampered\n');
     const r = await verifyPe3(c);
     expect(r.ok).toBe(false);
@@ -116,17 +123,14 @@ describe('pe3: one MCollective for all masters', () => {
 
   it('dry run: the plan lists the rake calls and the file writes, masks keys and credentials, and changes nothing', async () => {
     const { c, seeded, rake } = cluster(2);
-    const dryPrimary = new DryRunHost(c.primary.host);
-    const drySecondary = new DryRunHost(c.secondaries[0]!.host);
-    const byName = new Map([
-      [dryPrimary.name, dryPrimary],
-      [drySecondary.name, drySecondary],
-    ]);
-    const out = await runSteps(pe3JoinSteps(c), { dryRun: true, hosts: { hostFor: (n) => byName.get(n)! } });
+    const result = await runMcoFlow(pe3JoinSteps(c), allMasters(c), { dryRun: true });
+    const out = result.steps;
+    const primaryPlan = plannedOn(result, c.primary.host.name);
+    const secondaryPlan = plannedOn(result, c.secondaries[0]!.host.name);
     expect(out.every((o) => o.status === 'planned')).toBe(true);
-    expect(drySecondary.mutations.filter((m) => m.kind === 'write')).toHaveLength(13);
+    expect(secondaryPlan.filter((m) => m.kind === 'write')).toHaveLength(13);
     // one planned command: two rake runs chained (nodegroup:variables twice cannot share a run)
-    const execs = dryPrimary.mutations.filter((m) => m.kind === 'exec').map((m) => (m.kind === 'exec' ? m.argv : []));
+    const execs = primaryPlan.filter((m) => m.kind === 'exec').map((m) => (m.kind === 'exec' ? m.argv : []));
     expect(execs).toHaveLength(1);
     expect(execs[0]!.slice(0, 2)).toEqual(['sh', '-c']);
     const runs = execs[0]![2]!
@@ -136,7 +140,7 @@ describe('pe3: one MCollective for all masters', () => {
       "'nodegroup:variables[puppet_master,activemq_brokers=master1.example.com\\\\\\,master2.example.com]' 'node:addgroup[master2.example.com,puppet_master]'",
       "'nodegroup:variables[mcollective,fact_stomp_server=master1.example.com\\\\\\,master2.example.com]' 'node:addgroup[master2.example.com,puppet_console]'",
     ]);
-    const plan = JSON.stringify([dryPrimary.mutations, drySecondary.mutations, out]);
+    const plan = JSON.stringify([primaryPlan, secondaryPlan, out]);
     for (const k of seeded.keys) for (const line of k.split('\n').slice(1, -2)) expect(plan).not.toContain(line);
     expect(plan).not.toContain(seeded.credentials.trim());
     expect(rake().variables).toEqual({ puppet_master: {}, mcollective: {} });

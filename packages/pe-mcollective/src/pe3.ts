@@ -8,7 +8,8 @@ import {
   type SharedFilesComparison,
 } from './pki.js';
 import { Pe3Console, type ConsoleChanges, type ConsoleListing } from './rake.js';
-import { allMasters, bindMaster, type McoCluster, type McoStep, type StepHosts } from './steps.js';
+import type { Step } from '@pe-stack/pe-steps';
+import { allMasters, bindMaster, type McoCluster, type StepHosts } from './cluster.js';
 import type { VerifyReport } from './verify.js';
 import { report } from './verify.js';
 
@@ -49,7 +50,7 @@ function setup(cluster: McoCluster, opts: Pe3Options) {
   const sudo = cluster.sudo ?? true;
   /** The console on the primary, through the host the step context gives (audited / dry-run), else the primary's own. */
   const console = (ctx?: StepHosts): Pe3Console =>
-    new Pe3Console(bindMaster(cluster.primary, ctx).host, cluster.primary.layout, {
+    new Pe3Console((ctx ? bindMaster(cluster.primary, ctx) : cluster.primary).host, cluster.primary.layout, {
       sudo,
       ...(opts.rakeTimeoutMs ? { timeoutMs: opts.rakeTimeoutMs } : {}),
     });
@@ -116,7 +117,7 @@ function consoleStep(
   id: string,
   title: string,
   want: ConsoleWant,
-): McoStep {
+): Step {
   const query = {
     groups: [...new Set(want.variables.map((v) => v.group))],
     nodes: want.members.map((m) => m.node),
@@ -157,10 +158,10 @@ export const PE3_CONSOLE_STEP = 'console-mcollective';
  * tasks, each secondary added to puppet_master and puppet_console. Puppet
  * applies the broker lists on the masters' next run.
  */
-export function pe3JoinSteps(cluster: McoCluster, opts: Pe3Options = {}): McoStep[] {
+export function pe3JoinSteps(cluster: McoCluster, opts: Pe3Options = {}): Step[] {
   const { names, sudo, console, consoleHost } = setup(cluster, opts);
   const list = commaList(allMasters(cluster));
-  const steps: McoStep[] = [];
+  const steps: Step[] = [];
   for (const s of cluster.secondaries) {
     // what the check just compared, for the copy that follows it; the primary's facts, for the re-check after the copy
     let compared: SharedFilesComparison | undefined;
@@ -189,9 +190,9 @@ export function pe3JoinSteps(cluster: McoCluster, opts: Pe3Options = {}): McoSte
         await copySharedFiles(bindMaster(cluster.primary, ctx), bindMaster(s, ctx), {
           sudo,
           ...(known ? { compared: known } : {}),
-          ...(ctx?.dryRun === undefined ? {} : { dryRun: ctx.dryRun }),
+          dryRun: ctx.dryRun,
         });
-        if (known && ctx?.dryRun === false) copiedFrom = known.srcFacts;
+        if (known && !ctx.dryRun) copiedFrom = known.srcFacts;
       },
     });
   }
@@ -221,7 +222,7 @@ export function pe3JoinSteps(cluster: McoCluster, opts: Pe3Options = {}): McoSte
  * puppet_console (its other groups stay). The remaining masters' files are
  * not touched.
  */
-export function pe3RemoveSteps(cluster: McoCluster, removed: MasterRef, opts: Pe3Options = {}): McoStep[] {
+export function pe3RemoveSteps(cluster: McoCluster, removed: MasterRef, opts: Pe3Options = {}): Step[] {
   const { names, console, consoleHost } = setup(cluster, opts);
   if (allMasters(cluster).some((m) => m.fqdn.toLowerCase() === removed.fqdn.toLowerCase())) {
     throw new McoError(

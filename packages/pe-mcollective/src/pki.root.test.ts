@@ -8,8 +8,8 @@ import { DryRunHost, Redactor, SshHost } from '@pe-stack/pe-host';
 import { startTestSshd, type TestSshd } from '@pe-stack/testkit/sshd';
 import { compareSharedFiles, copySharedFiles, sharedFiles } from './pki.js';
 import { pe3JoinSteps } from './pe3.js';
-import { runSteps, type Master } from './steps.js';
-import { pe3LayoutUnder, seedPe3Primary, tempRoot } from './test-support.js';
+import { pe3LayoutUnder, runMcoFlow, seedPe3Primary, tempRoot } from '@pe-stack/testkit/mcollective';
+import type { Master } from './cluster.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -61,11 +61,14 @@ describe.skipIf(!isRoot)('pe3 PKI copy over SSH (root, loopback sshd)', () => {
 
   it('copies with owners, groups and modes of the primary, creating the directories like the primary', async () => {
     const t0 = performance.now();
-    const out = await runSteps(
-      pe3JoinSteps({ primary, secondaries: [secondary] }).filter((s) => s.id.startsWith('mco-pki:')),
-    );
+    const out = (
+      await runMcoFlow(
+        pe3JoinSteps({ primary, secondaries: [secondary] }).filter((s) => s.id.startsWith('mco-pki:')),
+        [primary, secondary],
+      )
+    ).steps;
     const ms = performance.now() - t0;
-    expect(out.map((o) => o.status)).toEqual(['applied']);
+    expect(out.map((o) => o.status)).toEqual(['done']);
     for (const f of sharedFiles(secondary.layout)) {
       const st = statSync(f.path);
       const src = statSync(sharedFiles(primary.layout).find((x) => x.id === f.id)!.path);
@@ -77,9 +80,12 @@ describe.skipIf(!isRoot)('pe3 PKI copy over SSH (root, loopback sshd)', () => {
     expect((await compareSharedFiles(primary, secondary)).every((c) => c.status === 'same')).toBe(true);
     expect(
       (
-        await runSteps(pe3JoinSteps({ primary, secondaries: [secondary] }).filter((s) => s.id.startsWith('mco-pki:')))
-      ).map((o) => o.status),
-    ).toEqual(['already-done']);
+        await runMcoFlow(
+          pe3JoinSteps({ primary, secondaries: [secondary] }).filter((s) => s.id.startsWith('mco-pki:')),
+          [primary, secondary],
+        )
+      ).steps.map((o) => o.status),
+    ).toEqual(['skipped']);
     process.stderr.write(`pe-mcollective: pe3 PKI copy over SSH, 13 files: ${ms.toFixed(0)} ms\n`);
   });
 });

@@ -1,10 +1,17 @@
 import { readFileSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DryRunHost, LocalHost, type Host } from '@pe-stack/pe-host';
+import {
+  DryRunHost,
+  LocalHost,
+  writeFilesOneByOne,
+  type BatchWrite,
+  type Host,
+  type WriteFilesOptions,
+} from '@pe-stack/pe-host';
 import { resolveLayout } from '@pe-stack/pe-config-files';
 import { compareSharedFiles, copySharedFiles, fileFacts, sharedFiles } from './pki.js';
-import type { Master } from './steps.js';
-import { localMaster, pe3LayoutUnder, seedPe3Primary, tempRoot } from './test-support.js';
+import type { Master } from './cluster.js';
+import { localMaster, pe3LayoutUnder, seedPe3Primary, tempRoot } from '@pe-stack/testkit/mcollective';
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 
@@ -29,6 +36,9 @@ function spy(host: Host, log: string[]): Host {
     get(t, p, r) {
       const v = Reflect.get(t, p, r) as unknown;
       if (typeof v !== 'function') return v;
+      // a batch file by file through this spy, so that every write is seen
+      if (p === 'writeFiles')
+        return (files: BatchWrite[], o?: WriteFilesOptions) => writeFilesOneByOne(r as Host, files, o);
       return (...args: unknown[]) => {
         log.push(`${String(p)} ${typeof args[0] === 'string' ? args[0] : JSON.stringify(args[0])}`);
         return (v as (...a: unknown[]) => unknown).apply(t, args);

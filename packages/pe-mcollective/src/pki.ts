@@ -1,7 +1,7 @@
 import { DryRunHost, PeError, readFiles, writeFiles, type BatchWrite, type Host } from '@pe-stack/pe-host';
 import type { Layout } from '@pe-stack/pe-config-files';
 import { McoError } from './errors.js';
-import type { Master } from './steps.js';
+import type { Master } from './cluster.js';
 
 /** One of the files every master must share with the primary (pe3: the pe_secondary::mcollective list). */
 export interface SharedFile {

@@ -18,7 +18,7 @@ import {
   rakeTask,
   variablesArg,
 } from './rake.js';
-import { FAKE_RAKE, pe3LayoutUnder, tempRoot } from './test-support.js';
+import { FAKE_RAKE, pe3LayoutUnder, tempRoot } from '@pe-stack/testkit/mcollective';
 
 describe('console rake arguments', () => {
   it('matches the PE 3 rake API documentation examples (shell quoting removed)', () => {

@@ -3,11 +3,21 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DryRunHost, Redactor, type Host } from '@pe-stack/pe-host';
+import { Redactor } from '@pe-stack/pe-host';
+import type { Step } from '@pe-stack/pe-steps';
+import {
+  countingHost,
+  localMaster,
+  pe3LayoutUnder,
+  plannedOn,
+  runMcoFlow,
+  seedPe3Primary,
+  tempRoot,
+  type RoundTrip,
+} from '@pe-stack/testkit/mcollective';
+import { allMasters, type Master, type McoCluster } from './cluster.js';
 import { pe3JoinSteps, pe3RemoveSteps, verifyPe3 } from './pe3.js';
 import { compareWithFacts, copySharedFiles } from './pki.js';
-import { runSteps, type Master, type McoCluster, type McoStep } from './steps.js';
-import { countingHost, localMaster, pe3LayoutUnder, seedPe3Primary, tempRoot, type RoundTrip } from './test-support.js';
 
 interface RakeState {
   calls: string[][];
@@ -43,15 +53,11 @@ function counted(n: number) {
 }
 
 /** Runs each step alone (check, apply, re-check) and returns the round trips it made, as `host op what` lines. */
-async function tripsPerStep(
-  steps: McoStep[],
-  log: RoundTrip[],
-  opts: Parameters<typeof runSteps>[1] = {},
-): Promise<Map<string, string[]>> {
+async function tripsPerStep(steps: Step[], masters: Master[], log: RoundTrip[]): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   for (const s of steps) {
     const from = log.length;
-    await runSteps([s], opts);
+    await runMcoFlow([s], masters);
     out.set(
       s.id,
       log.slice(from).map((t) => `${t.host.split('.')[0]} ${t.op} ${t.what}`),
@@ -63,7 +69,7 @@ async function tripsPerStep(
 describe('pe3 join round trips (issue #8)', () => {
   it('a 2-master join: mco-pki 5 (was 8), the console 3 rake commands (was 9); a rerun 2 and 1', async () => {
     const { c, log, rake } = counted(2);
-    const first = await tripsPerStep(pe3JoinSteps(c), log);
+    const first = await tripsPerStep(pe3JoinSteps(c), allMasters(c), log);
     expect([...first.keys()]).toEqual(['mco-pki:master2.example.com', 'console-mcollective']);
     expect(first.get('mco-pki:master2.example.com')).toEqual([
       // check: one command on each host (hashes, attributes; on the secondary also its directories and the owners' ids)
@@ -87,7 +93,7 @@ describe('pe3 join round trips (issue #8)', () => {
     expect(rake().calls).toHaveLength(6);
     expect([...first.values()].flat()).toHaveLength(8);
 
-    const again = await tripsPerStep(pe3JoinSteps(c), log);
+    const again = await tripsPerStep(pe3JoinSteps(c), allMasters(c), log);
     expect(again.get('mco-pki:master2.example.com')).toHaveLength(2);
     expect(again.get('console-mcollective')).toEqual([
       'master1 exec rake node:listgroups nodegroup:variables nodegroup:variables',
@@ -97,7 +103,7 @@ describe('pe3 join round trips (issue #8)', () => {
 
   it('the console step changes only what differs, each rake run naming a task once', async () => {
     const { c, log, rake } = counted(2);
-    await runSteps(pe3JoinSteps(c));
+    await runMcoFlow(pe3JoinSteps(c), allMasters(c));
     // someone dropped the secondary from one group and edited one variable
     const s = rake();
     s.nodes['master2.example.com'] = ['puppet_console', 'no mcollective'];
@@ -105,9 +111,14 @@ describe('pe3 join round trips (issue #8)', () => {
     s.calls = [];
     writeFileSync(c.primary.layout.commands.consoleCreateKeyPair[2]!, JSON.stringify(s));
     const from = log.length;
-    const out = await runSteps(pe3JoinSteps(c).filter((st) => st.id === 'console-mcollective'));
+    const out = (
+      await runMcoFlow(
+        pe3JoinSteps(c).filter((st) => st.id === 'console-mcollective'),
+        allMasters(c),
+      )
+    ).steps;
     expect(out[0]).toMatchObject({
-      status: 'applied',
+      status: 'done',
       why: 'fact_stomp_server (group mcollective) is "master1.example.com"; master2.example.com is not in puppet_master',
     });
     expect(log.slice(from)).toHaveLength(3);
@@ -129,13 +140,17 @@ describe('pe3 join round trips (issue #8)', () => {
 
   it('the removal: one console step, 3 commands; the removed node read alone (its exact list goes back to node:groups)', async () => {
     const { c, log, rake, state } = counted(3);
-    await runSteps(pe3JoinSteps(c));
+    await runMcoFlow(pe3JoinSteps(c), allMasters(c));
     const s0 = rake();
     s0.nodes['master3.example.com']!.push('no mcollective');
     s0.calls = [];
     writeFileSync(state, JSON.stringify(s0));
     const remaining: McoCluster = { primary: c.primary, secondaries: [c.secondaries[0]!], sudo: false };
-    const trips = await tripsPerStep(pe3RemoveSteps(remaining, { fqdn: 'master3.example.com' }), log);
+    const trips = await tripsPerStep(
+      pe3RemoveSteps(remaining, { fqdn: 'master3.example.com' }),
+      allMasters(remaining),
+      log,
+    );
     expect(trips.get('console-mcollective')).toEqual([
       'master1 exec rake nodegroup:variables nodegroup:variables node:listgroups',
       'master1 exec rake nodegroup:variables node:groups nodegroup:variables',
@@ -148,7 +163,7 @@ describe('pe3 join round trips (issue #8)', () => {
 
   it('verifyPe3 asks the console once', async () => {
     const { c, log } = counted(3);
-    await runSteps(pe3JoinSteps(c));
+    await runMcoFlow(pe3JoinSteps(c), allMasters(c));
     const from = log.length;
     expect((await verifyPe3(c)).ok).toBe(true);
     expect(log.slice(from).filter((t) => t.what.startsWith('rake'))).toHaveLength(1);
@@ -156,10 +171,9 @@ describe('pe3 join round trips (issue #8)', () => {
 
   it("a dry run still reads the secondary's old secrets, so the plan masks them (old and new)", async () => {
     const { c, seeded, own } = counted(2);
-    const dry = new Map<string, Host>([c.primary, ...c.secondaries].map((m) => [m.host.name, new DryRunHost(m.host)]));
-    const out = await runSteps(pe3JoinSteps(c), { dryRun: true, hosts: { hostFor: (n) => dry.get(n)! } });
-    expect(out.map((o) => o.status)).toEqual(['planned', 'planned']);
-    const plan = JSON.stringify((dry.get('master2.example.com') as DryRunHost).mutations);
+    const result = await runMcoFlow(pe3JoinSteps(c), allMasters(c), { dryRun: true });
+    expect(result.steps.map((o) => o.status)).toEqual(['planned', 'planned']);
+    const plan = JSON.stringify(plannedOn(result, 'master2.example.com'));
     expect(plan).toContain('only a masked secret value changed');
     for (const secret of [...seeded.keys, seeded.credentials, ...own[0]!.keys, own[0]!.credentials]) {
       for (const line of secret.split('\n').filter((l) => l.length > 8 && !l.startsWith('-----')))

@@ -1,5 +1,6 @@
-// Helpers for this package's tests: masters whose layouts point into temp
-// directories, driven through LocalHost. Not part of the public surface.
+// Test support for pe-mcollective: masters whose layouts point into temp directories, driven through LocalHost;
+// the fake rake and service stand-ins; real ActiveMQ and mcollectived processes for the root tests; a host that
+// counts round trips; and the steps run as one flow by pe-steps' engine.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -10,14 +11,17 @@ import {
   LocalHost,
   Redactor,
   execWriteFiles,
+  readFiles,
   type BatchWrite,
   type Host,
+  type Mutation,
   type WriteFilesOptions,
 } from '@pe-stack/pe-host';
 import { resolveLayout, type Layout } from '@pe-stack/pe-config-files';
-import type { Master } from './steps.js';
+import type { Master } from '@pe-stack/pe-mcollective';
+import { runFlow, type RunResult, type Step } from '@pe-stack/pe-steps';
 
-export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
+export const FIXTURES = fileURLToPath(new URL('../fixtures/mcollective', import.meta.url));
 export const FAKE_RAKE = join(FIXTURES, 'fake-rake.mjs');
 
 export function fixture(rel: string): string {
@@ -279,6 +283,9 @@ export function countingHost(inner: Host, log: RoundTrip[]): Host {
     get redactor() {
       return inner.redactor;
     },
+    get actsAsRoot() {
+      return inner.actsAsRoot;
+    },
     exec: (argv, opts) => (count('exec', label(argv)), inner.exec(argv, opts)),
     spawn: (argv, opts) => (count('spawn', label(argv)), inner.spawn(argv, opts)),
     readFile: (p, o) => (count('readFile', p), inner.readFile(p, o)),
@@ -290,10 +297,37 @@ export function countingHost(inner: Host, log: RoundTrip[]): Host {
     forward: (port, h) => inner.forward(port, h),
     connect: (port, h) => inner.connect(port, h),
     close: () => inner.close(),
+    readFiles: (paths, opts) => (count('readFiles', String(paths.length)), readFiles(inner, paths, opts)),
     writeFiles: (files, opts = {}) => (
       count('writeFiles', files.map((f) => f.path.split('/').at(-1)).join(',')),
       execWriteFiles({ name: inner.name, exec: (a, o) => inner.exec(a, o) }, files, { sudo: opts.sudo ?? false })
     ),
   };
   return wrapper;
+}
+
+/**
+ * Runs steps in order as one flow through pe-steps' engine, on the masters' hosts: check, apply when not done,
+ * check again. `dryRun` plans (the engine's DryRunHosts; the outcomes carry the planned mutations). A failed step
+ * is thrown as an error with the engine's code and message.
+ */
+export async function runMcoFlow(
+  steps: Step[],
+  masters: readonly Master[],
+  opts: { dryRun?: boolean } = {},
+): Promise<RunResult> {
+  const hosts = new Map(masters.map((m) => [m.host.name, m.host]));
+  const host = (name: string): Host => {
+    const h = hosts.get(name);
+    if (!h) throw new Error(`no master ${name} in this test`);
+    return h;
+  };
+  const r = await runFlow({ name: 'mcollective', items: steps }, { host, ...(opts.dryRun ? { dryRun: true } : {}) });
+  if (r.error) throw Object.assign(new Error(r.error.message), r.error);
+  return r;
+}
+
+/** The mutations a run's steps made (or, in a dry run, planned) on one host, in order. */
+export function plannedOn(result: RunResult, host: string): Mutation[] {
+  return result.steps.flatMap((s) => s.mutations).filter((m) => m.host === host);
 }
