@@ -8,7 +8,7 @@ import { OpensslCa } from './ca-openssl.js';
 import { allowSubjectAltNames, backupCa, grantCaAdmin, restoreCa, verifyCaArchive } from './backup.js';
 import { OpensslAgent } from './enroll.js';
 import { CaExistsError } from './errors.js';
-import { failure, tempDir, testCa } from './test-support.js';
+import { failure, tempDir, testCa } from '@pe-stack/testkit/certs';
 import { loadTrust, puppetSslPaths, verifyNode } from './verify.js';
 
 const primary = new LocalHost({ name: 'primary.example.com' });

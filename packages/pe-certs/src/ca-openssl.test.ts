@@ -8,7 +8,7 @@ import { parseCrl, parseCsr } from './der.js';
 import { CsrRefusedError, CaExistsError } from './errors.js';
 import { Openssl } from './openssl.js';
 import { inspectCert } from './x509.js';
-import { failure } from './test-support.js';
+import { failure } from '@pe-stack/testkit/certs';
 
 const host = new LocalHost({ name: 'ca-host' });
 let dir: string;

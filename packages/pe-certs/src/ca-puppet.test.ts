@@ -10,7 +10,7 @@ import {
   parsePuppetserverListText,
 } from './ca-puppet.js';
 import { CsrRefusedError, type CertError } from './errors.js';
-import { ScriptedHost, failure } from './test-support.js';
+import { ScriptedHost, failure } from '@pe-stack/testkit/certs';
 
 const fixture = (name: string) => readFile(fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url)), 'utf8');
 const POLICY = { allowed: ['puppet.example.com', 'master.example.com'] };

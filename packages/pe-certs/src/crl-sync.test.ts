@@ -4,7 +4,7 @@ import { LocalHost } from '@pe-stack/pe-host';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OpensslCa } from './ca-openssl.js';
 import { syncCrl, type CrlTarget } from './crl-sync.js';
-import { enrolNode, tempDir, testCa } from './test-support.js';
+import { enrolNode, tempDir, testCa } from '@pe-stack/testkit/certs';
 import { loadTrust, puppetSslPaths, verifyNode } from './verify.js';
 
 let t: Awaited<ReturnType<typeof tempDir>>;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OpensslCa } from './ca-openssl.js';
 import { parseCrl, parseCsr } from './der.js';
 import { Openssl } from './openssl.js';
-import { tempDir, testCa } from './test-support.js';
+import { tempDir, testCa } from '@pe-stack/testkit/certs';
 import { inspectCert } from './x509.js';
 
 // The DER reader is checked against openssl's own rendering of the same files.

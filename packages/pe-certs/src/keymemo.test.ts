@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OpensslCa } from './ca-openssl.js';
 import { PublicKeyMemo } from './keymemo.js';
 import { Openssl } from './openssl.js';
-import { ScriptedHost, enrolNode, tempDir, testCa } from './test-support.js';
+import { ScriptedHost, enrolNode, tempDir, testCa } from '@pe-stack/testkit/certs';
 import { loadTrust, puppetSslPaths, verifyNode } from './verify.js';
 
 const st = (o: Partial<FileStat> = {}): FileStat => ({

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkAltNames, validateCertname } from './backend.js';
 import { OpensslError } from './errors.js';
 import { Openssl, altNameEntry, validateCommonName } from './openssl.js';
-import { failure, tempDir } from './test-support.js';
+import { failure, tempDir } from '@pe-stack/testkit/certs';
 
 const host = new LocalHost({ name: 'box' });
 let t: Awaited<ReturnType<typeof tempDir>>;

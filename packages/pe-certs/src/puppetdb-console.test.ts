@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OpensslCa } from './ca-openssl.js';
 import { consoleCertPaths, ensureConsoleCert, oneRakeRun } from './console.js';
 import { puppetdbSslDir, reinitPuppetdbSsl } from './puppetdb.js';
-import { enrolNode, failure, tempDir, testCa } from './test-support.js';
+import { enrolNode, failure, tempDir, testCa } from '@pe-stack/testkit/certs';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 const host = new LocalHost({ name: 'secondary1.example.com' });

@@ -6,7 +6,7 @@ import type { OpensslCa } from './ca-openssl.js';
 import { OpensslAgent } from './enroll.js';
 import { CsrRefusedError } from './errors.js';
 import { masterAltNames, regenerateNodeCert } from './regenerate.js';
-import { enrolNode, failure, tempDir, testCa } from './test-support.js';
+import { enrolNode, failure, tempDir, testCa } from '@pe-stack/testkit/certs';
 import { inspectCert } from './x509.js';
 
 const node = new LocalHost({ name: 'secondary1' });

@@ -1,10 +1,12 @@
 // Round trips of the three join steps pe-certs serves (issue #8): each operation that reaches a host counts,
-// under the rules of pe-cluster's run-wide file cache (test-support's ModelFileCache), for check, apply and
-// re-check. A regression in the counts fails here.
+// each step run by pe-steps' engine behind its run-wide FileCache, for check, apply and re-check. A regression in
+// the counts fails here.
 import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalHost, treeManifest, type ExecOptions, type ExecResult, type Host } from '@pe-stack/pe-host';
 import { resolveLayout, type Layout } from '@pe-stack/pe-config-files';
+import { FileCache, type FileHint } from '@pe-stack/pe-steps';
+import { CountingHost, enrolNode, failure, runStep, tempDir, testCa } from '@pe-stack/testkit/certs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PuppetCertCa, PuppetserverCa } from './ca-puppet.js';
@@ -13,16 +15,6 @@ import { Pe3PuppetAgent, PuppetSslAgent } from './enroll.js';
 import { PublicKeyMemo } from './keymemo.js';
 import { puppetdbSslDir, reinitPuppetdbSsl } from './puppetdb.js';
 import { clearWithVerifiedBackup, regenerateNodeCert } from './regenerate.js';
-import {
-  CountingHost,
-  ModelFileCache,
-  enrolNode,
-  failure,
-  runStep,
-  tempDir,
-  testCa,
-  type TestFileHint,
-} from './test-support.js';
 import { puppetSslPaths } from './verify.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -125,11 +117,10 @@ async function world(flavour: 'pe3' | 'debian', name: string): Promise<World> {
         : { caSign: [puppet, 'ca', 'sign', '--certname', '{certname}'] },
   });
   const log: string[] = [];
-  const cache = new ModelFileCache();
   const ssl = puppetSslPaths(ssldir, S);
   const pdb = puppetdbSslDir(layout);
   // what join's file hints name (pe-cluster joinFileHints): the agent's material, PuppetDB's copies, jetty.ini; on the CA its files and the secondary's
-  const nodeHints: TestFileHint[] = [
+  const nodeHints: FileHint[] = [
     { path: ssl.cert },
     { path: ssl.caCert },
     { path: ssl.publicKey },
@@ -139,18 +130,19 @@ async function world(flavour: 'pe3' | 'debian', name: string): Promise<World> {
     { path: `${pdb}/private.pem`, content: false },
     { path: join(confd, 'jetty.ini') },
   ];
-  const caHints: TestFileHint[] = [
+  const caHints: FileHint[] = [
     { path: `${ca.cadir}/ca_crt.pem` },
     { path: `${ca.cadir}/ca_crl.pem` },
     { path: `${ca.cadir}/ca_key.pem`, content: false },
     { path: `${ca.cadir}/requests/${S}.pem` },
     { path: `${ca.cadir}/signed/${S}.pem` },
   ];
-  const node = cache.wrap(new CountingHost(plainNode, log), nodeHints);
-  const primary = cache.wrap(new CountingHost(new LocalHost({ name: 'primary.example.com' }), log), caHints);
+  const cache = new FileCache((host) => (host === S ? nodeHints : caHints));
+  const node = cache.wrap(new CountingHost(plainNode, log));
+  const primary = cache.wrap(new CountingHost(new LocalHost({ name: 'primary.example.com' }), log));
   // the steps before this one read their files: the cache is warm (one batched read per host, not counted below)
-  await node.stat(ssl.cert);
-  await primary.stat(`${ca.cadir}/ca_crt.pem`);
+  await node.stat(ssl.cert, { sudo: false });
+  await primary.stat(`${ca.cadir}/ca_crt.pem`, { sudo: false });
   log.length = 0;
   return { log, node, primary, layout, ssldir, cadir: ca.cadir, puppet };
 }
@@ -243,22 +235,27 @@ describe('round trips of the join steps (pe-cluster file cache rules)', () => {
       },
     });
     const log: string[] = [];
-    const cache = new ModelFileCache();
-    const node = cache.wrap(new CountingHost(new LocalHost({ name: S }), log), [
-      { path: p.cert },
-      { path: p.caCert },
-      { path: p.publicKey },
-      { path: p.privateKey, content: false },
-      { path: join(d, 'settings.yml') },
-      { path: join(d, 'puppetdashboard.conf') },
+    const hints = new Map<string, FileHint[]>([
+      [
+        S,
+        [
+          { path: p.cert },
+          { path: p.caCert },
+          { path: p.publicKey },
+          { path: p.privateKey, content: false },
+          { path: join(d, 'settings.yml') },
+          { path: join(d, 'puppetdashboard.conf') },
+        ],
+      ],
+      ['primary.example.com', [{ path: join(d, 'autosign.conf') }]],
     ]);
-    const primary = cache.wrap(new CountingHost(new LocalHost({ name: 'primary.example.com' }), log), [
-      { path: join(d, 'autosign.conf') },
-    ]);
+    const cache = new FileCache((host) => hints.get(host) ?? []);
+    const node = cache.wrap(new CountingHost(new LocalHost({ name: S }), log));
+    const primary = cache.wrap(new CountingHost(new LocalHost({ name: 'primary.example.com' }), log));
     const o = { layout, fqdn: S, caServer: 'master.example.com', sudo: false };
     // join writes the autosign entry with the primary's other files, before this step
     await consoleAutosign(primary, o);
-    await node.stat(p.cert);
+    await node.stat(p.cert, { sudo: false });
     log.length = 0;
     const step = (h: { node: Host; primary: Host }) => ensureConsoleCert(h.primary, h.node, o);
     const rt = await runStep(log, { node, primary }, step);
@@ -277,7 +274,7 @@ describe('round trips of the join steps (pe-cluster file cache rules)', () => {
       const w = await world(flavour, `pdb-${flavour}`);
       await certificateStep(w, flavour, new PublicKeyMemo())({ node: w.node, primary: w.primary });
       // the steps between (database settings...) wrote files: the cache read them again
-      await w.node.stat(puppetSslPaths(w.ssldir, S).cert);
+      await w.node.stat(puppetSslPaths(w.ssldir, S).cert, { sudo: false });
       w.log.length = 0;
       const step = (h: { node: Host }) => reinitPuppetdbSsl(h.node, w.layout, S, { sudo: false });
       const rt = await runStep(w.log, { node: w.node }, step);

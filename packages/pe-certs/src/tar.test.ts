@@ -4,7 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TarManifest } from './tar.js';
-import { tempDir } from './test-support.js';
+import { tempDir } from '@pe-stack/testkit/certs';
 
 let t: Awaited<ReturnType<typeof tempDir>>;
 beforeAll(async () => {

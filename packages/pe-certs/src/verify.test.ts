@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OpensslCa } from './ca-openssl.js';
 import { CertVerifyError } from './errors.js';
 import { Openssl } from './openssl.js';
-import { enrolNode, tempDir, testCa } from './test-support.js';
+import { enrolNode, tempDir, testCa } from '@pe-stack/testkit/certs';
 import { assertVerified, checkCertificate, loadTrust, puppetSslPaths, verifyNode, type NodeReport } from './verify.js';
 
 const node = new LocalHost({ name: 'secondary1' });
