@@ -66,7 +66,7 @@ type FailoverMode = FailoverDecision['mode'];
 
 /** What every step of one failover shares, settled when the flow is built. */
 interface Failover {
-  readonly c: HaContext;
+  readonly cluster: HaContext;
   readonly inv: Inventory;
   readonly layout: Layout;
   readonly options: FailoverOptions;
@@ -104,28 +104,31 @@ interface Failover {
  * and give it the new CA's CRL, and prove the database answers through
  * primary_cname from every master.
  */
-export async function failoverFlow(c: HaContext, options: FailoverOptions): Promise<Flow> {
-  const f = await settleFailover(c, options);
-  const preflight = [f.newPrimary, ...(f.mode === 'planned' ? [f.oldPrimary] : [])];
+export async function failoverFlow(cluster: HaContext, options: FailoverOptions): Promise<Flow> {
+  const failover = await settleFailover(cluster, options);
+  const preflight = [failover.newPrimary, ...(failover.mode === 'planned' ? [failover.oldPrimary] : [])];
   const items: Flow['items'] = [
     { group: 'preflight', lanes: sshPreflight(preflight).map((x) => [x]) },
     // the decision, recorded before anything changes
-    decisionRecorded(f),
+    decisionRecorded(failover),
     // the old primary fenced (first its CA)
-    ...(f.mode === 'planned' ? oldPrimaryRetired(f) : oldPrimaryWrittenOff(f)),
+    ...(failover.mode === 'planned' ? oldPrimaryRetired(failover) : oldPrimaryWrittenOff(failover)),
     // the new primary: promotion, DNS and the CA at once (independent; the old CA is off or fenced)
-    { group: 'takeover', lanes: [databasePromoted(f), primaryCnameMoved(f), caEnabled(f)].map((x) => [x]) },
-    rolesRecorded(f),
+    {
+      group: 'takeover',
+      lanes: [databasePromoted(failover), primaryCnameMoved(failover), caEnabled(failover)].map((x) => [x]),
+    },
+    rolesRecorded(failover),
     // every master follows
-    { group: 'follow', lanes: [f.newPrimary, ...f.followers].map((m) => followSteps(f, m)) },
-    ...(await mcollectiveBrokersFollow(f)),
+    { group: 'follow', lanes: [failover.newPrimary, ...failover.followers].map((m) => followSteps(failover, m)) },
+    ...(await mcollectiveBrokersFollow(failover)),
   ];
   return { name: 'failover', items };
 }
 
 /** Who fails over to whom and how, from the recorded decision when there is one, else from who answers now. */
-async function settleFailover(c: HaContext, options: FailoverOptions): Promise<Failover> {
-  const inv = c.inventory;
+async function settleFailover(cluster: HaContext, options: FailoverOptions): Promise<Failover> {
+  const inv = cluster.inventory;
   const newPrimary = master(inv, options.to);
   const decided = decisionInProgress(inv, newPrimary);
   let oldPrimary: InventoryNode;
@@ -136,14 +139,14 @@ async function settleFailover(c: HaContext, options: FailoverOptions): Promise<F
   }
   const reachTimeoutMs = options.reachTimeoutMs ?? 5_000;
   const mode: FailoverMode =
-    decided?.mode ?? ((await reachable(c.host(oldPrimary.name), reachTimeoutMs)) ? 'planned' : 'emergency');
+    decided?.mode ?? ((await reachable(cluster.host(oldPrimary.name), reachTimeoutMs)) ? 'planned' : 'emergency');
   const others = inv.masters.filter((m) => m.name !== newPrimary.name && m.name !== oldPrimary.name);
   const answered = await Promise.all(
-    others.map(async (m) => ((await reachable(c.host(m.name), reachTimeoutMs)) ? m : undefined)),
+    others.map(async (m) => ((await reachable(cluster.host(m.name), reachTimeoutMs)) ? m : undefined)),
   );
   const followers = answered.filter((m): m is InventoryNode => m !== undefined);
   return {
-    c,
+    cluster,
     inv,
     layout: inv.layout,
     options,
@@ -165,18 +168,18 @@ function decisionInProgress(inv: Inventory, newPrimary: InventoryNode): Failover
   return recorded;
 }
 
-function newPrimaryDb(f: Failover, ctx: StepContext): PgInstance {
-  return pgOf(f.c, f.newPrimary.name, ctx.hostFor(f.newPrimary.name));
+function newPrimaryDb(failover: Failover, ctx: StepContext): PgInstance {
+  return pgOf(failover.cluster, failover.newPrimary.name, ctx.hostFor(failover.newPrimary.name));
 }
 
-function oldPrimaryDb(f: Failover, ctx: StepContext): PgInstance {
-  return pgOf(f.c, f.oldPrimary.name, ctx.hostFor(f.oldPrimary.name));
+function oldPrimaryDb(failover: Failover, ctx: StepContext): PgInstance {
+  return pgOf(failover.cluster, failover.oldPrimary.name, ctx.hostFor(failover.oldPrimary.name));
 }
 
 // ---- the decision ----
 
-function decisionRecorded(f: Failover): Step {
-  const { inv, newPrimary, oldPrimary, mode, options } = f;
+function decisionRecorded(failover: Failover): Step {
+  const { inv, newPrimary, oldPrimary, mode, options } = failover;
   return {
     id: 'failover.decide',
     host: newPrimary.name,
@@ -190,10 +193,11 @@ function decisionRecorded(f: Failover): Step {
       );
     },
     apply: async (ctx) => {
-      let why = await whyNoDataIsLost(f, ctx);
-      if (mode === 'emergency' && !options.caBackup) why += `; ${await standbyCaCopyUsable(f, ctx)}`;
+      let why = await whyNoDataIsLost(failover, ctx);
+      if (mode === 'emergency' && !options.caBackup) why += `; ${await standbyCaCopyUsable(failover, ctx)}`;
       if (options.caBackup) await verifyCaArchive(options.caBackup);
-      if (f.unreachable.length) why += `; unreachable now (fix before they serve): ${f.unreachable.join(', ')}`;
+      if (failover.unreachable.length)
+        why += `; unreachable now (fix before they serve): ${failover.unreachable.join(', ')}`;
       if (ctx.dryRun) return;
       updateState(inv, (s) => {
         s.failover = {
@@ -211,20 +215,20 @@ function decisionRecorded(f: Failover): Step {
 }
 
 /** Why no committed transaction is lost (or that the loss is accepted); refuses the failover when neither holds. */
-async function whyNoDataIsLost(f: Failover, ctx: StepContext): Promise<string> {
-  const { newPrimary, oldPrimary } = f;
-  const db = newPrimaryDb(f, ctx);
+async function whyNoDataIsLost(failover: Failover, ctx: StepContext): Promise<string> {
+  const { newPrimary, oldPrimary } = failover;
+  const db = newPrimaryDb(failover, ctx);
   if (!(await isRunning(db)))
     throw new FailoverError('E_DB_REPLICATION', `PostgreSQL on ${newPrimary.name} is not running.`, {
       host: newPrimary.name,
     });
-  const standby = readState(f.inv).standby;
+  const standby = readState(failover.inv).standby;
   const synchronous = standby?.host === newPrimary.name && standby.synchronous;
   if (!(await isInRecovery(db))) return `${newPrimary.name}'s PostgreSQL is already primary`;
-  if (f.mode === 'planned')
+  if (failover.mode === 'planned')
     return 'planned switchover: the old primary is drained and its last WAL proven on the standby';
   if (synchronous) return 'emergency: the standby was synchronous, every committed transaction is on it';
-  if (f.options.acceptDataLoss)
+  if (failover.options.acceptDataLoss)
     return 'emergency with an asynchronous standby: data loss accepted (--accept-data-loss)';
   throw new DataLossRiskError(
     newPrimary.name,
@@ -233,11 +237,11 @@ async function whyNoDataIsLost(f: Failover, ctx: StepContext): Promise<string> {
 }
 
 /** The standby's CA copy is the last verified copy (an emergency takes the CA over from it); refuses otherwise. */
-async function standbyCaCopyUsable(f: Failover, ctx: StepContext): Promise<string> {
-  const v = await caCopyVerified(f.inv, remoteOf(ctx.host, f.newPrimary));
+async function standbyCaCopyUsable(failover: Failover, ctx: StepContext): Promise<string> {
+  const v = await caCopyVerified(failover.inv, remoteOf(ctx.host, failover.newPrimary));
   if (!v.ok)
     throw new FailoverError('E_CA_COPY', `${v.why}; the CA cannot be taken over from it.`, {
-      host: f.newPrimary.name,
+      host: failover.newPrimary.name,
       hint: 'Name a verified CA backup with --ca-backup ARCHIVE.',
     });
   return v.why;
@@ -246,12 +250,12 @@ async function standbyCaCopyUsable(f: Failover, ctx: StepContext): Promise<strin
 // ---- planned: the old primary answers ----
 
 /** Its CA gated and disabled, a final CA copy taken, its PostgreSQL drained, fenced and stopped. */
-function oldPrimaryRetired(f: Failover): Step[] {
-  return [oldCaDisabled(f), finalCaCopy(f), oldDatabaseFenced(f)];
+function oldPrimaryRetired(failover: Failover): Step[] {
+  return [oldCaDisabled(failover), finalCaCopy(failover), oldDatabaseFenced(failover)];
 }
 
-function oldCaDisabled(f: Failover): Step {
-  const { inv, layout, oldPrimary, oldCaOff } = f;
+function oldCaDisabled(failover: Failover): Step {
+  const { inv, layout, oldPrimary, oldCaOff } = failover;
   return {
     id: 'old.ca-disabled',
     host: oldPrimary.name,
@@ -273,13 +277,13 @@ function oldCaDisabled(f: Failover): Step {
   };
 }
 
-function finalCaCopy(f: Failover): Step {
-  const { inv, newPrimary, oldPrimary } = f;
+function finalCaCopy(failover: Failover): Step {
+  const { inv, newPrimary, oldPrimary } = failover;
   return {
     id: 'old.ca-final-copy',
     host: newPrimary.name,
     title: `a final verified copy of the CA from ${oldPrimary.name} to ${newPrimary.name}`,
-    check: (ctx) => finalCaCopyState(f, ctx),
+    check: (ctx) => finalCaCopyState(failover, ctx),
     apply: async (ctx) => {
       if (ctx.dryRun)
         return void (await ctx.host.exec(['true', `(would push a verified CA copy from ${oldPrimary.name})`]));
@@ -294,8 +298,8 @@ function finalCaCopy(f: Failover): Step {
   };
 }
 
-async function finalCaCopyState(f: Failover, ctx: StepContext): Promise<CheckResult> {
-  const { inv, layout, newPrimary, oldPrimary } = f;
+async function finalCaCopyState(failover: Failover, ctx: StepContext): Promise<CheckResult> {
+  const { inv, layout, newPrimary, oldPrimary } = failover;
   // once the new CA is enabled it signs: the old copy must never be pushed over it again
   if (readState(inv).primary === newPrimary.name)
     return { done: true, why: `${newPrimary.name} is the primary: its CA is the CA` };
@@ -316,21 +320,21 @@ async function finalCaCopyState(f: Failover, ctx: StepContext): Promise<CheckRes
     : { done: true, why: `${original.size} files identical` };
 }
 
-function oldDatabaseFenced(f: Failover): Step {
-  const { newPrimary, oldPrimary } = f;
+function oldDatabaseFenced(failover: Failover): Step {
+  const { newPrimary, oldPrimary } = failover;
   return {
     id: 'old.db-fenced',
     host: oldPrimary.name,
     title: `PostgreSQL on ${oldPrimary.name} drained, fenced (marker, standby.signal) and stopped; ${newPrimary.name} proven to hold its last WAL`,
-    check: (ctx) => oldDatabaseFenceState(f, ctx),
+    check: (ctx) => oldDatabaseFenceState(failover, ctx),
     apply: async (ctx) => {
       // a plan shows the step as to do (the check's reason); the operation itself waits on servers, so it is not simulated
       if (ctx.dryRun) return;
-      const oldDb = oldPrimaryDb(f, ctx);
-      const standbyDb = newPrimaryDb(f, ctx);
+      const oldDb = oldPrimaryDb(failover, ctx);
+      const standbyDb = newPrimaryDb(failover, ctx);
       if (await isRunning(oldDb)) {
         const caught = await waitCaughtUp(oldDb, newPrimary.name, 60_000);
-        if (!caught.ok && !f.options.acceptDataLoss)
+        if (!caught.ok && !failover.options.acceptDataLoss)
           throw new DataLossRiskError(
             newPrimary.name,
             `${newPrimary.name} did not catch up with ${oldPrimary.name} within 60 s; ${oldPrimary.name} was left running (its CA is disabled).`,
@@ -339,11 +343,11 @@ function oldDatabaseFenced(f: Failover): Step {
       await fence(
         oldDb,
         { newPrimary: newPrimary.name, reason: `planned switchover to ${newPrimary.name}` },
-        f.registry,
+        failover.registry,
       );
       const lsn = await shutdownCheckpointLsn(oldDb);
       const got = await waitFor(() => receivedWalUpTo(standbyDb, lsn), 30_000, 50);
-      if (!got.ok && !f.options.acceptDataLoss)
+      if (!got.ok && !failover.options.acceptDataLoss)
         throw new DataLossRiskError(
           newPrimary.name,
           `${newPrimary.name} has not received ${oldPrimary.name}'s WAL up to its shutdown checkpoint ${lsn}; not promoting (${oldPrimary.name} is fenced and stopped).`,
@@ -352,14 +356,14 @@ function oldDatabaseFenced(f: Failover): Step {
   };
 }
 
-async function oldDatabaseFenceState(f: Failover, ctx: StepContext): Promise<CheckResult> {
-  const { newPrimary } = f;
-  const oldDb = oldPrimaryDb(f, ctx);
+async function oldDatabaseFenceState(failover: Failover, ctx: StepContext): Promise<CheckResult> {
+  const { newPrimary } = failover;
+  const oldDb = oldPrimaryDb(failover, ctx);
   const marker = await readFenceMarker(oldDb);
   if (!marker || marker.newPrimary !== newPrimary.name) return { done: false, why: 'not fenced' };
   if (await isRunning(oldDb)) return { done: false, why: 'fenced but running' };
   const lsn = await shutdownCheckpointLsn(oldDb);
-  const standbyDb = newPrimaryDb(f, ctx);
+  const standbyDb = newPrimaryDb(failover, ctx);
   if (!(await isInRecovery(standbyDb)))
     return { done: true, why: `fenced and stopped at ${lsn}; ${newPrimary.name} already promoted` };
   return (await receivedWalUpTo(standbyDb, lsn))
@@ -395,13 +399,13 @@ async function receivedWalUpTo(standbyDb: PgInstance, lsn: string): Promise<bool
 // ---- emergency: the old primary does not answer ----
 
 /** Its fence recorded on the controller; the CA taken from a named backup or the standby's verified copy. */
-function oldPrimaryWrittenOff(f: Failover): Step[] {
-  const archive = f.options.caBackup;
-  return [oldFenceRecorded(f), archive ? caFromBackup(f, archive) : caCopyIsLastVerified(f)];
+function oldPrimaryWrittenOff(failover: Failover): Step[] {
+  const archive = failover.options.caBackup;
+  return [oldFenceRecorded(failover), archive ? caFromBackup(failover, archive) : caCopyIsLastVerified(failover)];
 }
 
-function oldFenceRecorded(f: Failover): Step {
-  const { c, newPrimary, oldPrimary, registry } = f;
+function oldFenceRecorded(failover: Failover): Step {
+  const { cluster, newPrimary, oldPrimary, registry } = failover;
   return {
     id: 'old.fence-recorded',
     host: newPrimary.name,
@@ -412,7 +416,7 @@ function oldFenceRecorded(f: Failover): Step {
         : { done: false, why: 'not recorded' },
     apply: async (ctx) => {
       if (ctx.dryRun) return;
-      const oldDb = pgOf(c, oldPrimary.name, c.host(oldPrimary.name));
+      const oldDb = pgOf(cluster, oldPrimary.name, cluster.host(oldPrimary.name));
       await registry.record({
         host: oldPrimary.name,
         dataDir: oldDb.dataDir,
@@ -425,8 +429,8 @@ function oldFenceRecorded(f: Failover): Step {
   };
 }
 
-function caFromBackup(f: Failover, archive: string): Step {
-  const { layout, newPrimary } = f;
+function caFromBackup(failover: Failover, archive: string): Step {
+  const { layout, newPrimary } = failover;
   return {
     id: 'ca-from-backup',
     host: newPrimary.name,
@@ -447,14 +451,14 @@ function caFromBackup(f: Failover, archive: string): Step {
   };
 }
 
-function caCopyIsLastVerified(f: Failover): Step {
-  const { newPrimary } = f;
+function caCopyIsLastVerified(failover: Failover): Step {
+  const { newPrimary } = failover;
   return {
     id: 'ca-copy-verified',
     host: newPrimary.name,
     title: `the CA copy on ${newPrimary.name} is the last verified copy`,
     check: async (ctx) => {
-      const v = await caCopyVerified(f.inv, remoteOf(ctx.host, newPrimary));
+      const v = await caCopyVerified(failover.inv, remoteOf(ctx.host, newPrimary));
       return { done: v.ok, why: v.why };
     },
     apply: async () => {
@@ -469,25 +473,28 @@ function caCopyIsLastVerified(f: Failover): Step {
 
 // ---- the takeover ----
 
-function databasePromoted(f: Failover): Step {
+function databasePromoted(failover: Failover): Step {
   return {
     id: 'db-promote',
-    host: f.newPrimary.name,
-    title: `promote PostgreSQL on ${f.newPrimary.name}`,
+    host: failover.newPrimary.name,
+    title: `promote PostgreSQL on ${failover.newPrimary.name}`,
     check: async (ctx) =>
-      (await isInRecovery(newPrimaryDb(f, ctx)))
+      (await isInRecovery(newPrimaryDb(failover, ctx)))
         ? { done: false, why: 'in recovery (a standby)' }
         : { done: true, why: 'accepts writes' },
     apply: async (ctx) => {
-      if (ctx.dryRun) return void (await ctx.host.exec(newPrimaryDb(f, ctx).control.promote, { sudo: true }));
-      await promote(newPrimaryDb(f, ctx));
+      if (ctx.dryRun) return void (await ctx.host.exec(newPrimaryDb(failover, ctx).control.promote, { sudo: true }));
+      await promote(newPrimaryDb(failover, ctx));
     },
   };
 }
 
-function primaryCnameMoved(f: Failover): Step {
-  const { c, inv, newPrimary, oldPrimary, mode } = f;
-  const verifyOn = (ctx: StepContext) => [ctx.hostFor(newPrimary.name), ...f.followers.map((m) => ctx.hostFor(m.name))];
+function primaryCnameMoved(failover: Failover): Step {
+  const { cluster, inv, newPrimary, oldPrimary, mode } = failover;
+  const verifyOn = (ctx: StepContext) => [
+    ctx.hostFor(newPrimary.name),
+    ...failover.followers.map((m) => ctx.hostFor(m.name)),
+  ];
   return {
     id: 'dns-move',
     host: newPrimary.name,
@@ -508,7 +515,7 @@ function primaryCnameMoved(f: Failover): Step {
       // nsupdate and hooks run on the controller, outside the plan's hosts: a plan does not call the provider
       if (ctx.dryRun) return;
       // a power-cut old primary is not waited for (rejoin fixes its own entry)
-      await dnsOf(c, ctx.hostFor).set(inv.primaryCname, addr, {
+      await dnsOf(cluster, ctx.hostFor).set(inv.primaryCname, addr, {
         exclude: mode === 'emergency' ? [oldPrimary.name] : [],
       });
       assertResolved(
@@ -520,15 +527,15 @@ function primaryCnameMoved(f: Failover): Step {
   };
 }
 
-function caEnabled(f: Failover): Step {
-  const { layout, newPrimary } = f;
-  const enableCa = caEnabler(f);
+function caEnabled(failover: Failover): Step {
+  const { layout, newPrimary } = failover;
+  const enableCa = caEnabler(failover);
   return {
     id: 'ca-enabled',
     host: newPrimary.name,
     title: `the CA enabled on ${newPrimary.name} (the standby's gate lifted with a reload; a restart only where its CA service was off)`,
     check: async (ctx) => {
-      await assertNoOtherCa(f, ctx);
+      await assertNoOtherCa(failover, ctx);
       if ((await caTree(remoteOf(ctx.host, newPrimary), layout)).size === 0)
         throw new FailoverError('E_CA_MISSING', `${newPrimary.name} holds no CA copy.`, { host: newPrimary.name });
       const files = await probe(ctx, async (h) => (await enableCa(h.host)).changed);
@@ -548,17 +555,17 @@ function caEnabled(f: Failover): Step {
         await reload(at, layout, layout.services.puppetserver);
       else await restartOrStart(at, layout, layout.services.puppetserver);
       if (ctx.dryRun) return;
-      await waitUntilCaSigns(f, at, e.serviceChanged ? 'restart' : 'reload');
+      await waitUntilCaSigns(failover, at, e.serviceChanged ? 'restart' : 'reload');
     },
   };
 }
 
 /** Two CAs never sign: the old CA must be gated and disabled (planned) or its host fenced (emergency) first. */
-async function assertNoOtherCa(f: Failover, ctx: StepContext): Promise<void> {
-  const { oldPrimary, newPrimary } = f;
-  if (f.mode === 'planned') {
+async function assertNoOtherCa(failover: Failover, ctx: StepContext): Promise<void> {
+  const { oldPrimary, newPrimary } = failover;
+  if (failover.mode === 'planned') {
     const probeOld = await probe(ctx, (h) =>
-      applyEdits(h.hostFor(oldPrimary.name), f.oldCaOff, { sudo: oldPrimary.sudo }),
+      applyEdits(h.hostFor(oldPrimary.name), failover.oldCaOff, { sudo: oldPrimary.sudo }),
     );
     if (!probeOld.done)
       throw new FailoverError(
@@ -566,7 +573,7 @@ async function assertNoOtherCa(f: Failover, ctx: StepContext): Promise<void> {
         `the CA on ${oldPrimary.name} is not gated and disabled (${probeOld.why}); not enabling a second CA.`,
         { host: newPrimary.name },
       );
-  } else if (!(await f.registry.list()).some((r) => r.host === oldPrimary.name)) {
+  } else if (!(await failover.registry.list()).some((r) => r.host === oldPrimary.name)) {
     throw new FailoverError('E_TWO_CAS', `${oldPrimary.name} is not fenced; not enabling a second CA.`, {
       host: newPrimary.name,
     });
@@ -574,8 +581,8 @@ async function assertNoOtherCa(f: Failover, ctx: StepContext): Promise<void> {
 }
 
 /** Applies the files that make the new primary the CA; tells whether the CA service itself (services.d, or pe3's puppet.conf) changed. */
-function caEnabler(f: Failover): (h: Host) => Promise<{ changed: boolean; serviceChanged: boolean }> {
-  const { inv, layout, newPrimary } = f;
+function caEnabler(failover: Failover): (h: Host) => Promise<{ changed: boolean; serviceChanged: boolean }> {
+  const { inv, layout, newPrimary } = failover;
   const authConf = layout.files.authConf ? fileOf(layout, 'authConf').path : undefined;
   const caCfg = layout.caDisable.kind === 'services' ? fileOf(layout, 'caCfg').path : undefined;
   return async (h) => {
@@ -592,8 +599,8 @@ function caEnabler(f: Failover): (h: Host) => Promise<{ changed: boolean; servic
   };
 }
 
-async function waitUntilCaSigns(f: Failover, at: Remote, after: 'restart' | 'reload'): Promise<void> {
-  const { layout, newPrimary } = f;
+async function waitUntilCaSigns(failover: Failover, at: Remote, after: 'restart' | 'reload'): Promise<void> {
+  const { layout, newPrimary } = failover;
   // undefined: puppetserver cannot be asked here, nothing to wait for
   const signs = await pollUntil(
     async () => {
@@ -610,8 +617,8 @@ async function waitUntilCaSigns(f: Failover, at: Remote, after: 'restart' | 'rel
     );
 }
 
-function rolesRecorded(f: Failover): Step {
-  const { inv, newPrimary, oldPrimary, mode } = f;
+function rolesRecorded(failover: Failover): Step {
+  const { inv, newPrimary, oldPrimary, mode } = failover;
   return {
     id: 'state.commit',
     host: newPrimary.name,
@@ -648,18 +655,18 @@ function rolesRecorded(f: Failover): Step {
 // ---- every master follows ----
 
 /** One master's lane: its settings at primary_cname, the new CA's CRL, the database and PuppetDB answering. */
-function followSteps(f: Failover, m: InventoryNode): Step[] {
+function followSteps(failover: Failover, m: InventoryNode): Step[] {
   return [
-    followSettings(f, m),
-    ...(f.layout.files.hostCrl ? [followCrl(f, m)] : []),
-    followDatabase(f, m),
-    followPuppetdb(f, m),
+    followSettings(failover, m),
+    ...(failover.layout.files.hostCrl ? [followCrl(failover, m)] : []),
+    followDatabase(failover, m),
+    followPuppetdb(failover, m),
   ];
 }
 
-function followSettings(f: Failover, m: InventoryNode): Step {
-  const { inv, newPrimary } = f;
-  const files = dbFilesFromLayout(f.layout);
+function followSettings(failover: Failover, m: InventoryNode): Step {
+  const { inv, newPrimary } = failover;
+  const files = dbFilesFromLayout(failover.layout);
   const isNewPrimary = m.name === newPrimary.name;
   return {
     id: 'follow.settings',
@@ -669,14 +676,14 @@ function followSettings(f: Failover, m: InventoryNode): Step {
       probe(
         ctx,
         async (h) => (
-          await applyEdits(h.host, await followerEdits(f, m, h.host), { sudo: m.sudo }),
+          await applyEdits(h.host, await followerEdits(failover, m, h.host), { sudo: m.sudo }),
           await pointServicesAt(h.host, files, inv.primaryCname)
         ),
       ),
     apply: async (ctx) => {
       // site.pp is read per compile: only a CA change needs the reload (and the new primary was reloaded by ca-enabled)
-      if (isNewPrimary) await applyEdits(ctx.host, await followerEdits(f, m, ctx.host), { sudo: m.sudo });
-      else await editAndReload(remoteOf(ctx.host, m), inv, await followerEdits(f, m, ctx.host));
+      if (isNewPrimary) await applyEdits(ctx.host, await followerEdits(failover, m, ctx.host), { sudo: m.sudo });
+      else await editAndReload(remoteOf(ctx.host, m), inv, await followerEdits(failover, m, ctx.host));
       await pointServicesAt(ctx.host, files, inv.primaryCname);
     },
   };
@@ -686,15 +693,15 @@ function followSettings(f: Failover, m: InventoryNode): Step {
  * The new primary's CA edits are ca-enabled's; every other master: CA off, ca_server = primary_cname. site.pp:
  * only a main filebucket that exists is pointed (a site.pp may have none).
  */
-async function followerEdits(f: Failover, m: InventoryNode, h: Host): Promise<Edit[]> {
+async function followerEdits(failover: Failover, m: InventoryNode, h: Host): Promise<Edit[]> {
   return [
-    ...(m.name === f.newPrimary.name ? [] : caOffEdits(f.inv, m.name)),
-    ...(await filebucketEdits(remoteOf(h, m), f.inv)),
+    ...(m.name === failover.newPrimary.name ? [] : caOffEdits(failover.inv, m.name)),
+    ...(await filebucketEdits(remoteOf(h, m), failover.inv)),
   ];
 }
 
-function followCrl(f: Failover, m: InventoryNode): Step {
-  const { inv, newPrimary } = f;
+function followCrl(failover: Failover, m: InventoryNode): Step {
+  const { inv, newPrimary } = failover;
   return {
     id: 'follow.crl',
     host: m.name,
@@ -707,15 +714,15 @@ function followCrl(f: Failover, m: InventoryNode): Step {
   };
 }
 
-function followDatabase(f: Failover, m: InventoryNode): Step {
-  const { c, inv } = f;
+function followDatabase(failover: Failover, m: InventoryNode): Step {
+  const { cluster, inv } = failover;
   return {
     id: 'follow.database',
     host: m.name,
     title: `the database answers through ${inv.primaryCname} from ${m.name}`,
     verify: false,
     check: async (ctx) => {
-      const creds = await credentialsOf(ctx, inv, ctx.hostFor(f.newPrimary.name));
+      const creds = await credentialsOf(ctx, inv, ctx.hostFor(failover.newPrimary.name));
       // one deadline for all: resolver caches may still name the old primary for a while
       const deadline = Date.now() + (ctx.dryRun ? 0 : 30_000);
       for (const cr of creds) {
@@ -725,7 +732,7 @@ function followDatabase(f: Failover, m: InventoryNode): Step {
               ctx.host,
               { server: inv.primaryCname, port: cr.port, database: cr.database, user: cr.user },
               cr.password,
-              { psql: `${pgOf(c, m.name, ctx.host).binDir}/psql`, samples: 1 },
+              { psql: `${pgOf(cluster, m.name, ctx.host).binDir}/psql`, samples: 1 },
             );
             return true;
           },
@@ -743,8 +750,8 @@ function followDatabase(f: Failover, m: InventoryNode): Step {
 }
 
 /** PuppetDB reaches the database through primary_cname; its pool may hold connections to the dead address: restarted only when it does not answer. */
-function followPuppetdb(f: Failover, m: InventoryNode): Step {
-  const { layout } = f;
+function followPuppetdb(failover: Failover, m: InventoryNode): Step {
+  const { layout } = failover;
   return {
     id: 'follow.puppetdb',
     host: m.name,
@@ -773,21 +780,21 @@ function followPuppetdb(f: Failover, m: InventoryNode): Step {
  * primary leaves MCollective degraded). Only a cluster whose MCollective was set up (by join): a failover never
  * generates or rotates its secrets.
  */
-async function mcollectiveBrokersFollow(f: Failover): Promise<Flow['items']> {
-  const { c, inv, layout, newPrimary, followers } = f;
+async function mcollectiveBrokersFollow(failover: Failover): Promise<Flow['items']> {
+  const { cluster, inv, layout, newPrimary, followers } = failover;
   const serverCfg = layout.files.mcollectiveServerCfg?.path;
   if (
     layout.flavour !== 'debian' ||
     !serverCfg ||
-    !(await c
+    !(await cluster
       .host(newPrimary.name)
       .exists(serverCfg, { sudo: newPrimary.sudo })
       .catch(() => false))
   )
     return [];
   const mco: McoCluster = {
-    primary: { fqdn: newPrimary.name, host: c.host(newPrimary.name), layout },
-    secondaries: followers.map((m) => ({ fqdn: m.name, host: c.host(m.name), layout })),
+    primary: { fqdn: newPrimary.name, host: cluster.host(newPrimary.name), layout },
+    secondaries: followers.map((m) => ({ fqdn: m.name, host: cluster.host(m.name), layout })),
     sudo: newPrimary.sudo || followers.some((m) => m.sudo),
   };
   const { secrets, generated } = await readSecrets(mco);

@@ -196,67 +196,70 @@ interface GuardInstall {
  * Idempotent: a rerun changes nothing.
  */
 export function guardInstallSteps(inv: Inventory, node: InventoryNode, o: GuardOptions = {}): Step[] {
-  const g: GuardInstall = { inv, layout: inv.layout, node, paths: guardPaths(inv.layout, o), options: o };
+  const install: GuardInstall = { inv, layout: inv.layout, node, paths: guardPaths(inv.layout, o), options: o };
   return [
-    scriptInstalled(g),
-    configWritten(g),
-    ...(g.layout.crl.kind === 'hocon' ? [webTlsNamed(g)] : []),
-    dropInsWritten(g),
-    systemdReloaded(g),
+    scriptInstalled(install),
+    configWritten(install),
+    ...(install.layout.crl.kind === 'hocon' ? [webTlsNamed(install)] : []),
+    dropInsWritten(install),
+    systemdReloaded(install),
   ];
 }
 
 /** A step whose check probes the idempotent `write` and whose apply runs it. */
-function writeStep(g: GuardInstall, id: string, title: string, write: (at: Remote) => Promise<unknown>): Step {
+function writeStep(install: GuardInstall, id: string, title: string, write: (at: Remote) => Promise<unknown>): Step {
   return {
     id,
-    host: g.node.name,
+    host: install.node.name,
     title,
-    check: (ctx) => probe(ctx, (x) => write(remoteOf(x.host, g.node))),
+    check: (ctx) => probe(ctx, (x) => write(remoteOf(x.host, install.node))),
     apply: async (ctx) => {
-      await write(remoteOf(ctx.host, g.node));
+      await write(remoteOf(ctx.host, install.node));
     },
   };
 }
 
-function scriptInstalled(g: GuardInstall): Step {
-  return writeStep(g, 'guard.script', `the boot-time fence ${g.paths.script}`, (at) =>
-    writeRootFile(at, g.paths.script, guardScript(), 0o755),
+function scriptInstalled(install: GuardInstall): Step {
+  return writeStep(install, 'guard.script', `the boot-time fence ${install.paths.script}`, (at) =>
+    writeRootFile(at, install.paths.script, guardScript(), 0o755),
   );
 }
 
-function configWritten(g: GuardInstall): Step {
-  const peers = g.inv.masters.filter((m) => m.name !== g.node.name).map((m) => m.name);
-  return writeStep(g, 'guard.config', `its config ${g.paths.config} (peers: ${peers.join(', ') || 'none'})`, (at) =>
-    writeRootFile(at, g.paths.config, guardConfig(g.inv, g.node, g.options), 0o644),
+function configWritten(install: GuardInstall): Step {
+  const peers = install.inv.masters.filter((m) => m.name !== install.node.name).map((m) => m.name);
+  return writeStep(
+    install,
+    'guard.config',
+    `its config ${install.paths.config} (peers: ${peers.join(', ') || 'none'})`,
+    (at) => writeRootFile(at, install.paths.config, guardConfig(install.inv, install.node, install.options), 0o644),
   );
 }
 
-function webTlsNamed(g: GuardInstall): Step {
-  const web = caOffEdits(g.inv, g.node.name).filter(
-    (e) => e.kind === 'hocon' && e.path === fileOf(g.layout, 'webServerConf').path,
+function webTlsNamed(install: GuardInstall): Step {
+  const web = caOffEdits(install.inv, install.node.name).filter(
+    (e) => e.kind === 'hocon' && e.path === fileOf(install.layout, 'webServerConf').path,
   );
   return writeStep(
-    g,
+    install,
     'guard.web-tls',
     `the web server names its certificate, key and CA (puppetserver starts even with its CA switched off)`,
     (at) => applyEdits(at.host, web, { sudo: at.sudo }),
   );
 }
 
-function dropInsWritten(g: GuardInstall): Step {
+function dropInsWritten(install: GuardInstall): Step {
   return writeStep(
-    g,
+    install,
     'guard.drop-ins',
-    `run the guard before ${Object.values(guardUnits(g.layout)).join(' and ')} (systemd drop-ins)`,
+    `run the guard before ${Object.values(guardUnits(install.layout)).join(' and ')} (systemd drop-ins)`,
     async (at) => {
-      for (const d of guardDropIns(g.layout, g.options)) await writeRootFile(at, d.path, d.content, 0o644);
+      for (const d of guardDropIns(install.layout, install.options)) await writeRootFile(at, d.path, d.content, 0o644);
     },
   );
 }
 
-function systemdReloaded(g: GuardInstall): Step {
-  const { node } = g;
+function systemdReloaded(install: GuardInstall): Step {
+  const { node } = install;
   return {
     id: 'guard.daemon-reload',
     host: node.name,

@@ -28,7 +28,7 @@ export interface StandbyOptions {
 
 /** What every step of one `standby` run shares, settled when the flow is built. */
 interface StandbySetup {
-  readonly c: HaContext;
+  readonly cluster: HaContext;
   readonly inv: Inventory;
   readonly layout: Layout;
   readonly primary: InventoryNode;
@@ -53,17 +53,17 @@ function standbyNode(inv: Inventory, name: string): InventoryNode {
  * of the primary's CA (disabled: its CA service stays off until failover).
  * The standby is recorded in the cluster state; `status` reports it.
  */
-export async function standbyFlow(c: HaContext, name: string, opts: StandbyOptions = {}): Promise<Flow> {
-  const sb = settleStandby(c, name, opts);
-  const { inv, primary, standby } = sb;
+export async function standbyFlow(cluster: HaContext, name: string, opts: StandbyOptions = {}): Promise<Flow> {
+  const setup = settleStandby(cluster, name, opts);
+  const { inv, primary, standby } = setup;
   return {
     name: 'standby',
     items: [
       { group: 'preflight', lanes: sshPreflight([primary, standby]).map((x) => [x]) },
-      replicaStreams(sb),
-      databaseAdmitsEveryMaster(sb),
-      ...present(caAdminGranted(sb)),
-      standbyRecorded(sb),
+      replicaStreams(setup),
+      databaseAdmitsEveryMaster(setup),
+      ...present(caAdminGranted(setup)),
+      standbyRecorded(setup),
       caCopyStep(inv, primary, standby),
       ...present(autosignStep(inv, primary, standby)),
       ...present(caGatedStep(inv, standby)),
@@ -79,8 +79,8 @@ function present(step: Step | undefined): Step[] {
 }
 
 /** The standby and its primary; refuses a fenced former primary and a second standby. */
-function settleStandby(c: HaContext, name: string, opts: StandbyOptions): StandbySetup {
-  const inv = c.inventory;
+function settleStandby(cluster: HaContext, name: string, opts: StandbyOptions): StandbySetup {
+  const inv = cluster.inventory;
   const standby = standbyNode(inv, name);
   if (readState(inv).fenced.some((f) => f.host === standby.name))
     throw new UsageError(`${standby.name} was fenced by a failover; run pe-cluster rejoin ${standby.name} first.`);
@@ -91,7 +91,7 @@ function settleStandby(c: HaContext, name: string, opts: StandbyOptions): Standb
       'Fail over to it, or remove it from the state file first.',
     );
   return {
-    c,
+    cluster,
     inv,
     layout: inv.layout,
     primary: inv.primary,
@@ -100,35 +100,35 @@ function settleStandby(c: HaContext, name: string, opts: StandbyOptions): Standb
   };
 }
 
-function primaryDb(sb: StandbySetup, ctx: StepContext): PgInstance {
-  return pgOf(sb.c, sb.primary.name, ctx.hostFor(sb.primary.name));
+function primaryDb(setup: StandbySetup, ctx: StepContext): PgInstance {
+  return pgOf(setup.cluster, setup.primary.name, ctx.hostFor(setup.primary.name));
 }
 
-function standbyDb(sb: StandbySetup, ctx: StepContext): PgInstance {
-  return pgOf(sb.c, sb.standby.name, ctx.hostFor(sb.standby.name));
+function standbyDb(setup: StandbySetup, ctx: StepContext): PgInstance {
+  return pgOf(setup.cluster, setup.standby.name, ctx.hostFor(setup.standby.name));
 }
 
-function replicaStreams(sb: StandbySetup): Step {
-  const { primary, standby, synchronous: sync } = sb;
+function replicaStreams(setup: StandbySetup): Step {
+  const { primary, standby, synchronous: sync } = setup;
   return {
     id: 'standby.replica',
     host: standby.name,
     title: `PostgreSQL on ${standby.name}: a ${sync ? 'synchronous' : 'asynchronous'} streaming replica of ${primary.name}'s`,
     check: async (ctx) =>
-      (await replicaStreaming(primaryDb(sb, ctx), standby.name, { synchronous: sync }))
+      (await replicaStreaming(primaryDb(setup, ctx), standby.name, { synchronous: sync }))
         ? { done: true, why: `${standby.name} streams from ${primary.name}${sync ? ' (sync)' : ''}` }
         : { done: false, why: `${standby.name} does not stream from ${primary.name}${sync ? ' synchronously' : ''}` },
     apply: async (ctx) => {
       // a plan shows the step as to do (the check's reason); the operation itself waits on servers, so it is not simulated
       if (ctx.dryRun) return;
-      const fromDb = primaryDb(sb, ctx);
+      const fromDb = primaryDb(setup, ctx);
       if (await replicaStreaming(fromDb, standby.name)) {
         // already a replica (e.g. after rejoin): only its synchronous mode changes
         await setSynchronous(fromDb, sync ? [standby.name] : []);
         await waitFor(() => replicaStreaming(fromDb, standby.name, { synchronous: sync }), 30_000, 100);
         return;
       }
-      await buildReplica(fromDb, standbyDb(sb, ctx), {
+      await buildReplica(fromDb, standbyDb(setup, ctx), {
         name: standby.name,
         primaryAddress: await addressOf(ctx.hostFor(standby.name), primary),
         standbyAddress: await addressOf(ctx.hostFor(primary.name), standby),
@@ -139,8 +139,8 @@ function replicaStreams(sb: StandbySetup): Step {
 }
 
 /** pg_hba on the standby for every master's services: after promotion PuppetDB everywhere connects without a PostgreSQL restart. */
-function databaseAdmitsEveryMaster(sb: StandbySetup): Step {
-  const { standby } = sb;
+function databaseAdmitsEveryMaster(setup: StandbySetup): Step {
+  const { standby } = setup;
   // listen on the standby's own address (as buildReplica does on the primary); '*' when the inventory gives none
   const listen = standby.ssh.address && isIpLiteral(standby.ssh.address) ? standby.ssh.address : '*';
   return {
@@ -148,25 +148,26 @@ function databaseAdmitsEveryMaster(sb: StandbySetup): Step {
     host: standby.name,
     title: `pg_hba on ${standby.name} admits every master's services (in effect after promotion)`,
     check: async (ctx) => {
-      const { grants, addresses } = await grantsForEveryMaster(sb, ctx);
+      const { grants, addresses } = await grantsForEveryMaster(setup, ctx);
       const missing: string[] = [];
       // listen_addresses too: a run stopped between the pg_hba write and the restart is still to do
-      for (const a of addresses) if (!(await accessGranted(standbyDb(sb, ctx), a, grants, { listen }))) missing.push(a);
+      for (const a of addresses)
+        if (!(await accessGranted(standbyDb(setup, ctx), a, grants, { listen }))) missing.push(a);
       return missing.length
         ? { done: false, why: `no pg_hba record for ${missing.join(', ')}, or not listening on ${listen}` }
         : { done: true, why: `admits ${addresses.join(', ')}` };
     },
     apply: async (ctx) => {
-      const { grants, addresses } = await grantsForEveryMaster(sb, ctx);
-      for (const a of addresses) await grantAccess(standbyDb(sb, ctx), a, grants, { restart: true, listen });
+      const { grants, addresses } = await grantsForEveryMaster(setup, ctx);
+      for (const a of addresses) await grantAccess(standbyDb(setup, ctx), a, grants, { restart: true, listen });
     },
   };
 }
 
 /** The primary's services' databases and users (passwords registered with the redactor), and every master's address. */
-async function grantsForEveryMaster(sb: StandbySetup, ctx: StepContext) {
-  const { inv, primary } = sb;
-  const creds = await readCredentials(ctx.hostFor(primary.name), dbFilesFromLayout(sb.layout));
+async function grantsForEveryMaster(setup: StandbySetup, ctx: StepContext) {
+  const { inv, primary } = setup;
+  const creds = await readCredentials(ctx.hostFor(primary.name), dbFilesFromLayout(setup.layout));
   for (const cr of creds) ctx.redactor.add(cr.password);
   const grants = [
     ...new Map(creds.map((cr) => [`${cr.database}/${cr.user}`, { database: cr.database, user: cr.user }])).values(),
@@ -176,8 +177,8 @@ async function grantsForEveryMaster(sb: StandbySetup, ctx: StepContext) {
 }
 
 /** auth.conf lets the standby's own certificate use the CA admin endpoints; none on layouts without auth.conf. */
-function caAdminGranted(sb: StandbySetup): Step | undefined {
-  const { layout, standby } = sb;
+function caAdminGranted(setup: StandbySetup): Step | undefined {
+  const { layout, standby } = setup;
   if (!layout.files.authConf) return undefined;
   const auth = fileOf(layout, 'authConf').path;
   return {
@@ -191,8 +192,8 @@ function caAdminGranted(sb: StandbySetup): Step | undefined {
   };
 }
 
-function standbyRecorded(sb: StandbySetup): Step {
-  const { inv, standby, synchronous } = sb;
+function standbyRecorded(setup: StandbySetup): Step {
+  const { inv, standby, synchronous } = setup;
   return {
     id: 'standby.record',
     host: standby.name,
@@ -396,7 +397,7 @@ function recordCopyFoundInPlace(
  * differ. Runs until the signal aborts. Returns the number of pushes.
  */
 export async function watchCaCopy(
-  c: HaContext,
+  cluster: HaContext,
   name: string,
   opts: {
     intervalS?: number;
@@ -404,11 +405,11 @@ export async function watchCaCopy(
     onSync?: (r: { at: string; files: number; ms: number }) => void;
   } = {},
 ): Promise<number> {
-  const inv = c.inventory;
+  const inv = cluster.inventory;
   const standby = standbyNode(inv, name);
   const primary = inv.primary;
-  const from = remoteOf(c.host(primary.name), primary);
-  const to = remoteOf(c.host(standby.name), standby);
+  const from = remoteOf(cluster.host(primary.name), primary);
+  const to = remoteOf(cluster.host(standby.name), standby);
   let pushes = 0;
   while (!opts.signal?.aborted) {
     const r = await syncCaCopy(inv, from, to);
