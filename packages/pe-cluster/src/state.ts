@@ -52,13 +52,18 @@ export function stateDir(inv: Pick<Inventory, 'journalDir'>): string {
   return dirname(inv.journalDir);
 }
 
+/** A file of this cluster's in the state directory: `<cluster><suffix>`, the name made safe for a path. */
+function clusterFile(inv: Pick<Inventory, 'journalDir' | 'cluster'>, suffix: string): string {
+  return join(stateDir(inv), `${inv.cluster.replace(/[^A-Za-z0-9._-]/g, '_')}${suffix}`);
+}
+
 export function statePath(inv: Pick<Inventory, 'journalDir' | 'cluster'>): string {
-  return join(stateDir(inv), `${inv.cluster.replace(/[^A-Za-z0-9._-]/g, '_')}.state.json`);
+  return clusterFile(inv, '.state.json');
 }
 
 /** pe-db's registry of fences set while a host was unreachable. */
 export function fenceRegistry(inv: Pick<Inventory, 'journalDir' | 'cluster'>): FenceRegistry {
-  return new FenceRegistry(join(stateDir(inv), `${inv.cluster.replace(/[^A-Za-z0-9._-]/g, '_')}.fences.json`));
+  return new FenceRegistry(clusterFile(inv, '.fences.json'));
 }
 
 export function readState(inv: Pick<Inventory, 'journalDir' | 'cluster'>): ClusterState {
