@@ -48,6 +48,7 @@ import {
 } from './cluster-access.js';
 import { DataLossRiskError, FailoverError, UsageError } from '../errors.js';
 import { filebucketEdits } from './secondary-settings.js';
+import { group } from './step-kinds.js';
 import { editAndReload, puppetdbAnswers, reload, restart, restartOrStart } from './services.js';
 
 export interface FailoverOptions {
@@ -106,21 +107,25 @@ interface Failover {
  */
 export async function failoverFlow(cluster: HaContext, options: FailoverOptions): Promise<Flow> {
   const failover = await settleFailover(cluster, options);
-  const preflight = [failover.newPrimary, ...(failover.mode === 'planned' ? [failover.oldPrimary] : [])];
+  const { newPrimary, oldPrimary, mode, followers } = failover;
+  const contacted = mode === 'planned' ? [newPrimary, oldPrimary] : [newPrimary];
   const items: Flow['items'] = [
-    { group: 'preflight', lanes: sshPreflight(preflight).map((x) => [x]) },
+    group(
+      'preflight',
+      sshPreflight(contacted).map((x) => [x]),
+    ),
     // the decision, recorded before anything changes
     decisionRecorded(failover),
     // the old primary fenced (first its CA)
-    ...(failover.mode === 'planned' ? oldPrimaryRetired(failover) : oldPrimaryWrittenOff(failover)),
+    ...(mode === 'planned' ? oldPrimaryRetired(failover) : oldPrimaryWrittenOff(failover)),
     // the new primary: promotion, DNS and the CA at once (independent; the old CA is off or fenced)
-    {
-      group: 'takeover',
-      lanes: [databasePromoted(failover), primaryCnameMoved(failover), caEnabled(failover)].map((x) => [x]),
-    },
+    group('takeover', [[databasePromoted(failover)], [primaryCnameMoved(failover)], [caEnabled(failover)]]),
     rolesRecorded(failover),
     // every master follows
-    { group: 'follow', lanes: [failover.newPrimary, ...failover.followers].map((m) => followSteps(failover, m)) },
+    group(
+      'follow',
+      [newPrimary, ...followers].map((m) => followSteps(failover, m)),
+    ),
     ...(await mcollectiveBrokersFollow(failover)),
   ];
   return { name: 'failover', items };

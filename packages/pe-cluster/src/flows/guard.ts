@@ -7,6 +7,7 @@ import type { Inventory, InventoryNode } from '../inventory.js';
 import { FailoverError } from '../errors.js';
 import { caOffEdits } from './ca-switch.js';
 import { remoteOf, type Remote } from './cluster-access.js';
+import { group } from './step-kinds.js';
 
 /**
  * The boot-time fence. A primary that was powered off during an emergency
@@ -294,7 +295,10 @@ export function guardInstallGroup(
   o: GuardOptions = {},
   masters: readonly InventoryNode[] = inv.masters,
 ): StepGroup {
-  return { group: 'guard', lanes: masters.map((m) => guardInstallSteps(inv, m, o)) };
+  return group(
+    'guard',
+    masters.map((m) => guardInstallSteps(inv, m, o)),
+  );
 }
 
 /**

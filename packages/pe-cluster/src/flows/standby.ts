@@ -20,6 +20,7 @@ import { guardInstallGroup } from './guard.js';
 import { CA_GATE, caOnEdits, type CaServing, caServing, caTree, gateCaEdits, syncCaCopy } from './ca-switch.js';
 import { addressOf, master, pgOf, remoteOf, sshPreflight, type HaContext } from './cluster-access.js';
 import { restartOrStart } from './services.js';
+import { group } from './step-kinds.js';
 
 export interface StandbyOptions {
   /** Synchronous replication: every commit waits for the standby (RPO 0), commits are slower. */
@@ -59,7 +60,10 @@ export async function standbyFlow(cluster: HaContext, name: string, opts: Standb
   return {
     name: 'standby',
     items: [
-      { group: 'preflight', lanes: sshPreflight([primary, standby]).map((x) => [x]) },
+      group(
+        'preflight',
+        sshPreflight([primary, standby]).map((x) => [x]),
+      ),
       replicaStreams(setup),
       databaseAdmitsEveryMaster(setup),
       ...present(caAdminGranted(setup)),
