@@ -1,5 +1,12 @@
 import type { Host } from '@pe-stack/pe-host';
-import { backupPath, manifestDifferences, tailLines, validateHostname, validateRemotePath } from '@pe-stack/pe-host';
+import {
+  backupPath,
+  isProtectedPath,
+  manifestDifferences,
+  tailLines,
+  validateHostname,
+  validateRemotePath,
+} from '@pe-stack/pe-host';
 import { validateCertname, type CaBackend } from './backend.js';
 import type { NodeAgent } from './enroll.js';
 import { CertError, CertVerifyError } from './errors.js';
@@ -133,27 +140,9 @@ const CLEAR_SCRIPT = [
   'echo "#cleared"',
 ].join('\n');
 
-/** Paths no clearing may ever remove (as pe-host's Host.remove refuses them). */
+/** Paths no clearing may ever remove (pe-host's protected paths, which Host.remove refuses too). */
 function assertClearable(host: string, path: string): void {
-  const norm = path.replace(/\/+$/, '') || '/';
-  const forbidden = [
-    '/',
-    '/etc',
-    '/usr',
-    '/var',
-    '/bin',
-    '/sbin',
-    '/lib',
-    '/boot',
-    '/home',
-    '/root',
-    '/opt',
-    '/tmp',
-    '/var/lib',
-    '/etc/puppet',
-    '/etc/puppetlabs',
-  ];
-  if (forbidden.includes(norm) || norm.split('/').length < 3)
+  if (isProtectedPath(path))
     throw new CertError('E_CA_BACKUP', `refusing to clear ${path}: it is too close to the root of the file system.`, {
       host,
     });

@@ -63,27 +63,34 @@ export function tempName(path: string): string {
   return `${dir === '/' ? '' : dir}/.${base}.pe-tmp-${process.pid}-${rand}`;
 }
 
+/** Directories no tool may ever remove or clear: the file system's top and Puppet's configuration roots. */
+export const PROTECTED_PATHS: readonly string[] = [
+  '/',
+  '/etc',
+  '/usr',
+  '/var',
+  '/bin',
+  '/sbin',
+  '/lib',
+  '/boot',
+  '/home',
+  '/root',
+  '/opt',
+  '/tmp',
+  '/var/lib',
+  '/etc/puppet',
+  '/etc/puppetlabs',
+];
+
+/** Whether `path` is too close to the root of the file system to remove: a PROTECTED_PATHS entry, or one level below `/`. */
+export function isProtectedPath(path: string): boolean {
+  const norm = path.replace(/\/+$/, '') || '/';
+  return PROTECTED_PATHS.includes(norm) || norm.split('/').length < 3;
+}
+
 /** Guard against removing something no tool should ever remove. */
 export function assertRemovable(host: string, path: string): void {
-  const norm = path.replace(/\/+$/, '') || '/';
-  const forbidden = [
-    '/',
-    '/etc',
-    '/usr',
-    '/var',
-    '/bin',
-    '/sbin',
-    '/lib',
-    '/boot',
-    '/home',
-    '/root',
-    '/opt',
-    '/tmp',
-    '/var/lib',
-    '/etc/puppet',
-    '/etc/puppetlabs',
-  ];
-  if (forbidden.includes(norm) || norm.split('/').length < 3) {
+  if (isProtectedPath(path)) {
     throw new InvalidInputError(`refusing to remove ${path}: it is too close to the root of the file system.`, {
       host,
     });

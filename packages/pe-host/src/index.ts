@@ -26,4 +26,4 @@ export {
 } from './knownhosts.js';
 export { Semaphore } from './semaphore.js';
 export { pollUntil, type PollOptions, type PollResult } from './poll.js';
-export { backupPath } from './common.js';
+export { backupPath, isProtectedPath, PROTECTED_PATHS } from './common.js';
