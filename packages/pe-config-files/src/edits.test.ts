@@ -2,7 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalHost, Redactor, type Host, type WriteOptions, type WriteResult } from '@pe-stack/pe-host';
+import {
+  LocalHost,
+  Redactor,
+  writeFilesOneByOne,
+  type BatchWrite,
+  type Host,
+  type WriteFilesOptions,
+  type WriteOptions,
+  type WriteResult,
+} from '@pe-stack/pe-host';
 import { applyEdits, editText, type Edit } from './edits.js';
 import { ConfigEditError, ConfigParseError } from './errors.js';
 import { pe3Fixture } from '@pe-stack/testkit/config-samples';
@@ -27,6 +36,9 @@ class MemHost implements Partial<Host> {
     const changed = this.files.get(path) !== text;
     this.files.set(path, text);
     return { path, changed, ...(changed ? { backup: `${path}.bak` } : {}) };
+  }
+  writeFiles(files: readonly BatchWrite[], opts?: WriteFilesOptions): Promise<WriteResult[]> {
+    return writeFilesOneByOne(this, files, opts);
   }
 }
 const asHost = (h: MemHost): Host => h as unknown as Host;

@@ -3,8 +3,10 @@ import { describe, expect, it } from 'vitest';
 import {
   DryRunHost,
   Redactor,
+  readFilesOneByOne,
   writeFiles,
   type BatchWrite,
+  type ReadFilesOptions,
   type ExecOptions,
   type ExecResult,
   type FileStat,
@@ -39,6 +41,7 @@ interface Call {
 class FakePrimary implements Host {
   readonly name = 'primary.test';
   readonly redactor = new Redactor();
+  readonly actsAsRoot = false;
   readonly calls: Call[] = [];
   readonly files = new Map<string, string>();
   listen: string;
@@ -170,6 +173,10 @@ class FakePrimary implements Host {
   async writeFiles(files: readonly BatchWrite[]): Promise<WriteResult[]> {
     this.calls.push({ op: 'writeFiles', what: files.map((f) => f.path).join(' ') });
     return files.map((f) => this.put(f.path, f.data));
+  }
+
+  readFiles(paths: readonly string[], opts?: ReadFilesOptions) {
+    return readFilesOneByOne(this, paths, opts);
   }
 
   async stat(path: string): Promise<FileStat | undefined> {

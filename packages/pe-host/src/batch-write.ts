@@ -16,20 +16,15 @@ export interface WriteFilesOptions {
   timeoutMs?: number;
 }
 
-/** A host that writes many files in one round trip (SshHost.writeFiles, and the wrappers that pass it on). */
-export interface BatchWriter {
-  writeFiles(files: readonly BatchWrite[], opts?: WriteFilesOptions): Promise<WriteResult[]>;
-}
-
 /**
  * Writes several files, each as Host.writeFile does (atomic: temp file in the
  * same directory, fsync, rename; a timestamped backup of the old content;
  * owner and mode kept unless given; no-op when content and attributes are
- * already right): in ONE round trip on a host that can (SshHost), one
- * writeFile after another on any other host (a DryRunHost records each as
- * its own write with its masked diff). Results in the order given. Files
- * are committed in order; on an error the files before it are written, the
- * others are not.
+ * already right): with the host's `writeFiles` (ONE round trip on SshHost;
+ * one writeFile after another elsewhere, a DryRunHost recording each as its
+ * own write with its masked diff); a single file with `writeFile`. Results in
+ * the order given. Files are committed in order; on an error the files
+ * before it are written, the others are not.
  */
 export async function writeFiles(
   host: Host,
@@ -37,8 +32,16 @@ export async function writeFiles(
   opts: WriteFilesOptions = {},
 ): Promise<WriteResult[]> {
   if (files.length === 0) return [];
-  const w = (host as Partial<BatchWriter>).writeFiles;
-  if (typeof w === 'function' && files.length > 1) return w.call(host, files, opts);
+  if (files.length > 1) return host.writeFiles(files, opts);
+  return writeFilesOneByOne(host, files, opts);
+}
+
+/** Host.writeFiles for a host without a batch of its own: one writeFile after another. */
+export async function writeFilesOneByOne(
+  host: Pick<Host, 'writeFile'>,
+  files: readonly BatchWrite[],
+  opts: WriteFilesOptions = {},
+): Promise<WriteResult[]> {
   const out: WriteResult[] = [];
   for (const f of files)
     out.push(

@@ -1,5 +1,5 @@
-import { HostError } from './errors.js';
-import type { FileStat, Host } from './host.js';
+import { HostError, PermissionDeniedError } from './errors.js';
+import type { FileStat, Host, ReadOptions } from './host.js';
 import { validateRemotePath } from './validate.js';
 
 /** One path of a batched read: its lstat, and its content when asked for and readable. */
@@ -141,4 +141,40 @@ export async function readFiles(
   }
   if (!agree) for (const path of order) out.set(path, { path, stat: undefined, unknown: true });
   return new Map(unique.map((p) => [p, out.get(p)!])); // in the order asked
+}
+
+/**
+ * Host.readFiles for a host without a batch of its own: a stat and, for the
+ * files whose content is wanted, a read per path, with readFiles' answers (a
+ * path that cannot be examined is `unknown`; content left out when too large
+ * or unreadable).
+ */
+export async function readFilesOneByOne(
+  host: Pick<Host, 'stat' | 'readFile'>,
+  paths: readonly string[],
+  opts: ReadFilesOptions = {},
+): Promise<Map<string, BatchedFile>> {
+  const out = new Map<string, BatchedFile>();
+  const statOnly = new Set(opts.statOnly ?? []);
+  const max = opts.maxBytes ?? 4 * 1024 * 1024;
+  const ro: ReadOptions = opts.sudo === undefined ? {} : { sudo: opts.sudo };
+  for (const path of new Set(paths)) {
+    validateRemotePath(path);
+    let stat: FileStat | undefined;
+    try {
+      stat = await host.stat(path, ro);
+    } catch (e) {
+      if (!(e instanceof PermissionDeniedError)) throw e;
+      out.set(path, { path, stat: undefined, unknown: true });
+      continue;
+    }
+    const entry: BatchedFile = { path, stat };
+    if (stat && !statOnly.has(path) && (stat.isFile || stat.isSymlink)) {
+      // the host answered the stat: a read that fails now is a file it cannot read (or a link to no file)
+      const data = await host.readFile(path, ro).catch(() => undefined);
+      if (data && data.length <= max) entry.data = data;
+    }
+    out.set(path, entry);
+  }
+  return out;
 }

@@ -15,6 +15,8 @@ import type {
   WriteResult,
 } from './host.js';
 import type { Redactor } from './redact.js';
+import { readFilesOneByOne, type BatchedFile, type ReadFilesOptions } from './batch.js';
+import { writeFilesOneByOne, type BatchWrite, type WriteFilesOptions } from './batch-write.js';
 import { FileNotFoundError } from './errors.js';
 import { validateRemotePath } from './validate.js';
 
@@ -64,6 +66,20 @@ export class DryRunHost implements Host {
       stdin.on('finish', () => resolve({ code: 0, stdout: '', stderr: '', ms: 0 })),
     );
     return { stdin, stdout, stderr, done };
+  }
+
+  get actsAsRoot(): boolean {
+    return this.inner.actsAsRoot;
+  }
+
+  /** File by file, so that planned writes are seen as readFile sees them. */
+  readFiles(paths: readonly string[], opts?: ReadFilesOptions): Promise<Map<string, BatchedFile>> {
+    return readFilesOneByOne(this, paths, opts);
+  }
+
+  /** Each file recorded as its own write, with its masked diff. */
+  writeFiles(files: readonly BatchWrite[], opts?: WriteFilesOptions): Promise<WriteResult[]> {
+    return writeFilesOneByOne(this, files, opts);
   }
 
   async readFile(path: string, opts?: ReadOptions): Promise<Buffer> {

@@ -1,4 +1,6 @@
 import type { Duplex, Readable, Writable } from 'node:stream';
+import type { BatchedFile, ReadFilesOptions } from './batch.js';
+import type { BatchWrite, WriteFilesOptions } from './batch-write.js';
 import type { Redactor } from './redact.js';
 
 export interface ExecOptions {
@@ -112,17 +114,35 @@ export type Mutation =
  * Everything remote goes through this interface. Implementations: SshHost
  * (ssh2, one connection, channels), LocalHost (this machine), DryRunHost
  * (wraps another; reads pass through, mutations are recorded, not done).
+ * A wrapper passes every member on, the batch capabilities (`readFiles`,
+ * `writeFiles`, `actsAsRoot`) included; a host with nothing better does them
+ * file by file (`readFilesOneByOne`, `writeFilesOneByOne`).
  */
 export interface Host {
   /** The name used in messages and records (inventory name or FQDN). */
   readonly name: string;
   readonly redactor: Redactor;
+  /**
+   * Every command and file access runs as root (SshHost logged in as root), so
+   * `sudo` makes no difference to what is seen. false when not known.
+   */
+  readonly actsAsRoot: boolean;
   exec(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
   /** A command whose stdio are streams (e.g. tar). */
   spawn(argv: readonly string[], opts?: Omit<ExecOptions, 'stdin' | 'allowFailure'>): Promise<StreamingExec>;
   readFile(path: string, opts?: ReadOptions): Promise<Buffer>;
   /** Atomic: temp file in the same directory, fsync, rename. Backup, owner/mode kept; no-op if equal. */
   writeFile(path: string, data: string | Buffer, opts?: WriteOptions): Promise<WriteResult>;
+  /**
+   * Several files, each as writeFile writes it; results in the order given.
+   * SshHost: one command; elsewhere one writeFile after another.
+   */
+  writeFiles(files: readonly BatchWrite[], opts?: WriteFilesOptions): Promise<WriteResult[]>;
+  /**
+   * Many paths' lstat and, unless `statOnly`, content (see BatchedFile).
+   * SshHost: one command; elsewhere a stat and a read per path.
+   */
+  readFiles(paths: readonly string[], opts?: ReadFilesOptions): Promise<Map<string, BatchedFile>>;
   /** undefined when the path does not exist. */
   stat(path: string, opts?: ReadOptions): Promise<FileStat | undefined>;
   exists(path: string, opts?: ReadOptions): Promise<boolean>;

@@ -7,12 +7,12 @@ export type * from './host.js';
 export { LocalHost, type LocalHostOptions } from './local.js';
 export { SshHost, type SshHostConfig, type SshStats } from './ssh.js';
 export { DryRunHost } from './dryrun.js';
-export { readFiles, type BatchedFile, type ReadFilesOptions } from './batch.js';
+export { readFiles, readFilesOneByOne, type BatchedFile, type ReadFilesOptions } from './batch.js';
 export {
   writeFiles,
+  writeFilesOneByOne,
   execWriteFiles,
   type BatchWrite,
-  type BatchWriter,
   type WriteFilesOptions,
 } from './batch-write.js';
 export { copyTree, treeManifest, manifestDifferences, type CopyTreeResult } from './tree.js';

@@ -18,6 +18,8 @@ import type {
   WriteOptions,
   WriteResult,
 } from './host.js';
+import { readFilesOneByOne, type BatchedFile, type ReadFilesOptions } from './batch.js';
+import { writeFilesOneByOne, type BatchWrite, type WriteFilesOptions } from './batch-write.js';
 import { Redactor } from './redact.js';
 import { validateEnvName, validateRemotePath } from './validate.js';
 
@@ -128,6 +130,17 @@ export class LocalHost implements Host {
     } catch (e) {
       throw this.fsError(path, e);
     }
+  }
+
+  /** Not declared, also when this process runs as root: a sudo-less read stays apart from a read with sudo. */
+  readonly actsAsRoot = false;
+
+  readFiles(paths: readonly string[], opts?: ReadFilesOptions): Promise<Map<string, BatchedFile>> {
+    return readFilesOneByOne(this, paths, opts);
+  }
+
+  writeFiles(files: readonly BatchWrite[], opts?: WriteFilesOptions): Promise<WriteResult[]> {
+    return writeFilesOneByOne(this, files, opts);
   }
 
   readFile(path: string, _opts?: ReadOptions): Promise<Buffer> {

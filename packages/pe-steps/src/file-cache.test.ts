@@ -7,9 +7,13 @@ import {
   FileNotFoundError,
   LocalHost,
   readFiles,
+  readFilesOneByOne,
   writeFiles,
+  writeFilesOneByOne,
   type BatchWrite,
   type Host,
+  type ReadFilesOptions,
+  type WriteFilesOptions,
 } from '@pe-stack/pe-host';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runFlow } from './engine.js';
@@ -24,21 +28,21 @@ afterEach(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-/** A LocalHost that counts its remote-style calls; with `batch`, it can read many files in one command (as SshHost). */
+/** A LocalHost that counts its remote-style calls; with `batch`, it reads and writes many files in one command (as SshHost), else file by file. */
 function counted(name: string, batch = true) {
   const calls: string[] = [];
   const base = new LocalHost({ name });
   const host = new Proxy(base, {
     get(target, prop, recv) {
       if (prop === 'readFiles') {
-        if (!batch) return undefined;
+        if (!batch) return (paths: string[], o: ReadFilesOptions) => readFilesOneByOne(recv as Host, paths, o);
         return (paths: string[], o: { statOnly?: string[] }) => {
           calls.push(`readFiles:${paths.length}`);
           return readFiles(target, paths, o);
         };
       }
       if (prop === 'writeFiles') {
-        if (!batch) return undefined;
+        if (!batch) return (files: BatchWrite[], o: WriteFilesOptions) => writeFilesOneByOne(recv as Host, files, o);
         return (files: BatchWrite[]) => {
           calls.push(`writeFiles:${files.length}`);
           return execWriteFiles(target, files, { sudo: false });

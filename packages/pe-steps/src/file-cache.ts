@@ -9,6 +9,7 @@ import {
   type FileStat,
   type Forward,
   type Host,
+  type ReadFilesOptions,
   type ReadOptions,
   type RemoveOptions,
   type StreamingExec,
@@ -17,24 +18,11 @@ import {
   type WriteResult,
 } from '@pe-stack/pe-host';
 
-/** A file a flow will read on a host: fetched with the others in one command on the first miss. */
+/** A file a flow will read on a host: fetched with the others on the first miss (host.readFiles: one command on SshHost). */
 export interface FileHint {
   path: string;
   /** false: only whether it exists and its attributes (private keys: their content never travels for a cache). */
   content?: boolean;
-}
-
-/** A host that can read many files in one round trip (pe-host SshHost.readFiles). */
-interface BatchReader {
-  readFiles(
-    paths: readonly string[],
-    opts: { statOnly?: readonly string[]; sudo?: boolean },
-  ): Promise<Map<string, BatchedFile>>;
-}
-
-function batchReader(h: Host): BatchReader | undefined {
-  const f = (h as Partial<BatchReader>).readFiles;
-  return typeof f === 'function' ? { readFiles: (p, o) => f.call(h, p, o) } : undefined;
 }
 
 interface Entry {
@@ -100,7 +88,6 @@ export class CachingHost implements Host {
   private absentGen = 0;
   private busy = 0;
   private filling: Promise<void> | undefined;
-  private readonly reader: BatchReader | undefined;
   private readonly keepContent: Set<string>;
   private readonly asRoot: boolean;
   /** Round trips saved (reads answered here), for tests and benchmarks. */
@@ -111,9 +98,8 @@ export class CachingHost implements Host {
     private readonly hints: readonly FileHint[],
     private readonly othersMayChange: (from: CachingHost) => void,
   ) {
-    this.reader = batchReader(inner);
     // a host whose every access is root's (SshHost logged in as root): what sudo reads, a plain read sees too
-    this.asRoot = (inner as { actsAsRoot?: unknown }).actsAsRoot === true;
+    this.asRoot = inner.actsAsRoot;
     this.keepContent = new Set(hints.filter((h) => h.content !== false).map((h) => h.path));
   }
 
@@ -123,6 +109,15 @@ export class CachingHost implements Host {
 
   get redactor() {
     return this.inner.redactor;
+  }
+
+  get actsAsRoot(): boolean {
+    return this.asRoot;
+  }
+
+  /** Passed on: fresh from the host (the cache answers readFile, stat and exists). */
+  readFiles(paths: readonly string[], opts?: ReadFilesOptions): Promise<Map<string, BatchedFile>> {
+    return this.inner.readFiles(paths, opts);
   }
 
   /** Forget what is known absent (another host ran a command that may have created files here). */
@@ -168,9 +163,9 @@ export class CachingHost implements Host {
     this.entries.set(path, m);
   }
 
-  /** On a miss: the missing path and every hinted path not known yet, in one command (when the host can and some are). */
+  /** On a miss: the missing path and every hinted path not known yet, with one host.readFiles (when some are). */
   private async fill(path: string, opts?: ReadOptions): Promise<void> {
-    if (!this.reader || this.busy > 0) return;
+    if (this.busy > 0) return;
     if (this.filling) {
       await this.filling;
       if (this.known(path, opts)) return;
@@ -184,7 +179,7 @@ export class CachingHost implements Host {
     const ag = this.absentGen;
     const run = (async () => {
       this.counts.batches++;
-      const got = await this.reader!.readFiles(want, {
+      const got = await this.inner.readFiles(want, {
         statOnly,
         ...(opts?.sudo === undefined ? {} : { sudo: opts.sudo }),
       });

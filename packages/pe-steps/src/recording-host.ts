@@ -2,8 +2,10 @@ import type { Duplex } from 'node:stream';
 import {
   DryRunHost,
   writeFiles,
+  writeFilesOneByOne,
+  type BatchedFile,
   type BatchWrite,
-  type BatchWriter,
+  type ReadFilesOptions,
   type WriteFilesOptions,
   type ExecOptions,
   type ExecResult,
@@ -44,6 +46,10 @@ export class RecordingHost implements Host {
 
   get redactor() {
     return this.inner.redactor;
+  }
+
+  get actsAsRoot(): boolean {
+    return this.inner.actsAsRoot;
   }
 
   private get dry(): DryRunHost | undefined {
@@ -107,6 +113,10 @@ export class RecordingHost implements Host {
     return this.inner.stat(path, opts);
   }
 
+  readFiles(paths: readonly string[], opts?: ReadFilesOptions): Promise<Map<string, BatchedFile>> {
+    return this.inner.readFiles(paths, opts);
+  }
+
   exists(path: string, opts?: ReadOptions): Promise<boolean> {
     return this.inner.exists(path, opts);
   }
@@ -126,16 +136,9 @@ export class RecordingHost implements Host {
     return r;
   }
 
-  /** Several files: together on a host that can (each changed file recorded as a write), else one writeFile after another. */
+  /** Several files: as the inner host writes them (one command on SshHost), each changed file recorded as a write; in a plan one writeFile after another (each with its diff). */
   async writeFiles(files: readonly BatchWrite[], opts: WriteFilesOptions = {}): Promise<WriteResult[]> {
-    if (this.dry || typeof (this.inner as Partial<BatchWriter>).writeFiles !== 'function') {
-      const out: WriteResult[] = [];
-      for (const f of files)
-        out.push(
-          await this.writeFile(f.path, f.data, { ...f.opts, ...(opts.sudo === undefined ? {} : { sudo: opts.sudo }) }),
-        );
-      return out;
-    }
+    if (this.dry) return writeFilesOneByOne(this, files, opts);
     const rs = await writeFiles(this.inner, files, opts);
     rs.forEach((r, i) => {
       if (!r.changed) return;

@@ -8,7 +8,16 @@ import { dirname, join } from 'node:path';
 import { CA_DISABLED_SERVICE, CA_SERVICE, HoconDocument, layouts, ServicesDocument } from '@pe-stack/pe-config-files';
 import { OpensslAgent, OpensslCa } from '@pe-stack/pe-certs';
 import { destroyCluster, initCluster, psql, startInstance, type PgInstance } from '@pe-stack/pe-db';
-import { LocalHost, Redactor, type Host } from '@pe-stack/pe-host';
+import {
+  LocalHost,
+  Redactor,
+  readFilesOneByOne,
+  writeFilesOneByOne,
+  type BatchWrite,
+  type Host,
+  type ReadFilesOptions,
+  type WriteFilesOptions,
+} from '@pe-stack/pe-host';
 import { CA_GATE, Cluster, loadInventory, type ClusterOptions, type DnsProvider } from '@pe-stack/pe-cluster';
 import { freePort } from './sshd.js';
 
@@ -101,6 +110,11 @@ export function jail(w: Pick<World, 'root' | 'dns' | 'down'>, name: string, reda
           return f.call(target, jp(p), ...rest);
         };
       }
+      // the batches file by file through this proxy, so that their paths are jailed too
+      if (prop === 'readFiles')
+        return (paths: string[], o?: ReadFilesOptions) => readFilesOneByOne(recv as Host, paths, o);
+      if (prop === 'writeFiles')
+        return (files: BatchWrite[], o?: WriteFilesOptions) => writeFilesOneByOne(recv as Host, files, o);
       return f.bind(target);
     },
   });

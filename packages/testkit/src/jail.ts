@@ -1,5 +1,14 @@
 import { join } from 'node:path';
-import { LocalHost, type ExecOptions, type Host } from '@pe-stack/pe-host';
+import {
+  LocalHost,
+  readFilesOneByOne,
+  writeFilesOneByOne,
+  type BatchWrite,
+  type ExecOptions,
+  type Host,
+  type ReadFilesOptions,
+  type WriteFilesOptions,
+} from '@pe-stack/pe-host';
 import { parseInventory, type Inventory } from '@pe-stack/pe-cluster';
 
 /** A stand-in for a separate machine on this one. */
@@ -33,6 +42,11 @@ export function jailedHost(root: string, name: string, opts: JailOptions = {}): 
       }
       if (FILE_OPS.has(String(prop)))
         return (path: string, ...rest: unknown[]) => (v as (...a: unknown[]) => unknown).call(target, p(path), ...rest);
+      // the batches file by file through this proxy, so that their paths are jailed too
+      if (prop === 'readFiles')
+        return (paths: string[], o?: ReadFilesOptions) => readFilesOneByOne(recv as Host, paths, o);
+      if (prop === 'writeFiles')
+        return (files: BatchWrite[], o?: WriteFilesOptions) => writeFilesOneByOne(recv as Host, files, o);
       return (v as (...a: unknown[]) => unknown).bind(target);
     },
   });

@@ -2,7 +2,15 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { OpensslAgent, OpensslCa } from '@pe-stack/pe-certs';
-import { LocalHost, type Host } from '@pe-stack/pe-host';
+import {
+  LocalHost,
+  readFilesOneByOne,
+  writeFilesOneByOne,
+  type BatchWrite,
+  type Host,
+  type ReadFilesOptions,
+  type WriteFilesOptions,
+} from '@pe-stack/pe-host';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, formatStatus, main, parseInventory, type Inventory } from '../index.js';
 
@@ -38,6 +46,11 @@ function jailed(name: string): Host {
       if (['readFile', 'writeFile', 'stat', 'exists', 'remove', 'mkdir'].includes(String(prop))) {
         return (path: string, ...rest: unknown[]) => (v as (...a: unknown[]) => unknown).call(target, p(path), ...rest);
       }
+      // the batches file by file through this proxy, so that their paths are jailed too
+      if (prop === 'readFiles')
+        return (paths: string[], o?: ReadFilesOptions) => readFilesOneByOne(recv as Host, paths, o);
+      if (prop === 'writeFiles')
+        return (files: BatchWrite[], o?: WriteFilesOptions) => writeFilesOneByOne(recv as Host, files, o);
       return (v as (...a: unknown[]) => unknown).bind(target);
     },
   });
