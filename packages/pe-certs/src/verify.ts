@@ -270,6 +270,9 @@ export async function verifyNode(host: Host, o: VerifyNodeOptions): Promise<Node
         );
         const cur = o.trust.crl;
         if (!cur) checks.push({ id: 'crl-current', level: 'skip', detail: "the CA's CRL was not given" });
+        else if (!crl.signatureValid)
+          // A CRL of another CA can match the cluster CA's number and second by chance; it is never current.
+          checks.push({ id: 'crl-current', level: 'skip', detail: 'not signed by the cluster CA (see crl-signed)' });
         else if (
           crlPem === o.trust.crlPem ||
           (crl.crlNumber !== undefined &&
