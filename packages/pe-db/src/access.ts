@@ -1,4 +1,4 @@
-import { DryRunHost, isIpLiteral, writeFiles, type BatchWrite } from '@pe-stack/pe-host';
+import { DryRunHost, isIpLiteral, writeFiles, type BatchWrite, type ExecResult } from '@pe-stack/pe-host';
 import { editors, readText, type HbaRecordSpec } from './editors.js';
 import { DbConfigError, DbQueryError } from './errors.js';
 import { bin, psql, query, quoteLiteral, requireVersion, type PgInstance } from './instance.js';
@@ -469,19 +469,16 @@ function after(stdout: string, marker: string): string | undefined {
   return i < 0 ? undefined : out.slice(i + marker.length + 2).trim();
 }
 
-/**
- * Restarts the instance in one command (see RESTART_SCRIPT) and returns
- * pg_hba_file_rules and listen_addresses as the restarted server has them.
- * `checkHba`: have PostgreSQL parse pg_hba.conf first; on an error `restore`
- * runs and a typed error is thrown (the server was not touched).
- */
-async function restartAndConfirm(
-  inst: PgInstance,
-  checkHba: boolean,
-  restore: () => Promise<void>,
-): Promise<{ rules: HbaFileRule[]; listen: string }> {
-  const host = inst.host;
-  const argv = [
+interface RestartOptions {
+  /** Have PostgreSQL parse pg_hba.conf before the restart (it changed). */
+  checkHba: boolean;
+  /** Puts the previous files back when that check finds an error. */
+  restore: () => Promise<void>;
+}
+
+/** RESTART_SCRIPT's argv: every value an argument, then the stop command and the start command. */
+function restartArgv(inst: PgInstance, o: Pick<RestartOptions, 'checkHba'>): string[] {
+  return [
     'sh',
     '-c',
     RESTART_SCRIPT,
@@ -494,67 +491,97 @@ async function restartAndConfirm(
     fenceMarkerPath(inst),
     String(STOP_SECONDS),
     String(START_SECONDS),
-    checkHba ? CHECK_ONLY : '',
+    o.checkHba ? CHECK_ONLY : '',
     CONFIRM,
     String(inst.control.stop.length),
     ...inst.control.stop,
     ...inst.control.start,
   ];
-  const r = await host.exec(argv, {
+}
+
+/**
+ * Restarts the instance in one command (see RESTART_SCRIPT) and returns
+ * pg_hba_file_rules and listen_addresses as the restarted server has them.
+ * `checkHba`: have PostgreSQL parse pg_hba.conf first; on an error `restore`
+ * runs and a typed error is thrown (the server was not touched).
+ */
+async function restartAndConfirm(
+  inst: PgInstance,
+  o: RestartOptions,
+): Promise<{ rules: HbaFileRule[]; listen: string }> {
+  const r = await inst.host.exec(restartArgv(inst, o), {
     sudo: true,
     cwd: '/',
     allowFailure: true,
     timeoutMs: (STOP_SECONDS + START_SECONDS + 60) * 1000,
     changesFiles: serverRunFiles(inst),
   });
-  const detail = () => host.redactor.redact((r.stderr.trim() || r.stdout.trim()).split('\n').slice(-4).join(' '));
   switch (r.code) {
-    case 0: {
-      const text = after(r.stdout, 'state');
-      try {
-        const v = JSON.parse(text ?? '') as { rules: HbaFileRule[] | null; listen: string };
-        return { rules: v.rules ?? [], listen: v.listen };
-      } catch (e) {
-        throw new DbQueryError(
-          host.name,
-          `PostgreSQL on port ${inst.port} was restarted, but its answer about pg_hba_file_rules could not be read.`,
-          { cause: e, hint: 'Run the step again: it checks the records and changes nothing more.' },
-        );
-      }
-    }
+    case 0:
+      return restartedState(inst, r.stdout);
     case 11:
       await requireVersion(inst, 'checking pg_hba.conf (pg_hba_file_rules)');
-      throw new DbQueryError(
+      break;
+    case 12: {
+      const bad = hbaErrorsBeforeRestart(r.stdout);
+      await o.restore();
+      throw hbaParseError(inst, bad, 'The previous files were put back and PostgreSQL was not restarted.');
+    }
+  }
+  throw restartStageError(inst, r);
+}
+
+/** The rules and listen_addresses the restart command printed after `#state`. */
+function restartedState(inst: PgInstance, stdout: string): { rules: HbaFileRule[]; listen: string } {
+  const text = after(stdout, 'state');
+  try {
+    const v = JSON.parse(text ?? '') as { rules: HbaFileRule[] | null; listen: string };
+    return { rules: v.rules ?? [], listen: v.listen };
+  } catch (e) {
+    throw new DbQueryError(
+      inst.host.name,
+      `PostgreSQL on port ${inst.port} was restarted, but its answer about pg_hba_file_rules could not be read.`,
+      { cause: e, hint: 'Run the step again: it checks the records and changes nothing more.' },
+    );
+  }
+}
+
+/** The pg_hba.conf lines the check before the restart refused (printed after `#hba`). */
+function hbaErrorsBeforeRestart(stdout: string): { line_number: number; error: string | null }[] {
+  try {
+    return JSON.parse(after(stdout, 'hba') ?? '') as { line_number: number; error: string | null }[];
+  } catch {
+    return [{ line_number: 0, error: after(stdout, 'hba') ?? 'unknown error' }];
+  }
+}
+
+/** The typed error for the stage of the restart command that failed (its exit code names it). */
+function restartStageError(inst: PgInstance, r: ExecResult): Error {
+  const host = inst.host;
+  const detail = () => host.redactor.redact((r.stderr.trim() || r.stdout.trim()).split('\n').slice(-4).join(' '));
+  switch (r.code) {
+    case 11:
+      return new DbQueryError(
         host.name,
         `psql on port ${inst.port} failed while checking ${inst.hbaFile} before the restart: ${detail()}`,
         { hint: 'Check that the PostgreSQL instance is running; nothing was restarted.' },
       );
-    case 12: {
-      let bad: { line_number: number; error: string | null }[];
-      try {
-        bad = JSON.parse(after(r.stdout, 'hba') ?? '') as typeof bad;
-      } catch {
-        bad = [{ line_number: 0, error: after(r.stdout, 'hba') ?? 'unknown error' }];
-      }
-      await restore();
-      throw hbaParseError(inst, bad, 'The previous files were put back and PostgreSQL was not restarted.');
-    }
     case 13:
-      throw fencedError(inst, parseFenceMarker(inst, after(r.stdout, 'fenced') ?? ''));
+      return fencedError(inst, parseFenceMarker(inst, after(r.stdout, 'fenced') ?? ''));
     case 14:
-      throw new DbQueryError(
+      return new DbQueryError(
         host.name,
         `stopping PostgreSQL on port ${inst.port} (${inst.control.stop.join(' ')}) failed: ${detail()}`,
         { hint: 'Read the server log and the service manager, then run the step again.' },
       );
     case 15:
-      throw new DbQueryError(
+      return new DbQueryError(
         host.name,
         `PostgreSQL on port ${inst.port} still accepts connections ${STOP_SECONDS} s after stop.`,
         { hint: 'Read the server log (a long-running session or checkpoint), then run the step again.' },
       );
     case 16:
-      throw new DbQueryError(
+      return new DbQueryError(
         host.name,
         `starting PostgreSQL on port ${inst.port} (${inst.control.start.join(' ')}) failed: ${detail()}; it is stopped now.`,
         {
@@ -562,22 +589,108 @@ async function restartAndConfirm(
         },
       );
     case 17:
-      throw new DbQueryError(
+      return new DbQueryError(
         host.name,
         `PostgreSQL on port ${inst.port} did not accept connections within ${START_SECONDS * 1000} ms after start.`,
         { hint: 'Read the server log.' },
       );
     case 18:
-      throw new DbQueryError(host.name, `psql on port ${inst.port} failed after the restart: ${detail()}`, {
+      return new DbQueryError(host.name, `psql on port ${inst.port} failed after the restart: ${detail()}`, {
         hint: 'Check that the PostgreSQL instance is running, then run the step again.',
       });
     default:
-      throw new DbQueryError(
+      return new DbQueryError(
         host.name,
         `restarting PostgreSQL on port ${inst.port} failed (exit ${r.code}): ${detail()}`,
         { hint: 'Check that the server is running (pg_isready), read its log, then run the step again.' },
       );
   }
+}
+
+/** One file a grant changes: its new text (written with a backup) and the old text a failed check puts back. */
+interface FileChange {
+  write: BatchWrite;
+  restore: BatchWrite;
+}
+
+function fileChange(path: string, before: string, after: string): FileChange {
+  return {
+    write: { path, data: after, opts: { backup: true } },
+    restore: { path, data: before, opts: { backup: false } },
+  };
+}
+
+/** pg_hba.conf with every record added; read only when a record is not in effect yet. Undefined: no change. */
+async function hbaChange(
+  primary: PgInstance,
+  rules: readonly HbaFileRule[],
+  records: readonly HbaRecordSpec[],
+): Promise<FileChange | undefined> {
+  if (records.every((rec) => rules.some((r) => ruleMatches(r, rec)))) return undefined;
+  const before = await readText(primary.host, primary.hbaFile);
+  const doc = editors.hba(before, primary.hbaFile);
+  let changed = false;
+  // records go before the first existing one: pg_hba is first-match, and a broader reject below must not shadow them
+  for (const rec of [...records].reverse()) changed = doc.add(rec, 'start') || changed;
+  return changed ? fileChange(primary.hbaFile, before, doc.toString()) : undefined;
+}
+
+/** listen_addresses with `want` added to what is in effect ('*' replaces it). */
+function listenValue(current: string, want: string): string {
+  if (want === '*') return '*';
+  return [
+    ...current
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    want,
+  ].join(',');
+}
+
+/**
+ * listen_addresses is restart-only: the running value decides, and the file
+ * is made to say what we want. `restartRequired`: the file says another value
+ * than the one in effect (now or already).
+ */
+async function listenChange(
+  primary: PgInstance,
+  listen: ListenState,
+  want: string,
+): Promise<{ change: FileChange | undefined; restartRequired: boolean }> {
+  if (listens(listen.setting, want)) return { change: undefined, restartRequired: listen.pendingRestart };
+  // a value postgresql.auto.conf or an include sets would override the file we edit (as setParameters reports)
+  if (!listen.pendingRestart && listen.sourcefile !== null && listen.sourcefile !== primary.confFile)
+    throw overridden(primary, 'listen_addresses', listen.sourcefile);
+  const value = listenValue(listen.setting, want);
+  const before = await readText(primary.host, primary.confFile);
+  const doc = editors.conf(before, primary.confFile);
+  const changed = doc.set('listen_addresses', value);
+  // the file says it (now or already): it takes effect with the next restart
+  return { change: changed ? fileChange(primary.confFile, before, doc.toString()) : undefined, restartRequired: true };
+}
+
+/** A dry run's plan: the reload (a restart reads the files anyway) or the stop and the start. */
+async function planReloadOrRestart(primary: PgInstance, o: { restart: boolean; reload: boolean }): Promise<void> {
+  const host = primary.host;
+  if (o.restart) {
+    await host.exec(primary.control.stop, { sudo: true, cwd: '/', changesFiles: serverRunFiles(primary) });
+    await host.exec(primary.control.start, { sudo: true, cwd: '/', changesFiles: serverRunFiles(primary) });
+  } else if (o.reload) {
+    await psql(primary, 'SELECT pg_reload_conf();', { changesFiles: [] });
+  }
+}
+
+/** restartAndConfirm, then proof that listen_addresses in effect covers `want`; returns the rules. */
+async function restartForListen(primary: PgInstance, o: RestartOptions & { want: string }): Promise<HbaFileRule[]> {
+  const r = await restartAndConfirm(primary, o);
+  if (!listens(r.listen, o.want)) {
+    throw new DbConfigError(
+      primary.host.name,
+      `after the restart listen_addresses is '${r.listen}', not covering ${o.want}: ${primary.confFile} says otherwise than what is in effect.`,
+      `Look for listen_addresses in postgresql.auto.conf, an included file or the service's command line (pg_settings.source), fix it, then run the step again.`,
+    );
+  }
+  return r.rules;
 }
 
 /**
@@ -606,91 +719,41 @@ export async function grantAccessMany(
     targets.flatMap((t) => t.grants),
   );
   const records = targets.flatMap((t) => t.grants.map((g) => hbaRecord(g, t.address, state.methods.get(g.user))));
-  const writes: BatchWrite[] = [];
-  const restores: BatchWrite[] = [];
-
-  // pg_hba.conf: read only when a record is not in effect yet
-  let hbaChanged = false;
-  if (!records.every((rec) => state.rules.some((r) => ruleMatches(r, rec)))) {
-    const before = await readText(host, primary.hbaFile);
-    const doc = editors.hba(before, primary.hbaFile);
-    // records go before the first existing one: pg_hba is first-match, and a broader reject below must not shadow them
-    for (const rec of [...records].reverse()) hbaChanged = doc.add(rec, 'start') || hbaChanged;
-    if (hbaChanged) {
-      writes.push({ path: primary.hbaFile, data: doc.toString(), opts: { backup: true } });
-      restores.push({ path: primary.hbaFile, data: before, opts: { backup: false } });
-    }
-  }
-
-  // listen_addresses: restart-only; the running value decides, the file is made to say what we want
   const want = opts.listen ?? '*';
-  const current = state.listen.setting;
-  let listenChanged = false;
-  let restartRequired = state.listen.pendingRestart;
-  if (!listens(current, want)) {
-    // a value postgresql.auto.conf or an include sets would override the file we edit (as setParameters reports)
-    if (
-      !state.listen.pendingRestart &&
-      state.listen.sourcefile !== null &&
-      state.listen.sourcefile !== primary.confFile
-    )
-      throw overridden(primary, 'listen_addresses', state.listen.sourcefile);
-    const value =
-      want === '*'
-        ? '*'
-        : [
-            ...current
-              .split(',')
-              .map((s) => s.trim())
-              .filter(Boolean),
-            want,
-          ].join(',');
-    const before = await readText(host, primary.confFile);
-    const doc = editors.conf(before, primary.confFile);
-    listenChanged = doc.set('listen_addresses', value);
-    if (listenChanged) {
-      writes.push({ path: primary.confFile, data: doc.toString(), opts: { backup: true } });
-      restores.push({ path: primary.confFile, data: before, opts: { backup: false } });
-    }
-    // the file says it (now or already): it takes effect with the next restart
-    restartRequired = true;
-  }
-  const restart = restartRequired && opts.restart === true;
+  const hba = await hbaChange(primary, state.rules, records);
+  const listen = await listenChange(primary, state.listen, want);
+  const changes = [hba, listen.change].filter((c): c is FileChange => c !== undefined);
+  const restart = listen.restartRequired && opts.restart === true;
+  const changed = { records, hbaChanged: hba !== undefined, listenChanged: listen.change !== undefined };
 
   // every changed file in one round trip (each atomic, with its backup)
-  await writeFiles(host, writes);
+  await writeFiles(
+    host,
+    changes.map((c) => c.write),
+  );
   const restore = async () => {
-    await writeFiles(host, restores);
+    await writeFiles(
+      host,
+      changes.map((c) => c.restore),
+    );
   };
 
   if (isDryRun(primary)) {
-    // the plan: the reload (a restart reads the files anyway) or the stop and the start
-    if (restart) {
-      await host.exec(primary.control.stop, { sudo: true, cwd: '/', changesFiles: serverRunFiles(primary) });
-      await host.exec(primary.control.start, { sudo: true, cwd: '/', changesFiles: serverRunFiles(primary) });
-    } else if (writes.length > 0) {
-      await psql(primary, 'SELECT pg_reload_conf();', { changesFiles: [] });
-    }
-    return { records, hbaChanged, confirmedLines: [], listenChanged, restartRequired, warnings: [], dryRun: true };
+    await planReloadOrRestart(primary, { restart, reload: changes.length > 0 });
+    const planned = { confirmedLines: [], restartRequired: listen.restartRequired, warnings: [] };
+    return { ...changed, ...planned, dryRun: true };
   }
-
   let rules = state.rules;
-  if (restart) {
-    const r = await restartAndConfirm(primary, hbaChanged, restore);
-    rules = r.rules;
-    restartRequired = false;
-    if (!listens(r.listen, want)) {
-      throw new DbConfigError(
-        host.name,
-        `after the restart listen_addresses is '${r.listen}', not covering ${want}: ${primary.confFile} says otherwise than what is in effect.`,
-        `Look for listen_addresses in postgresql.auto.conf, an included file or the service's command line (pg_settings.source), fix it, then run the step again.`,
-      );
-    }
-  } else if (writes.length > 0) {
-    rules = await checkAndReload(primary, restore);
-  }
+  if (restart) rules = await restartForListen(primary, { checkHba: hba !== undefined, restore, want });
+  else if (changes.length > 0) rules = await checkAndReload(primary, restore);
   const { lines, warnings } = confirmRules(primary, rules, records);
-  return { records, hbaChanged, confirmedLines: lines, listenChanged, restartRequired, warnings, dryRun: false };
+  return {
+    ...changed,
+    confirmedLines: lines,
+    restartRequired: listen.restartRequired && !restart,
+    warnings,
+    dryRun: false,
+  };
 }
 
 /** Removes every pg_hba record for this address (the secondary leaves), then reloads and checks. */
