@@ -234,107 +234,125 @@ export async function verifyNode(host: Host, o: VerifyNodeOptions): Promise<Node
   checks.unshift({ id: 'cert-present', level: 'ok', detail: o.paths.cert });
   if (!info) return report(host.name, o.certname, checks);
 
-  const caCopy = await readPublic(host, o.paths.caCert, sudo);
-  if (caCopy === undefined) checks.push({ id: 'ca-copy', level: 'fail', detail: `${o.paths.caCert} does not exist` });
-  else {
-    let fp: string | undefined;
-    try {
-      fp = inspectCert(caCopy).fingerprint;
-    } catch {
-      fp = undefined;
-    }
-    checks.push(
-      fp === o.trust.ca.fingerprint
-        ? { id: 'ca-copy', level: 'ok', detail: o.paths.caCert }
-        : { id: 'ca-copy', level: 'fail', detail: `${o.paths.caCert} is not the cluster CA certificate` },
-    );
-  }
-
-  if (o.paths.webCrl !== undefined) {
-    const crlPem = await readPublic(host, o.paths.webCrl, sudo);
-    if (crlPem === undefined)
-      checks.push({ id: 'crl-present', level: 'fail', detail: `${o.paths.webCrl} does not exist` });
-    else {
-      checks.push({ id: 'crl-present', level: 'ok', detail: o.paths.webCrl });
-      let crl: ParsedCrl | undefined;
-      try {
-        crl = parseCrl(crlPem, o.trust.ca.x509.publicKey);
-      } catch (e) {
-        checks.push({ id: 'crl-signed', level: 'fail', detail: `${o.paths.webCrl}: ${(e as Error).message}` });
-      }
-      if (crl) {
-        checks.push(
-          crl.signatureValid
-            ? { id: 'crl-signed', level: 'ok', detail: 'signed by the cluster CA' }
-            : { id: 'crl-signed', level: 'fail', detail: `${o.paths.webCrl} is not signed by the cluster CA` },
-        );
-        const cur = o.trust.crl;
-        if (!cur) checks.push({ id: 'crl-current', level: 'skip', detail: "the CA's CRL was not given" });
-        else if (!crl.signatureValid)
-          // A CRL of another CA can match the cluster CA's number and second by chance; it is never current.
-          checks.push({ id: 'crl-current', level: 'skip', detail: 'not signed by the cluster CA (see crl-signed)' });
-        else if (
-          crlPem === o.trust.crlPem ||
-          (crl.crlNumber !== undefined &&
-            crl.crlNumber === cur.crlNumber &&
-            crl.thisUpdate.getTime() === cur.thisUpdate.getTime())
-        ) {
-          checks.push({ id: 'crl-current', level: 'ok', detail: `CRL #${String(crl.crlNumber ?? '?')}` });
-        } else {
-          checks.push({
-            id: 'crl-current',
-            level: 'fail',
-            detail: `${o.paths.webCrl} is CRL #${String(crl.crlNumber ?? '?')} of ${crl.thisUpdate.toISOString()}, the CA's current one is #${String(cur.crlNumber ?? '?')} of ${cur.thisUpdate.toISOString()}`,
-          });
-        }
-        if (crl.nextUpdate && crl.nextUpdate.getTime() < now.getTime())
-          checks.push({
-            id: 'crl-fresh',
-            level: 'fail',
-            detail: `the CRL's nextUpdate ${crl.nextUpdate.toISOString()} has passed`,
-          });
-        else
-          checks.push({
-            id: 'crl-fresh',
-            level: 'ok',
-            detail: crl.nextUpdate ? `next update ${crl.nextUpdate.toISOString()}` : 'no nextUpdate',
-          });
-      }
-    }
-  }
-
-  // the key's attributes (free from a file cache) say whether an earlier answer of openssl still holds
-  const keyStat = await host.stat(o.paths.key, { sudo });
-  const certFails = checks.some((c) => c.level === 'fail' && !c.id.startsWith('crl-'));
-  if (!keyStat) checks.push({ id: 'key-match', level: 'fail', detail: `${o.paths.key} does not exist` });
-  else if (o.keyCheck === 'when-cert-ok' && certFails)
-    checks.push({
-      id: 'key-match',
-      level: 'skip',
-      detail: `${o.paths.key} not checked: the certificate fails already`,
-    });
-  else {
-    const memo = o.publicKeys === false || o.keyPassphrase !== undefined ? undefined : (o.publicKeys ?? publicKeyMemo);
-    try {
-      let pub = memo?.get(host.name, o.paths.key, sudo, keyStat);
-      if (pub === undefined) {
-        pub = await new Openssl(host, { ...o.openssl, sudo }).publicKeyOf(o.paths.key, o.keyPassphrase);
-        memo?.set(host.name, o.paths.key, sudo, keyStat, pub);
-      }
-      checks.push(
-        canonicalPublicKey(pub) === canonicalPublicKey(info.publicKeyPem)
-          ? { id: 'key-match', level: 'ok', detail: o.paths.key }
-          : { id: 'key-match', level: 'fail', detail: `${o.paths.key} does not match the certificate` },
-      );
-    } catch (e) {
-      checks.push({
-        id: 'key-match',
-        level: 'fail',
-        detail: `${o.paths.key} cannot be read by openssl (${(e as { code?: string }).code ?? 'error'})`,
-      });
-    }
-  }
+  checks.push(await caCopyCheck(host, o, sudo));
+  if (o.paths.webCrl !== undefined)
+    checks.push(...(await webCrlChecks(host, { ...o, sudo, now, webCrl: o.paths.webCrl })));
+  checks.push(await keyMatchCheck(host, { ...o, sudo, info, earlierChecks: checks }));
   return report(host.name, o.certname, checks, info);
+}
+
+/** The node's copy of the CA certificate must be the cluster CA. */
+async function caCopyCheck(host: Host, o: VerifyNodeOptions, sudo: boolean): Promise<Check> {
+  const caCopy = await readPublic(host, o.paths.caCert, sudo);
+  if (caCopy === undefined) return { id: 'ca-copy', level: 'fail', detail: `${o.paths.caCert} does not exist` };
+  let fp: string | undefined;
+  try {
+    fp = inspectCert(caCopy).fingerprint;
+  } catch {
+    fp = undefined;
+  }
+  return fp === o.trust.ca.fingerprint
+    ? { id: 'ca-copy', level: 'ok', detail: o.paths.caCert }
+    : { id: 'ca-copy', level: 'fail', detail: `${o.paths.caCert} is not the cluster CA certificate` };
+}
+
+interface WebCrlCheckOptions {
+  webCrl: string;
+  trust: Trust;
+  sudo: boolean;
+  now: Date;
+}
+
+/** The CRL the node's web server uses: present, signed by the cluster CA, the CA's current one, not past nextUpdate. */
+async function webCrlChecks(host: Host, o: WebCrlCheckOptions): Promise<Check[]> {
+  const crlPem = await readPublic(host, o.webCrl, o.sudo);
+  if (crlPem === undefined) return [{ id: 'crl-present', level: 'fail', detail: `${o.webCrl} does not exist` }];
+  const checks: Check[] = [{ id: 'crl-present', level: 'ok', detail: o.webCrl }];
+  let crl: ParsedCrl;
+  try {
+    crl = parseCrl(crlPem, o.trust.ca.x509.publicKey);
+  } catch (e) {
+    checks.push({ id: 'crl-signed', level: 'fail', detail: `${o.webCrl}: ${(e as Error).message}` });
+    return checks;
+  }
+  checks.push(
+    crl.signatureValid
+      ? { id: 'crl-signed', level: 'ok', detail: 'signed by the cluster CA' }
+      : { id: 'crl-signed', level: 'fail', detail: `${o.webCrl} is not signed by the cluster CA` },
+  );
+  checks.push(crlCurrentCheck(crl, crlPem, o));
+  checks.push(crlFreshCheck(crl, o.now));
+  return checks;
+}
+
+/** Whether the node's CRL is the CA's current one (same text, or same number and thisUpdate). */
+function crlCurrentCheck(crl: ParsedCrl, crlPem: string, o: WebCrlCheckOptions): Check {
+  const cur = o.trust.crl;
+  if (!cur) return { id: 'crl-current', level: 'skip', detail: "the CA's CRL was not given" };
+  // A CRL of another CA can match the cluster CA's number and second by chance; it is never current.
+  if (!crl.signatureValid)
+    return { id: 'crl-current', level: 'skip', detail: 'not signed by the cluster CA (see crl-signed)' };
+  if (
+    crlPem === o.trust.crlPem ||
+    (crl.crlNumber !== undefined &&
+      crl.crlNumber === cur.crlNumber &&
+      crl.thisUpdate.getTime() === cur.thisUpdate.getTime())
+  )
+    return { id: 'crl-current', level: 'ok', detail: `CRL #${String(crl.crlNumber ?? '?')}` };
+  return {
+    id: 'crl-current',
+    level: 'fail',
+    detail: `${o.webCrl} is CRL #${String(crl.crlNumber ?? '?')} of ${crl.thisUpdate.toISOString()}, the CA's current one is #${String(cur.crlNumber ?? '?')} of ${cur.thisUpdate.toISOString()}`,
+  };
+}
+
+function crlFreshCheck(crl: ParsedCrl, now: Date): Check {
+  if (crl.nextUpdate && crl.nextUpdate.getTime() < now.getTime())
+    return {
+      id: 'crl-fresh',
+      level: 'fail',
+      detail: `the CRL's nextUpdate ${crl.nextUpdate.toISOString()} has passed`,
+    };
+  return {
+    id: 'crl-fresh',
+    level: 'ok',
+    detail: crl.nextUpdate ? `next update ${crl.nextUpdate.toISOString()}` : 'no nextUpdate',
+  };
+}
+
+interface KeyMatchCheckOptions extends VerifyNodeOptions {
+  sudo: boolean;
+  /** The certificate the key must belong to. */
+  info: CertInfo;
+  /** The checks so far: with `keyCheck: 'when-cert-ok'`, a failed certificate check skips the key. */
+  earlierChecks: readonly Check[];
+}
+
+/** Whether the private key belongs to the certificate, asked of openssl on the host (or of the memo). */
+async function keyMatchCheck(host: Host, o: KeyMatchCheckOptions): Promise<Check> {
+  // the key's attributes (free from a file cache) say whether an earlier answer of openssl still holds
+  const keyStat = await host.stat(o.paths.key, { sudo: o.sudo });
+  const certFails = o.earlierChecks.some((c) => c.level === 'fail' && !c.id.startsWith('crl-'));
+  if (!keyStat) return { id: 'key-match', level: 'fail', detail: `${o.paths.key} does not exist` };
+  if (o.keyCheck === 'when-cert-ok' && certFails)
+    return { id: 'key-match', level: 'skip', detail: `${o.paths.key} not checked: the certificate fails already` };
+  const memo = o.publicKeys === false || o.keyPassphrase !== undefined ? undefined : (o.publicKeys ?? publicKeyMemo);
+  try {
+    let pub = memo?.get(host.name, o.paths.key, o.sudo, keyStat);
+    if (pub === undefined) {
+      pub = await new Openssl(host, { ...o.openssl, sudo: o.sudo }).publicKeyOf(o.paths.key, o.keyPassphrase);
+      memo?.set(host.name, o.paths.key, o.sudo, keyStat, pub);
+    }
+    return canonicalPublicKey(pub) === canonicalPublicKey(o.info.publicKeyPem)
+      ? { id: 'key-match', level: 'ok', detail: o.paths.key }
+      : { id: 'key-match', level: 'fail', detail: `${o.paths.key} does not match the certificate` };
+  } catch (e) {
+    return {
+      id: 'key-match',
+      level: 'fail',
+      detail: `${o.paths.key} cannot be read by openssl (${(e as { code?: string }).code ?? 'error'})`,
+    };
+  }
 }
 
 /** Throws CertVerifyError (naming host, cert and every failed check) unless the report is ok. */
