@@ -99,6 +99,16 @@ export function oneRakeRun(argvs: readonly (readonly string[])[]): string[] | un
   return [...prefix, ...tasks];
 }
 
+type ConsoleTaskKey = 'consoleCreateKeyPair' | 'consoleCertRequest' | 'consoleCertRetrieve';
+
+interface ConsoleTask {
+  key: ConsoleTaskKey;
+  /** The rake task's name. */
+  task: string;
+  /** The file the task creates: the task is due while it is missing. */
+  creates: string;
+}
+
 export async function ensureConsoleCert(
   primary: Host,
   consoleHost: Host,
@@ -107,21 +117,35 @@ export async function ensureConsoleCert(
   validateHostname(o.caServer);
   const sudo = o.sudo ?? true;
   const p = consoleCertPaths(o.layout, o.fqdn);
-  const rel = (abs: string) => `certs/${abs.slice(abs.lastIndexOf('/') + 1)}`;
   const autosign = await consoleAutosign(primary, o);
-  const steps: [
-    key: 'consoleCreateKeyPair' | 'consoleCertRequest' | 'consoleCertRetrieve',
-    task: string,
-    creates: string,
-  ][] = [
-    ['consoleCreateKeyPair', 'cert:create_key_pair', p.publicKey],
-    ['consoleCertRequest', 'cert:request', p.caCert],
-    ['consoleCertRetrieve', 'cert:retrieve', p.cert],
-  ];
   // which tasks are due, looked at before the files are written (a file cache answers these now; after a write it
   // would ask the host again: what it knew absent may have been created): the writes do not change the answer
-  const todo = [];
-  for (const st of steps) if (!(await consoleHost.exists(st[2], { sudo }))) todo.push(st);
+  const todo = await dueConsoleTasks(consoleHost, p, sudo);
+  const [settings, vhost] = await pointConsoleAtCert(consoleHost, o, p, sudo);
+  const ran = todo.length === 0 ? [] : await runConsoleTasks(consoleHost, { layout: o.layout, paths: p, todo, sudo });
+  return { certname: p.certname, autosign, settings, vhost, ran };
+}
+
+/** The console's rake tasks whose output file is missing, in order. */
+async function dueConsoleTasks(consoleHost: Host, p: ConsoleCertPaths, sudo: boolean): Promise<ConsoleTask[]> {
+  const tasks: ConsoleTask[] = [
+    { key: 'consoleCreateKeyPair', task: 'cert:create_key_pair', creates: p.publicKey },
+    { key: 'consoleCertRequest', task: 'cert:request', creates: p.caCert },
+    { key: 'consoleCertRetrieve', task: 'cert:retrieve', creates: p.cert },
+  ];
+  const todo: ConsoleTask[] = [];
+  for (const t of tasks) if (!(await consoleHost.exists(t.creates, { sudo }))) todo.push(t);
+  return todo;
+}
+
+/** The console's settings.yml and httpd vhost pointed at the certificate files. */
+async function pointConsoleAtCert(
+  consoleHost: Host,
+  o: ConsoleCertOptions,
+  p: ConsoleCertPaths,
+  sudo: boolean,
+): Promise<[settings: ApplyResult, vhost: ApplyResult]> {
+  const rel = (abs: string) => `certs/${abs.slice(abs.lastIndexOf('/') + 1)}`;
   // both files in one applyEdits (written together: one round trip where the host can)
   const [settings, vhost] = await applyEdits(
     consoleHost,
@@ -154,11 +178,23 @@ export async function ensureConsoleCert(
     ],
     { sudo },
   );
-  const ran: string[] = [];
+  return [settings!, vhost!];
+}
+
+interface ConsoleTaskRun {
+  layout: Layout;
+  paths: ConsoleCertPaths;
+  /** The due tasks (at least one). */
+  todo: readonly ConsoleTask[];
+  sudo: boolean;
+}
+
+/** Runs the due tasks and checks that each created its file; returns the names of the tasks that ran. */
+async function runConsoleTasks(consoleHost: Host, o: ConsoleTaskRun): Promise<string[]> {
+  const { paths: p, todo, sudo } = o;
   // the tasks whose file is missing, in one command (one round trip: each task after the other, the first failure
   // stops the rest), then every file they create looked for at once; the first missing one names its task
-  if (todo.length === 0) return { certname: p.certname, autosign, settings: settings!, vhost: vhost!, ran };
-  const argvs = todo.map(([key]) => {
+  const argvs = todo.map(({ key }) => {
     const argv = o.layout.commands[key];
     if (!argv.length)
       throw new CertError('E_CA_COMMAND', `the ${o.layout.name} layout has no ${key} command.`, {
@@ -168,15 +204,17 @@ export async function ensureConsoleCert(
   });
   // cert:create_key_pair alone only makes the key pair in the certs directory; cert:request and cert:retrieve also
   // talk to the CA (the request is stored on the primary): then nothing is declared and every file may have changed
-  const localOnly = todo.every(([key]) => key === 'consoleCreateKeyPair');
+  const localOnly = todo.every(({ key }) => key === 'consoleCreateKeyPair');
   const r = await consoleHost.exec(oneRakeRun(argvs) ?? sequenceArgv(argvs), {
     sudo,
     allowFailure: true,
     timeoutMs: 300_000 * argvs.length,
     ...(localOnly ? { changesFiles: [p.dir] } : {}),
   });
-  const created = await Promise.all(todo.map(([, , creates]) => consoleHost.exists(creates, { sudo })));
-  for (const [k, [key, task, creates]] of todo.entries()) {
+  const created = await Promise.all(todo.map(({ creates }) => consoleHost.exists(creates, { sudo })));
+  const stderrTail = () => consoleHost.redactor.redact(r.stderr.trim().split('\n').slice(-3).join(' '));
+  const ran: string[] = [];
+  for (const [k, { key, task, creates }] of todo.entries()) {
     if (created[k]) {
       ran.push(task);
       continue;
@@ -184,7 +222,7 @@ export async function ensureConsoleCert(
     const argv = argvs[k]!;
     throw new CertError(
       'E_CA_COMMAND',
-      `\`${argv.join(' ')}\` ${r.code !== 0 ? `exited ${r.code}` : `did not create ${creates}`}: ${consoleHost.redactor.redact(r.stderr.trim().split('\n').slice(-3).join(' '))}`,
+      `\`${argv.join(' ')}\` ${r.code !== 0 ? `exited ${r.code}` : `did not create ${creates}`}: ${stderrTail()}`,
       {
         host: consoleHost.name,
         certname: p.certname,
@@ -196,11 +234,10 @@ export async function ensureConsoleCert(
     );
   }
   if (r.code !== 0) {
-    throw new CertError(
-      'E_CA_COMMAND',
-      `\`${argvs.at(-1)!.join(' ')}\` exited ${r.code}: ${consoleHost.redactor.redact(r.stderr.trim().split('\n').slice(-3).join(' '))}`,
-      { host: consoleHost.name, certname: p.certname },
-    );
+    throw new CertError('E_CA_COMMAND', `\`${argvs.at(-1)!.join(' ')}\` exited ${r.code}: ${stderrTail()}`, {
+      host: consoleHost.name,
+      certname: p.certname,
+    });
   }
-  return { certname: p.certname, autosign: autosign, settings: settings!, vhost: vhost!, ran };
+  return ran;
 }
