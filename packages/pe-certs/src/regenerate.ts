@@ -12,7 +12,7 @@ import type { NodeAgent } from './enroll.js';
 import { CertError, CertVerifyError } from './errors.js';
 import { publicKeyMemo, type PublicKeyMemo } from './keymemo.js';
 import { altNameEntry } from './openssl.js';
-import { assertVerified, loadTrust, puppetSslPaths, verifyNode, type NodeReport } from './verify.js';
+import { assertVerified, loadTrust, puppetSslPaths, verifyNode, type NodeReport, type NodeSslPaths } from './verify.js';
 
 export interface RegenerateOptions {
   node: Host;
@@ -249,29 +249,10 @@ const CERT_CHECKS = new Set([
  * was cleared, the backup is put back so the node keeps its old identity.
  */
 export async function regenerateNodeCert(o: RegenerateOptions): Promise<RegenerateResult> {
-  const { node, ca, agent } = o;
-  const certname = validateCertname(o.certname);
-  const sudo = o.sudo ?? false;
-  const log = o.log ?? (() => undefined);
-  const altNames = masterAltNames(certname, o.ownNames ?? [], o.generalCname, o.primaryCname);
-  const ssldir = agent.ssldir;
-  const base = puppetSslPaths(ssldir, certname);
-  const paths = { cert: base.cert, key: base.key, caCert: base.caCert, ...(o.webCrl ? { webCrl: o.webCrl } : {}) };
-  const publicKeys = o.publicKeys ?? publicKeyMemo;
-  const verify = async (keyCheck: 'always' | 'when-cert-ok') =>
-    verifyNode(node, {
-      certname,
-      paths,
-      trust: loadTrust(await ca.caCertificate(), await ca.crl(), ca.host.name),
-      altNames,
-      sudo,
-      keyCheck,
-      publicKeys,
-      ...(o.now ? { now: o.now } : {}),
-    });
-
+  const r = regeneration(o);
+  const { node, certname, altNames, log } = r;
   // a certificate that fails already is replaced whatever its key: openssl is asked only when the rest is fine
-  const before = await verify('when-cert-ok');
+  const before = await verifyNodeCert(r, 'when-cert-ok');
   const certProblems = before.failures.filter((f) => CERT_CHECKS.has(f.id));
   if (certProblems.length === 0) {
     log(`${node.name}: ${certname} already carries a valid certificate from the cluster CA`);
@@ -287,56 +268,125 @@ export async function regenerateNodeCert(o: RegenerateOptions): Promise<Regenera
   const reason = certProblems.map((f) => `${f.id}: ${f.detail}`).join('; ');
   log(`${node.name}: regenerating ${certname} (${reason})`);
 
-  // the verified backup copy, the ssldir cleared and made again: one command, the removal only after the copy's manifests compared equal
-  const memo = publicKeys === false ? undefined : publicKeys;
-  const cleared = await clearWithVerifiedBackup(node, ssldir, backupPath(ssldir, o.now ?? new Date()), {
-    sudo,
-    mode: 0o771,
-  });
-  // the keys below the ssldir are new from here on
-  memo?.forgetUnder(node.name, ssldir);
+  const cleared = await backUpAndClearSsldir(r);
   const backup = cleared.backup;
-  if (backup) log(`${node.name}: ssldir backed up to ${backup} (${cleared.files} files, manifests equal)`);
-  const restore = async (cause: unknown): Promise<never> => {
-    if (backup) {
-      await node.remove(ssldir, { sudo, recursive: true });
-      await verifiedLocalCopy(node, backup, ssldir, sudo);
-      memo?.forgetUnder(node.name, ssldir);
-      log(`${node.name}: restored ${ssldir} from ${backup}`);
-    }
-    if (cause instanceof CertError) throw cause;
-    throw new CertError('E_CERT_VERIFY', `regenerating "${certname}" failed: ${(cause as Error).message}`, {
-      host: node.name,
-      certname,
-      cause,
-      hint: backup ? `The previous ssldir was put back from ${backup}.` : undefined,
-    });
-  };
-
   try {
     if (!cleared.cleared)
       throw new CertError(
         'E_CA_BACKUP',
-        `${ssldir} could not be cleared after its verified backup to ${backup ?? '?'}.`,
+        `${r.ssldir} could not be cleared after its verified backup to ${backup ?? '?'}.`,
         { host: node.name, certname },
       );
-    const listed = !(o.listOnlyWithFiles && ca.hasFiles) || (await ca.hasFiles(certname));
-    const entry = listed ? (await ca.list()).find((e) => e.name === certname) : undefined;
-    if (entry) {
-      log(`${ca.host.name}: cleaning the CA's ${entry.state} entry for ${certname}`);
-      await ca.clean(certname);
-    }
-    await agent.submit(node, certname, altNames);
-    await ca.sign(
-      certname,
-      { allowed: altNames, requireAll: true },
-      o.signFromRequestFile ? { fromRequestFile: true } : {},
-    );
-    await agent.fetch(node, certname);
-    const after = await verify('always');
-    if (!after.ok) throw new CertVerifyError(node.name, certname, after.failures);
+    const after = await issueNodeCert(r);
     return { node: node.name, certname, changed: true, reason, ...(backup ? { backup } : {}), altNames, report: after };
   } catch (e) {
-    return restore(e);
+    return restoreSsldir(r, { backup, cause: e });
   }
+}
+
+/** One regeneration's settled inputs. */
+interface Regeneration {
+  o: RegenerateOptions;
+  node: Host;
+  ca: CaBackend;
+  agent: NodeAgent;
+  certname: string;
+  sudo: boolean;
+  log: (line: string) => void;
+  altNames: string[];
+  ssldir: string;
+  paths: NodeSslPaths;
+  publicKeys: PublicKeyMemo | false;
+  /** The memo whose keys below the ssldir are forgotten when the ssldir changes. */
+  memo: PublicKeyMemo | undefined;
+}
+
+function regeneration(o: RegenerateOptions): Regeneration {
+  const certname = validateCertname(o.certname);
+  const altNames = masterAltNames(certname, o.ownNames ?? [], o.generalCname, o.primaryCname);
+  const ssldir = o.agent.ssldir;
+  const base = puppetSslPaths(ssldir, certname);
+  const publicKeys = o.publicKeys ?? publicKeyMemo;
+  return {
+    o,
+    node: o.node,
+    ca: o.ca,
+    agent: o.agent,
+    certname,
+    sudo: o.sudo ?? false,
+    log: o.log ?? (() => undefined),
+    altNames,
+    ssldir,
+    paths: { cert: base.cert, key: base.key, caCert: base.caCert, ...(o.webCrl ? { webCrl: o.webCrl } : {}) },
+    publicKeys,
+    memo: publicKeys === false ? undefined : publicKeys,
+  };
+}
+
+/** Verifies the node's certificate against the CA's current certificate and CRL. */
+async function verifyNodeCert(r: Regeneration, keyCheck: 'always' | 'when-cert-ok'): Promise<NodeReport> {
+  return verifyNode(r.node, {
+    certname: r.certname,
+    paths: r.paths,
+    trust: loadTrust(await r.ca.caCertificate(), await r.ca.crl(), r.ca.host.name),
+    altNames: r.altNames,
+    sudo: r.sudo,
+    keyCheck,
+    publicKeys: r.publicKeys,
+    ...(r.o.now ? { now: r.o.now } : {}),
+  });
+}
+
+async function backUpAndClearSsldir(r: Regeneration): Promise<ClearResult> {
+  const { node, ssldir } = r;
+  // the verified backup copy, the ssldir cleared and made again: one command, the removal only after the copy's manifests compared equal
+  const cleared = await clearWithVerifiedBackup(node, ssldir, backupPath(ssldir, r.o.now ?? new Date()), {
+    sudo: r.sudo,
+    mode: 0o771,
+  });
+  // the keys below the ssldir are new from here on
+  r.memo?.forgetUnder(node.name, ssldir);
+  if (cleared.backup)
+    r.log(`${node.name}: ssldir backed up to ${cleared.backup} (${cleared.files} files, manifests equal)`);
+  return cleared;
+}
+
+/** The old entry cleaned on the CA, a new request submitted, signed with exactly the alt names, fetched and verified. */
+async function issueNodeCert(r: Regeneration): Promise<NodeReport> {
+  const { node, ca, agent, certname, altNames, o } = r;
+  const listed = !(o.listOnlyWithFiles && ca.hasFiles) || (await ca.hasFiles(certname));
+  const entry = listed ? (await ca.list()).find((e) => e.name === certname) : undefined;
+  if (entry) {
+    r.log(`${ca.host.name}: cleaning the CA's ${entry.state} entry for ${certname}`);
+    await ca.clean(certname);
+  }
+  await agent.submit(node, certname, altNames);
+  await ca.sign(
+    certname,
+    { allowed: altNames, requireAll: true },
+    o.signFromRequestFile ? { fromRequestFile: true } : {},
+  );
+  await agent.fetch(node, certname);
+  const after = await verifyNodeCert(r, 'always');
+  if (!after.ok) throw new CertVerifyError(node.name, certname, after.failures);
+  return after;
+}
+
+/** Puts the backup back (when there is one) so the node keeps its old identity, then throws the cause as a CertError. */
+async function restoreSsldir(r: Regeneration, f: { backup: string | undefined; cause: unknown }): Promise<never> {
+  const { node, ssldir, sudo, certname } = r;
+  const { backup, cause } = f;
+  if (backup) {
+    await node.remove(ssldir, { sudo, recursive: true });
+    await verifiedLocalCopy(node, backup, ssldir, sudo);
+    r.memo?.forgetUnder(node.name, ssldir);
+    r.log(`${node.name}: restored ${ssldir} from ${backup}`);
+  }
+  if (cause instanceof CertError) throw cause;
+  throw new CertError('E_CERT_VERIFY', `regenerating "${certname}" failed: ${(cause as Error).message}`, {
+    host: node.name,
+    certname,
+    cause,
+    hint: backup ? `The previous ssldir was put back from ${backup}.` : undefined,
+  });
 }
