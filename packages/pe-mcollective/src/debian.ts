@@ -19,6 +19,7 @@ import {
   readPool,
   stompEndpoint,
   type MasterRef,
+  type PoolView,
 } from './brokers.js';
 import { McoError } from './errors.js';
 import { mcoPing } from './mco.js';
@@ -202,6 +203,16 @@ function instancePaths(m: Master): { available: string; enabled: string } | unde
     : undefined;
 }
 
+/** What the steps of one master share: the masters whose configuration changed since their restart. */
+interface MasterSync {
+  m: Master;
+  cluster: McoCluster;
+  secrets: McoSecrets;
+  opts: DebianOptions;
+  sudo: boolean;
+  changed: Set<string>;
+}
+
 /**
  * Steps that give every master the same MCollective (debian): per master,
  * server.cfg/client.cfg (shared psk, STOMP credentials, a pool naming every
@@ -219,85 +230,96 @@ export function debianSyncSteps(cluster: McoCluster, s: McoSecrets, opts: Debian
       `the debian MCollective steps need the debian layout, not ${cluster.primary.layout.name}.`,
     );
   register(cluster, s);
-  const sudo = cluster.sudo ?? true;
   const changed = new Set<string>();
-  const steps: Step[] = [];
-  for (const m of masters) {
-    steps.push({
-      id: `mco-config:${m.fqdn}`,
-      host: m.host.name,
-      title: 'MCollective psk, credentials and broker pool; ActiveMQ connectors, user and network of brokers',
-      check: async (ctx) => {
-        const bm = bindMaster(m, ctx);
-        const plans = (await planMasterFiles(bm, bindCluster(cluster, ctx), s, opts)).filter((p) => p.changed);
-        if (plans.length > 0) return { done: false, why: `${plans.map((p) => p.path).join(', ')} to change` };
-        const xml = fileOf(m.layout, 'activemqXml').path;
-        const st = await bm.host.stat(xml, { sudo });
-        if (st && st.mode & 0o007)
-          return { done: false, why: `${xml} holds the STOMP password and is readable by all users` };
-        return { done: true, why: 'configured' };
-      },
-      apply: async (ctx) => {
-        const bm = bindMaster(m, ctx);
-        const xml = fileOf(m.layout, 'activemqXml').path;
-        for (const p of await planMasterFiles(bm, bindCluster(cluster, ctx), s, opts)) {
-          const isXml = p.path === xml;
-          const st = isXml ? await bm.host.stat(p.path, { sudo }) : undefined;
-          const exposed = st !== undefined && (st.mode & 0o007) !== 0;
-          if (!p.changed && !exposed) continue;
-          // activemq.xml now holds the STOMP password: readable by root and the broker's group only
-          const attrs = isXml
-            ? { mode: ((st?.mode ?? 0o640) & 0o770) | 0o040, group: m.layout.users.activemq.group }
-            : {};
-          await bm.host.writeFile(p.path, p.after, { sudo, secrets: [s.psk, s.password], ...attrs });
-          changed.add(m.fqdn);
-        }
-      },
-    });
+  return masters.flatMap((m) => {
+    const sync: MasterSync = { m, cluster, secrets: s, opts, sudo: cluster.sudo ?? true, changed };
     const inst = instancePaths(m);
-    if (inst) {
-      steps.push({
-        id: `activemq-instance:${m.fqdn}`,
-        host: m.host.name,
-        title: `enable the ActiveMQ instance ${inst.available}`,
-        check: async (ctx) =>
-          (await bindMaster(m, ctx).host.stat(inst.enabled, { sudo }))?.isSymlink
-            ? { done: true, why: 'enabled' }
-            : { done: false, why: `${inst.enabled} is missing` },
-        apply: async (ctx) => {
-          await bindMaster(m, ctx).host.exec(['ln', '-sfn', '--', inst.available, inst.enabled], { sudo });
-          changed.add(m.fqdn);
-        },
-      });
-    }
-    if (opts.restart ?? true) {
-      const services = [m.layout.services.activemq, m.layout.services.mcollective];
-      steps.push({
-        id: `mco-restart:${m.fqdn}`,
-        host: m.host.name,
-        title: `restart ${services.join(' and ')} to load the configuration`,
-        check: async (ctx) => {
-          if (changed.has(m.fqdn)) return { done: false, why: 'the configuration changed' };
-          for (const svc of services) {
-            const r = await bindMaster(m, ctx).host.exec(buildCommand(m.layout, 'serviceStatus', { service: svc }), {
-              sudo,
-              readOnly: true,
-              allowFailure: true,
-            });
-            if (r.code !== 0) return { done: false, why: `${svc} is not running` };
-          }
-          return { done: true, why: `${services.join(' and ')} running with the current configuration` };
-        },
-        apply: async (ctx) => {
-          const host = bindMaster(m, ctx).host;
-          for (const svc of services)
-            await host.exec(buildCommand(m.layout, 'serviceRestart', { service: svc }), { sudo, timeoutMs: 120_000 });
-          changed.delete(m.fqdn);
-        },
-      });
-    }
-  }
-  return steps;
+    return [
+      mcoConfigStep(sync),
+      ...(inst ? [activeMqInstanceStep(sync, inst)] : []),
+      ...((opts.restart ?? true) ? [mcoRestartStep(sync)] : []),
+    ];
+  });
+}
+
+/** server.cfg, client.cfg and activemq.xml of one master as planMasterFiles computes them. */
+function mcoConfigStep({ m, cluster, secrets: s, opts, sudo, changed }: MasterSync): Step {
+  return {
+    id: `mco-config:${m.fqdn}`,
+    host: m.host.name,
+    title: 'MCollective psk, credentials and broker pool; ActiveMQ connectors, user and network of brokers',
+    check: async (ctx) => {
+      const bm = bindMaster(m, ctx);
+      const plans = (await planMasterFiles(bm, bindCluster(cluster, ctx), s, opts)).filter((p) => p.changed);
+      if (plans.length > 0) return { done: false, why: `${plans.map((p) => p.path).join(', ')} to change` };
+      const xml = fileOf(m.layout, 'activemqXml').path;
+      const st = await bm.host.stat(xml, { sudo });
+      if (st && st.mode & 0o007)
+        return { done: false, why: `${xml} holds the STOMP password and is readable by all users` };
+      return { done: true, why: 'configured' };
+    },
+    apply: async (ctx) => {
+      const bm = bindMaster(m, ctx);
+      const xml = fileOf(m.layout, 'activemqXml').path;
+      for (const p of await planMasterFiles(bm, bindCluster(cluster, ctx), s, opts)) {
+        const isXml = p.path === xml;
+        const st = isXml ? await bm.host.stat(p.path, { sudo }) : undefined;
+        const exposed = st !== undefined && (st.mode & 0o007) !== 0;
+        if (!p.changed && !exposed) continue;
+        // activemq.xml now holds the STOMP password: readable by root and the broker's group only
+        const attrs = isXml
+          ? { mode: ((st?.mode ?? 0o640) & 0o770) | 0o040, group: m.layout.users.activemq.group }
+          : {};
+        await bm.host.writeFile(p.path, p.after, { sudo, secrets: [s.psk, s.password], ...attrs });
+        changed.add(m.fqdn);
+      }
+    },
+  };
+}
+
+/** The Debian ActiveMQ instance linked into instances-enabled. */
+function activeMqInstanceStep({ m, sudo, changed }: MasterSync, inst: { available: string; enabled: string }): Step {
+  return {
+    id: `activemq-instance:${m.fqdn}`,
+    host: m.host.name,
+    title: `enable the ActiveMQ instance ${inst.available}`,
+    check: async (ctx) =>
+      (await bindMaster(m, ctx).host.stat(inst.enabled, { sudo }))?.isSymlink
+        ? { done: true, why: 'enabled' }
+        : { done: false, why: `${inst.enabled} is missing` },
+    apply: async (ctx) => {
+      await bindMaster(m, ctx).host.exec(['ln', '-sfn', '--', inst.available, inst.enabled], { sudo });
+      changed.add(m.fqdn);
+    },
+  };
+}
+
+/** activemq and mcollective restarted when the configuration changed or one of them is down. */
+function mcoRestartStep({ m, sudo, changed }: MasterSync): Step {
+  const services = [m.layout.services.activemq, m.layout.services.mcollective];
+  return {
+    id: `mco-restart:${m.fqdn}`,
+    host: m.host.name,
+    title: `restart ${services.join(' and ')} to load the configuration`,
+    check: async (ctx) => {
+      if (changed.has(m.fqdn)) return { done: false, why: 'the configuration changed' };
+      for (const svc of services) {
+        const r = await bindMaster(m, ctx).host.exec(buildCommand(m.layout, 'serviceStatus', { service: svc }), {
+          sudo,
+          readOnly: true,
+          allowFailure: true,
+        });
+        if (r.code !== 0) return { done: false, why: `${svc} is not running` };
+      }
+      return { done: true, why: `${services.join(' and ')} running with the current configuration` };
+    },
+    apply: async (ctx) => {
+      const host = bindMaster(m, ctx).host;
+      for (const svc of services)
+        await host.exec(buildCommand(m.layout, 'serviceRestart', { service: svc }), { sudo, timeoutMs: 120_000 });
+      changed.delete(m.fqdn);
+    },
+  };
 }
 
 /**
@@ -351,6 +373,20 @@ export function debianRemoveSteps(
   return steps;
 }
 
+export interface VerifyDebianOptions {
+  ping?: boolean;
+  expectNodes?: readonly string[];
+  pingTimeoutMs?: number;
+  discoveryTimeoutS?: number;
+}
+
+/** What the server.cfg/client.cfg reads collected: checks, and the secrets to compare across files. */
+interface PoolFindings {
+  checks: VerifyReport['checks'];
+  psks: Map<string, string | undefined>;
+  creds: Map<string, string>;
+}
+
 /**
  * debian verification: psk and STOMP credentials identical on every master
  * (compared in memory, never shown), each pool complete and naming the same
@@ -358,15 +394,20 @@ export function debianRemoveSteps(
  * and (with `ping`) `mco ping` from each master answered by every expected
  * identity exactly once.
  */
-export async function verifyDebian(
-  cluster: McoCluster,
-  opts: { ping?: boolean; expectNodes?: readonly string[]; pingTimeoutMs?: number; discoveryTimeoutS?: number } = {},
-): Promise<VerifyReport> {
+export async function verifyDebian(cluster: McoCluster, opts: VerifyDebianOptions = {}): Promise<VerifyReport> {
   const sudo = cluster.sudo ?? true;
   const masters = checkMasters(allMasters(cluster));
-  const checks: VerifyReport['checks'] = [];
-  const psks = new Map<string, string | undefined>();
-  const creds = new Map<string, string>();
+  const pools = await readPoolFiles(masters, sudo);
+  const checks = [...pools.checks, pskCheck(pools.psks), stompCredentialsCheck(pools.creds)];
+  const stompSecret = [...pools.creds.values()][0]?.split('\0') ?? [];
+  for (const m of masters) checks.push(...(await activeMqChecks(m, masters, stompSecret, sudo)));
+  if (opts.ping) checks.push(...(await pingChecks(masters, opts, sudo)));
+  return report(checks);
+}
+
+/** Every master's server.cfg and client.cfg, in order: a pool check each, psks and credentials collected. */
+async function readPoolFiles(masters: Master[], sudo: boolean): Promise<PoolFindings> {
+  const found: PoolFindings = { checks: [], psks: new Map(), creds: new Map() };
   const expectedBrokers = masters
     .map(stompEndpoint)
     .map((e) => `${e.host}:${e.port}`)
@@ -376,140 +417,172 @@ export async function verifyDebian(
       const path = fileOf(m.layout, key).path;
       const text = await readOrEmpty(m, path, sudo);
       if (text === undefined) {
-        checks.push({ name: `${m.fqdn}: ${path}`, ok: false, detail: 'missing' });
+        found.checks.push({ name: `${m.fqdn}: ${path}`, ok: false, detail: 'missing' });
         continue;
       }
       const doc = new KeyValueDocument(text, path, 'spaced');
-      psks.set(`${m.fqdn}: ${path}`, doc.get('plugin.psk'));
+      found.psks.set(`${m.fqdn}: ${path}`, doc.get('plugin.psk'));
       const view = readPool(text, path);
-      const brokers = poolBrokers(view);
       for (const e of view.entries)
         if (e.index <= (view.size ?? 0))
-          creds.set(
+          found.creds.set(
             `${m.fqdn}: ${path} pool ${e.index}`,
             `${e.user}\0${doc.get(`plugin.activemq.pool.${e.index}.password`) ?? ''}`,
           );
-      const sorted = [...brokers].sort();
-      const missing = expectedBrokers.filter((b) => !sorted.includes(b));
-      const extra = sorted.filter((b) => !expectedBrokers.includes(b));
-      const dup = brokers.length !== new Set(brokers).size;
-      const local = stompEndpoint(m);
-      checks.push({
-        name: `${m.fqdn}: broker pool in ${path}`,
-        ok: missing.length === 0 && extra.length === 0 && !dup && view.size === brokers.length,
-        detail:
-          missing.length === 0 && extra.length === 0 && !dup && view.size === brokers.length
-            ? `names all ${brokers.length} brokers${brokers[0] === `${local.host}:${local.port}` ? ', its own first' : ''}`
-            : [
-                missing.length ? `missing ${missing.join(', ')}` : '',
-                extra.length ? `names non-masters ${extra.join(', ')}` : '',
-                dup ? 'a broker twice' : '',
-                view.size !== brokers.length ? `pool.size ${view.size ?? 'unset'} for ${brokers.length} entries` : '',
-              ]
-                .filter(Boolean)
-                .join('; '),
-      });
+      found.checks.push(poolCheck(m, path, view, expectedBrokers));
     }
   }
-  const distinct = (m: Map<string, string | undefined>) => new Set(m.values()).size;
+  return found;
+}
+
+/** One file's broker pool against the masters' brokers: complete, no strangers, no duplicates, size right. */
+function poolCheck(m: Master, path: string, view: PoolView, expectedBrokers: string[]): VerifyReport['checks'][number] {
+  const brokers = poolBrokers(view);
+  const sorted = [...brokers].sort();
+  const missing = expectedBrokers.filter((b) => !sorted.includes(b));
+  const extra = sorted.filter((b) => !expectedBrokers.includes(b));
+  const dup = brokers.length !== new Set(brokers).size;
+  const local = stompEndpoint(m);
+  const ok = missing.length === 0 && extra.length === 0 && !dup && view.size === brokers.length;
+  return {
+    name: `${m.fqdn}: broker pool in ${path}`,
+    ok,
+    detail: ok
+      ? `names all ${brokers.length} brokers${brokers[0] === `${local.host}:${local.port}` ? ', its own first' : ''}`
+      : [
+          missing.length ? `missing ${missing.join(', ')}` : '',
+          extra.length ? `names non-masters ${extra.join(', ')}` : '',
+          dup ? 'a broker twice' : '',
+          view.size !== brokers.length ? `pool.size ${view.size ?? 'unset'} for ${brokers.length} entries` : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
+  };
+}
+
+function distinctValues(m: Map<string, string | undefined>): number {
+  return new Set(m.values()).size;
+}
+
+/** The psk: one value in every file, and not a placeholder. */
+function pskCheck(psks: Map<string, string | undefined>): VerifyReport['checks'][number] {
   const pskValues = [...psks.values()];
-  checks.push({
+  return {
     name: 'psk',
-    ok: pskValues.length > 0 && distinct(psks) === 1 && pskValues[0] !== undefined && !PLACEHOLDERS.has(pskValues[0]),
+    ok:
+      pskValues.length > 0 &&
+      distinctValues(psks) === 1 &&
+      pskValues[0] !== undefined &&
+      !PLACEHOLDERS.has(pskValues[0]),
     detail:
-      distinct(psks) === 1
+      distinctValues(psks) === 1
         ? pskValues[0] === undefined || PLACEHOLDERS.has(pskValues[0])
           ? 'unset or a placeholder everywhere'
           : `identical in all ${psks.size} files`
         : `differs between files (${groupsOf(psks)})`,
-  });
-  checks.push({
+  };
+}
+
+/** The STOMP user and password: one pair in every pool entry. */
+function stompCredentialsCheck(creds: Map<string, string>): VerifyReport['checks'][number] {
+  return {
     name: 'STOMP credentials',
-    ok: creds.size > 0 && distinct(creds) === 1,
+    ok: creds.size > 0 && distinctValues(creds) === 1,
     detail:
-      distinct(creds) === 1
+      distinctValues(creds) === 1
         ? `identical in all ${creds.size} pool entries`
         : `differ between pool entries (${groupsOf(creds)})`,
+  };
+}
+
+/** One master's activemq.xml: the STOMP user with the shared password, a mesh connector to every peer. */
+async function activeMqChecks(
+  m: Master,
+  masters: Master[],
+  stompSecret: string[],
+  sudo: boolean,
+): Promise<VerifyReport['checks']> {
+  const path = fileOf(m.layout, 'activemqXml').path;
+  const text = await readOrEmpty(m, path, sudo);
+  if (text === undefined) return [{ name: `${m.fqdn}: ${path}`, ok: false, detail: 'missing' }];
+  const auth = new ActiveMqAuthEditor(text, path);
+  const userOk = stompSecret.length === 2 && auth.passwordOf(stompSecret[0]!) === stompSecret[1];
+  const userCheck = {
+    name: `${m.fqdn}: ActiveMQ user`,
+    ok: userOk,
+    detail: userOk
+      ? `${stompSecret[0]} with the shared password`
+      : `no user ${stompSecret[0] ?? '?'} with the shared password`,
+  };
+  return [userCheck, meshCheck(m, masters, text, path)];
+}
+
+/** The network connectors of one activemq.xml: one to every peer, none to a broker that left. */
+function meshCheck(m: Master, masters: Master[], text: string, path: string): VerifyReport['checks'][number] {
+  const names = parseActiveMq(text, path)
+    .connectors('network')
+    .map((c) => c['name'] ?? '');
+  const peers = masters.filter((p) => p !== m).map((p) => `${MESH_PREFIX}${p.fqdn}`);
+  const missing = peers.filter((p) => !names.includes(p));
+  const stale = names.filter((n) => n.startsWith(MESH_PREFIX) && !peers.includes(n));
+  const ok = missing.length === 0 && stale.length === 0;
+  return {
+    name: `${m.fqdn}: network of brokers`,
+    ok,
+    detail: ok
+      ? `connected to all ${peers.length} peers`
+      : [missing.length ? `no connector ${missing.join(', ')}` : '', stale.length ? `stale ${stale.join(', ')}` : '']
+          .filter(Boolean)
+          .join('; '),
+  };
+}
+
+/** `mco ping` from every master at once, each answered by every expected identity exactly once. */
+async function pingChecks(
+  masters: Master[],
+  opts: VerifyDebianOptions,
+  sudo: boolean,
+): Promise<VerifyReport['checks']> {
+  const expect = [...new Set([...masters.map((m) => m.fqdn), ...(opts.expectNodes ?? [])])].sort();
+  const results = await Promise.all(masters.map((m) => pingFrom(m, opts, sudo)));
+  return results.map((x) => {
+    if ('error' in x) return { name: `${x.m.fqdn}: mco ping`, ok: false, detail: `failed: ${x.error}` };
+    const got = x.r.responders;
+    const missing = expect.filter((n) => !got.includes(n));
+    const dups = got.filter((n, i) => got.indexOf(n) !== i);
+    const ok = missing.length === 0 && dups.length === 0;
+    return {
+      name: `${x.m.fqdn}: mco ping`,
+      ok,
+      detail: ok
+        ? `answered by all ${expect.length} nodes (${got.length} replies)`
+        : [
+            missing.length ? `no answer from ${missing.join(', ')}` : '',
+            dups.length ? `duplicate answers from ${[...new Set(dups)].join(', ')}` : '',
+          ]
+            .filter(Boolean)
+            .join('; '),
+    };
   });
-  const stompSecret = [...creds.values()][0]?.split('\0') ?? [];
-  for (const m of masters) {
-    const path = fileOf(m.layout, 'activemqXml').path;
-    const text = await readOrEmpty(m, path, sudo);
-    if (text === undefined) {
-      checks.push({ name: `${m.fqdn}: ${path}`, ok: false, detail: 'missing' });
-      continue;
-    }
-    const auth = new ActiveMqAuthEditor(text, path);
-    const userOk = stompSecret.length === 2 && auth.passwordOf(stompSecret[0]!) === stompSecret[1];
-    checks.push({
-      name: `${m.fqdn}: ActiveMQ user`,
-      ok: userOk,
-      detail: userOk
-        ? `${stompSecret[0]} with the shared password`
-        : `no user ${stompSecret[0] ?? '?'} with the shared password`,
-    });
-    const names = parseActiveMq(text, path)
-      .connectors('network')
-      .map((c) => c['name'] ?? '');
-    const peers = masters.filter((p) => p !== m).map((p) => `${MESH_PREFIX}${p.fqdn}`);
-    const missing = peers.filter((p) => !names.includes(p));
-    const stale = names.filter((n) => n.startsWith(MESH_PREFIX) && !peers.includes(n));
-    checks.push({
-      name: `${m.fqdn}: network of brokers`,
-      ok: missing.length === 0 && stale.length === 0,
-      detail:
-        missing.length === 0 && stale.length === 0
-          ? `connected to all ${peers.length} peers`
-          : [
-              missing.length ? `no connector ${missing.join(', ')}` : '',
-              stale.length ? `stale ${stale.join(', ')}` : '',
-            ]
-              .filter(Boolean)
-              .join('; '),
-    });
-  }
-  if (opts.ping) {
-    const expect = [...new Set([...masters.map((m) => m.fqdn), ...(opts.expectNodes ?? [])])].sort();
-    const results = await Promise.all(
-      masters.map(async (m) => {
-        try {
-          return {
-            m,
-            r: await mcoPing(m, {
-              sudo,
-              ...(opts.pingTimeoutMs ? { timeoutMs: opts.pingTimeoutMs } : {}),
-              ...(opts.discoveryTimeoutS ? { discoveryTimeoutS: opts.discoveryTimeoutS } : {}),
-            }),
-          };
-        } catch (e) {
-          return { m, error: e instanceof Error ? m.host.redactor.redact(e.message) : String(e) };
-        }
+}
+
+async function pingFrom(
+  m: Master,
+  opts: VerifyDebianOptions,
+  sudo: boolean,
+): Promise<{ m: Master; r: Awaited<ReturnType<typeof mcoPing>> } | { m: Master; error: string }> {
+  try {
+    return {
+      m,
+      r: await mcoPing(m, {
+        sudo,
+        ...(opts.pingTimeoutMs ? { timeoutMs: opts.pingTimeoutMs } : {}),
+        ...(opts.discoveryTimeoutS ? { discoveryTimeoutS: opts.discoveryTimeoutS } : {}),
       }),
-    );
-    for (const x of results) {
-      if ('error' in x) {
-        checks.push({ name: `${x.m.fqdn}: mco ping`, ok: false, detail: `failed: ${x.error}` });
-        continue;
-      }
-      const got = x.r.responders;
-      const missing = expect.filter((n) => !got.includes(n));
-      const dups = got.filter((n, i) => got.indexOf(n) !== i);
-      const ok = missing.length === 0 && dups.length === 0;
-      checks.push({
-        name: `${x.m.fqdn}: mco ping`,
-        ok,
-        detail: ok
-          ? `answered by all ${expect.length} nodes (${got.length} replies)`
-          : [
-              missing.length ? `no answer from ${missing.join(', ')}` : '',
-              dups.length ? `duplicate answers from ${[...new Set(dups)].join(', ')}` : '',
-            ]
-              .filter(Boolean)
-              .join('; '),
-      });
-    }
+    };
+  } catch (e) {
+    return { m, error: e instanceof Error ? m.host.redactor.redact(e.message) : String(e) };
   }
-  return report(checks);
 }
 
 /** Which files agree with which, without values: "A, B | C". */
