@@ -22,42 +22,60 @@ export interface InitClusterOptions {
   configInDataDir?: boolean;
 }
 
-/**
- * A new PostgreSQL cluster in a directory, laid out like Debian's (data
- * directory apart from the configuration): initdb as the OS user, a
- * postgresql.conf that names the data directory, a pg_hba.conf that allows
- * only the OS user through the Unix socket (every TCP rule is ours to add).
- * Used by the tests, the benchmark and the lab; nothing is started.
- */
-export async function initCluster(host: Host, o: InitClusterOptions): Promise<PgInstance> {
+/** Where initCluster puts things, and as whom. */
+interface ClusterLayout {
+  dir: string;
+  data: string;
+  conf: string;
+  sock: string;
+  /** The directory of postgresql.conf and pg_hba.conf: conf/, or data/ when configInDataDir. */
+  cfgDir: string;
+  binDir: string;
+  osUser: string;
+}
+
+function clusterLayout(o: InitClusterOptions): ClusterLayout {
   const dir = validateRemotePath(o.dir.replace(/\/+$/, ''));
-  const binDir = o.binDir ?? '/usr/lib/postgresql/15/bin';
-  const osUser = o.osUser ?? 'postgres';
   const data = `${dir}/data`;
   const conf = `${dir}/conf`;
-  const sock = `${dir}/sock`;
-  for (const d of [dir, conf, sock]) {
+  return {
+    dir,
+    data,
+    conf,
+    sock: `${dir}/sock`,
+    cfgDir: o.configInDataDir === true ? data : conf,
+    binDir: o.binDir ?? '/usr/lib/postgresql/15/bin',
+    osUser: o.osUser ?? 'postgres',
+  };
+}
+
+/** dir, conf/ and sock/ owned by the OS user (sock/ closed to others), and proof that the OS user reaches them. */
+async function makeClusterDirs(host: Host, l: ClusterLayout): Promise<void> {
+  for (const d of [l.dir, l.conf, l.sock]) {
     await host.mkdir(d, { mode: 0o755, sudo: true });
   }
-  await host.exec(['chown', '-R', `${osUser}:`, dir], { sudo: true });
-  await host.exec(['chmod', '0700', sock], { sudo: true });
-  const reach = await host.exec(asDbUser({ osUser } as PgInstance, ['test', '-w', conf]), {
+  await host.exec(['chown', '-R', `${l.osUser}:`, l.dir], { sudo: true });
+  await host.exec(['chmod', '0700', l.sock], { sudo: true });
+  const reach = await host.exec(asDbUser({ osUser: l.osUser } as PgInstance, ['test', '-w', l.conf]), {
     sudo: true,
     cwd: '/',
     allowFailure: true,
     readOnly: true,
   });
   if (reach.code !== 0) {
-    throw new DbError('E_PERMISSION', `${osUser} cannot reach ${dir}: a parent directory is closed to it.`, {
+    throw new DbError('E_PERMISSION', `${l.osUser} cannot reach ${l.dir}: a parent directory is closed to it.`, {
       host: host.name,
-      hint: `Make every parent of ${dir} searchable by ${osUser} (chmod o+x).`,
+      hint: `Make every parent of ${l.dir} searchable by ${l.osUser} (chmod o+x).`,
     });
   }
+}
+
+async function runInitdb(host: Host, l: ClusterLayout, o: InitClusterOptions): Promise<void> {
   await host.exec(
-    asDbUser({ osUser } as PgInstance, [
-      `${binDir}/initdb`,
+    asDbUser({ osUser: l.osUser } as PgInstance, [
+      `${l.binDir}/initdb`,
       '-D',
-      data,
+      l.data,
       '-U',
       'postgres',
       '--auth-local=peer',
@@ -70,15 +88,21 @@ export async function initCluster(host: Host, o: InitClusterOptions): Promise<Pg
     ]),
     { sudo: true, cwd: '/', timeoutMs: 120_000 },
   );
-  const inData = o.configInDataDir === true;
-  const cfgDir = inData ? data : conf;
+}
+
+/** postgresql.conf's text: the paths (unless the configuration is in the data directory), port, listen, ours, then o.settings. */
+function clusterConfText(l: ClusterLayout, o: InitClusterOptions): string {
   const settings: Record<string, string | number> = {
-    ...(inData
+    ...(l.cfgDir === l.data
       ? {}
-      : { data_directory: `'${data}'`, hba_file: `'${conf}/pg_hba.conf'`, ident_file: `'${data}/pg_ident.conf'` }),
+      : {
+          data_directory: `'${l.data}'`,
+          hba_file: `'${l.conf}/pg_hba.conf'`,
+          ident_file: `'${l.data}/pg_ident.conf'`,
+        }),
     port: o.port,
     listen_addresses: `'${o.listen ?? '127.0.0.1'}'`,
-    unix_socket_directories: `'${sock}'`,
+    unix_socket_directories: `'${l.sock}'`,
     max_connections: 100,
     shared_buffers: `'32MB'`,
     dynamic_shared_memory_type: 'posix',
@@ -86,41 +110,59 @@ export async function initCluster(host: Host, o: InitClusterOptions): Promise<Pg
     log_line_prefix: `'%m [%p] %q%u@%d '`,
     ...(o.settings ?? {}),
   };
-  const confText = Object.entries(settings)
+  return Object.entries(settings)
     .map(([k, v]) => `${k} = ${v}\n`)
     .join('');
-  await host.writeFile(`${cfgDir}/postgresql.conf`, confText, { owner: osUser, mode: 0o644, backup: false });
+}
+
+/** postgresql.conf, and a pg_hba.conf that allows only the OS user through the Unix socket. */
+async function writeClusterConfig(host: Host, l: ClusterLayout, o: InitClusterOptions): Promise<void> {
+  await host.writeFile(`${l.cfgDir}/postgresql.conf`, clusterConfText(l, o), {
+    owner: l.osUser,
+    mode: 0o644,
+    backup: false,
+  });
   await host.writeFile(
-    `${cfgDir}/pg_hba.conf`,
-    `# TYPE  DATABASE  USER  ADDRESS  METHOD\nlocal   all       ${osUser}    peer\n`,
-    { owner: osUser, mode: 0o640, backup: false },
+    `${l.cfgDir}/pg_hba.conf`,
+    `# TYPE  DATABASE  USER  ADDRESS  METHOD\nlocal   all       ${l.osUser}    peer\n`,
+    { owner: l.osUser, mode: 0o640, backup: false },
   );
-  const ctl = `${binDir}/pg_ctl`;
+}
+
+/** The PgInstance of a cluster laid out as `l`, controlled through pg_ctl as the OS user. */
+function clusterInstance(host: Host, l: ClusterLayout, port: number): PgInstance {
+  const ctl = `${l.binDir}/pg_ctl`;
+  const asUser = (argv: string[]) => asDbUser({ osUser: l.osUser } as PgInstance, argv);
   return {
     host,
-    binDir,
-    dataDir: data,
-    confFile: `${cfgDir}/postgresql.conf`,
-    hbaFile: `${cfgDir}/pg_hba.conf`,
-    osUser,
-    port: o.port,
-    socketDir: sock,
+    binDir: l.binDir,
+    dataDir: l.data,
+    confFile: `${l.cfgDir}/postgresql.conf`,
+    hbaFile: `${l.cfgDir}/pg_hba.conf`,
+    osUser: l.osUser,
+    port,
+    socketDir: l.sock,
     control: {
-      start: asDbUser({ osUser } as PgInstance, [
-        ctl,
-        '-D',
-        cfgDir,
-        '-l',
-        `${dir}/server.log`,
-        '-w',
-        '-t',
-        '60',
-        'start',
-      ]),
-      stop: asDbUser({ osUser } as PgInstance, [ctl, '-D', cfgDir, '-m', 'fast', '-w', '-t', '60', 'stop']),
-      promote: asDbUser({ osUser } as PgInstance, [ctl, '-D', cfgDir, '-w', '-t', '60', 'promote']),
+      start: asUser([ctl, '-D', l.cfgDir, '-l', `${l.dir}/server.log`, '-w', '-t', '60', 'start']),
+      stop: asUser([ctl, '-D', l.cfgDir, '-m', 'fast', '-w', '-t', '60', 'stop']),
+      promote: asUser([ctl, '-D', l.cfgDir, '-w', '-t', '60', 'promote']),
     },
   };
+}
+
+/**
+ * A new PostgreSQL cluster in a directory, laid out like Debian's (data
+ * directory apart from the configuration): initdb as the OS user, a
+ * postgresql.conf that names the data directory, a pg_hba.conf that allows
+ * only the OS user through the Unix socket (every TCP rule is ours to add).
+ * Used by the tests, the benchmark and the lab; nothing is started.
+ */
+export async function initCluster(host: Host, o: InitClusterOptions): Promise<PgInstance> {
+  const layout = clusterLayout(o);
+  await makeClusterDirs(host, layout);
+  await runInitdb(host, layout, o);
+  await writeClusterConfig(host, layout, o);
+  return clusterInstance(host, layout, o.port);
 }
 
 /**
