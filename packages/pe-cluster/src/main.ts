@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PeError, type Redactor } from '@pe-stack/pe-host';
 import { createCliContext, type CliContext, type CliIo, type GlobalOpts } from './cli-context.js';
 import { FLOWS } from './cluster.js';
+import { UsageError } from './errors.js';
 import { EXIT, exitCodeForError, type ExitCode } from './exit-codes.js';
 import { formatStatus } from './flows/status.js';
 import { registerHaCommands } from './ha-cli.js';
@@ -21,6 +23,18 @@ Exit codes:
   7    a check of the result failed (step verify, certificate, database password/pg_hba/connection, MCollective)
   8    the flow needs an operation that is not available yet; nothing was changed
   130  interrupted (Ctrl-C); rerun with --resume`;
+
+/** pe-cluster's own version, from the package.json beside dist/ (and src/). */
+export function cliVersion(): string {
+  const manifest = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(manifest) as { version: string }).version;
+}
+
+/** Refuses a flow the cluster does not know before anything (the inventory) is read. */
+function assertKnownFlow(flow: string, ctx: CliContext): void {
+  const known = [...new Set([...FLOWS, ...Object.keys(ctx.io.cluster?.flows ?? {})])];
+  if (!known.includes(flow)) throw new UsageError(`unknown flow "${flow}".`, `Known flows: ${known.join(', ')}.`);
+}
 
 function concurrency(v: string): number {
   const n = Number(v);
@@ -95,6 +109,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
 function cliProgram(ctx: CliContext): Command {
   return new Command()
     .name('pe-cluster')
+    .version(cliVersion(), '-V, --version', "print pe-cluster's version")
     .description(
       'Scale a Puppet master into a highly available cluster: status, join, standby, failover, rejoin, backup, restore.',
     )
@@ -107,7 +122,8 @@ function cliProgram(ctx: CliContext): Command {
     .option('--dry-run', 'print the plan (steps per host, masked commands, diffs); change nothing')
     .option('--resume', 'continue the last unfinished run of this flow from its journal')
     .option('--concurrency <n>', 'hosts handled at once in parallel groups', concurrency, 4)
-    .addHelpText('after', EXIT_HELP)
+    .configureHelp({ showGlobalOptions: true })
+    .addHelpText('afterAll', EXIT_HELP)
     .showHelpAfterError('(run pe-cluster --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: ctx.out, writeErr: ctx.err });
@@ -154,6 +170,7 @@ function registerClusterCommands(program: Command, ctx: CliContext): void {
     .argument('<flow>', `flow to plan (${FLOWS.join(', ')})`)
     .argument('[hosts...]', 'hosts the flow acts on')
     .action(async (flow: string, hosts: string[], _o: unknown, cmd: Command) => {
+      assertKnownFlow(flow, ctx);
       const g = cmd.optsWithGlobals<GlobalOpts>();
       await ctx.runAndReport(g, flow, hosts, { dryRun: true });
     });
