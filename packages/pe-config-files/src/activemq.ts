@@ -57,96 +57,135 @@ export function escapeXmlAttr(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
 }
 
+type ParseFail = (msg: string, at: number) => never;
+
 export function parseXmlTree(s: string, path: string): XmlElement[] {
-  const roots: XmlElement[] = [];
-  const stack: XmlElement[] = [];
-  const fail = (msg: string, at: number): never => {
+  const tree: OpenTree = { roots: [], stack: [] };
+  const fail: ParseFail = (msg, at) => {
     throw new ConfigParseError(path, lineOfOffset(s, at), msg);
   };
   let i = 0;
   while (i < s.length) {
     const lt = s.indexOf('<', i);
     if (lt === -1) break;
-    i = lt;
-    if (s.startsWith('<!--', i)) {
-      const e = s.indexOf('-->', i + 4);
-      if (e === -1) fail('unterminated comment', i);
-      i = e + 3;
-    } else if (s.startsWith('<![CDATA[', i)) {
-      const e = s.indexOf(']]>', i);
-      if (e === -1) fail('unterminated CDATA section', i);
-      i = e + 3;
-    } else if (s.startsWith('<?', i)) {
-      const e = s.indexOf('?>', i);
-      if (e === -1) fail('unterminated processing instruction', i);
-      i = e + 2;
-    } else if (s.startsWith('<!', i)) {
-      let depth = 0;
-      let j = i + 2;
-      for (; j < s.length; j++) {
-        if (s[j] === '[') depth++;
-        else if (s[j] === ']') depth--;
-        else if (s[j] === '>' && depth <= 0) break;
-      }
-      if (j >= s.length) fail('unterminated declaration', i);
-      i = j + 1;
-    } else if (s[i + 1] === '/') {
-      const m = /^<\/([^\s>]+)\s*>/.exec(s.slice(i, i + 300));
-      if (!m) fail('malformed end tag', i);
-      const open = stack.pop();
-      if (!open) fail(`end tag </${m![1]}> without a start tag`, i);
-      if (localName(m![1]!) !== open!.name)
-        fail(`end tag </${m![1]}> does not match <${open!.name}> (line ${lineOfOffset(s, open!.start)})`, i);
-      open!.closeStart = i;
-      open!.end = i + m![0].length;
-      i = open!.end;
-    } else {
-      const nm = /^<([A-Za-z_][\w.:-]*)/.exec(s.slice(i, i + 200));
-      if (!nm) fail('malformed start tag', i);
-      const start = i;
-      let j = i + nm![0].length;
-      const attrs: Attr[] = [];
-      for (;;) {
-        while (j < s.length && /\s/.test(s[j]!)) j++;
-        if (j >= s.length) fail(`unterminated <${nm![1]}> tag`, start);
-        if (s[j] === '>' || (s[j] === '/' && s[j + 1] === '>')) break;
-        const am = /^([A-Za-z_][\w.:-]*)\s*=\s*(["'])/.exec(s.slice(j, j + 300));
-        if (!am) fail(`malformed attribute in <${nm![1]}>`, j);
-        const q = am![2]!;
-        const valueStart = j + am![0].length;
-        const close = s.indexOf(q, valueStart);
-        if (close === -1) fail(`unterminated attribute value in <${nm![1]}>`, j);
-        attrs.push({
-          name: am![1]!,
-          value: unescapeXml(s.slice(valueStart, close)),
-          valueStart,
-          valueEnd: close,
-          start: j,
-          end: close + 1,
-        });
-        j = close + 1;
-      }
-      const selfClosing = s[j] === '/';
-      const tagEnd = j + (selfClosing ? 2 : 1);
-      const el: XmlElement = {
-        name: localName(nm![1]!),
-        start,
-        tagEnd,
-        tagClose: j,
-        closeStart: tagEnd,
-        end: tagEnd,
-        selfClosing,
-        attrs,
-        children: [],
-      };
-      (stack.at(-1)?.children ?? roots).push(el);
-      if (!selfClosing) stack.push(el);
-      i = tagEnd;
-    }
+    i =
+      skipMarkup(s, lt, fail) ??
+      (s[lt + 1] === '/' ? closeElement(s, lt, tree.stack, fail) : openElement(s, lt, tree, fail));
   }
-  const open = stack.pop();
+  const open = tree.stack.pop();
   if (open) fail(`<${open.name}> is never closed`, open.start);
-  return roots;
+  return tree.roots;
+}
+
+/** The elements found so far, and those whose end tag is still to come (innermost last). */
+interface OpenTree {
+  roots: XmlElement[];
+  stack: XmlElement[];
+}
+
+/**
+ * Where the comment, CDATA section, processing instruction or declaration
+ * starting at `i` ends (skipped, not interpreted); undefined when `i` starts a tag.
+ */
+function skipMarkup(s: string, i: number, fail: ParseFail): number | undefined {
+  if (s.startsWith('<!--', i)) {
+    const e = s.indexOf('-->', i + 4);
+    if (e === -1) fail('unterminated comment', i);
+    return e + 3;
+  }
+  if (s.startsWith('<![CDATA[', i)) {
+    const e = s.indexOf(']]>', i);
+    if (e === -1) fail('unterminated CDATA section', i);
+    return e + 3;
+  }
+  if (s.startsWith('<?', i)) {
+    const e = s.indexOf('?>', i);
+    if (e === -1) fail('unterminated processing instruction', i);
+    return e + 2;
+  }
+  if (s.startsWith('<!', i)) return skipDeclaration(s, i, fail);
+  return undefined;
+}
+
+/** A `<!...>` declaration (DOCTYPE), whose internal subset may hold `>` inside brackets. */
+function skipDeclaration(s: string, i: number, fail: ParseFail): number {
+  let depth = 0;
+  let j = i + 2;
+  for (; j < s.length; j++) {
+    if (s[j] === '[') depth++;
+    else if (s[j] === ']') depth--;
+    else if (s[j] === '>' && depth <= 0) break;
+  }
+  if (j >= s.length) fail('unterminated declaration', i);
+  return j + 1;
+}
+
+/** The end tag at `i` closes the innermost open element; returns where the end tag ends. */
+function closeElement(s: string, i: number, stack: XmlElement[], fail: ParseFail): number {
+  const m = /^<\/([^\s>]+)\s*>/.exec(s.slice(i, i + 300));
+  if (!m) fail('malformed end tag', i);
+  const open = stack.pop();
+  if (!open) fail(`end tag </${m![1]}> without a start tag`, i);
+  if (localName(m![1]!) !== open!.name)
+    fail(`end tag </${m![1]}> does not match <${open!.name}> (line ${lineOfOffset(s, open!.start)})`, i);
+  open!.closeStart = i;
+  open!.end = i + m![0].length;
+  return open!.end;
+}
+
+/** The start tag at `i` becomes an element of the tree (open until its end tag unless self-closing); returns where the tag ends. */
+function openElement(s: string, i: number, tree: OpenTree, fail: ParseFail): number {
+  const nm = /^<([A-Za-z_][\w.:-]*)/.exec(s.slice(i, i + 200));
+  if (!nm) fail('malformed start tag', i);
+  const start = i;
+  const { attrs, tagClose } = scanAttributes(s, { from: i + nm![0].length, tag: nm![1]!, tagStart: start }, fail);
+  const selfClosing = s[tagClose] === '/';
+  const tagEnd = tagClose + (selfClosing ? 2 : 1);
+  const el: XmlElement = {
+    name: localName(nm![1]!),
+    start,
+    tagEnd,
+    tagClose,
+    closeStart: tagEnd,
+    end: tagEnd,
+    selfClosing,
+    attrs,
+    children: [],
+  };
+  (tree.stack.at(-1)?.children ?? tree.roots).push(el);
+  if (!selfClosing) tree.stack.push(el);
+  return tagEnd;
+}
+
+/** The attributes of a start tag from `from` up to its `>` or `/>` (tagClose: the offset of that `>` or `/`). */
+function scanAttributes(
+  s: string,
+  at: { from: number; tag: string; tagStart: number },
+  fail: ParseFail,
+): { attrs: Attr[]; tagClose: number } {
+  let j = at.from;
+  const attrs: Attr[] = [];
+  for (;;) {
+    while (j < s.length && /\s/.test(s[j]!)) j++;
+    if (j >= s.length) fail(`unterminated <${at.tag}> tag`, at.tagStart);
+    if (s[j] === '>' || (s[j] === '/' && s[j + 1] === '>')) break;
+    const am = /^([A-Za-z_][\w.:-]*)\s*=\s*(["'])/.exec(s.slice(j, j + 300));
+    if (!am) fail(`malformed attribute in <${at.tag}>`, j);
+    const q = am![2]!;
+    const valueStart = j + am![0].length;
+    const close = s.indexOf(q, valueStart);
+    if (close === -1) fail(`unterminated attribute value in <${at.tag}>`, j);
+    attrs.push({
+      name: am![1]!,
+      value: unescapeXml(s.slice(valueStart, close)),
+      valueStart,
+      valueEnd: close,
+      start: j,
+      end: close + 1,
+    });
+    j = close + 1;
+  }
+  return { attrs, tagClose: j };
 }
 
 function findAll(els: readonly XmlElement[], name: string): XmlElement[] {
