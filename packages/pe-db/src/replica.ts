@@ -177,6 +177,93 @@ export async function prepareReplicationSource(
   return { slot, role, password };
 }
 
+/** The standby's own cluster stops and its data directory is moved aside (returned); a new empty one is made. */
+async function setDataAside(standby: PgInstance): Promise<string | undefined> {
+  await stopInstance(standby);
+  let previousData: string | undefined;
+  if (await standby.host.exists(standby.dataDir, { sudo: true })) {
+    previousData = backupPath(standby.dataDir);
+    await standby.host.exec(['mv', '--', standby.dataDir, previousData], { sudo: true });
+  }
+  await standby.host.exec(
+    ['install', '-d', '-m', '0700', '-o', standby.osUser, '-g', standby.osUser, standby.dataDir],
+    { sudo: true },
+  );
+  return previousData;
+}
+
+/** `pg_basebackup -R -X stream -S <slot>` into the standby's empty data directory, the password in PGPASSWORD. */
+async function baseBackup(
+  primary: PgInstance,
+  standby: PgInstance,
+  source: ReplicationSource,
+  o: ReplicaOptions & { previousData: string | undefined },
+): Promise<void> {
+  try {
+    await standby.host.exec(
+      asDbUser(standby, [
+        bin(standby, 'pg_basebackup'),
+        '-D',
+        standby.dataDir,
+        '-h',
+        o.primaryAddress,
+        '-p',
+        String(primary.port),
+        '-U',
+        source.role,
+        '-R',
+        '-X',
+        'stream',
+        '-S',
+        source.slot,
+        '-c',
+        'fast',
+        '-w',
+      ]),
+      {
+        sudo: true,
+        cwd: '/',
+        env: { PGPASSWORD: source.password, PGAPPNAME: o.name },
+        secrets: [source.password],
+        timeoutMs: o.basebackupTimeoutMs ?? 3_600_000,
+      },
+    );
+  } catch (e) {
+    throw new DbReplicationError(
+      standby.host.name,
+      `pg_basebackup from ${o.primaryAddress}:${primary.port} failed: ${standby.host.redactor.redact((e as Error).message)}`,
+      o.previousData ? `The previous data directory is kept in ${o.previousData}.` : undefined,
+    );
+  }
+}
+
+/** Copies the standby's own configuration files (see ownConfigFiles) back from the previous data directory. */
+async function restoreOwnConfig(
+  standby: PgInstance,
+  keep: readonly string[],
+  previousData: string | undefined,
+): Promise<void> {
+  for (const f of keep) {
+    const name = f.slice(standby.dataDir.length + 1);
+    if (previousData && (await standby.host.exists(`${previousData}/${name}`, { sudo: true }))) {
+      await standby.host.exec(['cp', '-p', '--', `${previousData}/${name}`, f], { sudo: true });
+    }
+  }
+}
+
+/** Starts the standby and waits until pg_stat_replication on the primary shows it streaming. */
+async function startStreaming(primary: PgInstance, standby: PgInstance, o: ReplicaOptions): Promise<void> {
+  await startInstance(standby, { allowFenced: true });
+  const streaming = await waitForStreaming(primary, o.name, o.streamingTimeoutMs ?? 60_000);
+  if (!streaming.ok) {
+    throw new DbReplicationError(
+      standby.host.name,
+      `the standby started but pg_stat_replication on ${primary.host.name} does not show "${o.name}" streaming after ${Math.round(streaming.ms)} ms.`,
+      "Read the standby's server log (primary_conninfo, pg_hba replication record, slot).",
+    );
+  }
+}
+
 /**
  * A streaming replica of `primary` on `standby`: a replication role with a
  * random password, a physical slot, a pg_hba replication record for the
@@ -191,82 +278,23 @@ export async function buildReplica(
   o: ReplicaOptions,
 ): Promise<ReplicaResult> {
   const t0 = performance.now();
-  const { slot, role, password } = await prepareReplicationSource(primary, standby, o);
-
-  // the standby: its own cluster stops and is kept aside
-  await stopInstance(standby);
+  const source = await prepareReplicationSource(primary, standby, o);
+  const previousData = await setDataAside(standby);
   const keep = ownConfigFiles(standby);
-  let previousData: string | undefined;
-  if (await standby.host.exists(standby.dataDir, { sudo: true })) {
-    previousData = backupPath(standby.dataDir);
-    await standby.host.exec(['mv', '--', standby.dataDir, previousData], { sudo: true });
-  }
-  await standby.host.exec(
-    ['install', '-d', '-m', '0700', '-o', standby.osUser, '-g', standby.osUser, standby.dataDir],
-    { sudo: true },
-  );
   const b0 = performance.now();
-  try {
-    await standby.host.exec(
-      asDbUser(standby, [
-        bin(standby, 'pg_basebackup'),
-        '-D',
-        standby.dataDir,
-        '-h',
-        o.primaryAddress,
-        '-p',
-        String(primary.port),
-        '-U',
-        role,
-        '-R',
-        '-X',
-        'stream',
-        '-S',
-        slot,
-        '-c',
-        'fast',
-        '-w',
-      ]),
-      {
-        sudo: true,
-        cwd: '/',
-        env: { PGPASSWORD: password, PGAPPNAME: o.name },
-        secrets: [password],
-        timeoutMs: o.basebackupTimeoutMs ?? 3_600_000,
-      },
-    );
-  } catch (e) {
-    throw new DbReplicationError(
-      standby.host.name,
-      `pg_basebackup from ${o.primaryAddress}:${primary.port} failed: ${standby.host.redactor.redact((e as Error).message)}`,
-      previousData ? `The previous data directory is kept in ${previousData}.` : undefined,
-    );
-  }
+  await baseBackup(primary, standby, source, { ...o, previousData });
   const basebackupMs = performance.now() - b0;
-  for (const f of keep) {
-    const name = f.slice(standby.dataDir.length + 1);
-    if (previousData && (await standby.host.exists(`${previousData}/${name}`, { sudo: true }))) {
-      await standby.host.exec(['cp', '-p', '--', `${previousData}/${name}`, f], { sudo: true });
-    }
-  }
+  await restoreOwnConfig(standby, keep, previousData);
   await setApplicationName(standby, o.name);
   const s0 = performance.now();
-  await startInstance(standby, { allowFenced: true });
-  const streaming = await waitForStreaming(primary, o.name, o.streamingTimeoutMs ?? 60_000);
-  if (!streaming.ok) {
-    throw new DbReplicationError(
-      standby.host.name,
-      `the standby started but pg_stat_replication on ${primary.host.name} does not show "${o.name}" streaming after ${Math.round(streaming.ms)} ms.`,
-      "Read the standby's server log (primary_conninfo, pg_hba replication record, slot).",
-    );
-  }
+  await startStreaming(primary, standby, o);
   const streamingMs = performance.now() - s0;
   if (o.synchronous) await setSynchronous(primary, [o.name]);
   const lag = await replicationLag(primary, o.name);
   return {
     name: o.name,
-    slot,
-    role,
+    slot: source.slot,
+    role: source.role,
     previousData,
     basebackupMs,
     streamingMs,
