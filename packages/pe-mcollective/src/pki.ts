@@ -232,6 +232,25 @@ function dirOf(p: string): string {
   return i <= 0 ? '/' : p.slice(0, i);
 }
 
+export interface CopySharedFilesOptions {
+  sudo?: boolean;
+  /** A comparison the caller has just made (a step's check), not asked for again. */
+  compared?: SharedFilesComparison;
+  dryRun?: boolean;
+}
+
+/** One copy under way: the files still to copy and what the comparison already knows about both hosts. */
+interface CopyJob {
+  primary: Master;
+  target: Master;
+  sudo: boolean;
+  /** The primary's shared files by id. */
+  src: Map<string, SharedFile>;
+  srcFacts: Map<string, FileFacts>;
+  todo: FileComparison[];
+  known: SharedFilesComparison['target'];
+}
+
 /**
  * Copy the shared files from the primary to a master, host to host: each
  * file is read into this process's memory from the primary and written on
@@ -244,12 +263,27 @@ function dirOf(p: string): string {
 export async function copySharedFiles(
   primary: Master,
   target: Master,
-  opts: { sudo?: boolean; compared?: SharedFilesComparison; dryRun?: boolean } = {},
+  opts: CopySharedFilesOptions = {},
 ): Promise<CopyReport> {
   const sudo = opts.sudo ?? true;
   // `compared`: a comparison the caller has just made (a step's check), not asked for again
   const { cmp, srcFacts, target: known } = opts.compared ?? (await compareWithFacts(primary, target, { sudo }));
   const src = new Map(sharedFiles(primary.layout).map((f) => [f.id, f]));
+  assertPrimaryHasAll(primary, cmp, src);
+  const report: CopyReport = { copied: [], unchanged: [] };
+  const todo = cmp.filter((c) => {
+    if (c.status === 'same') report.unchanged.push(c.path);
+    return c.status !== 'same';
+  });
+  if (todo.length === 0) return report;
+  const job: CopyJob = { primary, target, sudo, src, srcFacts, todo, known };
+  await ensureTargetDirs(job, cmp);
+  await transferFiles(job, { dryRun: opts.dryRun });
+  report.copied.push(...todo.map((c) => c.path));
+  return report;
+}
+
+function assertPrimaryHasAll(primary: Master, cmp: FileComparison[], src: Map<string, SharedFile>): void {
   const missingAtSource = cmp.filter((c) => c.status === 'missing-on-primary');
   if (missingAtSource.length > 0) {
     throw new McoError(
@@ -261,12 +295,9 @@ export async function copySharedFiles(
       },
     );
   }
-  const report: CopyReport = { copied: [], unchanged: [] };
-  const todo = cmp.filter((c) => {
-    if (c.status === 'same') report.unchanged.push(c.path);
-    return c.status !== 'same';
-  });
-  if (todo.length === 0) return report;
+}
+
+async function ensureTargetDirs({ primary, target, sudo, src, todo, known }: CopyJob, cmp: FileComparison[]) {
   // parent directories once each (a directory holding one of the files exists); owner and group names resolved on the target once each
   // (the comparison's command on the target said which directories exist and resolved the usual owners' ids there)
   const present = new Set(cmp.filter((c) => c.status !== 'missing').map((c) => dirOf(c.path)));
@@ -274,86 +305,118 @@ export async function copySharedFiles(
   for (const dir of new Set(todo.map((c) => dirOf(c.path)))) {
     if (present.has(dir)) continue;
     const c = todo.find((x) => dirOf(x.path) === dir)!;
-    await ensureDir(primary.host, dirOf(src.get(c.id)!.path), target.host, dir, sudo, known?.dirs.has(dir) === true);
+    await ensureDir({
+      from: { host: primary.host, dir: dirOf(src.get(c.id)!.path) },
+      to: { host: target.host, dir },
+      sudo,
+      knownAbsent: known?.dirs.has(dir) === true,
+    });
   }
+}
+
+function copyFailed(job: CopyJob, e: unknown): McoError {
+  const what = job.todo.map((c) => c.id).join(', ');
+  // the cause may be a low-level error; the message names the file only
+  return new McoError(
+    'E_MCO_COPY',
+    `copying ${what} from ${job.primary.host.name} to ${job.target.host.name} failed${e instanceof PeError ? ` (${e.code})` : ''}.`,
+    {
+      host: job.target.host.name,
+      cause: e instanceof PeError ? e : undefined,
+      hint: 'Nothing else was changed; check permissions and disk space on both hosts, then rerun.',
+    },
+  );
+}
+
+/** Run one part of a copy; a failure becomes the copy's error. */
+async function orCopyFailed<T>(job: CopyJob, part: () => Promise<T>): Promise<T> {
+  try {
+    return await part();
+  } catch (e) {
+    throw copyFailed(job, e);
+  }
+}
+
+async function transferFiles(job: CopyJob, opts: { dryRun: boolean | undefined }): Promise<void> {
+  const { primary, target, sudo, src, todo } = job;
   const ids = await resolveIds(
     target.host,
-    todo.map((c) => srcFacts.get(src.get(c.id)!.path)!),
+    todo.map((c) => job.srcFacts.get(src.get(c.id)!.path)!),
     sudo,
-    known,
+    job.known,
   );
-  const fail = (what: string, e: unknown) =>
-    // the cause may be a low-level error; the message names the file only
-    new McoError(
-      'E_MCO_COPY',
-      `copying ${what} from ${primary.host.name} to ${target.host.name} failed${e instanceof PeError ? ` (${e.code})` : ''}.`,
-      {
-        host: target.host.name,
-        cause: e instanceof PeError ? e : undefined,
-        hint: 'Nothing else was changed; check permissions and disk space on both hosts, then rerun.',
-      },
-    );
   // every file's bytes from the primary in one command, the target's old secrets (masked in plans) in one more,
   // then every file written in one (atomic each, with the primary's owner, group and mode); the buffers are zeroed after
   const buffers: Buffer[] = [];
   try {
-    const read = async (host: Host, paths: string[]): Promise<Map<string, Buffer>> => {
-      const out = new Map<string, Buffer>();
-      if (paths.length === 0) return out;
-      const got = await readFiles(host, paths, { sudo });
-      for (const p of paths) {
-        const d = got.get(p)?.data ?? (await host.readFile(p, { sudo })); // changed while read, or large: on its own
-        buffers.push(d);
-        out.set(p, d);
-      }
-      return out;
-    };
-    let data: Map<string, Buffer>;
-    let old: Map<string, Buffer>;
-    try {
-      data = await read(
+    const read = (host: Host, paths: string[]) => readIntoBuffers(host, paths, { sudo, buffers });
+    const data = await orCopyFailed(job, () =>
+      read(
         primary.host,
         todo.map((c) => src.get(c.id)!.path),
-      );
-    } catch (e) {
-      throw fail(todo.map((c) => c.id).join(', '), e);
-    }
-    try {
+      ),
+    );
+    const old = await orCopyFailed(job, () =>
       // the target's old secrets only mask a plan's diff (a DryRunHost diffs old and new): not read in a real run
-      old =
-        opts.dryRun === false && !(target.host instanceof DryRunHost)
-          ? new Map()
-          : await read(
-              target.host,
-              todo.filter((c) => src.get(c.id)!.secret && c.status !== 'missing').map((c) => c.path),
-            );
-    } catch (e) {
-      throw fail(todo.map((c) => c.id).join(', '), e);
-    }
-    const files: BatchWrite[] = todo.map((c) => {
-      const s = src.get(c.id)!;
-      const facts = srcFacts.get(s.path)!;
-      const bytes = data.get(s.path)!;
-      const secrets: string[] = [];
-      if (s.secret) {
-        for (const b of [bytes, old.get(c.path)]) if (b) secrets.push(b.toString('utf8'), b.toString('utf8').trim());
-      }
-      return {
-        path: c.path,
-        data: bytes,
-        opts: { mode: facts.mode!, owner: ids.users.get(facts.owner!)!, group: ids.groups.get(facts.group!)!, secrets },
-      };
-    });
-    try {
-      await writeFiles(target.host, files, { sudo });
-    } catch (e) {
-      throw fail(todo.map((c) => c.id).join(', '), e);
-    }
+      opts.dryRun === false && !(target.host instanceof DryRunHost)
+        ? Promise.resolve(new Map<string, Buffer>())
+        : read(
+            target.host,
+            todo.filter((c) => src.get(c.id)!.secret && c.status !== 'missing').map((c) => c.path),
+          ),
+    );
+    const files = batchWrites(job, { ids, data, old });
+    await orCopyFailed(job, () => writeFiles(target.host, files, { sudo }));
   } finally {
     for (const b of buffers) b.fill(0);
   }
-  report.copied.push(...todo.map((c) => c.path));
-  return report;
+}
+
+/** The files' bytes in one command, each buffer also kept in `buffers` to be zeroed by the caller. */
+async function readIntoBuffers(
+  host: Host,
+  paths: string[],
+  opts: { sudo: boolean; buffers: Buffer[] },
+): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  if (paths.length === 0) return out;
+  const got = await readFiles(host, paths, { sudo: opts.sudo });
+  for (const p of paths) {
+    const d = got.get(p)?.data ?? (await host.readFile(p, { sudo: opts.sudo })); // changed while read, or large: on its own
+    opts.buffers.push(d);
+    out.set(p, d);
+  }
+  return out;
+}
+
+/** Each file to write with the primary's mode, owner and group (ids on the target), secrets for masking. */
+function batchWrites(
+  { src, srcFacts, todo }: CopyJob,
+  read: {
+    ids: { users: Map<string, number>; groups: Map<string, number> };
+    data: Map<string, Buffer>;
+    old: Map<string, Buffer>;
+  },
+): BatchWrite[] {
+  return todo.map((c) => {
+    const s = src.get(c.id)!;
+    const facts = srcFacts.get(s.path)!;
+    const bytes = read.data.get(s.path)!;
+    const secrets: string[] = [];
+    if (s.secret) {
+      for (const b of [bytes, read.old.get(c.path)]) if (b) secrets.push(b.toString('utf8'), b.toString('utf8').trim());
+    }
+    return {
+      path: c.path,
+      data: bytes,
+      opts: {
+        mode: facts.mode!,
+        owner: read.ids.users.get(facts.owner!)!,
+        group: read.ids.groups.get(facts.group!)!,
+        secrets,
+      },
+    };
+  });
 }
 
 /** Numeric ids of the owners and groups on the target host (names are what travel; ids differ between hosts). */
@@ -418,19 +481,24 @@ async function resolveIds(
   return { users, groups };
 }
 
-async function ensureDir(
-  src: Host,
-  srcDir: string,
-  dst: Host,
-  dstDir: string,
-  sudo: boolean,
-  knownAbsent = false,
-): Promise<void> {
-  if (!knownAbsent && (await dst.exists(dstDir, { sudo }))) return;
-  const s = await src.stat(srcDir, { sudo });
-  await dst.mkdir(dstDir, { sudo, mode: s?.mode ?? 0o755 });
-  const owner = await src.exec(['stat', '-c', '%U:%G', '--', srcDir], { sudo, readOnly: true, allowFailure: true });
+/** A directory created on the target like the primary's: mode, then owner and group when the names are plain. */
+async function ensureDir(opts: {
+  from: { host: Host; dir: string };
+  to: { host: Host; dir: string };
+  sudo: boolean;
+  /** The target's directories were just listed and this one was not there: no need to ask again. */
+  knownAbsent: boolean;
+}): Promise<void> {
+  const { from, to, sudo } = opts;
+  if (!opts.knownAbsent && (await to.host.exists(to.dir, { sudo }))) return;
+  const s = await from.host.stat(from.dir, { sudo });
+  await to.host.mkdir(to.dir, { sudo, mode: s?.mode ?? 0o755 });
+  const owner = await from.host.exec(['stat', '-c', '%U:%G', '--', from.dir], {
+    sudo,
+    readOnly: true,
+    allowFailure: true,
+  });
   const og = owner.stdout.trim();
-  if (/^[a-z_][a-z0-9_-]*:[a-z_][a-z0-9_-]*$/.test(og)) await dst.exec(['chown', '--', og, dstDir], { sudo });
-  if (s) await dst.exec(['chmod', '--', s.mode.toString(8), dstDir], { sudo });
+  if (/^[a-z_][a-z0-9_-]*:[a-z_][a-z0-9_-]*$/.test(og)) await to.host.exec(['chown', '--', og, to.dir], { sudo });
+  if (s) await to.host.exec(['chmod', '--', s.mode.toString(8), to.dir], { sudo });
 }
