@@ -122,6 +122,64 @@ export function parseInventory(text: string, file: string, opts: LoadOptions = {
   return inv!;
 }
 
+/** One layer of Bolt config and vars: the top level, a group, or a target's own entry. */
+interface BoltLayer {
+  config?: Record<string, unknown> | undefined;
+  vars?: Record<string, unknown> | undefined;
+  path: KeyPath;
+}
+
+/** One mention of a target in a Bolt inventory, with the chain of groups it sits in (outer first). */
+interface BoltEntry {
+  path: KeyPath;
+  own?: {
+    uri?: string | undefined;
+    name?: string | undefined;
+    config?: Record<string, unknown> | undefined;
+    vars?: Record<string, unknown> | undefined;
+  };
+  ref: string;
+  groups: BoltLayer[];
+}
+
+/** What Builder.node needs to make one node: its names, the ssh layers (lowest priority first), where it is. */
+interface NodeSpec {
+  name: string;
+  role: NodeRole;
+  address: string | undefined;
+  layers: Located<SshInput>[];
+  fromUri: { user?: string | undefined; port?: number | undefined };
+  at: KeyPath;
+}
+
+interface FinishInput {
+  format: Inventory['format'];
+  settings: Record<string, Located<unknown>>;
+  nodes: InventoryNode[];
+  origins: Map<InventoryNode, KeyPath>;
+  /** Where a missing primary is reported: the list of masters, groups or targets. */
+  listPath: KeyPath;
+}
+
+/** Entries grouped by target: an object entry defines it; string entries refer to it by name (or are uris). */
+function entriesByTarget(entries: BoltEntry[]): Map<string, BoltEntry[]> {
+  const byName = new Map<string, BoltEntry[]>();
+  const definedBy = new Map<string, string>();
+  for (const e of entries) if (e.own?.name && e.own.uri) definedBy.set(e.own.uri, e.own.name);
+  for (const e of entries) {
+    const key = e.own ? e.ref : (definedBy.get(e.ref) ?? e.ref);
+    byName.set(key, [...(byName.get(key) ?? []), e]);
+  }
+  return byName;
+}
+
+/** One target's layers, lowest priority first: top config, later groups, earlier groups (each chain outer -> inner), the target's own. */
+function boltLayers(list: BoltEntry[], topCfg: { config: Record<string, unknown>; path: KeyPath }[]): BoltLayer[] {
+  const groupLayers = [...list].reverse().flatMap((e) => e.groups);
+  const ownLayers = list.filter((e) => e.own).map((e) => ({ config: e.own!.config, vars: e.own!.vars, path: e.path }));
+  return [...topCfg.map((c) => ({ ...c, vars: undefined })), ...groupLayers, ...ownLayers];
+}
+
 function getIn(root: unknown, path: KeyPath): unknown {
   let cur: unknown = root;
   for (const seg of path) {
@@ -195,7 +253,7 @@ class Builder {
     const origins = new Map<InventoryNode, KeyPath>();
     data.masters.forEach((m, i) => {
       const layers = [...topSsh, ...(m.ssh ? [{ value: m.ssh, path: ['masters', i, 'ssh'] as KeyPath }] : [])];
-      const n = this.node(m.name, m.role, m.address, layers, {}, ['masters', i]);
+      const n = this.node({ name: m.name, role: m.role, address: m.address, layers, fromUri: {}, at: ['masters', i] });
       if (n) {
         nodes.push(n);
         origins.set(n, ['masters', i]);
@@ -207,13 +265,14 @@ class Builder {
         ...topSsh,
         ...('ssh' in spec && spec.ssh ? [{ value: spec.ssh, path: ['agents', i, 'ssh'] as KeyPath }] : []),
       ];
-      const n = this.node(spec.name, 'agent', 'address' in spec ? spec.address : undefined, layers, {}, ['agents', i]);
+      const address = 'address' in spec ? spec.address : undefined;
+      const n = this.node({ name: spec.name, role: 'agent', address, layers, fromUri: {}, at: ['agents', i] });
       if (n) {
         nodes.push(n);
         origins.set(n, ['agents', i]);
       }
     });
-    return this.finish('pe-cluster', settings, nodes, origins, ['masters']);
+    return this.finish({ format: 'pe-cluster', settings, nodes, origins, listPath: ['masters'] });
   }
 
   // ---------- Bolt inventory v2 ----------
@@ -223,133 +282,129 @@ class Builder {
     if (!data) return undefined;
     // cluster settings: our keys under vars, at the top level or in any group (each defined once)
     const settings: Record<string, Located<unknown>> = {};
-    const collectVars = (vars: Record<string, unknown> | undefined, at: KeyPath) => {
-      if (!vars) return;
-      for (const [k, v] of Object.entries(vars)) {
-        if (!(k in clusterSettings)) continue;
-        const prev = settings[k];
-        if (prev && JSON.stringify(prev.value) !== JSON.stringify(v)) {
-          this.add(
-            [...at, k],
-            `is already set to a different value at ${formatKey(prev.path)} (line ${this.src.locate(prev.path).line}); expected one value per cluster`,
-          );
-          continue;
-        }
-        const schema = clusterSettings[k as keyof typeof clusterSettings] as z.ZodType;
-        const ok = this.check(schema, v, [...at, k]);
-        if (ok !== undefined) settings[k] = { value: ok, path: [...at, k] };
-      }
-    };
-    collectVars(data.vars, ['vars']);
-
-    interface Entry {
-      path: KeyPath;
-      own?: {
-        uri?: string | undefined;
-        name?: string | undefined;
-        config?: Record<string, unknown> | undefined;
-        vars?: Record<string, unknown> | undefined;
-      };
-      ref: string;
-      groups: {
-        config?: Record<string, unknown> | undefined;
-        vars?: Record<string, unknown> | undefined;
-        path: KeyPath;
-      }[];
-    }
-    const entries: Entry[] = [];
-    const addTargets = (targets: BoltTargetInput[] | undefined, chain: Entry['groups'], at: KeyPath) => {
-      (targets ?? []).forEach((t, i) => {
-        const path = [...at, 'targets', i];
-        if (typeof t === 'string') entries.push({ path, ref: t, groups: chain });
-        else {
-          const ref = t.name ?? t.uri;
-          if (!ref) return this.add(path, 'has neither uri nor name; expected at least one');
-          entries.push({ path, ref, own: t, groups: chain });
-        }
-      });
-    };
-    const walk = (groups: BoltGroupInput[] | undefined, chain: Entry['groups'], at: KeyPath) => {
-      (groups ?? []).forEach((g, i) => {
-        const gp = [...at, 'groups', i];
-        collectVars(g.vars, [...gp, 'vars']);
-        const next = [...chain, { config: g.config, vars: g.vars, path: gp }];
-        addTargets(g.targets, next, gp);
-        walk(g.groups, next, gp);
-      });
-    };
-    addTargets(data.targets, [], []);
-    walk(data.groups, [], []);
-
-    // group entries by target: an object entry defines it; string entries refer to it by name (or are uris)
-    const byName = new Map<string, Entry[]>();
-    const definedBy = new Map<string, string>();
-    for (const e of entries) if (e.own?.name && e.own.uri) definedBy.set(e.own.uri, e.own.name);
-    for (const e of entries) {
-      const key = e.own ? e.ref : (definedBy.get(e.ref) ?? e.ref);
-      byName.set(key, [...(byName.get(key) ?? []), e]);
-    }
+    this.collectSettings(settings, data.vars, ['vars']);
+    const entries: BoltEntry[] = [];
+    this.addTargets(entries, { targets: data.targets, chain: [], at: [] });
+    this.walkGroups(entries, settings, { groups: data.groups, chain: [], at: [] });
     const nodes: InventoryNode[] = [];
     const origins = new Map<InventoryNode, KeyPath>();
     const topCfg = data.config ? [{ config: data.config as Record<string, unknown>, path: [] as KeyPath }] : [];
-    for (const [name, list] of byName) {
+    for (const [name, list] of entriesByTarget(entries)) {
       const def = list.find((e) => e.own) ?? list[0]!;
-      // lowest priority first: top config, later groups, earlier groups (each chain outer -> inner), the target's own
-      const groupLayers = [...list].reverse().flatMap((e) => e.groups);
-      const ownLayers = list
-        .filter((e) => e.own)
-        .map((e) => ({ config: e.own!.config, vars: e.own!.vars, path: e.path }));
-      const layers = [...topCfg.map((c) => ({ ...c, vars: undefined })), ...groupLayers, ...ownLayers];
-      const ssh = layers
-        .filter((l) => l.config?.ssh)
-        .map((l) => ({ value: l.config!.ssh as SshInput, path: [...l.path, 'config', 'ssh'] as KeyPath }));
-      const vars: Record<string, Located<unknown>> = {};
-      for (const l of layers) {
-        if (!l.vars) continue;
-        const parsed = this.check(targetVars, l.vars, [...l.path, 'vars']);
-        if (!parsed) continue;
-        for (const k of ['role', 'certname', 'address'] as const)
-          if (parsed[k] !== undefined) vars[k] = { value: parsed[k], path: [...l.path, 'vars', k] };
-      }
-      const role = vars.role?.value as NodeRole | undefined;
-      if (!role) {
-        this.warnings.push(
-          this.src.issue(
-            def.path,
-            `target ${name} has no vars.role (primary, secondary or agent); it is not part of the cluster`,
-          ),
-        );
-        continue;
-      }
-      const uri = parseUri(def.own?.uri ?? def.ref);
-      if (!uri) {
-        this.add(
-          def.own?.uri ? [...def.path, 'uri'] : def.path,
-          `"${def.own?.uri ?? def.ref}" is not a target uri; expected [ssh://][user@]host[:port]`,
-        );
-        continue;
-      }
-      if (uri.transport && uri.transport !== 'ssh') {
-        this.add([...def.path, 'uri'], `transport ${uri.transport} is not supported; expected ssh://`);
-        continue;
-      }
-      const certname =
-        (vars.certname?.value as string | undefined) ??
-        (def.own?.name && isHost(def.own.name) ? def.own.name : uri.host);
-      const n = this.node(
-        certname,
-        role,
-        (vars.address?.value as string | undefined) ?? uri.host,
-        ssh,
-        { user: uri.user, port: uri.port },
-        def.path,
-      );
+      const n = this.boltNode(name, def, boltLayers(list, topCfg));
       if (n) {
         nodes.push(n);
         origins.set(n, def.path);
       }
     }
-    return this.finish('bolt', settings, nodes, origins, data.groups ? ['groups'] : data.targets ? ['targets'] : []);
+    const listPath: KeyPath = data.groups ? ['groups'] : data.targets ? ['targets'] : [];
+    return this.finish({ format: 'bolt', settings, nodes, origins, listPath });
+  }
+
+  /** Our keys in one vars mapping into `settings`; a key set twice must have one value. */
+  private collectSettings(
+    settings: Record<string, Located<unknown>>,
+    vars: Record<string, unknown> | undefined,
+    at: KeyPath,
+  ): void {
+    if (!vars) return;
+    for (const [k, v] of Object.entries(vars)) {
+      if (!(k in clusterSettings)) continue;
+      const prev = settings[k];
+      if (prev && JSON.stringify(prev.value) !== JSON.stringify(v)) {
+        this.add(
+          [...at, k],
+          `is already set to a different value at ${formatKey(prev.path)} (line ${this.src.locate(prev.path).line}); expected one value per cluster`,
+        );
+        continue;
+      }
+      const schema = clusterSettings[k as keyof typeof clusterSettings] as z.ZodType;
+      const ok = this.check(schema, v, [...at, k]);
+      if (ok !== undefined) settings[k] = { value: ok, path: [...at, k] };
+    }
+  }
+
+  private addTargets(
+    entries: BoltEntry[],
+    { targets, chain, at }: { targets: BoltTargetInput[] | undefined; chain: BoltLayer[]; at: KeyPath },
+  ): void {
+    (targets ?? []).forEach((t, i) => {
+      const path = [...at, 'targets', i];
+      if (typeof t === 'string') entries.push({ path, ref: t, groups: chain });
+      else {
+        const ref = t.name ?? t.uri;
+        if (!ref) return this.add(path, 'has neither uri nor name; expected at least one');
+        entries.push({ path, ref, own: t, groups: chain });
+      }
+    });
+  }
+
+  /** Each group in file order: its vars, its targets (with the chain of groups above), then its subgroups. */
+  private walkGroups(
+    entries: BoltEntry[],
+    settings: Record<string, Located<unknown>>,
+    { groups, chain, at }: { groups: BoltGroupInput[] | undefined; chain: BoltLayer[]; at: KeyPath },
+  ): void {
+    (groups ?? []).forEach((g, i) => {
+      const gp = [...at, 'groups', i];
+      this.collectSettings(settings, g.vars, [...gp, 'vars']);
+      const next = [...chain, { config: g.config, vars: g.vars, path: gp }];
+      this.addTargets(entries, { targets: g.targets, chain: next, at: gp });
+      this.walkGroups(entries, settings, { groups: g.groups, chain: next, at: gp });
+    });
+  }
+
+  /** The node of one Bolt target, from its defining entry and its layers of config and vars. */
+  private boltNode(name: string, def: BoltEntry, layers: BoltLayer[]): InventoryNode | undefined {
+    const ssh = layers
+      .filter((l) => l.config?.ssh)
+      .map((l) => ({ value: l.config!.ssh as SshInput, path: [...l.path, 'config', 'ssh'] as KeyPath }));
+    const vars = this.targetVarsOf(layers);
+    const role = vars.role?.value as NodeRole | undefined;
+    if (!role) {
+      this.warnings.push(
+        this.src.issue(
+          def.path,
+          `target ${name} has no vars.role (primary, secondary or agent); it is not part of the cluster`,
+        ),
+      );
+      return undefined;
+    }
+    const uri = parseUri(def.own?.uri ?? def.ref);
+    if (!uri) {
+      this.add(
+        def.own?.uri ? [...def.path, 'uri'] : def.path,
+        `"${def.own?.uri ?? def.ref}" is not a target uri; expected [ssh://][user@]host[:port]`,
+      );
+      return undefined;
+    }
+    if (uri.transport && uri.transport !== 'ssh') {
+      this.add([...def.path, 'uri'], `transport ${uri.transport} is not supported; expected ssh://`);
+      return undefined;
+    }
+    const certname =
+      (vars.certname?.value as string | undefined) ?? (def.own?.name && isHost(def.own.name) ? def.own.name : uri.host);
+    return this.node({
+      name: certname,
+      role,
+      address: (vars.address?.value as string | undefined) ?? uri.host,
+      layers: ssh,
+      fromUri: { user: uri.user, port: uri.port },
+      at: def.path,
+    });
+  }
+
+  /** role, certname and address from the layers' vars, the last layer that sets one winning. */
+  private targetVarsOf(layers: BoltLayer[]): Record<string, Located<unknown>> {
+    const vars: Record<string, Located<unknown>> = {};
+    for (const l of layers) {
+      if (!l.vars) continue;
+      const parsed = this.check(targetVars, l.vars, [...l.path, 'vars']);
+      if (!parsed) continue;
+      for (const k of ['role', 'certname', 'address'] as const)
+        if (parsed[k] !== undefined) vars[k] = { value: parsed[k], path: [...l.path, 'vars', k] };
+    }
+    return vars;
   }
 
   // ---------- shared ----------
@@ -381,57 +436,21 @@ class Builder {
   }
 
   /** Map merged ssh settings (Bolt names) to an SshHostConfig. */
-  private node(
-    name: string,
-    role: NodeRole,
-    address: string | undefined,
-    layers: Located<SshInput>[],
-    fromUri: { user?: string | undefined; port?: number | undefined },
-    at: KeyPath,
-  ): InventoryNode | undefined {
+  private node({ name, role, address, layers, fromUri, at }: NodeSpec): InventoryNode | undefined {
     if (!isHost(name)) {
       this.add([...at, 'name'], `"${name}" is not a valid host name; expected letters, digits, hyphens and dots`);
       return undefined;
     }
-    const s: Record<string, Located<unknown>> = {};
-    for (const l of layers) {
-      const parsed = this.check(sshConfig, l.value, l.path);
-      if (!parsed) continue;
-      for (const [k, v] of Object.entries(parsed)) if (v !== undefined) s[k] = { value: v, path: [...l.path, k] };
-    }
+    const s = this.mergeSsh(layers);
     const before = this.issues.length;
-    for (const [k, why] of Object.entries(BOLT_REFUSED_SSH)) if (s[k]) this.add(s[k].path, `${why}`);
     const user = fromUri.user ?? (s.user?.value as string | undefined) ?? 'root';
-    const runAs = s['run-as'];
-    if (runAs && runAs.value !== 'root')
-      this.add(
-        runAs.path,
-        `"${String(runAs.value)}" is not supported; expected root (pe-cluster changes Puppet's files and services as root)`,
-      );
-    const runAsCmd = s['run-as-command'];
-    if (runAsCmd && (runAsCmd.value as string[])[0]?.replace(/^.*\//, '') !== 'sudo')
-      this.add(runAsCmd.path, 'expected a sudo command (pe-cluster escalates with sudo only)');
-    const sudoExe = s['sudo-executable'];
-    if (sudoExe && String(sudoExe.value).replace(/^.*\//, '') !== 'sudo') this.add(sudoExe.path, 'expected sudo');
-    if (user !== 'root' && !runAs) {
-      this.add(
-        s.user?.path ?? at,
-        `user "${user}" is not root and no run-as is set; expected run-as: root (pe-cluster changes Puppet's files and services as root, through sudo)`,
-      );
-    }
+    this.checkEscalation(s, { user, at });
     const cfg: NodeSsh = { name, user };
     if (address && address !== name) cfg.address = address;
     const port = fromUri.port ?? (s.port?.value as number | undefined);
     if (port !== undefined) cfg.port = port;
     const pk = s['private-key'];
-    if (pk) {
-      const v = pk.value as string | { 'key-data': SecretValue };
-      if (typeof v === 'string') cfg.privateKey = this.path(v);
-      else {
-        const key = this.secret({ value: v['key-data'], path: [...pk.path, 'key-data'] });
-        if (key !== undefined) cfg.privateKey = key;
-      }
-    }
+    if (pk) this.setPrivateKey(cfg, pk as Located<string | { 'key-data': SecretValue }>);
     const knownHosts = s['known-hosts']
       ? this.path(s['known-hosts'].value as string)
       : join(this.home, '.ssh', 'known_hosts');
@@ -453,61 +472,73 @@ class Builder {
     }
     if (s['connect-timeout']) cfg.connectTimeoutMs = Math.round((s['connect-timeout'].value as number) * 1000);
     if (s['max-channels']) cfg.maxChannels = s['max-channels'].value as number;
-    const pj = s.proxyjump;
-    if (pj) {
-      const j = parseUri(String(pj.value));
-      if (!j || (j.transport && j.transport !== 'ssh'))
-        this.add(pj.path, `"${String(pj.value)}" is not a jump host; expected [user@]host[:port]`);
-      else {
-        const jump: NodeSsh['jump'] = { name: j.host, user: j.user ?? user, knownHosts };
-        if (j.port !== undefined) jump.port = j.port;
-        if (cfg.privateKey !== undefined) jump.privateKey = cfg.privateKey;
-        if (tofu) jump.trustOnFirstUse = true;
-        if (cfg.connectTimeoutMs !== undefined) jump.connectTimeoutMs = cfg.connectTimeoutMs;
-        cfg.jump = jump;
-      }
-    }
+    if (s.proxyjump) this.setJump(cfg, s.proxyjump);
     if (this.issues.length > before) return undefined;
     return { name, role, ssh: cfg, sudo: user !== 'root' };
   }
 
-  private finish(
-    format: Inventory['format'],
-    settings: Record<string, Located<unknown>>,
-    nodes: InventoryNode[],
-    origins: Map<InventoryNode, KeyPath>,
-    listPath: KeyPath,
-  ): Inventory | undefined {
-    const varsAt: KeyPath = format === 'bolt' ? ['vars'] : [];
-    for (const k of ['cluster', 'layout', 'primary_cname', 'general_cname'] as const) {
-      if (!settings[k])
-        this.add(
-          varsAt,
-          `the key ${k} is missing; expected ${format === 'bolt' ? 'it under vars (top level or a group)' : 'it at the top level'}`,
-        );
+  /** The ssh layers merged key by key, later layers winning; each value keeps where it was set. */
+  private mergeSsh(layers: Located<SshInput>[]): Record<string, Located<unknown>> {
+    const s: Record<string, Located<unknown>> = {};
+    for (const l of layers) {
+      const parsed = this.check(sshConfig, l.value, l.path);
+      if (!parsed) continue;
+      for (const [k, v] of Object.entries(parsed)) if (v !== undefined) s[k] = { value: v, path: [...l.path, k] };
     }
-    const seen = new Map<string, InventoryNode>();
-    for (const n of nodes) {
-      const prev = seen.get(n.name);
-      if (prev)
-        this.add(
-          origins.get(n)!,
-          `${n.name} is listed twice (also at line ${this.src.locate(origins.get(prev)!).line}); expected each host once`,
-        );
-      seen.set(n.name, n);
-    }
-    const primaries = nodes.filter((n) => n.role === 'primary');
-    const masters = nodes.filter((n) => n.role !== 'agent');
-    // a node that failed validation may be the primary: do not add a consequential error
-    if (primaries.length === 0 && this.issues.length === 0)
-      this.add(listPath, 'no master has role primary; expected exactly one primary (it holds the CA and PostgreSQL)');
-    for (const extra of primaries.slice(1)) {
-      const at = origins.get(extra)!;
+    return s;
+  }
+
+  /** Refused Bolt keys, and escalation: root, or sudo to root, nothing else. */
+  private checkEscalation(s: Record<string, Located<unknown>>, { user, at }: { user: string; at: KeyPath }): void {
+    for (const [k, why] of Object.entries(BOLT_REFUSED_SSH)) if (s[k]) this.add(s[k].path, `${why}`);
+    const runAs = s['run-as'];
+    if (runAs && runAs.value !== 'root')
       this.add(
-        format === 'bolt' ? at : [...at, 'role'],
-        `${extra.name} is a second primary (the first is ${primaries[0]!.name}); expected exactly one`,
+        runAs.path,
+        `"${String(runAs.value)}" is not supported; expected root (pe-cluster changes Puppet's files and services as root)`,
+      );
+    const runAsCmd = s['run-as-command'];
+    if (runAsCmd && (runAsCmd.value as string[])[0]?.replace(/^.*\//, '') !== 'sudo')
+      this.add(runAsCmd.path, 'expected a sudo command (pe-cluster escalates with sudo only)');
+    const sudoExe = s['sudo-executable'];
+    if (sudoExe && String(sudoExe.value).replace(/^.*\//, '') !== 'sudo') this.add(sudoExe.path, 'expected sudo');
+    if (user !== 'root' && !runAs) {
+      this.add(
+        s.user?.path ?? at,
+        `user "${user}" is not root and no run-as is set; expected run-as: root (pe-cluster changes Puppet's files and services as root, through sudo)`,
       );
     }
+  }
+
+  /** private-key: a path (relative to the inventory file) or inline key-data (a secret). */
+  private setPrivateKey(cfg: NodeSsh, pk: Located<string | { 'key-data': SecretValue }>): void {
+    const v = pk.value;
+    if (typeof v === 'string') cfg.privateKey = this.path(v);
+    else {
+      const key = this.secret({ value: v['key-data'], path: [...pk.path, 'key-data'] });
+      if (key !== undefined) cfg.privateKey = key;
+    }
+  }
+
+  /** proxyjump: the jump host shares the node's key, known hosts, trust-on-first-use and timeout. */
+  private setJump(cfg: NodeSsh, pj: Located<unknown>): void {
+    const j = parseUri(String(pj.value));
+    if (!j || (j.transport && j.transport !== 'ssh')) {
+      this.add(pj.path, `"${String(pj.value)}" is not a jump host; expected [user@]host[:port]`);
+      return;
+    }
+    const jump: NodeSsh['jump'] = { name: j.host, user: j.user ?? cfg.user, knownHosts: cfg.knownHosts };
+    if (j.port !== undefined) jump.port = j.port;
+    if (cfg.privateKey !== undefined) jump.privateKey = cfg.privateKey;
+    if (cfg.trustOnFirstUse) jump.trustOnFirstUse = true;
+    if (cfg.connectTimeoutMs !== undefined) jump.connectTimeoutMs = cfg.connectTimeoutMs;
+    cfg.jump = jump;
+  }
+
+  private finish({ format, settings, nodes, origins, listPath }: FinishInput): Inventory | undefined {
+    this.checkRequiredSettings(format, settings);
+    this.checkListedOnce(nodes, origins);
+    const primaries = this.checkOnePrimary({ format, nodes, origins, listPath });
     const pc = settings.primary_cname;
     const gc = settings.general_cname;
     if (pc && gc && pc.value === gc.value)
@@ -515,33 +546,20 @@ class Builder {
         gc.path,
         'equals primary_cname; expected a different name (general_cname balances across all masters, primary_cname points at the CA)',
       );
-    let layout: Layout | undefined;
-    const overrides = settings.layout_overrides as Located<Record<string, unknown>> | undefined;
-    if (settings.layout) {
-      try {
-        layout = resolveLayout(settings.layout.value as 'pe3' | 'debian', overrides?.value);
-      } catch (e) {
-        if (!(e instanceof LayoutError)) throw e;
-        const at = overrides ? [...overrides.path, ...e.field.split('.')] : settings.layout.path;
-        const detail = e.message
-          .replace(/^layout field \S+: /, '')
-          .replace(/ Fix the layout overrides in the inventory\.$/, '');
-        // the deepest existing key is located; name the full field in the message
-        this.add(at, `${detail} (layout field ${e.field})`);
-      }
-    }
+    const layout = this.layoutOf(settings);
     if (this.issues.length || !layout || !pc || !gc || primaries.length !== 1) return undefined;
     const cluster = settings.cluster!.value as string;
     const state = join(this.env.XDG_STATE_HOME || join(this.home, '.local', 'state'), 'pe-cluster', cluster);
     const dir = (k: string, dflt: string) => (settings[k] ? this.path(settings[k].value as string) : dflt);
     const primary = primaries[0]!;
+    const masters = nodes.filter((n) => n.role !== 'agent');
     return {
       file: this.src.file,
       format,
       cluster,
       layoutName: settings.layout!.value as 'pe3' | 'debian',
       layout,
-      layoutOverrides: overrides?.value,
+      layoutOverrides: (settings.layout_overrides as Located<Record<string, unknown>> | undefined)?.value,
       primaryCname: pc.value as string,
       generalCname: gc.value as string,
       dnsAltNames: (settings.dns_alt_names?.value as string[] | undefined) ?? [],
@@ -555,6 +573,64 @@ class Builder {
       redactor: this.redactor,
       warnings: this.warnings,
     };
+  }
+
+  private checkRequiredSettings(format: Inventory['format'], settings: Record<string, Located<unknown>>): void {
+    const varsAt: KeyPath = format === 'bolt' ? ['vars'] : [];
+    for (const k of ['cluster', 'layout', 'primary_cname', 'general_cname'] as const) {
+      if (!settings[k])
+        this.add(
+          varsAt,
+          `the key ${k} is missing; expected ${format === 'bolt' ? 'it under vars (top level or a group)' : 'it at the top level'}`,
+        );
+    }
+  }
+
+  private checkListedOnce(nodes: InventoryNode[], origins: Map<InventoryNode, KeyPath>): void {
+    const seen = new Map<string, InventoryNode>();
+    for (const n of nodes) {
+      const prev = seen.get(n.name);
+      if (prev)
+        this.add(
+          origins.get(n)!,
+          `${n.name} is listed twice (also at line ${this.src.locate(origins.get(prev)!).line}); expected each host once`,
+        );
+      seen.set(n.name, n);
+    }
+  }
+
+  /** The nodes with role primary; none or several is an issue. */
+  private checkOnePrimary({ format, nodes, origins, listPath }: Omit<FinishInput, 'settings'>): InventoryNode[] {
+    const primaries = nodes.filter((n) => n.role === 'primary');
+    // a node that failed validation may be the primary: do not add a consequential error
+    if (primaries.length === 0 && this.issues.length === 0)
+      this.add(listPath, 'no master has role primary; expected exactly one primary (it holds the CA and PostgreSQL)');
+    for (const extra of primaries.slice(1)) {
+      const at = origins.get(extra)!;
+      this.add(
+        format === 'bolt' ? at : [...at, 'role'],
+        `${extra.name} is a second primary (the first is ${primaries[0]!.name}); expected exactly one`,
+      );
+    }
+    return primaries;
+  }
+
+  /** The layout with the site's overrides; an override pe-config-files refuses is an issue at its key. */
+  private layoutOf(settings: Record<string, Located<unknown>>): Layout | undefined {
+    const overrides = settings.layout_overrides as Located<Record<string, unknown>> | undefined;
+    if (!settings.layout) return undefined;
+    try {
+      return resolveLayout(settings.layout.value as 'pe3' | 'debian', overrides?.value);
+    } catch (e) {
+      if (!(e instanceof LayoutError)) throw e;
+      const at = overrides ? [...overrides.path, ...e.field.split('.')] : settings.layout.path;
+      const detail = e.message
+        .replace(/^layout field \S+: /, '')
+        .replace(/ Fix the layout overrides in the inventory\.$/, '');
+      // the deepest existing key is located; name the full field in the message
+      this.add(at, `${detail} (layout field ${e.field})`);
+      return undefined;
+    }
   }
 }
 
