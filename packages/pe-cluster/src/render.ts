@@ -29,6 +29,9 @@ export function plainRenderer(out: Output): (e: FlowEvent) => void {
       case 'step-done':
         out.write(`${time} [${e.host}] ${e.id}: ok, ${e.changes} change${e.changes === 1 ? '' : 's'}, ${secs(e.ms)}\n`);
         break;
+      case 'step-planned':
+        out.write(`${time} [${e.host}] ${e.id}: planned, ${e.changes} change${e.changes === 1 ? '' : 's'}\n`);
+        break;
       case 'step-fail':
         out.write(`${time} [${e.host}] ${e.id}: FAILED ${e.error.code}: ${e.error.message}\n`);
         break;
@@ -97,6 +100,9 @@ export class TtyProgress {
         break;
       case 'step-done':
         if (row) Object.assign(row, { state: 'done', ms: e.ms });
+        break;
+      case 'step-planned':
+        if (row) Object.assign(row, { state: 'planned', ms: e.ms });
         break;
       case 'step-fail':
         if (row) Object.assign(row, { state: 'failed', ms: e.ms, note: `${e.error.code}: ${e.error.message}` });

@@ -404,7 +404,7 @@ function recordUncheckable(run: Run, attempt: StepAttempt, e: unknown): void {
   out.status = 'planned';
   out.ms = Date.now() - attempt.started;
   emit(run, { type: 'step-check', ...stamp(run), ...stepRef(step), done: false, why: out.why });
-  emit(run, { type: 'step-done', ...stamp(run), ...stepRef(step), ms: out.ms, changes: 0 });
+  emit(run, { type: 'step-planned', ...stamp(run), ...stepRef(step), ms: out.ms, changes: 0 });
 }
 
 function recordSkip(run: Run, attempt: StepAttempt, why: string): void {
@@ -421,7 +421,8 @@ function recordDone(run: Run, attempt: StepAttempt): void {
   out.status = run.dryRun ? 'planned' : 'done';
   if (run.dryRun) run.planned++;
   out.ms = Date.now() - attempt.started;
-  emit(run, { type: 'step-done', ...stamp(run), ...stepRef(step), ms: out.ms, changes: out.mutations.length });
+  const type = run.dryRun ? 'step-planned' : 'step-done';
+  emit(run, { type, ...stamp(run), ...stepRef(step), ms: out.ms, changes: out.mutations.length });
   run.journal?.write({
     type: 'step',
     t: run.now().toISOString(),

@@ -109,6 +109,8 @@ export type FlowEvent =
   | (EventBase & StepRef & { type: 'step-start' })
   | (EventBase & StepRef & { type: 'step-check'; done: boolean; why: string })
   | (EventBase & StepRef & { type: 'step-done'; ms: number; changes: number })
+  /** A dry run's step that would be applied: `changes` is what it would change. */
+  | (EventBase & StepRef & { type: 'step-planned'; ms: number; changes: number })
   | (EventBase & StepRef & { type: 'step-skip'; why: string })
   | (EventBase & StepRef & { type: 'step-fail'; ms: number; error: ErrorInfo })
   | (EventBase & { type: 'flow-end'; flow: string; status: RunStatus; ms: number; counts: Record<StepStatus, number> });
