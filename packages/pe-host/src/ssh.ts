@@ -43,7 +43,7 @@ import type {
 } from './host.js';
 import { appendKnownHost, fingerprint, knownHostsName, readKnownHosts, verifyAgainstKnownHosts } from './knownhosts.js';
 import { Redactor } from './redact.js';
-import { buildRemoteCommand } from './remote.js';
+import { buildRemoteCommand, type RemoteCommand } from './remote.js';
 import { Semaphore } from './semaphore.js';
 import { validateHostname, validateRemotePath } from './validate.js';
 
@@ -88,6 +88,32 @@ interface ChannelExit {
 interface OpenChannel {
   ch: ClientChannel;
   exited: Promise<ChannelExit>;
+}
+
+/** What a command's channel gave back: its output, and a failure found on the way (sudo refused). */
+interface ChannelOutput {
+  out: Buffer[];
+  err: Buffer[];
+  failure: PeError | undefined;
+}
+
+/**
+ * The remote `timeout` kills the command; this local timer is the fallback
+ * when the host stops answering: the channel is killed and closed a few
+ * seconds after the command's own timeout.
+ */
+function killAfter(ch: ClientChannel, timeoutMs: number): { timer: NodeJS.Timeout; timedOut: () => boolean } {
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      ch.signal('KILL');
+    } catch {
+      /* channel already gone */
+    }
+    ch.close();
+  }, timeoutMs + 3000);
+  return { timer, timedOut: () => timedOut };
 }
 
 /** Statistics a benchmark or a flow can report. */
@@ -284,15 +310,16 @@ export class SshHost implements Host {
   /** Like exec, but stdout/stderr stay Buffers and a non-zero exit is returned, not thrown. */
   async execRaw(argv: readonly string[], opts: ExecOptions = {}): Promise<RawResult> {
     const sudo = Boolean(opts.sudo) && !this.isRoot;
-    const raw = await this.runChannel(argv, { ...opts, sudo }, this.usePty({ ...opts, sudo }));
+    const raw = await this.runChannel(argv, { ...opts, sudo }, { pty: this.usePty({ ...opts, sudo }) });
     if (sudo && !this.needsTty && raw.code !== 0 && sudoProblem(raw.stderr.toString()) === 'tty') {
       this.needsTty = true; // requiretty: every later sudo goes through a pty
-      return this.runChannel(argv, { ...opts, sudo }, true);
+      return this.runChannel(argv, { ...opts, sudo }, { pty: true });
     }
     return raw;
   }
 
-  private async runChannel(argv: readonly string[], opts: ExecOptions, pty: boolean): Promise<RawResult> {
+  private async runChannel(argv: readonly string[], opts: ExecOptions, mode: { pty: boolean }): Promise<RawResult> {
+    const { pty } = mode;
     const stdin =
       opts.stdin === undefined ? Buffer.alloc(0) : Buffer.isBuffer(opts.stdin) ? opts.stdin : Buffer.from(opts.stdin);
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -314,69 +341,80 @@ export class SshHost implements Host {
         cmd.line,
         pty ? { pty: { term: 'dumb', rows: 24, cols: 200, modes: { ECHO: 0 } } } : {},
       );
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      let failure: PeError | undefined;
-      let timedOut = false;
-      // The remote `timeout` kills the command; this local timer is the fallback when the host stops answering.
-      const timer = setTimeout(() => {
-        timedOut = true;
-        try {
-          ch.signal('KILL');
-        } catch {
-          /* channel already gone */
-        }
-        ch.close();
-      }, timeoutMs + 3000);
-      if (pty) {
-        let pending = Buffer.alloc(0);
-        let prompts = 0;
-        let ready = false;
-        ch.on('data', (b: Buffer) => {
-          if (ready) return void out.push(b);
-          pending = Buffer.concat([pending, b]);
-          const text = pending.toString('latin1');
-          const r = text.indexOf(`${cmd.ready!}\n`);
-          if (r >= 0) {
-            ready = true;
-            const rest = pending.subarray(r + cmd.ready!.length + 1);
-            if (rest.length) out.push(rest);
-            ch.write(Buffer.concat([cmd.prelude, stdin]));
-            return;
-          }
-          const seen = text.split(cmd.prompt!).length - 1;
-          if (seen > prompts) {
-            prompts = seen;
-            if (this.config.sudoPassword === undefined || prompts > 1) {
-              failure = new SudoPasswordError(this.name, this.config.sudoPassword === undefined ? 'missing' : 'wrong');
-              ch.close();
-            } else {
-              ch.write(`${this.config.sudoPassword}\n`);
-            }
-          }
-        });
-        ch.stderr.on('data', (b: Buffer) => err.push(b));
-      } else {
-        ch.on('data', (b: Buffer) => out.push(b));
-        ch.stderr.on('data', (b: Buffer) => err.push(b));
+      const output: ChannelOutput = { out: [], err: [], failure: undefined };
+      const deadline = killAfter(ch, timeoutMs);
+      if (pty) this.talkThroughPty(ch, { cmd, stdin, output });
+      else {
+        ch.on('data', (b: Buffer) => output.out.push(b));
+        ch.stderr.on('data', (b: Buffer) => output.err.push(b));
         ch.end(Buffer.concat([cmd.prelude, stdin]));
       }
       const { code, signal } = await exited;
-      clearTimeout(timer);
+      clearTimeout(deadline.timer);
       const ms = performance.now() - t0;
-      if (failure) throw failure;
-      const redacted = this.redactor.with(opts.secrets ?? []).redactArgv(argv);
-      if (timedOut || ((code === 124 || code === 137) && ms >= timeoutMs - 50))
-        throw new CommandTimeoutError(this.name, redacted, timeoutMs);
-      if (
-        pty &&
-        code !== 0 &&
-        /sudo: (a terminal is required|sorry, you must have a tty)/.test(Buffer.concat(out).toString())
-      ) {
-        throw new SudoTtyError(this.name);
-      }
+      this.judgeExit(argv, opts, { code, ms, timeoutMs, timedOut: deadline.timedOut(), pty, output });
+      const { out, err } = output;
       return { code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err), ms, timedOut: false };
     });
+  }
+
+  /**
+   * pty mode: sudo's output (its password prompt, answered once with the
+   * configured password) comes before the ready marker; after it, the
+   * command's output, and only then is its stdin sent.
+   */
+  private talkThroughPty(ch: ClientChannel, o: { cmd: RemoteCommand; stdin: Buffer; output: ChannelOutput }): void {
+    const { cmd, stdin, output } = o;
+    let pending = Buffer.alloc(0);
+    let prompts = 0;
+    let ready = false;
+    ch.on('data', (b: Buffer) => {
+      if (ready) return void output.out.push(b);
+      pending = Buffer.concat([pending, b]);
+      const text = pending.toString('latin1');
+      const r = text.indexOf(`${cmd.ready!}\n`);
+      if (r >= 0) {
+        ready = true;
+        const rest = pending.subarray(r + cmd.ready!.length + 1);
+        if (rest.length) output.out.push(rest);
+        ch.write(Buffer.concat([cmd.prelude, stdin]));
+        return;
+      }
+      const seen = text.split(cmd.prompt!).length - 1;
+      if (seen > prompts) {
+        prompts = seen;
+        if (this.config.sudoPassword === undefined || prompts > 1) {
+          output.failure = new SudoPasswordError(
+            this.name,
+            this.config.sudoPassword === undefined ? 'missing' : 'wrong',
+          );
+          ch.close();
+        } else {
+          ch.write(`${this.config.sudoPassword}\n`);
+        }
+      }
+    });
+    ch.stderr.on('data', (b: Buffer) => output.err.push(b));
+  }
+
+  /** Throws what the channel's end means when it is not the command's own exit: sudo refused, a timeout, no tty. */
+  private judgeExit(
+    argv: readonly string[],
+    opts: ExecOptions,
+    e: { code: number | null; ms: number; timeoutMs: number; timedOut: boolean; pty: boolean; output: ChannelOutput },
+  ): void {
+    const { code, ms, timeoutMs } = e;
+    if (e.output.failure) throw e.output.failure;
+    const redacted = this.redactor.with(opts.secrets ?? []).redactArgv(argv);
+    if (e.timedOut || ((code === 124 || code === 137) && ms >= timeoutMs - 50))
+      throw new CommandTimeoutError(this.name, redacted, timeoutMs);
+    if (
+      e.pty &&
+      code !== 0 &&
+      /sudo: (a terminal is required|sorry, you must have a tty)/.test(Buffer.concat(e.output.out).toString())
+    ) {
+      throw new SudoTtyError(this.name);
+    }
   }
 
   /**
