@@ -51,11 +51,9 @@ export const secretValue = z.union([z.string(), envRef, boltEnvRef], {
 });
 export type SecretValue = z.infer<typeof secretValue>;
 
-const fingerprint = z
-  .string()
-  .regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, {
-    error: 'expected an OpenSSH fingerprint such as SHA256:AbC...(43 characters)',
-  });
+const fingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, {
+  error: 'expected an OpenSSH fingerprint such as SHA256:AbC...(43 characters)',
+});
 
 /** Bolt ssh options that change nothing for pe-cluster's own SSH client: accepted and ignored. */
 export const BOLT_IGNORED_SSH = [

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync, existsSync } from 'node:fs';
 import { isCaAdminRule, type AuthRule } from './auth-rules.js';
 import { parseHocon } from './hocon.js';
-import { lineChanges } from './fixtures/load.js';
+import { lineChanges } from '@pe-stack/testkit/config-samples';
 
 const AUTH = '/etc/puppet/puppetserver/conf.d/auth.conf';
 const debianAuth = existsSync(AUTH) ? readFileSync(AUTH, 'utf8') : undefined;
