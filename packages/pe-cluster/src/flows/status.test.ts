@@ -2,15 +2,8 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { OpensslAgent, OpensslCa } from '@pe-stack/pe-certs';
-import {
-  LocalHost,
-  readFilesOneByOne,
-  writeFilesOneByOne,
-  type BatchWrite,
-  type Host,
-  type ReadFilesOptions,
-  type WriteFilesOptions,
-} from '@pe-stack/pe-host';
+import { LocalHost, type Host } from '@pe-stack/pe-host';
+import { jailedHost } from '@pe-stack/testkit/jail';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, formatStatus, main, parseInventory, type Inventory } from '../index.js';
 
@@ -36,25 +29,7 @@ masters:
   - {name: s2.test, role: secondary, address: 10.9.0.3}
 `;
 
-function jailed(name: string): Host {
-  const base = new LocalHost({ name });
-  const p = (path: string) => join(root, 'jail', name, path);
-  return new Proxy(base, {
-    get(target, prop, recv) {
-      const v = Reflect.get(target, prop, recv) as unknown;
-      if (typeof v !== 'function') return v;
-      if (['readFile', 'writeFile', 'stat', 'exists', 'remove', 'mkdir'].includes(String(prop))) {
-        return (path: string, ...rest: unknown[]) => (v as (...a: unknown[]) => unknown).call(target, p(path), ...rest);
-      }
-      // the batches file by file through this proxy, so that their paths are jailed too
-      if (prop === 'readFiles')
-        return (paths: string[], o?: ReadFilesOptions) => readFilesOneByOne(recv as Host, paths, o);
-      if (prop === 'writeFiles')
-        return (files: BatchWrite[], o?: WriteFilesOptions) => writeFilesOneByOne(recv as Host, files, o);
-      return (v as (...a: unknown[]) => unknown).bind(target);
-    },
-  });
-}
+const jailed = (name: string): Host => jailedHost(join(root, 'jail'), name);
 
 async function put(host: string, path: string, content: string): Promise<void> {
   const full = join(root, 'jail', host, path);
