@@ -30,6 +30,7 @@ import {
   instanceFromHost,
   instanceFromLayout,
   writeCredentials,
+  type DbCredentials,
 } from '@pe-stack/pe-db';
 import { debianSyncSteps, pe3JoinSteps, readSecrets, sharedFiles, type McoCluster } from '@pe-stack/pe-mcollective';
 import { CommandFailedError, isIpLiteral, sequenceArgv, type Host } from '@pe-stack/pe-host';
@@ -153,16 +154,8 @@ function primaryCredentialsWork(j: Join): Step {
     title: "the primary's database credentials work (PuppetDB's own settings)",
     check: async (ctx: StepContext) => {
       const creds = await primaryCredentials(ctx, j.inv);
-      const psql = `${instanceFromLayout(ctx.host, j.layout).binDir}/psql`;
       // every service's credentials in one command
-      await checkManyFromHost(
-        ctx.host,
-        creds.map((c) => ({
-          target: { server: c.server, port: c.port, database: c.database, user: c.user },
-          password: c.password,
-        })),
-        { psql },
-      );
+      await proveCredentialsFrom(ctx.host, j.layout, creds);
       return { done: true, why: `${creds.map((c) => c.service).join(', ')} connect as configured` };
     },
     apply: async () => {},
@@ -448,15 +441,7 @@ function databaseSettings(j: Join, s: InventoryNode): Step {
       // (once per run: the re-check after writing the files need not prove the unchanged credentials again)
       const proven = `join:db-proven:${s.name}`;
       if (!ctx.dryRun && !ctx.state.get(proven)) {
-        const psql = `${instanceFromLayout(ctx.host, layout).binDir}/psql`;
-        await checkManyFromHost(
-          ctx.host,
-          creds.map((c) => ({
-            target: { server: inv.primaryCname, port: c.port, database: c.database, user: c.user },
-            password: c.password,
-          })),
-          { psql },
-        );
+        await proveCredentialsFrom(ctx.host, layout, creds, { server: inv.primaryCname });
         ctx.state.set(proven, true);
       }
       return (await credentialsCurrent(ctx.host, files, creds, { server: inv.primaryCname }))
@@ -602,4 +587,22 @@ export function joinFileHints(layout: Layout, host: string, signing: readonly st
   for (const n of signing)
     out.push({ path: `${layout.dirs.cadir}/requests/${n}.pem` }, { path: `${layout.dirs.cadir}/signed/${n}.pem` });
   return [...new Map(out.map((h) => [h.path, h])).values()];
+}
+
+/**
+ * Every service's credentials tried from `host` in one command (a typed pe-db error names the first that fails):
+ * against each credential's own server, or against `server` when given (the name a secondary will use).
+ */
+async function proveCredentialsFrom(
+  host: Host,
+  layout: Layout,
+  creds: readonly DbCredentials[],
+  opts: { server?: string } = {},
+): Promise<void> {
+  const psql = `${instanceFromLayout(host, layout).binDir}/psql`;
+  const targets = creds.map((c) => ({
+    target: { server: opts.server ?? c.server, port: c.port, database: c.database, user: c.user },
+    password: c.password,
+  }));
+  await checkManyFromHost(host, targets, { psql });
 }
