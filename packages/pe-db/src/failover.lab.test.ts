@@ -1,11 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SshHost } from '@pe-stack/pe-host';
+import type { SshHost } from '@pe-stack/pe-host';
 import { layouts } from '@pe-stack/pe-config-files';
-import { Lab } from '@pe-stack/lab';
+import { markLabDirty } from '@pe-stack/lab';
+import { labHost, ownLab, type Lab } from '@pe-stack/testkit/lab';
 import {
   DEBIAN_DB_FILES,
   FenceRegistry,
@@ -39,43 +39,6 @@ import {
  * its own and marks it used afterwards (other files' fixtures rebuild theirs).
  * Run inside the controller namespace (npm run test:lab).
  */
-const KEY = JSON.stringify({ p: 'debian', h: ['primary', 'secondary1'], a: 0, m: false });
-
-async function ownLab(): Promise<Lab> {
-  const lab = new Lab();
-  lab.assertInController();
-  const keyFile = `${lab.config.stateDir}/fixture.key`;
-  let cur: string | undefined;
-  try {
-    cur = readFileSync(keyFile, 'utf8');
-  } catch {
-    cur = undefined;
-  }
-  if (lab.state()?.phase !== 'up' || cur !== KEY) {
-    await lab.down();
-    await lab.up({
-      profile: 'debian',
-      hosts: ['primary', 'secondary1'],
-      agents: 0,
-      log: (l) => process.stderr.write(`lab: ${l}\n`),
-    });
-  }
-  for (const h of (await lab.status()).hosts) if (h.power === 'off') await lab.powerOn(h.name);
-  writeFileSync(keyFile, KEY);
-  return lab;
-}
-
-function labHost(lab: Lab, name: string): SshHost {
-  const h = lab.host(name);
-  return new SshHost({
-    name: h.fqdn,
-    address: h.ip,
-    user: 'root',
-    privateKey: lab.keyFile,
-    knownHosts: lab.knownHostsFile,
-  });
-}
-
 async function puppetdbRunning(host: SshHost): Promise<boolean> {
   const r = await host.exec(['curl', '-sf', 'http://127.0.0.1:8080/status/v1/services/puppetdb-status'], {
     allowFailure: true,
@@ -95,7 +58,7 @@ describe('pe-db in the lab (debian profile)', () => {
   const certname = 'pe-db-lab.lab.test';
 
   beforeAll(async () => {
-    lab = await ownLab();
+    lab = await ownLab('debian', ['primary', 'secondary1'], 0);
     primary = labHost(lab, 'primary');
     secondary = labHost(lab, 'secondary1');
     P = instanceFromLayout(primary, layouts.debian);
@@ -108,7 +71,7 @@ describe('pe-db in the lab (debian profile)', () => {
     await secondary?.close();
     if (lab) {
       // both hosts were changed: make every other fixture rebuild its lab
-      writeFileSync(`${lab.config.stateDir}/fixture.key`, JSON.stringify({ dirty: 'pe-db failover.lab.test' }));
+      markLabDirty(lab);
       for (const h of (await lab.status()).hosts) if (h.power === 'off') await lab.powerOn(h.name);
     }
     if (controller) await rm(controller, { recursive: true, force: true });

@@ -1,32 +1,18 @@
 // Helpers for the lab tests (*.lab.test.ts), which run inside the lab's controller namespace.
-import { readFileSync, writeFileSync } from 'node:fs';
 import { SshHost } from '@pe-stack/pe-host';
-import { Lab } from '@pe-stack/lab';
+import { useLab, type Lab } from '@pe-stack/lab';
 
 export type { Lab };
 
 /**
- * A lab of its own for a test file that changes hosts' identities: brought
- * up unless the same profile/hosts are up already under the same key, and
- * marked so that the shared lab fixture of other files rebuilds theirs.
+ * A lab of its own for a test file that changes hosts' identities: the lab
+ * fixture's `useLab` (brought up unless the same profile/hosts/agents are up,
+ * powered-off hosts powered on), plus the lab's inventory files. Its key
+ * differs from other files' shapes, so their fixtures rebuild theirs.
  * Must run inside the controller namespace (npm run test:lab).
  */
 export async function ownLab(profile: 'debian' | 'pe3', hosts: string[], agents: number): Promise<Lab> {
-  const lab = new Lab();
-  lab.assertInController();
-  const key = JSON.stringify({ p: profile, h: hosts, a: agents, m: false });
-  const keyFile = `${lab.config.stateDir}/fixture.key`;
-  let cur: string | undefined;
-  try {
-    cur = readFileSync(keyFile, 'utf8');
-  } catch {
-    cur = undefined;
-  }
-  if (lab.state()?.phase !== 'up' || cur !== key) {
-    await lab.down();
-    await lab.up({ profile, hosts, agents, log: (l) => process.stderr.write(`lab: ${l}\n`) });
-  }
-  writeFileSync(keyFile, key);
+  const { lab } = await useLab({ profile, hosts, agents });
   await lab.writeInventory();
   return lab;
 }
