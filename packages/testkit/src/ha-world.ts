@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CA_DISABLED_SERVICE, CA_SERVICE, HoconDocument, layouts, ServicesDocument } from '@pe-stack/pe-config-files';
 import { OpensslAgent, OpensslCa } from '@pe-stack/pe-certs';
-import { destroyCluster, initCluster, psql, startInstance, type PgInstance } from '@pe-stack/pe-db';
+import { destroyCluster, initCluster, isRunning, psql, startInstance, waitFor, type PgInstance } from '@pe-stack/pe-db';
 import {
   LocalHost,
   Redactor,
@@ -304,4 +304,20 @@ function worldOf(
     },
   };
   return w;
+}
+
+/** A power cut: the host stops answering, its postmaster gets SIGKILL (its backends die with it). */
+export async function powerCut(w: World, host: string): Promise<void> {
+  w.down.add(host);
+  await new LocalHost().exec(
+    [
+      'sh',
+      '-c',
+      'pid=$(head -1 "$1/postmaster.pid"); kill -STOP "$pid"; pkill -KILL -P "$pid"; kill -KILL "$pid"; true',
+      'sh',
+      w.pg[host]!.dataDir,
+    ],
+    { allowFailure: true },
+  );
+  await waitFor(async () => !(await isRunning(w.pg[host]!)), 10_000, 100);
 }

@@ -10,7 +10,7 @@ import type { FlowEvent, RunResult } from '@pe-stack/pe-steps';
 import { readState } from '../state.js';
 import { caCopyVerified } from './ca-switch.js';
 import { watchCaCopy } from './standby.js';
-import { CNAME, ADDR, DB_PW, caSignsOn, makeWorld, type World } from '@pe-stack/testkit/ha-world';
+import { CNAME, ADDR, DB_PW, caSignsOn, makeWorld, powerCut, type World } from '@pe-stack/testkit/ha-world';
 
 // Root only (PostgreSQL 15, openssl): see @pe-stack/testkit/ha-world. Every world is made fresh and destroyed.
 
@@ -54,22 +54,6 @@ async function run(
   } finally {
     await c.close();
   }
-}
-/** A power cut: the host stops answering, its postmaster gets SIGKILL (its backends die with it). */
-async function powerCut(w: World, host: string): Promise<void> {
-  w.down.add(host);
-  await new LocalHost().exec(
-    [
-      'sh',
-      '-c',
-      'pid=$(head -1 "$1/postmaster.pid"); kill -STOP "$pid"; pkill -KILL -P "$pid"; kill -KILL "$pid"; true',
-      'sh',
-      w.pg[host]!.dataDir,
-    ],
-    { allowFailure: true },
-  );
-  const { waitFor, isRunning: up } = await import('@pe-stack/pe-db');
-  await waitFor(async () => !(await up(w.pg[host]!)), 10_000, 100);
 }
 const ok = (r: RunResult) => expect(r.error ? `${r.error.code}: ${r.error.message}` : r.status).toBe('ok');
 

@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { query, waitFor, isRunning } from '@pe-stack/pe-db';
-import { LocalHost } from '@pe-stack/pe-host';
+import { query } from '@pe-stack/pe-db';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ADDR, DB_PW, makeWorld, type World } from '@pe-stack/testkit/ha-world';
+import { ADDR, DB_PW, makeWorld, powerCut, type World } from '@pe-stack/testkit/ha-world';
 
 // Root only. RPO under a concurrent writer: one psql session commits one row per statement through
 // the primary's address and prints each acknowledged id; the primary is power-cut mid-stream (its
@@ -21,21 +20,6 @@ afterEach(async () => {
   await world?.destroy();
   world = undefined;
 });
-
-async function powerCut(w: World, host: string): Promise<void> {
-  w.down.add(host);
-  await new LocalHost().exec(
-    [
-      'sh',
-      '-c',
-      'pid=$(head -1 "$1/postmaster.pid"); kill -STOP "$pid"; pkill -KILL -P "$pid"; kill -KILL "$pid"; true',
-      'sh',
-      w.pg[host]!.dataDir,
-    ],
-    { allowFailure: true },
-  );
-  await waitFor(async () => !(await isRunning(w.pg[host]!)), 10_000, 100);
-}
 
 async function measure(
   synchronous: boolean,
