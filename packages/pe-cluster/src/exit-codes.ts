@@ -21,7 +21,7 @@ export const EXIT = {
   DEGRADED: 3,
   /** `status`: broken (no CA or two CAs, the primary down, a master without a usable certificate or database). */
   BROKEN: 4,
-  /** A host could not be reached or trusted: unreachable, authentication refused, unknown or changed host key, sudo refused. */
+  /** A host could not be reached or trusted: unreachable, authentication refused, unknown, changed or revoked host key, sudo refused. */
   CONNECTION: 5,
   /** A command or step failed on a host (including timeouts and files that cannot be parsed or edited). */
   COMMAND_FAILED: 6,
@@ -50,6 +50,7 @@ export const EXIT_BY_CODE: Readonly<Record<ErrorCode, ExitCode>> = {
   E_AUTH: EXIT.CONNECTION,
   E_HOSTKEY_UNKNOWN: EXIT.CONNECTION,
   E_HOSTKEY_CHANGED: EXIT.CONNECTION,
+  E_HOSTKEY_REVOKED: EXIT.CONNECTION,
   E_SUDO_PASSWORD: EXIT.CONNECTION,
   E_SUDO_TTY: EXIT.CONNECTION,
   E_CLOSED: EXIT.CONNECTION,

@@ -52,6 +52,7 @@ export type HostErrorCode =
   | 'E_AUTH'
   | 'E_HOSTKEY_UNKNOWN'
   | 'E_HOSTKEY_CHANGED'
+  | 'E_HOSTKEY_REVOKED'
   | 'E_CHANNEL'
   | 'E_CLOSED'
   | 'E_COMMAND_FAILED'
@@ -109,6 +110,24 @@ export class HostKeyChangedError extends HostError {
         hint: 'If the host was rebuilt on purpose, remove its old entry from known_hosts and verify the new key out of band.',
       },
     );
+    this.fingerprint = fingerprint;
+  }
+}
+
+/** Where a host key was revoked: the known_hosts file and the line of its `@revoked` entry. */
+export interface RevokedAt {
+  file?: string | undefined;
+  line?: number | undefined;
+}
+
+export class HostKeyRevokedError extends HostError {
+  readonly fingerprint: string;
+  constructor(host: string, fingerprint: string, at: RevokedAt = {}) {
+    const where = at.file ? ` in ${at.file}${at.line ? ` (line ${at.line})` : ''}` : '';
+    super('E_HOSTKEY_REVOKED', `the host presented ${fingerprint}, a key marked @revoked${where}; nothing was sent.`, {
+      host,
+      hint: 'That key must not be trusted again: give the host a new host key, verify its fingerprint out of band and add it to known_hosts or to the inventory (host-key: SHA256:...). Keep the @revoked line.',
+    });
     this.fingerprint = fingerprint;
   }
 }

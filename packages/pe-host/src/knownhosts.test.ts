@@ -48,7 +48,13 @@ describe('known_hosts', () => {
     const entries = parseKnownHosts(
       `master.lab.test ssh-ed25519 ${k1.toString('base64')}\n@revoked * ssh-ed25519 ${k1.toString('base64')}\n`,
     );
-    expect(verifyAgainstKnownHosts(entries, ['master.lab.test'], k1)).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(verifyAgainstKnownHosts(entries, ['master.lab.test'], k1)).toEqual({
+      ok: false,
+      reason: 'revoked',
+      expected: [],
+      line: 2,
+    });
+    expect(verifyAgainstKnownHosts(entries, ['master.lab.test'], k2)).toMatchObject({ reason: 'changed' });
   });
 
   it('prints fingerprints like ssh-keygen -l', () => {

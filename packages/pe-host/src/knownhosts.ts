@@ -63,19 +63,23 @@ export function patternsMatch(patterns: string, name: string): boolean {
 }
 
 export type HostKeyVerdict =
-  { ok: true } | { ok: false; reason: 'unknown' | 'changed' | 'revoked'; expected: string[] };
+  | { ok: true }
+  | { ok: false; reason: 'unknown' | 'changed'; expected: string[] }
+  /** `line`: the known_hosts line of the `@revoked` entry that matched. */
+  | { ok: false; reason: 'revoked'; expected: string[]; line: number };
 
 /**
  * Checks a presented key against known_hosts entries for any of `names`
- * (e.g. the inventory name and the address). A revoked key is refused even
- * when another entry matches.
+ * (e.g. the inventory name and the address). A key on any `@revoked` line
+ * is refused whatever that line's host patterns say, even when another entry
+ * accepts it (a revoked key is not to be trusted for any host).
  */
 export function verifyAgainstKnownHosts(entries: KnownHostEntry[], names: string[], keyBlob: Buffer): HostKeyVerdict {
   const forHost = entries.filter(
     (e) => e.marker !== '@cert-authority' && names.some((n) => patternsMatch(e.patterns, n)),
   );
-  if (entries.some((e) => e.marker === '@revoked' && e.key.equals(keyBlob)))
-    return { ok: false, reason: 'revoked', expected: [] };
+  const revoked = entries.find((e) => e.marker === '@revoked' && e.key.equals(keyBlob));
+  if (revoked) return { ok: false, reason: 'revoked', expected: [], line: revoked.line };
   const plain = forHost.filter((e) => e.marker === '');
   if (plain.some((e) => e.key.equals(keyBlob))) return { ok: true };
   if (plain.length === 0) return { ok: false, reason: 'unknown', expected: [] };

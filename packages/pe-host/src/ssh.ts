@@ -21,6 +21,7 @@ import {
   CommandTimeoutError,
   FileNotFoundError,
   HostKeyChangedError,
+  HostKeyRevokedError,
   HostKeyUnknownError,
   HostUnreachableError,
   HostError,
@@ -234,8 +235,13 @@ export class SshHost implements Host {
     let tofu: Buffer | undefined;
     const verify = (key: Buffer): boolean => {
       const fp = fingerprint(key);
-      if (this.config.hostKeys?.includes(fp)) return true;
       const v = verifyAgainstKnownHosts(known, names, key);
+      // a revoked key is refused even when the inventory pins its fingerprint
+      if (!v.ok && v.reason === 'revoked') {
+        refusal = new HostKeyRevokedError(this.name, fp, { file: this.config.knownHosts, line: v.line });
+        return false;
+      }
+      if (this.config.hostKeys?.includes(fp)) return true;
       if (v.ok) return true;
       if (
         v.reason === 'unknown' &&
