@@ -1,12 +1,14 @@
 import { type Host } from '@pe-stack/pe-host';
 import { DnsError } from '../errors.js';
-import { requireAddress, type DnsChange, type DnsProvider } from './provider.js';
+import { requireAddress, withChildEnv, type DnsChange, type DnsProvider } from './provider.js';
 
 /**
  * The operator's own hook: `argv` with the name and the address appended
  * (and in PE_CLUSTER_DNS_NAME / PE_CLUSTER_DNS_ADDRESS), run on the
  * controller. Exit 0 is success; the hook must be idempotent. What it did is
- * verified afterwards by resolving the name from every master.
+ * verified afterwards by resolving the name from every master. The hook
+ * sees only PATH, HOME, the locale, TZ and those two variables (childEnv),
+ * never the CLI's secrets.
  */
 export class CommandDns implements DnsProvider {
   readonly kind = 'command' as const;
@@ -20,12 +22,10 @@ export class CommandDns implements DnsProvider {
 
   async set(name: string, address: string): Promise<DnsChange> {
     requireAddress(address);
-    const argv = [...this.argv, name, address];
-    const r = await this.runner.exec(argv, {
-      allowFailure: true,
-      timeoutMs: this.timeoutMs,
-      env: { PE_CLUSTER_DNS_NAME: name, PE_CLUSTER_DNS_ADDRESS: address },
+    const argv = withChildEnv([...this.argv, name, address], {
+      pass: { PE_CLUSTER_DNS_NAME: name, PE_CLUSTER_DNS_ADDRESS: address },
     });
+    const r = await this.runner.exec(argv, { allowFailure: true, timeoutMs: this.timeoutMs });
     if (r.code !== 0) {
       const tail = this.runner.redactor.redact(`${r.stderr}\n${r.stdout}`.trim().split('\n').slice(-3).join(' '));
       throw new DnsError(

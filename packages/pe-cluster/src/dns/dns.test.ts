@@ -111,6 +111,99 @@ describe('command hook', () => {
   });
 });
 
+describe('child processes get an allow-listed environment', () => {
+  const SECRET = 'sudo-password-never-in-a-child';
+  beforeEach(() => {
+    process.env.PE_CLUSTER_SUDO_PASSWORD = SECRET;
+    process.env.PE_CLUSTER_TEST_KEY_DATA = SECRET;
+  });
+  afterEach(() => {
+    delete process.env.PE_CLUSTER_SUDO_PASSWORD;
+    delete process.env.PE_CLUSTER_TEST_KEY_DATA;
+  });
+  it('the DNS hook sees PATH, HOME, its two variables and no secret of the CLI', async () => {
+    const out = join(root, 'env.out');
+    const hook = join(root, 'dump-env.sh');
+    await fs.writeFile(
+      hook,
+      `#!/bin/sh
+env > ${out}
+`,
+      { mode: 0o755 },
+    );
+    await new CommandDns(new LocalHost(), [hook]).set('master.lab.test', '10.77.0.12');
+    const env = await fs.readFile(out, 'utf8');
+    expect(env).not.toContain(SECRET);
+    const names = env
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split('=')[0]);
+    expect(names).toContain('PE_CLUSTER_DNS_NAME');
+    expect(names).toContain('PATH');
+    for (const n of names) expect(n).toMatch(/^(PATH|HOME|LANG|LANGUAGE|LC_\w+|TZ|PWD|SHLVL|_|PE_CLUSTER_DNS_\w+)$/);
+  });
+  it('nsupdate and dig start under env -i, the key only on stdin', async () => {
+    const keyFile = join(root, 'k.key');
+    await fs.writeFile(keyFile, 'key "k" { algorithm hmac-sha256; secret "c2VjcmV0"; };\n', { mode: 0o600 });
+    const argvs: string[][] = [];
+    const spy = Object.assign(Object.create(new LocalHost()) as Host, {
+      exec: (argv: readonly string[]) => (
+        argvs.push([...argv]),
+        Promise.resolve({ code: 1, stdout: '', stderr: '', ms: 0 })
+      ),
+    });
+    await new NsupdateDns(spy, { server: '127.0.0.1', port: 9, zone: 'lab.test', keyFile })
+      .set('master.lab.test', '10.77.0.12')
+      .catch(() => undefined);
+    expect(argvs.map((a) => a.slice(0, 3))).toEqual([
+      ['env', '-i', '--'],
+      ['env', '-i', '--'],
+    ]);
+    expect(argvs.map((a) => a.find((x) => x === 'dig' || x === 'nsupdate'))).toEqual(['dig', 'nsupdate']);
+    expect(argvs.flat().join(' ')).not.toContain(SECRET);
+  });
+  it('a hook whose program name holds "=" is refused (env would take it for a variable)', async () => {
+    await expect(new CommandDns(new LocalHost(), ['a=b']).set('m.lab.test', '10.0.0.1')).rejects.toMatchObject({
+      code: 'E_DNS',
+    });
+  });
+});
+
+describe('nsupdate input is checked at the edge', () => {
+  const base = { server: '10.0.0.2', zone: 'lab.test', keyFile: '/nonexistent' };
+  it.each([
+    ['server', { server: '10.0.0.2\nupdate add evil.lab.test 30 A 6.6.6.6' }],
+    ['server', { server: 'ns.lab.test 53\nsend' }],
+    ['server', { server: '-p1' }],
+    ['server', { server: '::::' }],
+    ['zone', { zone: 'lab.test\nupdate delete lab.test' }],
+    ['zone', { zone: 'lab test' }],
+    ['zone', { zone: '' }],
+    ['port', { port: 0 }],
+    ['ttl', { ttl: 1.5 }],
+  ])('refuses a bad %s before anything runs: %j', (what, bad) => {
+    expect(() => new NsupdateDns(new LocalHost(), { ...base, ...bad })).toThrow(
+      expect.objectContaining({
+        code: 'E_DNS',
+        message: expect.stringContaining(`nsupdate ${what}`) as string,
+      }) as Error,
+    );
+  });
+  it('accepts host names, IPv4, IPv6 and a final dot', () => {
+    for (const server of ['ns1.lab.test', '10.0.0.2', 'fd00::2', 'ns.lab.test.'])
+      expect(() => new NsupdateDns(new LocalHost(), { ...base, server, zone: '_dyn.lab.test.' })).not.toThrow();
+  });
+  it('refuses a record name with a newline before reading the key or running anything', async () => {
+    let ran = 0;
+    const local = new LocalHost();
+    const spy = Object.assign(Object.create(local) as Host, { exec: () => (ran++, Promise.reject(new Error('ran'))) });
+    await expect(
+      new NsupdateDns(spy, base).set('m.lab.test\nupdate add x.lab.test 30 A 6.6.6.6', '10.0.0.1'),
+    ).rejects.toMatchObject({ code: 'E_DNS', message: expect.stringContaining('record name') as string });
+    expect(ran).toBe(0);
+  });
+});
+
 describe('nsupdate provider (no server)', () => {
   const KEY =
     'key "pe-cluster" {\n\talgorithm hmac-sha256;\n\tsecret "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0xMjM0NTY=";\n};\n';
@@ -146,7 +239,9 @@ describe('nsupdate provider (no server)', () => {
     expect(err).toBeInstanceOf(Error);
     expect(JSON.stringify(calls.map((c) => c.argv))).not.toContain('c2VjcmV0');
     expect((err as Error).message).not.toContain('c2VjcmV0');
-    expect(String(calls.find((c) => c.argv[0] === 'nsupdate')?.stdin)).toContain('key hmac-sha256:pe-cluster c2VjcmV0');
+    expect(String(calls.find((c) => c.argv.includes('nsupdate'))?.stdin)).toContain(
+      'key hmac-sha256:pe-cluster c2VjcmV0',
+    );
   });
 });
 

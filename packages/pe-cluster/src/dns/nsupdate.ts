@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { isIP } from 'node:net';
 import { CommandFailedError, type Host } from '@pe-stack/pe-host';
 import { DnsError } from '../errors.js';
-import { requireAddress, type DnsChange, type DnsProvider } from './provider.js';
+import { requireAddress, withChildEnv, type DnsChange, type DnsProvider } from './provider.js';
 
 export interface TsigKey {
   name: string;
@@ -33,19 +33,52 @@ export interface NsupdateOptions {
   keyFile: string;
 }
 
+const LABEL = '[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?';
+/** A DNS name: dot-separated labels of letters, digits, `_` and inner `-`, an optional final dot; nothing else. */
+const DNS_NAME = new RegExp(`^(?=.{1,254}$)${LABEL}(?:\\.${LABEL})*\\.?$`);
+
+function refuse(what: string, value: string, expected: string): never {
+  throw new DnsError(`the nsupdate ${what} ${JSON.stringify(value)} is not ${expected}.`, {
+    hint: 'Fix dns: in the inventory; nothing was sent to the DNS server.',
+  });
+}
+
+/**
+ * The server, zone, name, port and TTL end up in nsupdate's standard input,
+ * one command per line: a newline or a space there would add commands of the
+ * caller's choosing to a signed update. The inventory loader checks them too;
+ * this is the last check before the script is written.
+ */
+export function checkNsupdateInput(o: { server: string; zone: string; port?: number; ttl?: number }): void {
+  if (isIP(o.server) === 0 && !DNS_NAME.test(o.server)) refuse('server', o.server, 'a host name or an IP address');
+  if (!DNS_NAME.test(o.zone)) refuse('zone', o.zone, 'a DNS name');
+  if (o.port !== undefined && !(Number.isInteger(o.port) && o.port >= 1 && o.port <= 65535))
+    refuse('port', String(o.port), 'a port number (1-65535)');
+  if (o.ttl !== undefined && !(Number.isInteger(o.ttl) && o.ttl >= 0 && o.ttl <= 2147483647))
+    refuse('ttl', String(o.ttl), 'a TTL in seconds');
+}
+
+function checkRecordName(name: string): void {
+  if (!DNS_NAME.test(name)) refuse('record name', name, 'a DNS name');
+}
+
 /**
  * RFC 2136 dynamic update with `nsupdate`, run on `runner` (the controller).
  * The TSIG key is read from the key file and travels in nsupdate's standard
  * input (`key alg:name secret`), never in argv; the secret is masked in every
  * error and record. The record set of the name is replaced (delete, add) in
  * one signed update; a name that already has exactly the address is left alone.
+ * Every value that reaches the script is checked first (checkNsupdateInput);
+ * nsupdate and dig run with childEnv's variables only.
  */
 export class NsupdateDns implements DnsProvider {
   readonly kind = 'nsupdate' as const;
   constructor(
     private readonly runner: Host,
     private readonly o: NsupdateOptions,
-  ) {}
+  ) {
+    checkNsupdateInput(o);
+  }
 
   private async key(): Promise<TsigKey> {
     let text: string;
@@ -64,8 +97,10 @@ export class NsupdateDns implements DnsProvider {
 
   /** The name's current addresses on the server itself (dig, no cache in between). */
   async current(name: string, type: 'A' | 'AAAA'): Promise<string[]> {
+    checkNsupdateInput(this.o);
+    checkRecordName(name);
     const r = await this.runner.exec(
-      [
+      withChildEnv([
         'dig',
         '+short',
         '+norecurse',
@@ -76,7 +111,7 @@ export class NsupdateDns implements DnsProvider {
         `@${this.o.server}`,
         name,
         type,
-      ],
+      ]),
       { readOnly: true, allowFailure: true, timeoutMs: 20_000 },
     );
     if (r.code !== 0) return [];
@@ -88,6 +123,8 @@ export class NsupdateDns implements DnsProvider {
 
   async set(name: string, address: string): Promise<DnsChange> {
     requireAddress(address);
+    checkNsupdateInput(this.o);
+    checkRecordName(name);
     const type = isIP(address) === 6 ? 'AAAA' : 'A';
     const other = type === 'A' ? 'AAAA' : 'A';
     const now = await this.current(name, type);
@@ -106,7 +143,7 @@ export class NsupdateDns implements DnsProvider {
       'send',
       '',
     ].join('\n');
-    const argv = ['nsupdate', '-v', '-t', '10'];
+    const argv = withChildEnv(['nsupdate', '-v', '-t', '10']);
     const r = await this.runner.exec(argv, {
       stdin: script,
       allowFailure: true,

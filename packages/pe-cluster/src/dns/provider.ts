@@ -1,4 +1,5 @@
 import { isIpLiteral, Semaphore, type Host } from '@pe-stack/pe-host';
+import { childEnv, type ChildEnvOptions } from '../child-env.js';
 import { DnsError } from '../errors.js';
 
 /** Moves a DNS name (primary_cname) to an address. Idempotent: a second call with the same address changes nothing. */
@@ -24,9 +25,27 @@ export interface Resolution {
   error?: string;
 }
 
+/**
+ * `argv` run under `env -i` with childEnv's variables only. A Host starts a
+ * program with the CLI's whole environment (sudo password, key data); `env -i`
+ * drops it, whatever the Host. The values travel in argv, so `pass` must hold
+ * no secret (DNS names and addresses; secrets go on stdin).
+ */
+export function withChildEnv(argv: readonly string[], opts: ChildEnvOptions = {}): string[] {
+  const program = argv[0] ?? '';
+  if (program === '' || program.includes('='))
+    throw new DnsError(`cannot run "${program}": a program name must be non-empty and hold no "=".`, {
+      hint: 'Rename the DNS hook (or link it) to a path without "=".',
+    });
+  const assignments = Object.entries(childEnv(opts)).map(([k, v]) => `${k}=${v}`);
+  return ['env', '-i', '--', ...assignments, ...argv];
+}
+
 /** What `name` resolves to on one host, through its own resolver (nsswitch: files, then DNS), as a service there would see it. */
 export async function resolveOn(h: Host, name: string): Promise<string[]> {
-  const r = await h.exec(['getent', 'ahosts', name], { readOnly: true, allowFailure: true, timeoutMs: 15_000 });
+  // from: {}: the host's own resolver needs no variable of the CLI (only a default PATH)
+  const argv = withChildEnv(['getent', 'ahosts', name], { from: {} });
+  const r = await h.exec(argv, { readOnly: true, allowFailure: true, timeoutMs: 15_000 });
   if (r.code !== 0) return [];
   return [
     ...new Set(
