@@ -1,6 +1,8 @@
+import { isIP } from 'node:net';
 import { InvalidInputError } from './errors.js';
 
 const LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+const INET_ATON_PART = /^(0x[0-9a-f]*|[0-9]+)$/i;
 
 /** A DNS name or an IPv4/IPv6 literal; anything else is refused at the edge. */
 export function validateHostname(name: string): string {
@@ -8,18 +10,33 @@ export function validateHostname(name: string): string {
     throw new InvalidInputError(`"${String(name)}" is not a valid host name.`);
   }
   if (isIpLiteral(name)) return name;
+  if (name.startsWith('[') || name.includes(':')) {
+    throw new InvalidInputError(
+      `"${name}" is not a valid IP address${name.startsWith('[') ? ': write an IPv6 address without brackets' : ''}.`,
+    );
+  }
   const labels = name.replace(/\.$/, '').split('.');
+  // `010.0.0.1`, `1.2.3.256`, `0x7f.1`, `123`: not addresses by net.isIP, yet
+  // the resolver's inet_aton would read them as one (octal, hex, short forms)
+  if (labels.every((l) => INET_ATON_PART.test(l))) {
+    throw new InvalidInputError(`"${name}" is not a valid IP address: use four decimal parts without leading zeros.`);
+  }
   if (!labels.every((l) => LABEL.test(l))) {
     throw new InvalidInputError(`"${name}" is not a valid host name: use letters, digits, hyphens and dots.`);
   }
   return name;
 }
 
+/**
+ * A bare IPv4 or IPv6 address as node's `net.isIP` reads it (IPv6 may carry
+ * a zone, `fe80::1%eth0`). Brackets are refused: `[::1]` belongs in a uri
+ * (`ssh://[::1]:22`, from which the inventory strips them); callers put the
+ * value into listen_addresses, pg_hba, DNS records and socket addresses,
+ * where brackets are wrong. IPv4 with leading zeros (`010.0.0.1`) is refused
+ * too, as `net.isIP` does: some readers take it as octal.
+ */
 export function isIpLiteral(name: string): boolean {
-  if (/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(name)) {
-    return name.split('.').every((o) => Number(o) <= 255);
-  }
-  return /^\[?[0-9A-Fa-f:]+(%[A-Za-z0-9]+)?\]?$/.test(name) && name.includes(':');
+  return typeof name === 'string' && isIP(name) !== 0 && /^[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?$/.test(name);
 }
 
 /** An absolute path without NUL, newlines or `..` components. */
