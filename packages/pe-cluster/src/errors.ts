@@ -15,7 +15,15 @@ export type FailoverErrorCode =
 
 /** The codes pe-cluster raises (E_INTERNAL: an error that is not a PeError, as the CLI and status report it). */
 export type ClusterErrorCode =
-  FailoverErrorCode | 'E_INVENTORY' | 'E_USAGE' | 'E_NOT_AVAILABLE' | 'E_RESOLVE' | 'E_BACKUP' | 'E_DNS' | 'E_INTERNAL';
+  | FailoverErrorCode
+  | 'E_INVENTORY'
+  | 'E_USAGE'
+  | 'E_NOT_AVAILABLE'
+  | 'E_RESOLVE'
+  | 'E_BACKUP'
+  | 'E_DNS'
+  | 'E_STATE_UNSAFE'
+  | 'E_INTERNAL';
 
 /** Base of pe-cluster's errors; used as is for a failure without a class of its own (a name that does not resolve). */
 export class ClusterError extends PeError<ClusterErrorCode> {}
@@ -106,5 +114,18 @@ export class BackupError extends ClusterError {
 export class DnsError extends ClusterError {
   constructor(message: string, opts: Omit<PeErrorOptions, 'step'> = {}) {
     super('E_DNS', message, opts);
+  }
+}
+
+/**
+ * The controller's state directory (state, fences, journals) is not private to
+ * the user running the CLI: another user could swap its files. Nothing was
+ * written or contacted.
+ */
+export class UnsafeStateError extends ClusterError {
+  readonly path: string;
+  constructor(path: string, message: string, hint: string) {
+    super('E_STATE_UNSAFE', message, { hint });
+    this.path = path;
   }
 }

@@ -45,6 +45,7 @@ export const EXIT_BY_CODE: Readonly<Record<ErrorCode, ExitCode>> = {
   E_USAGE: EXIT.BAD_INPUT,
   E_INVALID_INPUT: EXIT.BAD_INPUT,
   E_LAYOUT_INVALID: EXIT.BAD_INPUT,
+  E_STATE_UNSAFE: EXIT.BAD_INPUT,
   // a host could not be reached or trusted
   E_UNREACHABLE: EXIT.CONNECTION,
   E_AUTH: EXIT.CONNECTION,

@@ -1,6 +1,21 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { FenceRegistry } from '@pe-stack/pe-db';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { FenceRegistry, type FenceRecord } from '@pe-stack/pe-db';
+import { UnsafeStateError } from './errors.js';
 import type { Inventory, InventoryNode } from './inventory.js';
 
 /**
@@ -61,9 +76,115 @@ export function statePath(inv: Pick<Inventory, 'journalDir' | 'cluster'>): strin
   return clusterFile(inv, '.state.json');
 }
 
-/** pe-db's registry of fences set while a host was unreachable. */
+/** pe-db's registry of fences set while a host was unreachable, written as the state file is (writePrivateFile). */
 export function fenceRegistry(inv: Pick<Inventory, 'journalDir' | 'cluster'>): FenceRegistry {
-  return new FenceRegistry(clusterFile(inv, '.fences.json'));
+  return new PrivateFenceRegistry(clusterFile(inv, '.fences.json'));
+}
+
+const sameFence = (a: FenceRecord, host: string, dataDir: string) => a.host === host && a.dataDir === dataDir;
+
+/** FenceRegistry whose writes go through writePrivateFile (pe-db's own save uses a predictable temp name). */
+class PrivateFenceRegistry extends FenceRegistry {
+  override async record(rec: FenceRecord): Promise<void> {
+    const all = (await this.list()).filter((r) => !sameFence(r, rec.host, rec.dataDir));
+    all.push(rec);
+    writePrivateFile(this.path, `${JSON.stringify(all, null, 2)}\n`);
+  }
+
+  override async clear(host: string, dataDir: string): Promise<boolean> {
+    const all = await this.list();
+    const rest = all.filter((r) => !sameFence(r, host, dataDir));
+    if (rest.length === all.length) return false;
+    writePrivateFile(this.path, `${JSON.stringify(rest, null, 2)}\n`);
+    return true;
+  }
+}
+
+const GROUP_OR_OTHER_WRITE = 0o022;
+const STICKY = 0o1000;
+
+function octal(mode: number): string {
+  return (mode & 0o7777).toString(8).padStart(4, '0');
+}
+
+/** Owner and write bits of one directory: ours alone (`strict`), or at least not swappable by another user. */
+function checkDirMode(dir: string, opts: { strict: boolean }): void {
+  const st = statSync(dir);
+  const uid = process.getuid?.();
+  if (!st.isDirectory()) throw new UnsafeStateError(dir, `${dir} is not a directory.`, 'Point state: at a directory.');
+  if (uid === undefined) return;
+  const ownerOk = st.uid === uid || (!opts.strict && st.uid === 0);
+  if (!ownerOk)
+    throw new UnsafeStateError(
+      dir,
+      `the state directory ${dir} is owned by uid ${st.uid}, not by the user running pe-cluster (uid ${uid}).`,
+      `Run pe-cluster as that user, or make the directory yours: chown ${uid} ${dir}`,
+    );
+  const loose = (st.mode & GROUP_OR_OTHER_WRITE) !== 0 && (opts.strict || (st.mode & STICKY) === 0);
+  if (loose)
+    throw new UnsafeStateError(
+      dir,
+      `the state directory ${dir} (mode ${octal(st.mode)}) can be written by its group or by others, who could swap the files pe-cluster writes there.`,
+      `Restrict it: chmod go-w ${dir} (pe-cluster makes its own directories 0700).`,
+    );
+}
+
+/**
+ * Makes `dir` (0700) when missing and refuses it unless it is the user's own,
+ * writable by no one else, below directories no other user can rename or
+ * replace (each owned by root or the user, not writable by others unless
+ * sticky, as /tmp). Throws UnsafeStateError (E_STATE_UNSAFE) with the command
+ * that fixes it.
+ */
+export function ensurePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const real = realpathSync(dir);
+  checkDirMode(real, { strict: true });
+  for (let d = dirname(real); ; d = dirname(d)) {
+    checkDirMode(d, { strict: false });
+    if (dirname(d) === d) break;
+  }
+}
+
+/**
+ * Writes a controller file (state, fences) atomically and without following
+ * a link: the directory is checked (ensurePrivateDir); the data goes to a new
+ * file with an unpredictable name, created with O_CREAT|O_EXCL|O_NOFOLLOW and
+ * mode 0600, fsynced, then renamed over `path` (rename replaces a link itself,
+ * never its target); the directory is fsynced so the rename survives a crash.
+ */
+export function writePrivateFile(path: string, data: string): void {
+  const dir = dirname(path);
+  ensurePrivateDir(dir);
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(12).toString('hex')}.tmp`);
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    try {
+      fchmodSync(fd, 0o600); // the umask only removes bits; this states them
+      writeSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already renamed or gone
+    }
+    throw e;
+  }
+  syncDir(dir);
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function readState(inv: Pick<Inventory, 'journalDir' | 'cluster'>): ClusterState {
@@ -77,11 +198,7 @@ export function readState(inv: Pick<Inventory, 'journalDir' | 'cluster'>): Clust
 }
 
 export function writeState(inv: Pick<Inventory, 'journalDir' | 'cluster'>, s: ClusterState): void {
-  const p = statePath(inv);
-  mkdirSync(dirname(p), { recursive: true, mode: 0o700 });
-  const tmp = `${p}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(s, null, 2)}\n`, { mode: 0o600 });
-  renameSync(tmp, p);
+  writePrivateFile(statePath(inv), `${JSON.stringify(s, null, 2)}\n`);
 }
 
 export function updateState(
