@@ -42,6 +42,34 @@ afterAll(() => {
 
 const read = (manifest: string) => JSON.parse(readFileSync(join(copy, manifest), 'utf8')) as Manifest;
 
+/** The pending changesets: each file's package -> bump lines from its front matter. */
+function pendingChangesets(): { file: string; bumps: [string, string][] }[] {
+  const dir = join(repoRoot, '.changeset');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.md') && f !== 'README.md')
+    .map((file) => {
+      const front = /^---\n([\s\S]*?)\n---/.exec(readFileSync(join(dir, file), 'utf8'))?.[1] ?? '';
+      const bumps = [...front.matchAll(/^["']?([^"':]+)["']?:\s*(\w+)\s*$/gm)].map(
+        (m) => [m[1]!, m[2]!] as [string, string],
+      );
+      return { file, bumps };
+    });
+}
+
+describe('the pending changesets', () => {
+  it('name only public packages, each with a minor or patch bump (a major would release 1.0.0)', () => {
+    const publicNames = new Set(publicPackages().map((p) => p.name));
+    const wrong = pendingChangesets().flatMap(({ file, bumps }) =>
+      bumps.length === 0
+        ? [`${file}: no package`]
+        : bumps
+            .filter(([name, bump]) => !publicNames.has(name) || !['minor', 'patch'].includes(bump))
+            .map(([name, bump]) => `${file}: ${name} ${bump}`),
+    );
+    expect(wrong).toEqual([]);
+  });
+});
+
 describe('the release the pending changesets make', () => {
   it('releases every public package together at 0.1.0, with internal dependencies on 0.1.0', () => {
     const publicNames = new Set(publicPackages().map((p) => p.name));
