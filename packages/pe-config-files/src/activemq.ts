@@ -24,7 +24,10 @@ interface Attr {
   end: number;
 }
 export interface XmlElement {
+  /** Local name (`broker` for `<amq:broker>`). */
   name: string;
+  /** Qualified name as written (`amq:broker`). */
+  qname: string;
   start: number;
   /** Offset just after the start tag's '>'. */
   tagEnd: number;
@@ -126,8 +129,8 @@ function closeElement(s: string, i: number, stack: XmlElement[], fail: ParseFail
   if (!m) fail('malformed end tag', i);
   const open = stack.pop();
   if (!open) fail(`end tag </${m![1]}> without a start tag`, i);
-  if (localName(m![1]!) !== open!.name)
-    fail(`end tag </${m![1]}> does not match <${open!.name}> (line ${lineOfOffset(s, open!.start)})`, i);
+  if (m![1] !== open!.qname)
+    fail(`end tag </${m![1]}> does not match <${open!.qname}> (line ${lineOfOffset(s, open!.start)})`, i);
   open!.closeStart = i;
   open!.end = i + m![0].length;
   return open!.end;
@@ -143,6 +146,7 @@ function openElement(s: string, i: number, tree: OpenTree, fail: ParseFail): num
   const tagEnd = tagClose + (selfClosing ? 2 : 1);
   const el: XmlElement = {
     name: localName(nm![1]!),
+    qname: nm![1]!,
     start,
     tagEnd,
     tagClose,
@@ -197,6 +201,46 @@ function findAll(els: readonly XmlElement[], name: string): XmlElement[] {
   return out;
 }
 
+/** The namespace prefix of an element as written, with its colon ('' when unprefixed). */
+function prefixOf(el: XmlElement): string {
+  return el.qname.slice(0, el.qname.length - el.name.length);
+}
+
+/** The leading blanks of the line holding `offset`. */
+function lineIndent(text: string, offset: number): string {
+  return indentOf(text.slice(lineStart(text, offset)));
+}
+
+/** Whether only blanks precede `offset` on its line. */
+function opensLine(text: string, offset: number): boolean {
+  return text.slice(lineStart(text, offset), offset).trim() === '';
+}
+
+/**
+ * How the children of `parent` are indented: like its first child that
+ * opens a line, else one step deeper than the parent's line. `unit` is that
+ * step (4 spaces, or a tab in a tab-indented file, when it cannot be seen).
+ */
+function childLayout(text: string, parent: XmlElement): { indent: string; unit: string } {
+  const own = lineIndent(text, parent.start);
+  const lined = parent.children.find((c) => opensLine(text, c.start));
+  const seen = lined ? lineIndent(text, lined.start) : undefined;
+  const unit =
+    seen !== undefined && seen.length > own.length && seen.startsWith(own)
+      ? seen.slice(own.length)
+      : own.includes('\t')
+        ? '\t'
+        : '    ';
+  return { indent: seen ?? own + unit, unit };
+}
+
+/** New markup: an element, written as `open` alone or as `open`, one-line children, `close`. */
+interface NewElement {
+  open: string;
+  inner: string[];
+  close: string;
+}
+
 export class ActiveMqDocument {
   readonly path: string;
   private text: string;
@@ -237,62 +281,102 @@ export class ActiveMqDocument {
       if (!/^[A-Za-z_][\w.-]*$/.test(k)) throw new ConfigEditError(this.path, `"${k}" is not an attribute name.`);
       if (/[\r\n]/.test(v)) throw new ConfigEditError(this.path, `attribute ${k} contains a line break.`);
     }
-    const eol = detectEolText(this.text);
     const container = this.container(kind);
     const existing = container?.children.find(
       (e) => e.name === `${kind}Connector` && e.attrs.some((a) => a.name === 'name' && a.value === attrs.name),
     );
-    if (existing) {
-      // back to front so earlier offsets stay valid
-      const edits: { at: number; end: number; text: string }[] = [];
-      const missing: string[] = [];
-      for (const [k, v] of Object.entries(attrs)) {
-        const a = existing.attrs.find((x) => x.name === k);
-        if (!a) missing.push(k);
-        else if (a.value !== v) edits.push({ at: a.valueStart, end: a.valueEnd, text: escapeXmlAttr(v) });
-      }
-      if (missing.length > 0) {
-        const last = existing.attrs.at(-1)!;
-        const multiLine = lineOfOffset(this.text, last.start) !== lineOfOffset(this.text, existing.start);
-        const indent = indentOf(this.text.slice(lineStart(this.text, last.start)));
-        const add = missing
-          .map((k) => `${multiLine ? `${eol}${indent}` : ' '}${k}="${escapeXmlAttr(attrs[k]!)}"`)
-          .join('');
-        edits.push({ at: last.end, end: last.end, text: add });
-      }
-      if (edits.length === 0) return false;
-      for (const e of edits.sort((a, b) => b.at - a.at)) this.text = splice(this.text, e.at, e.end, e.text);
-      this.reparse();
-      return true;
+    const changed = existing ? this.updateAttributes(existing, attrs) : this.addConnector(kind, container, attrs);
+    if (changed) this.reparse();
+    return changed;
+  }
+
+  /** Splices changed attribute values in place and appends missing attributes after the last one. */
+  private updateAttributes(el: XmlElement, attrs: ConnectorAttrs): boolean {
+    const edits: { at: number; end: number; text: string }[] = [];
+    const missing: string[] = [];
+    for (const [k, v] of Object.entries(attrs)) {
+      const a = el.attrs.find((x) => x.name === k);
+      if (!a) missing.push(k);
+      else if (a.value !== v) edits.push({ at: a.valueStart, end: a.valueEnd, text: escapeXmlAttr(v) });
     }
-    const element = `<${kind}Connector ${Object.entries(attrs)
+    if (missing.length > 0) {
+      const last = el.attrs.at(-1)!;
+      const multiLine = lineOfOffset(this.text, last.start) !== lineOfOffset(this.text, el.start);
+      const sep = multiLine ? `${detectEolText(this.text)}${lineIndent(this.text, last.start)}` : ' ';
+      const add = missing.map((k) => `${sep}${k}="${escapeXmlAttr(attrs[k]!)}"`).join('');
+      edits.push({ at: last.end, end: last.end, text: add });
+    }
+    // back to front so earlier offsets stay valid
+    for (const e of edits.sort((a, b) => b.at - a.at)) this.text = splice(this.text, e.at, e.end, e.text);
+    return edits.length > 0;
+  }
+
+  /**
+   * A new connector element: appended to its container, or in a new
+   * container placed among the broker's children in the schema's
+   * alphabetical order (ActiveMQ 5.4+). New elements take the prefix of
+   * the element they go into, so `<amq:broker>` gets `<amq:networkConnectors>`.
+   */
+  private addConnector(kind: ConnectorKind, container: XmlElement | undefined, attrs: ConnectorAttrs): true {
+    const broker = this.broker();
+    const prefix = prefixOf(container ?? broker);
+    const list = Object.entries(attrs)
       .map(([k, v]) => `${k}="${escapeXmlAttr(v)}"`)
-      .join(' ')}/>`;
-    if (container && !container.selfClosing) {
-      const sibling = container.children.at(-1);
-      const indent = sibling
-        ? indentOf(this.text.slice(lineStart(this.text, sibling.start)))
-        : `${indentOf(this.text.slice(lineStart(this.text, container.start)))}    `;
-      this.insertBeforeClose(container, `${indent}${element}`, eol);
-    } else {
-      if (container?.selfClosing)
-        throw new ConfigEditError(this.path, `<${kind}Connectors/> is empty and self-closing; edit it by hand.`);
-      const broker = this.broker();
+      .join(' ');
+    const element = `<${prefix}${kind}Connector ${list}/>`;
+    if (container?.selfClosing) this.expandSelfClosing(container, broker, element);
+    else if (container) this.insertChild(container, undefined, { open: element, inner: [], close: '' });
+    else {
       const name = `${kind}Connectors`;
       const next = broker.children.find((c) => c.name.localeCompare(name) > 0);
-      const ref = next ?? broker.children.at(-1);
-      const indent = ref
-        ? indentOf(this.text.slice(lineStart(this.text, ref.start)))
-        : `${indentOf(this.text.slice(lineStart(this.text, broker.start)))}    `;
-      const block = [`${indent}<${name}>`, `${indent}    ${element}`, `${indent}</${name}>`].join(eol) + eol;
-      if (next) {
-        const at = lineStart(this.text, next.start);
-        // broker children stay in alphabetical order (ActiveMQ 5.4+ schema), one blank line apart
-        this.text = splice(this.text, at, at, block + eol);
-      } else this.insertBeforeClose(broker, block.slice(0, -eol.length), eol);
+      this.insertChild(broker, next, { open: `<${prefix}${name}>`, inner: [element], close: `</${prefix}${name}>` });
     }
-    this.reparse();
     return true;
+  }
+
+  /**
+   * Inserts `el` into `parent`, before the child `before` or before the
+   * parent's end tag. A parent written on one line gets `el` inline on that
+   * line. Otherwise `el` goes on lines of its own at the children's
+   * indentation: right before the line of `at` when `at` opens its line,
+   * else by breaking the line at `at` (`<broker ...><foo/>` keeps `<foo/>`
+   * inside the broker, on the next line; `<foo/></broker>` gets the new
+   * element on a new line, the end tag right after it). Only text is
+   * inserted: every byte of the file stays where it was relative to its
+   * neighbours.
+   */
+  private insertChild(parent: XmlElement, before: XmlElement | undefined, el: NewElement): void {
+    const t = this.text;
+    const at = before ? before.start : parent.closeStart;
+    if (!t.slice(parent.start, parent.end).includes('\n')) {
+      this.text = splice(t, at, at, el.open + el.inner.join('') + el.close);
+      return;
+    }
+    const eol = detectEolText(t);
+    const { indent, unit } = childLayout(t, parent);
+    const lines = el.close ? [el.open, ...el.inner.map((l) => unit + l), el.close] : [el.open];
+    const block = lines.map((l) => indent + l).join(eol);
+    if (opensLine(t, at)) {
+      const ls = lineStart(t, at);
+      // a new block before a sibling stays one blank line apart from it, as the packaged files space them
+      this.text = splice(t, ls, ls, block + eol + (before && el.close ? eol : ''));
+    } else {
+      // before a sibling, that sibling moves to a line of its own; an end tag stays right after the new element
+      this.text = splice(t, at, at, eol + block + (before ? eol + indent : ''));
+    }
+  }
+
+  /** `<networkConnectors/>` becomes `<networkConnectors>` holding `child`, then its end tag. */
+  private expandSelfClosing(container: XmlElement, broker: XmlElement, child: string): void {
+    const t = this.text;
+    const close = `</${container.qname}>`;
+    let inner = `>${child}${close}`;
+    if (t.slice(broker.start, broker.end).includes('\n') && opensLine(t, container.start)) {
+      const eol = detectEolText(t);
+      const own = lineIndent(t, container.start);
+      inner = `>${eol}${own}${childLayout(t, broker).unit}${child}${eol}${own}${close}`;
+    }
+    this.text = splice(t, container.tagClose, container.tagEnd, inner);
   }
 
   removeConnector(kind: ConnectorKind, name: string): boolean {
@@ -301,17 +385,25 @@ export class ActiveMqDocument {
       (e) => e.name === `${kind}Connector` && e.attrs.some((a) => a.name === 'name' && a.value === name),
     );
     if (!el) return false;
-    let s = el.start;
-    let e = el.end;
-    const ls = lineStart(this.text, s);
-    const le = lineEnd(this.text, e);
-    if (this.text.slice(ls, s).trim() === '' && this.text.slice(e, le).trim() === '') {
-      s = ls;
-      e = le;
-    }
-    this.text = splice(this.text, s, e, '');
+    const { start, end } = this.removalSpan(el);
+    this.text = splice(this.text, start, end, '');
     this.reparse();
     return true;
+  }
+
+  /**
+   * What removing `el` takes out: its whole line when it is alone on it; the
+   * line break and blanks before it when it opens its line and markup follows
+   * (the inverse of insertChild before an end tag); else the element alone.
+   */
+  private removalSpan(el: XmlElement): { start: number; end: number } {
+    const t = this.text;
+    const ls = lineStart(t, el.start);
+    const le = lineEnd(t, el.end);
+    const opens = t.slice(ls, el.start).trim() === '';
+    if (opens && t.slice(el.end, le).trim() === '') return { start: ls, end: le };
+    if (opens && ls > 0) return { start: ls - (t[ls - 2] === '\r' ? 2 : 1), end: el.end };
+    return { start: el.start, end: el.end };
   }
 
   apply(op: ActiveMqOp): boolean {
@@ -320,12 +412,6 @@ export class ActiveMqDocument {
 
   toString(): string {
     return this.text;
-  }
-
-  private insertBeforeClose(el: XmlElement, line: string, eol: string): void {
-    const cs = lineStart(this.text, el.closeStart);
-    if (this.text.slice(cs, el.closeStart).trim() === '') this.text = splice(this.text, cs, cs, line + eol);
-    else this.text = splice(this.text, el.closeStart, el.closeStart, eol + line + eol);
   }
 }
 
