@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packs every public package, installs the tarballs into a fresh project outside the repository (third-party
 # dependencies from the registry), typechecks a consumer with skipLibCheck false under module nodenext, runs it as
-# ESM and as CommonJS, checks that one copy of pe-host is installed, and runs the pe-cluster bin.
+# ESM and as CommonJS, runs a plan on pe-cluster's memory hosts (the ./testing subpath), checks that one copy of
+# pe-host is installed, and runs the pe-cluster bin.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -24,7 +25,7 @@ ls -l "$work/tarballs"
 
 step 'install the tarballs into a fresh project'
 mkdir -p "$work/consumer"
-cp "$here/consumer/index.mts" "$here/consumer/index.cts" "$here/consumer/tsconfig.json" "$work/consumer/"
+cp "$here/consumer/index.mts" "$here/consumer/index.cts" "$here/consumer/testing.mts" "$here/consumer/tsconfig.json" "$work/consumer/"
 cd "$work/consumer"
 node -e '
   const fs = require("fs");
@@ -46,6 +47,9 @@ npx tsc -p tsconfig.json
 step 'run as ESM and as CommonJS'
 node dist/index.mjs
 node dist/index.cjs
+
+step 'the ./testing subpath: a plan on memory hosts'
+node dist/testing.mjs
 
 step 'the pe-cluster bin'
 version="$(npx pe-cluster --version)"
