@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { validateHostname } from '@pe-stack/pe-host';
 import { z } from 'zod';
 
@@ -9,28 +10,75 @@ import { z } from 'zod';
  * with the same file/line/key reporting.
  */
 
-export const hostname = z.string({ error: 'expected a host name' }).superRefine((v, ctx) => {
+/** A value quoted for a message: JSON escapes, so a newline or escape sequence in it cannot forge output. */
+export function quote(v: unknown): string {
+  const s = JSON.stringify(String(v));
+  return s.length > 80 ? `${s.slice(0, 77)}..."` : s;
+}
+
+/** A DNS host name, or an IPv4/IPv6 address as node:net reads it (no brackets, no `::::`). */
+export function isHostOrIp(v: string): boolean {
+  if (v.includes(':')) return isIP(v) === 6;
+  if (/^[0-9.]+$/.test(v)) return isIP(v) === 4;
   try {
     validateHostname(v);
+    return true;
   } catch {
+    return false;
+  }
+}
+
+export const hostname = z.string({ error: 'expected a host name' }).superRefine((v, ctx) => {
+  if (!isHostOrIp(v))
     ctx.addIssue({
       code: 'custom',
-      message: `"${v}" is not a valid host name: expected letters, digits, hyphens and dots`,
+      message: `${quote(v)} is not a valid host name: expected letters, digits, hyphens and dots`,
     });
-  }
 });
+
+/** A DNS zone: a host name, optionally with the trailing root dot. */
+const zoneName = z.string({ error: 'expected the zone to update' }).superRefine((v, ctx) => {
+  const bare = v.endsWith('.') ? v.slice(0, -1) : v;
+  if (bare.includes(':') || /^[0-9.]+$/.test(bare) || !isHostOrIp(bare))
+    ctx.addIssue({
+      code: 'custom',
+      message: `${quote(v)} is not a DNS zone name: expected labels of letters, digits and hyphens`,
+    });
+});
+
+/** A DNS server: a host name or an IP address. */
+const serverName = z.string({ error: 'expected the DNS server (address or name)' }).superRefine((v, ctx) => {
+  if (!isHostOrIp(v))
+    ctx.addIssue({ code: 'custom', message: `${quote(v)} is not a DNS server: expected a host name or an IP address` });
+});
+
+/** A string without control characters (a newline in a path or argument would reach a program's input). */
+const plainText = (what: string) =>
+  z
+    .string({ error: `expected ${what}` })
+    .min(1, { error: `expected ${what}` })
+    .refine((v) => !hasControl(v), { error: `expected ${what} without control characters (newline, tab, escape)` });
+
+/** Whether `v` holds a C0 control character or DEL. */
+export function hasControl(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
 
 /** dns_alt_names entries: host names, optionally a leading `*.` wildcard. */
 export const altName = z.string({ error: 'expected a DNS name' }).superRefine((v, ctx) => {
   try {
     validateHostname(v.startsWith('*.') ? v.slice(2) : v);
   } catch {
-    ctx.addIssue({ code: 'custom', message: `"${v}" is not a valid DNS name` });
+    ctx.addIssue({ code: 'custom', message: `${quote(v)} is not a valid DNS name` });
   }
 });
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const USER_NAME = /^[a-z_][a-z0-9_.-]*\$?$/i;
+export const USER_NAME = /^[a-z_][a-z0-9_.-]*\$?$/i;
 
 /** `{env: NAME}`: ours. */
 export const envRef = z.strictObject({
@@ -128,16 +176,16 @@ export const dnsSettings = z.discriminatedUnion(
     z.strictObject({ provider: z.literal('hosts-file') }),
     z.strictObject({
       provider: z.literal('nsupdate'),
-      server: z.string({ error: 'expected the DNS server (address or name)' }).min(1),
+      server: serverName,
       port: z.number().int().min(1).max(65535).optional(),
-      zone: z.string({ error: 'expected the zone to update' }).min(1),
+      zone: zoneName,
       ttl: z.number().int().min(0).max(86400).optional(),
-      key_file: z.string({ error: 'expected a TSIG key file (BIND key syntax, as tsig-keygen writes it)' }).min(1),
+      key_file: plainText('a TSIG key file (BIND key syntax, as tsig-keygen writes it)'),
     }),
     z.strictObject({
       provider: z.literal('command'),
       command: z
-        .array(z.string().min(1), { error: 'expected argv: [program, args...]' })
+        .array(plainText('an argument'), { error: 'expected argv: [program, args...]' })
         .min(1, { error: 'expected at least the program' }),
       timeout: z.number().positive().max(600).optional(),
     }),
@@ -157,10 +205,17 @@ export const clusterSettings = {
   primary_cname: hostname,
   general_cname: hostname,
   dns_alt_names: z.array(altName, { error: 'expected a list of DNS names' }).optional(),
-  backups: z.string().min(1, { error: 'expected a directory path' }).optional(),
-  journals: z.string().min(1, { error: 'expected a directory path' }).optional(),
-  audit_log: z.string().min(1, { error: 'expected a file path' }).optional(),
+  backups: plainText('a directory path').optional(),
+  journals: plainText('a directory path').optional(),
+  audit_log: plainText('a file path').optional(),
   dns: dnsSettings.optional(),
+  /** Seconds between two CRL refreshes on each secondary (pe-crl-refresh, installed by join). */
+  crl_refresh_interval: z
+    .number({ error: 'expected a number of seconds' })
+    .int({ error: 'expected a whole number of seconds' })
+    .min(5, { error: 'expected at least 5 seconds' })
+    .max(86_400, { error: 'expected at most 86400 seconds (a day)' })
+    .optional(),
 };
 
 export const MASTER_ROLES = ['primary', 'secondary'] as const;
@@ -204,9 +259,13 @@ export const targetVars = z
   })
   .loose();
 
+/** Any Bolt transport is accepted in the file; only the cluster's targets must use ssh (checked per target). */
 const boltConfig = z
   .object({
-    transport: z.enum(['ssh'], { error: 'expected ssh (pe-cluster reaches masters over SSH only)' }).optional(),
+    transport: z
+      .string({ error: 'expected a transport name such as ssh' })
+      .regex(/^[a-z][a-z0-9_-]*$/, { error: 'expected a transport name such as ssh' })
+      .optional(),
     ssh: sshConfig.optional(),
   })
   .loose();
@@ -242,9 +301,10 @@ export interface BoltGroupInput {
 const boltGroup: z.ZodType<BoltGroupInput> = z.lazy(() =>
   z
     .object({
-      name: z
-        .string({ error: 'expected a group name' })
-        .regex(/^[a-z0-9_]+$/, { error: 'expected lower-case letters, digits and underscores (Bolt group names)' }),
+      name: z.string({ error: 'expected a group name' }).regex(/^[a-z0-9_][a-z0-9_-]*$/, {
+        error:
+          'expected lower-case letters, digits, underscores and hyphens, not starting with a hyphen (Bolt group names)',
+      }),
       targets: z.array(boltTarget).optional(),
       groups: z.array(boltGroup).optional(),
       config: boltConfig.optional(),

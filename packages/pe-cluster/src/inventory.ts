@@ -1,19 +1,24 @@
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
+import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LayoutError, resolveLayout, type Layout } from '@pe-stack/pe-config-files';
-import { Redactor, validateHostname, type SshHostConfig } from '@pe-stack/pe-host';
+import { Redactor, type SshHostConfig } from '@pe-stack/pe-host';
 import type { z } from 'zod';
 import { InventoryError, type InventoryIssue } from './errors.js';
+import { resolveBolt, type BoltLayer, type BoltTarget } from './bolt-inventory.js';
+import { pluginRefsInBolt, pluginRefsInOwn } from './inventory-plugins.js';
 import {
   BOLT_REFUSED_SSH,
   boltInventory,
   clusterSettings,
+  isHostOrIp,
   ownInventory,
+  quote,
   sshConfig,
   targetVars,
+  USER_NAME,
   type BoltGroupInput,
-  type BoltTargetInput,
   type DnsSettings,
   type SecretValue,
   type SshInput,
@@ -56,6 +61,8 @@ export interface Inventory {
   auditLog: string;
   /** How failover moves primary_cname (relative paths in it are relative to the inventory file). */
   dns: DnsSettings;
+  /** Seconds between two CRL refreshes on each secondary (`crl_refresh_interval`; default 300). */
+  crlRefreshIntervalS?: number | undefined;
   /** Knows every secret value the inventory resolved (sudo passwords, inline keys); share it with every host of a run. */
   redactor: Redactor;
   /** Not errors, but worth saying (a plain-text secret in the file, targets without a role). */
@@ -74,32 +81,76 @@ interface Located<T> {
   path: KeyPath;
 }
 
+/** Larger than any inventory; a bigger file is refused before it is parsed. */
+const MAX_INVENTORY_BYTES = 1024 * 1024;
+
 /** Read and validate an inventory file (ours or a Bolt inventory.yaml v2). Throws InventoryError. */
 export async function loadInventory(file: string, opts: LoadOptions = {}): Promise<Inventory> {
-  let text: string;
+  const text = await readInventoryFile(file);
+  return parseInventory(text, resolve(file), opts);
+}
+
+function fileIssue(file: string, message: string): InventoryError {
+  return new InventoryError(file, [{ file, line: undefined, column: undefined, key: '', message }]);
+}
+
+/**
+ * The file's text, through one open handle (what is checked is what is read):
+ * a regular file, not writable by group or others (it decides what runs as
+ * root on every master), at most MAX_INVENTORY_BYTES.
+ */
+async function readInventoryFile(file: string): Promise<string> {
+  let fh: fs.FileHandle;
   try {
-    text = await fs.readFile(file, 'utf8');
+    // O_NONBLOCK: a FIFO in place of the file must not hang the open
+    fh = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? String(e);
-    throw new InventoryError(file, [
-      {
+    throw fileIssue(file, `cannot read the file (${code}); expected a readable YAML inventory`);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw fileIssue(file, 'is not a regular file; expected a YAML inventory file');
+    if (st.mode & 0o022) {
+      const who = st.mode & 0o002 ? 'every user' : 'its group';
+      const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+      throw fileIssue(
         file,
-        line: undefined,
-        column: undefined,
-        key: '',
-        message: `cannot read the file (${code}); expected a readable YAML inventory`,
-      },
+        `is writable by ${who} (mode ${mode}); the inventory decides what runs as root on every master: expected it writable by its owner only (chmod go-w)`,
+      );
+    }
+    if (st.size > MAX_INVENTORY_BYTES)
+      throw fileIssue(file, `is ${st.size} bytes; expected an inventory of at most ${MAX_INVENTORY_BYTES} bytes`);
+    const text = await fh.readFile('utf8');
+    if (text.length > MAX_INVENTORY_BYTES)
+      throw fileIssue(file, `grew past ${MAX_INVENTORY_BYTES} bytes while read; expected an inventory file`);
+    return text;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The YAML of an inventory as plain data; anything the YAML library refuses or cannot do safely is an InventoryError. */
+function readYaml(text: string, file: string): { src: YamlSource; js: unknown } {
+  let src: YamlSource;
+  try {
+    src = new YamlSource(file, text);
+  } catch (e) {
+    const why = e instanceof Error ? e.name : 'error';
+    throw new InventoryError(file, [
+      { file, line: 1, column: 1, key: '', message: `YAML cannot be read (${why}); expected a plain YAML inventory` },
     ]);
   }
-  return parseInventory(text, resolve(file), opts);
+  const syntax = src.syntaxIssues();
+  if (syntax.length) throw new InventoryError(file, syntax);
+  const data = src.toData();
+  if ('issue' in data) throw new InventoryError(file, [data.issue]);
+  return { src, js: data.value };
 }
 
 /** Validate inventory text; `file` is used for messages and to resolve relative paths. */
 export function parseInventory(text: string, file: string, opts: LoadOptions = {}): Inventory {
-  const src = new YamlSource(file, text);
-  const syntax = src.syntaxIssues();
-  if (syntax.length) throw new InventoryError(file, syntax);
-  const js = src.toJS();
+  const { src, js } = readYaml(text, file);
   const ctx = new Builder(src, opts);
   if (js === null || typeof js !== 'object' || Array.isArray(js)) {
     throw new InventoryError(file, [
@@ -117,29 +168,15 @@ export function parseInventory(text: string, file: string, opts: LoadOptions = {
       ),
     ]);
   }
+  const refs = bolt ? pluginRefsInBolt(top) : pluginRefsInOwn(top);
+  if (refs.length)
+    throw new InventoryError(
+      file,
+      refs.map((r) => src.issue(r.path, r.message)),
+    );
   const inv = bolt ? ctx.fromBolt(top) : ctx.fromOwn(top);
   if (ctx.issues.length) throw new InventoryError(file, ctx.issues);
   return inv!;
-}
-
-/** One layer of Bolt config and vars: the top level, a group, or a target's own entry. */
-interface BoltLayer {
-  config?: Record<string, unknown> | undefined;
-  vars?: Record<string, unknown> | undefined;
-  path: KeyPath;
-}
-
-/** One mention of a target in a Bolt inventory, with the chain of groups it sits in (outer first). */
-interface BoltEntry {
-  path: KeyPath;
-  own?: {
-    uri?: string | undefined;
-    name?: string | undefined;
-    config?: Record<string, unknown> | undefined;
-    vars?: Record<string, unknown> | undefined;
-  };
-  ref: string;
-  groups: BoltLayer[];
 }
 
 /** What Builder.node needs to make one node: its names, the ssh layers (lowest priority first), where it is. */
@@ -159,25 +196,6 @@ interface FinishInput {
   origins: Map<InventoryNode, KeyPath>;
   /** Where a missing primary is reported: the list of masters, groups or targets. */
   listPath: KeyPath;
-}
-
-/** Entries grouped by target: an object entry defines it; string entries refer to it by name (or are uris). */
-function entriesByTarget(entries: BoltEntry[]): Map<string, BoltEntry[]> {
-  const byName = new Map<string, BoltEntry[]>();
-  const definedBy = new Map<string, string>();
-  for (const e of entries) if (e.own?.name && e.own.uri) definedBy.set(e.own.uri, e.own.name);
-  for (const e of entries) {
-    const key = e.own ? e.ref : (definedBy.get(e.ref) ?? e.ref);
-    byName.set(key, [...(byName.get(key) ?? []), e]);
-  }
-  return byName;
-}
-
-/** One target's layers, lowest priority first: top config, later groups, earlier groups (each chain outer -> inner), the target's own. */
-function boltLayers(list: BoltEntry[], topCfg: { config: Record<string, unknown>; path: KeyPath }[]): BoltLayer[] {
-  const groupLayers = [...list].reverse().flatMap((e) => e.groups);
-  const ownLayers = list.filter((e) => e.own).map((e) => ({ config: e.own!.config, vars: e.own!.vars, path: e.path }));
-  return [...topCfg.map((c) => ({ ...c, vars: undefined })), ...groupLayers, ...ownLayers];
 }
 
 function getIn(root: unknown, path: KeyPath): unknown {
@@ -206,8 +224,10 @@ class Builder {
     this.base = dirname(src.file);
   }
 
+  /** An issue at `path`; the same one found again (a group's vars seen by each of its targets) is kept once. */
   private add(path: KeyPath, message: string): void {
-    this.issues.push(this.src.issue(path, message));
+    const issue = this.src.issue(path, message);
+    if (!this.issues.some((i) => i.key === issue.key && i.message === issue.message)) this.issues.push(issue);
   }
 
   /** zod issues, re-rooted at `at`, with "is missing" for absent required keys. */
@@ -283,18 +303,18 @@ class Builder {
     // cluster settings: our keys under vars, at the top level or in any group (each defined once)
     const settings: Record<string, Located<unknown>> = {};
     this.collectSettings(settings, data.vars, ['vars']);
-    const entries: BoltEntry[] = [];
-    this.addTargets(entries, { targets: data.targets, chain: [], at: [] });
-    this.walkGroups(entries, settings, { groups: data.groups, chain: [], at: [] });
+    this.groupSettings(settings, data.groups, []);
+    const resolved = resolveBolt(data);
+    for (const w of resolved.warnings) this.warnings.push(this.src.issue(w.path, w.message));
+    for (const i of resolved.issues) this.add(i.path, i.message);
+    if (resolved.issues.length) return undefined;
     const nodes: InventoryNode[] = [];
     const origins = new Map<InventoryNode, KeyPath>();
-    const topCfg = data.config ? [{ config: data.config as Record<string, unknown>, path: [] as KeyPath }] : [];
-    for (const [name, list] of entriesByTarget(entries)) {
-      const def = list.find((e) => e.own) ?? list[0]!;
-      const n = this.boltNode(name, def, boltLayers(list, topCfg));
+    for (const t of resolved.targets) {
+      const n = this.boltNode(t);
       if (n) {
         nodes.push(n);
-        origins.set(n, def.path);
+        origins.set(n, t.path);
       }
     }
     const listPath: KeyPath = data.groups ? ['groups'] : data.targets ? ['targets'] : [];
@@ -324,74 +344,67 @@ class Builder {
     }
   }
 
-  private addTargets(
-    entries: BoltEntry[],
-    { targets, chain, at }: { targets: BoltTargetInput[] | undefined; chain: BoltLayer[]; at: KeyPath },
-  ): void {
-    (targets ?? []).forEach((t, i) => {
-      const path = [...at, 'targets', i];
-      if (typeof t === 'string') entries.push({ path, ref: t, groups: chain });
-      else {
-        const ref = t.name ?? t.uri;
-        if (!ref) return this.add(path, 'has neither uri nor name; expected at least one');
-        entries.push({ path, ref, own: t, groups: chain });
-      }
-    });
-  }
-
-  /** Each group in file order: its vars, its targets (with the chain of groups above), then its subgroups. */
-  private walkGroups(
-    entries: BoltEntry[],
+  /** Cluster settings in the vars of every group, in file order. */
+  private groupSettings(
     settings: Record<string, Located<unknown>>,
-    { groups, chain, at }: { groups: BoltGroupInput[] | undefined; chain: BoltLayer[]; at: KeyPath },
+    groups: BoltGroupInput[] | undefined,
+    at: KeyPath,
   ): void {
     (groups ?? []).forEach((g, i) => {
       const gp = [...at, 'groups', i];
       this.collectSettings(settings, g.vars, [...gp, 'vars']);
-      const next = [...chain, { config: g.config, vars: g.vars, path: gp }];
-      this.addTargets(entries, { targets: g.targets, chain: next, at: gp });
-      this.walkGroups(entries, settings, { groups: g.groups, chain: next, at: gp });
+      this.groupSettings(settings, g.groups, gp);
     });
   }
 
-  /** The node of one Bolt target, from its defining entry and its layers of config and vars. */
-  private boltNode(name: string, def: BoltEntry, layers: BoltLayer[]): InventoryNode | undefined {
-    const ssh = layers
-      .filter((l) => l.config?.ssh)
-      .map((l) => ({ value: l.config!.ssh as SshInput, path: [...l.path, 'config', 'ssh'] as KeyPath }));
-    const vars = this.targetVarsOf(layers);
+  /** The node of one Bolt target, from its layers of config and vars; undefined for a target outside the cluster. */
+  private boltNode(t: BoltTarget): InventoryNode | undefined {
+    const vars = this.targetVarsOf(t.layers);
     const role = vars.role?.value as NodeRole | undefined;
     if (!role) {
       this.warnings.push(
         this.src.issue(
-          def.path,
-          `target ${name} has no vars.role (primary, secondary or agent); it is not part of the cluster`,
+          t.path,
+          `target ${t.name} has no vars.role (primary, secondary or agent); it is not part of the cluster`,
         ),
       );
       return undefined;
     }
-    const uri = parseUri(def.own?.uri ?? def.ref);
-    if (!uri) {
+    const uriText = t.uri ?? t.name;
+    const uriAt = t.uriPath ?? t.path;
+    const uri = parseTargetUri(uriText);
+    if ('problem' in uri) return void this.add(uriAt, uri.problem);
+    const transport = uri.transport ? { value: uri.transport, path: uriAt } : this.configTransport(t.layers);
+    if (transport && transport.value !== 'ssh') {
       this.add(
-        def.own?.uri ? [...def.path, 'uri'] : def.path,
-        `"${def.own?.uri ?? def.ref}" is not a target uri; expected [ssh://][user@]host[:port]`,
+        transport.path,
+        `transport ${transport.value} is not supported for ${t.name}, a cluster target (role ${role}); expected ssh (pe-cluster reaches the cluster's nodes over SSH only; other targets may use any transport)`,
       );
       return undefined;
     }
-    if (uri.transport && uri.transport !== 'ssh') {
-      this.add([...def.path, 'uri'], `transport ${uri.transport} is not supported; expected ssh://`);
-      return undefined;
-    }
+    const ssh = t.layers
+      .filter((l) => l.config?.ssh)
+      .map((l) => ({ value: l.config!.ssh as SshInput, path: [...l.path, 'config', 'ssh'] as KeyPath }));
     const certname =
-      (vars.certname?.value as string | undefined) ?? (def.own?.name && isHost(def.own.name) ? def.own.name : uri.host);
+      (vars.certname?.value as string | undefined) ?? (t.uri !== undefined && isHost(t.name) ? t.name : uri.host);
     return this.node({
       name: certname,
       role,
       address: (vars.address?.value as string | undefined) ?? uri.host,
       layers: ssh,
       fromUri: { user: uri.user, port: uri.port },
-      at: def.path,
+      at: t.path,
     });
+  }
+
+  /** `config.transport` as the layers set it (the last one wins), with where. */
+  private configTransport(layers: BoltLayer[]): Located<string> | undefined {
+    let found: Located<string> | undefined;
+    for (const l of layers) {
+      const v = l.config?.transport;
+      if (typeof v === 'string') found = { value: v, path: [...l.path, 'config', 'transport'] };
+    }
+    return found;
   }
 
   /** role, certname and address from the layers' vars, the last layer that sets one winning. */
@@ -438,7 +451,7 @@ class Builder {
   /** Map merged ssh settings (Bolt names) to an SshHostConfig. */
   private node({ name, role, address, layers, fromUri, at }: NodeSpec): InventoryNode | undefined {
     if (!isHost(name)) {
-      this.add([...at, 'name'], `"${name}" is not a valid host name; expected letters, digits, hyphens and dots`);
+      this.add([...at, 'name'], `${quote(name)} is not a valid host name; expected letters, digits, hyphens and dots`);
       return undefined;
     }
     const s = this.mergeSsh(layers);
@@ -547,6 +560,7 @@ class Builder {
         'equals primary_cname; expected a different name (general_cname balances across all masters, primary_cname points at the CA)',
       );
     const layout = this.layoutOf(settings);
+    this.warnCommandOverrides(settings);
     if (this.issues.length || !layout || !pc || !gc || primaries.length !== 1) return undefined;
     const cluster = settings.cluster!.value as string;
     const state = join(this.env.XDG_STATE_HOME || join(this.home, '.local', 'state'), 'pe-cluster', cluster);
@@ -570,6 +584,7 @@ class Builder {
       journalDir: dir('journals', join(state, 'journal')),
       auditLog: dir('audit_log', join(state, 'audit.log')),
       dns: (settings.dns?.value as Inventory['dns'] | undefined) ?? { provider: 'manual' },
+      crlRefreshIntervalS: settings.crl_refresh_interval?.value as number | undefined,
       redactor: this.redactor,
       warnings: this.warnings,
     };
@@ -615,6 +630,26 @@ class Builder {
     return primaries;
   }
 
+  /**
+   * Each `layout_overrides.commands.*` is a command pe-cluster runs as root on
+   * every master: said loudly, once per command, so that an inventory nobody
+   * reviewed cannot change it silently.
+   */
+  private warnCommandOverrides(settings: Record<string, Located<unknown>>): void {
+    const overrides = settings.layout_overrides as Located<Record<string, unknown>> | undefined;
+    const commands = overrides?.value.commands;
+    if (!commands || typeof commands !== 'object') return;
+    for (const [key, argv] of Object.entries(commands as Record<string, unknown>)) {
+      const shown = Array.isArray(argv) ? argv.map((a) => quote(a)).join(' ') : quote(argv);
+      this.warnings.push(
+        this.src.issue(
+          [...overrides!.path, 'commands', key],
+          `SECURITY: replaces the ${key} command: pe-cluster will run [${shown}] as root on every master; make sure this inventory comes from someone you trust and only its owner can write it`,
+        ),
+      );
+    }
+  }
+
   /** The layout with the site's overrides; an override pe-config-files refuses is an issue at its key. */
   private layoutOf(settings: Record<string, Located<unknown>>): Layout | undefined {
     const overrides = settings.layout_overrides as Located<Record<string, unknown>> | undefined;
@@ -635,31 +670,53 @@ class Builder {
 }
 
 function isHost(name: string): boolean {
-  try {
-    validateHostname(name);
-    return true;
-  } catch {
-    return false;
-  }
+  return isHostOrIp(name);
 }
 
-/** `[transport://][user@]host[:port]`; undefined when it is not one. */
-export function parseUri(uri: string): { transport?: string; user?: string; host: string; port?: number } | undefined {
-  const m = /^(?:([a-z][a-z0-9+.-]*):\/\/)?(?:([^@/:\s]+)@)?(\[[0-9A-Fa-f:.]+\]|[^:/@\s[\]]+)(?::(\d{1,5}))?\/?$/.exec(
-    uri,
-  );
-  if (!m) return undefined;
-  const host = m[3]!.replace(/^\[|\]$/g, '');
-  if (!isHost(host)) return undefined;
-  const out: { transport?: string; user?: string; host: string; port?: number } = { host };
+export interface TargetUri {
+  transport?: string;
+  user?: string;
+  host: string;
+  port?: number;
+}
+
+const URI_SHAPE = 'expected [ssh://][user@]host[:port]';
+
+/**
+ * `[transport://][user@]host[:port]`, or what is wrong with it. A password in
+ * the uri is refused without repeating it; the user must be a user name.
+ */
+export function parseTargetUri(uri: string): TargetUri | { problem: string } {
+  const m = /^(?:([a-z][a-z0-9+.-]*):\/\/)?(?:([^@/\s]*)@)?(\[[^\]\s]*\]|[^:/@\s[\]]+)(?::(\d{1,5}))?\/?$/.exec(uri);
+  if (/^(?:[a-z][a-z0-9+.-]*:\/\/)?[^@/]*:[^@/]*@/.test(uri))
+    return {
+      problem: `contains a password (user:password@); SSH password authentication is not supported: expected a private key or ssh-agent, and ${URI_SHAPE}`,
+    };
+  if (!m) return { problem: `${quote(uri)} is not a target uri; ${URI_SHAPE}` };
+  const out: TargetUri = { host: m[3]!.replace(/^\[(.*)\]$/, '$1') };
+  if (m[2] !== undefined && !USER_NAME.test(m[2]))
+    return {
+      problem: `the user ${quote(m[2])} in the uri is not a user name; expected letters, digits, "_", "-" and ".", as in ssh://admin@host`,
+    };
+  if (m[2] !== undefined) out.user = m[2];
+  if (!isHost(out.host) || (m[3]!.startsWith('[') && isIP(out.host) !== 6))
+    return {
+      problem: `${quote(uri)} is not a target uri: ${quote(out.host)} is not a host name or IP address; ${URI_SHAPE}`,
+    };
   if (m[1]) out.transport = m[1];
-  if (m[2]) out.user = m[2];
   if (m[4]) {
     const p = Number(m[4]);
-    if (p < 1 || p > 65535) return undefined;
+    if (p < 1 || p > 65535)
+      return { problem: `${quote(uri)} is not a target uri: port ${p} is out of range; ${URI_SHAPE}` };
     out.port = p;
   }
   return out;
+}
+
+/** `[transport://][user@]host[:port]`; undefined when it is not one. */
+export function parseUri(uri: string): TargetUri | undefined {
+  const r = parseTargetUri(uri);
+  return 'problem' in r ? undefined : r;
 }
 
 /** The inventory as plain data with secrets masked: for `--json` output and logs. */

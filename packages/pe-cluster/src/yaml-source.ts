@@ -1,7 +1,46 @@
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import {
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  visit,
+  type Alias,
+  type Document,
+  type Node,
+} from 'yaml';
 import type { InventoryIssue } from './errors.js';
 
 export type KeyPath = readonly (string | number)[];
+
+/** Alias expansions allowed when reading a document (an inventory needs a handful, if any). */
+export const MAX_ALIASES = 100;
+/** Nesting allowed (a Bolt inventory with groups in groups stays far below). */
+export const MAX_DEPTH = 64;
+
+/** The key path of the last node of a `visit` chain (document, collections, pairs, node). */
+function keyPathOf(chain: readonly unknown[]): KeyPath {
+  const out: (string | number)[] = [];
+  for (let i = 0; i < chain.length - 1; i++) {
+    const a = chain[i];
+    if (isPair(a) && isScalar(a.key)) out.push(String(a.key.value));
+    else if (isSeq(a)) out.push(a.items.indexOf(chain[i + 1] as never));
+  }
+  return out;
+}
+
+/** The path of a value nested deeper than `max`, if any (iterative: a deep document must not blow the stack). */
+function tooDeep(root: unknown, max: number): KeyPath | undefined {
+  const stack: { v: unknown; path: (string | number)[] }[] = [{ v: root, path: [] }];
+  while (stack.length) {
+    const { v, path } = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (path.length >= max) return path;
+    for (const [k, x] of Object.entries(v)) stack.push({ v: x, path: [...path, Array.isArray(v) ? Number(k) : k] });
+  }
+  return undefined;
+}
 
 /** `['masters', 1, 'ssh', 'port']` -> `masters[1].ssh.port` */
 export function formatKey(path: KeyPath): string {
@@ -42,8 +81,66 @@ export class YamlSource {
     });
   }
 
-  toJS(): unknown {
-    return this.doc.toJS({ maxAliasCount: 100 });
+  /**
+   * The document as plain data, or the issue that forbids it: an alias
+   * expansion beyond MAX_ALIASES (a "billion laughs" file), an alias without
+   * its anchor, an alias inside the node it names (a cycle), or nesting deeper
+   * than MAX_DEPTH. Each is reported at the alias (or the deepest node).
+   */
+  toData(): { value: unknown } | { issue: InventoryIssue } {
+    const cyclic = this.cyclicAlias();
+    if (cyclic) return { issue: this.aliasIssue(cyclic, 'refers to a node that contains it (a cycle)') };
+    let value: unknown;
+    try {
+      value = this.doc.toJS({ maxAliasCount: MAX_ALIASES });
+    } catch (e) {
+      const first = this.aliases()[0];
+      const why = /Excessive alias count/.test(String((e as Error).message))
+        ? `expands aliases more than ${MAX_ALIASES} times (a "billion laughs" document); expected an inventory that repeats values plainly or with few aliases`
+        : `cannot be resolved (${(e as Error).message.split('\n')[0]}); expected each alias after its anchor`;
+      if (first) return { issue: this.aliasIssue(first, why) };
+      return { issue: { file: this.file, line: 1, column: 1, key: '', message: `YAML cannot be read: ${why}` } };
+    }
+    const deep = tooDeep(value, MAX_DEPTH);
+    if (deep)
+      return {
+        issue: this.issue(
+          // named by its last key: the full path of a deep list is as long as the attack
+          deep.slice(0, deep.findLastIndex((seg) => typeof seg === 'string') + 1),
+          `nests deeper than ${MAX_DEPTH} levels; expected an inventory (a few levels of groups)`,
+        ),
+      };
+    return { value };
+  }
+
+  private aliases(): { alias: Alias; path: KeyPath }[] {
+    const out: { alias: Alias; path: KeyPath }[] = [];
+    visit(this.doc, {
+      Alias: (_key, node, ancestors) => {
+        out.push({ alias: node, path: keyPathOf([...ancestors, node]) });
+      },
+    });
+    return out;
+  }
+
+  private cyclicAlias(): { alias: Alias; path: KeyPath } | undefined {
+    return this.aliases().find(({ alias }) => {
+      const target = alias.resolve(this.doc);
+      const at = alias.range?.[0];
+      const [start, end] = [target?.range?.[0], target?.range?.[1]];
+      return at !== undefined && start !== undefined && end !== undefined && at >= start && at < end;
+    });
+  }
+
+  private aliasIssue({ alias, path }: { alias: Alias; path: KeyPath }, why: string): InventoryIssue {
+    const pos = alias.range ? this.pos(alias.range[0]) : { line: undefined, col: undefined };
+    return {
+      file: this.file,
+      line: pos.line,
+      column: pos.col,
+      key: formatKey(path),
+      message: `the alias *${alias.source} ${why}`,
+    };
   }
 
   private pos(offset: number): { line: number; col: number } {
