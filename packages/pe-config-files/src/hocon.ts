@@ -600,43 +600,70 @@ export class HoconDocument {
     const rest = path.slice(depth);
     if (rest.some((k) => typeof k !== 'string'))
       throw new ConfigEditError(this.path, `${show(path)}: no such list item.`);
-    const eol = detectEolText(this.text);
-    const lastField = obj.fields.at(-1);
-    let indent: string;
-    let at: number;
-    if (lastField) {
-      indent = indentOf(this.text.slice(lineStart(this.text, lastField.start)));
-      if (this.text.slice(lineStart(this.text, lastField.start), lastField.start).trim() !== '') {
-        throw new ConfigEditError(this.path, `${show(path.slice(0, depth))} is written on one line; edit it by hand.`);
-      }
-      at = lineEnd(this.text, lastField.end);
-    } else if (obj.braced) {
-      const close = obj.end - 1;
-      const cs = lineStart(this.text, close);
-      if (this.text.slice(cs, close).trim() !== '')
-        throw new ConfigEditError(this.path, `${show(path.slice(0, depth))} is written on one line; edit it by hand.`);
-      at = cs;
-      const inner = this.text
-        .slice(lineEnd(this.text, obj.start), cs)
-        .split('\n')
-        .find((l) => l.trim() !== '');
-      indent = inner !== undefined ? indentOf(inner) : `${indentOf(this.text.slice(cs))}    `;
-    } else {
-      indent = '';
-      at = this.text.length;
-    }
-    const step = '    ';
+    const place = this.placeField(obj);
     const keyText = (k: string | number): string =>
       /^[A-Za-z0-9_-]+$/.test(String(k)) ? String(k) : JSON.stringify(String(k));
+    if (place.inline !== undefined) {
+      let field = `${keyText(rest.at(-1)!)}: ${rendered}`;
+      for (let i = rest.length - 2; i >= 0; i--) field = `${keyText(rest[i]!)}: { ${field} }`;
+      this.text = splice(this.text, place.at, place.at, place.inline.before + field + place.inline.after);
+      return;
+    }
+    const { indent, at, eol } = place;
+    const step = '    ';
     const out: string[] = [];
     rest.forEach((k, i) =>
       out.push(`${indent}${step.repeat(i)}${keyText(k)}: ${i === rest.length - 1 ? rendered : '{'}`),
     );
     for (let i = rest.length - 2; i >= 0; i--) out.push(`${indent}${step.repeat(i)}}`);
     let chunk = out.join(eol);
-    if (at === this.text.length && this.text.length > 0 && !this.text.endsWith('\n')) chunk = eol + chunk;
+    if (place.breakLine !== undefined) chunk = eol + chunk + place.breakLine;
+    else if (at === this.text.length && this.text.length > 0 && !this.text.endsWith('\n')) chunk = eol + chunk;
     else chunk += eol;
     this.text = splice(this.text, at, at, chunk);
+  }
+
+  /**
+   * Where a new field of `obj` goes. An object written on one line gets it
+   * inline (`{ a: 1, new: 2 }`). Otherwise it goes on lines of its own after
+   * the last field: after that field's line when only a comma or a comment
+   * follows it there, else right after the field, breaking the line
+   * (`  b: 1 }` becomes `  b: 1` + the new field + ` }`), so the field never
+   * lands after a closing brace that shares its line.
+   */
+  private placeField(obj: HoconObject): {
+    at: number;
+    eol: string;
+    indent: string;
+    inline?: { before: string; after: string };
+    breakLine?: string;
+  } {
+    const t = this.text;
+    const eol = detectEolText(t);
+    const last = obj.fields.at(-1);
+    const ownIndent = obj.braced ? indentOf(t.slice(lineStart(t, obj.start))) : '';
+    const lined = obj.fields.find((f) => t.slice(lineStart(t, f.start), f.start).trim() === '');
+    const indent = lined ? indentOf(t.slice(lineStart(t, lined.start))) : obj.braced ? `${ownIndent}    ` : '';
+    if (obj.braced && !t.slice(obj.start, obj.end).includes('\n')) {
+      if (last) return { at: last.end, eol, indent, inline: { before: ', ', after: '' } };
+      return {
+        at: obj.start + 1,
+        eol,
+        indent,
+        inline: { before: ' ', after: /\s/.test(t[obj.start + 1]!) ? '' : ' ' },
+      };
+    }
+    if (last) {
+      const le = lineEnd(t, last.end);
+      const tail = t.slice(last.end, le).replace(/\r?\n$/, '');
+      if (/^[\s,]*(?:(?:#|\/\/).*)?$/.test(tail)) return { at: le, eol, indent };
+      return { at: last.end, eol, indent, breakLine: '' };
+    }
+    if (!obj.braced) return { at: t.length, eol, indent };
+    const close = obj.end - 1;
+    const cs = lineStart(t, close);
+    if (t.slice(cs, close).trim() === '') return { at: cs, eol, indent };
+    return { at: close, eol, indent, breakLine: eol + ownIndent };
   }
 }
 
