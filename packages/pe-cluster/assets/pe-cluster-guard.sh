@@ -102,6 +102,7 @@ ca_gated() {
 
 # Replaces FILE by the content of NEW (a file in the same directory) atomically,
 # keeping owner and mode, with a backup named as pe-host names them; no-op if equal.
+# By path: only for a directory writer_for gives to root.
 replace_file() {
   local f=$1 new=$2
   if cmp -s -- "$f" "$new"; then rm -f -- "$new"; return 0; fi
@@ -114,8 +115,13 @@ tmp_beside() { mktemp "$(dirname -- "$1")/.$(basename -- "$1").pe-tmp-guard-XXXX
 
 # The same edit pe-config-files makes (ServicesDocument.setCa(false), ini set ca=false).
 disable_ca() {
-  local f=$CA_SWITCH_FILE new
+  local f=$CA_SWITCH_FILE new dir
   ca_switched_on || return 0
+  # replace_file works by path: only in a directory no other user can change
+  dir=$(readlink -f -- "$(dirname -- "$f")") && [ "$(writer_for "$dir" root)" = root ] || {
+    log "not editing $f: its directory can be changed by a user other than root"
+    return 1
+  }
   new=$(tmp_beside "$f") || return 1
   case $CA_SWITCH_KIND in
     services)
@@ -161,12 +167,77 @@ marker_path() {
   if [ -n "$PG_DATA" ] && [ -d "$PG_DATA" ]; then printf '%s/%s' "$PG_DATA" "$FENCE_MARKER"; else printf '%s/fenced' "$STATE_DIR"; fi
 }
 
-# a file written whole: temp beside it, owner and mode, rename
+# Who may write a file for OWNER into the real directory DIR with no race,
+# printed: `root` when no one else can add, rename or swap an entry of DIR or
+# of a directory above it (each owned by root; DIR writable by root alone;
+# above it, world-writable only if sticky as /tmp, group-writable only by root
+# or by Debian's `staff`, the group of /usr/local where this script lives and
+# so already root's equal); OWNER when DIR belongs to OWNER: the write then
+# runs as OWNER, so a link OWNER plants leads only where OWNER may write
+# anyway. Fails otherwise: root must not write into a directory a third user
+# controls.
+writer_for() { # real-dir owner
+  local d=$1 dirs=() out uid gid mode user group first=1
+  while [ "$d" != / ]; do dirs+=("$d") d=${d%/*} d=${d:-/}; done
+  dirs+=(/)
+  # one stat for DIR and every directory above it, DIR first
+  out=$(stat -c '%u %g %a %U %G' -- "${dirs[@]}" 2> /dev/null) || return 1
+  while read -r uid gid mode user group; do
+    if [ -n "$first" ]; then
+      first=''
+      if [ "$uid" != 0 ] && [ "$user" = "$2" ]; then printf '%s' "$2"; return 0; fi
+      [ "$uid" = 0 ] && (((8#$mode & 8#022) == 0)) || return 1
+      continue
+    fi
+    [ "$uid" = 0 ] || return 1
+    (((8#$mode & 8#002) == 0 || (8#$mode & 8#1000) != 0)) || return 1
+    (((8#$mode & 8#020) == 0)) || [ "$gid" = 0 ] || [ "$group" = staff ] || return 1
+  done <<< "$out"
+  printf root
+}
+
+# Runs a command as USER (and USER's groups), with stdin passed on.
+as_user() { # user command...
+  local u=$1
+  shift
+  if command -v setpriv > /dev/null 2>&1; then
+    setpriv --reuid="$u" --regid="$(id -g -- "$u")" --init-groups -- "$@"
+  elif command -v runuser > /dev/null 2>&1; then
+    runuser -u "$u" -- "$@"
+  else
+    su -s /bin/bash -c "$(printf '%q ' "$@")" "$u"
+  fi
+}
+
+# stdin to DIR/NAME: a new temp file beside it (mktemp: a random name, created
+# O_EXCL, 0600), given to OWNER when one is named (root only, in a directory no
+# one else can change), synced, renamed over NAME (rename replaces a link at
+# NAME, never writes through it; -T: never into a directory of that name).
+# shellcheck disable=SC2016 # expanded by the shell that runs it
+WRITE_HERE='umask 077; new=$(mktemp -- "$1/.$2.pe-tmp-guard-XXXXXX") || exit 1
+if cat > "$new" && { [ -z "$3" ] || chown -- "$3:" "$new"; }; then
+  sync -- "$new" 2> /dev/null; mv -fT -- "$new" "$1/$2" && exit 0
+fi
+rm -f -- "$new"; exit 1'
+
+# A file written whole (owner OWNER, mode 0600): temp beside it, rename. Done as
+# root only where no other user can change the directory, else as OWNER when
+# the directory is OWNER's (PostgreSQL's data directory), else refused. Root
+# never opens, chowns or chmods by path a name another user could swap for a
+# link between two calls (that handed a root-owned file to the directory's
+# owner: chown follows links, and so does `>`).
 write_new() { # path owner content
-  local new
-  new=$(tmp_beside "$1") || return 1
-  printf '%s' "$3" > "$new" && chown -- "$2:" "$new" && chmod 0600 -- "$new" && sync -- "$new" 2> /dev/null
-  mv -f -- "$new" "$1" || { rm -f -- "$new"; return 1; }
+  local dir name=${1##*/} who
+  dir=$(readlink -f -- "${1%/*}/") && [ -d "$dir" ] || return 1
+  if ! who=$(writer_for "$dir" "$2"); then
+    log "not writing $1: $dir (or a directory above it) can be changed by a user other than root and $2"
+    return 1
+  fi
+  if [ "$who" = root ]; then
+    printf '%s' "$3" | bash -c "$WRITE_HERE" write_here "$dir" "$name" "$2"
+  else
+    printf '%s' "$3" | as_user "$who" bash -c "$WRITE_HERE" write_here "$dir" "$name" ''
+  fi
 }
 
 # PostgreSQL starts in recovery (read-only), never as a primary
@@ -317,6 +388,9 @@ main() {
   log "$active is the active CA, and fencing this host failed: refusing to start $mode"
   return 75
 }
+
+# sourced (tests): the functions only
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 
 # a bug (an unset variable, a failed command) must not fail the start: only a
 # decided refusal (75) does; `allow` reports its own status

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer as createHttps, type Server } from 'node:https';
 import { createServer as createTcp, type Server as TcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -127,6 +127,7 @@ async function listen(s: Server | TcpServer, host: string): Promise<void> {
 beforeAll(async () => {
   if (process.getuid?.() !== 0) throw new Error('run as root (vitest --project root)');
   dir = mkdtempSync(join(tmpdir(), 'pe-guard-root-'));
+  chmodSync(dir, 0o755); // postgres reaches its data directory, as on a real host
   mkdirSync(join(dir, 'pki'));
   makeCa('ca');
   makeCa('other-ca');
@@ -416,5 +417,96 @@ describe('pe-cluster-guard against HTTPS peers', () => {
     ]);
     expect(res.stderr).toContain('refusing to start puppetserver');
     expect(res.code).toBe(1);
+  });
+});
+
+/*
+ * The guard's writes against the user who owns the directory (postgres, as
+ * PostgreSQL's data directory is): a postgres process keeps swapping every
+ * temp file and the target for a link to a root-owned file while the guard
+ * writes 1000 times. Root must never write, chown or chmod through the link.
+ */
+describe('pe-cluster-guard write_new against a racing directory owner', () => {
+  // 1000 by default (a few processes per write: ~15 s on an idle machine); fewer for a quick run
+  const TRIES = Number(process.env.PE_GUARD_RACE_TRIES ?? 1000);
+  const uidOf = (u: string) => Number(execFileSync('id', ['-u', u], { encoding: 'utf8' }));
+
+  /** Runs write_new (the script sourced) `times` times; returns how many succeeded. */
+  function writeNew(target: string, owner: string, times: number, stateDir: string): Promise<Run> {
+    const loop = `source "$1" || exit 9; ok=0; for ((i = 0; i < $4; i++)); do write_new "$2" "$3" "write $i" && ok=$((ok + 1)); done; echo "$ok"`;
+    return new Promise((res, rej) => {
+      const t0 = performance.now();
+      const c = spawn('bash', ['-c', loop, '_', SCRIPT, target, owner, String(times)], {
+        env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', PE_CLUSTER_GUARD_STATE_DIR: stateDir },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      c.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+      c.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+      c.on('error', rej);
+      c.on('close', (code) => res({ code: code ?? -1, stdout, stderr, ms: performance.now() - t0 }));
+    });
+  }
+
+  it(`${TRIES} writes into a postgres-owned directory while postgres swaps in links: the root-owned file is never touched`, async () => {
+    const base = join(dir, 'race');
+    const pg = join(base, 'pgdata');
+    const victim = join(base, 'victim');
+    mkdirSync(pg, { recursive: true });
+    execFileSync('chown', ['postgres:postgres', pg]);
+    chmodSync(pg, 0o700);
+    writeFileSync(victim, 'root only\n', { mode: 0o600 });
+    // as fast as it can: every temp file and the target replaced (rename) by a link to the victim
+    const attack = `
+      const fs = require('node:fs'), path = require('node:path');
+      const [pg, victim] = process.argv.slice(1);
+      for (let n = 0; ; n++) {
+        for (const name of fs.readdirSync(pg)) {
+          if (!name.startsWith('.standby.signal.pe-tmp-guard-') && name !== 'standby.signal') continue;
+          const link = path.join(pg, '.l' + n);
+          try { fs.symlinkSync(victim, link); fs.renameSync(link, path.join(pg, name)); } catch {}
+        }
+      }`;
+    const attacker = spawn(process.execPath, ['-e', attack, pg, victim], {
+      uid: uidOf('postgres'),
+      gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })),
+      stdio: 'ignore',
+    });
+    try {
+      const r = await writeNew(join(pg, 'standby.signal'), 'postgres', TRIES, join(base, 'state'));
+      // the attack landed (the write, as postgres, met the link and was refused by the kernel) and never got further
+      const lines = r.stderr.split('\n').filter(Boolean);
+      expect(lines.filter((l) => l.includes('Permission denied')).length).toBeGreaterThan(0);
+      expect(r.stderr).not.toContain('not writing');
+      expect(Number(r.stdout.trim())).toBeGreaterThan(0);
+    } finally {
+      attacker.kill('SIGKILL');
+      await new Promise((r) => attacker.once('exit', r));
+    }
+    const st = statSync(victim);
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([0, 0, 0o600]);
+    expect(readFileSync(victim, 'utf8')).toBe('root only\n');
+  }, 1_200_000);
+
+  it('writes as root only into a directory no other user can change; refuses a directory a third user owns or others can write', async () => {
+    const base = join(dir, 'owners');
+    const state = join(base, 'state');
+    const mine = join(base, 'root-only');
+    const nobodys = join(base, 'nobody');
+    const open = join(base, 'open');
+    for (const d of [mine, nobodys, open]) mkdirSync(d, { recursive: true });
+    execFileSync('chown', ['nobody', nobodys]);
+    chmodSync(open, 0o777);
+    const ok = await writeNew(join(mine, 'f'), 'postgres', 1, state);
+    expect(ok.stdout.trim()).toBe('1');
+    const st = statSync(join(mine, 'f'));
+    expect([st.uid, st.mode & 0o777]).toEqual([uidOf('postgres'), 0o600]);
+    for (const d of [nobodys, open]) {
+      const r = await writeNew(join(d, 'f'), 'postgres', 1, state);
+      expect(r.stdout.trim()).toBe('0');
+      expect(r.stderr).toContain(`not writing ${d}/f: ${d} (or a directory above it) can be changed`);
+      expect(existsSync(join(d, 'f'))).toBe(false);
+    }
   });
 });

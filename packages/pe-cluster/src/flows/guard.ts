@@ -32,6 +32,11 @@ import { group } from './step-kinds.js';
  * deliberate takeover (failover's `ca-enabled`) is announced to the guard
  * first (`allowCaStart`): until then the old CA may still answer (a HUP does
  * not re-read services.d).
+ *
+ * The guard runs as root and writes into directories other users own
+ * (PostgreSQL's data directory): it writes there as that owner (setpriv),
+ * and as root only where no other user can change the directory or one
+ * above it; anything else is refused and logged (write_new in the script).
  */
 
 export const GUARD_SCRIPT_PATH = '/usr/local/sbin/pe-cluster-guard';
