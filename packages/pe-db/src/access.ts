@@ -435,6 +435,8 @@ const RESTART_SCRIPT = [
   'user=$1; psql=$2; isready=$3; sock=$4; port=$5; fence=$6; stopsecs=$7; startsecs=$8; checksql=$9; shift 9',
   'confirmsql=$1; nstop=$2; shift 2',
   'cd /',
+  // libpq talks only to a server process running as $user (see asDbUser)
+  'PGREQUIREPEER=$user; export PGREQUIREPEER',
   'q() { runuser -u "$user" -- "$psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$sock" -p "$port" -d postgres -c "$1"; }',
   'ready() { runuser -u "$user" -- "$isready" -q -h "$sock" -p "$port" -d postgres; }',
   // runs the arguments from index $1 (inclusive) to $2 (exclusive) of the rest as one command

@@ -22,7 +22,10 @@ export interface PgInstance {
   /** OS user that owns the data directory and runs the server. */
   osUser: string;
   port: number;
-  /** Directory of the server's Unix socket: local commands connect through it, as osUser. */
+  /**
+   * Directory of the server's Unix socket: local commands connect through it,
+   * as osUser, and only to a server process running as osUser (see asDbUser).
+   */
   socketDir: string;
   /** argv run as root on the host. */
   control: {
@@ -67,6 +70,8 @@ export function instanceFromLayout(host: Host, layout: Layout): PgInstance {
   return {
     ...base,
     binDir: '/opt/puppet/bin',
+    // pe-postgresql 9.2 is built with PostgreSQL's default socket directory, /tmp (world-writable, sticky):
+    // asDbUser's PGREQUIREPEER keeps a socket another local user planted there from answering our commands
     socketDir: '/tmp',
     control: {
       start: service(layout.commands.serviceStart),
@@ -79,7 +84,8 @@ export function instanceFromLayout(host: Host, layout: Layout): PgInstance {
 
 /**
  * `instanceFromLayout`, with the socket directory the server is configured
- * with: the last active `unix_socket_directories` of its postgresql.conf
+ * with: the last active `unix_socket_directories` (PostgreSQL 9.3+) or
+ * `unix_socket_directory` (9.2, PE 3's pe-postgresql) of its postgresql.conf
  * (first entry), when it sets one. The layout's default is the build's (PE 3:
  * /tmp, Debian: /var/run/postgresql); a tuned server may use another
  * (found in the lab: a PE 3 pe-postgresql with /var/run/pe-postgresql).
@@ -95,7 +101,8 @@ export async function instanceFromHost(host: Host, layout: Layout): Promise<PgIn
     throw e;
   }
   const conf = parsePostgresqlConf(text, inst.confFile);
-  const first = conf.get('unix_socket_directories')?.split(',')[0]?.trim();
+  const setting = conf.get('unix_socket_directories') ?? conf.get('unix_socket_directory');
+  const first = setting?.split(',')[0]?.trim();
   return first && first.startsWith('/') ? { ...inst, socketDir: first.replace(/\/+$/, '') || '/' } : inst;
 }
 
@@ -107,10 +114,20 @@ export function pe3Instance(host: Host): PgInstance {
   return instanceFromLayout(host, layouts.pe3);
 }
 
-/** argv that runs a command as the instance's OS user (the exec itself uses sudo). */
-export function asDbUser(inst: PgInstance, argv: readonly string[]): string[] {
-  return ['runuser', '-u', inst.osUser, '--', ...argv];
+/**
+ * argv that runs a command as the instance's OS user (the exec itself uses
+ * sudo), with libpq's PGREQUIREPEER set to that user: a client connecting
+ * through a Unix socket checks the server process's OS user (getpeereid)
+ * before it sends anything, so a socket another local user planted in a
+ * shared directory such as PE 3's /tmp is refused, not talked to. TCP
+ * connections ignore it.
+ */
+export function asDbUser(inst: Pick<PgInstance, 'osUser'>, argv: readonly string[]): string[] {
+  return ['runuser', '-u', inst.osUser, '--', 'env', `${REQUIRE_PEER_ENV}=${inst.osUser}`, ...argv];
 }
+
+/** libpq's environment variable for `requirepeer` (PostgreSQL 9.1+). */
+export const REQUIRE_PEER_ENV = 'PGREQUIREPEER';
 
 export function bin(inst: PgInstance, name: string): string {
   return `${inst.binDir}/${name}`;

@@ -181,6 +181,9 @@ describe('instanceFromHost: the socket directory the server is configured with',
       expect((await instanceFromHost(host, layout)).socketDir).toBe('/var/run/pe-postgresql');
       writeFileSync(conf, "unix_socket_directories = '@abstract'\n");
       expect((await instanceFromHost(host, layout)).socketDir).toBe('/tmp');
+      // PostgreSQL 9.2 (PE 3's pe-postgresql) names it unix_socket_directory
+      writeFileSync(conf, "#unix_socket_directory = ''\nunix_socket_directory = '/var/run/pe-postgresql'\n");
+      expect((await instanceFromHost(host, layout)).socketDir).toBe('/var/run/pe-postgresql');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
