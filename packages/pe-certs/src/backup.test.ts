@@ -1,4 +1,6 @@
-import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { LocalHost, treeManifest } from '@pe-stack/pe-host';
@@ -110,6 +112,59 @@ describe('backupCa / restoreCa', () => {
     expect(r.previous).toMatch(/\.pe-backup-/);
     expect(await treeManifest(secondary, r.previous!)).toEqual(before);
     expect(await treeManifest(secondary, own.cadir)).toEqual(new Map(Object.entries(b.manifest.files)));
+  });
+
+  it("previous: 'remove' deletes an older copy of the same CA once the swap is verified; a different CA stays aside", async () => {
+    const b = await backupCa(primary, ca.cadir, join(t.dir, 'controller5'), { sudo: false });
+    const target = join(t.dir, 'standby-ca');
+    await restoreCa(b.archive, secondary, target, { sudo: false });
+    // the copy drifts (an older state of the same CA), then the current state is pushed again
+    await writeFile(join(target, 'serial'), '00\n');
+    const r = await restoreCa(b.archive, secondary, target, { sudo: false, force: true, previous: 'remove' });
+    expect(r).toMatchObject({ changed: true, previousRemoved: true });
+    expect(r.previous).toBeUndefined();
+    expect((await readdir(t.dir)).filter((n) => n.startsWith('standby-ca.pe-backup-'))).toEqual([]);
+    expect(await treeManifest(secondary, target)).toEqual(new Map(Object.entries(b.manifest.files)));
+    // another CA's directory is never deleted
+    const own = await testCa(t.dir, 'other-ca.example.com');
+    const r2 = await restoreCa(b.archive, secondary, own.cadir, { sudo: false, force: true, previous: 'remove' });
+    expect(r2.previous).toMatch(/\.pe-backup-/);
+    expect(r2.previousRemoved).toBeUndefined();
+  });
+
+  it('refuses an archive holding a link, or a name outside its root, though its manifest matches', async () => {
+    const src = join(t.dir, 'linked-ca');
+    await mkdir(src);
+    await copyFile(join(ca.cadir, 'ca_crt.pem'), join(src, 'ca_crt.pem'));
+    await symlink('/etc/cron.d/evil', join(src, 'ca_key.pem'));
+    const archive = join(t.dir, 'linked.tar');
+    execFileSync('tar', ['-C', src, '-cf', archive, '.']);
+    const man = {
+      version: 1,
+      host: 'x',
+      cadir: src,
+      created: '',
+      archive: 'linked.tar',
+      archiveSha256: createHash('sha256')
+        .update(await readFile(archive))
+        .digest('hex'),
+      bytes: 0,
+      files: {
+        'ca_crt.pem': createHash('sha256')
+          .update(await readFile(join(src, 'ca_crt.pem')))
+          .digest('hex'),
+      },
+    };
+    await writeFile(`${archive}.manifest.json`, JSON.stringify(man));
+    await expect(verifyCaArchive(archive)).rejects.toThrow(/ca_key\.pem: a symbolic link/);
+    await expect(restoreCa(archive, secondary, join(t.dir, 'never2'), { sudo: false })).rejects.toMatchObject({
+      code: 'E_CA_BACKUP',
+    });
+    expect(await secondary.exists(join(t.dir, 'never2'))).toBe(false);
+    // and backupCa will not make such an archive in the first place
+    await expect(backupCa(primary, src, join(t.dir, 'controller6'), { sudo: false })).rejects.toThrow(
+      /entries a restore would refuse/,
+    );
   });
 
   it('refuses to back up a directory without a CA', async () => {

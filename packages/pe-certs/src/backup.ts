@@ -88,6 +88,16 @@ export async function backupCa(
       { host: host.name, cause: e },
     );
   }
+  if (tarMan.unsafe.length) {
+    await fs.rm(part, { force: true });
+    throw new CaBackupError(
+      `${cadir} holds entries a restore would refuse (${tarMan.unsafe.slice(0, 3).join('; ')}); the backup was discarded.`,
+      {
+        host: host.name,
+        hint: 'A CA directory holds plain files and directories only: move links and special files out of it.',
+      },
+    );
+  }
   for (const f of REQUIRED) {
     if (!tarMan.files.has(f)) {
       await fs.rm(part, { force: true });
@@ -120,7 +130,11 @@ export async function backupCa(
   return { archive, manifestPath, manifest, ms: performance.now() - t0 };
 }
 
-/** Checks an archive against its manifest: whole-file sha256 and every member's sha256. Touches nothing remote. */
+/**
+ * Checks an archive against its manifest: whole-file sha256, every member's
+ * sha256, and nothing but plain files and directories under the archive's
+ * root (no links, devices, absolute or `..` names). Touches nothing remote.
+ */
 export async function verifyCaArchive(archive: string, manifestPath = `${archive}.manifest.json`): Promise<CaManifest> {
   let manifest: CaManifest;
   try {
@@ -144,6 +158,10 @@ export async function verifyCaArchive(archive: string, manifestPath = `${archive
     throw new CaBackupError(
       `${archive} does not match its manifest (sha256 ${sum.slice(0, 16)}..., expected ${manifest.archiveSha256.slice(0, 16)}...); it was not restored.`,
     );
+  if (tarMan.unsafe.length)
+    throw new CaBackupError(
+      `${archive} holds entries that could write outside the CA directory (${tarMan.unsafe.slice(0, 3).join('; ')}); it was not restored.`,
+    );
   const diff = manifestDifferences(new Map(Object.entries(manifest.files)), tarMan.files);
   if (diff.length)
     throw new CaBackupError(`${archive} members differ from the manifest: ${diff.slice(0, 5).join(', ')}.`);
@@ -154,6 +172,15 @@ export interface CaRestoreOptions {
   sudo?: boolean;
   /** Replace an existing CA directory that differs from the archive (it is kept aside, never deleted). */
   force?: boolean;
+  /**
+   * The CA directory that was there before (default `keep`: moved aside to
+   * `<cadir>.pe-backup-<time>`). `remove`: when it held the same CA (the
+   * same ca_crt.pem: an older copy, one more copy of the CA key), it is
+   * deleted once the swapped-in tree is verified against the manifest; when
+   * that check fails it stays, and the error names it. A different CA is
+   * always kept aside.
+   */
+  previous?: 'keep' | 'remove';
   now?: Date;
   timeoutMs?: number;
 }
@@ -162,8 +189,10 @@ export interface CaRestoreResult {
   host: string;
   cadir: string;
   changed: boolean;
-  /** Where the previous CA directory was moved, when there was one. */
+  /** Where the previous CA directory was moved, when there was one and it was kept. */
   previous?: string;
+  /** The previous CA directory was removed after the swapped-in tree was verified (`previous: 'remove'`). */
+  previousRemoved?: boolean;
   files: number;
   ms: number;
 }
@@ -187,14 +216,15 @@ export async function restoreCa(
   const ms = () => performance.now() - t0;
 
   let hasExisting = false;
+  let sameCa = false;
   if (await host.exists(cadir, { sudo })) {
     const current = await treeManifest(host, cadir, { sudo });
     if (current.size > 0) {
       hasExisting = true;
+      sameCa = current.get('ca_crt.pem') === want.get('ca_crt.pem');
       const diff = manifestDifferences(want, current);
       if (diff.length === 0) return { host: host.name, cadir, changed: false, files: want.size, ms: ms() };
       if (!opts.force) {
-        const sameCa = current.get('ca_crt.pem') === want.get('ca_crt.pem');
         throw new CaExistsError(
           host.name,
           cadir,
@@ -241,7 +271,26 @@ export async function restoreCa(
     await host.exec(['mv', '-T', '--', cadir, previous], { sudo });
   }
   await host.exec(['mv', '-T', '--', staging, cadir], { sudo });
-  return { host: host.name, cadir, changed: true, ...(previous ? { previous } : {}), files: want.size, ms: ms() };
+  const done = { host: host.name, cadir, changed: true, files: want.size };
+  if (previous && sameCa && opts.previous === 'remove') {
+    await removeAfterVerifiedSwap(host, { cadir, previous, want, sudo });
+    return { ...done, previousRemoved: true, ms: ms() };
+  }
+  return { ...done, ...(previous ? { previous } : {}), ms: ms() };
+}
+
+/** Deletes the CA directory kept aside once the one swapped in equals the manifest; else keeps it and says where. */
+async function removeAfterVerifiedSwap(
+  host: Host,
+  o: { cadir: string; previous: string; want: Map<string, string>; sudo: boolean },
+): Promise<void> {
+  const diff = manifestDifferences(o.want, await treeManifest(host, o.cadir, { sudo: o.sudo }));
+  if (diff.length)
+    throw new CaBackupError(
+      `${o.cadir} differs from the manifest after the swap (${diff.slice(0, 3).join(', ')}); the previous CA directory stays in ${o.previous}.`,
+      { host: host.name },
+    );
+  await host.remove(o.previous, { sudo: o.sudo, recursive: true });
 }
 
 /**

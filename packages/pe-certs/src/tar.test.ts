@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TarManifest } from './tar.js';
+import { TarManifest, unsafeEntryName } from './tar.js';
 import { tempDir } from '@pe-stack/testkit/certs';
 
 let t: Awaited<ReturnType<typeof tempDir>>;
@@ -41,6 +41,32 @@ describe('TarManifest', () => {
       [long]: sha(await readFile(join(t.dir, 'src', long))),
       big: sha(Buffer.alloc(70_000, 1)),
     });
+  });
+
+  it('lists links, special files and names outside the root as unsafe', async () => {
+    const src = join(t.dir, 'hostile');
+    await mkdir(src);
+    await writeFile(join(src, 'plain'), 'x');
+    await symlink('/etc/cron.d/x', join(src, 'sym'));
+    await link(join(src, 'plain'), join(src, 'hard'));
+    execFileSync('mkfifo', [join(src, 'fifo')]);
+    const tarOf = (args: string[]) => execFileSync('tar', args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    const inside = tarOf(['-C', src, '-cf', '-', 'plain', 'sym', 'hard', 'fifo']);
+    const outside = tarOf(['-P', '-cf', '-', join(src, 'plain'), `${src}/../hostile/plain`]);
+    const unsafe = async (archive: Buffer) => {
+      const m = new TarManifest();
+      await new Promise<void>((r) => m.end(archive, r));
+      return m.unsafe;
+    };
+    expect(await unsafe(inside)).toEqual(['sym: a symbolic link', 'hard: a hard link', 'fifo: a FIFO']);
+    expect(await unsafe(outside)).toEqual([
+      `${join(src, 'plain')}: an absolute path`,
+      `${src}/../hostile/plain: an absolute path`,
+    ]);
+    expect(unsafeEntryName('a/../../b')).toBe('a ".." component');
+    expect(unsafeEntryName('./signed/x.pem')).toBeUndefined();
+    // an honest CA archive has none
+    expect(await unsafe(tarOf(['-C', join(t.dir, 'src'), '--format=gnu', '-cf', '-', '.']))).toEqual([]);
   });
 
   it('rejects a corrupt header', async () => {

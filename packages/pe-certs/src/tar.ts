@@ -1,13 +1,37 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Writable } from 'node:stream';
 
+/** Entry types an archive of a directory of plain files may hold: files, directories and their metadata records. */
+const FILE_TYPES = new Set(['0', '7']);
+const DIR_TYPE = '5';
+const META_TYPES = new Set(['L', 'K', 'x', 'g']);
+const TYPE_NAMES: Record<string, string> = {
+  '1': 'a hard link',
+  '2': 'a symbolic link',
+  '3': 'a character device',
+  '4': 'a block device',
+  '6': 'a FIFO',
+};
+
+/** Why an entry name cannot be extracted safely (absolute, `..`), or undefined when it can. */
+export function unsafeEntryName(name: string): string | undefined {
+  if (name.startsWith('/')) return 'an absolute path';
+  if (name.split('/').includes('..')) return 'a ".." component';
+  return undefined;
+}
+
 /**
  * A streaming reader of tar archives (ustar, GNU long names, pax path
  * records) that computes the sha256 of every regular file as the bytes go
  * by: the manifest of what is *in* an archive, without extracting it.
+ * Entries that extraction could turn into a write outside the target
+ * directory (links, devices, FIFOs, absolute or `..` names) are listed in
+ * `unsafe`: a caller refuses such an archive.
  */
 export class TarManifest extends Writable {
   readonly files = new Map<string, string>();
+  /** `name: why` for every entry that is not a plain file or directory under the archive's root. */
+  readonly unsafe: string[] = [];
   private buf = Buffer.alloc(0);
   private remaining = 0;
   private padding = 0;
@@ -76,11 +100,20 @@ export class TarManifest extends Writable {
     this.meta = undefined;
     if (type === 'L') this.meta = 'longname';
     else if (type === 'x') this.meta = 'pax';
-    else if (type === '0' || type === '7') {
+    else if (!META_TYPES.has(type)) this.judge(name, type);
+    if (FILE_TYPES.has(type)) {
       this.name = name.replace(/^\.\//, '');
       this.hash = createHash('sha256');
     }
     if (size === 0) this.finishEntry();
+  }
+
+  /** Records an entry that is not a plain file or directory, or whose name leaves the root. */
+  private judge(name: string, type: string): void {
+    const bad = unsafeEntryName(name);
+    if (bad) this.unsafe.push(`${name}: ${bad}`);
+    else if (!FILE_TYPES.has(type) && type !== DIR_TYPE)
+      this.unsafe.push(`${name}: ${TYPE_NAMES[type] ?? `entry type ${JSON.stringify(type)}`}`);
   }
 
   private finishEntry(): void {
