@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parseHocon, type HoconPath } from './hocon.js';
 import { parseKeyValue } from './kv.js';
 import { parseApache } from './apache.js';
+import { parsePgHba, type HbaRecord } from './pghba.js';
+import { parseSitePp } from './sitepp.js';
 import { toCrlf } from '@pe-stack/testkit/config-samples';
 
 // Editors that insert relative to a field or a line, on files where that
@@ -208,5 +210,95 @@ describe('Apache: a backslash continues a directive on the next line', () => {
     expect(doc.toString()).not.toContain('+MEDIUM');
     expect(doc.set('SSLVerifyClient', 'optional')).toBe(true);
     expect(doc.toString()).toContain('/ca_crl.pem\n    SSLVerifyClient optional\n</VirtualHost>\n');
+  });
+});
+
+const HBA = [
+  '# TYPE  DATABASE  USER  ADDRESS  METHOD',
+  'local   all       all            peer',
+  'host    all       all   \\',
+  '        127.0.0.1/32     scram-sha-256',
+  'host    pe-puppetdb \\',
+  'pe-puppetdb 10.0.0.5/32 md5',
+  '',
+].join('\n');
+const NEW_HBA: HbaRecord = {
+  type: 'hostssl',
+  database: 'pe-puppetdb',
+  user: 'pe-puppetdb',
+  address: '10.0.0.6/32',
+  method: 'scram-sha-256',
+};
+
+describe('pg_hba.conf: a backslash continues a record on the next line (PostgreSQL 16+)', () => {
+  it('reads continued records joined, as PostgreSQL does', () => {
+    expect(
+      parsePgHba(HBA, '/x')
+        .records()
+        .map(({ line: _l, ...r }) => r),
+    ).toEqual([
+      { type: 'local', database: 'all', user: 'all', method: 'peer' },
+      { type: 'host', database: 'all', user: 'all', address: '127.0.0.1/32', method: 'scram-sha-256' },
+      { type: 'host', database: 'pe-puppetdb', user: 'pe-puppetdb', address: '10.0.0.5/32', method: 'md5' },
+    ]);
+  });
+
+  it.each(withVariants({ continued: HBA, 'continued, ending the file': HBA.replace(/\n$/, '') }))(
+    '%s: a new record goes after the last line of the last record, never between continued lines',
+    (_n, text) => {
+      for (const position of ['end', 'start'] as const) {
+        const doc = parsePgHba(text, '/x');
+        expect(doc.add(NEW_HBA, position)).toBe(true);
+        const after = doc.toString();
+        const records = parsePgHba(after, '/x').records();
+        expect(records).toHaveLength(4);
+        expect(records.at(position === 'end' ? -1 : 0)).toMatchObject(NEW_HBA);
+        expect(parsePgHba(after, '/x').add(NEW_HBA, position)).toBe(false);
+        expectOneInsertion(text, after);
+      }
+    },
+  );
+
+  it('rewrites and removes a continued record whole', () => {
+    const doc = parsePgHba(HBA, '/x');
+    expect(
+      doc.add({
+        type: 'host',
+        database: 'pe-puppetdb',
+        user: 'pe-puppetdb',
+        address: '10.0.0.5/32',
+        method: 'scram-sha-256',
+      }),
+    ).toBe(true);
+    expect(doc.toString()).not.toContain('md5');
+    expect(doc.toString().split('\n')).toHaveLength(HBA.split('\n').length - 1);
+    expect(doc.remove({ address: '127.0.0.1/32' })).toBe(true);
+    expect(doc.toString()).not.toContain('127.0.0.1');
+    expect(doc.records()).toHaveLength(2);
+  });
+});
+
+const SITE_PP: Record<string, string> = {
+  'resource on one line': "filebucket { 'main': path => false }\nFile { backup => 'main' }\n",
+  'first attribute on the title line, no comma': "filebucket { 'main': path => false\n}\nFile { backup => 'main' }\n",
+  'title line then attributes': "filebucket { 'main':\n  path => false,\n}\n",
+  'title line with a comment': "filebucket { 'main': # the primary's bucket\n  path => false,\n}\n",
+  'empty body on one line': 'filebucket { main: }\n',
+  'two resources on one line': "filebucket { 'main': path => false } filebucket { 'other': path => false }\n",
+};
+
+describe('site.pp: a filebucket written on one line gets its server inside the resource', () => {
+  it.each(withVariants(SITE_PP))('%s', (_n, text) => {
+    const doc = parseSitePp(text, '/etc/puppetlabs/puppet/manifests/site.pp');
+    expect(doc.filebucketServer()).toBeUndefined();
+    expect(doc.setFilebucketServer('master2.example.com')).toBe(true);
+    const after = doc.toString();
+    const reread = parseSitePp(after, '/x');
+    expect(reread.filebucketServer()).toBe('master2.example.com');
+    if (text.includes("'other'")) expect(reread.filebucketServer('other')).toBeUndefined();
+    expect(reread.setFilebucketServer('master2.example.com')).toBe(false);
+    // the first attribute, right after the title (or on the next line after a comment), with its comma
+    expect(after).toMatch(/filebucket \{ '?main'?:[ \t]*(?:#[^\n]*\r?\n)?\s*server => 'master2\.example\.com',/);
+    expectOneInsertion(text, after);
   });
 });

@@ -7,7 +7,10 @@ import { type Line, splitLines, joinLines, insertLines, removeLines } from './te
  * identified by (type, database, user, address): adding a record that exists
  * is a no-op, adding one whose method or options differ rewrites that line in
  * place (never a duplicate). New lines are padded to the columns of the
- * file's last record so the table stays aligned.
+ * file's last record so the table stays aligned. A line ending in a
+ * backslash continues on the next one (PostgreSQL 16+, comment lines too):
+ * such lines are one record, rewritten or removed whole, and nothing is ever
+ * inserted between them.
  */
 export interface HbaRecord {
   type: 'local' | 'host' | 'hostssl' | 'hostnossl' | 'hostgssenc' | 'hostnogssenc';
@@ -27,7 +30,9 @@ export type PgHbaOp = { op: 'add'; record: HbaRecord; position?: 'end' | 'start'
 const TYPES = new Set(['local', 'host', 'hostssl', 'hostnossl', 'hostgssenc', 'hostnogssenc']);
 
 interface Parsed {
+  /** First and last line of the record (last > index when backslashes continue it). */
   index: number;
+  lastIndex: number;
   record: HbaRecord;
   /** Column where each field starts, for alignment. */
   columns: number[];
@@ -81,36 +86,50 @@ export class PgHbaDocument {
   private parsed(): Parsed[] {
     if (this.cache) return this.cache;
     const out: Parsed[] = [];
-    this.lines.forEach((l, index) => {
-      const { tokens, columns } = tokenize(l.text, this.path, index + 1);
-      if (tokens.length === 0) return;
-      // include / include_if_exists / include_dir directives (PostgreSQL 16+)
-      if (tokens[0]!.startsWith('include')) return;
-      const type = tokens[0]!;
-      if (!TYPES.has(type)) throw new ConfigParseError(this.path, index + 1, `unknown connection type "${type}"`);
-      const local = type === 'local';
-      let rest = tokens.slice(3);
-      let address: string | undefined;
-      if (!local) {
-        address = tokens[3];
-        rest = tokens.slice(4);
-        // address + separate netmask
-        if (address && /^\d+\.\d+\.\d+\.\d+$/.test(address) && rest[0] && /^\d+\.\d+\.\d+\.\d+$/.test(rest[0])) {
-          address = `${address} ${rest[0]}`;
-          rest = rest.slice(1);
-        }
-      }
-      const method = rest[0];
-      if (tokens.length < 3 || method === undefined || (!local && address === undefined)) {
-        throw new ConfigParseError(this.path, index + 1, 'incomplete record');
-      }
-      const record: HbaRecord = { type: type as HbaRecord['type'], database: tokens[1]!, user: tokens[2]!, method };
-      if (address) record.address = address;
-      if (rest.length > 1) record.options = rest.slice(1).join(' ');
-      out.push({ index, record, columns });
-    });
+    for (let index = 0; index < this.lines.length;) {
+      let lastIndex = index;
+      while (lastIndex < this.lines.length - 1 && this.lines[lastIndex]!.text.endsWith('\\')) lastIndex++;
+      // PostgreSQL drops each continuing backslash and appends the next line as it is
+      const text = this.lines
+        .slice(index, lastIndex + 1)
+        .map((l, i) => (i < lastIndex - index ? l.text.slice(0, -1) : l.text))
+        .join('');
+      const p = this.parseRecord(text, index);
+      if (p) out.push({ ...p, index, lastIndex });
+      index = lastIndex + 1;
+    }
     this.cache = out;
     return out;
+  }
+
+  /** The record of one (joined) line, or undefined for a blank, comment or include line. */
+  private parseRecord(text: string, index: number): Omit<Parsed, 'index' | 'lastIndex'> | undefined {
+    const { tokens, columns } = tokenize(text, this.path, index + 1);
+    if (tokens.length === 0) return undefined;
+    // include / include_if_exists / include_dir directives (PostgreSQL 16+)
+    if (tokens[0]!.startsWith('include')) return undefined;
+    const type = tokens[0]!;
+    if (!TYPES.has(type)) throw new ConfigParseError(this.path, index + 1, `unknown connection type "${type}"`);
+    const local = type === 'local';
+    let rest = tokens.slice(3);
+    let address: string | undefined;
+    if (!local) {
+      address = tokens[3];
+      rest = tokens.slice(4);
+      // address + separate netmask
+      if (address && /^\d+\.\d+\.\d+\.\d+$/.test(address) && rest[0] && /^\d+\.\d+\.\d+\.\d+$/.test(rest[0])) {
+        address = `${address} ${rest[0]}`;
+        rest = rest.slice(1);
+      }
+    }
+    const method = rest[0];
+    if (tokens.length < 3 || method === undefined || (!local && address === undefined)) {
+      throw new ConfigParseError(this.path, index + 1, 'incomplete record');
+    }
+    const record: HbaRecord = { type: type as HbaRecord['type'], database: tokens[1]!, user: tokens[2]!, method };
+    if (address) record.address = address;
+    if (rest.length > 1) record.options = rest.slice(1).join(' ');
+    return { record, columns };
   }
 
   /** Add a record, or rewrite the one with the same type/database/user/address. Returns whether the file changed. */
@@ -122,21 +141,27 @@ export class PgHbaDocument {
     if (same.length > 0) {
       const first = same[0]!;
       let changed = false;
-      if (first.record.method !== record.method || (first.record.options ?? '') !== (record.options ?? '')) {
-        this.lines[first.index]!.text = this.format(record, first.columns);
+      // a duplicate record later in the file can never match: drop it (back to front: indexes stay valid)
+      for (const dup of same.slice(1).reverse()) {
+        removeLines(this.lines, dup.index, dup.lastIndex + 1);
         this.cache = undefined;
         changed = true;
       }
-      // a duplicate record later in the file can never match: drop it
-      for (const dup of same.slice(1).reverse()) {
-        removeLines(this.lines, dup.index);
+      if (first.record.method !== record.method || (first.record.options ?? '') !== (record.options ?? '')) {
+        const eol = this.lines[first.lastIndex]!.eol;
+        this.lines.splice(first.index, first.lastIndex - first.index + 1, {
+          text: this.format(record, first.columns),
+          eol,
+        });
         this.cache = undefined;
         changed = true;
       }
       return changed;
     }
     const at =
-      position === 'start' ? (all[0]?.index ?? this.lines.length) : (all.at(-1)?.index ?? this.lines.length - 1) + 1;
+      position === 'start'
+        ? (all[0]?.index ?? this.lines.length)
+        : (all.at(-1)?.lastIndex ?? this.lines.length - 1) + 1;
     insertLines(this.lines, at, [text]);
     this.cache = undefined;
     return true;
@@ -149,7 +174,7 @@ export class PgHbaDocument {
         (k) => match[k] === undefined || normalize(String(p.record[k] ?? '')) === normalize(String(match[k])),
       ),
     );
-    for (const h of [...hits].reverse()) removeLines(this.lines, h.index);
+    for (const h of [...hits].reverse()) removeLines(this.lines, h.index, h.lastIndex + 1);
     if (hits.length > 0) this.cache = undefined;
     return hits.length > 0;
   }

@@ -108,13 +108,26 @@ export class SitePpDocument {
       this.text = splice(this.text, valueStart, valueEnd, `${q}${server}${q}`);
       return true;
     }
-    // no server attribute: add one as the first attribute, indented like the others
-    const eol = detectEolText(this.text);
-    const next = lineEnd(this.text, b.bodyStart);
-    const nextLine = this.text.slice(next, lineEnd(this.text, next));
-    const indent = nextLine.trim() !== '' && next < b.bodyEnd ? indentOf(nextLine) : '  ';
-    this.text = splice(this.text, next, next, `${indent}server => '${server}',${eol}`);
+    this.addFirstAttribute(b, `server => '${server}',`);
     return true;
+  }
+
+  /**
+   * `attr` (ending in a comma) as the resource's first attribute: on a line
+   * of its own after the `title:` line, indented like the next line, when
+   * only blanks or a comment follow the title there; else right after the
+   * title on its line (`filebucket { 'main': path => false }` and the like),
+   * never after a closing brace or before an attribute without its comma.
+   */
+  private addFirstAttribute(b: Bucket, attr: string): void {
+    const t = this.text;
+    const titleLineEnd = lineEnd(t, b.bodyStart);
+    const restOfLine = t.slice(b.bodyStart, titleLineEnd).replace(/\r?\n$/, '');
+    if (titleLineEnd < b.bodyEnd && /^\s*(#.*)?$/.test(restOfLine)) {
+      const nextLine = t.slice(titleLineEnd, lineEnd(t, titleLineEnd));
+      const indent = nextLine.trim() !== '' ? indentOf(nextLine) : '  ';
+      this.text = splice(t, titleLineEnd, titleLineEnd, `${indent}${attr}${detectEolText(t)}`);
+    } else this.text = splice(t, b.bodyStart, b.bodyStart, ` ${attr}`);
   }
 
   apply(op: SitePpOp): boolean {
