@@ -6,6 +6,7 @@ import type { Inventory } from '../inventory.js';
 import { readState, updateState } from '../state.js';
 import { FailoverError } from '../errors.js';
 import type { Remote } from './cluster-access.js';
+import { caCopyRetention, pruneCaArchives, pruneKeptAsideCas, type CaCopyRetention } from './ca-retention.js';
 import { serviceActive } from './services.js';
 
 /**
@@ -132,6 +133,8 @@ export interface CaSyncResult {
   changed: boolean;
   archive?: string | undefined;
   files: number;
+  /** Older CA copies removed by the retention policy (archives on the controller, directories kept aside on the target). */
+  pruned?: string[] | undefined;
   ms: number;
 }
 
@@ -139,25 +142,28 @@ export interface CaSyncResult {
  * Pushes a verified copy of the CA from `from` to `to`: pe-certs backupCa
  * (streamed to the controller with a sha256 manifest; a CA that changes while
  * it streams is refused), verifyCaArchive, restoreCa on the target (staged,
- * compared with the manifest, swapped in; a previous directory is kept
- * aside). No-op when both trees already match. The archive stays in
- * `<backups>/ca-sync/` and the copy is recorded in the cluster state
- * (unless `record: false`).
+ * compared with the manifest, swapped in; the previous copy of the same CA
+ * removed once the swap is verified). No-op when both trees already match.
+ * The archive stays in `<backups>/ca-sync/` and the copy is recorded in the
+ * cluster state (unless `record: false`); older archives there and older
+ * directories kept aside on the target are pruned by `retention`
+ * (ca-retention.ts; the newest verified copy is always kept).
  */
 export async function syncCaCopy(
   inv: Inventory,
   from: Remote,
   to: Remote,
-  opts: { record?: boolean } = {},
+  opts: { record?: boolean; retention?: Partial<CaCopyRetention> | undefined } = {},
 ): Promise<CaSyncResult> {
   const t0 = performance.now();
+  const policy = caCopyRetention(opts.retention);
   const layout = inv.layout;
   const [a, b] = await Promise.all([caTree(from, layout), caTree(to, layout)]);
   if (a.size > 0 && manifestDifferences(a, b).length === 0)
     return { changed: false, files: a.size, ms: performance.now() - t0 };
   const bk = await backupCa(from.host, layout.dirs.cadir, join(inv.backupDir, 'ca-sync'), { sudo: from.sudo });
   const man = await verifyCaArchive(bk.archive, bk.manifestPath);
-  await restoreCa(bk.archive, to.host, layout.dirs.cadir, { sudo: to.sudo, force: true });
+  await restoreCa(bk.archive, to.host, layout.dirs.cadir, { sudo: to.sudo, force: true, previous: 'remove' });
   if (opts.record !== false) {
     updateState(inv, (s) => {
       if (s.standby?.host === to.host.name)
@@ -169,7 +175,17 @@ export async function syncCaCopy(
         };
     });
   }
-  return { changed: true, archive: bk.archive, files: Object.keys(man.files).length, ms: performance.now() - t0 };
+  const pruned = [
+    ...(await pruneCaArchives(join(inv.backupDir, 'ca-sync'), policy, { protect: [bk.archive] })),
+    ...(await pruneKeptAsideCas(to.host, layout.dirs.cadir, policy, { sudo: to.sudo })),
+  ];
+  return {
+    changed: true,
+    archive: bk.archive,
+    files: Object.keys(man.files).length,
+    pruned,
+    ms: performance.now() - t0,
+  };
 }
 
 /** The CA copy on the standby is exactly the last verified copy recorded in the state. */

@@ -21,10 +21,13 @@ import { CA_GATE, caOnEdits, type CaServing, caServing, caTree, gateCaEdits, syn
 import { addressOf, master, pgOf, remoteOf, sshPreflight, type HaContext } from './cluster-access.js';
 import { restartOrStart } from './services.js';
 import { group } from './step-kinds.js';
+import { caCopyRetention, type CaCopyRetention } from './ca-retention.js';
 
 export interface StandbyOptions {
   /** Synchronous replication: every commit waits for the standby (RPO 0), commits are slower. */
   synchronous?: boolean;
+  /** How many older CA copies (archives, directories kept aside) stay, and for how long (ca-retention.ts). */
+  caRetention?: Partial<CaCopyRetention>;
 }
 
 /** What every step of one `standby` run shares, settled when the flow is built. */
@@ -36,6 +39,7 @@ interface StandbySetup {
   /** The secondary that becomes the warm standby. */
   readonly standby: InventoryNode;
   readonly synchronous: boolean;
+  readonly caRetention: CaCopyRetention;
 }
 
 function standbyNode(inv: Inventory, name: string): InventoryNode {
@@ -68,7 +72,7 @@ export async function standbyFlow(cluster: HaContext, name: string, opts: Standb
       databaseAdmitsEveryMaster(setup),
       ...present(caAdminGranted(setup)),
       standbyRecorded(setup),
-      caCopyStep(inv, primary, standby),
+      caCopyStep(inv, primary, standby, setup.caRetention),
       ...present(autosignStep(inv, primary, standby)),
       ...present(caGatedStep(inv, standby)),
       // the boot-time guard on every master: a former primary that boots after a failover finds the active CA and
@@ -101,6 +105,7 @@ function settleStandby(cluster: HaContext, name: string, opts: StandbyOptions): 
     primary: inv.primary,
     standby,
     synchronous: Boolean(opts.synchronous),
+    caRetention: caCopyRetention(opts.caRetention),
   };
 }
 
@@ -339,7 +344,12 @@ export function autosignStep(inv: Inventory, primary: InventoryNode, standby: In
 }
 
 /** The standby's CA copy equals the primary's CA directory (sha256 of every file); apply pushes a verified copy. */
-export function caCopyStep(inv: Inventory, primary: InventoryNode, standby: InventoryNode): Step {
+export function caCopyStep(
+  inv: Inventory,
+  primary: InventoryNode,
+  standby: InventoryNode,
+  retention?: Partial<CaCopyRetention>,
+): Step {
   return {
     id: 'standby.ca-copy',
     host: standby.name,
@@ -367,7 +377,9 @@ export function caCopyStep(inv: Inventory, primary: InventoryNode, standby: Inve
         await ctx.host.exec(['true', `(would push a verified CA copy from ${primary.name})`]);
         return;
       }
-      await syncCaCopy(inv, remoteOf(ctx.hostFor(primary.name), primary), remoteOf(ctx.host, standby));
+      await syncCaCopy(inv, remoteOf(ctx.hostFor(primary.name), primary), remoteOf(ctx.host, standby), {
+        retention,
+      });
     },
   };
 }
@@ -406,20 +418,22 @@ export async function watchCaCopy(
   opts: {
     intervalS?: number;
     signal?: AbortSignal;
-    onSync?: (r: { at: string; files: number; ms: number }) => void;
+    onSync?: (r: { at: string; files: number; ms: number; pruned: number }) => void;
+    retention?: Partial<CaCopyRetention>;
   } = {},
 ): Promise<number> {
   const inv = cluster.inventory;
+  const retention = caCopyRetention(opts.retention);
   const standby = standbyNode(inv, name);
   const primary = inv.primary;
   const from = remoteOf(cluster.host(primary.name), primary);
   const to = remoteOf(cluster.host(standby.name), standby);
   let pushes = 0;
   while (!opts.signal?.aborted) {
-    const r = await syncCaCopy(inv, from, to);
+    const r = await syncCaCopy(inv, from, to, { retention });
     if (r.changed) {
       pushes++;
-      opts.onSync?.({ at: new Date().toISOString(), files: r.files, ms: r.ms });
+      opts.onSync?.({ at: new Date().toISOString(), files: r.files, ms: r.ms, pruned: r.pruned?.length ?? 0 });
     }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, (opts.intervalS ?? 10) * 1000);
