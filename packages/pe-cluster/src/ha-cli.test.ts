@@ -58,15 +58,30 @@ describe('failover-side commands', () => {
     expect((await cli(['standby', '--help'])).stdout).toMatch(/--watch[\s\S]*cron/);
   });
 
-  it('restore --verify-only refuses an archive without its checksum file or with a wrong one (exit 6, E_BACKUP)', async () => {
+  it('restore --verify-only refuses an archive without a backup key, without its .hmac or with a wrong one (exit 6, E_BACKUP)', async () => {
     const a = join(root, 'x.tar');
     await fs.writeFile(a, 'not a tar');
     let r = await cli(['--json', 'restore', '--verify-only', a]);
     expect(r.code).toBe(6);
-    expect(JSON.parse(r.stdout.trim()).error).toMatchObject({ code: 'E_BACKUP' });
+    expect(JSON.parse(r.stdout.trim()).error).toMatchObject({
+      code: 'E_BACKUP',
+      message: expect.stringMatching(/no backup key/),
+    });
+    // the key in the state directory (as the first backup makes it); a .sha256 beside the archive authenticates nothing
+    await fs.mkdir(join(root, 'state'), { recursive: true });
+    await fs.writeFile(join(root, 'state', 't.backup-key'), `${'ab'.repeat(32)}\n`, { mode: 0o600 });
     await fs.writeFile(`${a}.sha256`, `${'0'.repeat(64)}  x.tar\n`);
     r = await cli(['--json', 'restore', '--verify-only', a]);
-    expect(JSON.parse(r.stdout.trim()).error.message).toMatch(/does not match its checksum/);
+    expect(r.code).toBe(6);
+    expect(JSON.parse(r.stdout.trim()).error.message).toMatch(/x\.tar\.hmac/);
+    const { loadBackupKey } = await import('./flows/backup-key.js');
+    const key = await loadBackupKey(join(root, 'state', 't.backup-key'), { create: false });
+    await fs.writeFile(
+      `${a}.hmac`,
+      JSON.stringify({ alg: 'HMAC-SHA256', key: key.id, archive: 'x.tar', mac: '0'.repeat(64) }),
+    );
+    r = await cli(['--json', 'restore', '--verify-only', a]);
+    expect(JSON.parse(r.stdout.trim()).error.message).toMatch(/does not match its HMAC/);
   });
 });
 

@@ -1,7 +1,11 @@
 import { Option, type Command } from 'commander';
 import type { CliContext, GlobalOpts } from './cli-context.js';
 import { EXIT } from './exit-codes.js';
+import { BACKUP_KEY_ENV, backupKeyPath } from './flows/backup-key.js';
+import { verifyClusterBackup } from './flows/backup.js';
+import { DEFAULT_CA_COPY_RETENTION, type CaCopyRetention } from './flows/ca-retention.js';
 import { watchCaCopy } from './flows/standby.js';
+import { UsageError } from './errors.js';
 
 /** The failover-side commands: standby, failover, rejoin, backup, restore. */
 export function registerHaCommands(program: Command, ctx: CliContext): void {
@@ -25,16 +29,30 @@ function registerStandby(program: Command, ctx: CliContext): void {
       'after the flow, keep the CA copy current: compare and push a verified copy every --interval seconds (until Ctrl-C)',
     )
     .addOption(new Option('--interval <s>', 'seconds between CA comparisons with --watch').default('10'))
+    .addOption(
+      new Option(
+        '--keep-ca-copies <n>',
+        'older copies of the CA key kept (controller archives, directories kept aside)',
+      ).default(String(DEFAULT_CA_COPY_RETENTION.keep)),
+    )
+    .addOption(
+      new Option('--ca-copy-max-age <days>', 'older copies of the CA key are removed after this many days').default(
+        String(DEFAULT_CA_COPY_RETENTION.maxAgeDays),
+      ),
+    )
     .addHelpText(
       'after',
       '\nThe CA copy must follow every change of the CA (signed certificates, inventory, CRL). Either run with --watch, or\n' +
-        'schedule `pe-cluster -i INVENTORY standby HOST` (idempotent: it pushes only when the CA changed), e.g. every minute from cron.',
+        'schedule `pe-cluster -i INVENTORY standby HOST` (idempotent: it pushes only when the CA changed), e.g. every minute from cron.\n' +
+        'Each push leaves a verified archive in <backups>/ca-sync/; the newest verified one is always kept, older ones (and CA\n' +
+        'directories kept aside on the standby) go by --keep-ca-copies and --ca-copy-max-age.',
     )
-    .action(async (host: string, o: { sync?: boolean; watch?: boolean; interval: string }, cmd: Command) => {
+    .action(async (host: string, o: StandbyCliOptions, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
+      const caRetention = retentionOf(o);
       await ctx.runAndReport(g, 'standby', [host], {
         dryRun: Boolean(g.dryRun),
-        params: { synchronous: Boolean(o.sync) },
+        params: { synchronous: Boolean(o.sync), caRetention },
       });
       if (!g.json && !g.dryRun)
         ctx.err(
@@ -46,6 +64,7 @@ function registerStandby(program: Command, ctx: CliContext): void {
         try {
           const n = await watchCaCopy(cluster, host, {
             intervalS: Math.max(1, Number(o.interval) || 10),
+            retention: caRetention,
             ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
             onSync: (r) =>
               ctx.out(
@@ -61,6 +80,35 @@ function registerStandby(program: Command, ctx: CliContext): void {
       }
     });
 }
+
+interface StandbyCliOptions {
+  sync?: boolean;
+  watch?: boolean;
+  interval: string;
+  keepCaCopies: string;
+  caCopyMaxAge: string;
+}
+
+function retentionOf(o: StandbyCliOptions): CaCopyRetention {
+  const keep = Number(o.keepCaCopies);
+  const maxAgeDays = Number(o.caCopyMaxAge);
+  if (!Number.isInteger(keep) || keep < 1)
+    throw new UsageError(
+      `--keep-ca-copies: expected a whole number of at least 1, got ${JSON.stringify(o.keepCaCopies)}.`,
+    );
+  if (!Number.isFinite(maxAgeDays) || maxAgeDays <= 0)
+    throw new UsageError(
+      `--ca-copy-max-age: expected a positive number of days, got ${JSON.stringify(o.caCopyMaxAge)}.`,
+    );
+  return { keep, maxAgeDays };
+}
+
+/** The backup key file: --backup-key, else PE_CLUSTER_BACKUP_KEY, else the state directory's (backup-key.ts). */
+function keyOption(ctx: CliContext, o: { backupKey?: string }): string | undefined {
+  return o.backupKey ?? ctx.io.env?.[BACKUP_KEY_ENV] ?? undefined;
+}
+
+const BACKUP_KEY_HELP = `the key file that authenticates archives (env ${BACKUP_KEY_ENV}; default <state>/<cluster>.backup-key, made by the first backup)`;
 
 function registerFailover(program: Command, ctx: CliContext): void {
   program
@@ -124,18 +172,21 @@ function registerBackup(program: Command, ctx: CliContext): void {
   program
     .command('backup')
     .description(
-      "the primary's CA, credentials and database dump into a timestamped, checksummed archive on this machine",
+      "the primary's CA, credentials and database dump into a timestamped archive on this machine, authenticated with the controller's backup key",
     )
     .option('--from <host>', 'the master to back up (default: the primary)')
     .option('--no-database', 'leave out the database dump')
     .option('--dir <dir>', "where the archive goes (default: the inventory's backups)")
-    .action(async (o: { from?: string; database: boolean; dir?: string }, cmd: Command) => {
+    .option('--backup-key <file>', BACKUP_KEY_HELP)
+    .action(async (o: { from?: string; database: boolean; dir?: string; backupKey?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
       const cluster = await ctx.open(g);
+      const keyFile = keyOption(ctx, o);
       try {
         const r = await cluster.backup({
           ...(o.from ? { from: o.from } : {}),
           ...(o.dir ? { dir: o.dir } : {}),
+          ...(keyFile ? { keyFile } : {}),
           noDatabase: !o.database,
         });
         const summary = {
@@ -143,13 +194,14 @@ function registerBackup(program: Command, ctx: CliContext): void {
           archive: r.archive,
           sha256: r.sha256,
           checksumFile: r.checksumFile,
+          hmacFile: r.hmacFile,
           members: Object.keys(r.manifest.members).length,
           ms: Math.round(r.ms),
         };
         ctx.out(
           g.json
             ? `${JSON.stringify({ ...summary, exitCode: EXIT.OK })}\n`
-            : `${r.archive}\nsha256 ${r.sha256} (${summary.members} members, verified)\n`,
+            : `${r.archive}\nsha256 ${r.sha256} (${summary.members} members, verified; HMAC in ${r.hmacFile})\n`,
         );
       } finally {
         await cluster.close();
@@ -161,23 +213,27 @@ function registerRestore(program: Command, ctx: CliContext): void {
   program
     .command('restore')
     .description(
-      'verify a backup archive (checksums of the archive and every member), back up the current state, then restore it',
+      'authenticate a backup archive (its HMAC with the backup key, every member, destinations from the layout only), back up the current state, then restore it',
     )
-    .argument('<archive>', 'a pe-cluster backup archive (with its .sha256 beside it)')
+    .argument('<archive>', 'a pe-cluster backup archive (with its .hmac beside it)')
     .option('--to <host>', 'the master to restore onto (default: the primary)')
     .option('--only <parts>', 'comma-separated: ca, credentials, database (default: all)')
     .option('--force', 'replace a CA directory that differs (it is moved aside, never deleted)')
     .option('--verify-only', 'check the archive and stop; nothing is contacted')
+    .option('--backup-key <file>', BACKUP_KEY_HELP)
     .action(
       async (
         archive: string,
-        o: { to?: string; only?: string; force?: boolean; verifyOnly?: boolean },
+        o: { to?: string; only?: string; force?: boolean; verifyOnly?: boolean; backupKey?: string },
         cmd: Command,
       ) => {
         const g = cmd.optsWithGlobals<GlobalOpts>();
+        const keyFile = keyOption(ctx, o);
         if (o.verifyOnly) {
-          const { verifyClusterBackup } = await import('./flows/backup.js');
-          const m = await verifyClusterBackup(archive);
+          const cluster = await ctx.open(g);
+          await cluster.close();
+          const inv = cluster.inventory;
+          const m = await verifyClusterBackup(archive, { keyFile: backupKeyPath(inv, keyFile), layout: inv.layout });
           ctx.out(
             g.json
               ? `${JSON.stringify({ type: 'verify', archive, created: m.created, members: Object.keys(m.members).length, exitCode: EXIT.OK })}\n`
@@ -191,6 +247,7 @@ function registerRestore(program: Command, ctx: CliContext): void {
           const r = await cluster.restore(archive, {
             ...(o.to ? { to: o.to } : {}),
             ...(parts ? { parts } : {}),
+            ...(keyFile ? { keyFile } : {}),
             force: Boolean(o.force),
           });
           ctx.out(

@@ -64,14 +64,26 @@ export {
   restoreCluster,
   openClusterBackup,
   verifyClusterBackup,
+  restorePlan,
+  isPlainDbName,
   type BackupContext,
   type BackupManifest,
   type BackupOptions,
   type BackupResult,
+  type OpenBackupOptions,
   type RestoreOptions,
+  type RestorePlan,
   type RestoreReport,
   type VerifiedBackup,
 } from './flows/backup.js';
+export { BACKUP_KEY_ENV, backupKeyPath, loadBackupKey, type BackupKey } from './flows/backup-key.js';
+export {
+  caCopyRetention,
+  DEFAULT_CA_COPY_RETENTION,
+  pruneCaArchives,
+  pruneKeptAsideCas,
+  type CaCopyRetention,
+} from './flows/ca-retention.js';
 export {
   applyClusterState,
   readState,

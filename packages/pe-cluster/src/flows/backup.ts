@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { fileOf, type Layout } from '@pe-stack/pe-config-files';
@@ -18,6 +18,14 @@ import {
 import { validateRemotePath, type Host } from '@pe-stack/pe-host';
 import { BackupError } from '../errors.js';
 import type { Inventory } from '../inventory.js';
+import {
+  assertKeyOutside,
+  backupKeyPath,
+  checkMacFile,
+  loadBackupKey,
+  writeMacFile,
+  type BackupKey,
+} from './backup-key.js';
 
 const run = promisify(execFile);
 
@@ -48,8 +56,12 @@ export interface BackupManifest {
 
 export interface BackupResult {
   archive: string;
-  /** `<archive>.sha256` (sha256sum format). */
+  /** `<archive>.sha256` (sha256sum format): integrity of a copy only, anyone can recompute it. */
   checksumFile: string;
+  /** `<archive>.hmac`: the HMAC-SHA256 of the archive with the controller's backup key; restore requires it. */
+  hmacFile: string;
+  /** The key file the archive was authenticated with. */
+  keyFile: string;
   sha256: string;
   manifest: BackupManifest;
   ms: number;
@@ -86,6 +98,8 @@ export interface BackupOptions {
   dir?: string;
   /** Leave out the database dump (CA and credentials only). */
   noDatabase?: boolean;
+  /** The backup key file (default `<state>/<cluster>.backup-key`, made at the first backup). */
+  keyFile?: string;
   now?: Date;
 }
 
@@ -95,7 +109,9 @@ export interface BackupOptions {
  * MCollective's) and a `pg_dump -Fc` of every database the services use,
  * taken from the primary into one timestamped tar on the controller (mode
  * 0600: it holds the CA key and passwords) with `MANIFEST.json` inside (the
- * sha256 of every member) and `<archive>.sha256` beside it.
+ * sha256 of every member), `<archive>.hmac` beside it (HMAC-SHA256 with the
+ * controller's backup key, made here at the first backup, kept outside the
+ * backup directory) and `<archive>.sha256` (integrity of copies only).
  */
 export async function backupCluster(c: BackupContext, opts: BackupOptions = {}): Promise<BackupResult> {
   const t0 = performance.now();
@@ -106,6 +122,9 @@ export async function backupCluster(c: BackupContext, opts: BackupOptions = {}):
   const now = opts.now ?? new Date();
   const outDir = opts.dir ?? inv.backupDir;
   await fs.mkdir(outDir, { recursive: true, mode: 0o700 });
+  const keyFile = backupKeyPath(inv, opts.keyFile);
+  await assertKeyOutside(keyFile, { trees: [inv.backupDir], dirs: [outDir] });
+  const key = await loadBackupKey(keyFile, { create: true });
   const name = `pe-cluster-${inv.cluster.replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp(now)}`;
   const staging = await fs.mkdtemp(join(outDir, `.${name}.`));
   await fs.chmod(staging, 0o700);
@@ -125,10 +144,10 @@ export async function backupCluster(c: BackupContext, opts: BackupOptions = {}):
     await stageCredentials(from, inv.layout);
     if (!opts.noDatabase)
       await stageDatabases(from, inv, c.pgInstance?.(node.name, host) ?? instanceFromLayout(host, inv.layout));
-    const written = await writeArchive(from, outDir, name);
+    const written = await writeArchive(from, { outDir, name, key });
     // prove what was written reads back
-    await verifyClusterBackup(written.archive);
-    return { ...written, manifest, ms: performance.now() - t0 };
+    await verifyClusterBackup(written.archive, { keyFile });
+    return { ...written, keyFile, manifest, ms: performance.now() - t0 };
   } finally {
     await fs.rm(staging, { recursive: true, force: true });
   }
@@ -151,18 +170,21 @@ async function stageCa(from: Staging, layout: Layout, now: Date): Promise<void> 
   from.manifest.ca = { archive: relative(from.dir, ca.archive), manifest: relative(from.dir, ca.manifestPath), cadir };
 }
 
-/** Credentials files, as they are (they hold passwords: the archive is 0600). */
-async function stageCredentials(from: Staging, layout: Layout): Promise<void> {
-  const files = [
+/** The credentials files of a layout, by archive member (`credentials/<path>`): the only places a restore writes them. */
+export function credentialFiles(layout: Layout): Map<string, string> {
+  const paths = [
     ...dbFilesFromLayout(layout).map((f) => f.path),
     ...(['mcollectiveServerCfg', 'mcollectiveCredentials'] as const).flatMap((k) =>
       layout.files[k] ? [fileOf(layout, k).path] : [],
     ),
   ];
-  for (const p of files) {
-    validateRemotePath(p);
+  return new Map(paths.map((p) => [join('credentials', validateRemotePath(p).replace(/^\/+/, '')), p]));
+}
+
+/** Credentials files, as they are (they hold passwords: the archive is 0600). */
+async function stageCredentials(from: Staging, layout: Layout): Promise<void> {
+  for (const [member, p] of credentialFiles(layout)) {
     if (!(await from.host.exists(p, { sudo: from.sudo }))) continue;
-    const member = join('credentials', p.replace(/^\/+/, ''));
     await fs.mkdir(join(from.dir, dirname(member)), { recursive: true, mode: 0o700 });
     await fs.writeFile(join(from.dir, member), await from.host.readFile(p, { sudo: from.sudo }), { mode: 0o600 });
     from.manifest.credentials[member] = p;
@@ -175,7 +197,14 @@ async function stageDatabases(from: Staging, inv: Inventory, pg: PgInstance): Pr
   for (const cr of creds) inv.redactor.add(cr.password);
   await fs.mkdir(join(from.dir, 'db'), { recursive: true, mode: 0o700 });
   for (const db of [...new Set(creds.map((x) => x.database))]) {
-    const member = join('db', `${db.replace(/[^A-Za-z0-9._-]/g, '_')}.dump`);
+    if (!isPlainDbName(db))
+      throw new BackupError(
+        `the database name ${JSON.stringify(db)} in the credentials of ${from.node} is not a plain identifier.`,
+        {
+          host: from.node,
+        },
+      );
+    const member = dumpMember(db);
     await dumpDatabase(from, inv, pg, db, join(from.dir, member));
     from.manifest.databases[member] = db;
   }
@@ -204,12 +233,20 @@ async function dumpDatabase(from: Staging, inv: Inventory, pg: PgInstance, db: s
     );
 }
 
-/** MANIFEST.json (the sha256 of every member), the tar (0600), and `<archive>.sha256` beside it. */
+/** A database name a restore passes to `pg_restore -d`: letters, digits, `_`, `-` (as `pe-puppetdb`); never a conninfo string. */
+export function isPlainDbName(name: unknown): name is string {
+  return typeof name === 'string' && /^[A-Za-z_][A-Za-z0-9_-]{0,62}$/.test(name);
+}
+
+function dumpMember(db: string): string {
+  return `db/${db}.dump`;
+}
+
+/** MANIFEST.json (the sha256 of every member), the tar (0600), `<archive>.hmac` and `<archive>.sha256` beside it. */
 async function writeArchive(
   from: Staging,
-  outDir: string,
-  name: string,
-): Promise<{ archive: string; checksumFile: string; sha256: string }> {
+  { outDir, name, key }: { outDir: string; name: string; key: BackupKey },
+): Promise<{ archive: string; checksumFile: string; hmacFile: string; sha256: string }> {
   const staging = from.dir;
   for (const f of await walk(staging)) from.manifest.members[relative(staging, f)] = await sha256File(f);
   await fs.writeFile(join(staging, 'MANIFEST.json'), `${JSON.stringify(from.manifest, null, 2)}\n`, { mode: 0o600 });
@@ -222,7 +259,8 @@ async function writeArchive(
   const { sha256 } = await sha256File(archive);
   const checksumFile = `${archive}.sha256`;
   await fs.writeFile(checksumFile, `${sha256}  ${basename(archive)}\n`, { mode: 0o600 });
-  return { archive, checksumFile, sha256 };
+  const hmacFile = await writeMacFile(key, archive);
+  return { archive, checksumFile, hmacFile, sha256 };
 }
 
 export interface VerifiedBackup {
@@ -232,22 +270,32 @@ export interface VerifiedBackup {
   dispose(): Promise<void>;
 }
 
+/** How an archive is authenticated: the backup key file (`backupKeyPath` gives the controller's default). */
+export interface OpenBackupOptions {
+  keyFile: string;
+}
+
 /**
- * Checks an archive before anything is written anywhere: its sha256 against
- * `<archive>.sha256`, every member against MANIFEST.json (no member missing,
- * none extra), the CA archive against its own manifest. Returns the
- * extracted, verified members.
+ * Checks an archive before anything is written anywhere: its HMAC against
+ * `<archive>.hmac` with the backup key (before the archive is even
+ * extracted), every member against MANIFEST.json (no member missing, none
+ * extra), the CA archive against its own manifest. Returns the extracted,
+ * verified members.
  */
-export async function openClusterBackup(archive: string): Promise<VerifiedBackup> {
-  await checkArchiveChecksum(archive);
+export async function openClusterBackup(archive: string, opts: OpenBackupOptions): Promise<VerifiedBackup> {
+  const key = await loadBackupKey(opts.keyFile, { create: false });
+  await checkMacFile(key, archive);
   const dir = await fs.mkdtemp(join(tmpdir(), 'pe-cluster-restore-'));
   await fs.chmod(dir, 0o700);
   const dispose = () => fs.rm(dir, { recursive: true, force: true });
   try {
-    await run('tar', ['-C', dir, '--no-same-owner', '-xf', archive], { maxBuffer: 1 << 20 });
+    await run('tar', ['-C', dir, '--no-same-owner', '--no-same-permissions', '-xf', archive], { maxBuffer: 1 << 20 });
     const manifest = await readManifest(archive, dir);
     await checkMembers(archive, dir, manifest);
-    if (manifest.ca) await verifyCaArchive(join(dir, manifest.ca.archive), join(dir, manifest.ca.manifest));
+    if (manifest.ca) {
+      const ca = caMembers(manifest);
+      await verifyCaArchive(join(dir, ca.archive), join(dir, ca.manifest));
+    }
     return { manifest, dir, dispose };
   } catch (e) {
     await dispose();
@@ -255,24 +303,8 @@ export async function openClusterBackup(archive: string): Promise<VerifiedBackup
   }
 }
 
-/** The archive's sha256 is the one `<archive>.sha256` names. */
-async function checkArchiveChecksum(archive: string): Promise<void> {
-  let want: string;
-  try {
-    want = (await fs.readFile(`${archive}.sha256`, 'utf8')).trim().split(/\s+/)[0] ?? '';
-  } catch (e) {
-    throw new BackupError(`cannot read ${archive}.sha256: ${(e as Error).message}`, {
-      hint: 'A backup is only restored with its checksum file beside it.',
-    });
-  }
-  const got = await sha256File(archive).catch((e: unknown) => {
-    throw new BackupError(`cannot read ${archive}: ${(e as Error).message}`);
-  });
-  if (got.sha256 !== want)
-    throw new BackupError(
-      `${archive} does not match its checksum (sha256 ${got.sha256.slice(0, 16)}..., expected ${want.slice(0, 16)}...); nothing was restored.`,
-    );
-}
+const isStringMap = (x: unknown): x is Record<string, string> =>
+  typeof x === 'object' && x !== null && !Array.isArray(x) && Object.values(x).every((v) => typeof v === 'string');
 
 async function readManifest(archive: string, dir: string): Promise<BackupManifest> {
   let manifest: BackupManifest;
@@ -281,9 +313,26 @@ async function readManifest(archive: string, dir: string): Promise<BackupManifes
   } catch (e) {
     throw new BackupError(`${archive} has no readable MANIFEST.json: ${(e as Error).message}`);
   }
-  if (manifest.version !== 1 || typeof manifest.members !== 'object')
+  if (
+    manifest.version !== 1 ||
+    typeof manifest.members !== 'object' ||
+    manifest.members === null ||
+    !isStringMap(manifest.credentials) ||
+    !isStringMap(manifest.databases)
+  )
     throw new BackupError(`${archive}: MANIFEST.json is not a pe-cluster backup manifest.`);
   return manifest;
+}
+
+/** The CA archive's members: `ca/<file>`, listed in the manifest. */
+function caMembers(m: BackupManifest): { archive: string; manifest: string } {
+  const ca = m.ca!;
+  for (const f of [ca.archive, ca.manifest])
+    if (typeof f !== 'string' || !/^ca\/[A-Za-z0-9._-]+$/.test(f) || !m.members[f])
+      throw new BackupError(
+        `the manifest names ${JSON.stringify(f)} as the CA archive, which is not a member ca/<file>.`,
+      );
+  return { archive: ca.archive, manifest: ca.manifest };
 }
 
 /** Every extracted member matches MANIFEST.json: none missing, none extra, each sha256 and size as listed. */
@@ -305,11 +354,59 @@ async function checkMembers(archive: string, dir: string, manifest: BackupManife
     );
 }
 
-/** Verify only (nothing extracted is kept). */
-export async function verifyClusterBackup(archive: string): Promise<BackupManifest> {
-  const v = await openClusterBackup(archive);
-  await v.dispose();
-  return v.manifest;
+/** Verify only (nothing extracted is kept); with a layout, also that every member has its place in it. */
+export async function verifyClusterBackup(
+  archive: string,
+  opts: OpenBackupOptions & { layout?: Layout },
+): Promise<BackupManifest> {
+  const v = await openClusterBackup(archive, opts);
+  try {
+    if (opts.layout) restorePlan(opts.layout, v.manifest, archive);
+    return v.manifest;
+  } finally {
+    await v.dispose();
+  }
+}
+
+/** Where each member of an archive goes, from the layout alone. */
+export interface RestorePlan {
+  credentials: { member: string; path: string }[];
+  databases: { member: string; name: string }[];
+}
+
+/**
+ * The destinations of an archive's members on this layout. A credentials
+ * member goes to the layout's file of that name, and only when the manifest
+ * names that same file; a database name is a plain identifier and its dump
+ * the member named after it. Anything else refuses the whole archive, before
+ * any host is contacted.
+ */
+export function restorePlan(layout: Layout, m: BackupManifest, archive: string): RestorePlan {
+  const files = credentialFiles(layout);
+  const problems: string[] = [];
+  const plan: RestorePlan = { credentials: [], databases: [] };
+  for (const [member, named] of Object.entries(m.credentials)) {
+    const path = files.get(member);
+    if (!path)
+      problems.push(`${member} -> ${JSON.stringify(named)} is no credentials file of the ${layout.name} layout`);
+    else if (path !== named) problems.push(`${member} names ${JSON.stringify(named)}, the layout's file is ${path}`);
+    else if (!m.members[member]) problems.push(`${member} is not a member of the archive`);
+    else plan.credentials.push({ member, path });
+  }
+  for (const [member, name] of Object.entries(m.databases)) {
+    if (!isPlainDbName(name)) problems.push(`the database name ${JSON.stringify(name)} is not a plain identifier`);
+    else if (member !== dumpMember(name) || !m.members[member])
+      problems.push(`the dump of ${name} is ${JSON.stringify(member)}, expected the member ${dumpMember(name)}`);
+    else plan.databases.push({ member, name });
+  }
+  if (problems.length)
+    throw new BackupError(
+      `${archive} cannot be restored here: ${problems.slice(0, 5).join('; ')}; nothing was restored.`,
+      {
+        hint: "A restore writes only to the files of the inventory's layout; no host was contacted.",
+      },
+    );
+  return plan;
 }
 
 export interface RestoreOptions {
@@ -321,6 +418,8 @@ export interface RestoreOptions {
   force?: boolean;
   /** Where the safety backup of the current state goes (default: the inventory's backups). */
   dir?: string;
+  /** The backup key file (default `<state>/<cluster>.backup-key`). */
+  keyFile?: string;
 }
 
 export interface RestoreReport {
@@ -333,14 +432,24 @@ export interface RestoreReport {
   databases: string[];
 }
 
+/** The master a restore writes to. */
+interface Target {
+  host: Host;
+  sudo: boolean;
+  node: string;
+}
+
 /**
- * Restores a backup onto a master, verifying it first (nothing is written
- * when any checksum differs). Before anything is replaced, the current state
- * of the target is itself backed up and verified. The CA goes back through
- * pe-certs restoreCa (staged, compared with its manifest, swapped in, the old
- * directory kept aside); credentials files are written atomically with a
- * backup of the old content; each database is restored with `pg_restore
- * --clean --if-exists` (refused on a server in recovery: restore the primary).
+ * Restores a backup onto a master. Before any host is contacted the archive
+ * is authenticated (its HMAC with the backup key), every member checked
+ * against its manifest, and every destination taken from the layout
+ * (`restorePlan`: anything else is refused). Before anything is replaced,
+ * the current state of the target is itself backed up and verified. The CA
+ * goes back through pe-certs restoreCa (staged, compared with its manifest,
+ * swapped in, the old directory kept aside); credentials files are written
+ * atomically with a backup of the old content; each database is restored
+ * with `pg_restore --clean --if-exists` (refused on a server in recovery:
+ * restore the primary).
  */
 export async function restoreCluster(
   c: BackupContext,
@@ -348,57 +457,73 @@ export async function restoreCluster(
   opts: RestoreOptions = {},
 ): Promise<RestoreReport> {
   const inv = c.inventory;
-  const v = await openClusterBackup(archive);
+  const keyFile = backupKeyPath(inv, opts.keyFile);
+  await assertKeyOutside(keyFile, { trees: [inv.backupDir], dirs: [dirname(resolve(archive))] });
+  const v = await openClusterBackup(archive, { keyFile });
   try {
     const m = v.manifest;
     if (m.layout !== inv.layout.name)
       throw new BackupError(`${archive} is a ${m.layout} backup; this inventory's layout is ${inv.layout.name}.`);
+    const plan = restorePlan(inv.layout, m, archive);
     const node = inv.masters.find((x) => x.name === (opts.to ?? inv.primary.name));
     if (!node) throw new BackupError(`${opts.to} is not a master of ${inv.file}.`);
-    const host = c.host(node.name);
-    const sudo = node.sudo;
+    const to: Target = { host: c.host(node.name), sudo: node.sudo, node: node.name };
     const parts = new Set(opts.parts ?? ['ca', 'credentials', 'database']);
-    const pg = c.pgInstance?.(node.name, host) ?? instanceFromLayout(host, inv.layout);
-    const wantsDb = parts.has('database') && Object.keys(m.databases).length > 0;
+    const pg = c.pgInstance?.(node.name, to.host) ?? instanceFromLayout(to.host, inv.layout);
+    const wantsDb = parts.has('database') && plan.databases.length > 0;
     if (wantsDb && (await isInRecovery(pg)))
       throw new BackupError(
         `PostgreSQL on ${node.name} is a standby (in recovery); restore the database onto the primary.`,
         { host: node.name },
       );
-    const safety = await safetyBackup(c, { host, sudo, node: node.name }, m, { dir: opts.dir, withDatabase: wantsDb });
+    const safety = await safetyBackup(c, to, plan, { dir: opts.dir, withDatabase: wantsDb, keyFile });
     const report: RestoreReport = { archive, to: node.name, safetyBackup: safety, credentials: [], databases: [] };
     if (parts.has('ca') && m.ca) {
-      const r = await restoreCa(join(v.dir, m.ca.archive), host, inv.layout.dirs.cadir, {
-        sudo,
+      const r = await restoreCa(join(v.dir, caMembers(m).archive), to.host, inv.layout.dirs.cadir, {
+        sudo: to.sudo,
         force: Boolean(opts.force),
       });
       report.ca = { changed: r.changed, previous: r.previous };
     }
-    if (parts.has('credentials')) {
-      for (const [member, path] of Object.entries(m.credentials)) {
-        const w = await host.writeFile(path, await fs.readFile(join(v.dir, member)), { sudo, backup: true });
-        report.credentials.push({ path, changed: w.changed });
-      }
-    }
-    if (wantsDb) report.databases.push(...(await restoreDatabases(inv, v, { host, node: node.name, pg, safety })));
+    if (parts.has('credentials')) report.credentials.push(...(await restoreCredentials(v, to, plan)));
+    if (wantsDb) report.databases.push(...(await restoreDatabases(inv, v, plan, { ...to, pg, safety })));
     return report;
   } finally {
     await v.dispose();
   }
 }
 
+/** Each credentials file to the layout's path, atomically, the old content kept beside it. */
+async function restoreCredentials(
+  v: VerifiedBackup,
+  to: Target,
+  plan: RestorePlan,
+): Promise<{ path: string; changed: boolean }[]> {
+  const out: { path: string; changed: boolean }[] = [];
+  for (const { member, path } of plan.credentials) {
+    const w = await to.host.writeFile(path, await fs.readFile(join(v.dir, member)), { sudo: to.sudo, backup: true });
+    out.push({ path, changed: w.changed });
+  }
+  return out;
+}
+
 /** A verified backup of what is on the target now, before anything is replaced (none when it holds neither CA nor credentials). */
 async function safetyBackup(
   c: BackupContext,
-  to: { host: Host; sudo: boolean; node: string },
-  m: BackupManifest,
-  o: { dir?: string | undefined; withDatabase: boolean },
+  to: Target,
+  plan: RestorePlan,
+  o: { dir?: string | undefined; withDatabase: boolean; keyFile: string },
 ): Promise<string | undefined> {
   const inv = c.inventory;
   const hasCa = await to.host.exists(`${inv.layout.dirs.cadir}/ca_crt.pem`, { sudo: to.sudo });
-  const hasCreds = await Promise.all(Object.values(m.credentials).map((p) => to.host.exists(p, { sudo: to.sudo })));
+  const hasCreds = await Promise.all(plan.credentials.map((f) => to.host.exists(f.path, { sudo: to.sudo })));
   if (!hasCa && !hasCreds.some(Boolean)) return undefined;
-  const b = await backupCluster(c, { from: to.node, dir: o.dir ?? inv.backupDir, noDatabase: !o.withDatabase });
+  const b = await backupCluster(c, {
+    from: to.node,
+    dir: o.dir ?? inv.backupDir,
+    noDatabase: !o.withDatabase,
+    keyFile: o.keyFile,
+  });
   return b.archive;
 }
 
@@ -406,11 +531,12 @@ async function safetyBackup(
 async function restoreDatabases(
   inv: Inventory,
   v: VerifiedBackup,
-  to: { host: Host; node: string; pg: PgInstance; safety: string | undefined },
+  plan: RestorePlan,
+  to: Target & { pg: PgInstance; safety: string | undefined },
 ): Promise<string[]> {
   const { pg } = to;
   const done: string[] = [];
-  for (const [member, db] of Object.entries(v.manifest.databases)) {
+  for (const { member, name } of plan.databases) {
     const argv = asDbUser(pg, [
       `${pg.binDir}/pg_restore`,
       '-h',
@@ -422,7 +548,7 @@ async function restoreDatabases(
       '--no-password',
       '--single-transaction',
       '-d',
-      db,
+      name,
     ]);
     const r = await to.host.exec(argv, {
       sudo: true,
@@ -433,10 +559,10 @@ async function restoreDatabases(
     });
     if (r.code !== 0)
       throw new BackupError(
-        `pg_restore of ${db} exited ${r.code}: ${inv.redactor.redact(r.stderr.trim().split('\n').slice(-2).join(' '))}`,
+        `pg_restore of ${name} exited ${r.code}: ${inv.redactor.redact(r.stderr.trim().split('\n').slice(-2).join(' '))}`,
         { host: to.node, hint: to.safety ? `The state before the restore is in ${to.safety}.` : undefined },
       );
-    done.push(db);
+    done.push(name);
   }
   return done;
 }
