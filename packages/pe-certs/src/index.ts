@@ -82,6 +82,6 @@ export {
   type ConsoleCertPaths,
   type ConsoleCertResult,
 } from './console.js';
-export { TarManifest } from './tar.js';
+export { TarManifest, unsafeEntryName } from './tar.js';
 export { verifiedLocalCopy, clearWithVerifiedBackup, type ClearResult } from './regenerate.js';
 export { PublicKeyMemo, publicKeyMemo } from './keymemo.js';
