@@ -1,4 +1,5 @@
-import { CommandFailedError, HostError, InvalidInputError } from './errors.js';
+import { PRIVATE_DIR_SH, UNSAFE_EXIT } from './atomic.js';
+import { CommandFailedError, HostError, InvalidInputError, UnsafePathError } from './errors.js';
 import { backupPath, toBuffer } from './common.js';
 import type { Host, WriteOptions, WriteResult } from './host.js';
 import { validateRemotePath } from './validate.js';
@@ -50,51 +51,60 @@ export async function writeFilesOneByOne(
   return out;
 }
 
-// One shell program commits every file, in order, as atomicWrite does: follow a symlink to its target; the new
-// bytes (exactly `size` of them, from stdin: GNU head -c reads no more than it writes) into an exclusive temp
-// file beside the target (umask 077), fsync; owner and mode as given, else the old file's, else the writer and
-// 0644; equal bytes and attributes: the temp file goes, nothing changes; else the old file hard-linked as the
-// backup and the temp file renamed over it. Temp files of the target older than a minute (a killed writer's)
-// are removed first. Per file one line: `=<TAB>i<TAB>target` unchanged, `+<TAB>i<TAB>target<TAB>backup` written.
+// One shell program commits every file, in order, as atomicWrite does: follow a symlink to its target (only one
+// root or the writer could have made: pe_resolve, else exit UNSAFE_EXIT); the new bytes (exactly `size` of them,
+// from stdin: GNU head -c reads no more than it writes) into `new` in a private directory made beside the target
+// (PRIVATE_DIR_SH says why naming it there is race-free), fsync; owner and mode as given, else the old file's,
+// else the writer and 0644; equal bytes and attributes: the temp file goes, nothing changes; else the old file
+// hard-linked as the backup and the temp file renamed over it. Temp files of the target older than a minute (a
+// killed writer's) are removed first. Per file one line: `=<TAB>i<TAB>target` unchanged,
+// `+<TAB>i<TAB>target<TAB>backup` written.
 const SCRIPT = [
   'set -eu',
   'stamp=$1; shift',
   'umask 077',
+  PRIVATE_DIR_SH,
+  'trap pe_leave EXIT',
   'i=0',
   'while [ $# -gt 0 ]; do',
   '  path=$1; size=$2; mode=$3; owner=$4; group=$5; backup=$6; shift 6',
-  '  t=$path',
-  '  if [ -L "$t" ]; then t=$(readlink -f -- "$t"); fi',
+  '  pe_resolve "$path"',
   '  dir=${t%/*}; [ -n "$dir" ] || dir=/',
-  '  base=${t##*/}',
-  '  case $base in *[][*?\\\\]*) ;; *) find "$dir" -maxdepth 1 -type f -name ".$base.pe-tmp-*" -mmin +1 -exec rm -f -- {} + 2>/dev/null || true ;; esac',
-  '  tmp="$dir/.$base.pe-tmp-w$$-$i"',
-  '  ( set -C; : > "$tmp" )',
-  '  trap \'rm -f -- "$tmp"\' EXIT',
-  '  head -c "$size" >> "$tmp"',
-  '  [ "$(stat -c %s -- "$tmp")" = "$size" ] || { echo "short input for $path" >&2; exit 3; }',
-  '  sync -- "$tmp" 2>/dev/null || sync',
+  '  pe_clean "$dir" "${t##*/}"',
   '  old=',
-  '  if [ -f "$t" ]; then old=$(stat -c "%u %g %a" -- "$t"); fi',
+  '  case $(stat -c %F -- "$t" 2>/dev/null || true) in',
+  '    "regular file" | "regular empty file") old=$(stat -c "%u %g %a" -- "$t") ;;',
+  '    "symbolic link") pe_unsafe "refusing to write $path: $t became a symlink" ;;',
+  '  esac',
+  '  pe_enter "$dir" "${t##*/}"',
+  '  head -c "$size" > new',
+  '  [ "$(stat -c %s new)" = "$size" ] || { echo "short input for $path" >&2; exit 3; }',
+  '  sync -- new 2>/dev/null || sync',
   '  if [ -z "$owner" ] && [ -n "$old" ]; then owner=${old%% *}; fi',
   '  if [ -z "$group" ] && [ -n "$old" ]; then group=${old#* }; group=${group%% *}; fi',
   '  if [ -z "$mode" ]; then if [ -n "$old" ]; then mode=${old##* }; else mode=644; fi; fi',
-  '  if [ -n "$group" ]; then chown -- "$owner:$group" "$tmp"; elif [ -n "$owner" ]; then chown -- "$owner" "$tmp"; fi',
-  '  chmod -- "$mode" "$tmp"',
-  '  if [ -n "$old" ] && [ "$(stat -c "%u %g %a" -- "$tmp")" = "$old" ] && cmp -s -- "$tmp" "$t"; then',
-  '    rm -f -- "$tmp"',
+  '  if [ -n "$group" ]; then chown -- "$owner:$group" new; elif [ -n "$owner" ]; then chown -- "$owner" new; fi',
+  '  chmod -- "$mode" new',
+  '  if [ -n "$old" ] && [ "$(stat -c "%u %g %a" new)" = "$old" ] && cmp -s -- new "$t"; then',
+  '    pe_leave',
   '    printf "=\\t%s\\t%s\\n" "$i" "$t"',
   '  else',
   '    b=',
-  '    if [ -n "$old" ] && [ "$backup" = 1 ]; then b="$t.pe-backup-$stamp"; ln -- "$t" "$b"; fi',
-  '    mv -f -- "$tmp" "$t"',
+  '    if [ -n "$old" ] && [ "$backup" = 1 ]; then b="$t.pe-backup-$stamp"; ln -P -- "$t" "$b"; fi',
+  '    mv -fT -- new "$t"',
+  '    pe_leave',
   '    sync -- "$dir" 2>/dev/null || true',
   '    printf "+\\t%s\\t%s\\t%s\\n" "$i" "$t" "$b"',
   '  fi',
-  '  trap - EXIT',
   '  i=$((i + 1))',
   'done',
 ].join('\n');
+
+/** The refusal's own sentence (the last line the script wrote), without the path it repeats. */
+function unsafeReason(e: CommandFailedError): string {
+  const line = (e.stderr.trim() || e.stdout.trim()).replace(/\r/g, '').split('\n').at(-1) ?? '';
+  return line.replace(/^refusing to write (in )?\S+: /, '') || 'the target is not safe to write';
+}
 
 /** An owner or group for chown: a name or an id (numeric strings pass as ids). */
 function idArg(v: string | number | undefined): string {
@@ -146,6 +156,7 @@ export async function execWriteFiles(
     // which file failed: the first one the output does not report
     const done = e.stdout.split('\n').filter((l) => /^[=+]\t/.test(l)).length;
     const at = files[Math.min(done, files.length - 1)]!.path;
+    if (e.exitCode === UNSAFE_EXIT) throw new UnsafePathError(host.name, at, unsafeReason(e));
     throw new HostError('E_IO', `writing ${at} (file ${done + 1} of ${files.length} written together) failed.`, {
       host: host.name,
       cause: e,

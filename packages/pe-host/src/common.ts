@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { CommandFailedError, InvalidInputError, SudoPasswordError, SudoTtyError } from './errors.js';
 import type { ExecOptions, ExecResult } from './host.js';
 import type { Redactor } from './redact.js';
@@ -57,10 +58,15 @@ export function splitDir(path: string): { dir: string; base: string } {
   return { dir: i <= 0 ? '/' : path.slice(0, i), base: path.slice(i + 1) };
 }
 
+/** The prefix of every temp entry (file or private directory) a write of `base` makes beside it. */
+export function tempPrefix(base: string): string {
+  return `.${base}.pe-tmp-`;
+}
+
+/** A temp file name beside `path` that nobody can guess (96 random bits), so none can be planted in advance. */
 export function tempName(path: string): string {
   const { dir, base } = splitDir(path);
-  const rand = Math.random().toString(36).slice(2, 10);
-  return `${dir === '/' ? '' : dir}/.${base}.pe-tmp-${process.pid}-${rand}`;
+  return `${dir === '/' ? '' : dir}/${tempPrefix(base)}${randomBytes(12).toString('hex')}`;
 }
 
 /** Directories no tool may ever remove or clear: the file system's top and Puppet's configuration roots. */

@@ -222,6 +222,24 @@ export class InvalidInputError extends HostError {
   }
 }
 
+/**
+ * A write refused because another user could redirect it: the path is a
+ * symlink that user could have made or swapped (the link, or the directory
+ * holding it, belongs to someone other than root and the writer, or the
+ * directory is writable by others without the sticky bit), or the temp area
+ * of the write was tampered with. Code E_PERMISSION: nothing was written.
+ */
+export class UnsafePathError extends HostError {
+  readonly path: string;
+  constructor(host: string, path: string, why: string) {
+    super('E_PERMISSION', `refusing to write ${path}: ${why}; another user could redirect the write.`, {
+      host,
+      hint: 'Replace the symlink with the file itself (or point the tool at the real path), and make sure only root owns the directories on the way.',
+    });
+    this.path = path;
+  }
+}
+
 export function tailLines(text: string, n: number): string {
   const lines = text.split('\n');
   return lines.slice(-n).join('\n');

@@ -2,7 +2,7 @@ import { spawn as spawnChild } from 'node:child_process';
 import { constants as fsc, promises as fs } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { atomicWrite, commitStepwise, type FilePrimitives, type StepPrimitives } from './atomic.js';
+import { atomicWrite, commitStepwise, type FilePrimitives, type StepPrimitives, type TempHandle } from './atomic.js';
 import { listenForward } from './forward.js';
 import { assertRemovable, DEFAULT_TIMEOUT_MS, finish, type RawResult } from './common.js';
 import { CommandTimeoutError, FileNotFoundError, HostError, PeError, PermissionDeniedError } from './errors.js';
@@ -192,25 +192,18 @@ export class LocalHost implements Host {
 
   private primitives(): FilePrimitives {
     const steps: StepPrimitives = {
-      writeExclusive: async (p, data, mode) => {
-        const fh = await fs.open(p, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
-        try {
-          await fh.writeFile(data);
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-      },
-      chown: (p, uid, gid) => fs.chown(p, uid, gid),
-      chmod: (p, mode) => fs.chmod(p, mode),
+      createExclusive: async (p) => openExclusive(p),
       link: (a, b) => fs.link(a, b),
       rename: (a, b) => fs.rename(a, b),
       unlink: (p) => fs.unlink(p),
     };
     return {
+      host: this.name,
       lstat: lstatOrUndefined,
+      readlink: (p) => fs.readlink(p),
       realpath: (p) => fs.realpath(p),
-      read: (p) => fs.readFile(p),
+      read: readNoFollow,
+      writerUid: async () => process.geteuid?.() ?? 0,
       resolveUser: async (n) => Number((await this.exec(['id', '-u', '--', n], { readOnly: true })).stdout.trim()),
       resolveGroup: async (n) =>
         Number((await this.exec(['getent', 'group', n], { readOnly: true })).stdout.split(':')[2]),
@@ -224,6 +217,28 @@ export class LocalHost implements Host {
         ),
       unlink: (p) => fs.unlink(p),
     };
+  }
+}
+
+/** A new file, O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600; owner, mode and fsync through the handle (fchown, fchmod, fsync). */
+async function openExclusive(path: string): Promise<TempHandle> {
+  const fh = await fs.open(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+  return {
+    write: async (data) => void (await fh.writeFile(data)),
+    chown: (uid, gid) => fh.chown(uid, gid),
+    chmod: (mode) => fh.chmod(mode),
+    sync: () => fh.sync(),
+    close: () => fh.close(),
+  };
+}
+
+/** A file's bytes, never through a symlink, never blocking on a FIFO someone put in its place. */
+async function readNoFollow(path: string): Promise<Buffer> {
+  const fh = await fs.open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+  try {
+    return await fh.readFile();
+  } finally {
+    await fh.close();
   }
 }
 

@@ -13,7 +13,16 @@ import {
 } from 'ssh2';
 import { readFiles, type BatchedFile, type ReadFilesOptions } from './batch.js';
 import { execWriteFiles, type BatchWrite, type WriteFilesOptions } from './batch-write.js';
-import { atomicWrite, commitStepwise, type CommitPlan, type FilePrimitives, type StepPrimitives } from './atomic.js';
+import {
+  atomicWrite,
+  commitStepwise,
+  type CommitPlan,
+  type FilePrimitives,
+  type StepPrimitives,
+  type TempHandle,
+  PRIVATE_DIR_SH,
+  UNSAFE_EXIT,
+} from './atomic.js';
 import { listenForward } from './forward.js';
 import { assertRemovable, DEFAULT_TIMEOUT_MS, finish, sudoProblem, type RawResult } from './common.js';
 import {
@@ -29,6 +38,7 @@ import {
   PermissionDeniedError,
   SudoPasswordError,
   SudoTtyError,
+  UnsafePathError,
 } from './errors.js';
 import type {
   ExecOptions,
@@ -116,6 +126,30 @@ function killAfter(ch: ClientChannel, timeoutMs: number): { timer: NodeJS.Timeou
   }, timeoutMs + 3000);
   return { timer, timedOut: () => timedOut };
 }
+
+/**
+ * The commit through sudo, as root, in one program (see PRIVATE_DIR_SH for
+ * why naming `new` in the private directory is race-free): the bytes from
+ * stdin into `new`, fsync, owner, mode, the backup link, rename over the target.
+ */
+export const SUDO_COMMIT_SCRIPT = [
+  'set -eu',
+  'path=$1; mode=$2; owner=$3; backup=$4',
+  'umask 077',
+  'dir=${path%/*}; [ -n "$dir" ] || dir=/',
+  PRIVATE_DIR_SH,
+  'trap pe_leave EXIT',
+  'pe_clean "$dir" "${path##*/}"',
+  'pe_enter "$dir" "${path##*/}"',
+  'cat > new',
+  'sync -- new',
+  'if [ -n "$owner" ]; then chown -- "$owner" new; fi',
+  'chmod -- "$mode" new',
+  'if [ -n "$backup" ]; then ln -P -- "$path" "$backup"; fi',
+  'mv -fT -- new "$path"',
+  'pe_leave',
+  'sync -- "$dir" 2>/dev/null || true',
+].join('\n');
 
 /** Statistics a benchmark or a flow can report. */
 export interface SshStats {
@@ -628,47 +662,54 @@ export class SshHost implements Host {
     const id = async (argv: string[]) =>
       Number((await this.exec(argv, { readOnly: true })).stdout.trim().split(':')[2] ?? NaN);
     const base = {
+      host: this.name,
       lstat: (p: string) => this.stat(p, { sudo }),
       read: (p: string) => this.readFile(p, { sudo }),
       resolveUser: async (n: string) =>
         Number((await this.exec(['id', '-u', '--', n], { readOnly: true })).stdout.trim()),
       resolveGroup: (n: string) => id(['getent', 'group', n]),
     };
-    if (sudo) {
-      return {
-        ...base,
-        realpath: async (p) =>
-          (await this.exec(['readlink', '-f', '--', p], { sudo: true, readOnly: true })).stdout.trim(),
-        commit: (plan) => this.commitWithSudo(plan),
-        list: async (dir) => {
-          // name and mtime of each entry, NUL-separated: names may hold anything but NUL and /
-          const r = await this.execRaw(['find', dir, '-mindepth', '1', '-maxdepth', '1', '-printf', '%f\\0%T@\\0'], {
-            sudo: true,
-            readOnly: true,
-          });
-          const parts = r.stdout.toString('utf8').split('\0');
-          const out: { name: string; mtimeMs: number }[] = [];
-          for (let i = 0; i + 1 < parts.length; i += 2)
-            out.push({ name: parts[i]!, mtimeMs: Number(parts[i + 1]) * 1000 });
-          return out;
-        },
-        unlink: async (p) => void (await this.exec(['rm', '-f', '--', p], { sudo: true })),
-      };
-    }
+    return sudo ? { ...base, ...this.sudoFilePrimitives() } : { ...base, ...this.sftpFilePrimitives() };
+  }
+
+  private sudoFilePrimitives(): Omit<FilePrimitives, 'host' | 'lstat' | 'read' | 'resolveUser' | 'resolveGroup'> {
+    const out = async (argv: string[]) => (await this.exec(argv, { sudo: true, readOnly: true })).stdout;
+    return {
+      readlink: async (p) => (await out(['readlink', '--', p])).replace(/\n$/, ''),
+      realpath: async (p) => (await out(['readlink', '-f', '--', p])).replace(/\n$/, ''),
+      writerUid: async () => 0,
+      commit: (plan) => this.commitWithSudo(plan),
+      list: async (dir) => {
+        // name and mtime of each entry, NUL-separated: names may hold anything but NUL and /
+        const r = await this.execRaw(['find', dir, '-mindepth', '1', '-maxdepth', '1', '-printf', '%f\\0%T@\\0'], {
+          sudo: true,
+          readOnly: true,
+        });
+        const parts = r.stdout.toString('utf8').split('\0');
+        const entries: { name: string; mtimeMs: number }[] = [];
+        for (let i = 0; i + 1 < parts.length; i += 2)
+          entries.push({ name: parts[i]!, mtimeMs: Number(parts[i + 1]) * 1000 });
+        return entries;
+      },
+      unlink: async (p) => void (await this.exec(['rm', '-f', '--', p], { sudo: true })),
+    };
+  }
+
+  private sftpFilePrimitives(): Omit<FilePrimitives, 'host' | 'lstat' | 'read' | 'resolveUser' | 'resolveGroup'> {
     const call = <T>(p: string, fn: (s: SFTPWrapper, cb: (err: Error | null | undefined, v?: T) => void) => void) =>
       this.sftpCall<T>(p, fn);
     const steps: StepPrimitives = {
-      writeExclusive: (p, data, mode) => this.sftpLock.run(() => this.sftpWriteExclusive(p, data, mode)),
-      chown: (p, uid, gid) => call(p, (s, cb) => s.chown(p, uid, gid, cb)),
-      chmod: (p, mode) => call(p, (s, cb) => s.chmod(p, mode, cb)),
+      createExclusive: (p) => this.sftpCreateExclusive(p),
       link: (a, b) => call(a, (s, cb) => s.ext_openssh_hardlink(a, b, cb)),
       rename: (a, b) => call(a, (s, cb) => s.ext_openssh_rename(a, b, cb)),
       unlink: (p) => call(p, (s, cb) => s.unlink(p, cb)),
     };
     return {
-      ...base,
+      readlink: (p) => call<string>(p, (s, cb) => s.readlink(p, cb)),
       realpath: (p) => call<string>(p, (s, cb) => s.realpath(p, cb)),
-      commit: (plan) => commitStepwise(steps, plan),
+      writerUid: async () =>
+        this.isRoot ? 0 : Number((await this.exec(['id', '-u'], { readOnly: true })).stdout.trim()),
+      commit: (plan) => this.sftpLock.run(() => commitStepwise(steps, plan)),
       list: async (dir) =>
         (await call<FileEntry[]>(dir, (s, cb) => s.readdir(dir, cb))).map((e) => ({
           name: e.filename,
@@ -678,47 +719,42 @@ export class SshHost implements Host {
     };
   }
 
-  private async sftpWriteExclusive(path: string, data: Buffer, mode: number): Promise<void> {
+  /**
+   * A new file over SFTP: SSH_FXF_CREAT|SSH_FXF_EXCL (sftp-server's open(2)
+   * with O_CREAT|O_EXCL: never an existing entry, never through a symlink),
+   * mode 0600; owner, mode and fsync go to the handle (fchown, fchmod,
+   * fsync@openssh.com), never to the path.
+   */
+  private async sftpCreateExclusive(path: string): Promise<TempHandle> {
     const s = await this.sftp();
     const wrap = <T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void) =>
       new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(this.sftpError(path, err)) : resolve(v as T))));
-    const handle = await wrap<Buffer>((cb) => s.open(path, 'wx', { mode }, cb));
-    try {
-      let off = 0;
-      while (off < data.length) {
-        const n = Math.min(32 * 1024, data.length - off);
-        await wrap<void>((cb) => s.write(handle, data, off, n, off, cb));
-        off += n;
-      }
-      await wrap<void>((cb) => s.ext_openssh_fsync(handle, cb));
-    } finally {
-      await wrap<void>((cb) => s.close(handle, cb)).catch(() => undefined);
-    }
+    const handle = await wrap<Buffer>((cb) => s.open(path, 'wx', { mode: 0o600 }, cb));
+    return {
+      write: async (data) => {
+        for (let off = 0; off < data.length;) {
+          const n = Math.min(32 * 1024, data.length - off);
+          await wrap<void>((cb) => s.write(handle, data, off, n, off, cb));
+          off += n;
+        }
+      },
+      chown: (uid, gid) => wrap<void>((cb) => s.fchown(handle, uid, gid, cb)),
+      chmod: (mode) => wrap<void>((cb) => s.fchmod(handle, mode, cb)),
+      sync: () => wrap<void>((cb) => s.ext_openssh_fsync(handle, cb)),
+      close: () => wrap<void>((cb) => s.close(handle, cb)).catch(() => undefined),
+    };
   }
 
-  /** One remote program does the whole commit as root: temp file, fsync, owner, mode, backup link, rename. */
+  /** One remote program does the whole commit as root (COMMIT_SH: a private directory, then owner, mode, backup, rename). */
   private async commitWithSudo(plan: CommitPlan): Promise<void> {
-    const script = [
-      'set -eu',
-      'path=$1; tmp=$2; mode=$3; owner=$4; backup=$5',
-      'umask 077',
-      '( set -C; : > "$tmp" )',
-      'trap \'rm -f -- "$tmp"\' EXIT',
-      'cat > "$tmp"',
-      'sync -- "$tmp"',
-      'if [ -n "$owner" ]; then chown -- "$owner" "$tmp"; fi',
-      'chmod -- "$mode" "$tmp"',
-      'if [ -n "$backup" ]; then ln -- "$path" "$backup"; fi',
-      'mv -f -- "$tmp" "$path"',
-      'sync -- "$(dirname -- "$path")" 2>/dev/null || true',
-    ].join('\n');
     // `uid:gid`, `uid` (group kept) or `:gid` (owner kept): chown reads `uid:` as uid and that user's login group, refused for a bare number
     const owner =
       plan.gid === undefined ? (plan.uid === undefined ? '' : `${plan.uid}`) : `${plan.uid ?? ''}:${plan.gid}`;
     const r = await this.execRaw(
-      ['sh', '-c', script, 'sh', plan.path, plan.tmp, plan.mode.toString(8), owner, plan.backup ?? ''],
+      ['sh', '-c', SUDO_COMMIT_SCRIPT, 'sh', plan.path, plan.mode.toString(8), owner, plan.backup ?? ''],
       { sudo: true, stdin: plan.data },
     );
+    if (r.code === UNSAFE_EXIT) throw new UnsafePathError(this.name, plan.path, failureText(r).trim());
     if (r.code !== 0) throw this.shellFileError(plan.path, r);
   }
 
