@@ -18,7 +18,7 @@ import { failoverFlow, type FailoverOptions } from './flows/failover.js';
 import { addHaStatus } from './flows/ha-status.js';
 import { rejoinFlow, type RejoinOptions } from './flows/rejoin.js';
 import { standbyFlow, type StandbyOptions } from './flows/standby.js';
-import { applyClusterState, fencedHosts } from './state.js';
+import { applyClusterState, ensureRunDirs, fencedHosts } from './state.js';
 
 export interface ClusterOptions {
   /** How a node is reached (default: an SshHost from the inventory's SSH settings). Tests pass LocalHost-based factories. */
@@ -159,6 +159,7 @@ export class Cluster {
     // what the run acts on, so --resume finds its journal: `join` and `join s1 s2` are the same run when s1, s2 are all secondaries
     const names = name === 'join' && !this.extraFlows[name] ? this.secondaries(hosts).map((n) => n.name) : hosts;
     const target = [...new Set(names)].sort().join(',') || '(all)';
+    if (!opts.dryRun) ensureRunDirs(this.inventory); // a plan writes nothing
     return runFlow(flow, {
       host: (n) => this.host(n),
       dryRun: opts.dryRun,

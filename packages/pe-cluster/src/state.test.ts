@@ -13,7 +13,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FenceRecord } from '@pe-stack/pe-db';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ensurePrivateDir, fenceRegistry, readState, statePath, writePrivateFile, writeState } from './state.js';
+import {
+  ensurePrivateDir,
+  ensureRunDirs,
+  fenceRegistry,
+  readState,
+  statePath,
+  writePrivateFile,
+  writeState,
+} from './state.js';
 
 let root: string;
 beforeEach(() => {
@@ -85,6 +93,22 @@ describe('controller state files', () => {
     mkdirSync(join(root, 'state', 'x.json'), { recursive: true, mode: 0o700 });
     expect(() => writePrivateFile(join(root, 'state', 'x.json'), '{}')).toThrow();
     expect(readdirSync(join(root, 'state'))).toEqual(['x.json']);
+  });
+});
+
+describe('a run', () => {
+  it('makes its journal and audit-log directories 0700 and refuses them when others can write them', () => {
+    const dirs = { journalDir: join(root, 'state', 'journal'), auditLog: join(root, 'logs', 'audit.log') };
+    ensureRunDirs(dirs);
+    expect(lstatSync(dirs.journalDir).mode & 0o777).toBe(0o700);
+    expect(lstatSync(join(root, 'logs')).mode & 0o777).toBe(0o700);
+    chmodSync(join(root, 'logs'), 0o777);
+    expect(() => ensureRunDirs(dirs)).toThrow(unsafe(/logs \(mode 0777\) can be written/));
+    chmodSync(join(root, 'logs'), 0o700);
+    chmodSync(join(root, 'state'), 0o775);
+    expect(() => ensureRunDirs(dirs)).toThrow(
+      unsafe(/above the state directory .*journal, can be changed by another user/),
+    );
   });
 });
 

@@ -10,6 +10,7 @@ import {
   realpathSync,
   renameSync,
   statSync,
+  type Stats,
   unlinkSync,
   writeSync,
 } from 'node:fs';
@@ -107,26 +108,40 @@ function octal(mode: number): string {
   return (mode & 0o7777).toString(8).padStart(4, '0');
 }
 
-/** Owner and write bits of one directory: ours alone (`strict`), or at least not swappable by another user. */
-function checkDirMode(dir: string, opts: { strict: boolean }): void {
+function statDir(dir: string): Stats {
   const st = statSync(dir);
-  const uid = process.getuid?.();
   if (!st.isDirectory()) throw new UnsafeStateError(dir, `${dir} is not a directory.`, 'Point state: at a directory.');
-  if (uid === undefined) return;
-  const ownerOk = st.uid === uid || (!opts.strict && st.uid === 0);
-  if (!ownerOk)
+  return st;
+}
+
+/** The directory pe-cluster writes in: the user's own, writable by no one else. */
+function checkOwnDir(dir: string, uid: number): void {
+  const st = statDir(dir);
+  if (st.uid !== uid)
     throw new UnsafeStateError(
       dir,
       `the state directory ${dir} is owned by uid ${st.uid}, not by the user running pe-cluster (uid ${uid}).`,
       `Run pe-cluster as that user, or make the directory yours: chown ${uid} ${dir}`,
     );
-  const loose = (st.mode & GROUP_OR_OTHER_WRITE) !== 0 && (opts.strict || (st.mode & STICKY) === 0);
-  if (loose)
+  if ((st.mode & GROUP_OR_OTHER_WRITE) !== 0)
     throw new UnsafeStateError(
       dir,
       `the state directory ${dir} (mode ${octal(st.mode)}) can be written by its group or by others, who could swap the files pe-cluster writes there.`,
       `Restrict it: chmod go-w ${dir} (pe-cluster makes its own directories 0700).`,
     );
+}
+
+/** A directory above it: owned by root or the user, writable by no one else unless sticky (as /tmp). */
+function checkAncestor(dir: string, below: string, uid: number): void {
+  const st = statDir(dir);
+  const loose = (st.mode & GROUP_OR_OTHER_WRITE) !== 0 && (st.mode & STICKY) === 0;
+  if ((st.uid === uid || st.uid === 0) && !loose) return;
+  const who = st.uid === uid || st.uid === 0 ? `mode ${octal(st.mode)}: its group or others` : `uid ${st.uid}`;
+  throw new UnsafeStateError(
+    dir,
+    `${dir}, above the state directory ${below}, can be changed by another user (${who}), who could swap the state directory.`,
+    'Keep the state directory (state:, journals:, audit_log: in the inventory) below directories only root and you can write, e.g. the default ~/.local/state/pe-cluster.',
+  );
 }
 
 /**
@@ -138,12 +153,23 @@ function checkDirMode(dir: string, opts: { strict: boolean }): void {
  */
 export function ensurePrivateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const uid = process.getuid?.();
+  if (uid === undefined) return; // no owners to compare (Windows)
   const real = realpathSync(dir);
-  checkDirMode(real, { strict: true });
-  for (let d = dirname(real); ; d = dirname(d)) {
-    checkDirMode(d, { strict: false });
-    if (dirname(d) === d) break;
+  checkOwnDir(real, uid);
+  for (let d = real; dirname(d) !== d;) {
+    d = dirname(d);
+    checkAncestor(d, real, uid);
   }
+}
+
+/**
+ * The directories a run appends to (journals, the audit log: pe-steps opens
+ * them by path), checked as the state directory is, before anything runs.
+ */
+export function ensureRunDirs(inv: Pick<Inventory, 'journalDir' | 'auditLog'>): void {
+  ensurePrivateDir(inv.journalDir);
+  ensurePrivateDir(dirname(inv.auditLog));
 }
 
 /**
