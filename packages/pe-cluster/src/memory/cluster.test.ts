@@ -5,7 +5,8 @@ import { accessGranted, checkManyFromHost, instanceFromHost } from '@pe-stack/pe
 import { layouts } from '@pe-stack/pe-config-files';
 import * as cluster from '../index.js';
 import * as testing from './index.js';
-import { Cluster, parseInventory, type PeError } from '../index.js';
+import type { PeError } from '@pe-stack/pe-host';
+import { Cluster, parseInventory } from '../index.js';
 import { answerDatabase, MemoryHost, memoryCluster, type MemoryCluster } from './index.js';
 
 const README = fileURLToPath(new URL('../../README.md', import.meta.url));
