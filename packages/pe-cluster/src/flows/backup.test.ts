@@ -164,6 +164,29 @@ describe('restore of a hostile archive: refused before any host is contacted', (
   });
 });
 
+describe('tar on the controller', () => {
+  it('runs with the allow-listed environment: no sudo password or key data reaches it', async () => {
+    const archive = await craft('honest', honest);
+    const bin = join(root, 'bin');
+    await fs.mkdir(bin);
+    const seen = join(root, 'tar-env');
+    await fs.writeFile(join(bin, 'tar'), `#!/bin/sh\nenv > ${seen}\nexec /usr/bin/tar "$@"\n`, { mode: 0o755 });
+    const saved = { PATH: process.env.PATH, PE_SUDO_PASSWORD: process.env.PE_SUDO_PASSWORD };
+    process.env.PATH = `${bin}:${process.env.PATH ?? ''}`;
+    process.env.PE_SUDO_PASSWORD = 'Sudo-Secret-4711';
+    try {
+      await verifyClusterBackup(archive, { keyFile: backupKeyPath(inv) });
+    } finally {
+      for (const [k, v] of Object.entries(saved))
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+    }
+    const env = await fs.readFile(seen, 'utf8');
+    expect(env).toContain(`PATH=${bin}:`);
+    expect(env).not.toContain('Sudo-Secret-4711');
+  });
+});
+
 describe('the backup key', () => {
   it('is made once, 0600, outside the backup directory; the .hmac is plain HMAC-SHA256 of the archive', async () => {
     const archive = await craft('honest', honest);

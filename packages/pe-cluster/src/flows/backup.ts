@@ -16,6 +16,7 @@ import {
   type PgInstance,
 } from '@pe-stack/pe-db';
 import { validateRemotePath, type Host } from '@pe-stack/pe-host';
+import { childEnv } from '../child-env.js';
 import { BackupError } from '../errors.js';
 import type { Inventory } from '../inventory.js';
 import {
@@ -27,6 +28,7 @@ import {
   type BackupKey,
 } from './backup-key.js';
 
+/** tar on the controller, with the allow-listed environment (no sudo password or key data in it). */
 const run = promisify(execFile);
 
 /** What backup and restore need of a Cluster. */
@@ -118,13 +120,14 @@ export async function backupCluster(c: BackupContext, opts: BackupOptions = {}):
   const inv = c.inventory;
   const node = inv.masters.find((m) => m.name === (opts.from ?? inv.primary.name));
   if (!node) throw new BackupError(`${opts.from} is not a master of ${inv.file}.`);
-  const host = c.host(node.name);
   const now = opts.now ?? new Date();
   const outDir = opts.dir ?? inv.backupDir;
   await fs.mkdir(outDir, { recursive: true, mode: 0o700 });
+  // the key first: a backup that could not be restored is not taken
   const keyFile = backupKeyPath(inv, opts.keyFile);
   await assertKeyOutside(keyFile, { trees: [inv.backupDir], dirs: [outDir] });
   const key = await loadBackupKey(keyFile, { create: true });
+  const host = c.host(node.name);
   const name = `pe-cluster-${inv.cluster.replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp(now)}`;
   const staging = await fs.mkdtemp(join(outDir, `.${name}.`));
   await fs.chmod(staging, 0o700);
@@ -253,6 +256,7 @@ async function writeArchive(
   const archive = join(outDir, `${name}.tar`);
   await run('tar', ['-C', staging, '--format=gnu', '--owner=0', '--group=0', '-cf', `${archive}.part`, '.'], {
     maxBuffer: 1 << 20,
+    env: childEnv(),
   });
   await fs.chmod(`${archive}.part`, 0o600);
   await fs.rename(`${archive}.part`, archive);
@@ -289,7 +293,10 @@ export async function openClusterBackup(archive: string, opts: OpenBackupOptions
   await fs.chmod(dir, 0o700);
   const dispose = () => fs.rm(dir, { recursive: true, force: true });
   try {
-    await run('tar', ['-C', dir, '--no-same-owner', '--no-same-permissions', '-xf', archive], { maxBuffer: 1 << 20 });
+    await run('tar', ['-C', dir, '--no-same-owner', '--no-same-permissions', '-xf', archive], {
+      maxBuffer: 1 << 20,
+      env: childEnv(),
+    });
     const manifest = await readManifest(archive, dir);
     await checkMembers(archive, dir, manifest);
     if (manifest.ca) {
