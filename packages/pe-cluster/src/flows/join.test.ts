@@ -81,7 +81,7 @@ describe('join flow', () => {
       'preflight.ssh@s3.test',
     ]);
     const groups = flow.items.filter(isGroup).slice(1);
-    expect(groups.map((g) => g.group)).toEqual(['secondaries', 'restart-validate']);
+    expect(groups.map((g) => g.group)).toEqual(['secondaries', 'restart-validate', 'crl-refresh']);
     const afterGroup = flow.items[flow.items.indexOf(groups[0]!) + 1]!;
     expect(isGroup(afterGroup) ? '' : stepKey(afterGroup)).toBe('primary.connection-budget@primary.test');
     expect(groups[0]!.lanes.map((l) => l.map((s) => stepKey(s)))).toEqual(

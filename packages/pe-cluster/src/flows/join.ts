@@ -41,6 +41,7 @@ import { resolveAddress } from '../address.js';
 import { caServerEdit, caServiceEdit } from './ca-switch.js';
 import { credentialsOf, type Remote } from './cluster-access.js';
 import { crlCopyEdit, filebucketEdits } from './secondary-settings.js';
+import { crlRefreshInstallStep, crlRefreshSupported } from './crl-refresh.js';
 import { afterChanges, group } from './step-kinds.js';
 
 /** What the join flow needs of a Cluster (kept narrow to avoid an import cycle). */
@@ -90,6 +91,7 @@ export async function joinFlow(cluster: JoinContext, secondaries: readonly Inven
       'restart-validate',
       secondaries.map((s) => restartAndValidate(j, s)),
     ),
+    ...crlRefresh(j, secondaries),
   ];
   const joiningNames = secondaries.map((x) => x.name);
   return {
@@ -522,6 +524,22 @@ async function mcollectiveSteps(cluster: JoinContext, j: Join): Promise<FlowItem
     items.push(...debianSyncSteps(mco, secrets));
   }
   return items;
+}
+
+// ---- the CRL kept current ----
+
+/**
+ * Per secondary in parallel, after the restarts (installing it never restarts puppetserver): pe-crl-refresh
+ * installed and running (flows/crl-refresh.ts). None where the layout's services are not systemd units (pe3).
+ */
+function crlRefresh(j: Join, secondaries: readonly InventoryNode[]): FlowItem[] {
+  if (!crlRefreshSupported(j.layout)) return [];
+  return [
+    group(
+      'crl-refresh',
+      secondaries.map((s) => [crlRefreshInstallStep(j.inv, s)]),
+    ),
+  ];
 }
 
 // ---- restarts and validation ----

@@ -12,6 +12,7 @@ import { checkFromHost, dbFilesFromLayout, readServiceCredentials } from '@pe-st
 import { verifyDebian, verifyPe3, type McoCluster } from '@pe-stack/pe-mcollective';
 import { PeError, Semaphore, type Host, type Redactor } from '@pe-stack/pe-host';
 import type { Inventory, InventoryNode } from '../inventory.js';
+import { crlRefreshInterval, crlRefreshSupported, readCrlRefreshState, type CrlRefreshState } from './crl-refresh.js';
 
 export type Health = 'healthy' | 'degraded' | 'broken';
 
@@ -30,10 +31,10 @@ export interface MasterStatus {
     | { notAfter: string; daysLeft: number; altNames: string[]; missingAltNames: string[]; issuer: string }
     | { error: string }
     | undefined;
-  crl?:
-    | { thisUpdate: string; ageHours: number; nextUpdate?: string | undefined; expired: boolean }
-    | { error: string }
-    | undefined;
+  /** Its web server's CRL copy (layout hostCrl), compared with the CA's CRL (`StatusReport.crl`). */
+  crl?: MasterCrl | { error: string } | undefined;
+  /** The CA's own CRL, where this master has a CA directory (the primary; a warm standby's copy). */
+  caCrl?: { number?: string | undefined; thisUpdate: string } | undefined;
   database?:
     | {
         server: string;
@@ -50,9 +51,34 @@ export interface MasterStatus {
   problems: { level: 'degraded' | 'broken'; message: string }[];
 }
 
+/** A master's CRL copy: when it was issued, its number, whether it is the CA's current one, and its refresh. */
+export interface MasterCrl {
+  thisUpdate: string;
+  ageHours: number;
+  ageSeconds: number;
+  nextUpdate?: string | undefined;
+  expired: boolean;
+  /** The CRL number (decimal), when the CRL has one. */
+  number?: string | undefined;
+  /** Equal to the number of the CA's CRL (undefined when the CA's CRL could not be read). */
+  matchesPrimary?: boolean | undefined;
+  /** What pe-crl-refresh did last on this master (absent where it is not installed). */
+  refresh?: CrlRefreshState | undefined;
+}
+
+/** The CA's current CRL, read on the master that holds the CA (else the primary): what every copy is compared with. */
+export interface CaCrl {
+  host: string;
+  number?: string | undefined;
+  thisUpdate: string;
+  /** Seconds between two refreshes on each secondary (inventory `crl_refresh_interval`); absent where the layout gets no refresh (pe3). */
+  refreshIntervalS?: number | undefined;
+}
+
 export interface StatusReport {
   cluster: string;
   health: Health;
+  crl?: CaCrl | undefined;
   /** The hosts whose CA is enabled: exactly one (the primary) when healthy. */
   caHolders: string[];
   masters: MasterStatus[];
@@ -225,7 +251,8 @@ async function certificateState({ inv, node, h, sudo, now, s, problem }: Look): 
   }
 }
 
-async function crlState({ inv, h, sudo, now, s, problem }: Look): Promise<void> {
+async function crlState(look: Look): Promise<void> {
+  const { inv, h, sudo, now, s, problem } = look;
   try {
     const crlSpec = inv.layout.files.hostCrl;
     const pem = crlSpec ? await readText(h, crlSpec.path, sudo) : undefined;
@@ -236,17 +263,81 @@ async function crlState({ inv, h, sudo, now, s, problem }: Look): Promise<void> 
     }
     const c = parseCrl(pem);
     const expired = c.nextUpdate !== undefined && c.nextUpdate.getTime() < now.getTime();
-    s.crl = {
+    const ageMs = now.getTime() - c.thisUpdate.getTime();
+    const crl: MasterCrl = {
       thisUpdate: c.thisUpdate.toISOString(),
-      ageHours: Math.round((now.getTime() - c.thisUpdate.getTime()) / 3_600_000),
+      ageHours: Math.round(ageMs / 3_600_000),
+      ageSeconds: Math.max(0, Math.round(ageMs / 1000)),
       nextUpdate: c.nextUpdate?.toISOString(),
       expired,
+      number: c.crlNumber?.toString(),
     };
+    s.crl = crl;
     if (expired) problem('degraded', 'its CRL copy is past its next update');
+    if (crlRefreshSupported(inv.layout)) crl.refresh = await readCrlRefreshState({ host: h, sudo }, inv.layout);
   } catch (e) {
     s.crl = { error: msg(e, inv.redactor) };
     problem('degraded', `its CRL cannot be read: ${s.crl.error}`);
   }
+  await caCrlState(look);
+}
+
+/** The CA's own CRL, where this master has a CA directory (the primary; a warm standby's copy). */
+async function caCrlState(look: Look): Promise<void> {
+  const spec = look.inv.layout.files.caCrl;
+  try {
+    const pem = spec ? await readText(look.h, spec.path, look.sudo) : undefined;
+    if (pem === undefined) return;
+    const c = parseCrl(pem);
+    look.s.caCrl = { number: c.crlNumber?.toString(), thisUpdate: c.thisUpdate.toISOString() };
+  } catch {
+    // a CA CRL that cannot be read here: the master's own copy is what counts for it
+  }
+}
+
+/**
+ * Every master's CRL copy against the CA's current CRL (read on the CA holder, else the primary): its number
+ * equal or not. A copy behind the CA's is a problem once the CA's CRL is older than two refresh intervals
+ * and a minute (until then the refresh may not have run yet); so is a refresh that has not succeeded for as long.
+ */
+function crlAgreement(inv: Inventory, masters: MasterStatus[], caHolders: string[], now: Date): CaCrl | undefined {
+  const intervalS = crlRefreshInterval(inv);
+  const graceMs = (2 * intervalS + 60) * 1000;
+  const source = masters.find((m) => m.name === (caHolders.length === 1 ? caHolders[0] : inv.primary.name));
+  const ca = source ? caCrlOf(source) : undefined;
+  for (const m of masters) {
+    if (!m.crl || 'error' in m.crl) continue;
+    const crl = m.crl;
+    if (ca?.number !== undefined && crl.number !== undefined) {
+      crl.matchesPrimary = crl.number === ca.number;
+      if (BigInt(crl.number) < BigInt(ca.number) && now.getTime() - ca.thisUpdate.getTime() > graceMs)
+        m.problems.push({
+          level: 'degraded',
+          message: `its CRL (number ${crl.number}) is behind the CA's (number ${ca.number}, issued ${ca.thisUpdate.toISOString()}): certificates revoked since are still accepted here`,
+        });
+    }
+    const r = crl.refresh;
+    const since = r?.lastOk ?? r?.started;
+    if (r && (!since || now.getTime() - Date.parse(since) > graceMs))
+      m.problems.push({
+        level: 'degraded',
+        message: `its CRL refresh has not succeeded ${since ? `since ${since}` : 'yet'} (every ${intervalS} s)${r.lastError ? `: ${inv.redactor.redact(r.lastError)}` : ''}`,
+      });
+  }
+  return source && ca
+    ? {
+        host: source.name,
+        number: ca.number,
+        thisUpdate: ca.thisUpdate.toISOString(),
+        ...(crlRefreshSupported(inv.layout) ? { refreshIntervalS: intervalS } : {}),
+      }
+    : undefined;
+}
+
+/** The CA's CRL as read on `m`: its CA directory's, else its own copy. */
+function caCrlOf(m: MasterStatus): { number?: string | undefined; thisUpdate: Date } | undefined {
+  const c = m.caCrl ?? (m.crl && !('error' in m.crl) ? m.crl : undefined);
+  return c ? { number: c.number, thisUpdate: new Date(c.thisUpdate) } : undefined;
 }
 
 async function databaseState({ inv, node, h, s, problem }: Look): Promise<void> {
@@ -299,11 +390,20 @@ export async function collectStatus(
   const now = opts.now ?? new Date();
   const sem = new Semaphore(Math.max(1, opts.concurrency ?? 8));
   const masters = await Promise.all(inv.masters.map((m) => sem.run(() => masterStatus(inv, m, c.host(m.name), now))));
-  const problems: StatusReport['problems'] = masters.flatMap((m) => m.problems.map((p) => ({ ...p, host: m.name })));
   const caHolders = masters.filter((m) => m.caEnabled).map((m) => m.name);
+  const crl = crlAgreement(inv, masters, caHolders, now);
+  const problems: StatusReport['problems'] = masters.flatMap((m) => m.problems.map((p) => ({ ...p, host: m.name })));
   problems.push(...caHolderProblems(inv, caHolders));
   const mcollective = await mcollectiveStatus(c, masters, problems);
-  return { cluster: inv.cluster, health: healthOf(problems), caHolders, masters, mcollective, problems };
+  return {
+    cluster: inv.cluster,
+    health: healthOf(problems),
+    caHolders,
+    ...(crl ? { crl } : {}),
+    masters,
+    mcollective,
+    problems,
+  };
 }
 
 /** Exactly one master, the primary, holds the CA. */
@@ -362,6 +462,7 @@ export function formatStatus(r: StatusReport): string {
   const mco =
     'error' in r.mcollective ? `unknown (${r.mcollective.error})` : r.mcollective.ok ? 'consistent' : 'inconsistent';
   out += `\nCA: ${r.caHolders.length === 1 ? r.caHolders[0] : r.caHolders.length === 0 ? 'NONE' : `MORE THAN ONE: ${r.caHolders.join(', ')}`}   MCollective: ${mco}   replication: not configured\n`;
+  out += formatCrlLines(r);
   for (const p of r.problems)
     out += `${p.level === 'broken' ? 'BROKEN ' : 'warning'} ${p.host ? `${p.host}: ` : ''}${p.message}\n`;
   out += `\n${r.cluster}: ${r.health.toUpperCase()}\n`;
@@ -377,7 +478,7 @@ function statusRow(m: MasterStatus): string[] {
     : 'error' in m.cert
       ? m.cert.error
       : `${m.cert.daysLeft}d${m.cert.missingAltNames.length ? ' (alt names missing)' : ''}`;
-  const crl = !m.crl ? '-' : 'error' in m.crl ? m.crl.error : `${m.crl.ageHours}h${m.crl.expired ? ' (stale)' : ''}`;
+  const crl = !m.crl ? '-' : 'error' in m.crl ? m.crl.error : crlCell(m.crl);
   const db = !m.database
     ? '-'
     : 'error' in m.database && !('server' in m.database)
@@ -393,6 +494,38 @@ function statusRow(m: MasterStatus): string[] {
     crl,
     db ?? '-',
   ];
+}
+
+/** `#5 3m = CA`: the copy's number, its age, and whether it is the CA's current CRL. */
+function crlCell(c: MasterCrl): string {
+  const agree = c.matchesPrimary === undefined ? '' : c.matchesPrimary ? ' = CA' : ' BEHIND CA';
+  return `${c.number === undefined ? '' : `#${c.number} `}${age(c.ageSeconds)}${agree}${c.expired ? ' (stale)' : ''}`;
+}
+
+function age(seconds: number): string {
+  if (seconds < 120) return `${seconds}s`;
+  if (seconds < 3 * 3600) return `${Math.round(seconds / 60)}m`;
+  if (seconds < 3 * 86_400) return `${Math.round(seconds / 3600)}h`;
+  return `${Math.round(seconds / 86_400)}d`;
+}
+
+/** The CA's CRL, then each master's refresh (where pe-crl-refresh runs). */
+function formatCrlLines(r: StatusReport): string {
+  if (!r.crl) return '';
+  const refresh =
+    r.crl.refreshIntervalS === undefined
+      ? 'no refresh service on this layout'
+      : `refresh every ${r.crl.refreshIntervalS} s`;
+  let out = `CRL: #${r.crl.number ?? '?'} issued ${r.crl.thisUpdate} (read on ${r.crl.host}); ${refresh}\n`;
+  for (const m of r.masters) {
+    const f = m.crl && !('error' in m.crl) ? m.crl.refresh : undefined;
+    if (!f) continue;
+    const state = f.lastError
+      ? `FAILING (last success ${f.lastOk ?? 'never'}): ${f.lastError}`
+      : `ok, last check ${f.lastCheck ?? '-'}, last change ${f.lastChange ?? '-'}`;
+    out += `  refresh on ${m.name} from ${f.server ?? '?'}: ${state}\n`;
+  }
+  return out;
 }
 
 /** Columns padded to their widest cell, two spaces apart, no trailing blanks. */
