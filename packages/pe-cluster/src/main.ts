@@ -47,8 +47,7 @@ function errorJson(e: unknown, code: ExitCode, redactor?: Redactor): Record<stri
     e instanceof PeError
       ? e.toJSON()
       : { name: 'Error', code: 'E_INTERNAL', message: e instanceof Error ? e.message : String(e) };
-  const text = JSON.stringify(base);
-  return { type: 'error', exitCode: code, error: JSON.parse(redactor ? redactor.redact(text) : text) as unknown };
+  return { type: 'error', exitCode: code, error: redactor ? redactor.redactValue(base) : base };
 }
 
 /**

@@ -230,7 +230,7 @@ function auditWriter(args: {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   return (step, m) => {
     const rec = { t: settings.now().toISOString(), runId, flow: flow.name, step: step.id, ...m };
-    appendFileSync(file, `${settings.redactor.redact(JSON.stringify(rec))}\n`, { mode: 0o600 });
+    appendFileSync(file, `${settings.redactor.redactJson(rec)}\n`, { mode: 0o600 });
   };
 }
 

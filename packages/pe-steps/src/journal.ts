@@ -38,7 +38,7 @@ export class Journal {
 
   write(rec: JournalRecord): void {
     // a journal is read by people and tools: no secret may reach it
-    appendFileSync(this.path, `${this.redactor.redact(JSON.stringify(rec))}\n`, { mode: 0o600 });
+    appendFileSync(this.path, `${this.redactor.redactJson(rec)}\n`, { mode: 0o600 });
   }
 }
 
