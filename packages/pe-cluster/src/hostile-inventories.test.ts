@@ -1,4 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { promises as fs, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Host } from '@pe-stack/pe-host';
 import { describe, expect, it } from 'vitest';
@@ -139,5 +141,42 @@ describe('hostile inventories', () => {
   it('messages quote control characters instead of printing them', async () => {
     const r = await cli(['-i', `${DIR}dns-command-newline.yaml`, 'plan', 'join']);
     expect(r.stderr).not.toContain('\u001b');
+  });
+
+  it('an inventory file others can write is refused through the CLI: exit 2, nothing contacted', async () => {
+    const dir = await fs.mkdtemp(join(tmpdir(), 'pe-hostile-'));
+    const f = join(dir, 'inventory.yaml');
+    await fs.writeFile(
+      f,
+      readFileSync(fileURLToPath(new URL('./fixtures/inventories/good/ours.yaml', import.meta.url))),
+    );
+    for (const mode of [0o664, 0o666]) {
+      await fs.chmod(f, mode);
+      const r = await cli(['-i', f, '--json', 'plan', 'join']);
+      expect(r.code).toBe(EXIT.BAD_INPUT);
+      expect(r.contacted).toEqual([]);
+      expect(JSON.parse(r.stdout.trim())).toMatchObject({
+        exitCode: 2,
+        error: { code: 'E_INVENTORY', message: expect.stringMatching(/is writable by .*chmod go-w/) },
+      });
+    }
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('a layout command override is printed as a SECURITY warning before anything runs (also with --json)', async () => {
+    const dir = await fs.mkdtemp(join(tmpdir(), 'pe-hostile-'));
+    const f = join(dir, 'inventory.yaml');
+    await fs.writeFile(
+      f,
+      `cluster: c1\nlayout: debian\nprimary_cname: ca.example.com\ngeneral_cname: puppet.example.com\nmasters:\n  - {name: p.example.com, role: primary}\nlayout_overrides:\n  commands:\n    caSign: [/usr/local/bin/sign, '{certname}']\n`,
+      { mode: 0o600 },
+    );
+    for (const json of [[], ['--json']]) {
+      const r = await cli(['-i', f, ...json, 'plan', 'join']);
+      expect(r.stderr).toMatch(
+        /warning: .*inventory\.yaml:9: layout_overrides\.commands\.caSign: SECURITY: .*"\/usr\/local\/bin\/sign".* as root on every master/,
+      );
+    }
+    await fs.rm(dir, { recursive: true, force: true });
   });
 });

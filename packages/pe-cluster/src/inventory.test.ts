@@ -1,7 +1,11 @@
-import { readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { promises as fs, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { describeInventory, InventoryError, loadInventory, parseInventory, parseUri, type Inventory } from './index.js';
+import { parseTargetUri } from './inventory.js';
 
 const FIX = fileURLToPath(new URL('./fixtures/inventories/', import.meta.url));
 const ENV = { PE_SUDO_PASSWORD: 's3cret-sudo-pw' };
@@ -271,4 +275,101 @@ describe('parseUri', () => {
   it.each(['h:0', 'h:65536', 'a b', 'u@', '-rf.example.com', 'ssh://'])('refuses %s', (uri) =>
     expect(parseUri(uri)).toBeUndefined(),
   );
+});
+
+describe('DNS hook fields', () => {
+  const nsupdate = (server: string, zone: string) =>
+    `${MIN}dns: {provider: nsupdate, server: ${JSON.stringify(server)}, zone: ${JSON.stringify(zone)}, key_file: /k/tsig.key}\n`;
+  it.each([
+    ['ns1.example.com', 'example.com'],
+    ['192.0.2.53', 'example.com.'],
+    ['2001:db8::53', 'lab.test'],
+  ])('accepts server %s, zone %s', (server, zone) => {
+    const inv = parseInventory(nsupdate(server, zone), '/x/inv.yaml', { env: {}, home: HOME });
+    expect(inv.dns).toMatchObject({ provider: 'nsupdate', server, zone });
+  });
+  it.each([
+    ['ns1.example.com\nupdate add x 1 A 1.2.3.4', 'example.com', 'dns.server'],
+    ['[2001:db8::53]', 'example.com', 'dns.server'],
+    [':::', 'example.com', 'dns.server'],
+    ['ns1.example.com', 'example.com\nsend', 'dns.zone'],
+    ['ns1.example.com', 'bad zone', 'dns.zone'],
+  ])('refuses server %j, zone %j', (server, zone, key) => {
+    try {
+      parseInventory(nsupdate(server, zone), '/x/inv.yaml', { env: {}, home: HOME });
+    } catch (e) {
+      expect((e as InventoryError).first).toMatchObject({ key, line: 8 });
+      return;
+    }
+    throw new Error('accepted');
+  });
+});
+
+describe('layout command overrides', () => {
+  it('each overridden command is a loud warning naming the argv and root on every master', () => {
+    const txt = `${MIN}layout_overrides:\n  commands:\n    caSign: [/opt/site/sign, '{certname}']\n`;
+    const inv = parseInventory(txt, '/x/inv.yaml', { env: {}, home: HOME });
+    expect(inv.layout.commands.caSign).toEqual(['/opt/site/sign', '{certname}']);
+    expect(inv.warnings).toEqual([
+      expect.objectContaining({
+        key: 'layout_overrides.commands.caSign',
+        line: 10,
+        message: expect.stringMatching(/^SECURITY: .*"\/opt\/site\/sign" "\{certname\}".* as root on every master/),
+      }),
+    ]);
+  });
+});
+
+describe('the inventory file itself', () => {
+  const write = async (mode: number, text = MIN) => {
+    const dir = await fs.mkdtemp(join(tmpdir(), 'pe-inv-'));
+    const f = join(dir, 'inventory.yaml');
+    await fs.writeFile(f, text);
+    await fs.chmod(f, mode);
+    return f;
+  };
+
+  it.each([
+    [0o664, /writable by its group \(mode 0664\)/],
+    [0o646, /writable by every user \(mode 0646\)/],
+    [0o666, /writable by every user/],
+  ])('mode %o is refused (it decides what runs as root)', async (mode, msg) => {
+    const f = await write(mode);
+    await expect(loadInventory(f, { env: {}, home: HOME })).rejects.toMatchObject({
+      code: 'E_INVENTORY',
+      issues: [expect.objectContaining({ file: f, key: '', message: expect.stringMatching(msg) })],
+    });
+  });
+
+  it.each([0o644, 0o600, 0o400])('mode %o is accepted', async (mode) => {
+    const f = await write(mode);
+    expect((await loadInventory(f, { env: {}, home: HOME })).cluster).toBe('c1');
+  });
+
+  it('a FIFO in place of the file is refused at once (no hang)', async () => {
+    const dir = await fs.mkdtemp(join(tmpdir(), 'pe-inv-'));
+    const f = join(dir, 'inventory.yaml');
+    execFileSync('mkfifo', ['-m', '600', f]);
+    await expect(loadInventory(f)).rejects.toMatchObject({
+      code: 'E_INVENTORY',
+      message: expect.stringMatching(/not a regular file/),
+    });
+  });
+
+  it('a file over 1 MiB is refused before it is parsed', async () => {
+    const f = await write(0o600, `${MIN}# ${'x'.repeat(1024 * 1024)}\n`);
+    await expect(loadInventory(f)).rejects.toMatchObject({ message: expect.stringMatching(/at most 1048576 bytes/) });
+  });
+});
+
+describe('parseTargetUri', () => {
+  it.each([
+    ['ssh://a:b@h.example.com', /contains a password/],
+    ['ssh://-oProxyCommand=x@h.example.com', /the user "-oProxyCommand=x" in the uri is not a user name/],
+    ['[::1', /is not a target uri/],
+    ['ssh://[::::]', /not a host name or IP address/],
+    ['h.example.com:70000', /port 70000 is out of range/],
+  ])('%s', (uri, msg) => expect(parseTargetUri(uri)).toEqual({ problem: expect.stringMatching(msg) }));
+  it('never repeats the password', () =>
+    expect(JSON.stringify(parseTargetUri('ssh://a:pw-123@h.example.com'))).not.toContain('pw-123'));
 });
