@@ -326,6 +326,7 @@ describe('the real join flow over a real sshd (debian layout moved into a temp d
       'restart',
       'validate-self',
       'validate-general',
+      'crl-refresh',
     ]);
     expect(plan).toContain('+    allow-subject-alt-names: true');
     // the throwaway PostgreSQL admits 127.0.0.1 already (pg_hba_file_rules): pe-db's read-only check says done
