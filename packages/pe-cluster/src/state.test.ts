@@ -121,6 +121,7 @@ describe('the fence registry', () => {
       at: '2026-01-01T00:00:00Z',
       newPrimary: 'b.test',
       how: 'unreachable',
+      reason: 'unreachable during a test failover',
     };
     await reg.record(rec);
     expect(await reg.list()).toHaveLength(1);
