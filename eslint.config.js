@@ -11,6 +11,8 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-constant-condition': ['error', { checkLoops: false }],
+      // vitest 4's afterAll passes the suite second, after a context it reads by destructuring: ({}, suite)
+      'no-empty-pattern': ['error', { allowObjectPatternsAsParameters: true }],
     },
   },
 );

@@ -19,7 +19,7 @@ describe('pe-certs against the PE 3.x simulator (lab, pe3)', () => {
   let ca: PuppetCertCa;
 
   beforeAll(async () => {
-    const lab = await ownLab('pe3', ['primary', 'secondary1'], 0);
+    const lab = await ownLab({ profile: 'pe3', hosts: ['primary', 'secondary1'], agents: 0 });
     primary = labHost(lab, 'primary');
     secondary = labHost(lab, 'secondary1');
     ca = PuppetCertCa.fromLayout(primary, L, { sudo: false });

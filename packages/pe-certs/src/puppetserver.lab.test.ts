@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Host } from '@pe-stack/pe-host';
 import { applyEdits, fileOf, layouts } from '@pe-stack/pe-config-files';
-import { labHost, ownLab, type Lab } from '@pe-stack/testkit/lab';
+import { LAB_SHAPES, labHost, leaveLab, ownLab, type Lab } from '@pe-stack/testkit/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allowSubjectAltNames, backupCa, grantCaAdmin, restoreCa } from './backup.js';
 import { PuppetserverCa } from './ca-puppet.js';
@@ -15,9 +15,8 @@ import { inspectCert } from './x509.js';
 
 /**
  * Against the real puppetserver 7 of the lab's debian profile: two standalone
- * masters, each with its own CA (step 1 of the runbook). This file changes the
- * secondary's identity and CA, so it asks for its own lab (no agents): other
- * lab files that share the default debian lab rebuild theirs after it.
+ * masters, each with its own CA (step 1 of the runbook), on the first lab of
+ * the two-master chain (vitest.config.ts, labOrder).
  */
 const L = layouts.debian;
 describe('pe-certs against puppetserver (lab, debian)', () => {
@@ -27,13 +26,16 @@ describe('pe-certs against puppetserver (lab, debian)', () => {
   let ca: PuppetserverCa;
   let controller: string;
   beforeAll(async () => {
-    lab = await ownLab('debian', ['primary', 'secondary1'], 0);
+    lab = await ownLab(LAB_SHAPES.debianPairWithMcollective);
     primary = labHost(lab, 'primary');
     secondary = labHost(lab, 'secondary1');
     ca = PuppetserverCa.fromLayout(primary, L, { sudo: false });
     controller = await mkdtemp(join(tmpdir(), 'pe-certs-lab-'));
   });
-  afterAll(async () => {
+  afterAll(async ({}, suite) => {
+    // the secondary now has a certificate from the primary's CA and a copy of that CA: MCollective and
+    // the database's tests don't mind
+    if (lab) leaveLab(lab, 'secondary-certified', suite);
     await primary?.close();
     await secondary?.close();
     if (controller) await rm(controller, { recursive: true, force: true });

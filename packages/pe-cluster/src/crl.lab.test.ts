@@ -123,7 +123,7 @@ describe('CRL refresh on the debian lab: a certificate revoked on the primary is
     writeFileSync(inventory, stringify(inv));
   });
 
-  afterAll(async (_context, suite) => {
+  afterAll(async ({}, suite) => {
     // joined, agent1 certified again (the last test): handed on as a joined cluster only when every test passed
     if (lab) leaveLab(lab, 'joined', suite);
     if (dir) await rm(dir, { recursive: true, force: true });

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
-import { markLabDirty, useLab, type Lab } from '@pe-stack/lab';
+import { FRESH_STAGE, LAB_SHAPES, useLab, type Lab } from '@pe-stack/lab';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -103,9 +103,8 @@ describe('pe-cluster standby / failover / rejoin on the debian lab (3 masters, 1
   const I = () => ['-i', inventory];
 
   beforeAll(async () => {
-    ({ lab } = await useLab({ profile: 'debian', hosts: [...MASTERS], agents: 1 }));
-    // power cuts and failovers: no later test file gets this lab
-    markLabDirty(lab);
+    // a joined cluster (join.lab) or a fresh one; power cuts and failovers leave it to no later file
+    ({ lab } = await useLab(LAB_SHAPES.debianTrio, { accepts: [FRESH_STAGE, 'joined'] }));
     const files = await lab.writeInventory();
     const dir = await mkdtemp(join(tmpdir(), 'pe-cluster-failover-lab-'));
     const inv = parse(readFileSync(files.inventory, 'utf8')) as { vars: Record<string, unknown> };

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
-import { useLab, type Lab } from '@pe-stack/lab';
+import { LAB_SHAPES, leaveLab, useLab, type Lab } from '@pe-stack/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -75,7 +75,7 @@ describe('pe-cluster join on the debian lab (3 real masters, 1 agent)', () => {
   let dbPassword: string;
 
   beforeAll(async () => {
-    ({ lab } = await useLab({ profile: 'debian', hosts: [...MASTERS], agents: 1 }));
+    ({ lab } = await useLab(LAB_SHAPES.debianTrio));
     const files = await lab.writeInventory();
     // the lab's inventory, unchanged but for where the journal and audit log go (not the home directory)
     dir = await mkdtemp(join(tmpdir(), 'pe-cluster-join-lab-'));
@@ -90,9 +90,9 @@ describe('pe-cluster join on the debian lab (3 real masters, 1 agent)', () => {
     expect(dbPassword.length).toBeGreaterThan(8);
   });
 
-  afterAll(async () => {
-    // the masters are joined now: no other file may take this lab for a fresh one
-    if (lab) writeFileSync(`${lab.config.stateDir}/fixture.key`, 'joined by packages/pe-cluster/src/join.lab.test.ts');
+  afterAll(async ({}, suite) => {
+    // the masters are joined now: only files that accept a joined cluster take this lab
+    if (lab) leaveLab(lab, 'joined', suite);
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

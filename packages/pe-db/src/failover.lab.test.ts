@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SshHost } from '@pe-stack/pe-host';
 import { layouts } from '@pe-stack/pe-config-files';
-import { markLabDirty } from '@pe-stack/lab';
-import { labHost, ownLab, type Lab } from '@pe-stack/testkit/lab';
+import { FRESH_STAGE, LAB_SHAPES, labHost, ownLab, type Lab } from '@pe-stack/testkit/lab';
 import {
   DEBIAN_DB_FILES,
   FenceRegistry,
@@ -58,7 +57,11 @@ describe('pe-db in the lab (debian profile)', () => {
   const certname = 'pe-db-lab.lab.test';
 
   beforeAll(async () => {
-    lab = await ownLab('debian', ['primary', 'secondary1'], 0);
+    // the pair after pe-certs and pe-mcollective (their changes don't touch PostgreSQL) or a fresh one;
+    // a promoted standby is left to no later file
+    lab = await ownLab(LAB_SHAPES.debianPairWithMcollective, {
+      accepts: [FRESH_STAGE, 'secondary-certified', 'brokers-meshed'],
+    });
     primary = labHost(lab, 'primary');
     secondary = labHost(lab, 'secondary1');
     P = instanceFromLayout(primary, layouts.debian);
@@ -69,11 +72,6 @@ describe('pe-db in the lab (debian profile)', () => {
   afterAll(async () => {
     await primary?.close();
     await secondary?.close();
-    if (lab) {
-      // both hosts were changed: make every other fixture rebuild its lab
-      markLabDirty(lab);
-      for (const h of (await lab.status()).hosts) if (h.power === 'off') await lab.powerOn(h.name);
-    }
     if (controller) await rm(controller, { recursive: true, force: true });
   });
 

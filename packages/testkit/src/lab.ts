@@ -1,23 +1,24 @@
 // Helpers for the lab tests (*.lab.test.ts), which run inside the lab's controller namespace.
-import { SshHost } from '@pe-stack/pe-host';
-import { useLab, type Lab } from '@pe-stack/lab';
+import { SshHost, type Redactor } from '@pe-stack/pe-host';
+import type { Layout } from '@pe-stack/pe-config-files';
+import { leaveLab, useLab, type Lab, type UpOptions, type UseLabOptions } from '@pe-stack/lab';
 
 export type { Lab };
+export { FRESH_STAGE, LAB_SHAPES } from '@pe-stack/lab';
+export { leaveLab };
 
 /**
- * A lab of its own for a test file that changes hosts' identities: the lab
- * fixture's `useLab` (brought up unless the same profile/hosts/agents are up,
- * powered-off hosts powered on), plus the lab's inventory files. Its key
- * differs from other files' shapes, so their fixtures rebuild theirs.
- * Must run inside the controller namespace (npm run test:lab).
+ * The lab fixture's `useLab` (a lab of this shape in a stage `use.accepts`
+ * names, or a fresh one; powered-off hosts powered on), plus the lab's
+ * inventory files. Must run inside the controller namespace (npm run test:lab).
  */
-export async function ownLab(profile: 'debian' | 'pe3', hosts: string[], agents: number): Promise<Lab> {
-  const { lab } = await useLab({ profile, hosts, agents });
+export async function ownLab(shape: Omit<UpOptions, 'log'>, use: UseLabOptions = {}): Promise<Lab> {
+  const { lab } = await useLab(shape, use);
   await lab.writeInventory();
   return lab;
 }
 
-export function labHost(lab: Lab, name: string): SshHost {
+export function labHost(lab: Lab, name: string, redactor?: Redactor): SshHost {
   const h = lab.host(name);
   return new SshHost({
     name: h.fqdn,
@@ -25,5 +26,16 @@ export function labHost(lab: Lab, name: string): SshHost {
     user: 'root',
     privateKey: lab.keyFile,
     knownHosts: lab.knownHostsFile,
+    ...(redactor ? { redactor } : {}),
   });
+}
+
+/** The lab's masters as concern packages take them: certname, an SSH host, the layout. */
+export function labMasters(
+  lab: Lab,
+  names: readonly string[],
+  layout: Layout,
+  redactor?: Redactor,
+): { fqdn: string; host: SshHost; layout: Layout }[] {
+  return names.map((n) => ({ fqdn: lab.host(n).fqdn, host: labHost(lab, n, redactor), layout }));
 }

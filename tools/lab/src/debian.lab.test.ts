@@ -1,21 +1,23 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { useLab } from './fixture.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FRESH_STAGE, LAB_SHAPES, leaveLab, useLab } from './fixture.js';
 import type { Lab } from './lab.js';
 
 describe('debian profile (real puppetserver, puppetdb, PostgreSQL)', () => {
   let lab: Lab;
   beforeAll(async () => {
-    ({ lab } = await useLab({ profile: 'debian', hosts: ['primary', 'secondary1'], agents: 1 }));
+    ({ lab } = await useLab(LAB_SHAPES.debianTrio));
   });
+  // an agent run and a reload change nothing a fresh lab's next user relies on
+  afterAll(({}, suite) => leaveLab(lab, FRESH_STAGE, suite));
 
   const caOf = (host: string) =>
     new X509Certificate(readFileSync(`${lab.hostDir(host)}/fs/etc/puppet/puppetserver/ca/ca_crt.pem`));
 
   it('installs every master as a standalone master with its own CA and PostgreSQL', async () => {
     expect(caOf('primary').fingerprint256).not.toBe(caOf('secondary1').fingerprint256);
-    for (const h of ['primary', 'secondary1']) {
+    for (const h of LAB_SHAPES.debianTrio.hosts) {
       const units = (await lab.ssh(h, ['systemctl', 'list-units'])).stdout;
       for (const u of ['postgresql', 'puppetdb', 'puppetserver', 'ssh'])
         expect(units).toContain(`${u}.service active enabled`);
@@ -47,6 +49,7 @@ describe('debian profile (real puppetserver, puppetdb, PostgreSQL)', () => {
     expect(backends).toEqual([
       { name: 'primary', status: 'UP' },
       { name: 'secondary1', status: 'DOWN' },
+      { name: 'secondary2', status: 'DOWN' },
     ]);
   });
 

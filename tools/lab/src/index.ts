@@ -4,4 +4,4 @@ export { LabError, type LabErrorCode } from './errors.js';
 export { defaultConfig, PROFILES, type LabConfig, type ProfileName, type Role } from './config.js';
 export { missingPackages, checkPrerequisites } from './prereq.js';
 export { PROFILE_SPECS, type ProfileSpec } from './profiles.js';
-export { useLab, markLabDirty } from './fixture.js';
+export { useLab, leaveLab, FRESH_STAGE, LAB_SHAPES, type UseLabOptions, type FinishedSuite } from './fixture.js';
