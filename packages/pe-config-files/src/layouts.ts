@@ -91,6 +91,7 @@ export const COMMAND_KEYS = [
   'serviceRestart',
   'serviceReload',
   'serviceStatus',
+  'tcpListening',
   'postgresPromote',
   'consoleCreateKeyPair',
   'consoleCertRequest',
@@ -99,7 +100,7 @@ export const COMMAND_KEYS = [
 export type CommandKey = (typeof COMMAND_KEYS)[number];
 
 /** Placeholders a command template may use, and how each value is checked. */
-export const COMMAND_VARS = ['certname', 'dnsAltNames', 'service'] as const;
+export const COMMAND_VARS = ['certname', 'dnsAltNames', 'service', 'port'] as const;
 export type CommandVar = (typeof COMMAND_VARS)[number];
 
 export interface Layout {
@@ -317,6 +318,8 @@ export const pe3: Layout = {
     serviceRestart: ['/sbin/service', '{service}', 'restart'],
     serviceReload: ['/sbin/service', '{service}', 'reload'],
     serviceStatus: ['/sbin/service', '{service}', 'status'],
+    // a LISTEN row when something listens on the TCP port (iproute's ss, on EL 6 too)
+    tcpListening: ['/usr/sbin/ss', '-l', '-t', '-n', 'sport', '=', ':{port}'],
     postgresPromote: ['/opt/puppet/bin/pg_ctl', 'promote', '-D', '/opt/puppet/var/lib/pgsql/9.2/data'],
     consoleCreateKeyPair: [...PE_RAKE, 'cert:create_key_pair'],
     consoleCertRequest: [...PE_RAKE, 'cert:request'],
@@ -420,6 +423,8 @@ export const debian: Layout = {
     serviceRestart: ['systemctl', 'restart', '{service}'],
     serviceReload: ['systemctl', 'reload', '{service}'],
     serviceStatus: ['systemctl', 'is-active', '{service}'],
+    // a LISTEN row when something listens on the TCP port
+    tcpListening: ['ss', '-l', '-t', '-n', 'sport', '=', ':{port}'],
     postgresPromote: ['pg_ctlcluster', '15', 'main', 'promote'],
     consoleCreateKeyPair: [],
     consoleCertRequest: [],
@@ -548,6 +553,7 @@ const VAR_CHECK: Record<CommandVar, RegExp> = {
   certname: /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
   dnsAltNames: /^[A-Za-z0-9*][A-Za-z0-9.*:_-]*(,[A-Za-z0-9*][A-Za-z0-9.*:_-]*)*$/,
   service: /^[A-Za-z0-9@][A-Za-z0-9@._-]*$/,
+  port: /^[1-9][0-9]{0,4}$/,
 };
 
 /**

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { pollUntil, type Host } from '@pe-stack/pe-host';
 import {
   buildCommand,
   editText,
@@ -12,6 +13,7 @@ import {
 import { ActiveMqAuthEditor } from './activemq-auth.js';
 import {
   checkMasters,
+  DEFAULT_STOMP_PORT,
   openwireEndpoint,
   poolBrokers,
   poolFor,
@@ -315,11 +317,34 @@ function mcoRestartStep({ m, sudo, changed }: MasterSync): Step {
     },
     apply: async (ctx) => {
       const host = bindMaster(m, ctx).host;
-      for (const svc of services)
-        await host.exec(buildCommand(m.layout, 'serviceRestart', { service: svc }), { sudo, timeoutMs: 120_000 });
+      const { activemq, mcollective } = m.layout.services;
+      await host.exec(buildCommand(m.layout, 'serviceRestart', { service: activemq }), { sudo, timeoutMs: 120_000 });
+      // Debian's activemq returns before the broker listens: an mcollectived started now would find its own
+      // broker down and stay on the next one in its pool
+      await waitForStomp(m, host, sudo);
+      await host.exec(buildCommand(m.layout, 'serviceRestart', { service: mcollective }), { sudo, timeoutMs: 120_000 });
       changed.delete(m.fqdn);
     },
   };
+}
+
+const BROKER_START_TIMEOUT_MS = 180_000;
+
+async function waitForStomp(m: Master, host: Host, sudo: boolean): Promise<void> {
+  const port = String(m.stompPort ?? DEFAULT_STOMP_PORT);
+  const listening = await pollUntil(
+    async () => {
+      const r = await host.exec(buildCommand(m.layout, 'tcpListening', { port }), { sudo, readOnly: true });
+      return /^LISTEN\s/m.test(r.stdout);
+    },
+    { timeoutMs: BROKER_START_TIMEOUT_MS, intervalMs: 1000 },
+  );
+  if (!listening.ok)
+    throw new McoError(
+      'E_MCO_CONFIG',
+      `ActiveMQ on ${m.fqdn} was restarted but does not listen on STOMP port ${port} after ${BROKER_START_TIMEOUT_MS / 1000} s.`,
+      { host: m.host.name, hint: `Read the ActiveMQ log on ${m.fqdn}; fix what it names, then rerun the step.` },
+    );
 }
 
 /**

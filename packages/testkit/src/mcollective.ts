@@ -144,6 +144,8 @@ export function fakeServiceCommands(state: string): Record<string, string[]> {
     serviceRestart: cmd('restart'),
     serviceReload: cmd('restart'),
     serviceStatus: cmd('is-active'),
+    // the fake brokers listen as soon as they are started
+    tcpListening: ['echo', 'LISTEN 0 128 0.0.0.0:{port} 0.0.0.0:*'],
   };
 }
 
