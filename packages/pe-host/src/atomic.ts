@@ -225,30 +225,44 @@ export const UNSAFE_EXIT = 97;
  * remove its name (rmdir works on an empty directory) and put a symlink in
  * its place, but that cannot move us; and once inside, the checks (owned by
  * us, mode 700, empty, `..` is DIR) prove it is the directory mktemp made (an
- * impostor put there before the cd fails them), so no other user can add,
- * swap or open an entry in it: `chown new`, `chmod new`, `sync new` reach our
- * file and nothing else. The final rename(2) (mv -T, same file system as `..`
- * is DIR) and the backup link (ln -P, link(2) of the entry itself) never
- * follow a symlink at the target's name.
+ * impostor put there before the cd fails them; then, or when the directory
+ * was removed before `new` was made in it, a fresh one is tried, 5 at most),
+ * so no other user can add, swap or open an entry in it: `chown new`,
+ * `chmod new`, `sync new` reach our file and nothing else. The final
+ * rename(2) (mv -T, same file system as `..` is DIR) and the backup link
+ * (ln -P, link(2) of the entry itself) never follow a symlink at the
+ * target's name. The owner of DIR can still make a write fail (remove the
+ * directory 5 times over, swap the target for a symlink: refused), not
+ * redirect it.
  */
 export const PRIVATE_DIR_SH = [
   'pe_pd=; pe_me=$(id -u)',
   'pe_unsafe() { printf "%s\\n" "$1" >&2; exit ' + String(UNSAFE_EXIT) + '; }',
+  // a swap before `new` exists makes the try fail (we end up elsewhere, or in a removed directory): try again
   'pe_enter() {',
-  '  pe_pd=$(mktemp -d -- "$1/.$2.pe-tmp-XXXXXXXXXXXX")',
-  '  cd -P -- "$pe_pd" || pe_unsafe "refusing to write in $1: its private temp directory vanished"',
-  '  pe_ours $(stat -L -c "%u %a %d:%i" -- . .. "$1") && [ -z "$(ls -A)" ] ||',
-  '    pe_unsafe "refusing to write in $1: its private temp directory was replaced"',
+  '  pe_try=0',
+  '  while :; do',
+  '    pe_try=$((pe_try + 1))',
+  '    pe_pd=$(mktemp -d -- "$1/.$2.pe-tmp-XXXXXXXXXXXX")',
+  '    if cd -P -- "$pe_pd" 2>/dev/null && pe_ours $(stat -L -c "%u %a %d:%i" -- . .. "$1") && pe_empty &&',
+  '      { { true; } > new; } 2>/dev/null; then return 0; fi',
+  '    cd /; rmdir -- "$pe_pd" 2>/dev/null || true; pe_pd=',
+  '    [ "$pe_try" -lt 5 ] || pe_unsafe "refusing to write in $1: its private temp directory was replaced $pe_try times"',
+  '  done',
   '}',
   // owner and mode of `.`, then `..`, then DIR: ours, 700, and `..` is DIR
   'pe_ours() { [ "$1 $2" = "$pe_me 700" ] && [ "$6" = "$9" ]; }',
+  // no entry in `.` (globs and test are shell builtins: no process per file)
+  'pe_empty() { for pe_f in * .[!.]* ..?*; do if [ -e "$pe_f" ] || [ -L "$pe_f" ]; then return 1; fi; done; }',
   'pe_leave() {',
   '  [ -n "$pe_pd" ] || return 0',
   '  rm -f -- new; cd /; rmdir -- "$pe_pd" 2>/dev/null || true; pe_pd=',
   '}',
   // temp files and private directories of BASE older than a minute: a killed writer's
+  'pe_cleaned=',
   'pe_clean() {',
   '  case $2 in *[][*?\\\\]*) return 0 ;; esac',
+  '  [ "$pe_cleaned" != "$1/$2" ] || return 0; pe_cleaned=$1/$2',
   '  find "$1" -mindepth 1 -maxdepth 1 -name ".$2.pe-tmp-*" -mmin +1 \\( -type f -o \\( -type d -user "$pe_me" \\) \\) \\',
   '    -exec rm -rf -- {} + 2>/dev/null || true',
   '}',

@@ -71,21 +71,22 @@ const SCRIPT = [
   '  pe_resolve "$path"',
   '  dir=${t%/*}; [ -n "$dir" ] || dir=/',
   '  pe_clean "$dir" "${t##*/}"',
-  '  old=',
-  '  case $(stat -c %F -- "$t" 2>/dev/null || true) in',
-  '    "regular file" | "regular empty file") old=$(stat -c "%u %g %a" -- "$t") ;;',
-  '    "symbolic link") pe_unsafe "refusing to write $path: $t became a symlink" ;;',
+  '  old=; o=$(stat -c "%F|%u %g %a" -- "$t" 2>/dev/null || true)',
+  '  case $o in',
+  '    "regular file|"* | "regular empty file|"*) old=${o#*|} ;;',
+  '    "symbolic link|"*) pe_unsafe "refusing to write $path: $t became a symlink" ;;',
   '  esac',
   '  pe_enter "$dir" "${t##*/}"',
   '  head -c "$size" > new',
-  '  [ "$(stat -c %s new)" = "$size" ] || { echo "short input for $path" >&2; exit 3; }',
   '  sync -- new 2>/dev/null || sync',
   '  if [ -z "$owner" ] && [ -n "$old" ]; then owner=${old%% *}; fi',
   '  if [ -z "$group" ] && [ -n "$old" ]; then group=${old#* }; group=${group%% *}; fi',
   '  if [ -z "$mode" ]; then if [ -n "$old" ]; then mode=${old##* }; else mode=644; fi; fi',
   '  if [ -n "$group" ]; then chown -- "$owner:$group" new; elif [ -n "$owner" ]; then chown -- "$owner" new; fi',
   '  chmod -- "$mode" new',
-  '  if [ -n "$old" ] && [ "$(stat -c "%u %g %a" new)" = "$old" ] && cmp -s -- new "$t"; then',
+  '  n=$(stat -c "%s|%u %g %a" new)',
+  '  [ "${n%%|*}" = "$size" ] || { echo "short input for $path" >&2; exit 3; }',
+  '  if [ -n "$old" ] && [ "${n#*|}" = "$old" ] && cmp -s -- new "$t"; then',
   '    pe_leave',
   '    printf "=\\t%s\\t%s\\n" "$i" "$t"',
   '  else',
@@ -156,7 +157,12 @@ export async function execWriteFiles(
     // which file failed: the first one the output does not report
     const done = e.stdout.split('\n').filter((l) => /^[=+]\t/.test(l)).length;
     const at = files[Math.min(done, files.length - 1)]!.path;
-    if (e.exitCode === UNSAFE_EXIT) throw new UnsafePathError(host.name, at, unsafeReason(e));
+    if (e.exitCode === UNSAFE_EXIT)
+      throw new UnsafePathError(
+        host.name,
+        at,
+        `${unsafeReason(e)} (file ${done + 1} of ${files.length} written together)`,
+      );
     throw new HostError('E_IO', `writing ${at} (file ${done + 1} of ${files.length} written together) failed.`, {
       host: host.name,
       cause: e,
