@@ -321,7 +321,7 @@ function mcoRestartStep({ m, sudo, changed }: MasterSync): Step {
       await host.exec(buildCommand(m.layout, 'serviceRestart', { service: activemq }), { sudo, timeoutMs: 120_000 });
       // Debian's activemq returns before the broker listens: an mcollectived started now would find its own
       // broker down and stay on the next one in its pool
-      await waitForStomp(m, host, sudo);
+      if (!ctx.dryRun) await waitForStomp(m, host, sudo, ctx.signal);
       await host.exec(buildCommand(m.layout, 'serviceRestart', { service: mcollective }), { sudo, timeoutMs: 120_000 });
       changed.delete(m.fqdn);
     },
@@ -330,16 +330,16 @@ function mcoRestartStep({ m, sudo, changed }: MasterSync): Step {
 
 const BROKER_START_TIMEOUT_MS = 180_000;
 
-async function waitForStomp(m: Master, host: Host, sudo: boolean): Promise<void> {
+async function waitForStomp(m: Master, host: Host, sudo: boolean, signal: AbortSignal): Promise<void> {
   const port = String(m.stompPort ?? DEFAULT_STOMP_PORT);
   const listening = await pollUntil(
     async () => {
       const r = await host.exec(buildCommand(m.layout, 'tcpListening', { port }), { sudo, readOnly: true });
       return /^LISTEN\s/m.test(r.stdout);
     },
-    { timeoutMs: BROKER_START_TIMEOUT_MS, intervalMs: 1000 },
+    { timeoutMs: BROKER_START_TIMEOUT_MS, intervalMs: 1000, signal },
   );
-  if (!listening.ok)
+  if (!listening.ok && !listening.aborted)
     throw new McoError(
       'E_MCO_CONFIG',
       `ActiveMQ on ${m.fqdn} was restarted but does not listen on STOMP port ${port} after ${BROKER_START_TIMEOUT_MS / 1000} s.`,
