@@ -11,7 +11,7 @@ import type { WriteOptions } from './host.js';
 // that user races every write: a process running as `nobody` loops swapping
 // any temp file it sees for a symlink to a root-owned 0600 victim, replacing
 // private temp directories with a symlink to a directory of its own, and now
-// and then the target itself for a symlink to the victim. It must win no race:
+// and then (20 times) the target itself for a symlink to the victim. It must win no race:
 // the victim keeps owner, group, mode and content. Needs root.
 const suffix = String(process.pid % 100000);
 const NOPW = `pehrace${suffix}`; // NOPASSWD sudo: the sudo commit path
@@ -76,7 +76,7 @@ for (;;) {
         if (name.includes('.pe-tmp-') || name === 'new') {
           if (st.isFile()) { swapForLink(p); c.tempSwaps++; }
           else if (st.isDirectory()) { fs.rmdirSync(p); fs.symlinkSync(trap, p); c.dirSwaps++; }
-        } else if (dir === w && /^f\\d+$/.test(name) && st.isFile() && Date.now() - lastTarget > 250) {
+        } else if (dir === w && /^f\\d+$/.test(name) && st.isFile() && c.targetSwaps < 20 && Date.now() - lastTarget > 250) {
           swapForLink(p); c.targetSwaps++; lastTarget = Date.now();
         }
       } catch {}
