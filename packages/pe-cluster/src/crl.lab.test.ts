@@ -194,7 +194,8 @@ describe('CRL refresh on the debian lab: a certificate revoked on the primary is
     const s = lastJson<StatusOut>(r);
     expect(s.crl).toMatchObject({ host: lab.host('primary').fqdn, refreshIntervalS: INTERVAL_S });
     const number = s.crl!.number!;
-    expect(Number(number)).toBeGreaterThan(1);
+    // a new CA's CRL is number 0; the one revocation above made it 1 at least
+    expect(Number(number)).toBeGreaterThan(0);
     for (const m of s.masters) {
       expect(m.crl, m.name).toMatchObject({ number, matchesPrimary: true });
       if (m.name !== lab.host('primary').fqdn)
