@@ -26,7 +26,6 @@ import { FRESH_STAGE, LAB_SHAPES, useLab, type Lab } from '@pe-stack/lab';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-const MASTERS = ['primary', 'secondary1', 'secondary2'] as const;
 const fq = (h: string) => `${h}.lab.test`;
 const figure = (name: string, value: number | string) => process.stderr.write(`failover.lab: ${name} = ${value}\n`);
 
