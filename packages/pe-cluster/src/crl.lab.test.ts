@@ -10,7 +10,6 @@
 // `status` shows each master's CRL with the CA's number. A rerun of join
 // leaves the refresh as it is. Then agent1 gets a new certificate, every
 // master accepts it again, and the lab goes on as a joined cluster.
-import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { FRESH_STAGE, LAB_SHAPES, leaveLab, useLab, type Lab } from '@pe-stack/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lastJson, runCli } from '@pe-stack/testkit/cli';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const MASTERS = ['primary', 'secondary1', 'secondary2'] as const;
@@ -29,34 +29,13 @@ const AGENT_CERTNAME = 'agent1.lab.test';
 const INTERVAL_S = 20;
 const SLACK_S = 30;
 
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-function cli(args: string[], timeoutMs = 20 * 60_000): Promise<CliRun> {
-  const t0 = performance.now();
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1' } },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr, ms: performance.now() - t0 });
-      },
-    );
-  });
-}
+const cli = (args: string[], timeoutMs?: number) => runCli(CLI, args, timeoutMs);
 
 interface StepOut {
   id: string;
   host: string;
   status: string;
 }
-const lastJson = <T>(r: CliRun): T => JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as T;
 
 interface StatusOut {
   health: string;

@@ -15,7 +15,7 @@
 // serves no CA and its PostgreSQL stays in recovery; `rejoin` makes it a
 // healthy secondary (streaming standby). Then a planned switchover back, killed with
 // SIGKILL after the promotion and continued with --resume.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,35 +24,13 @@ import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { FRESH_STAGE, LAB_SHAPES, useLab, type Lab } from '@pe-stack/lab';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { lastJson, runCli } from '@pe-stack/testkit/cli';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const fq = (h: string) => `${h}.lab.test`;
 const figure = (name: string, value: number | string) => process.stderr.write(`failover.lab: ${name} = ${value}\n`);
 
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-function cli(args: string[], timeoutMs = 20 * 60_000): Promise<CliRun> {
-  const t0 = performance.now();
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { timeout: timeoutMs, maxBuffer: 64 << 20, env: { ...process.env, NO_COLOR: '1' } },
-      (err, stdout, stderr) => {
-        resolve({
-          code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
-          stdout,
-          stderr,
-          ms: performance.now() - t0,
-        });
-      },
-    );
-  });
-}
+const cli = (args: string[], timeoutMs?: number) => runCli(CLI, args, timeoutMs);
 /** The CLI with --json, SIGKILLed right after the step `id` reports done. */
 function cliKilledAfter(args: string[], id: string): Promise<{ killed: boolean; stdout: string }> {
   return new Promise((resolve) => {
@@ -71,7 +49,7 @@ function cliKilledAfter(args: string[], id: string): Promise<{ killed: boolean; 
     p.on('exit', () => resolve({ killed, stdout: out }));
   });
 }
-const last = <T>(r: CliRun): T => JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as T;
+const last = lastJson;
 interface StepOut {
   id: string;
   host: string;

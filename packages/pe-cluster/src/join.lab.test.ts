@@ -9,7 +9,6 @@
 // each master; every master's PuppetDB writes into the primary's database
 // (the same nodes through each); only the primary answers on /puppet-ca;
 // `status` is healthy; rerunning `join` changes nothing.
-import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { request } from 'node:https';
@@ -19,32 +18,13 @@ import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { LAB_SHAPES, leaveLab, useLab, type Lab } from '@pe-stack/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, type CliRun } from '@pe-stack/testkit/cli';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const MASTERS = ['primary', 'secondary1', 'secondary2'] as const;
 const SECONDARIES = ['secondary1.lab.test', 'secondary2.lab.test'];
 
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-function cli(args: string[], timeoutMs = 20 * 60_000): Promise<CliRun> {
-  const t0 = performance.now();
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1' } },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr, ms: performance.now() - t0 });
-      },
-    );
-  });
-}
+const cli = (args: string[], timeoutMs?: number) => runCli(CLI, args, timeoutMs);
 
 interface StepOut {
   id: string;
