@@ -102,7 +102,7 @@ ca_gated() {
 
 # Replaces FILE by the content of NEW (a file in the same directory) atomically,
 # keeping owner and mode, with a backup named as pe-host names them; no-op if equal.
-# By path: only for a directory writer_for gives to root.
+# FILE and NEW are names in the current directory (disable_ca enters it).
 replace_file() {
   local f=$1 new=$2
   if cmp -s -- "$f" "$new"; then rm -f -- "$new"; return 0; fi
@@ -111,18 +111,31 @@ replace_file() {
   mv -f -- "$new" "$f" || { rm -f -- "$new"; return 1; }
 }
 
-tmp_beside() { mktemp "$(dirname -- "$1")/.$(basename -- "$1").pe-tmp-guard-XXXXXX"; }
-
 # The same edit pe-config-files makes (ServicesDocument.setCa(false), ini set ca=false).
+# Every step names the file relative to its directory, entered once (cd -P): a user
+# owning a directory above it (Debian's puppet owns /etc/puppet/puppetserver) can
+# move that directory, but not change the entries of this one, which must be
+# root's alone; the names below then stay in the directory that was checked.
 disable_ca() {
-  local f=$CA_SWITCH_FILE new dir
+  local f=$CA_SWITCH_FILE
   ca_switched_on || return 0
-  # replace_file works by path: only in a directory no other user can change
-  dir=$(readlink -f -- "$(dirname -- "$f")") && [ "$(writer_for "$dir" root)" = root ] || {
-    log "not editing $f: its directory can be changed by a user other than root"
-    return 1
-  }
-  new=$(tmp_beside "$f") || return 1
+  (
+    cd -P -- "$(dirname -- "$f")" || exit 1
+    read -r uid mode < <(stat -c '%u %a' -- .) || exit 1
+    [ "$uid" = 0 ] && (((8#$mode & 8#022) == 0)) || {
+      log "not editing $f: its directory can be changed by a user other than root"
+      exit 1
+    }
+    name=${f##*/}
+    new=$(mktemp "./.$name.pe-tmp-guard-XXXXXX") || exit 1
+    ca_disabled_text "$name" > "$new" && replace_file "$name" "$new"
+  ) || return 1
+  ! ca_switched_on
+}
+
+# FILE with the CA switched off, on stdout.
+ca_disabled_text() { # file
+  local f=$1
   case $CA_SWITCH_KIND in
     services)
       awk -v on="$CA_SERVICE" -v off="$CA_DISABLED_SERVICE" "$trim_awk"'
@@ -141,7 +154,7 @@ disable_ca() {
             if (!has) line[++n] = off
           }
           for (i = 1; i <= n; i++) print line[i]
-        }' "$f" > "$new" ;;
+        }' "$f" ;;
     ini)
       awk -v sec="$CA_SWITCH_SECTION" -v key="$CA_SWITCH_KEY" "$trim_awk"'
         { line[++n] = $0 }
@@ -155,10 +168,9 @@ disable_ca() {
           }
           for (i = 1; i <= n; i++) { print line[i]; if (i == at && !done) print "    " key " = false" }
           if (!at) { print "[" sec "]"; print "    " key " = false" }
-        }' "$f" > "$new" ;;
+        }' "$f" ;;
+    *) return 1 ;;
   esac
-  replace_file "$f" "$new" || return 1
-  ! ca_switched_on
 }
 
 json_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }

@@ -267,6 +267,21 @@ beforeEach(() => {
 });
 
 describe('pe-cluster-guard against HTTPS peers', () => {
+  it("fences when a directory above the CA switch is the service user's (Debian: puppet owns /etc/puppet/puppetserver)", async () => {
+    const h = hostDir({ peers: ['active'] });
+    const owned = join(h.base, 'puppetserver');
+    const caCfg = join(owned, 'services.d', 'ca.cfg');
+    mkdirSync(join(owned, 'services.d'), { recursive: true });
+    writeFileSync(caCfg, CA_CFG);
+    execFileSync('chown', ['nobody', owned]);
+    chmodSync(owned, 0o750);
+    writeFileSync(h.conf, `${readFileSync(h.conf, 'utf8')}CA_SWITCH_FILE=${caCfg}\n`);
+    const r = await guard(h, 'puppetserver');
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(caCfg, 'utf8')).toContain(`#${CA_SVC}`);
+    expect(r.stderr).not.toContain('not editing');
+  });
+
   it('fences at boot when another master is the active CA: CA off (the editor agrees), pe-db marker and standby.signal owned by postgres, a clear log line; the start goes on', async () => {
     const h = hostDir({ peers: ['gated', 'disabled', 'unreachable', 'active'] });
     const r = await guard(h, 'puppetserver');
