@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { FRESH_STAGE, LAB_SHAPES, leaveLab, useLab, type Lab } from '@pe-stack/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lastJson, runCli } from '@pe-stack/testkit/cli';
+import { lastJson, reportFailure, runCli } from '@pe-stack/testkit/cli';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const MASTERS = ['primary', 'secondary1', 'secondary2'] as const;
@@ -110,13 +110,7 @@ describe('CRL refresh on the debian lab: a certificate revoked on the primary is
 
   it('join installs pe-crl-refresh on every secondary, and it runs against primary_cname', async () => {
     const r = await cli(['-i', inventory, '--json', 'join']);
-    if (r.code !== 0)
-      process.stderr.write(
-        r.stdout
-          .split('\n')
-          .filter((l) => l.includes('step-fail') || l.includes('"type":"result"'))
-          .join('\n'),
-      );
+    reportFailure(r);
     expect(r.code).toBe(0);
     const res = lastJson<{ status: string; steps: StepOut[] }>(r);
     const refresh = res.steps.filter((s) => s.id === 'crl-refresh');

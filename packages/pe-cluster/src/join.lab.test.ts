@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { LAB_SHAPES, leaveLab, useLab, type Lab } from '@pe-stack/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, type CliRun } from '@pe-stack/testkit/cli';
+import { reportFailure, runCli, type CliRun } from '@pe-stack/testkit/cli';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const MASTERS = ['primary', 'secondary1', 'secondary2'] as const;
@@ -97,13 +97,7 @@ describe('pe-cluster join on the debian lab (3 real masters, 1 agent)', () => {
     let peak = base;
     const timer = setInterval(() => (peak = Math.max(peak, usedMb())), 500);
     const r = await cli(['-i', inventory, '--json', 'join']).finally(() => clearInterval(timer));
-    if (r.code !== 0)
-      process.stderr.write(
-        r.stdout
-          .split('\n')
-          .filter((l) => l.includes('step-fail') || l.includes('"type":"result"'))
-          .join('\n'),
-      );
+    reportFailure(r);
     expect(r.code).toBe(0);
     const res = result(r);
     expect(res.status).toBe('ok');

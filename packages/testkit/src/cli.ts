@@ -28,3 +28,10 @@ export function runCli(cli: string, args: readonly string[], timeoutMs = 20 * 60
 export function lastJson<T>(r: CliRun): T {
   return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as T;
 }
+
+/** On a failed --json run, the failed steps and the result on stderr: what a lab log needs to say why. */
+export function reportFailure(r: CliRun): void {
+  if (r.code === 0) return;
+  const lines = r.stdout.split('\n').filter((l) => l.includes('step-fail') || l.includes('"type":"result"'));
+  process.stderr.write(`${lines.join('\n')}\n`);
+}
