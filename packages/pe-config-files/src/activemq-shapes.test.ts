@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseActiveMq, type ConnectorKind } from './activemq.js';
 import { allSamples, toCrlf } from '@pe-stack/testkit/config-samples';
+import { changedRegion } from '@pe-stack/testkit/config-samples';
 
 // Adding a connector to activemq.xml in every shape XML allows (not only the
 // shapes of the packaged files): the result is well-formed, the connector is
@@ -123,15 +124,6 @@ function connectorsUnderBroker(text: string, kind: ConnectorKind): Record<string
   return brokers[0]!.children
     .filter((c) => local(c.qname) === `${kind}Connectors`)
     .flatMap((c) => c.children.filter((e) => local(e.qname) === `${kind}Connector`).map((e) => e.attrs));
-}
-
-/** The input's bytes before and after the one place that changed, and what replaced what there. */
-function changedRegion(before: string, after: string): { removed: string; added: string } {
-  let p = 0;
-  while (p < before.length && p < after.length && before[p] === after[p]) p++;
-  let q = 0;
-  while (q < before.length - p && q < after.length - p && before.at(-1 - q) === after.at(-1 - q)) q++;
-  return { removed: before.slice(p, before.length - q), added: after.slice(p, after.length - q) };
 }
 
 const NEW: Record<ConnectorKind, { name: string } & Record<string, string>> = {

@@ -5,21 +5,13 @@ import { parseApache } from './apache.js';
 import { parsePgHba, type HbaRecord } from './pghba.js';
 import { parseSitePp } from './sitepp.js';
 import { toCrlf } from '@pe-stack/testkit/config-samples';
+import { changedRegion } from '@pe-stack/testkit/config-samples';
 
 // Editors that insert relative to a field or a line, on files where that
 // field or line holds more than one thing (a closing brace, another field,
 // another assignment, a value running over lines): the new content lands in
 // the structure the edit names, the rest reads as before, a second edit is a
 // no-op, and the input's bytes stay around one contiguous insertion.
-
-/** The text before and after the one place that changed, and what replaced what there. */
-function changedRegion(before: string, after: string): { removed: string; added: string } {
-  let p = 0;
-  while (p < before.length && p < after.length && before[p] === after[p]) p++;
-  let q = 0;
-  while (q < before.length - p && q < after.length - p && before.at(-1 - q) === after.at(-1 - q)) q++;
-  return { removed: before.slice(p, before.length - q), added: after.slice(p, after.length - q) };
-}
 
 function withVariants(shapes: Record<string, string>): [string, string][] {
   return Object.entries(shapes).flatMap(([n, t]) => [
